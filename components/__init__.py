@@ -1,0 +1,1 @@
+"""mlrail's KFP components: ingest, validate, train, evaluate, export_onnx, deploy."""

@@ -1,0 +1,3 @@
+from mlrail.components.evaluate.component import evaluate
+
+__all__ = ["evaluate"]

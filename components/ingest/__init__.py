@@ -1,0 +1,3 @@
+from mlrail.components.ingest.component import ingest
+
+__all__ = ["ingest"]

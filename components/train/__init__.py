@@ -1,0 +1,3 @@
+from mlrail.components.train.component import train
+
+__all__ = ["train"]

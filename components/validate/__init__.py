@@ -1,0 +1,3 @@
+from mlrail.components.validate.component import validate
+
+__all__ = ["validate"]

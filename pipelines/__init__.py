@@ -1,0 +1,1 @@
+"""mlrail's KFP pipelines, one module per pipeline."""
