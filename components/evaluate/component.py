@@ -1,7 +1,5 @@
 """The evaluate component: a thin KFP adapter over :mod:`mlrail.components.evaluate.core`."""
 
-from typing import Optional
-
 from kfp import dsl
 from kfp.dsl import Artifact, ClassificationMetrics, Dataset, Input, Metrics, Model, Output
 
@@ -15,7 +13,7 @@ def evaluate(
     metrics: Output[Metrics],
     classification_metrics: Output[ClassificationMetrics],
     blessing: Output[Artifact],
-    thresholds: Optional[dict] = None,
+    thresholds: dict = {},  # noqa: B006 (a literal in the IR; never mutated)
 ) -> bool:
     """Measures the model on the eval split and blesses it when every threshold holds.
 

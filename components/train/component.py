@@ -1,6 +1,5 @@
 """The train component: a thin KFP adapter over :mod:`mlrail.components.train.core`."""
 
-from typing import Optional
 
 from kfp import dsl
 from kfp.dsl import Artifact, Dataset, Input, Model, Output
@@ -16,7 +15,7 @@ def train(
     model: Output[Model],
     label: str,
     task: str = "auto",
-    hparams: Optional[dict] = None,
+    hparams: dict = {},  # noqa: B006 (a literal in the IR; never mutated)
 ):
     """Trains a Keras 3 model whose preprocessing (imputation, normalisation, lookups) is inside it.
 
