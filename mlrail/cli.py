@@ -1,0 +1,237 @@
+"""The ``mlrail`` command: run locally, compile, submit, schedule, serve.
+
+Heavy libraries (TensorFlow, kfp, ONNX Runtime) are imported inside the subcommands that need
+them, so ``mlrail --help`` starts in well under a second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from mlrail import __version__
+from mlrail.errors import MlrailError
+
+__all__ = ["main"]
+
+DEFAULT_WORKDIR = "mlrail-local"
+DEFAULT_PIPELINE = "training"
+
+
+def _json_arg(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({e.msg}): {text}") from e
+
+
+def _params(pairs: Sequence[str] | None) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs; a value is JSON when it parses as JSON, else a string."""
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise MlrailError(f"--param {pair!r}: expected KEY=VALUE")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def _pipeline(name: str) -> Any:
+    try:
+        module = importlib.import_module(f"mlrail.pipelines.{name}")
+    except ModuleNotFoundError as e:
+        raise MlrailError(f"no pipeline {name!r} in mlrail.pipelines") from e
+    return getattr(module, name)
+
+
+def compile_pipeline(name: str, output: str | Path) -> Path:
+    """Compile ``mlrail.pipelines.<name>`` to KFP IR YAML at ``output``."""
+    from kfp import compiler
+
+    from mlrail.io import atomic_write_text
+
+    out = Path(output)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_file = Path(tmp) / "pipeline.yaml"
+        compiler.Compiler().compile(_pipeline(name), str(tmp_file))
+        atomic_write_text(out, tmp_file.read_text(encoding="utf-8"))
+    return out
+
+
+def _package(target: str, tmp: str) -> str:
+    """A compiled YAML path as given, or a pipeline name compiled into ``tmp``."""
+    if target.endswith((".yaml", ".yml", ".json")) or Path(target).is_file():
+        if not Path(target).is_file():
+            raise MlrailError(f"{target}: no such pipeline package")
+        return target
+    return str(compile_pipeline(target, Path(tmp) / f"{target}.yaml"))
+
+
+# --- subcommands -------------------------------------------------------------------------------
+
+
+def _cmd_run(a: argparse.Namespace) -> int:
+    from mlrail.local import format_summary, model_name_for, run_training
+
+    if a.data is None:
+        data, label = "bundled:penguins", a.label or "species"
+    elif a.label is None:
+        raise MlrailError("--label is required with --data: which column should the model predict?")
+    else:
+        data, label = a.data, a.label
+    hparams = dict(a.hparams or {})
+    if a.epochs is not None:
+        hparams["epochs"] = a.epochs
+    arguments = {
+        "source": data if "://" in data or data.startswith("bundled:") else str(Path(data).resolve()),
+        "label": label,
+        "task": a.task,
+        "eval_ratio": a.eval_ratio,
+        "key_column": a.key_column,
+        "hparams": hparams,
+        "thresholds": a.thresholds or {},
+        "parity_tolerance": a.parity_tolerance,
+        "model_name": a.model_name or model_name_for(data),
+    }
+    print(f"mlrail run: training pipeline on {data} (label {label!r}) through kfp.local", flush=True)
+    run = run_training(workdir=a.workdir, arguments=arguments, echo=sys.stdout)
+    print(format_summary(run))
+    return 0 if run.ok else 1
+
+
+def _cmd_compile(a: argparse.Namespace) -> int:
+    out = compile_pipeline(a.pipeline, a.output)
+    print(f"wrote {out}")
+    return 0
+
+
+def _cmd_submit(a: argparse.Namespace) -> int:
+    from mlrail import kfp_client
+
+    with tempfile.TemporaryDirectory() as tmp:
+        result = kfp_client.submit(
+            a.host, _package(a.pipeline, tmp), arguments=_params(a.param),
+            experiment=a.experiment, run_name=a.run_name, namespace=a.namespace,
+        )
+    print(f"run {result.run_id} created in experiment {a.experiment!r}")
+    return 0
+
+
+def _cmd_schedule(a: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from mlrail import kfp_client
+
+    def when(text: str | None) -> datetime | None:
+        return datetime.fromisoformat(text) if text else None
+
+    with tempfile.TemporaryDirectory() as tmp:
+        result = kfp_client.schedule(
+            a.host, _package(a.pipeline, tmp), name=a.name, cron=a.cron,
+            interval_seconds=a.interval, max_concurrency=a.max_concurrency, catchup=a.catchup,
+            start=when(a.start), end=when(a.end), arguments=_params(a.param),
+            experiment=a.experiment, namespace=a.namespace,
+        )
+    print(f"recurring run {result.recurring_run_id} ({a.name!r}) created")
+    return 0
+
+
+def _cmd_serve(a: argparse.Namespace) -> int:
+    from mlrail.serving.server import serve
+
+    print(f"serving {a.model_repository} on http://{a.host}:{a.port} (Open Inference Protocol v2)",
+          flush=True)
+    serve(a.model_repository, host=a.host, port=a.port, workers=a.workers,
+          model_version=a.model_version)
+    return 0
+
+
+# --- parser ------------------------------------------------------------------------------------
+
+
+def _kfp_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("pipeline", nargs="?", default=DEFAULT_PIPELINE,
+                   help="compiled pipeline YAML, or a pipeline name in mlrail.pipelines "
+                        f"(default: {DEFAULT_PIPELINE})")
+    p.add_argument("--host", required=True, help="KFP API endpoint, e.g. http://localhost:8888")
+    p.add_argument("--experiment", default="Default", help="experiment name (created if absent)")
+    p.add_argument("--namespace", default=None, help="Kubeflow profile namespace")
+    p.add_argument("--param", action="append", metavar="KEY=VALUE",
+                   help="pipeline parameter; VALUE is JSON when it parses as JSON (repeatable)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mlrail",
+        description="Kubeflow Pipelines components from a data file to a served ONNX model.",
+    )
+    parser.add_argument("--version", action="version", version=f"mlrail {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("run", help="run the training pipeline locally (kfp.local, no cluster)")
+    p.add_argument("--data", help="CSV or Parquet file or URI (default: the bundled penguins)")
+    p.add_argument("--label", help="column to predict (default with the penguins: species)")
+    p.add_argument("--task", default="auto", choices=["auto", "binary", "multiclass", "regression"])
+    p.add_argument("--model-name", help="model name in the repository (default: from the file name)")
+    p.add_argument("--workdir", default=DEFAULT_WORKDIR,
+                   help=f"artifacts, model repository and logs (default: ./{DEFAULT_WORKDIR})")
+    p.add_argument("--eval-ratio", type=float, default=0.2)
+    p.add_argument("--key-column", default="", help="column whose hash decides the split")
+    p.add_argument("--epochs", type=int, help="training epochs (shortcut for --hparams)")
+    p.add_argument("--hparams", type=_json_arg, help='JSON, e.g. \'{"epochs": 30}\'')
+    p.add_argument("--thresholds", type=_json_arg, help='JSON, e.g. \'{"accuracy": ">= 0.9"}\'')
+    p.add_argument("--parity-tolerance", type=float, default=1e-4)
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("compile", help="compile a pipeline to KFP IR YAML")
+    p.add_argument("pipeline", nargs="?", default=DEFAULT_PIPELINE)
+    p.add_argument("-o", "--output", default="pipeline.yaml")
+    p.set_defaults(func=_cmd_compile)
+
+    p = sub.add_parser("submit", help="create a run on a Kubeflow Pipelines server")
+    _kfp_args(p)
+    p.add_argument("--run-name", default=None)
+    p.set_defaults(func=_cmd_submit)
+
+    p = sub.add_parser("schedule", help="create a recurring run on a Kubeflow Pipelines server")
+    _kfp_args(p)
+    p.add_argument("--name", required=True, help="recurring run (and uploaded pipeline) name")
+    when = p.add_mutually_exclusive_group(required=True)
+    when.add_argument("--cron", help="cron expression, 5 fields or KFP's 6 (with seconds)")
+    when.add_argument("--interval", type=int, metavar="SECONDS", help="run every SECONDS")
+    p.add_argument("--max-concurrency", type=int, default=1)
+    p.add_argument("--catchup", action="store_true", help="run missed intervals (off by default)")
+    p.add_argument("--start", help="ISO 8601 start time")
+    p.add_argument("--end", help="ISO 8601 end time")
+    p.set_defaults(func=_cmd_schedule)
+
+    p = sub.add_parser("serve", help="serve a model repository over the Open Inference Protocol v2")
+    p.add_argument("--model-repository", default=f"{DEFAULT_WORKDIR}/models")
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default: 127.0.0.1 only)")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--model-version", type=int, default=None, help="pin this version")
+    p.set_defaults(func=_cmd_serve)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (MlrailError, ValueError, FileNotFoundError) as e:
+        print(f"mlrail {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
