@@ -105,7 +105,9 @@ def _numeric_stats(name: str, arr: pa.ChunkedArray, n: int) -> statistics_pb2.Fe
     is_int = pa.types.is_integer(arr.type) or pa.types.is_boolean(arr.type)
     f.type = _Type.INT if is_int else _Type.FLOAT
     values = arr.cast(pa.float64()).to_numpy(zero_copy_only=False)
-    present = values[~np.isnan(values)] if arr.null_count == 0 else values[arr.is_valid().to_numpy(zero_copy_only=False)]
+    # NaN is a value (counted in the histograms' num_nan); only nulls are missing
+    valid = arr.is_valid().to_numpy(zero_copy_only=False)
+    present = values if arr.null_count == 0 else values[valid]
     num = f.num_stats
     cs = num.common_stats
     cs.num_non_missing = len(present)

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from mlrail.components.deploy.core import deploy, inference_service, storage_uri
+from mlrail.errors import DataError
+
+CRDS = Path(os.environ.get("MLRAIL_CRDS_DIR", Path(__file__).parents[4] / "shared" / "crds"))
+
+
+def test_local_pushes_a_new_version_each_time(onnx_model: Path, tmp_path: Path) -> None:
+    repo = tmp_path / "models"
+    first = deploy(onnx_model, tmp_path / "d1", target="local", model_name="penguins",
+                   model_repository=str(repo))
+    second = deploy(onnx_model, tmp_path / "d2", target="local", model_name="penguins",
+                    model_repository=str(repo))
+    assert (first.version, second.version) == (1, 2)
+    assert sorted(p.name for p in (repo / "penguins").iterdir()) == ["1", "2", "config.pbtxt"]
+    for v in ("1", "2"):
+        assert {p.name for p in (repo / "penguins" / v).iterdir()} == {"model.onnx", "model_spec.json"}
+    record = json.loads((tmp_path / "d2" / "deployment.json").read_text())
+    assert record["version"] == 2 and record["sha256"] == first.sha256
+
+
+def test_render_writes_an_inference_service_that_fits_the_crd(onnx_model: Path, tmp_path: Path) -> None:
+    result = deploy(onnx_model, tmp_path / "d", target="render", model_name="penguins",
+                    onnx_model_uri="minio://mlpipeline/v2/artifacts/run/export-onnx/onnx_model")
+    isvc = yaml.safe_load((tmp_path / "d" / "inferenceservice.yaml").read_text())
+    model = isvc["spec"]["predictor"]["model"]
+    assert model["modelFormat"] == {"name": "onnx"} and model["protocolVersion"] == "v2"
+    assert model["storageUri"] == "s3://mlpipeline/v2/artifacts/run/export-onnx/onnx_model/model_repository"
+    assert result.location == "mlrail/penguins"
+    crd_file = CRDS / "serving.kserve.io_inferenceservices.json"
+    if not crd_file.is_file():
+        pytest.skip(f"no CRD schemas at {CRDS} (set MLRAIL_CRDS_DIR)")
+    crd = json.loads(crd_file.read_text())
+    version = next(v for v in crd["spec"]["versions"] if v["name"] == "v1beta1")
+    jsonschema.validate(isvc, version["schema"]["openAPIV3Schema"])
+
+
+def test_both_runtimes_render(tmp_path: Path) -> None:
+    for runtime in ("mlrail-onnx", "kserve-tritonserver"):
+        isvc = inference_service("m", "ns", "s3://b/k", runtime=runtime)
+        assert isvc["spec"]["predictor"]["model"]["runtime"] == runtime
+    with pytest.raises(ValueError, match="runtime 'triton'"):
+        inference_service("m", "ns", "s3://b/k", runtime="triton")
+
+
+@pytest.mark.parametrize("name", ["Penguins", "my_model", "-x", "a" * 46])
+def test_names_kubernetes_refuses_are_refused_here(name: str) -> None:
+    with pytest.raises(ValueError, match="cannot name an InferenceService"):
+        inference_service(name, "ns", "s3://b/k")
+
+
+def test_storage_uri() -> None:
+    assert storage_uri("gs://b/x/") == "gs://b/x/model_repository"
+    assert storage_uri("minio://b/x") == "s3://b/x/model_repository"
+
+
+def test_missing_model_and_unknown_target(tmp_path: Path, onnx_model: Path) -> None:
+    with pytest.raises(DataError, match="no ONNX model"):
+        deploy(tmp_path, tmp_path / "d", model_repository=str(tmp_path / "r"))
+    with pytest.raises(ValueError, match="target 'cluster'"):
+        deploy(onnx_model, tmp_path / "d", target="cluster")
+    assert not (tmp_path / "d").exists()

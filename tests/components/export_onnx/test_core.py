@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+from mlrail.components.evaluate.core import predict_saved_model
+from mlrail.components.export_onnx.core import export_onnx, parity
+from mlrail.errors import ParityError
+from mlrail.modelspec import ModelSpec, read_split
+from tests.conftest import Trained
+
+
+def test_onnx_matches_the_saved_model_on_every_eval_row(trained: Trained, onnx_model: Path) -> None:
+    report = json.loads((onnx_model / "parity.json").read_text())
+    eval_rows = read_split(trained.examples / "eval").num_rows
+    assert report["rows"] == eval_rows
+    assert report["max_abs_diff"] <= 1e-5
+    assert report["label_agreement"] == 1.0
+    # recompute independently: ONNX Runtime on the file written vs the SavedModel
+    spec = ModelSpec.read(onnx_model)
+    feats = spec.features(read_split(trained.examples / "eval"), "eval")
+    session = ort.InferenceSession(str(onnx_model / "model.onnx"), providers=["CPUExecutionProvider"])
+    (got,) = session.run(["probabilities"], feats)
+    want = predict_saved_model(trained.model / "saved_model", feats)
+    assert np.abs(got - want).max() <= 1e-5
+
+
+def test_layout_metadata_and_triton_config(onnx_model: Path) -> None:
+    repo = onnx_model / "model_repository" / "penguins"
+    assert (repo / "1" / "model.onnx").read_bytes() == (onnx_model / "model.onnx").read_bytes()
+    config = (repo / "config.pbtxt").read_text()
+    assert 'name: "penguins"' in config and 'platform: "onnxruntime_onnx"' in config
+    assert config.count("TYPE_STRING") == 2 and "dims: [ -1, 3 ]" in config
+    model = onnx.load(str(onnx_model / "model.onnx"))
+    props = {p.key: p.value for p in model.metadata_props}
+    assert props["mlrail.classes"] == "Adelie,Chinstrap,Gentoo"
+    assert len(props["mlrail.source_sha256"]) == 64
+    assert model.producer_name == "mlrail"
+    assert {i.name for i in model.graph.input} == {i.name for i in ModelSpec.read(onnx_model).inputs}
+    onnx.checker.check_model(model, full_check=True)
+
+
+def test_parity_above_tolerance_fails_and_writes_nothing(trained: Trained, tmp_path: Path) -> None:
+    with pytest.raises(ParityError, match="worst rows"):
+        export_onnx(trained.model, trained.examples, tmp_path / "onnx", tolerance=1e-12)
+    assert not (tmp_path / "onnx").exists()
+
+
+def test_parity_report_names_the_worst_rows() -> None:
+    spec = ModelSpec(task="binary", label="y", inputs=[], output="probabilities", classes=["a", "b"])
+    ref = np.array([[0.9, 0.1], [0.4, 0.6], [0.45, 0.55]], np.float32)
+    onnx_out = ref.copy()
+    onnx_out[2] = [0.7, 0.3]
+    p = parity(spec, ref, onnx_out, 1e-4)
+    assert not p.ok and p.worst_rows[0] == 2
+    assert p.max_abs_diff == pytest.approx(0.25, abs=1e-6)
+    assert p.label_agreement == pytest.approx(2 / 3)

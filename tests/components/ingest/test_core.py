@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from mlrail.components.ingest.core import ingest, read_table
+from mlrail.errors import DataError
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def _rows(examples: Path, split: str) -> list[dict]:
+    return pq.read_table(examples / split / "part-00000.parquet").to_pylist()
+
+
+def test_penguins_splits_every_row_once(penguins_csv: Path, tmp_path: Path) -> None:
+    result = ingest(str(penguins_csv), str(tmp_path / "examples"))
+    assert result.splits == ["train", "eval"]
+    assert result.rows["train"] + result.rows["eval"] == 344
+    # the hash split lands near the ratio on 344 rows
+    assert 0.12 < result.rows["eval"] / 344 < 0.28
+    assert len(_rows(tmp_path / "examples", "eval")) == result.rows["eval"]
+
+
+def test_same_row_lands_in_same_split_whatever_the_order(tmp_path: Path) -> None:
+    lines = [f"{i},{'a' if i % 2 else 'b'},{i * 0.5}" for i in range(200)]
+    forward = _write(tmp_path / "f.csv", ("id,cat,x\n" + "\n".join(lines) + "\n").encode())
+    backward = _write(tmp_path / "b.csv", ("id,cat,x\n" + "\n".join(lines[::-1]) + "\n").encode())
+    ingest(str(forward), str(tmp_path / "ef"))
+    ingest(str(backward), str(tmp_path / "eb"))
+    ids_f = sorted(r["id"] for r in _rows(tmp_path / "ef", "eval"))
+    ids_b = sorted(r["id"] for r in _rows(tmp_path / "eb", "eval"))
+    assert ids_f == ids_b and 0 < len(ids_f) < 200
+
+
+def test_key_column_keeps_rows_with_one_key_together(tmp_path: Path) -> None:
+    rows = [f"user{i % 20},{i}" for i in range(400)]
+    src = _write(tmp_path / "k.csv", ("user,x\n" + "\n".join(rows) + "\n").encode())
+    ingest(str(src), str(tmp_path / "ex"), key_column="user")
+    train_users = {r["user"] for r in _rows(tmp_path / "ex", "train")}
+    eval_users = {r["user"] for r in _rows(tmp_path / "ex", "eval")}
+    assert train_users and eval_users and not train_users & eval_users
+
+
+def test_test_split_is_written_when_asked(penguins_csv: Path, tmp_path: Path) -> None:
+    result = ingest(str(penguins_csv), str(tmp_path / "ex"), eval_ratio=0.2, test_ratio=0.1)
+    assert result.splits == ["train", "eval", "test"]
+    assert sum(result.rows.values()) == 344 and result.rows["test"] > 0
+
+
+def test_fingerprint_is_the_content_hash(tmp_path: Path) -> None:
+    a = _write(tmp_path / "a.csv", b"x,y\n1,2\n")
+    b = _write(tmp_path / "b.csv", b"x,y\n1,3\n")
+    assert read_table(str(a))[1] != read_table(str(b))[1]
+    c = _write(tmp_path / "c.csv", b"x,y\n1,2\n")
+    assert read_table(str(a))[1] == read_table(str(c))[1]
+
+
+def test_parquet_and_file_uri_sources(tmp_path: Path) -> None:
+    pq.write_table(pa.table({"x": [1.0, 2.0, 3.0] * 10, "y": ["a", "b", "c"] * 10}), tmp_path / "d.parquet")
+    result = ingest(f"file://{tmp_path / 'd.parquet'}", str(tmp_path / "ex"))
+    assert sum(result.rows.values()) == 30
+
+
+def test_quoted_multiline_field_and_bom_are_valid_csv(tmp_path: Path) -> None:
+    src = _write(tmp_path / "m.csv", '\ufeffid,note\n1,"two\nlines"\n2,plain\n'.encode())
+    table, _ = read_table(str(src))
+    assert table.column_names == ["id", "note"]  # BOM stripped from the first name
+    assert table.column("note").to_pylist() == ["two\nlines", "plain"]
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "message"),
+    [
+        ("empty.csv", b"", "the file is empty"),
+        ("blank.csv", b"\n\n", "the file is empty"),
+        ("header.csv", b"a,b,c\n", "has a header but no data rows"),
+        ("ragged.csv", b"a,b\n1,2\n3,4,5\n", "malformed CSV"),
+        ("latin1.csv", b"a,b\n1,caf\xe9\n", "not UTF-8 text: byte 0xe9 at offset 9 (line 2)"),
+        ("dupe.csv", b"a,a\n1,2\n", "duplicate column name(s) in the header: a"),
+        ("corrupt.parquet", b"PAR1 not really", "not a readable Parquet file"),
+        ("empty.parquet", b"", "the file is empty"),
+        ("data.xlsx", b"a,b\n1,2\n", "unknown file type"),
+    ],
+)
+def test_bad_input_names_the_file(tmp_path: Path, name: str, data: bytes, message: str) -> None:
+    src = _write(tmp_path / name, data)
+    with pytest.raises(DataError) as err:
+        ingest(str(src), str(tmp_path / "examples"))
+    assert str(src) in str(err.value)
+    assert message in str(err.value)
+    assert not (tmp_path / "examples").exists()
+
+
+def test_missing_file_and_unknown_bundle(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="no such file"):
+        ingest(str(tmp_path / "nope.csv"), str(tmp_path / "ex"))
+    with pytest.raises(DataError, match="no bundled data set 'iris'"):
+        ingest("bundled:iris", str(tmp_path / "ex"))
+
+
+def test_bad_ratio_is_refused(penguins_csv: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="eval_ratio"):
+        ingest(str(penguins_csv), str(tmp_path / "ex"), eval_ratio=0.7, test_ratio=0.3)
+
+
+def test_a_failed_ingest_keeps_the_previous_output(tmp_path: Path) -> None:
+    good = _write(tmp_path / "good.csv", b"x\n1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n")
+    out = tmp_path / "examples"
+    ingest(str(good), str(out))
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+    with pytest.raises(DataError):
+        ingest(str(_write(tmp_path / "bad.csv", b"")), str(out))
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []

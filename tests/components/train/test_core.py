@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from mlrail.components.evaluate.core import predict_saved_model
+from mlrail.components.ingest.core import ingest
+from mlrail.components.train.core import infer_task, train
+from mlrail.components.validate.core import validate
+from mlrail.errors import DataError
+from mlrail.modelspec import ModelSpec
+from tests.conftest import Trained
+
+
+def _prepared(tmp_path: Path, table: pa.Table) -> dict[str, Path]:
+    pq.write_table(table, tmp_path / "data.parquet")
+    p = {n: tmp_path / n for n in ("examples", "statistics", "schema", "anomalies", "model")}
+    ingest(str(tmp_path / "data.parquet"), str(p["examples"]))
+    validate(p["examples"], p["statistics"], p["schema"], p["anomalies"])
+    return p
+
+
+@pytest.mark.parametrize(
+    ("values", "task"),
+    [
+        (["a", "b", "a", None], "binary"),
+        (["a", "b", "c"], "multiclass"),
+        ([0, 1, 1, 0], "binary"),
+        ([1.0, 2.0, 3.0], "multiclass"),  # whole numbers, few values: classes
+        ([0.5, 1.25, 3.0], "regression"),
+        (list(range(100)), "regression"),  # many distinct integers
+    ],
+)
+def test_task_is_inferred_from_the_label(values: list, task: str) -> None:
+    assert infer_task(pa.table({"y": values}), "y", "t") == task
+
+
+def test_penguins_model_takes_raw_features(trained: Trained) -> None:
+    spec = ModelSpec.read(trained.model)
+    assert spec.task == "multiclass" and spec.classes == ["Adelie", "Chinstrap", "Gentoo"]
+    assert {i.column for i in spec.inputs} == {
+        "island", "bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "sex", "year"
+    }
+    assert (trained.model / "model.keras").is_file()
+    # raw values, a missing number (NaN), a missing string ("") and an unseen island
+    rows = {i.name: np.array([[np.nan], [45.0]], np.float32) if i.dtype == "float32"
+            else np.array([[""], ["Atlantis"]], object) for i in spec.inputs}
+    out = predict_saved_model(trained.model / "saved_model", rows)
+    assert out.shape == (2, 3) and np.all(np.isfinite(out))
+    assert np.allclose(out.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_same_seed_same_model(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=120)
+    table = pa.table({"x": x, "c": rng.choice(["u", "v"], 120), "y": (x > 0).astype("int64")})
+    p = _prepared(tmp_path, table)
+    hp = {"epochs": 5, "seed": 7}
+    train(p["examples"], p["schema"], p["statistics"], tmp_path / "m1", label="y", hparams=hp)
+    train(p["examples"], p["schema"], p["statistics"], tmp_path / "m2", label="y", hparams=hp)
+    spec = ModelSpec.read(tmp_path / "m1")
+    feats = spec.features(table, "t")
+    a = predict_saved_model(tmp_path / "m1" / "saved_model", feats)
+    b = predict_saved_model(tmp_path / "m2" / "saved_model", feats)
+    np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_regression_learns_a_linear_target(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    x = rng.uniform(-3, 3, size=300)
+    table = pa.table({"x": x, "y": 5.0 * x + 100.0 + rng.normal(scale=0.1, size=300)})
+    p = _prepared(tmp_path, table)
+    result = train(p["examples"], p["schema"], p["statistics"], p["model"], label="y",
+                   hparams={"epochs": 30})
+    assert result.spec.task == "regression" and result.spec.output == "predictions"
+    pred = predict_saved_model(p["model"] / "saved_model", result.spec.features(table, "t"))
+    assert np.sqrt(np.mean((pred.reshape(-1) - table.column("y").to_numpy()) ** 2)) < 1.5
+
+
+def test_rows_without_a_label_are_dropped(tmp_path: Path) -> None:
+    table = pa.table({"x": [float(i) for i in range(60)], "y": ["a", "b", None] * 20})
+    p = _prepared(tmp_path, table)
+    result = train(p["examples"], p["schema"], p["statistics"], p["model"], label="y",
+                   hparams={"epochs": 1})
+    assert result.dropped_unlabelled > 0 and result.rows + result.dropped_unlabelled < 60
+
+
+@pytest.mark.parametrize(
+    ("table", "label", "error", "message"),
+    [
+        (pa.table({"x": [1.0, 2.0] * 10, "y": ["a"] * 20}), "y", DataError, "single class 'a'"),
+        (pa.table({"x": [1.0, 2.0] * 10, "y": ["a", "b"] * 10}), "nope", DataError, "label column 'nope'"),
+        (pa.table({"y": ["a", "b"] * 10}), "y", DataError, "no feature columns"),
+    ],
+)
+def test_bad_training_input(tmp_path: Path, table: pa.Table, label: str, error: type, message: str) -> None:
+    p = _prepared(tmp_path, table)
+    with pytest.raises(error, match=message):
+        train(p["examples"], p["schema"], p["statistics"], p["model"], label=label)
+    assert not p["model"].exists()
+
+
+def test_unknown_hyperparameter_is_refused(trained: Trained, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown hyperparameter.*epoch"):
+        train(trained.examples, trained.schema, trained.statistics, tmp_path / "m",
+              label="species", hparams={"epoch": 3})

@@ -1,0 +1,56 @@
+"""Shared fixtures: small real data files and, once per session, a model trained on penguins."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from mlrail.components.ingest.core import resolve_source
+
+PENGUINS = Path(resolve_source("bundled:penguins"))
+
+
+@pytest.fixture
+def penguins_csv(tmp_path: Path) -> Path:
+    """A copy of the bundled penguins CSV (tests never write into the repository)."""
+    dest = tmp_path / "penguins.csv"
+    shutil.copyfile(PENGUINS, dest)
+    return dest
+
+
+@dataclass(frozen=True)
+class Trained:
+    """Artifacts of ingest → validate → train on penguins, made once per test session."""
+
+    examples: Path
+    statistics: Path
+    schema: Path
+    anomalies: Path
+    model: Path
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
+    from mlrail.components.ingest.core import ingest
+    from mlrail.components.train.core import train
+    from mlrail.components.validate.core import validate
+
+    root = tmp_path_factory.mktemp("trained")
+    t = Trained(*(root / n for n in ("examples", "statistics", "schema", "anomalies", "model")))
+    ingest("bundled:penguins", str(t.examples))
+    validate(t.examples, t.statistics, t.schema, t.anomalies)
+    train(t.examples, t.schema, t.statistics, t.model, label="species", hparams={"epochs": 40})
+    return t
+
+
+@pytest.fixture(scope="session")
+def onnx_model(trained: Trained, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The penguins model exported to ONNX (parity-checked), once per session."""
+    from mlrail.components.export_onnx.core import export_onnx
+
+    out = tmp_path_factory.mktemp("onnx") / "onnx_model"
+    export_onnx(trained.model, trained.examples, out, model_name="penguins")
+    return out
