@@ -1,0 +1,146 @@
+"""Every overlay renders the objects mlrail needs, with images set only through kustomize."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+import yaml
+from yamllint import linter
+from yamllint.config import YamlLintConfig
+
+from .kustomize import MANIFESTS, OVERLAYS, REPO, Render
+
+EXPECTED_OBJECTS = {
+    ("Namespace", "mlrail"),
+    ("ServiceAccount", "mlrail-pipeline-runner"),
+    ("ServiceAccount", "mlrail-serving"),
+    ("Role", "mlrail-pipeline-runner"),
+    ("RoleBinding", "mlrail-pipeline-runner"),
+    ("NetworkPolicy", "default-deny-all"),
+    ("NetworkPolicy", "allow-dns-egress"),
+    ("NetworkPolicy", "allow-serving-ingress"),
+    ("NetworkPolicy", "allow-serving-egress-storage"),
+    ("NetworkPolicy", "allow-pipeline-egress"),
+    ("ServingRuntime", "mlrail-onnx"),
+}
+SERVE_ARGS = ["serve", "--host", "0.0.0.0", "--port", "8080", "--model-repository", "/mnt/models"]
+# The name base/servingruntime.yaml uses; overlays replace it through kustomize `images:`.
+BASE_IMAGE_NAME = "mlrail-serving"
+
+
+def _serving_container(objs: list[dict[str, Any]]) -> dict[str, Any]:
+    (runtime,) = [o for o in objs if o["kind"] == "ServingRuntime"]
+    (container,) = runtime["spec"]["containers"]
+    return container
+
+
+def _default_serving_image() -> str:
+    # A fresh interpreter without MLRAIL_* overrides: the reference _images.py names by default.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLRAIL_")}
+    code = "from mlrail.components._images import SERVING_IMAGE; print(SERVING_IMAGE)"
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    return proc.stdout.strip()
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_overlay_renders_the_expected_objects(render: Render, overlay: str) -> None:
+    objs = render(overlay)
+    names = [(o["kind"], o["metadata"]["name"]) for o in objs]
+    assert len(names) == len(set(names)), f"duplicate objects in {overlay}: {names}"
+    assert set(names) == EXPECTED_OBJECTS
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_namespaced_objects_land_in_mlrail(render: Render, overlay: str) -> None:
+    misplaced = [
+        (o["kind"], o["metadata"]["name"], o["metadata"].get("namespace"))
+        for o in render(overlay)
+        if o["kind"] != "Namespace" and o["metadata"].get("namespace") != "mlrail"
+    ]
+    assert misplaced == []
+
+
+def test_role_binding_subject_is_the_runner_account(render: Render) -> None:
+    (binding,) = [o for o in render("prod") if o["kind"] == "RoleBinding"]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "mlrail-pipeline-runner", "namespace": "mlrail"}
+    ]
+
+
+def test_local_overlay_uses_the_locally_built_image(render: Render) -> None:
+    assert _serving_container(render("local"))["image"] == "mlrail-serving:dev"
+
+
+def test_dev_overlay_image_matches_components_images(render: Render) -> None:
+    # Images are named in components/_images.py; the dev overlay must point at the same one.
+    assert _serving_container(render("dev"))["image"] == _default_serving_image()
+
+
+def test_prod_overlay_pins_the_same_repository_by_digest(render: Render) -> None:
+    repository = _default_serving_image().rsplit(":", 1)[0]
+    image = _serving_container(render("prod"))["image"]
+    assert re.fullmatch(re.escape(repository) + r"@sha256:[0-9a-f]{64}", image), image
+
+
+@pytest.mark.parametrize("overlay", ("base", *(f"overlays/{o}" for o in OVERLAYS)))
+def test_images_are_named_only_through_kustomize_images(overlay: str) -> None:
+    kustomization = yaml.safe_load((MANIFESTS / overlay / "kustomization.yaml").read_text())
+    patches = yaml.safe_dump(kustomization.get("patches", []))
+    assert "image" not in patches, "set images with kustomize `images:`, not with patches"
+    if overlay == "base":
+        assert "images" not in kustomization, "the base leaves image references to the overlays"
+    else:
+        assert [i["name"] for i in kustomization["images"]] == [BASE_IMAGE_NAME]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_overlay_replaces_the_base_image_name(render: Render, overlay: str) -> None:
+    assert _serving_container(render(overlay))["image"] != BASE_IMAGE_NAME
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_servingruntime_serves_onnx_over_v2(render: Render, overlay: str) -> None:
+    (runtime,) = [o for o in render(overlay) if o["kind"] == "ServingRuntime"]
+    spec = runtime["spec"]
+    assert runtime["apiVersion"] == "serving.kserve.io/v1alpha1"
+    assert spec["supportedModelFormats"] == [{"name": "onnx", "version": "1", "autoSelect": False}]
+    assert spec["protocolVersions"] == ["v2"]
+    container = _serving_container(render(overlay))
+    assert container["name"] == "kserve-container"
+    assert "command" not in container, "the image ENTRYPOINT (mlrail) must stay in charge"
+    assert container["args"] == SERVE_ARGS
+    assert [p["containerPort"] for p in container["ports"]] == [8080]
+    assert container["readinessProbe"]["httpGet"] == {"path": "/v2/health/ready", "port": 8080}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/v2/health/live", "port": 8080}
+    for bound in ("requests", "limits"):
+        assert set(container["resources"][bound]) == {"cpu", "memory"}, bound
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+
+
+def test_local_overlay_asks_for_less_than_prod(render: Render) -> None:
+    local = _serving_container(render("local"))["resources"]["limits"]["memory"]
+    prod = _serving_container(render("prod"))["resources"]["limits"]["memory"]
+    assert (local, prod) == ("512Mi", "2Gi")
+
+
+def test_manifests_pass_yamllint() -> None:
+    config = YamlLintConfig(
+        "extends: default\n"
+        "rules:\n"
+        "  line-length: {max: 100}\n"
+        # kustomize files are single documents; a leading '---' adds nothing.
+        "  document-start: disable\n"
+    )
+    problems = [
+        f"{path.relative_to(REPO)}:{p.line}:{p.column}: {p.message}"
+        for path in sorted(MANIFESTS.rglob("*.yaml"))
+        for p in linter.run(path.read_text(), config, str(path))
+    ]
+    assert problems == []

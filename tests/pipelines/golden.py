@@ -1,0 +1,43 @@
+"""Golden files of the compiled pipelines.
+
+Regenerate (after an intended change to a pipeline or a component):
+
+    python -m tests.pipelines.golden
+
+Only what legitimately varies is normalised: the KFP SDK version and the image tag.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+from mlrail import __version__
+from mlrail.cli import compile_pipeline
+
+GOLDEN_DIR = Path(__file__).parent / "golden"
+PIPELINES = ["training"]
+
+
+def normalise(text: str) -> str:
+    text = re.sub(r"sdkVersion: kfp-[\w.]+", "sdkVersion: kfp-<version>", text)
+    return re.sub(rf"(image: \S+):{re.escape(__version__)}\b", r"\1:<tag>", text)
+
+
+def compiled(name: str) -> str:
+    with tempfile.TemporaryDirectory() as tmp:
+        return compile_pipeline(name, Path(tmp) / f"{name}.yaml").read_text(encoding="utf-8")
+
+
+def main() -> int:
+    for name in PIPELINES:
+        path = GOLDEN_DIR / f"{name}.yaml"
+        path.write_text(normalise(compiled(name)), encoding="utf-8")
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

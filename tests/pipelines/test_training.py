@@ -1,0 +1,136 @@
+"""The training pipeline: its compiled IR (golden + focused asserts) and a real local run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from google.protobuf import json_format
+from kfp.pipeline_spec import pipeline_spec_pb2
+
+from mlrail.local import run_training
+from tests.pipelines.golden import GOLDEN_DIR, compiled, normalise
+
+
+@pytest.fixture(scope="module")
+def ir_text() -> str:
+    return compiled("training")
+
+
+@pytest.fixture(scope="module")
+def ir(ir_text: str) -> dict[str, Any]:
+    return yaml.safe_load(ir_text)
+
+
+def _tasks(ir: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every task of every DAG, by task name."""
+    out = dict(ir["root"]["dag"]["tasks"])
+    for comp in ir["components"].values():
+        out.update(comp.get("dag", {}).get("tasks", {}))
+    return out
+
+
+def test_matches_the_golden_file(ir_text: str) -> None:
+    golden = (GOLDEN_DIR / "training.yaml").read_text(encoding="utf-8")
+    assert normalise(ir_text) == golden, "regenerate with: python -m tests.pipelines.golden"
+
+
+def test_compiles_byte_identically(ir_text: str) -> None:
+    assert compiled("training") == ir_text
+
+
+def test_parses_strictly_as_a_pipeline_spec(ir: dict[str, Any]) -> None:
+    spec = json_format.ParseDict(ir, pipeline_spec_pb2.PipelineSpec(), ignore_unknown_fields=False)
+    assert spec.pipeline_info.name == "training"
+
+
+def test_gates(ir: dict[str, Any]) -> None:
+    tasks = _tasks(ir)
+    data_ok = tasks["condition-1"]["triggerPolicy"]["condition"]
+    assert data_ok == "inputs.parameter_values['pipelinechannel--validate-Output'] == true"
+    assert tasks["condition-1"]["taskInfo"]["name"] == "data-ok"
+    blessed = tasks["condition-2"]["triggerPolicy"]["condition"]
+    assert blessed == "inputs.parameter_values['pipelinechannel--evaluate-Output'] == true"
+    inner = ir["components"]["comp-condition-1"]["dag"]["tasks"]
+    assert {"train", "evaluate", "condition-2"} == set(inner)
+    assert {"export-onnx", "deploy"} == set(ir["components"]["comp-condition-2"]["dag"]["tasks"])
+    assert set(ir["root"]["dag"]["tasks"]) == {"ingest", "validate", "condition-1"}
+
+
+def test_retries_caching_and_resources(ir: dict[str, Any]) -> None:
+    tasks = _tasks(ir)
+    assert tasks["ingest"]["retryPolicy"]["maxRetryCount"] == 3
+    assert tasks["ingest"]["retryPolicy"]["backoffDuration"] == "30s"
+    for name in ("export-onnx", "deploy"):
+        assert tasks[name]["cachingOptions"] == {}, f"{name} must never be served from cache"
+    assert tasks["train"]["cachingOptions"] == {"enableCache": True}
+    executors = ir["deploymentSpec"]["executors"]
+    train = executors["exec-train"]["container"]["resources"]
+    assert (train["resourceCpuLimit"], train["resourceMemoryLimit"]) == ("2", "4G")
+    for name, executor in executors.items():
+        res = executor["container"]["resources"]
+        assert res["resourceCpuRequest"] == res["resourceCpuLimit"], name
+
+
+def test_every_parameter_has_a_default(ir: dict[str, Any]) -> None:
+    params = ir["root"]["inputDefinitions"]["parameters"]
+    assert len(params) == 12
+    missing = [n for n, p in params.items() if "defaultValue" not in p and not p.get("isOptional")]
+    assert missing == []
+
+
+# --- the real thing: the whole pipeline through kfp.local --------------------------------------
+
+
+@pytest.fixture(scope="module")
+def penguins_run(tmp_path_factory: pytest.TempPathFactory):
+    workdir = tmp_path_factory.mktemp("local")
+    return run_training(workdir=workdir, arguments={"model_name": "penguins"})
+
+
+def test_penguins_end_to_end(penguins_run) -> None:
+    run = penguins_run
+    assert run.ok, run.error
+    assert [(s.name, s.status) for s in run.steps] == [
+        (n, "SUCCESS") for n in ("ingest", "validate", "train", "evaluate", "export_onnx", "deploy")]
+    assert all(s.seconds is not None and s.seconds > 0 for s in run.steps)
+    assert run.figures["anomalies"] == 0
+    assert sum(run.figures["rows"].values()) == 344
+    assert run.figures["metrics"]["accuracy"] >= 0.95
+    assert run.figures["parity_max_abs_diff"] <= 1e-5
+    assert run.onnx_model == run.model_repository / "penguins" / "1" / "model.onnx"
+    assert run.onnx_model.is_file()
+
+
+def test_data_with_anomalies_stops_before_training(tmp_path: Path) -> None:
+    # every row has its own id string: eval rows carry ids the schema's domain has never seen
+    rows = [f"id{i},{i % 7},{'a' if i % 2 else 'b'}" for i in range(60)]
+    data = tmp_path / "d.csv"
+    data.write_text("id,x,y\n" + "\n".join(rows) + "\n")
+    run = run_training(workdir=tmp_path / "w", arguments={"source": str(data), "label": "y",
+                                                           "model_name": "d"})
+    assert run.status == "STOPPED"
+    assert [s.status for s in run.steps] == ["SUCCESS", "SUCCESS"] + ["SKIPPED"] * 4
+    assert run.figures["anomalies"] >= 1
+    assert "ENUM" not in run.steps[1].summary and "'id'" in run.steps[1].summary
+    assert not (tmp_path / "w" / "models").exists()
+
+
+def test_unblessed_model_is_not_exported(tmp_path: Path) -> None:
+    run = run_training(workdir=tmp_path, arguments={
+        "model_name": "penguins", "thresholds": {"accuracy": "> 1.0"}, "hparams": {"epochs": 2}})
+    assert run.status == "STOPPED" and run.figures["blessed"] is False
+    assert [s.status for s in run.steps][-2:] == ["SKIPPED", "SKIPPED"]
+    assert not (tmp_path / "models").exists()
+
+
+def test_a_failing_step_fails_the_run_once_with_its_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"")
+    run = run_training(workdir=tmp_path / "w", arguments={"source": str(bad), "label": "y"})
+    assert run.status == "FAILURE"
+    assert run.steps[0].status == "FAILURE" and run.steps[0].attempts == 1  # no local retries
+    assert f"{bad}: the file is empty" in run.error
+    assert all(s.status == "NOT RUN" for s in run.steps[1:])
