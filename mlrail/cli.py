@@ -92,7 +92,9 @@ def _cmd_run(a: argparse.Namespace) -> int:
     if a.epochs is not None:
         hparams["epochs"] = a.epochs
     arguments = {
-        "source": data if "://" in data or data.startswith("bundled:") else str(Path(data).resolve()),
+        "source": data
+        if "://" in data or data.startswith("bundled:")
+        else str(Path(data).resolve()),
         "label": label,
         "task": a.task,
         "eval_ratio": a.eval_ratio,
@@ -102,7 +104,9 @@ def _cmd_run(a: argparse.Namespace) -> int:
         "parity_tolerance": a.parity_tolerance,
         "model_name": a.model_name or model_name_for(data),
     }
-    print(f"mlrail run: training pipeline on {data} (label {label!r}) through kfp.local", flush=True)
+    print(
+        f"mlrail run: training pipeline on {data} (label {label!r}) through kfp.local", flush=True
+    )
     run = run_training(workdir=a.workdir, arguments=arguments, echo=sys.stdout)
     print(format_summary(run))
     return 0 if run.ok else 1
@@ -119,8 +123,14 @@ def _cmd_submit(a: argparse.Namespace) -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         result = kfp_client.submit(
-            a.host, _package(a.pipeline, tmp), arguments=_params(a.param),
-            experiment=a.experiment, run_name=a.run_name, namespace=a.namespace,
+            a.host,
+            _package(a.pipeline, tmp),
+            arguments=_params(a.param),
+            experiment=a.experiment,
+            run_name=a.run_name,
+            namespace=a.namespace,
+            existing_token=a.token,
+            enable_caching=False if a.no_cache else None,
         )
     print(f"run {result.run_id} created in experiment {a.experiment!r}")
     return 0
@@ -136,10 +146,20 @@ def _cmd_schedule(a: argparse.Namespace) -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         result = kfp_client.schedule(
-            a.host, _package(a.pipeline, tmp), name=a.name, cron=a.cron,
-            interval_seconds=a.interval, max_concurrency=a.max_concurrency, catchup=a.catchup,
-            start=when(a.start), end=when(a.end), arguments=_params(a.param),
-            experiment=a.experiment, namespace=a.namespace,
+            a.host,
+            _package(a.pipeline, tmp),
+            name=a.name,
+            cron=a.cron,
+            interval_seconds=a.interval,
+            max_concurrency=a.max_concurrency,
+            catchup=a.catchup,
+            start=when(a.start),
+            end=when(a.end),
+            arguments=_params(a.param),
+            experiment=a.experiment,
+            namespace=a.namespace,
+            existing_token=a.token,
+            enable_caching=False if a.no_cache else None,
         )
     print(f"recurring run {result.recurring_run_id} ({a.name!r}) created")
     return 0
@@ -148,10 +168,17 @@ def _cmd_schedule(a: argparse.Namespace) -> int:
 def _cmd_serve(a: argparse.Namespace) -> int:
     from mlrail.serving.server import serve
 
-    print(f"serving {a.model_repository} on http://{a.host}:{a.port} (Open Inference Protocol v2)",
-          flush=True)
-    serve(a.model_repository, host=a.host, port=a.port, workers=a.workers,
-          model_version=a.model_version)
+    print(
+        f"serving {a.model_repository} on http://{a.host}:{a.port} (Open Inference Protocol v2)",
+        flush=True,
+    )
+    serve(
+        a.model_repository,
+        host=a.host,
+        port=a.port,
+        workers=a.workers,
+        model_version=a.model_version,
+    )
     return 0
 
 
@@ -159,14 +186,26 @@ def _cmd_serve(a: argparse.Namespace) -> int:
 
 
 def _kfp_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("pipeline", nargs="?", default=DEFAULT_PIPELINE,
-                   help="compiled pipeline YAML, or a pipeline name in mlrail.pipelines "
-                        f"(default: {DEFAULT_PIPELINE})")
+    p.add_argument(
+        "pipeline",
+        nargs="?",
+        default=DEFAULT_PIPELINE,
+        help="compiled pipeline YAML, or a pipeline name in mlrail.pipelines "
+        f"(default: {DEFAULT_PIPELINE})",
+    )
     p.add_argument("--host", required=True, help="KFP API endpoint, e.g. http://localhost:8888")
     p.add_argument("--experiment", default="Default", help="experiment name (created if absent)")
     p.add_argument("--namespace", default=None, help="Kubeflow profile namespace")
-    p.add_argument("--param", action="append", metavar="KEY=VALUE",
-                   help="pipeline parameter; VALUE is JSON when it parses as JSON (repeatable)")
+    p.add_argument(
+        "--param",
+        action="append",
+        metavar="KEY=VALUE",
+        help="pipeline parameter; VALUE is JSON when it parses as JSON (repeatable)",
+    )
+    p.add_argument("--token", default=None, help="bearer token for the KFP API (existing_token)")
+    p.add_argument(
+        "--no-cache", action="store_true", help="turn caching off for every task of this run"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -181,13 +220,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="CSV or Parquet file or URI (default: the bundled penguins)")
     p.add_argument("--label", help="column to predict (default with the penguins: species)")
     p.add_argument("--task", default="auto", choices=["auto", "binary", "multiclass", "regression"])
-    p.add_argument("--model-name", help="model name in the repository (default: from the file name)")
-    p.add_argument("--workdir", default=DEFAULT_WORKDIR,
-                   help=f"artifacts, model repository and logs (default: ./{DEFAULT_WORKDIR})")
+    p.add_argument(
+        "--model-name", help="model name in the repository (default: from the file name)"
+    )
+    p.add_argument(
+        "--workdir",
+        default=DEFAULT_WORKDIR,
+        help=f"artifacts, model repository and logs (default: ./{DEFAULT_WORKDIR})",
+    )
     p.add_argument("--eval-ratio", type=float, default=0.2)
     p.add_argument("--key-column", default="", help="column whose hash decides the split")
     p.add_argument("--epochs", type=int, help="training epochs (shortcut for --hparams)")
-    p.add_argument("--hparams", type=_json_arg, help='JSON, e.g. \'{"epochs": 30}\'')
+    p.add_argument("--hparams", type=_json_arg, help="JSON, e.g. '{\"epochs\": 30}'")
     p.add_argument("--thresholds", type=_json_arg, help='JSON, e.g. \'{"accuracy": ">= 0.9"}\'')
     p.add_argument("--parity-tolerance", type=float, default=1e-4)
     p.set_defaults(func=_cmd_run)
@@ -204,7 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("schedule", help="create a recurring run on a Kubeflow Pipelines server")
     _kfp_args(p)
-    p.add_argument("--name", required=True, help="recurring run (and uploaded pipeline) name")
+    p.add_argument("--name", required=True, help="recurring run name (unique in the experiment)")
     when = p.add_mutually_exclusive_group(required=True)
     when.add_argument("--cron", help="cron expression, 5 fields or KFP's 6 (with seconds)")
     when.add_argument("--interval", type=int, metavar="SECONDS", help="run every SECONDS")

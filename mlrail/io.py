@@ -55,7 +55,9 @@ def read_json(path: str | os.PathLike[str]) -> Any:
         with open(path, encoding="utf-8") as f:
             return json.load(f)
     except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}): {e.msg}") from e
+        raise ValueError(
+            f"{path}: not valid JSON (line {e.lineno}, column {e.colno}): {e.msg}"
+        ) from e
 
 
 def replace_dir(src: Path, dest: Path) -> None:
@@ -79,7 +81,7 @@ def replace_dir(src: Path, dest: Path) -> None:
 
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary folder beside ``path``; on success it becomes ``path``, on error it is removed.
+    """Yield a temporary folder beside ``path``: on success it becomes ``path``, on error it goes.
 
     Example::
 

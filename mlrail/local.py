@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import logging
 import re
+import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -30,7 +31,9 @@ STEPS = {
     "export_onnx": "export-onnx",
     "deploy": "deploy",
 }
-_TASK_EVENT = re.compile(r"(Executing task|Task) \W*'([\w-]+)'\W*(?:finished with status \W*(\w+))?")
+_TASK_EVENT = re.compile(
+    r"(Executing task|Task) \W*'([\w-]+)'\W*(?:finished with status \W*(\w+))?"
+)
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _ERROR_LINE = re.compile(r"^\s*((?:mlrail\.errors\.)?\w*(?:Error|Exception)): (.+)$")
 
@@ -85,8 +88,11 @@ class _TaskClock(logging.Filter):
                 step.status = m.group(3)
                 if self.echo:
                     retry = f" (attempt {step.attempts})" if step.attempts > 1 else ""
-                    print(f"  {step.name:<12} {step.status:<8} {step.seconds:6.1f} s{retry}",
-                          file=self.echo, flush=True)
+                    print(
+                        f"  {step.name:<12} {step.status:<8} {step.seconds:6.1f} s{retry}",
+                        file=self.echo,
+                        flush=True,
+                    )
         return True
 
 
@@ -126,7 +132,8 @@ def _summaries(run: LocalRun) -> None:
         run.figures["anomalies"] = an["num_anomalies"]
         lines = [f"[{a['split']}] {a['description']}" for a in an["anomalies"][:5]]
         steps["validate"].summary = f"anomalies: {an['num_anomalies']}" + "".join(
-            f"\n{'':33}{line}" for line in lines)
+            f"\n{'':33}{line}" for line in lines
+        )
     model = _metadata(d, "train", "model")
     if model:
         steps["train"].summary = f"task: {model.get('task')}, {int(model.get('rows', 0))} rows"
@@ -138,8 +145,11 @@ def _summaries(run: LocalRun) -> None:
         verdict = ""
         if blessing:
             run.figures["blessed"] = blessing["blessed"]
-            failed = [f"{c['metric']} {c['value']:.4f} not {c['op']} {c['bound']}"
-                      for c in blessing["checks"] if not c["passed"]]
+            failed = [
+                f"{c['metric']} {c['value']:.4f} not {c['op']} {c['bound']}"
+                for c in blessing["checks"]
+                if not c["passed"]
+            ]
             verdict = "; blessed" if blessing["blessed"] else "; NOT blessed: " + ", ".join(failed)
         steps["evaluate"].summary = f"{shown}{verdict}"
     parity = _read(d / "export-onnx" / "onnx_model" / "parity.json")
@@ -148,7 +158,8 @@ def _summaries(run: LocalRun) -> None:
         run.onnx_model = d / "export-onnx" / "onnx_model" / "model.onnx"
         steps["export_onnx"].summary = (
             f"parity: max |diff| {parity['max_abs_diff']:.2g} over {parity['rows']} eval rows "
-            f"(tolerance {parity['tolerance']:g})")
+            f"(tolerance {parity['tolerance']:g})"
+        )
     dep = _read(d / "deploy" / "deployment" / "deployment.json")
     if dep:
         run.figures["deployment"] = dep
@@ -168,6 +179,26 @@ def _first_error(log_file: Path) -> str:
             if m and "finished with status" not in line:
                 found = f"{m.group(1)}: {m.group(2)}"
     return found
+
+
+def _without_retries(pipeline: Any) -> Any:
+    """The compiled pipeline with its retry policies removed, loaded back as a component.
+
+    Retries with backoff are for transient failures on the cluster (an object store hiccup);
+    locally a step that failed fails again, so it should fail at once. Loading the compiled IR
+    also means the local run executes exactly what ``mlrail compile`` ships.
+    """
+    import yaml
+    from kfp import compiler, components
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "pipeline.yaml"
+        compiler.Compiler().compile(pipeline, str(path))
+        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    for comp in [spec["root"], *spec["components"].values()]:
+        for task in comp.get("dag", {}).get("tasks", {}).values():
+            task.pop("retryPolicy", None)
+    return components.load_component_from_text(yaml.safe_dump(spec))
 
 
 def run_training(
@@ -202,8 +233,12 @@ def run_training(
     clock = _TaskClock({s.name: s for s in steps}, echo)
     root_logger = logging.getLogger()
     status, error = "SUCCESS", ""
-    with open(log_file, "w", encoding="utf-8") as log, contextlib.redirect_stdout(log), \
-            contextlib.redirect_stderr(log), warnings.catch_warnings():
+    with (
+        open(log_file, "w", encoding="utf-8") as log,
+        contextlib.redirect_stdout(log),
+        contextlib.redirect_stderr(log),
+        warnings.catch_warnings(),
+    ):
         # Both are expected here: the component image *is* this environment, and resources are
         # settings for the cluster.
         warnings.filterwarnings("ignore", message=".*non-Python base image.*")
@@ -215,7 +250,7 @@ def run_training(
             local.init(
                 runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root)
             )
-            training(**args)
+            _without_retries(training)(**args)
         except RuntimeError as e:
             status, error = "FAILURE", _ANSI.sub("", str(e))
         finally:

@@ -73,9 +73,13 @@ class ModelSpec:
         try:
             raw = read_json(path)
         except FileNotFoundError as e:
-            raise DataError(f"{path}: no model spec; was this model written by mlrail train?") from e
+            raise DataError(
+                f"{path}: no model spec; was this model written by mlrail train?"
+            ) from e
         return cls(
-            task=raw["task"], label=raw["label"], output=raw["output"],
+            task=raw["task"],
+            label=raw["label"],
+            output=raw["output"],
             classes=list(raw.get("classes", [])),
             inputs=[InputSpec(**i) for i in raw["inputs"]],
         )
@@ -88,16 +92,18 @@ class ModelSpec:
                 raise DataError(f"{where}: column {spec.column!r} (a model input) is missing")
             col = table.column(spec.column)
             if spec.dtype == "float32":
-                if not (pa.types.is_integer(col.type) or pa.types.is_floating(col.type)
-                        or pa.types.is_boolean(col.type) or pa.types.is_null(col.type)):
+                if not (
+                    pa.types.is_integer(col.type)
+                    or pa.types.is_floating(col.type)
+                    or pa.types.is_boolean(col.type)
+                    or pa.types.is_null(col.type)
+                ):
                     raise DataError(
                         f"{where}: column {spec.column!r} should be numeric, found {col.type}"
                     )
                 arr = col.cast(pa.float32()).to_numpy(zero_copy_only=False).astype(np.float32)
             else:
-                arr = np.array(
-                    ["" if v is None else str(v) for v in col.to_pylist()], dtype=object
-                )
+                arr = np.array(["" if v is None else str(v) for v in col.to_pylist()], dtype=object)
             out[spec.name] = arr.reshape(-1, 1)
         return out
 
@@ -112,8 +118,13 @@ class ModelSpec:
         mask = np.array([v is not None and v == v for v in values], dtype=bool)
         if self.task in CLASSIFICATION:
             index = {c: i for i, c in enumerate(self.classes)}
-            y = np.array([index.get(_class_key(v), -1) if m else -1
-                          for v, m in zip(values, mask, strict=True)], dtype=np.int64)
+            y = np.array(
+                [
+                    index.get(_class_key(v), -1) if m else -1
+                    for v, m in zip(values, mask, strict=True)
+                ],
+                dtype=np.int64,
+            )
             unknown = mask & (y < 0)
             if unknown.any():
                 bad = sorted({_class_key(values[i]) for i in np.flatnonzero(unknown)})
@@ -122,8 +133,9 @@ class ModelSpec:
                     f"trained on: {', '.join(map(repr, bad[:10]))}"
                 )
             return y, mask
-        return np.array([float(v) if m else np.nan for v, m in zip(values, mask, strict=True)],
-                        dtype=np.float32), mask
+        return np.array(
+            [float(v) if m else np.nan for v, m in zip(values, mask, strict=True)], dtype=np.float32
+        ), mask
 
 
 def _class_key(value: Any) -> str:

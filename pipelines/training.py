@@ -1,4 +1,6 @@
-"""The training pipeline: ingest → validate → (if ok) train → evaluate → (if blessed) export_onnx → deploy.
+"""The training pipeline: from a data file to a deployed ONNX model, with two gates.
+
+    ingest → validate → (ok?) train → evaluate → (blessed?) export_onnx → deploy
 
 Two gates: no training on data with anomalies, and no export or deploy of a model that is not
 blessed. export_onnx fails the run (and so blocks deploy) when ONNX Runtime does not match the
@@ -30,8 +32,10 @@ _RESOURCES = {
 def _resources(task: dsl.PipelineTask, step: str) -> dsl.PipelineTask:
     cpu, memory = _RESOURCES[step]
     return (
-        task.set_cpu_request(cpu).set_cpu_limit(cpu)
-        .set_memory_request(memory).set_memory_limit(memory)
+        task.set_cpu_request(cpu)
+        .set_cpu_limit(cpu)
+        .set_memory_request(memory)
+        .set_memory_limit(memory)
     )
 
 

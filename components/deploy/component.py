@@ -31,11 +31,21 @@ def deploy(
     from mlrail.components.deploy import core
 
     result = core.deploy(
-        onnx_model.path, deployment.path, target=target, model_name=model_name,
-        model_repository=model_repository, onnx_model_uri=onnx_model.uri,
-        namespace=namespace, runtime=runtime,
+        onnx_model.path,
+        deployment.path,
+        target=target,
+        model_name=model_name,
+        model_repository=model_repository,
+        onnx_model_uri=onnx_model.uri,
+        namespace=namespace,
+        runtime=runtime,
     )
-    deployment.metadata.update({
-        "target": result.target, "model_name": result.model_name, "location": result.location,
-        "version": result.version or 0, "sha256": result.sha256,
-    })
+    deployment.metadata.update(
+        {
+            "target": result.target,
+            "model_name": result.model_name,
+            "location": result.location,
+            "version": result.version or 0,
+            "sha256": result.sha256,
+        }
+    )

@@ -64,13 +64,16 @@ class Deployment:
 
 def next_version(model_root: Path) -> int:
     """One more than the highest integer version folder under ``model_root`` (1 if none)."""
-    versions = [int(p.name) for p in model_root.iterdir() if p.is_dir() and p.name.isdigit()] if (
-        model_root.is_dir()) else []
+    versions = (
+        [int(p.name) for p in model_root.iterdir() if p.is_dir() and p.name.isdigit()]
+        if (model_root.is_dir())
+        else []
+    )
     return max(versions, default=0) + 1
 
 
 def storage_uri(artifact_uri: str) -> str:
-    """The model repository inside the onnx_model artifact, as KServe's storage initializer reads it.
+    """The model repository in the onnx_model artifact, as KServe's storage initializer reads it.
 
     KFP names its bundled MinIO store ``minio://bucket/key``; MinIO speaks S3, and KServe's
     storage initializer knows ``s3://`` (with the endpoint from the service account's annotations).
@@ -188,7 +191,14 @@ def deploy(
     elif target == "render":
         if not onnx_model_uri:
             raise ValueError("target 'render' needs the onnx_model artifact's URI")
-        isvc = inference_service(model_name, namespace, storage_uri(onnx_model_uri), runtime=runtime)
+        # mlrail-serving (manifests/base) has no API token: a model server needs none
+        isvc = inference_service(
+            model_name,
+            namespace,
+            storage_uri(onnx_model_uri),
+            runtime=runtime,
+            service_account="mlrail-serving",
+        )
         result = Deployment("render", model_name, None, f"{namespace}/{model_name}", sha)
         extra = {"inferenceservice": isvc}
     else:

@@ -31,7 +31,9 @@ def evaluate(
     """
     from mlrail.components.evaluate import core
 
-    ev = core.evaluate(model.path, examples.path, metrics.path, blessing.path, thresholds=thresholds)
+    ev = core.evaluate(
+        model.path, examples.path, metrics.path, blessing.path, thresholds=thresholds
+    )
     for name, value in ev.metrics.items():
         metrics.log_metric(name, value)
     if ev.confusion_matrix:

@@ -42,8 +42,12 @@ DEFAULT_THRESHOLDS: dict[str, dict[str, str]] = {
     "regression": {"r2": ">= 0.1"},
 }
 _HIGHER_IS_BETTER = {"accuracy", "roc_auc", "r2"}
-_OPS = {">=": lambda v, b: v >= b, "<=": lambda v, b: v <= b, ">": lambda v, b: v > b,
-        "<": lambda v, b: v < b}
+_OPS = {
+    ">=": lambda v, b: v >= b,
+    "<=": lambda v, b: v <= b,
+    ">": lambda v, b: v > b,
+    "<": lambda v, b: v < b,
+}
 _THRESHOLD = re.compile(r"^\s*(>=|<=|>|<)?\s*([-+0-9.eE]+)\s*$")
 
 
@@ -83,7 +87,9 @@ def predict_saved_model(saved_model_dir: str | Path, features: dict[str, np.ndar
     return np.asarray(out.numpy())
 
 
-def compute_metrics(spec: ModelSpec, y: np.ndarray, pred: np.ndarray) -> tuple[dict[str, float], list[list[int]]]:
+def compute_metrics(
+    spec: ModelSpec, y: np.ndarray, pred: np.ndarray
+) -> tuple[dict[str, float], list[list[int]]]:
     """scikit-learn metrics for ``spec.task``; classification also returns the confusion matrix."""
     from sklearn import metrics as skm
 
@@ -118,7 +124,9 @@ def parse_thresholds(thresholds: dict[str, Any]) -> list[tuple[str, str, float]]
     out = []
     for metric, raw in thresholds.items():
         if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
-            raise ValueError(f"threshold for {metric!r}: expected a number or '>= 0.9', got {raw!r}")
+            raise ValueError(
+                f"threshold for {metric!r}: expected a number or '>= 0.9', got {raw!r}"
+            )
         m = _THRESHOLD.match(str(raw))
         if not m:
             raise ValueError(f"threshold for {metric!r}: cannot read {raw!r}; write e.g. '>= 0.9'")
@@ -157,15 +165,24 @@ def evaluate(
             )
         checks.append(Check(metric, op, bound, value, bool(_OPS[op](value, bound))))
     ev = Evaluation(spec.task, int(len(y)), metrics, spec.classes, cm, checks)
-    atomic_write_json(metrics_path, {
-        "task": ev.task, "rows": ev.rows, "metrics": metrics, "classes": ev.classes,
-        "confusion_matrix": cm,
-    })
+    atomic_write_json(
+        metrics_path,
+        {
+            "task": ev.task,
+            "rows": ev.rows,
+            "metrics": metrics,
+            "classes": ev.classes,
+            "confusion_matrix": cm,
+        },
+    )
     with atomic_dir(blessing_dir) as tmp:
-        atomic_write_json(tmp / "blessing.json", {
-            "blessed": ev.blessed,
-            "checks": [c.__dict__ for c in checks],
-            # comparison with the deployed model is not done yet: no baseline was used
-            "baseline": None,
-        })
+        atomic_write_json(
+            tmp / "blessing.json",
+            {
+                "blessed": ev.blessed,
+                "checks": [c.__dict__ for c in checks],
+                # comparison with the deployed model is not done yet: no baseline was used
+                "baseline": None,
+            },
+        )
     return ev

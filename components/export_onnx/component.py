@@ -28,11 +28,21 @@ def export_onnx(
     from mlrail.components.export_onnx import core
 
     result = core.export_onnx(
-        model.path, examples.path, onnx_model.path,
-        model_name=model_name, tolerance=tolerance, opset=opset,
+        model.path,
+        examples.path,
+        onnx_model.path,
+        model_name=model_name,
+        tolerance=tolerance,
+        opset=opset,
     )
-    onnx_model.metadata.update({
-        "opset": result.opset, "sha256": result.sha256, "inputs": result.inputs,
-        "outputs": result.outputs, "max_abs_diff": result.parity.max_abs_diff,
-        "framework": "onnx", "model_name": model_name,
-    })
+    onnx_model.metadata.update(
+        {
+            "opset": result.opset,
+            "sha256": result.sha256,
+            "inputs": result.inputs,
+            "outputs": result.outputs,
+            "max_abs_diff": result.parity.max_abs_diff,
+            "framework": "onnx",
+            "model_name": model_name,
+        }
+    )

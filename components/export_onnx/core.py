@@ -11,8 +11,8 @@ Output layout of the ``onnx_model`` artifact::
     onnx_model/
       model.onnx
       model_spec.json                      the input contract (mlrail.modelspec), for the server
-      parity.json                          {"rows", "max_abs_diff", "max_rel_diff", "label_agreement",
-                                            "tolerance", "worst_rows"}
+      parity.json                          {"rows", "max_abs_diff", "max_rel_diff",
+                                            "label_agreement", "tolerance", "worst_rows"}
       model_repository/<name>/config.pbtxt Triton/KServe layout
       model_repository/<name>/1/model.onnx
 """
@@ -69,16 +69,28 @@ def _convert(saved_model_dir: Path, spec: ModelSpec, opset: int) -> Any:
     from tf2onnx.convert import _convert_common
 
     graph_def, inputs, outputs, tables, rename = tf_loader.from_saved_model(
-        str(saved_model_dir), None, None, None, ["serving_default"], None, False,
-        return_initialized_tables=True, return_tensors_to_rename=True,
+        str(saved_model_dir),
+        None,
+        None,
+        None,
+        ["serving_default"],
+        None,
+        False,
+        return_initialized_tables=True,
+        return_tensors_to_rename=True,
     )
     if len(outputs) != 1:
         raise ModelError(f"{saved_model_dir}: expected one output, found {outputs}")
     rename[outputs[0]] = spec.output
     with tf.device("/cpu:0"):
         proto, _ = _convert_common(
-            graph_def, name=str(saved_model_dir), opset=opset, input_names=inputs,
-            output_names=outputs, tensors_to_rename=rename, initialized_tables=tables,
+            graph_def,
+            name=str(saved_model_dir),
+            opset=opset,
+            input_names=inputs,
+            output_names=outputs,
+            tensors_to_rename=rename,
+            initialized_tables=tables,
         )
     return proto
 
@@ -105,7 +117,9 @@ def _dir_hash(path: Path) -> str:
     return h.hexdigest()
 
 
-def parity(spec: ModelSpec, reference: np.ndarray, onnx_out: np.ndarray, tolerance: float) -> Parity:
+def parity(
+    spec: ModelSpec, reference: np.ndarray, onnx_out: np.ndarray, tolerance: float
+) -> Parity:
     diff = np.abs(reference.astype(np.float64) - onnx_out.astype(np.float64))
     rel = diff / np.maximum(np.abs(reference), 1e-12)
     per_row = diff.reshape(len(diff), -1).max(axis=1)
@@ -113,8 +127,11 @@ def parity(spec: ModelSpec, reference: np.ndarray, onnx_out: np.ndarray, toleran
     if spec.task in CLASSIFICATION:
         agreement = float(np.mean(reference.argmax(axis=1) == onnx_out.argmax(axis=1)))
     return Parity(
-        rows=len(reference), max_abs_diff=float(diff.max()), max_rel_diff=float(rel.max()),
-        label_agreement=agreement, tolerance=tolerance,
+        rows=len(reference),
+        max_abs_diff=float(diff.max()),
+        max_rel_diff=float(rel.max()),
+        label_agreement=agreement,
+        tolerance=tolerance,
         worst_rows=[int(i) for i in np.argsort(-per_row)[:5]],
     )
 
@@ -124,9 +141,20 @@ def triton_config(name: str, spec: ModelSpec, outputs: int) -> str:
     lines = [f'name: "{name}"', 'platform: "onnxruntime_onnx"', "max_batch_size: 0"]
     for i in spec.inputs:
         dtype = "TYPE_FP32" if i.dtype == "float32" else "TYPE_STRING"
-        lines += ["input {", f'  name: "{i.name}"', f"  data_type: {dtype}", "  dims: [ -1, 1 ]", "}"]
-    lines += ["output {", f'  name: "{spec.output}"', "  data_type: TYPE_FP32",
-              f"  dims: [ -1, {outputs} ]", "}"]
+        lines += [
+            "input {",
+            f'  name: "{i.name}"',
+            f"  data_type: {dtype}",
+            "  dims: [ -1, 1 ]",
+            "}",
+        ]
+    lines += [
+        "output {",
+        f'  name: "{spec.output}"',
+        "  data_type: TYPE_FP32",
+        f"  dims: [ -1, {outputs} ]",
+        "}",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -185,6 +213,9 @@ def export_onnx(
         shutil.copyfile(tmp / "model.onnx", repo / "1" / "model.onnx")
         atomic_write_text(repo / "config.pbtxt", triton_config(model_name, spec, width))
     return ExportResult(
-        parity=result, opset=opset, sha256=sha,
-        inputs=[i.name for i in spec.inputs], outputs=[spec.output],
+        parity=result,
+        opset=opset,
+        sha256=sha,
+        inputs=[i.name for i in spec.inputs],
+        outputs=[spec.output],
     )

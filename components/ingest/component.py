@@ -27,7 +27,10 @@ def ingest(
     from mlrail.components.ingest import core
 
     result = core.ingest(
-        source, examples.path, eval_ratio=eval_ratio, test_ratio=test_ratio,
+        source,
+        examples.path,
+        eval_ratio=eval_ratio,
+        test_ratio=test_ratio,
         key_column=key_column or None,
     )
     examples.metadata.update(

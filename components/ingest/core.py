@@ -89,7 +89,8 @@ def _parse_csv(source: str, data: bytes) -> pa.Table:
     except UnicodeDecodeError as e:
         line = data.count(b"\n", 0, e.start) + 1
         raise DataError(
-            f"{source}: not UTF-8 text: byte 0x{data[e.start]:02x} at offset {e.start} (line {line})"
+            f"{source}: not UTF-8 text: byte 0x{data[e.start]:02x} "
+            f"at offset {e.start} (line {line})"
         ) from e
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]

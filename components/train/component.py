@@ -1,6 +1,5 @@
 """The train component: a thin KFP adapter over :mod:`mlrail.components.train.core`."""
 
-
 from kfp import dsl
 from kfp.dsl import Artifact, Dataset, Input, Model, Output
 
@@ -31,8 +30,13 @@ def train(
     from mlrail.components.train import core
 
     result = core.train(
-        examples.path, schema.path, statistics.path, model.path,
-        label=label, task=task, hparams=hparams,
+        examples.path,
+        schema.path,
+        statistics.path,
+        model.path,
+        label=label,
+        task=task,
+        hparams=hparams,
     )
     model.metadata.update(
         {"framework": "keras", "label": label, "task": result.spec.task, "rows": result.rows}

@@ -28,7 +28,15 @@ import pyarrow as pa
 from mlrail.components.validate.core import load_schema, load_statistics
 from mlrail.errors import DataError
 from mlrail.io import atomic_dir, atomic_write_json
-from mlrail.modelspec import CLASSIFICATION, TASKS, InputSpec, ModelSpec, class_key, input_name, read_split
+from mlrail.modelspec import (
+    CLASSIFICATION,
+    TASKS,
+    InputSpec,
+    ModelSpec,
+    class_key,
+    input_name,
+    read_split,
+)
 
 __all__ = ["DEFAULT_HPARAMS", "TrainResult", "infer_task", "train"]
 
@@ -58,20 +66,26 @@ class TrainResult:
 def infer_task(table: pa.Table, label: str, where: str) -> str:
     """binary / multiclass for strings, booleans and integers with few values; else regression."""
     if label not in table.column_names:
-        raise DataError(f"{where}: label column {label!r} is not in the data "
-                        f"(columns: {', '.join(table.column_names)})")
+        raise DataError(
+            f"{where}: label column {label!r} is not in the data "
+            f"(columns: {', '.join(table.column_names)})"
+        )
     col = table.column(label)
     values = {class_key(v) for v in col.drop_null().to_pylist()}
     if not values:
         raise DataError(f"{where}: label column {label!r} has no values")
     if pa.types.is_floating(col.type) and not all(float(v).is_integer() for v in values):
         return "regression"
-    if (pa.types.is_integer(col.type) or pa.types.is_floating(col.type)) and len(values) > _MAX_CLASSES:
+    if (pa.types.is_integer(col.type) or pa.types.is_floating(col.type)) and len(
+        values
+    ) > _MAX_CLASSES:
         return "regression"
     return "binary" if len(values) == 2 else "multiclass"
 
 
-def _spec(schema: Any, stats: Any, table: pa.Table, label: str, task: str, where: str) -> tuple[ModelSpec, dict[str, Any]]:
+def _spec(
+    schema: Any, stats: Any, table: pa.Table, label: str, task: str, where: str
+) -> tuple[ModelSpec, dict[str, Any]]:
     """The model's inputs and, per input, the preprocessing figures from the statistics."""
     train_stats = {d.name: d for d in stats.datasets}.get("train")
     if train_stats is None:
@@ -97,7 +111,8 @@ def _spec(schema: Any, stats: Any, table: pa.Table, label: str, task: str, where
             prep[name] = {"mean": n.mean, "std": n.std_dev or 1.0}
         elif st.HasField("string_stats") and st.string_stats.common_stats.num_non_missing:
             vocab = domains.get(feat.domain) or sorted(
-                b.label for b in st.string_stats.rank_histogram.buckets)
+                b.label for b in st.string_stats.rank_histogram.buckets
+            )
             inputs.append(InputSpec(name, feat.name, "string"))
             prep[name] = {"vocabulary": vocab}
         else:
@@ -116,7 +131,9 @@ def _spec(schema: Any, stats: Any, table: pa.Table, label: str, task: str, where
     return ModelSpec(task=task, label=label, inputs=inputs, output=output, classes=classes), prep
 
 
-def _build(spec: ModelSpec, prep: dict[str, Any], hp: dict[str, Any], label_stats: tuple[float, float]) -> Any:
+def _build(
+    spec: ModelSpec, prep: dict[str, Any], hp: dict[str, Any], label_stats: tuple[float, float]
+) -> Any:
     import keras
 
     from mlrail.components.train.layers import Impute
@@ -128,14 +145,20 @@ def _build(spec: ModelSpec, prep: dict[str, Any], hp: dict[str, Any], label_stat
             x = inputs[i.name] = keras.Input(shape=(1,), name=i.name, dtype="float32")
             p = prep[i.name]
             x = Impute(p["mean"], name=f"impute_{i.name}")(x)
-            encoded.append(keras.layers.Normalization(
-                mean=p["mean"], variance=p["std"] ** 2, name=f"normalize_{i.name}")(x))
+            encoded.append(
+                keras.layers.Normalization(
+                    mean=p["mean"], variance=p["std"] ** 2, name=f"normalize_{i.name}"
+                )(x)
+            )
         else:
             x = inputs[i.name] = keras.Input(shape=(1,), name=i.name, dtype="string")
             vocab = prep[i.name]["vocabulary"]
             if len(vocab) <= _ONE_HOT_MAX:
-                encoded.append(keras.layers.StringLookup(
-                    vocabulary=vocab, output_mode="one_hot", name=f"lookup_{i.name}")(x))
+                encoded.append(
+                    keras.layers.StringLookup(
+                        vocabulary=vocab, output_mode="one_hot", name=f"lookup_{i.name}"
+                    )(x)
+                )
             else:
                 idx = keras.layers.StringLookup(vocabulary=vocab, name=f"lookup_{i.name}")(x)
                 emb = keras.layers.Embedding(len(vocab) + 1, 8, name=f"embed_{i.name}")(idx)
@@ -154,14 +177,18 @@ def _build(spec: ModelSpec, prep: dict[str, Any], hp: dict[str, Any], label_stat
         out = keras.layers.Rescaling(scale=std, offset=mean, name=spec.output)(z)
         loss, metrics = "mse", ["mae"]
     model = keras.Model(inputs, out)
-    model.compile(optimizer=keras.optimizers.Adam(float(hp["learning_rate"])), loss=loss, metrics=metrics)
+    model.compile(
+        optimizer=keras.optimizers.Adam(float(hp["learning_rate"])), loss=loss, metrics=metrics
+    )
     return model
 
 
 def _dataset(features: dict[str, np.ndarray], y: np.ndarray, batch_size: int, seed: int) -> Any:
     import tensorflow as tf
 
-    tensors = {k: tf.constant(v.astype(str) if v.dtype == object else v) for k, v in features.items()}
+    tensors = {
+        k: tf.constant(v.astype(str) if v.dtype == object else v) for k, v in features.items()
+    }
     ds = tf.data.Dataset.from_tensor_slices((tensors, y))
     return ds.shuffle(len(y), seed=seed, reshuffle_each_iteration=True).batch(batch_size)
 
@@ -180,8 +207,10 @@ def train(
     hp = {**DEFAULT_HPARAMS, **(hparams or {})}
     unknown = set(hp) - set(DEFAULT_HPARAMS)
     if unknown:
-        raise ValueError(f"unknown hyperparameter(s): {', '.join(sorted(unknown))} "
-                         f"(known: {', '.join(DEFAULT_HPARAMS)})")
+        raise ValueError(
+            f"unknown hyperparameter(s): {', '.join(sorted(unknown))} "
+            f"(known: {', '.join(DEFAULT_HPARAMS)})"
+        )
     where = str(Path(examples_dir) / "train")
     table = read_split(where)
     if task == "auto":
@@ -190,13 +219,17 @@ def train(
         raise ValueError(f"task {task!r}: expected auto, {', '.join(TASKS)}")
     elif label not in table.column_names:
         raise DataError(f"{where}: label column {label!r} is not in the data")
-    spec, prep = _spec(load_schema(schema_dir), load_statistics(statistics_dir), table, label, task, where)
+    spec, prep = _spec(
+        load_schema(schema_dir), load_statistics(statistics_dir), table, label, task, where
+    )
     y, mask = spec.labels(table, where)
     features = {k: v[mask] for k, v in spec.features(table, where).items()}
     y = y[mask]
     if len(y) < 2:
         raise DataError(f"{where}: {len(y)} labelled row(s); too few to train on")
-    label_stats = (float(np.mean(y)), float(np.std(y)) or 1.0) if task == "regression" else (0.0, 1.0)
+    label_stats = (
+        (float(np.mean(y)), float(np.std(y)) or 1.0) if task == "regression" else (0.0, 1.0)
+    )
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras

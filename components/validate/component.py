@@ -31,7 +31,10 @@ def validate(
     from mlrail.components.validate import core
 
     report = core.validate(
-        examples.path, statistics.path, schema.path, anomalies.path,
+        examples.path,
+        statistics.path,
+        schema.path,
+        anomalies.path,
         curated_schema=curated_schema.path if curated_schema else None,
         min_examples=min_examples,
     )

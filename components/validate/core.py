@@ -11,7 +11,8 @@ Output layouts::
       schema.pbtxt       Schema, text format
     anomalies/
       anomalies.pbtxt    Anomalies: per feature, every reason found, across all splits
-      anomalies.json     {"ok", "num_anomalies", "drift_detected", "drift_baseline", "anomalies": [...]}
+      anomalies.json     {"ok", "num_anomalies", "drift_detected", "drift_baseline",
+                          "anomalies": [...]}
 
 Semantics follow TFDV: a string feature with at most ``MAX_STRING_DOMAIN_SIZE`` distinct values
 gets a string domain; a feature always present in train gets ``presence.min_fraction = 1``;
@@ -32,8 +33,8 @@ from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
 
 from mlrail.errors import DataError
-from mlrail.modelspec import read_split
 from mlrail.io import atomic_dir, atomic_write_bytes, atomic_write_json, atomic_write_text
+from mlrail.modelspec import read_split
 
 __all__ = [
     "MAX_STRING_DOMAIN_SIZE",
@@ -200,7 +201,10 @@ def summarize(stats: statistics_pb2.DatasetFeatureStatisticsList) -> dict[str, A
                 feats[name] = {
                     "type": _Type.Type.Name(f.type),
                     "missing": n.common_stats.num_missing,
-                    "min": n.min, "max": n.max, "mean": n.mean, "std_dev": n.std_dev,
+                    "min": n.min,
+                    "max": n.max,
+                    "mean": n.mean,
+                    "std_dev": n.std_dev,
                     "zeros": n.num_zeros,
                 }
             else:
@@ -308,23 +312,29 @@ def _check_feature(
     common = _common(f)
     numeric_schema = feat.type in (schema_pb2.INT, schema_pb2.FLOAT)
     if numeric_schema and f.type == _Type.STRING and common.num_non_missing > 0:
-        add("UNEXPECTED_DATA_TYPE",
-            f"column {name!r}: expected {schema_pb2.FeatureType.Name(feat.type)}, found strings")
+        add(
+            "UNEXPECTED_DATA_TYPE",
+            f"column {name!r}: expected {schema_pb2.FeatureType.Name(feat.type)}, found strings",
+        )
         return out
     if feat.type == schema_pb2.INT and f.type == _Type.FLOAT:
         add("UNEXPECTED_DATA_TYPE", f"column {name!r}: expected INT, found FLOAT values")
     if feat.type == schema_pb2.BYTES and f.type != _Type.STRING:
-        add("UNEXPECTED_DATA_TYPE",
-            f"column {name!r}: expected strings, found {_Type.Type.Name(f.type)} values")
+        add(
+            "UNEXPECTED_DATA_TYPE",
+            f"column {name!r}: expected strings, found {_Type.Type.Name(f.type)} values",
+        )
         return out
 
     if num_examples and feat.presence.min_fraction > 0:
         fraction = common.num_non_missing / num_examples
         if fraction < feat.presence.min_fraction:
-            add("FEATURE_TYPE_LOW_FRACTION_PRESENT",
+            add(
+                "FEATURE_TYPE_LOW_FRACTION_PRESENT",
                 f"column {name!r}: present in {fraction:.1%} of rows "
                 f"({common.num_missing} missing); the schema requires at least "
-                f"{feat.presence.min_fraction:.1%}")
+                f"{feat.presence.min_fraction:.1%}",
+            )
 
     domain = domains.get(feat.domain) if feat.domain else None
     if feat.HasField("string_domain"):
@@ -333,29 +343,46 @@ def _check_feature(
         bad = _unexpected_values(f, set(domain.value))
         if bad:
             shown = ", ".join(repr(v) for v in bad[:10]) + (" ..." if len(bad) > 10 else "")
-            add("ENUM_TYPE_UNEXPECTED_STRING_VALUES",
-                f"column {name!r}: {len(bad)} value(s) not in the schema's domain: {shown}")
+            add(
+                "ENUM_TYPE_UNEXPECTED_STRING_VALUES",
+                f"column {name!r}: {len(bad)} value(s) not in the schema's domain: {shown}",
+            )
 
     if f.HasField("num_stats") and common.num_non_missing:
         n = f.num_stats
         dom = feat.float_domain if feat.HasField("float_domain") else None
         idom = feat.int_domain if feat.HasField("int_domain") else None
-        lo = dom.min if dom is not None and dom.HasField("min") else (
-            idom.min if idom is not None and idom.HasField("min") else None)
-        hi = dom.max if dom is not None and dom.HasField("max") else (
-            idom.max if idom is not None and idom.HasField("max") else None)
+        lo = (
+            dom.min
+            if dom is not None and dom.HasField("min")
+            else (idom.min if idom is not None and idom.HasField("min") else None)
+        )
+        hi = (
+            dom.max
+            if dom is not None and dom.HasField("max")
+            else (idom.max if idom is not None and idom.HasField("max") else None)
+        )
         kind = "INT_TYPE" if feat.type == schema_pb2.INT else "FLOAT_TYPE"
         small = "SMALL_INT" if kind == "INT_TYPE" else "SMALL_FLOAT"
         big = "BIG_INT" if kind == "INT_TYPE" else "BIG_FLOAT"
         if lo is not None and n.min < lo:
-            add(f"{kind}_{small}", f"column {name!r}: minimum {n.min:g} is below the schema's {lo:g}")
+            add(
+                f"{kind}_{small}",
+                f"column {name!r}: minimum {n.min:g} is below the schema's {lo:g}",
+            )
         if hi is not None and n.max > hi:
             add(f"{kind}_{big}", f"column {name!r}: maximum {n.max:g} is above the schema's {hi:g}")
         nan = sum(h.num_nan for h in n.histograms if h.type == statistics_pb2.Histogram.STANDARD)
         if dom is not None and dom.disallow_nan and nan:
-            add("FLOAT_TYPE_HAS_NAN", f"column {name!r}: {nan} NaN value(s) where the schema disallows NaN")
+            add(
+                "FLOAT_TYPE_HAS_NAN",
+                f"column {name!r}: {nan} NaN value(s) where the schema disallows NaN",
+            )
         if dom is not None and dom.disallow_inf and (np.isinf(n.min) or np.isinf(n.max)):
-            add("FLOAT_TYPE_HAS_INF", f"column {name!r}: infinite values where the schema disallows them")
+            add(
+                "FLOAT_TYPE_HAS_INF",
+                f"column {name!r}: infinite values where the schema disallows them",
+            )
     return out
 
 
@@ -370,23 +397,40 @@ def find_anomalies(
     out: list[Anomaly] = []
     for ds in stats.datasets:
         if ds.num_examples < min_examples:
-            out.append(Anomaly(
-                ds.name, "", "DATASET_LOW_NUM_EXAMPLES",
-                f"split {ds.name!r} has {ds.num_examples} example(s); at least {min_examples} needed",
-            ))
+            out.append(
+                Anomaly(
+                    ds.name,
+                    "",
+                    "DATASET_LOW_NUM_EXAMPLES",
+                    f"split {ds.name!r} has {ds.num_examples} example(s); "
+                    f"at least {min_examples} needed",
+                )
+            )
             continue
         seen = _features(ds)
         for feat in schema.feature:
             if feat.name not in seen:
-                out.append(Anomaly(ds.name, feat.name, "SCHEMA_MISSING_COLUMN",
-                                   f"column {feat.name!r} is in the schema but not in the data"))
+                out.append(
+                    Anomaly(
+                        ds.name,
+                        feat.name,
+                        "SCHEMA_MISSING_COLUMN",
+                        f"column {feat.name!r} is in the schema but not in the data",
+                    )
+                )
                 continue
             out.extend(_check_feature(ds.name, feat, seen[feat.name], domains, ds.num_examples))
         known = {f.name for f in schema.feature}
         for name in seen:
             if name not in known:
-                out.append(Anomaly(ds.name, name, "SCHEMA_NEW_COLUMN",
-                                   f"column {name!r} is in the data but not in the schema"))
+                out.append(
+                    Anomaly(
+                        ds.name,
+                        name,
+                        "SCHEMA_NEW_COLUMN",
+                        f"column {name!r} is in the data but not in the schema",
+                    )
+                )
     return out
 
 
@@ -406,8 +450,9 @@ def to_proto(anomalies: list[Anomaly], schema: schema_pb2.Schema) -> anomalies_p
             description=f"[{a.split}] {a.description}",
         )
         info.description = "; ".join(r.description for r in info.reason)
-        info.short_description = info.reason[0].short_description if len(info.reason) == 1 else (
-            "Multiple errors")
+        info.short_description = (
+            info.reason[0].short_description if len(info.reason) == 1 else ("Multiple errors")
+        )
     return proto
 
 
@@ -431,15 +476,20 @@ def validate(
     with atomic_dir(schema_dir) as tmp:
         atomic_write_text(tmp / "schema.pbtxt", text_format.MessageToString(schema))
     with atomic_dir(anomalies_dir) as tmp:
-        atomic_write_text(tmp / "anomalies.pbtxt", text_format.MessageToString(to_proto(anomalies, schema)))
-        atomic_write_json(tmp / "anomalies.json", {
-            "ok": report.ok,
-            "num_anomalies": report.num_anomalies,
-            # drift needs a baseline statistics artifact; this run compared against none
-            "drift_detected": False,
-            "drift_baseline": None,
-            "anomalies": [a.__dict__ for a in anomalies],
-        })
+        atomic_write_text(
+            tmp / "anomalies.pbtxt", text_format.MessageToString(to_proto(anomalies, schema))
+        )
+        atomic_write_json(
+            tmp / "anomalies.json",
+            {
+                "ok": report.ok,
+                "num_anomalies": report.num_anomalies,
+                # drift needs a baseline statistics artifact; this run compared against none
+                "drift_detected": False,
+                "drift_baseline": None,
+                "anomalies": [a.__dict__ for a in anomalies],
+            },
+        )
     return report
 
 
@@ -448,4 +498,3 @@ def describe(report: ValidationReport) -> str:
     if report.ok:
         return "no anomalies"
     return "\n".join(f"[{a.split}] {a.type}: {a.description}" for a in report.anomalies)
-

@@ -94,7 +94,8 @@ def test_penguins_end_to_end(penguins_run) -> None:
     run = penguins_run
     assert run.ok, run.error
     assert [(s.name, s.status) for s in run.steps] == [
-        (n, "SUCCESS") for n in ("ingest", "validate", "train", "evaluate", "export_onnx", "deploy")]
+        (n, "SUCCESS") for n in ("ingest", "validate", "train", "evaluate", "export_onnx", "deploy")
+    ]
     assert all(s.seconds is not None and s.seconds > 0 for s in run.steps)
     assert run.figures["anomalies"] == 0
     assert sum(run.figures["rows"].values()) == 344
@@ -109,8 +110,9 @@ def test_data_with_anomalies_stops_before_training(tmp_path: Path) -> None:
     rows = [f"id{i},{i % 7},{'a' if i % 2 else 'b'}" for i in range(60)]
     data = tmp_path / "d.csv"
     data.write_text("id,x,y\n" + "\n".join(rows) + "\n")
-    run = run_training(workdir=tmp_path / "w", arguments={"source": str(data), "label": "y",
-                                                           "model_name": "d"})
+    run = run_training(
+        workdir=tmp_path / "w", arguments={"source": str(data), "label": "y", "model_name": "d"}
+    )
     assert run.status == "STOPPED"
     assert [s.status for s in run.steps] == ["SUCCESS", "SUCCESS"] + ["SKIPPED"] * 4
     assert run.figures["anomalies"] >= 1
@@ -119,8 +121,14 @@ def test_data_with_anomalies_stops_before_training(tmp_path: Path) -> None:
 
 
 def test_unblessed_model_is_not_exported(tmp_path: Path) -> None:
-    run = run_training(workdir=tmp_path, arguments={
-        "model_name": "penguins", "thresholds": {"accuracy": "> 1.0"}, "hparams": {"epochs": 2}})
+    run = run_training(
+        workdir=tmp_path,
+        arguments={
+            "model_name": "penguins",
+            "thresholds": {"accuracy": "> 1.0"},
+            "hparams": {"epochs": 2},
+        },
+    )
     assert run.status == "STOPPED" and run.figures["blessed"] is False
     assert [s.status for s in run.steps][-2:] == ["SKIPPED", "SKIPPED"]
     assert not (tmp_path / "models").exists()

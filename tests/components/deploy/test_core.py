@@ -16,26 +16,50 @@ CRDS = Path(os.environ.get("MLRAIL_CRDS_DIR", Path(__file__).parents[4] / "share
 
 def test_local_pushes_a_new_version_each_time(onnx_model: Path, tmp_path: Path) -> None:
     repo = tmp_path / "models"
-    first = deploy(onnx_model, tmp_path / "d1", target="local", model_name="penguins",
-                   model_repository=str(repo))
-    second = deploy(onnx_model, tmp_path / "d2", target="local", model_name="penguins",
-                    model_repository=str(repo))
+    first = deploy(
+        onnx_model,
+        tmp_path / "d1",
+        target="local",
+        model_name="penguins",
+        model_repository=str(repo),
+    )
+    second = deploy(
+        onnx_model,
+        tmp_path / "d2",
+        target="local",
+        model_name="penguins",
+        model_repository=str(repo),
+    )
     assert (first.version, second.version) == (1, 2)
     assert sorted(p.name for p in (repo / "penguins").iterdir()) == ["1", "2", "config.pbtxt"]
     for v in ("1", "2"):
-        assert {p.name for p in (repo / "penguins" / v).iterdir()} == {"model.onnx", "model_spec.json"}
+        assert {p.name for p in (repo / "penguins" / v).iterdir()} == {
+            "model.onnx",
+            "model_spec.json",
+        }
     record = json.loads((tmp_path / "d2" / "deployment.json").read_text())
     assert record["version"] == 2 and record["sha256"] == first.sha256
 
 
-def test_render_writes_an_inference_service_that_fits_the_crd(onnx_model: Path, tmp_path: Path) -> None:
-    result = deploy(onnx_model, tmp_path / "d", target="render", model_name="penguins",
-                    onnx_model_uri="minio://mlpipeline/v2/artifacts/run/export-onnx/onnx_model")
+def test_render_writes_an_inference_service_that_fits_the_crd(
+    onnx_model: Path, tmp_path: Path
+) -> None:
+    result = deploy(
+        onnx_model,
+        tmp_path / "d",
+        target="render",
+        model_name="penguins",
+        onnx_model_uri="minio://mlpipeline/v2/artifacts/run/export-onnx/onnx_model",
+    )
     isvc = yaml.safe_load((tmp_path / "d" / "inferenceservice.yaml").read_text())
     model = isvc["spec"]["predictor"]["model"]
     assert model["modelFormat"] == {"name": "onnx"} and model["protocolVersion"] == "v2"
-    assert model["storageUri"] == "s3://mlpipeline/v2/artifacts/run/export-onnx/onnx_model/model_repository"
+    assert (
+        model["storageUri"]
+        == "s3://mlpipeline/v2/artifacts/run/export-onnx/onnx_model/model_repository"
+    )
     assert result.location == "mlrail/penguins"
+    assert isvc["spec"]["predictor"]["serviceAccountName"] == "mlrail-serving"
     crd_file = CRDS / "serving.kserve.io_inferenceservices.json"
     if not crd_file.is_file():
         pytest.skip(f"no CRD schemas at {CRDS} (set MLRAIL_CRDS_DIR)")

@@ -14,7 +14,9 @@ def test_python_func_logs_kfp_metrics(trained: Trained, tmp_path: Path) -> None:
     blessed = evaluate.python_func(
         model=Model(name="model", uri=str(trained.model)),
         examples=Dataset(name="examples", uri=str(trained.examples)),
-        metrics=metrics, classification_metrics=cls, blessing=blessing,
+        metrics=metrics,
+        classification_metrics=cls,
+        blessing=blessing,
         thresholds={"accuracy": ">= 0.95"},
     )
     assert blessed is True and blessing.metadata["blessed"] is True
@@ -27,4 +29,7 @@ def test_compiles(tmp_path: Path) -> None:
     spec = compiled_container(evaluate, tmp_path)
     outs = spec["root"]["outputDefinitions"]["artifacts"]
     assert outs["metrics"]["artifactType"]["schemaTitle"] == "system.Metrics"
-    assert outs["classification_metrics"]["artifactType"]["schemaTitle"] == "system.ClassificationMetrics"
+    assert (
+        outs["classification_metrics"]["artifactType"]["schemaTitle"]
+        == "system.ClassificationMetrics"
+    )

@@ -10,8 +10,13 @@ from tests.conftest import Trained
 
 
 def test_penguins_metrics_and_blessing(trained: Trained, tmp_path: Path) -> None:
-    ev = evaluate(trained.model, trained.examples, tmp_path / "metrics.json", tmp_path / "blessing",
-                  thresholds={"accuracy": ">= 0.95", "log_loss": 0.5})
+    ev = evaluate(
+        trained.model,
+        trained.examples,
+        tmp_path / "metrics.json",
+        tmp_path / "blessing",
+        thresholds={"accuracy": ">= 0.95", "log_loss": 0.5},
+    )
     assert ev.metrics["accuracy"] >= 0.95
     assert {"accuracy", "log_loss", "roc_auc"} <= set(ev.metrics)
     assert ev.blessed
@@ -20,14 +25,21 @@ def test_penguins_metrics_and_blessing(trained: Trained, tmp_path: Path) -> None
     blessing = json.loads((tmp_path / "blessing" / "blessing.json").read_text())
     assert blessing["blessed"] is True
     assert [(c["metric"], c["op"], c["bound"]) for c in blessing["checks"]] == [
-        ("accuracy", ">=", 0.95), ("log_loss", "<=", 0.5)]
+        ("accuracy", ">=", 0.95),
+        ("log_loss", "<=", 0.5),
+    ]
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved["metrics"] == ev.metrics
 
 
 def test_a_failed_threshold_withholds_the_blessing(trained: Trained, tmp_path: Path) -> None:
-    ev = evaluate(trained.model, trained.examples, tmp_path / "m.json", tmp_path / "b",
-                  thresholds={"accuracy": "> 1.0"})
+    ev = evaluate(
+        trained.model,
+        trained.examples,
+        tmp_path / "m.json",
+        tmp_path / "b",
+        thresholds={"accuracy": "> 1.0"},
+    )
     assert not ev.blessed
     check = json.loads((tmp_path / "b" / "blessing.json").read_text())["checks"][0]
     assert check["passed"] is False and check["value"] == ev.metrics["accuracy"]
@@ -40,8 +52,13 @@ def test_default_thresholds_per_task(trained: Trained, tmp_path: Path) -> None:
 
 def test_threshold_on_a_metric_the_task_lacks(trained: Trained, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="threshold on 'rmse', but a multiclass evaluation has"):
-        evaluate(trained.model, trained.examples, tmp_path / "m.json", tmp_path / "b",
-                 thresholds={"rmse": 1})
+        evaluate(
+            trained.model,
+            trained.examples,
+            tmp_path / "m.json",
+            tmp_path / "b",
+            thresholds={"rmse": 1},
+        )
     assert not (tmp_path / "b").exists()
 
 

@@ -12,7 +12,10 @@ def test_python_func_records_parity_and_hash(trained: Trained, tmp_path: Path) -
     export_onnx.python_func(
         model=Model(name="model", uri=str(trained.model)),
         examples=Dataset(name="examples", uri=str(trained.examples)),
-        onnx_model=onnx_model, model_name="penguins", tolerance=1e-4, opset=17,
+        onnx_model=onnx_model,
+        model_name="penguins",
+        tolerance=1e-4,
+        opset=17,
     )
     md = onnx_model.metadata
     assert md["opset"] == 17 and len(md["sha256"]) == 64 and md["max_abs_diff"] <= 1e-5

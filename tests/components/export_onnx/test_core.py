@@ -24,7 +24,9 @@ def test_onnx_matches_the_saved_model_on_every_eval_row(trained: Trained, onnx_m
     # recompute independently: ONNX Runtime on the file written vs the SavedModel
     spec = ModelSpec.read(onnx_model)
     feats = spec.features(read_split(trained.examples / "eval"), "eval")
-    session = ort.InferenceSession(str(onnx_model / "model.onnx"), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(
+        str(onnx_model / "model.onnx"), providers=["CPUExecutionProvider"]
+    )
     (got,) = session.run(["probabilities"], feats)
     want = predict_saved_model(trained.model / "saved_model", feats)
     assert np.abs(got - want).max() <= 1e-5
@@ -41,7 +43,9 @@ def test_layout_metadata_and_triton_config(onnx_model: Path) -> None:
     assert props["mlrail.classes"] == "Adelie,Chinstrap,Gentoo"
     assert len(props["mlrail.source_sha256"]) == 64
     assert model.producer_name == "mlrail"
-    assert {i.name for i in model.graph.input} == {i.name for i in ModelSpec.read(onnx_model).inputs}
+    assert {i.name for i in model.graph.input} == {
+        i.name for i in ModelSpec.read(onnx_model).inputs
+    }
     onnx.checker.check_model(model, full_check=True)
 
 
@@ -52,7 +56,9 @@ def test_parity_above_tolerance_fails_and_writes_nothing(trained: Trained, tmp_p
 
 
 def test_parity_report_names_the_worst_rows() -> None:
-    spec = ModelSpec(task="binary", label="y", inputs=[], output="probabilities", classes=["a", "b"])
+    spec = ModelSpec(
+        task="binary", label="y", inputs=[], output="probabilities", classes=["a", "b"]
+    )
     ref = np.array([[0.9, 0.1], [0.4, 0.6], [0.45, 0.55]], np.float32)
     onnx_out = ref.copy()
     onnx_out[2] = [0.7, 0.3]

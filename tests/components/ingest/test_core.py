@@ -63,7 +63,9 @@ def test_fingerprint_is_the_content_hash(tmp_path: Path) -> None:
 
 
 def test_parquet_and_file_uri_sources(tmp_path: Path) -> None:
-    pq.write_table(pa.table({"x": [1.0, 2.0, 3.0] * 10, "y": ["a", "b", "c"] * 10}), tmp_path / "d.parquet")
+    pq.write_table(
+        pa.table({"x": [1.0, 2.0, 3.0] * 10, "y": ["a", "b", "c"] * 10}), tmp_path / "d.parquet"
+    )
     result = ingest(f"file://{tmp_path / 'd.parquet'}", str(tmp_path / "ex"))
     assert sum(result.rows.values()) == 30
 

@@ -13,7 +13,10 @@ def test_python_func_writes_the_model(trained: Trained, tmp_path: Path) -> None:
         examples=Dataset(name="examples", uri=str(trained.examples)),
         schema=Artifact(name="schema", uri=str(trained.schema)),
         statistics=Artifact(name="statistics", uri=str(trained.statistics)),
-        model=model, label="species", task="auto", hparams={"epochs": 2},
+        model=model,
+        label="species",
+        task="auto",
+        hparams={"epochs": 2},
     )
     assert model.metadata["framework"] == "keras" and model.metadata["task"] == "multiclass"
     assert (tmp_path / "model" / "saved_model" / "saved_model.pb").is_file()

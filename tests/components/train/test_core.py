@@ -43,12 +43,22 @@ def test_penguins_model_takes_raw_features(trained: Trained) -> None:
     spec = ModelSpec.read(trained.model)
     assert spec.task == "multiclass" and spec.classes == ["Adelie", "Chinstrap", "Gentoo"]
     assert {i.column for i in spec.inputs} == {
-        "island", "bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "sex", "year"
+        "island",
+        "bill_length_mm",
+        "bill_depth_mm",
+        "flipper_length_mm",
+        "body_mass_g",
+        "sex",
+        "year",
     }
     assert (trained.model / "model.keras").is_file()
     # raw values, a missing number (NaN), a missing string ("") and an unseen island
-    rows = {i.name: np.array([[np.nan], [45.0]], np.float32) if i.dtype == "float32"
-            else np.array([[""], ["Atlantis"]], object) for i in spec.inputs}
+    rows = {
+        i.name: np.array([[np.nan], [45.0]], np.float32)
+        if i.dtype == "float32"
+        else np.array([[""], ["Atlantis"]], object)
+        for i in spec.inputs
+    }
     out = predict_saved_model(trained.model / "saved_model", rows)
     assert out.shape == (2, 3) and np.all(np.isfinite(out))
     assert np.allclose(out.sum(axis=1), 1.0, atol=1e-5)
@@ -74,8 +84,9 @@ def test_regression_learns_a_linear_target(tmp_path: Path) -> None:
     x = rng.uniform(-3, 3, size=300)
     table = pa.table({"x": x, "y": 5.0 * x + 100.0 + rng.normal(scale=0.1, size=300)})
     p = _prepared(tmp_path, table)
-    result = train(p["examples"], p["schema"], p["statistics"], p["model"], label="y",
-                   hparams={"epochs": 30})
+    result = train(
+        p["examples"], p["schema"], p["statistics"], p["model"], label="y", hparams={"epochs": 30}
+    )
     assert result.spec.task == "regression" and result.spec.output == "predictions"
     pred = predict_saved_model(p["model"] / "saved_model", result.spec.features(table, "t"))
     assert np.sqrt(np.mean((pred.reshape(-1) - table.column("y").to_numpy()) ** 2)) < 1.5
@@ -84,8 +95,9 @@ def test_regression_learns_a_linear_target(tmp_path: Path) -> None:
 def test_rows_without_a_label_are_dropped(tmp_path: Path) -> None:
     table = pa.table({"x": [float(i) for i in range(60)], "y": ["a", "b", None] * 20})
     p = _prepared(tmp_path, table)
-    result = train(p["examples"], p["schema"], p["statistics"], p["model"], label="y",
-                   hparams={"epochs": 1})
+    result = train(
+        p["examples"], p["schema"], p["statistics"], p["model"], label="y", hparams={"epochs": 1}
+    )
     assert result.dropped_unlabelled > 0 and result.rows + result.dropped_unlabelled < 60
 
 
@@ -93,11 +105,18 @@ def test_rows_without_a_label_are_dropped(tmp_path: Path) -> None:
     ("table", "label", "error", "message"),
     [
         (pa.table({"x": [1.0, 2.0] * 10, "y": ["a"] * 20}), "y", DataError, "single class 'a'"),
-        (pa.table({"x": [1.0, 2.0] * 10, "y": ["a", "b"] * 10}), "nope", DataError, "label column 'nope'"),
+        (
+            pa.table({"x": [1.0, 2.0] * 10, "y": ["a", "b"] * 10}),
+            "nope",
+            DataError,
+            "label column 'nope'",
+        ),
         (pa.table({"y": ["a", "b"] * 10}), "y", DataError, "no feature columns"),
     ],
 )
-def test_bad_training_input(tmp_path: Path, table: pa.Table, label: str, error: type, message: str) -> None:
+def test_bad_training_input(
+    tmp_path: Path, table: pa.Table, label: str, error: type, message: str
+) -> None:
     p = _prepared(tmp_path, table)
     with pytest.raises(error, match=message):
         train(p["examples"], p["schema"], p["statistics"], p["model"], label=label)
@@ -106,5 +125,11 @@ def test_bad_training_input(tmp_path: Path, table: pa.Table, label: str, error: 
 
 def test_unknown_hyperparameter_is_refused(trained: Trained, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown hyperparameter.*epoch"):
-        train(trained.examples, trained.schema, trained.statistics, tmp_path / "m",
-              label="species", hparams={"epoch": 3})
+        train(
+            trained.examples,
+            trained.schema,
+            trained.statistics,
+            tmp_path / "m",
+            label="species",
+            hparams={"epoch": 3},
+        )

@@ -9,13 +9,17 @@ from tests.conftest import Trained
 
 
 def _outputs(tmp_path: Path) -> dict[str, Artifact]:
-    return {n: Artifact(name=n, uri=str(tmp_path / n)) for n in ("statistics", "schema", "anomalies")}
+    return {
+        n: Artifact(name=n, uri=str(tmp_path / n)) for n in ("statistics", "schema", "anomalies")
+    }
 
 
 def test_python_func_gates_on_anomalies(trained: Trained, tmp_path: Path) -> None:
     examples = Dataset(name="examples", uri=str(trained.examples))
     out = _outputs(tmp_path / "clean")
-    assert validate.python_func(examples=examples, curated_schema=None, min_examples=1, **out) is True
+    assert (
+        validate.python_func(examples=examples, curated_schema=None, min_examples=1, **out) is True
+    )
     assert out["anomalies"].metadata == {"num_anomalies": 0, "drift_detected": False}
     assert out["schema"].metadata["num_features"] == 8
     assert out["statistics"].metadata["num_examples_train"] > 0
@@ -28,8 +32,12 @@ def test_python_func_gates_on_anomalies(trained: Trained, tmp_path: Path) -> Non
     pq.write_table(pq.read_table(part).drop_columns(["island"]), part)
     curated = Artifact(name="curated_schema", uri=str(trained.schema))
     out = _outputs(tmp_path / "bad")
-    ok = validate.python_func(examples=Dataset(name="examples", uri=str(tmp_path / "ex")),
-                              curated_schema=curated, min_examples=1, **out)
+    ok = validate.python_func(
+        examples=Dataset(name="examples", uri=str(tmp_path / "ex")),
+        curated_schema=curated,
+        min_examples=1,
+        **out,
+    )
     assert ok is False and out["anomalies"].metadata["num_anomalies"] == 1
 
 

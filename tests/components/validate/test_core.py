@@ -27,11 +27,13 @@ def _examples(root: Path, **splits: pa.Table) -> Path:
 
 
 def _base(n: int = 20) -> pa.Table:
-    return pa.table({
-        "x": [float(i) for i in range(n)],
-        "k": [i % 3 for i in range(n)],
-        "color": ["red", "blue"] * (n // 2),
-    })
+    return pa.table(
+        {
+            "x": [float(i) for i in range(n)],
+            "k": [i % 3 for i in range(n)],
+            "color": ["red", "blue"] * (n // 2),
+        }
+    )
 
 
 def _types(anomalies: list) -> set[tuple[str, str, str]]:
@@ -70,18 +72,22 @@ def test_clean_data_has_no_anomalies_and_writes_tfx_files(tmp_path: Path) -> Non
     stats = statistics_pb2.DatasetFeatureStatisticsList()
     stats.ParseFromString((tmp_path / "st" / "statistics.pb").read_bytes())
     assert len(stats.datasets) == 2
-    assert json.loads((tmp_path / "st" / "statistics.json").read_text())["train"]["num_examples"] == 20
+    assert (
+        json.loads((tmp_path / "st" / "statistics.json").read_text())["train"]["num_examples"] == 20
+    )
     assert load_schema(tmp_path / "sc").feature[0].name == "x"
     text_format.Parse((tmp_path / "an" / "anomalies.pbtxt").read_text(), anomalies_pb2.Anomalies())
     assert json.loads((tmp_path / "an" / "anomalies.json").read_text())["ok"] is True
 
 
 def test_each_anomaly_kind_is_found(tmp_path: Path) -> None:
-    bad_eval = pa.table({
-        "x": ["1.5", "oops"],                      # type change: strings in a FLOAT column
-        "color": ["red", "grüngelb"],              # unseen category (non-ASCII)
-        "extra": [1, 2],                           # new column
-    })                                             # k is missing
+    bad_eval = pa.table(
+        {
+            "x": ["1.5", "oops"],  # type change: strings in a FLOAT column
+            "color": ["red", "grüngelb"],  # unseen category (non-ASCII)
+            "extra": [1, 2],  # new column
+        }
+    )  # k is missing
     ex = _examples(tmp_path / "ex", train=_base(), eval=bad_eval)
     report = validate(ex, tmp_path / "st", tmp_path / "sc", tmp_path / "an")
     assert not report.ok
@@ -93,7 +99,9 @@ def test_each_anomaly_kind_is_found(tmp_path: Path) -> None:
     }
     text = {a.type: a.description for a in report.anomalies}
     assert "'grüngelb'" in text["ENUM_TYPE_UNEXPECTED_STRING_VALUES"]
-    proto = text_format.Parse((tmp_path / "an" / "anomalies.pbtxt").read_text(), anomalies_pb2.Anomalies())
+    proto = text_format.Parse(
+        (tmp_path / "an" / "anomalies.pbtxt").read_text(), anomalies_pb2.Anomalies()
+    )
     assert set(proto.anomaly_info) == {"x", "color", "extra", "k"}
 
 
@@ -105,8 +113,13 @@ def test_missing_fraction_and_ranges_from_a_curated_schema(tmp_path: Path) -> No
     x = next(f for f in schema.feature if f.name == "x")
     x.float_domain.min, x.float_domain.max = 0.0, 100.0
     (tmp_path / "curated.pbtxt").write_text(text_format.MessageToString(schema))
-    report = validate(ex, tmp_path / "st", tmp_path / "sc", tmp_path / "an",
-                      curated_schema=tmp_path / "curated.pbtxt")
+    report = validate(
+        ex,
+        tmp_path / "st",
+        tmp_path / "sc",
+        tmp_path / "an",
+        curated_schema=tmp_path / "curated.pbtxt",
+    )
     assert _types(report.anomalies) == {
         ("eval", "x", "FEATURE_TYPE_LOW_FRACTION_PRESENT"),
         ("eval", "x", "FLOAT_TYPE_SMALL_FLOAT"),
@@ -120,7 +133,9 @@ def test_nan_where_the_schema_disallows_it(tmp_path: Path) -> None:
     ex = _examples(tmp_path / "ex", train=pa.table({"x": [1.0, float("nan"), 2.0]}))
     schema = infer_schema(compute_statistics(ex))
     schema.feature[0].float_domain.disallow_nan = True
-    assert _types(find_anomalies(compute_statistics(ex), schema)) == {("train", "x", "FLOAT_TYPE_HAS_NAN")}
+    assert _types(find_anomalies(compute_statistics(ex), schema)) == {
+        ("train", "x", "FLOAT_TYPE_HAS_NAN")
+    }
 
 
 def test_an_empty_split_is_an_anomaly_unlike_tfdv(tmp_path: Path) -> None:
@@ -131,7 +146,9 @@ def test_an_empty_split_is_an_anomaly_unlike_tfdv(tmp_path: Path) -> None:
 
 def test_all_null_column_is_described_not_crashed(tmp_path: Path) -> None:
     t = _base().append_column("empty", pa.nulls(20))
-    report = validate(_examples(tmp_path / "ex", train=t), tmp_path / "st", tmp_path / "sc", tmp_path / "an")
+    report = validate(
+        _examples(tmp_path / "ex", train=t), tmp_path / "st", tmp_path / "sc", tmp_path / "an"
+    )
     assert report.ok
     summary = json.loads((tmp_path / "st" / "statistics.json").read_text())
     assert summary["train"]["features"]["empty"]["missing"] == 20

@@ -1,0 +1,94 @@
+"""The mlrail command: start-up cost, compile, run, and clear errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mlrail.cli import build_parser, main
+from tests.pipelines.golden import GOLDEN_DIR, normalise
+
+
+def test_help_does_not_import_heavy_libraries() -> None:
+    code = (
+        "import sys, contextlib, io\n"
+        "from mlrail.cli import main\n"
+        "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+        "    main(['--help'])\n"
+        "heavy = ('tensorflow', 'keras', 'kfp', 'onnxruntime', 'tf2onnx', 'pyarrow')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_every_subcommand_has_help(capsys: pytest.CaptureFixture[str]) -> None:
+    for cmd in ("run", "compile", "submit", "schedule", "serve"):
+        with pytest.raises(SystemExit) as exit_:
+            main([cmd, "--help"])
+        assert exit_.value.code == 0
+        assert f"usage: mlrail {cmd}" in capsys.readouterr().out
+
+
+def test_compile_writes_the_golden_pipeline(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "pipeline.yaml"
+    assert main(["compile", "training", "-o", str(out)]) == 0
+    assert normalise(out.read_text()) == (GOLDEN_DIR / "training.yaml").read_text()
+    assert f"wrote {out}" in capsys.readouterr().out
+
+
+def test_compile_unknown_pipeline(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["compile", "nope", "-o", str(tmp_path / "x.yaml")]) == 2
+    assert "no pipeline 'nope'" in capsys.readouterr().err
+    assert not (tmp_path / "x.yaml").exists()
+
+
+def test_run_needs_a_label_with_own_data(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", "--data", str(tmp_path / "x.csv"), "--workdir", str(tmp_path)]) == 2
+    assert "--label is required with --data" in capsys.readouterr().err
+
+
+def test_serve_binds_loopback_by_default() -> None:
+    args = build_parser().parse_args(["serve"])
+    assert args.host == "127.0.0.1"
+
+
+def test_run_on_a_binary_csv_of_ones_own(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=240)
+    z = rng.choice(["north", "south"], 240)
+    y = np.where(x + (z == "north") > 0.5, "yes", "no")
+    data = tmp_path / "My Churn.csv"
+    data.write_text(
+        "x,region,churned\n"
+        + "".join(f"{a:.4f},{b},{c}\n" for a, b, c in zip(x, z, y, strict=True))
+    )
+    code = main(
+        [
+            "run",
+            "--data",
+            str(data),
+            "--label",
+            "churned",
+            "--epochs",
+            "20",
+            "--workdir",
+            str(tmp_path / "w"),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "task: binary" in out and "roc_auc" in out
+    model = tmp_path / "w" / "models" / "my-churn" / "1" / "model.onnx"
+    assert f"ONNX model:  {model}" in out
+    assert f"mlrail serve --model-repository {tmp_path / 'w' / 'models'}" in out
