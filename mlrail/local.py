@@ -223,6 +223,9 @@ def run_training(
     root = Path(workdir).expanduser().resolve()
     models = Path(arguments.get("model_repository") or root / "models")
     args = {"deploy_target": "local", **arguments, "model_repository": str(models)}
+    source = str(args.get("source", ""))
+    if source and "://" not in source and not source.startswith("bundled:"):
+        args["source"] = str(Path(source).resolve())  # tasks run in the work folder
     (root / "logs").mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     log_file = root / "logs" / f"training-{stamp}.log"
@@ -233,7 +236,11 @@ def run_training(
     clock = _TaskClock({s.name: s for s in steps}, echo)
     root_logger = logging.getLogger()
     status, error = "SUCCESS", ""
+    # Tasks run ``python -m`` in the current folder, where a source checkout's ``mlrail/`` would
+    # shadow the installed package (which maps mlrail.components from ``components/``): run them
+    # from the work folder instead.
     with (
+        contextlib.chdir(root),
         open(log_file, "w", encoding="utf-8") as log,
         contextlib.redirect_stdout(log),
         contextlib.redirect_stderr(log),

@@ -15,6 +15,7 @@ Output layout of the ``onnx_model`` artifact::
                                             "label_agreement", "tolerance", "worst_rows"}
       model_repository/<name>/config.pbtxt Triton/KServe layout
       model_repository/<name>/1/model.onnx
+      model_repository/<name>/1/model_spec.json
 """
 
 from __future__ import annotations
@@ -211,6 +212,8 @@ def export_onnx(
         repo = tmp / "model_repository" / model_name
         (repo / "1").mkdir(parents=True)
         shutil.copyfile(tmp / "model.onnx", repo / "1" / "model.onnx")
+        # the server's input contract travels with the version (KServe mounts only the repository)
+        shutil.copyfile(tmp / "model_spec.json", repo / "1" / "model_spec.json")
         atomic_write_text(repo / "config.pbtxt", triton_config(model_name, spec, width))
     return ExportResult(
         parity=result,

@@ -35,6 +35,7 @@ def test_onnx_matches_the_saved_model_on_every_eval_row(trained: Trained, onnx_m
 def test_layout_metadata_and_triton_config(onnx_model: Path) -> None:
     repo = onnx_model / "model_repository" / "penguins"
     assert (repo / "1" / "model.onnx").read_bytes() == (onnx_model / "model.onnx").read_bytes()
+    assert ModelSpec.read(repo / "1") == ModelSpec.read(onnx_model)
     config = (repo / "config.pbtxt").read_text()
     assert 'name: "penguins"' in config and 'platform: "onnxruntime_onnx"' in config
     assert config.count("TYPE_STRING") == 2 and "dims: [ -1, 3 ]" in config
