@@ -1,0 +1,85 @@
+"""``mlrail serve`` on the penguins model the pipeline exports, with the README's request."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import onnxruntime as ort
+
+from mlrail.components.deploy.core import deploy
+from mlrail.modelspec import ModelSpec
+from tests.serving.test_server import free_port
+
+README = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+
+
+def _readme_request() -> dict:
+    """The body of the README's ``curl ... /infer -d '...'`` example."""
+    body = re.search(r"/infer -d '(\{.*?\})'", README, flags=re.S)
+    assert body, "the README's infer example is gone"
+    return json.loads(body.group(1))
+
+
+def test_mlrail_serve_answers_the_readme_request(onnx_model: Path, tmp_path: Path) -> None:
+    repo = tmp_path / "models"
+    deploy(
+        onnx_model,
+        tmp_path / "d",
+        target="local",
+        model_name="penguins",
+        model_repository=str(repo),
+    )
+    port = free_port()
+    line = next(x for x in README.splitlines() if x.startswith("mlrail serve "))
+    args = shlex.split(line)[1:]
+    args[args.index("--model-repository") + 1] = str(repo)
+    args[args.index("--port") + 1] = str(port)
+    log = (tmp_path / "serve.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlrail.cli", *args], stdout=log, stderr=subprocess.STDOUT
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/v2/health/ready").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            alive = proc.poll() is None and time.monotonic() < deadline
+            assert alive, (tmp_path / "serve.log").read_text()
+            time.sleep(0.1)
+        meta = httpx.get(f"{url}/v2/models/penguins").json()
+        assert meta["name"] == "penguins" and meta["versions"] == ["1"]
+        request = _readme_request()
+        reply = httpx.post(f"{url}/v2/models/penguins/infer", json=request)
+        assert reply.status_code == 200, reply.text
+        (out,) = reply.json()["outputs"]
+        assert out["name"] == "probabilities" and out["shape"] == [1, 3]
+        # the same answer as ONNX Runtime on the deployed file
+        spec = ModelSpec.read(repo / "penguins" / "1")
+        feed = {
+            i["name"]: np.array(
+                i["data"], np.float32 if i["datatype"] == "FP32" else object
+            ).reshape(1, 1)
+            for i in request["inputs"]
+        }
+        session = ort.InferenceSession(str(repo / "penguins" / "1" / "model.onnx"))
+        (want,) = session.run([spec.output], feed)
+        np.testing.assert_allclose(out["data"], want.reshape(-1), atol=1e-6)
+        assert spec.classes[int(np.argmax(out["data"]))] == "Gentoo"
+        bad = httpx.post(f"{url}/v2/models/penguins/infer", content=b"{not json")
+        assert bad.status_code == 422 and "error" in bad.json()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
