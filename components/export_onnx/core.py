@@ -71,12 +71,12 @@ def _convert(saved_model_dir: Path, spec: ModelSpec, opset: int) -> Any:
 
     graph_def, inputs, outputs, tables, rename = tf_loader.from_saved_model(
         str(saved_model_dir),
-        None,
-        None,
-        None,
-        ["serving_default"],
-        None,
-        False,
+        input_names=None,
+        output_names=None,
+        tag=["serve"],
+        signatures=["serving_default"],
+        concrete_function=None,
+        large_model=False,
         return_initialized_tables=True,
         return_tensors_to_rename=True,
     )
