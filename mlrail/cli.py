@@ -24,11 +24,14 @@ DEFAULT_WORKDIR = "mlrail-local"
 DEFAULT_PIPELINE = "training"
 
 
-def _json_arg(text: str) -> Any:
+def _json_object(text: str) -> dict[str, Any]:
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except json.JSONDecodeError as e:
         raise argparse.ArgumentTypeError(f"not valid JSON ({e.msg}): {text}") from e
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object such as '{{\"a\": 1}}': {text}")
+    return value
 
 
 def _params(pairs: Sequence[str] | None) -> dict[str, Any]:
@@ -88,17 +91,22 @@ def _cmd_run(a: argparse.Namespace) -> int:
         raise MlrailError("--label is required with --data: which column should the model predict?")
     else:
         data, label = a.data, a.label
+    from mlrail.components.evaluate.core import parse_thresholds
+    from mlrail.components.train.core import check_hparams
+
     hparams = dict(a.hparams or {})
     if a.epochs is not None:
         hparams["epochs"] = a.epochs
+    # refuse bad settings now, not after ingest, validate and a whole training run
+    check_hparams(hparams)
+    parse_thresholds(a.thresholds or {})
     arguments = {
-        "source": data
-        if "://" in data or data.startswith("bundled:")
-        else str(Path(data).resolve()),
+        "source": data,
         "label": label,
         "task": a.task,
         "eval_ratio": a.eval_ratio,
         "key_column": a.key_column,
+        "curated_schema": a.schema,
         "hparams": hparams,
         "thresholds": a.thresholds or {},
         "parity_tolerance": a.parity_tolerance,
@@ -230,9 +238,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--eval-ratio", type=float, default=0.2)
     p.add_argument("--key-column", default="", help="column whose hash decides the split")
+    p.add_argument("--schema", default="", help="curated schema.pbtxt to validate against")
     p.add_argument("--epochs", type=int, help="training epochs (shortcut for --hparams)")
-    p.add_argument("--hparams", type=_json_arg, help="JSON, e.g. '{\"epochs\": 30}'")
-    p.add_argument("--thresholds", type=_json_arg, help='JSON, e.g. \'{"accuracy": ">= 0.9"}\'')
+    p.add_argument("--hparams", type=_json_object, help="JSON, e.g. '{\"epochs\": 30}'")
+    p.add_argument("--thresholds", type=_json_object, help='JSON, e.g. \'{"accuracy": ">= 0.9"}\'')
     p.add_argument("--parity-tolerance", type=float, default=1e-4)
     p.set_defaults(func=_cmd_run)
 

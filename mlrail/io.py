@@ -21,6 +21,7 @@ __all__ = [
     "atomic_write_text",
     "atomic_write_json",
     "read_json",
+    "read_uri_bytes",
     "replace_dir",
 ]
 
@@ -58,6 +59,30 @@ def read_json(path: str | os.PathLike[str]) -> Any:
         raise ValueError(
             f"{path}: not valid JSON (line {e.lineno}, column {e.colno}): {e.msg}"
         ) from e
+
+
+def read_uri_bytes(source: str) -> bytes:
+    """The bytes of a local path or of a URI pyarrow's filesystems understand (s3://, gs://, ...).
+
+    Raises:
+        DataError: naming ``source`` when it is missing or unreadable.
+    """
+    import pyarrow as pa
+    import pyarrow.fs as pafs
+
+    from mlrail.errors import DataError
+
+    try:
+        if "://" in source:
+            fs, path = pafs.FileSystem.from_uri(source)
+        else:
+            fs, path = pafs.LocalFileSystem(), str(Path(source).resolve())
+        with fs.open_input_stream(path) as f:
+            return bytes(f.read())
+    except FileNotFoundError as e:
+        raise DataError(f"{source}: no such file") from e
+    except (OSError, pa.ArrowException) as e:
+        raise DataError(f"{source}: cannot read: {e}") from e
 
 
 def replace_dir(src: Path, dest: Path) -> None:

@@ -170,8 +170,8 @@ def _summaries(run: LocalRun) -> None:
             steps["deploy"].summary = f"rendered InferenceService {dep['location']}"
 
 
-def _first_error(log_file: Path) -> str:
-    """The last exception message a failed task printed (the cause, not kfp's wrapper)."""
+def _last_error(log_file: Path) -> str:
+    """The last exception a failed task printed: its own error, not kfp's wrapper around it."""
     found = ""
     with contextlib.suppress(OSError):
         for line in log_file.read_text(encoding="utf-8", errors="replace").splitlines():
@@ -221,7 +221,7 @@ def run_training(
     from mlrail.pipelines.training import training
 
     root = Path(workdir).expanduser().resolve()
-    models = Path(arguments.get("model_repository") or root / "models")
+    models = Path(arguments.get("model_repository") or root / "models").expanduser().resolve()
     args = {"deploy_target": "local", **arguments, "model_repository": str(models)}
     source = str(args.get("source", ""))
     if source and "://" not in source and not source.startswith("bundled:"):
@@ -272,7 +272,7 @@ def run_training(
     if gate_closed:
         run.status = "STOPPED"
     if status == "FAILURE":
-        run.error = _first_error(log_file) or error
+        run.error = _last_error(log_file) or error
     _summaries(run)
     return run
 

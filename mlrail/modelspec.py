@@ -36,6 +36,7 @@ __all__ = [
     "class_key",
     "input_name",
     "read_split",
+    "tf_inputs",
 ]
 
 TASKS = ("binary", "multiclass", "regression")
@@ -120,14 +121,14 @@ class ModelSpec:
             index = {c: i for i, c in enumerate(self.classes)}
             y = np.array(
                 [
-                    index.get(_class_key(v), -1) if m else -1
+                    index.get(class_key(v), -1) if m else -1
                     for v, m in zip(values, mask, strict=True)
                 ],
                 dtype=np.int64,
             )
             unknown = mask & (y < 0)
             if unknown.any():
-                bad = sorted({_class_key(values[i]) for i in np.flatnonzero(unknown)})
+                bad = sorted({class_key(values[i]) for i in np.flatnonzero(unknown)})
                 raise DataError(
                     f"{where}: label column {self.label!r} has value(s) the model was not "
                     f"trained on: {', '.join(map(repr, bad[:10]))}"
@@ -138,15 +139,18 @@ class ModelSpec:
         ), mask
 
 
-def _class_key(value: Any) -> str:
+def class_key(value: Any) -> str:
+    """How a label value is written as a class name (``3.0`` and ``3`` are the class "3")."""
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return str(value)
 
 
-def class_key(value: Any) -> str:
-    """How a label value is written as a class name (``3.0`` and ``3`` are the class "3")."""
-    return _class_key(value)
+def tf_inputs(features: dict[str, np.ndarray]) -> dict[str, Any]:
+    """The model's inputs as TensorFlow constants (strings as UTF-8, numbers as float32)."""
+    import tensorflow as tf
+
+    return {k: tf.constant(v.astype(str) if v.dtype == object else v) for k, v in features.items()}
 
 
 def read_split(split_dir: str | Path) -> pa.Table:

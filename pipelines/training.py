@@ -45,14 +45,19 @@ def training(
     label: str = "species",
     task: str = "auto",
     eval_ratio: float = 0.2,
+    test_ratio: float = 0.0,
     key_column: str = "",
+    curated_schema: str = "",
+    min_examples: int = 1,
     hparams: dict = {},  # noqa: B006 (a literal in the IR; never mutated)
     thresholds: dict = {},  # noqa: B006 (a literal in the IR; never mutated)
     parity_tolerance: float = 1e-4,
+    opset: int = 17,
     model_name: str = "penguins",
     deploy_target: str = "render",
     model_repository: str = "",
     namespace: str = "mlrail",
+    runtime: str = "mlrail-onnx",
 ):
     """Trains, checks and deploys a model for one label of one tabular data file.
 
@@ -61,20 +66,35 @@ def training(
         label: The column to predict.
         task: auto, binary, multiclass or regression.
         eval_ratio: Share of rows held out for evaluation.
+        test_ratio: Share of rows held out in a test split no step reads (0 for none).
         key_column: Column whose hash decides the split; empty to hash the whole row.
+        curated_schema: Path or URI of a schema.pbtxt to validate against; empty to infer one.
+        min_examples: Fewest rows a split may have before validation flags it.
         hparams: Training hyperparameters (epochs, batch_size, learning_rate, hidden_units,
             dropout, seed).
         thresholds: Metric bounds for the blessing, e.g. {"accuracy": ">= 0.9"}.
-        parity_tolerance: Largest ONNX Runtime vs SavedModel difference allowed.
+        parity_tolerance: Absolute part of the ONNX Runtime vs SavedModel bound per value.
+        opset: ONNX opset to convert to.
         model_name: Name of the model in the repository and of the InferenceService.
         deploy_target: local (a local model repository) or render (an InferenceService manifest).
         model_repository: Folder of the local model repository (deploy_target local).
         namespace: Namespace of the InferenceService (deploy_target render).
+        runtime: mlrail-onnx or kserve-tritonserver (deploy_target render).
     """
+    # Retries are for a flaky object store; KFP cannot tell them from bad data, which fails
+    # every time, so they stay short: at most 10 + 20 s lost on a file that will never parse.
     ingest_task = _resources(
-        ingest(source=source, eval_ratio=eval_ratio, key_column=key_column), "ingest"
-    ).set_retry(num_retries=3, backoff_duration="30s", backoff_factor=2.0)
-    validate_task = _resources(validate(examples=ingest_task.outputs["examples"]), "validate")
+        ingest(source=source, eval_ratio=eval_ratio, test_ratio=test_ratio, key_column=key_column),
+        "ingest",
+    ).set_retry(num_retries=2, backoff_duration="10s", backoff_factor=2.0)
+    validate_task = _resources(
+        validate(
+            examples=ingest_task.outputs["examples"],
+            curated_schema=curated_schema,
+            min_examples=min_examples,
+        ),
+        "validate",
+    )
     with dsl.If(validate_task.outputs["Output"] == True, name="data-ok"):  # noqa: E712 (KFP condition)
         train_task = _resources(
             train(
@@ -102,6 +122,7 @@ def training(
                     examples=ingest_task.outputs["examples"],
                     model_name=model_name,
                     tolerance=parity_tolerance,
+                    opset=opset,
                 ),
                 "export_onnx",
             ).set_caching_options(False)
@@ -112,6 +133,7 @@ def training(
                     model_name=model_name,
                     model_repository=model_repository,
                     namespace=namespace,
+                    runtime=runtime,
                 ),
                 "deploy",
             ).set_caching_options(False)

@@ -156,6 +156,18 @@ def _push_version(root: Path, onnx_file: Path, spec_file: Path) -> int:
         raise
 
 
+def _config_for(src: Path, model_name: str) -> str:
+    """export_onnx's Triton config, renamed to the name the model is deployed under."""
+    configs = sorted((src / "model_repository").glob("*/config.pbtxt"))
+    if len(configs) != 1:
+        raise DataError(
+            f"{src}/model_repository: expected one model's config.pbtxt, found "
+            f"{len(configs)}; was this written by export_onnx?"
+        )
+    text = configs[0].read_text(encoding="utf-8")
+    return re.sub(r'^name: ".*"$', f'name: "{model_name}"', text, count=1, flags=re.M)
+
+
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -182,10 +194,9 @@ def deploy(
             raise ValueError("target 'local' needs a model_repository folder")
         root = Path(model_repository).expanduser().resolve() / model_name
         root.mkdir(parents=True, exist_ok=True)
-        config = src / "model_repository" / model_name / "config.pbtxt"
-        if config.is_file():
-            atomic_write_text(root / "config.pbtxt", config.read_text(encoding="utf-8"))
         version = _push_version(root, onnx_file, src / "model_spec.json")
+        # after the push: a failed push must not leave the old version under a new config
+        atomic_write_text(root / "config.pbtxt", _config_for(src, model_name))
         result = Deployment("local", model_name, version, str(root / str(version)), sha)
         extra: dict[str, Any] = {}
     elif target == "render":

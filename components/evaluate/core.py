@@ -23,7 +23,7 @@ import numpy as np
 
 from mlrail.errors import DataError
 from mlrail.io import atomic_dir, atomic_write_json
-from mlrail.modelspec import CLASSIFICATION, ModelSpec, read_split
+from mlrail.modelspec import CLASSIFICATION, ModelSpec, read_split, tf_inputs
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
@@ -82,8 +82,7 @@ def predict_saved_model(saved_model_dir: str | Path, features: dict[str, np.ndar
     import tensorflow as tf
 
     fn = tf.saved_model.load(str(saved_model_dir)).signatures["serving_default"]
-    feed = {k: tf.constant(v.astype(str) if v.dtype == object else v) for k, v in features.items()}
-    (out,) = fn(**feed).values()
+    (out,) = fn(**tf_inputs(features)).values()
     return np.asarray(out.numpy())
 
 
@@ -159,6 +158,13 @@ def evaluate(
     checks = []
     for metric, op, bound in wanted:
         value = metrics.get(metric)
+        if value is None and metric == "roc_auc" and spec.task in CLASSIFICATION:
+            absent = sorted(set(spec.classes) - {spec.classes[int(i)] for i in np.unique(y)})
+            raise DataError(
+                f"{where}: ROC AUC is undefined because no eval row has class(es) "
+                f"{', '.join(map(repr, absent))}; use a larger eval_ratio or more data, "
+                "or set a threshold on another metric"
+            )
         if value is None:
             raise ValueError(
                 f"threshold on {metric!r}, but a {spec.task} evaluation has: {', '.join(metrics)}"

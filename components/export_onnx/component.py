@@ -13,6 +13,7 @@ def export_onnx(
     onnx_model: Output[Model],
     model_name: str = "model",
     tolerance: float = 1e-4,
+    rtol: float = 1e-6,
     opset: int = 17,
 ):
     """Converts the SavedModel to ONNX and fails unless ONNX Runtime matches it on every eval row.
@@ -22,7 +23,8 @@ def export_onnx(
         examples: The splits written by ingest; parity is checked on ``eval``.
         onnx_model: model.onnx, parity.json, model_spec.json and a Triton model repository.
         model_name: The model's name in the model repository.
-        tolerance: Largest absolute difference allowed between ONNX Runtime and the SavedModel.
+        tolerance: Absolute part of the bound on |ONNX Runtime - SavedModel| per output value.
+        rtol: Relative part of that bound, times |SavedModel output|.
         opset: ONNX opset to convert to.
     """
     from mlrail.components.export_onnx import core
@@ -33,6 +35,7 @@ def export_onnx(
         onnx_model.path,
         model_name=model_name,
         tolerance=tolerance,
+        rtol=rtol,
         opset=opset,
     )
     onnx_model.metadata.update(

@@ -13,20 +13,21 @@ given), so the same row always goes to the same split, whatever the file's order
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.resources
 import struct
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from mlrail.errors import DataError
-from mlrail.io import atomic_dir
+from mlrail.io import atomic_dir, read_uri_bytes
 
 __all__ = ["BUNDLED", "IngestResult", "ingest", "read_table", "resolve_source"]
 
@@ -43,7 +44,6 @@ class IngestResult:
     source: str
     fingerprint: str
     rows: dict[str, int]
-    columns: list[str] = field(default_factory=list)
 
     @property
     def splits(self) -> list[str]:
@@ -58,20 +58,6 @@ def resolve_source(source: str) -> str:
             raise DataError(f"{source}: no bundled data set {name!r} (have: {', '.join(BUNDLED)})")
         return str(importlib.resources.files("mlrail") / "data" / BUNDLED[name])
     return source
-
-
-def _read_bytes(source: str) -> bytes:
-    try:
-        if "://" in source:
-            fs, path = pafs.FileSystem.from_uri(source)
-        else:
-            fs, path = pafs.LocalFileSystem(), str(Path(source).resolve())
-        with fs.open_input_stream(path) as f:
-            return bytes(f.read())
-    except FileNotFoundError as e:
-        raise DataError(f"{source}: no such file") from e
-    except (OSError, pa.ArrowException) as e:
-        raise DataError(f"{source}: cannot read: {e}") from e
 
 
 def _format_of(source: str) -> str:
@@ -96,13 +82,79 @@ def _parse_csv(source: str, data: bytes) -> pa.Table:
         data = data[3:]
     if not data.strip():
         raise DataError(f"{source}: the file is empty ({len(data)} bytes); expected a header row")
+    options = pacsv.ParseOptions(newlines_in_values=True)
     try:
-        return pacsv.read_csv(
+        table = pacsv.read_csv(
             pa.BufferReader(data),
-            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            parse_options=options,
+            # "", "NA", "null", ... mean missing in a text column too, as they do in a number column
+            convert_options=pacsv.ConvertOptions(strings_can_be_null=True),
         )
     except pa.ArrowInvalid as e:
-        raise DataError(f"{source}: malformed CSV: {e}") from e
+        raise DataError(f"{source}: malformed CSV: {_where(data, e)}") from e
+    _check_mixed_columns(source, data, table)
+    return table
+
+
+def _where(data: bytes, error: pa.ArrowInvalid) -> str:
+    """pyarrow's parse error, with the record and line it happened on.
+
+    pyarrow knows the record number only when it parses on one thread, so the (rare) failing
+    file is parsed again that way to find it.
+    """
+    found: list[Any] = []
+
+    def keep(row: Any) -> str:
+        found.append(row)
+        return "error"
+
+    options = pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=keep)
+    with contextlib.suppress(pa.ArrowInvalid):
+        pacsv.read_csv(
+            pa.BufferReader(data),
+            read_options=pacsv.ReadOptions(use_threads=False),
+            parse_options=options,
+        )
+    if not found or found[0].number is None:
+        return str(error)
+    row = found[0]
+    lines = data.decode("utf-8").splitlines()
+    line = next((i + 1 for i, text in enumerate(lines) if text == row.text), None)
+    at = f"line {line}" if line else f"record {row.number}"
+    return (
+        f"{at}: expected {row.expected_columns} fields, found {row.actual_columns}: "
+        f"{row.text[:200]!r}"
+    )
+
+
+_NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
+
+
+def _check_mixed_columns(source: str, data: bytes, table: pa.Table) -> None:
+    """Refuse a column of numbers with a few non-numbers in it (a type that changes).
+
+    pyarrow reads such a column as strings, which would silently turn a measurement into a
+    category with thousands of values; one "n/a" or "12,5" among numbers is almost always a typo.
+    """
+    for i, name in enumerate(table.column_names):
+        col = table.column(i)  # by index: duplicate names are reported by the caller
+        if not pa.types.is_string(col.type):
+            continue
+        values = col.drop_null()
+        numeric = pc.match_substring_regex(values, _NUMBER)
+        n_numeric = pc.sum(numeric).as_py() or 0
+        if len(values) == 0 or n_numeric == len(values) or n_numeric < 0.9 * len(values):
+            continue
+        bad = pc.and_(col.is_valid(), pc.invert(pc.match_substring_regex(col, _NUMBER)))
+        row = int(pc.index(bad, True).as_py())
+        value = col[row].as_py()
+        # a data row is line row + 2 (after the header) unless a quoted field spans lines
+        single_lines = data.count(b"\n") <= table.num_rows + 1
+        at = f"line {row + 2}" if single_lines else f"data row {row + 1}"
+        raise DataError(
+            f"{source}: column {name!r} holds numbers except for {len(values) - n_numeric} "
+            f"value(s), first at {at}: {value!r}; fix the value, or leave it empty if missing"
+        )
 
 
 def read_table(source: str) -> tuple[pa.Table, str]:
@@ -113,7 +165,7 @@ def read_table(source: str) -> tuple[pa.Table, str]:
     """
     path = resolve_source(source)
     fmt = _format_of(path)
-    data = _read_bytes(path)
+    data = read_uri_bytes(path)
     fingerprint = hashlib.sha256(data).hexdigest()
     if fmt == "csv":
         table = _parse_csv(source, data)
@@ -181,6 +233,4 @@ def ingest(
             (tmp / split).mkdir()
             pq.write_table(part, tmp / split / SPLIT_FILE)
             rows[split] = part.num_rows
-    return IngestResult(
-        source=source, fingerprint=fingerprint, rows=rows, columns=table.column_names
-    )
+    return IngestResult(source=source, fingerprint=fingerprint, rows=rows)

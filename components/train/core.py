@@ -36,9 +36,10 @@ from mlrail.modelspec import (
     class_key,
     input_name,
     read_split,
+    tf_inputs,
 )
 
-__all__ = ["DEFAULT_HPARAMS", "TrainResult", "infer_task", "train"]
+__all__ = ["DEFAULT_HPARAMS", "TrainResult", "check_hparams", "infer_task", "train"]
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,60 @@ class TrainResult:
     history: dict[str, list[float]]
     rows: int
     dropped_unlabelled: int
+
+
+def _is_number_type(t: pa.DataType) -> bool:
+    return pa.types.is_integer(t) or pa.types.is_floating(t)
+
+
+def _positive_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v > 0
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+_HPARAM_CHECKS: dict[str, tuple[Any, str]] = {
+    "epochs": (_positive_int, "a whole number > 0"),
+    "batch_size": (_positive_int, "a whole number > 0"),
+    "learning_rate": (lambda v: _number(v) and v > 0, "a number > 0"),
+    "hidden_units": (
+        lambda v: isinstance(v, list) and all(_positive_int(u) for u in v),
+        "a list of whole numbers > 0, e.g. [32, 16]",
+    ),
+    "dropout": (lambda v: _number(v) and 0 <= v < 1, "a number in [0, 1)"),
+    "seed": (lambda v: isinstance(v, int) and not isinstance(v, bool), "a whole number"),
+}
+
+
+def check_hparams(hparams: dict[str, Any] | None) -> dict[str, Any]:
+    """The defaults overlaid with ``hparams``, each checked; a clear error names a bad one.
+
+    Whole numbers may arrive as floats (KFP passes JSON numbers as floats); they are accepted
+    when they are integral.
+    """
+
+    def whole(v: Any) -> Any:
+        return int(v) if isinstance(v, float) and v.is_integer() else v
+
+    given: dict[str, Any] = {}
+    for k, v in (hparams or {}).items():
+        if isinstance(v, list):
+            given[k] = [whole(u) for u in v]
+        else:
+            given[k] = v if k in ("learning_rate", "dropout") else whole(v)
+    unknown = set(given) - set(DEFAULT_HPARAMS)
+    if unknown:
+        raise ValueError(
+            f"unknown hyperparameter(s): {', '.join(sorted(unknown))} "
+            f"(known: {', '.join(DEFAULT_HPARAMS)})"
+        )
+    for name, value in given.items():
+        ok, expected = _HPARAM_CHECKS[name]
+        if not ok(value):
+            raise ValueError(f"hyperparameter {name}={value!r}: expected {expected}")
+    return {**DEFAULT_HPARAMS, **given}
 
 
 def infer_task(table: pa.Table, label: str, where: str) -> str:
@@ -186,10 +241,7 @@ def _build(
 def _dataset(features: dict[str, np.ndarray], y: np.ndarray, batch_size: int, seed: int) -> Any:
     import tensorflow as tf
 
-    tensors = {
-        k: tf.constant(v.astype(str) if v.dtype == object else v) for k, v in features.items()
-    }
-    ds = tf.data.Dataset.from_tensor_slices((tensors, y))
+    ds = tf.data.Dataset.from_tensor_slices((tf_inputs(features), y))
     return ds.shuffle(len(y), seed=seed, reshuffle_each_iteration=True).batch(batch_size)
 
 
@@ -204,13 +256,7 @@ def train(
     hparams: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Train on the ``train`` split and write the model (layout in the module doc)."""
-    hp = {**DEFAULT_HPARAMS, **(hparams or {})}
-    unknown = set(hp) - set(DEFAULT_HPARAMS)
-    if unknown:
-        raise ValueError(
-            f"unknown hyperparameter(s): {', '.join(sorted(unknown))} "
-            f"(known: {', '.join(DEFAULT_HPARAMS)})"
-        )
+    hp = check_hparams(hparams)
     where = str(Path(examples_dir) / "train")
     table = read_split(where)
     if task == "auto":
@@ -219,6 +265,11 @@ def train(
         raise ValueError(f"task {task!r}: expected auto, {', '.join(TASKS)}")
     elif label not in table.column_names:
         raise DataError(f"{where}: label column {label!r} is not in the data")
+    elif task == "regression" and not _is_number_type(table.column(label).type):
+        raise DataError(
+            f"{where}: label column {label!r} holds {table.column(label).type} values; "
+            "a regression label must be numbers"
+        )
     spec, prep = _spec(
         load_schema(schema_dir), load_statistics(statistics_dir), table, label, task, where
     )

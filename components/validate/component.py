@@ -12,7 +12,7 @@ def validate(
     statistics: Output[Artifact],
     schema: Output[Artifact],
     anomalies: Output[Artifact],
-    curated_schema: Input[Artifact] = None,
+    curated_schema: str = "",
     min_examples: int = 1,
 ) -> bool:
     """Computes statistics, infers the schema (or uses a curated one) and finds anomalies.
@@ -22,7 +22,8 @@ def validate(
         statistics: Per-split DatasetFeatureStatisticsList (statistics.pb, statistics.json).
         schema: The Schema the data was checked against (schema.pbtxt).
         anomalies: Anomalies found, as anomalies.pbtxt and anomalies.json.
-        curated_schema: A schema.pbtxt to check against instead of inferring one.
+        curated_schema: Path or URI of a schema.pbtxt to check against instead of inferring
+            one (empty: infer from the train split).
         min_examples: Fewest examples a split may have.
 
     Returns:
@@ -35,10 +36,9 @@ def validate(
         statistics.path,
         schema.path,
         anomalies.path,
-        curated_schema=curated_schema.path if curated_schema else None,
+        curated_schema=curated_schema,
         min_examples=min_examples,
     )
-    print(core.describe(report))
     statistics.metadata.update({f"num_examples_{s}": n for s, n in report.num_examples().items()})
     schema.metadata["num_features"] = len(report.schema.feature)
     anomalies.metadata.update(

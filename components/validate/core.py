@@ -22,6 +22,7 @@ empty split is an anomaly (``DATASET_LOW_NUM_EXAMPLES``).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,13 @@ from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
 
 from mlrail.errors import DataError
-from mlrail.io import atomic_dir, atomic_write_bytes, atomic_write_json, atomic_write_text
+from mlrail.io import (
+    atomic_dir,
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    read_uri_bytes,
+)
 from mlrail.modelspec import read_split
 
 __all__ = [
@@ -53,6 +60,7 @@ _HIST_BUCKETS = 10
 _TOP_K = 20
 _RANK_MAX = 1000
 _Type = statistics_pb2.FeatureNameStatistics
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -189,6 +197,11 @@ def compute_statistics(examples_dir: str | Path) -> statistics_pb2.DatasetFeatur
     return out
 
 
+def _num(x: float) -> float | str:
+    """A JSON-safe number: non-finite values as the strings "inf", "-inf", "nan"."""
+    return x if np.isfinite(x) else str(x)
+
+
 def summarize(stats: statistics_pb2.DatasetFeatureStatisticsList) -> dict[str, Any]:
     """Plain-JSON view of the statistics: per split, per feature, the headline figures."""
     out: dict[str, Any] = {}
@@ -201,10 +214,10 @@ def summarize(stats: statistics_pb2.DatasetFeatureStatisticsList) -> dict[str, A
                 feats[name] = {
                     "type": _Type.Type.Name(f.type),
                     "missing": n.common_stats.num_missing,
-                    "min": n.min,
-                    "max": n.max,
-                    "mean": n.mean,
-                    "std_dev": n.std_dev,
+                    "min": _num(n.min),
+                    "max": _num(n.max),
+                    "mean": _num(n.mean),
+                    "std_dev": _num(n.std_dev),
                     "zeros": n.num_zeros,
                 }
             else:
@@ -247,6 +260,9 @@ def infer_schema(
             feat.type = schema_pb2.INT
         elif f.type == _Type.FLOAT:
             feat.type = schema_pb2.FLOAT
+            # Unlike TFDV, infinities are refused unless a curated schema allows them: no
+            # instrument measures ±inf, and one would make every prediction it touches NaN.
+            feat.float_domain.disallow_inf = True
         else:
             feat.type = schema_pb2.BYTES
             s = f.string_stats
@@ -261,16 +277,17 @@ def infer_schema(
 
 
 def load_schema(path: str | Path) -> schema_pb2.Schema:
-    """Read a Schema from a ``schema.pbtxt`` file or a folder holding one."""
-    p = Path(path)
-    if p.is_dir():
-        p = p / "schema.pbtxt"
+    """Read a Schema (text format) from a ``schema.pbtxt`` file, a folder holding one, or a URI."""
+    source = str(path)
+    if Path(source).is_dir():
+        source = str(Path(source) / "schema.pbtxt")
     try:
-        return text_format.Parse(p.read_text(encoding="utf-8"), schema_pb2.Schema())
-    except FileNotFoundError as e:
-        raise DataError(f"{p}: no schema file") from e
+        text = read_uri_bytes(source).decode("utf-8")
+        return text_format.Parse(text, schema_pb2.Schema())
+    except UnicodeDecodeError as e:
+        raise DataError(f"{source}: not UTF-8 text: {e}") from e
     except text_format.ParseError as e:
-        raise DataError(f"{p}: not a valid Schema in text format: {e}") from e
+        raise DataError(f"{source}: not a valid Schema in text format: {e}") from e
 
 
 def load_statistics(path: str | Path) -> statistics_pb2.DatasetFeatureStatisticsList:
@@ -462,7 +479,7 @@ def validate(
     schema_dir: str | Path,
     anomalies_dir: str | Path,
     *,
-    curated_schema: str | Path | None = None,
+    curated_schema: str | Path = "",
     min_examples: int = 1,
 ) -> ValidationReport:
     """Compute statistics, infer (or load) the schema, find anomalies, and write all three."""
@@ -485,11 +502,13 @@ def validate(
                 "ok": report.ok,
                 "num_anomalies": report.num_anomalies,
                 # drift needs a baseline statistics artifact; this run compared against none
-                "drift_detected": False,
+                "drift_detected": report.drift_detected,
                 "drift_baseline": None,
                 "anomalies": [a.__dict__ for a in anomalies],
             },
         )
+    for a in anomalies:
+        log.warning("[%s] %s: %s", a.split, a.type, a.description)
     return report
 
 

@@ -92,3 +92,33 @@ def test_run_on_a_binary_csv_of_ones_own(
     model = tmp_path / "w" / "models" / "my-churn" / "1" / "model.onnx"
     assert f"ONNX model:  {model}" in out
     assert f"mlrail serve --model-repository {tmp_path / 'w' / 'models'}" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--hparams", "[1]"], "expected a JSON object"),
+        (["--thresholds", "{oops"], "not valid JSON"),
+    ],
+)
+def test_unreadable_settings_are_usage_errors(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", *args])
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--hparams", '{"hidden_units": "ab"}'], "hyperparameter hidden_units='ab'"),
+        (["--thresholds", '{"accuracy": "about 0.9"}'], "threshold for 'accuracy'"),
+    ],
+)
+def test_bad_settings_are_refused_before_any_step_runs(
+    args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", *args, "--workdir", str(tmp_path)]) == 2
+    assert message in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # nothing ran

@@ -61,8 +61,8 @@ def test_gates(ir: dict[str, Any]) -> None:
 
 def test_retries_caching_and_resources(ir: dict[str, Any]) -> None:
     tasks = _tasks(ir)
-    assert tasks["ingest"]["retryPolicy"]["maxRetryCount"] == 3
-    assert tasks["ingest"]["retryPolicy"]["backoffDuration"] == "30s"
+    assert tasks["ingest"]["retryPolicy"]["maxRetryCount"] == 2
+    assert tasks["ingest"]["retryPolicy"]["backoffDuration"] == "10s"
     for name in ("export-onnx", "deploy"):
         assert tasks[name]["cachingOptions"] == {}, f"{name} must never be served from cache"
     assert tasks["train"]["cachingOptions"] == {"enableCache": True}
@@ -76,7 +76,7 @@ def test_retries_caching_and_resources(ir: dict[str, Any]) -> None:
 
 def test_every_parameter_has_a_default(ir: dict[str, Any]) -> None:
     params = ir["root"]["inputDefinitions"]["parameters"]
-    assert len(params) == 12
+    assert len(params) == 17
     missing = [n for n, p in params.items() if "defaultValue" not in p and not p.get("isOptional")]
     assert missing == []
 

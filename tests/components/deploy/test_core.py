@@ -93,3 +93,44 @@ def test_missing_model_and_unknown_target(tmp_path: Path, onnx_model: Path) -> N
     with pytest.raises(ValueError, match="target 'cluster'"):
         deploy(onnx_model, tmp_path / "d", target="cluster")
     assert not (tmp_path / "d").exists()
+
+
+def test_concurrent_deploys_never_share_or_half_write_a_version(
+    onnx_model: Path, tmp_path: Path
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    repo = tmp_path / "models"
+
+    def push(i: int) -> int | None:
+        return deploy(
+            onnx_model,
+            tmp_path / f"d{i}",
+            target="local",
+            model_name="m",
+            model_repository=str(repo),
+        ).version
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        versions = sorted(pool.map(push, range(6)))
+    assert versions == [1, 2, 3, 4, 5, 6]
+    folders = sorted(p.name for p in (repo / "m").iterdir())
+    assert folders == ["1", "2", "3", "4", "5", "6", "config.pbtxt"]  # no .incoming-* left
+    for v in range(1, 7):
+        assert (repo / "m" / str(v) / "model.onnx").read_bytes() == (
+            onnx_model / "model.onnx"
+        ).read_bytes()
+
+
+def test_deploying_under_another_name_renames_the_triton_config(
+    onnx_model: Path, tmp_path: Path
+) -> None:
+    deploy(
+        onnx_model,
+        tmp_path / "d",
+        target="local",
+        model_name="birds",
+        model_repository=str(tmp_path / "r"),
+    )
+    config = (tmp_path / "r" / "birds" / "config.pbtxt").read_text()
+    assert config.startswith('name: "birds"\n') and 'platform: "onnxruntime_onnx"' in config

@@ -78,3 +78,27 @@ def test_parse_thresholds(raw: dict, parsed: list) -> None:
 def test_unreadable_threshold(bad: dict) -> None:
     with pytest.raises(ValueError, match="threshold for 'accuracy'"):
         parse_thresholds(bad)
+
+
+def test_auc_on_an_eval_split_missing_a_class_is_explained(
+    trained: Trained, tmp_path: Path
+) -> None:
+    import shutil
+
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from mlrail.errors import DataError
+
+    shutil.copytree(trained.examples, tmp_path / "ex")
+    part = tmp_path / "ex" / "eval" / "part-00000.parquet"
+    table = pq.read_table(part)
+    pq.write_table(table.filter(pc.not_equal(table.column("species"), "Gentoo")), part)
+    with pytest.raises(DataError, match="ROC AUC is undefined because no eval row has class"):
+        evaluate(
+            trained.model,
+            tmp_path / "ex",
+            tmp_path / "m.json",
+            tmp_path / "b",
+            thresholds={"roc_auc": 0.9},
+        )

@@ -83,7 +83,7 @@ def test_quoted_multiline_field_and_bom_are_valid_csv(tmp_path: Path) -> None:
         ("empty.csv", b"", "the file is empty"),
         ("blank.csv", b"\n\n", "the file is empty"),
         ("header.csv", b"a,b,c\n", "has a header but no data rows"),
-        ("ragged.csv", b"a,b\n1,2\n3,4,5\n", "malformed CSV"),
+        ("ragged.csv", b"a,b\n1,2\n3,4,5\n", "malformed CSV: line 3: expected 2 fields, found 3"),
         ("latin1.csv", b"a,b\n1,caf\xe9\n", "not UTF-8 text: byte 0xe9 at offset 9 (line 2)"),
         ("dupe.csv", b"a,a\n1,2\n", "duplicate column name(s) in the header: a"),
         ("corrupt.parquet", b"PAR1 not really", "not a readable Parquet file"),
@@ -121,3 +121,32 @@ def test_a_failed_ingest_keeps_the_previous_output(tmp_path: Path) -> None:
         ingest(str(_write(tmp_path / "bad.csv", b"")), str(out))
     assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_missing_values_in_text_columns_are_null(tmp_path: Path) -> None:
+    src = _write(tmp_path / "na.csv", b"sex,x\nmale,1\nNA,2\n,3\nfemale,NA\n")
+    table, _ = read_table(str(src))
+    assert table.column("sex").to_pylist() == ["male", None, None, "female"]
+    assert table.column("x").to_pylist() == [1, 2, 3, None]
+
+
+def test_a_ragged_row_is_named_by_its_line(tmp_path: Path) -> None:
+    src = _write(tmp_path / "r.csv", b'a,b\n1,"two\nlines"\n3,4,5\n')
+    with pytest.raises(DataError, match=r"line 4: expected 2 fields, found 3: '3,4,5'"):
+        read_table(str(src))
+
+
+def test_numbers_with_a_stray_word_are_refused(tmp_path: Path) -> None:
+    rows = b"".join(b"%d,a\n" % i for i in range(50))
+    src = _write(tmp_path / "m.csv", b"x,y\n" + rows + b"n/a-ish,b\n7,c\n")
+    with pytest.raises(
+        DataError,
+        match=r"column 'x' holds numbers except for 1 value\(s\), "
+        r"first at line 52: 'n/a-ish'",
+    ):
+        read_table(str(src))
+    # a column that is mostly words is a category, not a typo
+    words = _write(
+        tmp_path / "w.csv", b"code\n" + b"".join(b"A%d\n" % i for i in range(9)) + b"12\n"
+    )
+    assert read_table(str(words))[0].column("code").type == pa.string()

@@ -133,3 +133,52 @@ def test_unknown_hyperparameter_is_refused(trained: Trained, tmp_path: Path) -> 
             label="species",
             hparams={"epoch": 3},
         )
+
+
+def test_regression_on_a_text_label_is_refused(trained: Trained, tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="label column 'species' holds string values; a regression"):
+        train(
+            trained.examples,
+            trained.schema,
+            trained.statistics,
+            tmp_path / "m",
+            label="species",
+            task="regression",
+        )
+
+
+@pytest.mark.parametrize(
+    ("hparams", "message"),
+    [
+        ({"hidden_units": "ab"}, "hidden_units='ab': expected a list of whole numbers"),
+        ({"epochs": 0}, "epochs=0: expected a whole number > 0"),
+        ({"dropout": 1.5}, r"dropout=1.5: expected a number in \[0, 1\)"),
+        ({"learning_rate": "fast"}, "learning_rate='fast': expected a number > 0"),
+    ],
+)
+def test_bad_hyperparameters_are_named(hparams: dict, message: str) -> None:
+    from mlrail.components.train.core import check_hparams
+
+    with pytest.raises(ValueError, match=message):
+        check_hparams(hparams)
+
+
+def test_whole_floats_from_kfp_are_whole_numbers() -> None:
+    from mlrail.components.train.core import check_hparams
+
+    hp = check_hparams({"epochs": 5.0, "hidden_units": [8.0, 4.0], "learning_rate": 1.0})
+    assert hp["epochs"] == 5 and hp["hidden_units"] == [8, 4] and hp["learning_rate"] == 1.0
+
+
+def test_the_model_imputes_infinity_like_a_missing_number(trained: Trained) -> None:
+    spec = ModelSpec.read(trained.model)
+    base = {
+        i.name: np.array([[45.0]], np.float32)
+        if i.dtype == "float32"
+        else np.array([["Biscoe"]], object)
+        for i in spec.inputs
+    }
+    nan = {**base, "bill_length_mm": np.array([[np.nan]], np.float32)}
+    inf = {**base, "bill_length_mm": np.array([[np.inf]], np.float32)}
+    model = trained.model / "saved_model"
+    np.testing.assert_allclose(predict_saved_model(model, inf), predict_saved_model(model, nan))

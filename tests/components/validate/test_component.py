@@ -17,9 +17,7 @@ def _outputs(tmp_path: Path) -> dict[str, Artifact]:
 def test_python_func_gates_on_anomalies(trained: Trained, tmp_path: Path) -> None:
     examples = Dataset(name="examples", uri=str(trained.examples))
     out = _outputs(tmp_path / "clean")
-    assert (
-        validate.python_func(examples=examples, curated_schema=None, min_examples=1, **out) is True
-    )
+    assert validate.python_func(examples=examples, curated_schema="", min_examples=1, **out) is True
     assert out["anomalies"].metadata == {"num_anomalies": 0, "drift_detected": False}
     assert out["schema"].metadata["num_features"] == 8
     assert out["statistics"].metadata["num_examples_train"] > 0
@@ -30,11 +28,10 @@ def test_python_func_gates_on_anomalies(trained: Trained, tmp_path: Path) -> Non
 
     part = tmp_path / "ex" / "eval" / "part-00000.parquet"
     pq.write_table(pq.read_table(part).drop_columns(["island"]), part)
-    curated = Artifact(name="curated_schema", uri=str(trained.schema))
     out = _outputs(tmp_path / "bad")
     ok = validate.python_func(
         examples=Dataset(name="examples", uri=str(tmp_path / "ex")),
-        curated_schema=curated,
+        curated_schema=str(trained.schema / "schema.pbtxt"),
         min_examples=1,
         **out,
     )
@@ -44,4 +41,5 @@ def test_python_func_gates_on_anomalies(trained: Trained, tmp_path: Path) -> Non
 def test_compiles(tmp_path: Path) -> None:
     spec = compiled_container(validate, tmp_path)
     assert spec["root"]["outputDefinitions"]["parameters"]["Output"]["parameterType"] == "BOOLEAN"
-    assert spec["root"]["inputDefinitions"]["artifacts"]["curated_schema"]["isOptional"] is True
+    curated = spec["root"]["inputDefinitions"]["parameters"]["curated_schema"]
+    assert curated["defaultValue"] == "" and curated["parameterType"] == "STRING"

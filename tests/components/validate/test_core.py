@@ -173,3 +173,37 @@ def test_no_partial_outputs_when_statistics_fail(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="column 'x' has type list"):
         validate(tmp_path / "ex", tmp_path / "st", tmp_path / "sc", tmp_path / "an")
     assert not any((tmp_path / n).exists() for n in ("st", "sc", "an"))
+
+
+def test_infinity_is_an_anomaly_and_the_statistics_stay_valid_json(tmp_path: Path) -> None:
+    ex = _examples(
+        tmp_path / "ex",
+        train=_base(),
+        eval=pa.table({"x": [1.0, float("inf")], "k": [1, 2], "color": ["red", "blue"]}),
+    )
+    report = validate(ex, tmp_path / "st", tmp_path / "sc", tmp_path / "an")
+    assert _types(report.anomalies) == {("eval", "x", "FLOAT_TYPE_HAS_INF")}
+    summary = json.loads((tmp_path / "st" / "statistics.json").read_text())
+    assert summary["eval"]["features"]["x"]["max"] == "inf"
+
+
+def test_curated_schema_by_uri(tmp_path: Path) -> None:
+    ex = _examples(tmp_path / "ex", train=_base())
+    schema = infer_schema(compute_statistics(ex))
+    (tmp_path / "s.pbtxt").write_text(text_format.MessageToString(schema))
+    report = validate(
+        ex,
+        tmp_path / "st",
+        tmp_path / "sc",
+        tmp_path / "an",
+        curated_schema=f"file://{tmp_path / 's.pbtxt'}",
+    )
+    assert report.ok and load_schema(tmp_path / "sc") == schema
+    with pytest.raises(DataError, match="no such file"):
+        validate(
+            ex,
+            tmp_path / "st2",
+            tmp_path / "sc2",
+            tmp_path / "an2",
+            curated_schema=str(tmp_path / "missing.pbtxt"),
+        )

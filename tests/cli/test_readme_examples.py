@@ -1,0 +1,64 @@
+"""Every ``mlrail`` example in the README, run as written (the KFP host is the fake API)."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mlrail.cli import main
+from tests.kfp_api.fake_server import FakeKfpServer
+
+ROOT = Path(__file__).parents[2]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+LINES = [
+    line
+    for block in re.findall(r"```sh\n(.*?)```", README, flags=re.S)
+    for line in block.splitlines()
+    if line.startswith("mlrail ")
+]
+
+
+def _examples(command: str) -> list[list[str]]:
+    return [shlex.split(line)[1:] for line in LINES if line.startswith(f"mlrail {command} ")]
+
+
+@pytest.fixture
+def kfp_api() -> Iterator[FakeKfpServer]:
+    with FakeKfpServer() as server:
+        yield server
+
+
+@pytest.mark.parametrize("args", _examples("run"), ids=lambda a: a[a.index("--label") + 1])
+def test_run_examples(
+    args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    monkeypatch.chdir(ROOT)  # the examples name the bundled file by its path in the checkout
+    assert main([*args, "--workdir", str(tmp_path)]) == 0, capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "; blessed" in out
+    assert list((tmp_path / "models").glob("penguins/1/model.onnx")), out
+
+
+def test_compile_submit_and_schedule_examples(
+    kfp_api: FakeKfpServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    monkeypatch.chdir(tmp_path)  # compile writes training.yaml here; schedule reads it
+    commands = _examples("compile") + _examples("submit") + _examples("schedule")
+    assert len(commands) == 5
+    for args in commands:
+        args = [kfp_api.url if a == "http://localhost:8888" else a for a in args]
+        assert main(args) == 0, (args, capsys.readouterr())
+    assert (tmp_path / "training.yaml").is_file()
+    runs = kfp_api.calls("POST", "/apis/v2beta1/runs")
+    assert len(runs) == 2
+    second = runs[1].body["runtime_config"]["parameters"]
+    assert second["label"] == "species" and second["hparams"] == {"epochs": 30}
+    schedules = [r.body for r in kfp_api.calls("POST", "/apis/v2beta1/recurringruns")]
+    assert [s["display_name"] for s in schedules] == ["nightly", "hourly"]
+    assert schedules[0]["trigger"]["cron_schedule"]["cron"] == "0 0 2 * * *"
+    assert schedules[1]["trigger"]["periodic_schedule"]["interval_second"] == 3600
+    assert schedules[1]["max_concurrency"] == 2
