@@ -158,7 +158,7 @@ def _summaries(run: LocalRun) -> None:
         run.onnx_model = d / "export-onnx" / "onnx_model" / "model.onnx"
         steps["export_onnx"].summary = (
             f"parity: max |diff| {parity['max_abs_diff']:.2g} over {parity['rows']} eval rows "
-            f"(tolerance {parity['tolerance']:g})"
+            f"(bound {parity['tolerance']:g} + {parity['rtol']:g} x |value|)"
         )
     dep = _read(d / "deploy" / "deployment" / "deployment.json")
     if dep:
