@@ -11,6 +11,8 @@ Output layout of the ``onnx_model`` artifact::
     onnx_model/
       model.onnx
       model_spec.json                      the input contract (mlrail.modelspec), for the server
+      golden.json                          {"request": V2 infer request of the first eval rows,
+                                            "outputs": ONNX Runtime's V2 outputs for it}
       parity.json                          {"rows", "max_abs_diff", "max_rel_diff",
                                             "label_agreement", "tolerance", "rtol", "ok",
                                             "worst_rows"}
@@ -41,12 +43,15 @@ __all__ = [
     "ExportResult",
     "Parity",
     "export_onnx",
+    "golden_requests",
     "parity",
     "triton_config",
 ]
 
 #: tf2onnx 1.17 converts up to opset 18; 17 is served by ONNX Runtime ≥ 1.12 and Triton ≥ 22.07.
 DEFAULT_OPSET = 17
+#: Eval rows kept as golden requests for deploy's smoke test.
+GOLDEN_ROWS = 8
 #: Relative part of the parity bound: about ten float32 rounding steps.
 DEFAULT_RTOL = 1e-6
 
@@ -158,6 +163,42 @@ def parity(
     )
 
 
+def golden_requests(
+    spec: ModelSpec, features: dict[str, np.ndarray], outputs: np.ndarray, rows: int = GOLDEN_ROWS
+) -> dict[str, Any]:
+    """The first eval rows as an Open Inference Protocol v2 request, with ONNX Runtime's answer.
+
+    deploy replays the request against the live endpoint and compares (a smoke test of the
+    serving stack, not only of the model). Missing numbers are written as ``null``, which the
+    server reads as missing, as training did.
+    """
+    inputs = []
+    for i in spec.inputs:
+        column = features[i.name][:rows, 0]
+        if i.dtype == "float32":
+            data: list[Any] = [None if np.isnan(v) else float(v) for v in column]
+            inputs.append(
+                {"name": i.name, "shape": [len(data), 1], "datatype": "FP32", "data": data}
+            )
+        else:
+            data = [str(v) for v in column]
+            inputs.append(
+                {"name": i.name, "shape": [len(data), 1], "datatype": "BYTES", "data": data}
+            )
+    expected = outputs[:rows]
+    return {
+        "request": {"inputs": inputs},
+        "outputs": [
+            {
+                "name": spec.output,
+                "shape": list(expected.shape),
+                "datatype": "FP32",
+                "data": [float(v) for v in expected.reshape(-1)],
+            }
+        ],
+    }
+
+
 def triton_config(name: str, spec: ModelSpec, outputs: int) -> str:
     """A Triton ``config.pbtxt`` for the ONNX Runtime backend (KServe's Triton runtime reads it)."""
     lines = [f'name: "{name}"', 'platform: "onnxruntime_onnx"', "max_batch_size: 0"]
@@ -232,6 +273,7 @@ def export_onnx(
         atomic_write_bytes(tmp / "model.onnx", data)
         spec.write(tmp)
         atomic_write_json(tmp / "parity.json", asdict(result))
+        atomic_write_json(tmp / "golden.json", golden_requests(spec, features, onnx_out))
         repo = tmp / "model_repository" / model_name
         (repo / "1").mkdir(parents=True)
         shutil.copyfile(tmp / "model.onnx", repo / "1" / "model.onnx")

@@ -96,3 +96,26 @@ def test_component_defaults_match_the_core() -> None:
     defaults = inspect.signature(component.python_func).parameters
     assert defaults["opset"].default == DEFAULT_OPSET
     assert defaults["rtol"].default == DEFAULT_RTOL
+
+
+def test_golden_requests_replay_to_the_recorded_answer(onnx_model: Path) -> None:
+    """golden.json is a valid V2 request whose ONNX Runtime answer is the one recorded."""
+    golden = json.loads((onnx_model / "golden.json").read_text())
+    spec = ModelSpec.read(onnx_model)
+    feed = {}
+    for i in golden["request"]["inputs"]:
+        assert i["shape"] == [8, 1] and i["datatype"] in ("FP32", "BYTES")
+        if i["datatype"] == "FP32":
+            feed[i["name"]] = np.array(
+                [np.nan if v is None else v for v in i["data"]], np.float32
+            ).reshape(8, 1)
+        else:
+            feed[i["name"]] = np.array(i["data"], object).reshape(8, 1)
+    assert set(feed) == {i.name for i in spec.inputs}
+    session = ort.InferenceSession(
+        str(onnx_model / "model.onnx"), providers=["CPUExecutionProvider"]
+    )
+    (got,) = session.run([spec.output], feed)
+    (out,) = golden["outputs"]
+    assert out["name"] == "probabilities" and out["shape"] == [8, 3]
+    np.testing.assert_allclose(got.reshape(-1), out["data"], atol=1e-6)
