@@ -181,23 +181,31 @@ def _last_error(log_file: Path) -> str:
     return found
 
 
-def _without_retries(pipeline: Any) -> Any:
-    """The compiled pipeline with its retry policies removed, loaded back as a component.
+def _for_local(pipeline: Any) -> Any:
+    """The compiled pipeline, adapted to a laptop, loaded back as a component.
 
-    Retries with backoff are for transient failures on the cluster (an object store hiccup);
-    locally a step that failed fails again, so it should fail at once. Loading the compiled IR
-    also means the local run executes exactly what ``mlrail compile`` ships.
+    - Retry policies are dropped: retries with backoff are for transient failures on the cluster
+      (an object store hiccup); locally a step that failed fails again, so it fails at once.
+    - The Kubernetes platform settings (second YAML document) are dropped: they mean nothing here.
+    - KFP's scheduled-time placeholder becomes "": kfp.local cannot resolve it, and a local run
+      has no schedule (a span pattern in the source then needs ``span_date``).
+
+    Loading the compiled IR also means the local run executes what ``mlrail compile`` ships.
     """
     import yaml
-    from kfp import compiler, components
+    from kfp import compiler, components, dsl
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "pipeline.yaml"
         compiler.Compiler().compile(pipeline, str(path))
-        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+        spec = next(yaml.safe_load_all(path.read_text(encoding="utf-8")))
     for comp in [spec["root"], *spec["components"].values()]:
         for task in comp.get("dag", {}).get("tasks", {}).values():
             task.pop("retryPolicy", None)
+            for value in task.get("inputs", {}).get("parameters", {}).values():
+                constant = value.get("runtimeValue", {})
+                if constant.get("constant") == dsl.PIPELINE_JOB_SCHEDULE_TIME_UTC_PLACEHOLDER:
+                    constant["constant"] = ""
     return components.load_component_from_text(yaml.safe_dump(spec))
 
 
@@ -257,7 +265,7 @@ def run_training(
             local.init(
                 runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root)
             )
-            _without_retries(training)(**args)
+            _for_local(training)(**args)
         except RuntimeError as e:
             status, error = "FAILURE", _ANSI.sub("", str(e))
         finally:

@@ -7,7 +7,7 @@ blessed. export_onnx fails the run (and so blocks deploy) when ONNX Runtime does
 SavedModel on every eval row.
 """
 
-from kfp import dsl
+from kfp import dsl, kubernetes
 
 from mlrail.components.deploy import deploy
 from mlrail.components.evaluate import evaluate
@@ -27,15 +27,23 @@ _RESOURCES = {
     "export_onnx": ("1", "4G"),
     "deploy": ("500m", "1G"),
 }
+#: The component image's non-root user (images/component.Containerfile).
+_UID = 10001
+#: Keys of the object-store Secret, read by the steps that open user URIs (s3://, MinIO).
+_OBJECT_STORE_KEYS = {
+    "AWS_ACCESS_KEY_ID": "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY": "AWS_SECRET_ACCESS_KEY",
+    "AWS_ENDPOINT_URL": "AWS_ENDPOINT_URL",
+}
 
 
-def _resources(task: dsl.PipelineTask, step: str) -> dsl.PipelineTask:
+def _on_cluster(task: dsl.PipelineTask, step: str) -> dsl.PipelineTask:
+    """Resources and a non-root security context, the same for every step."""
     cpu, memory = _RESOURCES[step]
-    return (
-        task.set_cpu_request(cpu)
-        .set_cpu_limit(cpu)
-        .set_memory_request(memory)
-        .set_memory_limit(memory)
+    task.set_cpu_request(cpu).set_cpu_limit(cpu).set_memory_request(memory).set_memory_limit(memory)
+    # the compiler adds no-privilege-escalation, drop-ALL and RuntimeDefault seccomp itself
+    return kubernetes.set_security_context(
+        task, run_as_user=_UID, run_as_group=_UID, run_as_non_root=True
     )
 
 
@@ -47,9 +55,13 @@ def training(
     eval_ratio: float = 0.2,
     test_ratio: float = 0.0,
     key_column: str = "",
+    span_date: str = "",
+    object_store_secret: str = "mlrail-object-store",
     curated_schema: str = "",
     min_examples: int = 1,
     hparams: dict = {},  # noqa: B006 (a literal in the IR; never mutated)
+    train_node_selector: dict = {},  # noqa: B006
+    train_tolerations: list = [],  # noqa: B006
     thresholds: dict = {},  # noqa: B006 (a literal in the IR; never mutated)
     parity_tolerance: float = 1e-4,
     opset: int = 17,
@@ -68,10 +80,16 @@ def training(
         eval_ratio: Share of rows held out for evaluation.
         test_ratio: Share of rows held out in a test split no step reads (0 for none).
         key_column: Column whose hash decides the split; empty to hash the whole row.
+        span_date: YYYY-MM-DD filling a {YYYY}/{MM}/{DD} pattern in ``source``; empty to use
+            the recurring run's scheduled time.
+        object_store_secret: Secret with AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
+            AWS_ENDPOINT_URL for s3:// sources (optional: absent means no credentials).
         curated_schema: Path or URI of a schema.pbtxt to validate against; empty to infer one.
         min_examples: Fewest rows a split may have before validation flags it.
         hparams: Training hyperparameters (epochs, batch_size, learning_rate, hidden_units,
             dropout, seed).
+        train_node_selector: Node labels for the train step, e.g. a GPU node pool.
+        train_tolerations: Tolerations for the train step, e.g. of a GPU node taint.
         thresholds: Metric bounds for the blessing, e.g. {"accuracy": ">= 0.9"}.
         parity_tolerance: Absolute part of the ONNX Runtime vs SavedModel bound per value.
         opset: ONNX opset to convert to.
@@ -83,11 +101,18 @@ def training(
     """
     # Retries are for a flaky object store; KFP cannot tell them from bad data, which fails
     # every time, so they stay short: at most 10 + 20 s lost on a file that will never parse.
-    ingest_task = _resources(
-        ingest(source=source, eval_ratio=eval_ratio, test_ratio=test_ratio, key_column=key_column),
+    ingest_task = _on_cluster(
+        ingest(
+            source=source,
+            eval_ratio=eval_ratio,
+            test_ratio=test_ratio,
+            key_column=key_column,
+            span_date=span_date,
+            scheduled_time=dsl.PIPELINE_JOB_SCHEDULE_TIME_UTC_PLACEHOLDER,
+        ),
         "ingest",
     ).set_retry(num_retries=2, backoff_duration="10s", backoff_factor=2.0)
-    validate_task = _resources(
+    validate_task = _on_cluster(
         validate(
             examples=ingest_task.outputs["examples"],
             curated_schema=curated_schema,
@@ -95,8 +120,15 @@ def training(
         ),
         "validate",
     )
+    for reader in (ingest_task, validate_task):  # the two steps that open user URIs
+        kubernetes.use_secret_as_env(
+            reader,
+            secret_name=object_store_secret,
+            secret_key_to_env=_OBJECT_STORE_KEYS,
+            optional=True,
+        )
     with dsl.If(validate_task.outputs["Output"] == True, name="data-ok"):  # noqa: E712 (KFP condition)
-        train_task = _resources(
+        train_task = _on_cluster(
             train(
                 examples=ingest_task.outputs["examples"],
                 schema=validate_task.outputs["schema"],
@@ -107,7 +139,9 @@ def training(
             ),
             "train",
         )
-        evaluate_task = _resources(
+        kubernetes.add_node_selector_json(train_task, train_node_selector)
+        kubernetes.add_toleration_json(train_task, train_tolerations)
+        evaluate_task = _on_cluster(
             evaluate(
                 model=train_task.outputs["model"],
                 examples=ingest_task.outputs["examples"],
@@ -116,7 +150,7 @@ def training(
             "evaluate",
         )
         with dsl.If(evaluate_task.outputs["Output"] == True, name="model-blessed"):  # noqa: E712
-            export_task = _resources(
+            export_task = _on_cluster(
                 export_onnx(
                     model=train_task.outputs["model"],
                     examples=ingest_task.outputs["examples"],
@@ -126,7 +160,7 @@ def training(
                 ),
                 "export_onnx",
             ).set_caching_options(False)
-            _resources(
+            _on_cluster(
                 deploy(
                     onnx_model=export_task.outputs["onnx_model"],
                     target=deploy_target,

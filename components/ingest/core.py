@@ -14,8 +14,10 @@ given), so the same row always goes to the same split, whatever the file's order
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hashlib
 import importlib.resources
+import re
 import struct
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +31,14 @@ import pyarrow.parquet as pq
 from mlrail.errors import DataError
 from mlrail.io import atomic_dir, read_uri_bytes
 
-__all__ = ["BUNDLED", "IngestResult", "ingest", "read_table", "resolve_source"]
+__all__ = [
+    "BUNDLED",
+    "IngestResult",
+    "ingest",
+    "read_table",
+    "resolve_source",
+    "resolve_span",
+]
 
 #: Data sets shipped inside the package, addressable as ``bundled:<name>``.
 BUNDLED = {"penguins": "penguins.csv"}
@@ -44,6 +53,7 @@ class IngestResult:
     source: str
     fingerprint: str
     rows: dict[str, int]
+    span: str = ""
 
     @property
     def splits(self) -> list[str]:
@@ -204,6 +214,37 @@ def _buckets(table: pa.Table, key_column: str | None, source: str) -> np.ndarray
     return out
 
 
+_SPAN_TOKENS = re.compile(r"\{(YYYY|MM|DD)\}")
+
+
+def resolve_span(source: str, span_date: str = "", scheduled_time: str = "") -> tuple[str, str]:
+    """Fill a span pattern such as ``data/{YYYY}-{MM}-{DD}.csv`` from the run's date.
+
+    The date is ``span_date`` (an explicit ``YYYY-MM-DD``, for backfills) or else the day of
+    ``scheduled_time`` (KFP's scheduled-time placeholder on a recurring run, RFC 3339). A source
+    without a pattern is returned as it is.
+
+    Returns:
+        The resolved source and the span as ``YYYY-MM-DD`` ("" when the source has no pattern).
+    """
+    if not _SPAN_TOKENS.search(source):
+        return source, ""
+    for given in (span_date, scheduled_time):
+        try:
+            day = dt.datetime.fromisoformat(given.replace("Z", "+00:00")).date() if given else None
+        except ValueError:
+            day = None  # e.g. an unresolved placeholder on a run that was not scheduled
+        if day is not None:
+            break
+    else:
+        raise ValueError(
+            f"{source}: has a span pattern ({{YYYY}}, {{MM}}, {{DD}}) but no date to fill it: "
+            f"give span_date (YYYY-MM-DD), or run on a schedule (scheduled time {scheduled_time!r})"
+        )
+    values = {"YYYY": f"{day.year:04d}", "MM": f"{day.month:02d}", "DD": f"{day.day:02d}"}
+    return _SPAN_TOKENS.sub(lambda m: values[m.group(1)], source), day.isoformat()
+
+
 def ingest(
     source: str,
     examples_dir: str,
@@ -211,8 +252,14 @@ def ingest(
     eval_ratio: float = 0.2,
     test_ratio: float = 0.0,
     key_column: str | None = None,
+    span_date: str = "",
+    scheduled_time: str = "",
 ) -> IngestResult:
-    """Read ``source`` and write its splits under ``examples_dir`` (layout in the module doc)."""
+    """Read ``source`` and write its splits under ``examples_dir`` (layout in the module doc).
+
+    ``span_date`` / ``scheduled_time`` fill a span pattern in ``source`` (see ``resolve_span``).
+    """
+    source, span = resolve_span(source, span_date, scheduled_time)
     if not 0.0 < eval_ratio < 1.0 or not 0.0 <= test_ratio < 1.0 or eval_ratio + test_ratio >= 1.0:
         raise ValueError(
             f"eval_ratio={eval_ratio} and test_ratio={test_ratio} must be in [0, 1) "
@@ -233,4 +280,4 @@ def ingest(
             (tmp / split).mkdir()
             pq.write_table(part, tmp / split / SPLIT_FILE)
             rows[split] = part.num_rows
-    return IngestResult(source=source, fingerprint=fingerprint, rows=rows)
+    return IngestResult(source=source, fingerprint=fingerprint, rows=rows, span=span)

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import yaml
 from google.protobuf import json_format
+from kfp.kubernetes import kubernetes_executor_config_pb2
 from kfp.pipeline_spec import pipeline_spec_pb2
 
 from mlrail.local import run_training
@@ -21,7 +22,14 @@ def ir_text() -> str:
 
 @pytest.fixture(scope="module")
 def ir(ir_text: str) -> dict[str, Any]:
-    return yaml.safe_load(ir_text)
+    return next(yaml.safe_load_all(ir_text))
+
+
+@pytest.fixture(scope="module")
+def platform(ir_text: str) -> dict[str, Any]:
+    """The Kubernetes settings of each executor (the IR's second document)."""
+    _, second = yaml.safe_load_all(ir_text)
+    return second["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
 
 
 def _tasks(ir: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -41,9 +49,63 @@ def test_compiles_byte_identically(ir_text: str) -> None:
     assert compiled("training") == ir_text
 
 
-def test_parses_strictly_as_a_pipeline_spec(ir: dict[str, Any]) -> None:
+def test_parses_strictly_as_a_pipeline_spec(ir: dict[str, Any], ir_text: str) -> None:
     spec = json_format.ParseDict(ir, pipeline_spec_pb2.PipelineSpec(), ignore_unknown_fields=False)
     assert spec.pipeline_info.name == "training"
+    _, second = yaml.safe_load_all(ir_text)
+    json_format.ParseDict(second, pipeline_spec_pb2.PlatformSpec(), ignore_unknown_fields=False)
+    for config in second["platforms"]["kubernetes"]["deploymentSpec"]["executors"].values():
+        json_format.ParseDict(
+            config,
+            kubernetes_executor_config_pb2.KubernetesExecutorConfig(),
+            ignore_unknown_fields=False,
+        )
+
+
+def test_every_task_runs_as_the_image_user_not_root(platform: dict[str, Any]) -> None:
+    assert set(platform) == {
+        f"exec-{n}" for n in ("ingest", "validate", "train", "evaluate", "export-onnx", "deploy")
+    }
+    for name, config in platform.items():
+        assert config["securityContext"] == {
+            "runAsUser": "10001",
+            "runAsGroup": "10001",
+            "runAsNonRoot": True,
+        }, name
+
+
+def test_object_store_secret_reaches_only_the_steps_that_read_uris(
+    platform: dict[str, Any],
+) -> None:
+    readers = {n for n, c in platform.items() if "secretAsEnv" in c}
+    assert readers == {"exec-ingest", "exec-validate"}
+    (secret,) = platform["exec-ingest"]["secretAsEnv"]
+    assert secret["optional"] is True  # a cluster without the Secret still runs local sources
+    assert secret["secretNameParameter"]["componentInputParameter"].endswith("object_store_secret")
+    assert {k["envVar"] for k in secret["keyToEnv"]} == {
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_ENDPOINT_URL",
+    }
+
+
+def test_train_takes_a_node_selector_and_tolerations(platform: dict[str, Any]) -> None:
+    train = platform["exec-train"]
+    assert train["nodeSelector"]["nodeSelectorJson"]["componentInputParameter"].endswith(
+        "train_node_selector"
+    )
+    assert train["tolerations"][0]["tolerationJson"]["componentInputParameter"].endswith(
+        "train_tolerations"
+    )
+    assert all("nodeSelector" not in c for n, c in platform.items() if n != "exec-train")
+
+
+def test_ingest_gets_the_scheduled_time(ir: dict[str, Any]) -> None:
+    args = _tasks(ir)["ingest"]["inputs"]["parameters"]
+    assert args["scheduled_time"]["runtimeValue"]["constant"] == (
+        "{{$.pipeline_job_schedule_time_utc}}"
+    )
+    assert args["span_date"]["componentInputParameter"] == "span_date"
 
 
 def test_gates(ir: dict[str, Any]) -> None:
@@ -76,7 +138,7 @@ def test_retries_caching_and_resources(ir: dict[str, Any]) -> None:
 
 def test_every_parameter_has_a_default(ir: dict[str, Any]) -> None:
     params = ir["root"]["inputDefinitions"]["parameters"]
-    assert len(params) == 17
+    assert len(params) == 21
     missing = [n for n, p in params.items() if "defaultValue" not in p and not p.get("isOptional")]
     assert missing == []
 

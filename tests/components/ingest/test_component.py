@@ -24,4 +24,6 @@ def test_compiles(tmp_path: Path) -> None:
         "eval_ratio",
         "test_ratio",
         "key_column",
+        "span_date",
+        "scheduled_time",
     }

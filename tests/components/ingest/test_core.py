@@ -150,3 +150,43 @@ def test_numbers_with_a_stray_word_are_refused(tmp_path: Path) -> None:
         tmp_path / "w.csv", b"code\n" + b"".join(b"A%d\n" % i for i in range(9)) + b"12\n"
     )
     assert read_table(str(words))[0].column("code").type == pa.string()
+
+
+@pytest.mark.parametrize(
+    ("span_date", "scheduled_time", "resolved", "span"),
+    [
+        ("2026-03-04", "", "data/2026-03-04/x.csv", "2026-03-04"),
+        ("", "2026-11-25T02:00:00Z", "data/2026-11-25/x.csv", "2026-11-25"),
+        ("2026-01-31", "2026-11-25T02:00:00Z", "data/2026-01-31/x.csv", "2026-01-31"),  # backfill
+    ],
+)
+def test_span_pattern_is_filled_from_the_run_date(
+    span_date: str, scheduled_time: str, resolved: str, span: str
+) -> None:
+    from mlrail.components.ingest.core import resolve_span
+
+    assert resolve_span("data/{YYYY}-{MM}-{DD}/x.csv", span_date, scheduled_time) == (
+        resolved,
+        span,
+    )
+    assert resolve_span("data/plain.csv", span_date, scheduled_time) == ("data/plain.csv", "")
+
+
+def test_span_pattern_without_a_date_is_refused() -> None:
+    from mlrail.components.ingest.core import resolve_span
+
+    with pytest.raises(ValueError, match="has a span pattern .* but no date"):
+        resolve_span("d/{YYYY}.csv", "", "{{$.pipeline_job_schedule_time_utc}}")
+
+
+def test_ingest_reads_the_span_of_its_slot(penguins_csv: Path, tmp_path: Path) -> None:
+    day = tmp_path / "2026-11-24"
+    day.mkdir()
+    (day / "data.csv").write_bytes(penguins_csv.read_bytes())
+    result = ingest(
+        str(tmp_path / "{YYYY}-{MM}-{DD}" / "data.csv"),
+        str(tmp_path / "ex"),
+        scheduled_time="2026-11-24T00:00:00+00:00",
+    )
+    assert result.span == "2026-11-24" and result.source == str(day / "data.csv")
+    assert sum(result.rows.values()) == 344
