@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import shlex
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -169,7 +170,103 @@ def _cmd_schedule(a: argparse.Namespace) -> int:
             existing_token=a.token,
             enable_caching=False if a.no_cache else None,
         )
-    print(f"recurring run {result.recurring_run_id} ({a.name!r}) created")
+    what = {
+        "created": "created",
+        "unchanged": "unchanged",
+        "replaced": f"replaced {', '.join(result.removed_ids)} ({', '.join(result.changed)} "
+        "changed)",
+    }[result.action]
+    print(f"recurring run {result.recurring_run_id} ({result.name!r}) {what}")
+    if result.action == "unchanged" and result.removed_ids:
+        print(
+            f"deleted the other recurring run(s) named {result.name!r}: "
+            + ", ".join(result.removed_ids)
+        )
+    if not result.enabled:
+        again = f"mlrail schedule resume --host {a.host} --name {shlex.quote(result.name)}"
+        if a.experiment != "Default":
+            again += f" --experiment {shlex.quote(a.experiment)}"
+        print(f"it is paused, as it was: `{again}` starts it again")
+    return 0
+
+
+# `mlrail schedule ACTION ...`: argparse cannot put sub-commands beside the optional PIPELINE of
+# `mlrail schedule [PIPELINE] ...`, so main() hands these to their own small parsers.
+_SCHEDULE_ACTIONS = {
+    "list": "list recurring runs with their status, trigger and pipeline version",
+    "pause": "disable a recurring run by name (it starts no run until resumed)",
+    "resume": "enable a paused recurring run by name",
+    "delete": "delete a recurring run by name (the runs it started are kept)",
+}
+
+
+def _schedule_action_args(argv: Sequence[str]) -> argparse.Namespace | None:
+    """The parsed `mlrail schedule ACTION ...`, or None for any other command line."""
+    if len(argv) < 2 or argv[0] != "schedule" or argv[1] not in _SCHEDULE_ACTIONS:
+        return None
+    action = argv[1]
+    p = argparse.ArgumentParser(
+        prog=f"mlrail schedule {action}", description=_SCHEDULE_ACTIONS[action]
+    )
+    p.add_argument("--host", required=True, help="KFP API endpoint, e.g. http://localhost:8888")
+    if action != "list":
+        p.add_argument("--name", required=True, help="the recurring run's name")
+    p.add_argument(
+        "--experiment",
+        default=None,
+        help="only in this experiment (default: every experiment"
+        + ("" if action == "list" else "; several matches are refused")
+        + ")",
+    )
+    p.add_argument("--namespace", default=None, help="Kubeflow profile namespace")
+    p.add_argument("--token", default=None, help="bearer token for the KFP API (existing_token)")
+    args = p.parse_args(argv[2:])
+    args.command = f"schedule {action}"
+    args.func = _cmd_schedule_list if action == "list" else _cmd_schedule_change
+    args.action = action
+    return args
+
+
+def _cmd_schedule_list(a: argparse.Namespace) -> int:
+    from mlrail import kfp_client
+
+    found = kfp_client.list_schedules(
+        a.host, experiment=a.experiment, namespace=a.namespace, existing_token=a.token
+    )
+    if not found:
+        where = f" in experiment {a.experiment!r}" if a.experiment else ""
+        print(f"no recurring runs{where}")
+        return 0
+    rows = [("NAME", "ID", "STATUS", "TRIGGER", "PIPELINE VERSION", "EXPERIMENT")]
+    rows += [
+        (
+            rr.name,
+            rr.recurring_run_id,
+            "enabled" if rr.enabled else "disabled",
+            rr.trigger,
+            rr.pipeline_version_name or rr.pipeline_version_id or "(inline spec)",
+            rr.experiment_name or rr.experiment_id or "",
+        )
+        for rr in found
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+    return 0
+
+
+def _cmd_schedule_change(a: argparse.Namespace) -> int:
+    from mlrail import kfp_client
+
+    act, done = {
+        "pause": (kfp_client.pause_schedule, "paused"),
+        "resume": (kfp_client.resume_schedule, "resumed"),
+        "delete": (kfp_client.delete_schedule, "deleted"),
+    }[a.action]
+    rr = act(a.host, a.name, experiment=a.experiment, namespace=a.namespace, existing_token=a.token)
+    print(f"recurring run {rr.recurring_run_id} ({rr.name!r}) {done}")
     return 0
 
 
@@ -255,9 +352,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-name", default=None)
     p.set_defaults(func=_cmd_submit)
 
-    p = sub.add_parser("schedule", help="create a recurring run on a Kubeflow Pipelines server")
+    p = sub.add_parser(
+        "schedule",
+        help="create or update a recurring run; also: schedule list|pause|resume|delete",
+        description="Create a recurring run of a pipeline, or bring the one with this name up to "
+        "date: an identical one is left unchanged, a different one is replaced.",
+        epilog="Manage recurring runs by name (each has --help):\n"
+        + "\n".join(
+            f"  mlrail schedule {action:<6}  {text}" for action, text in _SCHEDULE_ACTIONS.items()
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _kfp_args(p)
-    p.add_argument("--name", required=True, help="recurring run name (unique in the experiment)")
+    p.add_argument(
+        "--name",
+        required=True,
+        help="recurring run name, its identity in the experiment: a second call updates it",
+    )
     when = p.add_mutually_exclusive_group(required=True)
     when.add_argument("--cron", help="cron expression, 5 fields or KFP's 6 (with seconds)")
     when.add_argument("--interval", type=int, metavar="SECONDS", help="run every SECONDS")
@@ -278,7 +389,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = _schedule_action_args(argv) or build_parser().parse_args(argv)
     try:
         return int(args.func(args))
     except (MlrailError, ValueError, FileNotFoundError) as e:

@@ -1,9 +1,14 @@
 """Submit a compiled pipeline to a Kubeflow Pipelines cluster, once or on a schedule.
 
-The functions behind ``mlrail submit`` and ``mlrail schedule``. They talk to the KFP v2beta1 API
-through ``kfp.Client`` only, and check everything they can before the first request, so a typo in
-a cron expression, a parameter name or a date fails here with a message instead of half-way
-through (an experiment created, a pipeline uploaded, no schedule).
+The functions behind ``mlrail submit`` and ``mlrail schedule`` (with its ``list``, ``pause``,
+``resume`` and ``delete``). They talk to the KFP v2beta1 API through ``kfp.Client`` only, and
+check everything they can before the first request, so a typo in a cron expression, a parameter
+name or a date fails here with a message instead of half-way through (an experiment created, a
+pipeline uploaded, no schedule).
+
+A recurring run is known by its name in its experiment: :func:`schedule` leaves an identical one
+unchanged and replaces a different one (KFP has no update), and :func:`list_schedules`,
+:func:`pause_schedule`, :func:`resume_schedule` and :func:`delete_schedule` find it by name.
 
 What is checked before anything is sent:
 
@@ -34,13 +39,14 @@ import json
 import math
 import os
 import re
+import shlex
 import sys
 import tempfile
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 
@@ -54,9 +60,16 @@ __all__ = [
     "MAX_CONCURRENCY",
     "MAX_PARAMETER_BYTES",
     "KfpApiError",
+    "ScheduleAction",
+    "ScheduleInfo",
+    "ScheduleLookupError",
     "ScheduleResult",
     "SubmitResult",
+    "delete_schedule",
+    "list_schedules",
     "normalize_cron",
+    "pause_schedule",
+    "resume_schedule",
     "schedule",
     "submit",
 ]
@@ -101,9 +114,90 @@ class SubmitResult:
     url: str | None
 
 
+class ScheduleLookupError(MlrailError):
+    """No recurring run (or experiment), or more than one, has the name asked for.
+
+    Attributes:
+        name: The name looked up.
+        matches: The recurring runs that have it, when there are several.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        name: str,
+        matches: tuple[ScheduleInfo, ...] | list[ScheduleInfo] = (),
+    ) -> None:
+        super().__init__(message)
+        self.name = name
+        self.matches = tuple(matches)
+
+
+#: What :func:`schedule` did: created the first recurring run of the name, found it as asked,
+#: or replaced it (see :func:`schedule`).
+ScheduleAction = Literal["created", "unchanged", "replaced"]
+
+
+@dataclasses.dataclass(frozen=True)
+class ScheduleInfo:
+    """A recurring run as the API server reports it.
+
+    Attributes:
+        recurring_run_id: The recurring run's id.
+        name: Its display name.
+        experiment_id: The id of the experiment that holds it and its runs.
+        experiment_name: That experiment's name, when looked up (None if not, or deleted).
+        namespace: Its namespace in a multi-user deployment; None in single-user mode.
+        enabled: Whether it starts runs (False once paused). Read from the recurring run's
+            ``mode``, which the API server answers from the same stored flag as ``status``.
+        cron: Its cron expression (KFP's 6-field form); None for an interval schedule.
+        interval_seconds: Its period; None for a cron schedule.
+        start: When it begins, in UTC; None if not bounded.
+        end: When it ends, in UTC; None if not bounded.
+        max_concurrency: Most of its runs at once.
+        catchup: Whether missed intervals are all run (backfill).
+        parameters: The pipeline arguments of every run.
+        pipeline_id: The pipeline it runs; None if it carries an inline pipeline spec.
+        pipeline_version_id: The pipeline version it runs; None likewise.
+        pipeline_version_name: That version's name, when looked up (None if not, or deleted).
+        package_sha256: The SHA-256 of the package it was scheduled from, as :func:`schedule`
+            records it in the description; None for one that mlrail did not create.
+        url: Its page in the Kubeflow Pipelines UI.
+    """
+
+    recurring_run_id: str
+    name: str
+    experiment_id: str | None
+    experiment_name: str | None
+    namespace: str | None
+    enabled: bool
+    cron: str | None
+    interval_seconds: int | None
+    start: datetime | None
+    end: datetime | None
+    max_concurrency: int
+    catchup: bool
+    parameters: Mapping[str, Any] = dataclasses.field(hash=False)  # a dict: keeps it hashable
+    pipeline_id: str | None
+    pipeline_version_id: str | None
+    pipeline_version_name: str | None
+    package_sha256: str | None
+    url: str | None
+
+    @property
+    def trigger(self) -> str:
+        """The trigger in a few words: ``cron 0 0 2 * * *`` or ``every 3600s``."""
+        if self.cron is not None:
+            return f"cron {self.cron}"
+        if self.interval_seconds is not None:
+            return f"every {self.interval_seconds}s"
+        return "(no trigger)"
+
+
 @dataclasses.dataclass(frozen=True)
 class ScheduleResult:
-    """A recurring run created on the cluster.
+    """The recurring run that has the name after :func:`schedule`.
 
     Attributes:
         recurring_run_id: The recurring run's id.
@@ -116,6 +210,14 @@ class ScheduleResult:
         cron: The 6-field cron expression sent to KFP; None for an interval schedule.
         interval_seconds: The period of an interval schedule; None for a cron schedule.
         url: The recurring run's page in the Kubeflow Pipelines UI.
+        action: ``created``, ``unchanged`` or ``replaced``.
+        enabled: Whether the recurring run starts runs (a paused one that is unchanged or
+            replaced stays paused).
+        removed_ids: The recurring runs of the same name that were deleted: the one replaced,
+            and any duplicates (left by the UI, another client or an interrupted replacement).
+        changed: For ``replaced``, what differed from the newest of them: ``pipeline``,
+            ``package``, ``trigger``, ``start``, ``end``, ``max_concurrency``, ``catchup`` or
+            ``arguments``; or ``version`` when only the pipeline version it ran was deleted.
     """
 
     recurring_run_id: str
@@ -127,6 +229,10 @@ class ScheduleResult:
     cron: str | None
     interval_seconds: int | None
     url: str | None
+    action: ScheduleAction
+    enabled: bool
+    removed_ids: tuple[str, ...]
+    changed: tuple[str, ...]
 
 
 def submit(
@@ -207,18 +313,42 @@ def schedule(
     enable_caching: bool | None = None,
     pipeline_name: str | None = None,
 ) -> ScheduleResult:
-    """Creates a recurring run of a compiled pipeline.
+    """Creates a recurring run of a compiled pipeline, or brings the one of that name up to date.
 
-    A recurring run starts a pipeline version stored on the cluster, so the package is uploaded
-    first: as a new pipeline when none has its name, else as a new version of that pipeline
-    named ``<pipeline>-<first 12 hex digits of the package's SHA-256>``. A later schedule of the
-    same bytes finds that version and reuses it instead of uploading a copy.
+    The name identifies the recurring run in its experiment, so the same command can run again
+    (from CI, say) without doubling the runs:
+
+    - no recurring run has the name: one is **created**;
+    - one has it and matches what would be created (the pipeline and its package's SHA-256, the
+      trigger, ``max_concurrency``, catch-up, start, end and the arguments) and its pipeline
+      version still exists: it is left **unchanged** and nothing is created or uploaded; a
+      paused one stays paused;
+    - one has it and differs: it is **replaced**. KFP's API cannot update a recurring run, so
+      the replacement is: upload the new version if needed, *disable* the old recurring run,
+      create the new one, then *delete* the old one. Disabling first means two enabled
+      recurring runs of the name never coexist, not even for a moment; deleting last means a
+      failure never leaves no schedule: if the creation fails, the old one is re-enabled and
+      the error raised (and if re-enabling fails too, the error says which one stays paused).
+      If the deletion fails, the new one runs, the old one stays disabled, and the error says
+      so; running the same command again finds the new one unchanged and deletes the old one.
+      A paused recurring run is replaced by a paused one: a pause is kept.
+
+    Two recurring runs of the same name can only come from outside this function (the UI, the
+    ``kfp`` client) or from an interrupted replacement; a call removes the extra ones: it keeps
+    one that matches (preferring an enabled one), else replaces them all.
+
+    The package's SHA-256 is recorded in the recurring run's description; a recurring run that
+    mlrail did not create has none there, so it never matches and is replaced. Two calls racing
+    each other on the same name can still both create: the API has no lock to prevent it.
+
+    The package is uploaded as a new pipeline when none has its name, else as a new version of
+    that pipeline named ``<pipeline>-<first 12 hex digits of the package's SHA-256>``; a later
+    schedule of the same bytes reuses that version instead of uploading a copy.
 
     Args:
         host: The KFP API address, with its scheme (see :func:`submit`).
         package_path: A compiled pipeline (IR YAML, ``.yaml`` or ``.yml``).
-        name: Display name of the recurring run; must be unused in the experiment, so that a
-            repeated command cannot double the runs.
+        name: Display name of the recurring run, its identity in the experiment.
         cron: When to run: standard 5-field cron (``0 2 * * *``, converted to KFP's 6-field form
             by prefixing second ``0``), KFP's 6-field form with seconds first
             (``0 0 2 * * *``), or ``@hourly``/``@daily``/``@weekly``/``@monthly``/``@yearly``.
@@ -239,13 +369,14 @@ def schedule(
             (``pipelineInfo.name``).
 
     Returns:
-        The recurring run's id, its pipeline version and UI link.
+        What was done (``action``: ``created``, ``unchanged`` or ``replaced``), the recurring
+        run that now has the name, its pipeline version and UI link.
 
     Raises:
         ValueError: The package, the arguments, the trigger or a name is invalid (nothing was
-            sent), or a recurring run with this name already exists in the experiment (the
-            experiment may have been created).
-        KfpApiError: The API server could not be reached or refused a request.
+            sent), or several pipelines have the pipeline's name.
+        KfpApiError: The API server could not be reached or refused a request; when that
+            happened half-way through a replacement, the message says what is left.
     """
     _check_host(host)
     _check_name("name", name)
@@ -265,35 +396,214 @@ def schedule(
     _check_name("pipeline_name", pipeline)
 
     with _package_to_send(package_path, enable_caching) as package, _kfp_calls(host):
+        digest = hashlib.sha256(Path(package).read_bytes()).hexdigest()
         client = _client(host, existing_token)
         experiment_id = client.create_experiment(name=experiment, namespace=namespace).experiment_id
-        _refuse_existing_recurring_run(client, experiment_id, experiment, name)
-        pipeline_id, version_id, version_name = _upload(client, package, pipeline, namespace)
-        recurring_run = client.create_recurring_run(
-            experiment_id=experiment_id,
-            job_name=name,
-            start_time=start_time,
-            end_time=end_time,
-            interval_second=interval,
-            cron_expression=cron_expression,
-            max_concurrency=max_concurrency,
-            no_catchup=not catchup,
-            params=parameters,
+        live = [
+            _info(host, rr)
+            for rr in _recurring_runs(client, experiment_id=experiment_id, name=name)
+        ]
+        pipeline_id = _find_pipeline(client, pipeline, namespace)
+        wanted = _Wanted(
             pipeline_id=pipeline_id,
-            version_id=version_id,
+            package_sha256=digest,
+            cron=cron_expression,
+            interval_seconds=interval,
+            start=_parse_rfc3339(start_time),
+            end=_parse_rfc3339(end_time),
+            max_concurrency=max_concurrency,
+            catchup=catchup,
+            parameters=parameters,
         )
-    rr_id = recurring_run.recurring_run_id
-    return ScheduleResult(
-        recurring_run_id=rr_id,
-        name=recurring_run.display_name or name,
-        experiment_id=experiment_id,
-        pipeline_id=pipeline_id,
-        pipeline_version_id=version_id,
-        pipeline_version_name=version_name,
-        cron=cron_expression,
-        interval_seconds=interval,
-        url=_ui_url(host, f"recurringrun/details/{rr_id}"),
-    )
+
+        def result(
+            rr: ScheduleInfo, action: ScheduleAction, removed: list[ScheduleInfo], version: str
+        ) -> ScheduleResult:
+            return ScheduleResult(
+                recurring_run_id=rr.recurring_run_id,
+                name=rr.name or name,
+                experiment_id=experiment_id,
+                pipeline_id=rr.pipeline_id or "",
+                pipeline_version_id=rr.pipeline_version_id or "",
+                pipeline_version_name=version,
+                cron=cron_expression,
+                interval_seconds=interval,
+                url=rr.url,
+                action=action,
+                enabled=rr.enabled,
+                removed_ids=tuple(r.recurring_run_id for r in removed),
+                changed=(_differences(live[-1], wanted) or ("version",))
+                if action == "replaced"
+                else (),
+            )
+
+        same = [rr for rr in live if not _differences(rr, wanted)]
+        if same:
+            keep = next((rr for rr in same if rr.enabled), same[0])
+            version_name = _version_name(client, keep.pipeline_id, keep.pipeline_version_id)
+            if version_name is not None:  # else its version was deleted: replace it below
+                extra = [rr for rr in live if rr is not keep]
+                _delete_all(host, client, extra, kept=keep)
+                return result(keep, "unchanged", extra, version_name)
+
+        # Same bytes, other settings: run the version the old recurring run ran.
+        version = None
+        for rr in reversed(live):
+            if pipeline_id and rr.pipeline_id == pipeline_id and rr.package_sha256 == digest:
+                found = _version_name(client, pipeline_id, rr.pipeline_version_id)
+                if found is not None and rr.pipeline_version_id:  # else deleted since then
+                    version = (pipeline_id, rr.pipeline_version_id, found)
+                break
+        if version is None:
+            version = _upload(client, package, digest, pipeline, pipeline_id, namespace)
+        pipeline_id, version_id, version_name = version
+
+        enabled = not live or any(rr.enabled for rr in live)
+        created = _create_in_place_of(
+            host,
+            client,
+            live,
+            name,
+            lambda: client.create_recurring_run(
+                experiment_id=experiment_id,
+                job_name=name,
+                description=_DESCRIPTION.format(sha256=digest),
+                start_time=start_time,
+                end_time=end_time,
+                interval_second=interval,
+                cron_expression=cron_expression,
+                max_concurrency=max_concurrency,
+                no_catchup=not catchup,
+                params=parameters,
+                pipeline_id=pipeline_id,
+                version_id=version_id,
+                enabled=enabled,
+            ),
+        )
+        new = _info(host, created)
+        _delete_all(host, client, live, kept=new)
+    return result(new, "replaced" if live else "created", live, version_name)
+
+
+def list_schedules(
+    host: str,
+    *,
+    experiment: str | None = None,
+    namespace: str | None = None,
+    name: str | None = None,
+    existing_token: str | None = None,
+) -> list[ScheduleInfo]:
+    """Lists recurring runs, oldest first, every page of them.
+
+    Args:
+        host: The KFP API address, with its scheme (see :func:`submit`).
+        experiment: Only those of the experiment with this name; None for every experiment.
+        namespace: The user namespace of a multi-user deployment; None for single-user.
+        name: Only those with this display name.
+        existing_token: A bearer token for the API, obtained outside mlrail.
+
+    Returns:
+        The recurring runs, with their experiment's and pipeline version's names looked up.
+
+    Raises:
+        ValueError: The host or a name is invalid (nothing was sent).
+        ScheduleLookupError: No experiment has the name ``experiment`` (nothing is created).
+        KfpApiError: The API server could not be reached or refused a request.
+    """
+    _check_host(host)
+    if experiment is not None:
+        _check_name("experiment", experiment)
+    if name is not None:
+        _check_name("name", name)
+    with _kfp_calls(host):
+        client = _client(host, existing_token)
+        return _list(host, client, experiment=experiment, namespace=namespace, name=name)
+
+
+def pause_schedule(
+    host: str,
+    name: str,
+    *,
+    experiment: str | None = None,
+    namespace: str | None = None,
+    existing_token: str | None = None,
+) -> ScheduleInfo:
+    """Disables the recurring run with this name: it starts no run until resumed.
+
+    Args:
+        host: The KFP API address, with its scheme (see :func:`submit`).
+        name: The recurring run's display name.
+        experiment: The experiment to look in; None to look in every experiment.
+        namespace: The user namespace of a multi-user deployment; None for single-user.
+        existing_token: A bearer token for the API, obtained outside mlrail.
+
+    Returns:
+        The recurring run as the server reports it afterwards.
+
+    Raises:
+        ValueError: The host or a name is invalid (nothing was sent).
+        ScheduleLookupError: No recurring run, or more than one, has the name (nothing changed).
+        KfpApiError: The API server could not be reached or refused a request.
+    """
+    return _act_on_one(host, name, experiment, namespace, existing_token, "disable")
+
+
+def resume_schedule(
+    host: str,
+    name: str,
+    *,
+    experiment: str | None = None,
+    namespace: str | None = None,
+    existing_token: str | None = None,
+) -> ScheduleInfo:
+    """Enables the recurring run with this name again (after :func:`pause_schedule`).
+
+    With catch-up off (mlrail's default), only the latest interval missed while paused runs.
+
+    Args:
+        host: The KFP API address, with its scheme (see :func:`submit`).
+        name: The recurring run's display name.
+        experiment: The experiment to look in; None to look in every experiment.
+        namespace: The user namespace of a multi-user deployment; None for single-user.
+        existing_token: A bearer token for the API, obtained outside mlrail.
+
+    Returns:
+        The recurring run as the server reports it afterwards.
+
+    Raises:
+        ValueError: The host or a name is invalid (nothing was sent).
+        ScheduleLookupError: No recurring run, or more than one, has the name (nothing changed).
+        KfpApiError: The API server could not be reached or refused a request.
+    """
+    return _act_on_one(host, name, experiment, namespace, existing_token, "enable")
+
+
+def delete_schedule(
+    host: str,
+    name: str,
+    *,
+    experiment: str | None = None,
+    namespace: str | None = None,
+    existing_token: str | None = None,
+) -> ScheduleInfo:
+    """Deletes the recurring run with this name; the runs it started are kept.
+
+    Args:
+        host: The KFP API address, with its scheme (see :func:`submit`).
+        name: The recurring run's display name.
+        experiment: The experiment to look in; None to look in every experiment.
+        namespace: The user namespace of a multi-user deployment; None for single-user.
+        existing_token: A bearer token for the API, obtained outside mlrail.
+
+    Returns:
+        The recurring run as it was before the deletion.
+
+    Raises:
+        ValueError: The host or a name is invalid (nothing was sent).
+        ScheduleLookupError: No recurring run, or more than one, has the name (nothing deleted).
+        KfpApiError: The API server could not be reached or refused a request.
+    """
+    return _act_on_one(host, name, experiment, namespace, existing_token, "delete")
 
 
 # -- cron ------------------------------------------------------------------------------------
@@ -617,22 +927,37 @@ def _package_to_send(package_path: str, enable_caching: bool | None) -> Iterator
 @contextlib.contextmanager
 def _kfp_calls(host: str) -> Iterator[None]:
     """Turns the client's failures into KfpApiError and its link printouts into stderr lines."""
-    import kfp_server_api
-    import urllib3
-
     try:
         with contextlib.redirect_stdout(sys.stderr):
             yield
-    except kfp_server_api.ApiException as e:
-        raise KfpApiError(
-            f"KFP API at {host} answered {e.status} {e.reason}: {_server_message(e.body)}",
-            status=e.status,
-        ) from e
-    except urllib3.exceptions.HTTPError as e:
-        reason = getattr(e, "reason", None) or e
-        raise KfpApiError(f"cannot reach the KFP API at {host}: {reason}") from e
-    except TimeoutError as e:  # kfp.Client gives up on /healthz after 5 failed attempts
-        raise KfpApiError(f"KFP API at {host} did not pass its health check: {e}") from e
+    except _api_errors() as e:
+        raise _as_kfp_api_error(host, e) from e
+
+
+def _api_errors() -> tuple[type[Exception], ...]:
+    """What the client raises when the API refuses or cannot be reached."""
+    import kfp_server_api
+    import urllib3
+
+    # TimeoutError: kfp.Client gives up on /healthz after 5 failed attempts.
+    return (kfp_server_api.ApiException, urllib3.exceptions.HTTPError, TimeoutError)
+
+
+def _as_kfp_api_error(host: str, error: Exception) -> KfpApiError:
+    import kfp_server_api
+
+    if isinstance(error, KfpApiError):
+        return error
+    if isinstance(error, kfp_server_api.ApiException):
+        return KfpApiError(
+            f"KFP API at {host} answered {error.status} {error.reason}: "
+            f"{_server_message(error.body)}",
+            status=error.status,
+        )
+    if isinstance(error, TimeoutError):
+        return KfpApiError(f"KFP API at {host} did not pass its health check: {error}")
+    reason = getattr(error, "reason", None) or error
+    return KfpApiError(f"cannot reach the KFP API at {host}: {reason}")
 
 
 def _server_message(body: Any) -> str:
@@ -672,23 +997,8 @@ def _filter(key: str, value: str) -> str:
     return json.dumps({"predicates": [{"operation": "EQUALS", "key": key, "string_value": value}]})
 
 
-def _refuse_existing_recurring_run(
-    client: kfp.Client, experiment_id: str, experiment: str, name: str
-) -> None:
-    found = client.list_recurring_runs(
-        experiment_id=experiment_id, filter=_filter("display_name", name), page_size=1
-    ).recurring_runs
-    if found:
-        raise ValueError(
-            f"a recurring run named {name!r} already exists in experiment {experiment!r} "
-            f"(id {found[0].recurring_run_id}); delete or disable it first, or choose another name"
-        )
-
-
-def _upload(
-    client: kfp.Client, package: str, pipeline_name: str, namespace: str | None
-) -> tuple[str, str, str]:
-    """Uploads the package; returns (pipeline id, version id, version name)."""
+def _find_pipeline(client: kfp.Client, pipeline_name: str, namespace: str | None) -> str | None:
+    """The id of the pipeline with this name, or None."""
     pipelines = (
         client.list_pipelines(
             filter=_filter("display_name", pipeline_name), namespace=namespace, page_size=2
@@ -697,8 +1007,28 @@ def _upload(
     )
     if len(pipelines) > 1:
         raise ValueError(f"more than one pipeline is named {pipeline_name!r}; cannot choose")
-    if not pipelines:
-        pipeline = client.upload_pipeline(package, pipeline_name=pipeline_name, namespace=namespace)
+    return str(pipelines[0].pipeline_id) if pipelines else None
+
+
+def _upload(
+    client: kfp.Client,
+    package: str,
+    digest: str,
+    pipeline_name: str,
+    pipeline_id: str | None,
+    namespace: str | None,
+) -> tuple[str, str, str]:
+    """Uploads the package unless a version holds these bytes.
+
+    Returns:
+        (pipeline id, version id, version name).
+    """
+    description = f"sha256:{digest}"
+    if pipeline_id is None:
+        # The server gives the first version the pipeline's description: the hash finds it later.
+        pipeline = client.upload_pipeline(
+            package, pipeline_name=pipeline_name, description=description, namespace=namespace
+        )
         # The upload creates the pipeline and its first version; the response names only the
         # pipeline, so ask for the version.
         versions = client.list_pipeline_versions(
@@ -708,18 +1038,361 @@ def _upload(
             raise KfpApiError(f"pipeline {pipeline_name!r} was uploaded but has no version")
         return pipeline.pipeline_id, versions[0].pipeline_version_id, versions[0].display_name
 
-    pipeline_id = pipelines[0].pipeline_id
-    digest = hashlib.sha256(Path(package).read_bytes()).hexdigest()
     version_name = f"{pipeline_name}-{digest[:12]}"
-    same = client.list_pipeline_versions(
-        pipeline_id, filter=_filter("display_name", version_name), page_size=1
-    ).pipeline_versions
-    if same:
-        return pipeline_id, same[0].pipeline_version_id, version_name
+    # A later version of these bytes has the hash in its name; the first one has the pipeline's.
+    for candidate in (version_name, pipeline_name):
+        for found in (
+            client.list_pipeline_versions(
+                pipeline_id, filter=_filter("display_name", candidate), page_size=2
+            ).pipeline_versions
+            or []
+        ):
+            recorded = _SHA256_IN_DESCRIPTION.search(found.description or "")
+            if recorded and recorded.group(1) == digest:
+                return pipeline_id, found.pipeline_version_id, candidate
     version = client.upload_pipeline_version(
         package,
         pipeline_version_name=version_name,
         pipeline_id=pipeline_id,
-        description=f"sha256:{digest}",
+        description=description,
     )
     return pipeline_id, version.pipeline_version_id, version_name
+
+
+# -- recurring runs ---------------------------------------------------------------------------
+
+# Where schedule() records the package's hash, to know later whether a recurring run is the same.
+_DESCRIPTION = "Scheduled by mlrail from the pipeline package with sha256:{sha256}"
+_SHA256_IN_DESCRIPTION = re.compile(r"\bsha256:([0-9a-f]{64})\b")
+# The API server serves at most 200 items a page (list.Options); fewer, larger pages are quicker.
+_PAGE_SIZE = 100
+
+
+@dataclasses.dataclass(frozen=True)
+class _Wanted:
+    """What schedule() would create, in the terms of ScheduleInfo."""
+
+    pipeline_id: str | None
+    package_sha256: str
+    cron: str | None
+    interval_seconds: int | None
+    start: datetime | None
+    end: datetime | None
+    max_concurrency: int
+    catchup: bool
+    parameters: Mapping[str, Any]
+
+
+def _differences(live: ScheduleInfo, wanted: _Wanted) -> tuple[str, ...]:
+    """The names of what differs between a live recurring run and what schedule() would make."""
+    pairs = {
+        "pipeline": (live.pipeline_id, wanted.pipeline_id),
+        "package": (live.package_sha256, wanted.package_sha256),
+        "trigger": ((live.cron, live.interval_seconds), (wanted.cron, wanted.interval_seconds)),
+        "start": (live.start, wanted.start),
+        "end": (live.end, wanted.end),
+        "max_concurrency": (live.max_concurrency, wanted.max_concurrency),
+        "catchup": (live.catchup, wanted.catchup),
+        "arguments": (_canonical_json(live.parameters), _canonical_json(wanted.parameters)),
+    }
+    if wanted.pipeline_id is None:  # not uploaded yet: nothing live can run it
+        pairs["pipeline"] = (live.pipeline_id, "")
+    return tuple(what for what, (have, want) in pairs.items() if have != want)
+
+
+def _canonical_json(value: Any) -> str:
+    """Arguments as JSON the way the API server hands them back.
+
+    Parameters are protobuf Values there, so every number is a double: 2 and 2.0 must compare
+    equal, while true and 1 must not (Python says ``True == 1``).
+    """
+
+    def canonical(v: Any) -> Any:
+        if isinstance(v, bool) or not isinstance(v, int | float | Mapping | list | tuple):
+            return v
+        if isinstance(v, int | float):
+            return float(v)
+        if isinstance(v, Mapping):
+            return {str(k): canonical(x) for k, x in v.items()}
+        return [canonical(x) for x in v]
+
+    return json.dumps(canonical(value), sort_keys=True, default=str)
+
+
+def _parse_rfc3339(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+def _moment(value: Any) -> datetime | None:
+    """A trigger's start or end time from the API; a zero timestamp means none."""
+    if not isinstance(value, datetime):
+        return None
+    moment = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return None if moment.timestamp() == 0 else moment
+
+
+def _info(
+    host: str,
+    rr: Any,
+    *,
+    experiment_name: str | None = None,
+    pipeline_version_name: str | None = None,
+) -> ScheduleInfo:
+    """A ``V2beta1RecurringRun`` as a ScheduleInfo."""
+    trigger = rr.trigger
+    cron = getattr(getattr(trigger, "cron_schedule", None), "cron", None) or None
+    periodic = getattr(trigger, "periodic_schedule", None)
+    window = getattr(trigger, "cron_schedule", None) if cron else periodic
+    interval = (
+        int(periodic.interval_second)
+        if cron is None and periodic is not None and periodic.interval_second is not None
+        else None
+    )
+    reference = rr.pipeline_version_reference
+    parameters = (rr.runtime_config.parameters if rr.runtime_config else None) or {}
+    digest = _SHA256_IN_DESCRIPTION.search(rr.description or "")
+    # The API answers mode and status from the same stored flag; mode is the one always set.
+    enabled = rr.mode == "ENABLE" if rr.mode in ("ENABLE", "DISABLE") else rr.status == "ENABLED"
+    return ScheduleInfo(
+        recurring_run_id=rr.recurring_run_id,
+        name=rr.display_name or "",
+        experiment_id=rr.experiment_id or None,
+        experiment_name=experiment_name,
+        namespace=rr.namespace or None,
+        enabled=enabled,
+        cron=cron,
+        interval_seconds=interval,
+        start=_moment(getattr(window, "start_time", None)),
+        end=_moment(getattr(window, "end_time", None)),
+        max_concurrency=int(rr.max_concurrency or 0),
+        catchup=not rr.no_catchup,
+        parameters=dict(parameters),
+        pipeline_id=(reference.pipeline_id or None) if reference else None,
+        pipeline_version_id=(reference.pipeline_version_id or None) if reference else None,
+        pipeline_version_name=pipeline_version_name,
+        package_sha256=digest.group(1) if digest else None,
+        url=_ui_url(host, f"recurringrun/details/{rr.recurring_run_id}"),
+    )
+
+
+def _recurring_runs(
+    client: kfp.Client,
+    *,
+    experiment_id: str | None = None,
+    namespace: str | None = None,
+    name: str | None = None,
+) -> list[Any]:
+    """Every recurring run that matches, oldest first, through all pages."""
+    found: list[Any] = []
+    token = ""
+    seen: set[str] = set()
+    while True:
+        page = client.list_recurring_runs(
+            page_token=token,
+            page_size=_PAGE_SIZE,
+            sort_by="created_at",
+            experiment_id=experiment_id,
+            namespace=namespace,
+            filter=_filter("display_name", name) if name is not None else None,
+        )
+        found.extend(page.recurring_runs or [])
+        token = page.next_page_token or ""
+        if not token:
+            return found
+        if token in seen:
+            raise KfpApiError("the KFP API returned the same page of recurring runs twice")
+        seen.add(token)
+
+
+class _Names:
+    """Looks up experiment and pipeline version names, once each."""
+
+    def __init__(self, client: kfp.Client) -> None:
+        self._client = client
+        self._experiments: dict[str, str | None] = {}
+        self._versions: dict[tuple[str, str], str | None] = {}
+
+    def experiment(self, experiment_id: str | None) -> str | None:
+        if not experiment_id:
+            return None
+        if experiment_id not in self._experiments:
+            found = _unless_missing(lambda: self._client.get_experiment(experiment_id))
+            self._experiments[experiment_id] = found.display_name if found else None
+        return self._experiments[experiment_id]
+
+    def version(self, pipeline_id: str | None, version_id: str | None) -> str | None:
+        if not pipeline_id or not version_id:
+            return None
+        if (pipeline_id, version_id) not in self._versions:
+            self._versions[pipeline_id, version_id] = _version_name(
+                self._client, pipeline_id, version_id
+            )
+        return self._versions[pipeline_id, version_id]
+
+
+def _unless_missing(call: Callable[[], Any]) -> Any:
+    """The call's answer, or None when the API answers 404 (deleted since it was referenced)."""
+    import kfp_server_api
+
+    try:
+        return call()
+    except kfp_server_api.ApiException as e:
+        if e.status == 404:
+            return None
+        raise
+
+
+def _version_name(
+    client: kfp.Client, pipeline_id: str | None, version_id: str | None
+) -> str | None:
+    if not pipeline_id or not version_id:
+        return None
+    version = _unless_missing(lambda: client.get_pipeline_version(pipeline_id, version_id))
+    return (version.display_name or version.name or version_id) if version else None
+
+
+def _experiment_id(client: kfp.Client, experiment: str, namespace: str | None) -> str:
+    """The id of an existing experiment; never creates one."""
+    found = (
+        client.list_experiments(
+            filter=_filter("display_name", experiment),
+            namespace=namespace or client.get_user_namespace() or None,
+            page_size=2,
+        ).experiments
+        or []
+    )
+    if len(found) != 1:
+        where = f" in namespace {namespace!r}" if namespace else ""
+        raise ScheduleLookupError(
+            f"no experiment named {experiment!r}{where}"
+            if not found
+            else f"{len(found)} experiments are named {experiment!r}{where}",
+            name=experiment,
+        )
+    return str(found[0].experiment_id)
+
+
+def _list(
+    host: str,
+    client: kfp.Client,
+    *,
+    experiment: str | None,
+    namespace: str | None,
+    name: str | None,
+) -> list[ScheduleInfo]:
+    experiment_id = _experiment_id(client, experiment, namespace) if experiment else None
+    found = _recurring_runs(
+        client,
+        experiment_id=experiment_id,
+        # Without an experiment, a multi-user server needs the namespace: the one the client uses.
+        namespace=None if experiment_id else namespace or client.get_user_namespace() or None,
+        name=name,
+    )
+    names = _Names(client)
+    infos = []
+    for rr in found:
+        reference = rr.pipeline_version_reference
+        infos.append(
+            _info(
+                host,
+                rr,
+                experiment_name=names.experiment(rr.experiment_id),
+                pipeline_version_name=names.version(
+                    reference.pipeline_id if reference else None,
+                    reference.pipeline_version_id if reference else None,
+                ),
+            )
+        )
+    return infos
+
+
+def _act_on_one(
+    host: str,
+    name: str,
+    experiment: str | None,
+    namespace: str | None,
+    existing_token: str | None,
+    action: Literal["enable", "disable", "delete"],
+) -> ScheduleInfo:
+    _check_host(host)
+    _check_name("name", name)
+    if experiment is not None:
+        _check_name("experiment", experiment)
+    with _kfp_calls(host):
+        client = _client(host, existing_token)
+        found = _list(host, client, experiment=experiment, namespace=namespace, name=name)
+        where = f" in experiment {experiment!r}" if experiment else ""
+        if not found:
+            raise ScheduleLookupError(f"no recurring run named {name!r}{where}", name=name)
+        if len(found) > 1:
+            listed = "; ".join(
+                f"{rr.recurring_run_id} in experiment {rr.experiment_name or rr.experiment_id!r}"
+                for rr in found
+            )
+            hint = "" if experiment else " (choose one with the experiment)"
+            raise ScheduleLookupError(
+                f"{len(found)} recurring runs are named {name!r}{where}: {listed}{hint}",
+                name=name,
+                matches=found,
+            )
+        [rr] = found
+        if action == "delete":
+            client.delete_recurring_run(rr.recurring_run_id)
+            return rr
+        if action == "enable":
+            client.enable_recurring_run(rr.recurring_run_id)
+        else:
+            client.disable_recurring_run(rr.recurring_run_id)
+        return _info(
+            host,
+            client.get_recurring_run(rr.recurring_run_id),
+            experiment_name=rr.experiment_name,
+            pipeline_version_name=rr.pipeline_version_name,
+        )
+
+
+def _create_in_place_of(
+    host: str, client: kfp.Client, live: list[ScheduleInfo], name: str, create: Callable[[], Any]
+) -> Any:
+    """Disables the enabled ones of ``live``, then creates; re-enables them if that fails."""
+    disabled: list[str] = []
+    try:
+        for rr in live:
+            if rr.enabled:
+                client.disable_recurring_run(rr.recurring_run_id)
+                disabled.append(rr.recurring_run_id)
+        return create()
+    except Exception as e:  # whatever failed, the schedule that was running runs again
+        still_paused = []
+        for rr_id in disabled:
+            try:
+                client.enable_recurring_run(rr_id)
+            except _api_errors():
+                still_paused.append(rr_id)
+        if still_paused:
+            failure = _as_kfp_api_error(host, e) if isinstance(e, _api_errors()) else e
+            raise KfpApiError(
+                f"{failure}; the recurring run {name!r} was not replaced, and re-enabling the "
+                f"old one failed: {', '.join(still_paused)} stays paused (resume it with "
+                f"`mlrail schedule resume --name {shlex.quote(name)}`)",
+                status=getattr(failure, "status", None),
+            ) from e
+        raise
+
+
+def _delete_all(
+    host: str, client: kfp.Client, doomed: list[ScheduleInfo], *, kept: ScheduleInfo
+) -> None:
+    """Deletes the recurring runs ``kept`` stands in for; says which are left if that fails."""
+    failures = []
+    for rr in doomed:
+        try:
+            client.delete_recurring_run(rr.recurring_run_id)
+        except _api_errors() as e:
+            failures.append(f"{rr.recurring_run_id} ({_as_kfp_api_error(host, e)})")
+    if failures:
+        raise KfpApiError(
+            f"recurring run {kept.recurring_run_id} ({kept.name!r}) is in place, but deleting "
+            f"the one(s) of the same name that it stands in for failed: {'; '.join(failures)}. "
+            "Run the same command again to delete them"
+        )

@@ -48,17 +48,41 @@ def test_compile_submit_and_schedule_examples(
 ) -> None:
     monkeypatch.chdir(tmp_path)  # compile writes training.yaml here; schedule reads it
     commands = _examples("compile") + _examples("submit") + _examples("schedule")
-    assert len(commands) == 5
+    assert [c[0] for c in commands] == ["compile"] + ["submit"] * 2 + ["schedule"] * 8
+    outputs = []
     for args in commands:
         args = [kfp_api.url if a == "http://localhost:8888" else a for a in args]
         assert main(args) == 0, (args, capsys.readouterr())
+        outputs.append(capsys.readouterr().out)
     assert (tmp_path / "training.yaml").is_file()
     runs = kfp_api.calls("POST", "/apis/v2beta1/runs")
     assert len(runs) == 2
     second = runs[1].body["runtime_config"]["parameters"]
     assert second["label"] == "species" and second["hparams"] == {"epochs": 30}
-    schedules = [r.body for r in kfp_api.calls("POST", "/apis/v2beta1/recurringruns")]
-    assert [s["display_name"] for s in schedules] == ["nightly", "hourly"]
-    assert schedules[0]["trigger"]["cron_schedule"]["cron"] == "0 0 2 * * *"
-    assert schedules[1]["trigger"]["periodic_schedule"]["interval_second"] == 3600
-    assert schedules[1]["max_concurrency"] == 2
+
+    created = [r.body for r in kfp_api.calls("POST", "/apis/v2beta1/recurringruns")]
+    # nightly, hourly, nightly again (unchanged: nothing sent), nightly at 03:00 (replaced)
+    assert [s["display_name"] for s in created] == ["nightly", "hourly", "nightly"]
+    assert created[0]["trigger"]["cron_schedule"]["cron"] == "0 0 2 * * *"
+    assert created[1]["trigger"]["periodic_schedule"]["interval_second"] == 3600
+    assert created[1]["max_concurrency"] == 2
+    assert created[2]["trigger"]["cron_schedule"]["cron"] == "0 0 3 * * *"
+    schedule_out = outputs[3:]
+    assert [out.split(") ", 1)[1].split()[0] for out in schedule_out[:4]] == [
+        "created",
+        "created",
+        "unchanged",
+        "replaced",
+    ]
+    listed = schedule_out[4].splitlines()
+    assert listed[0].split()[:3] == ["NAME", "ID", "STATUS"]
+    assert [row.split()[0] for row in listed[1:]] == ["hourly", "nightly"]
+    assert [out.split(") ", 1)[1] for out in schedule_out[5:]] == [
+        "paused\n",
+        "resumed\n",
+        "deleted\n",
+    ]
+    # What is left: one nightly at 03:00, enabled (paused, then resumed); hourly deleted.
+    [left] = kfp_api.recurring_runs.values()
+    assert (left.display_name, left.mode) == ("nightly", "ENABLE")
+    assert left.trigger.cron_schedule.cron == "0 0 3 * * *"

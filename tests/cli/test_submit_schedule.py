@@ -7,11 +7,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from google.protobuf import json_format
-from kfp.pipeline_spec import pipeline_spec_pb2
 
 from mlrail.cli import main
-from tests.kfp_api.fake_server import FakeKfpServer
+from tests.kfp_api.fake_server import API, FakeKfpServer, check_pipeline_spec
 from tests.kfp_api.tiny_pipeline import compile_tiny_pipeline
 
 NEXT_YEAR = datetime.now(UTC).year + 1
@@ -81,8 +79,8 @@ def test_submit_compiles_the_training_pipeline_by_default(kfp_api, capsys):
     assert main(["submit", "--host", kfp_api.url]) == 0
 
     [run] = kfp_api.runs.values()
-    spec = json_format.ParseDict(run.pipeline_spec, pipeline_spec_pb2.PipelineSpec())
-    assert spec.pipeline_info.name == "training"
+    # With a platform spec (kfp-kubernetes) the spec is {pipeline_spec, platform_spec}.
+    assert check_pipeline_spec(run.pipeline_spec).pipeline_info.name == "training"
     assert run.run_id in capsys.readouterr().out
 
 
@@ -100,7 +98,7 @@ def test_schedule_by_cron_prints_the_recurring_run_id(kfp_api, package, capsys):
 
     assert code == 0
     [rr] = kfp_api.recurring_runs.values()
-    assert rr.recurring_run_id in capsys.readouterr().out
+    assert f"recurring run {rr.recurring_run_id} ('nightly') created" in capsys.readouterr().out
     assert rr.display_name == "nightly"
     assert rr.trigger.cron_schedule.cron == "0 0 2 * * *"  # standard cron, seconds prefixed
     assert rr.no_catchup is True
@@ -218,3 +216,193 @@ def test_a_missing_package_is_reported(kfp_api, tmp_path: Path, capsys):
 
     assert "gone.yaml" in capsys.readouterr().err
     assert kfp_api.requests == []
+
+
+# -- schedule again, list, pause, resume, delete ---------------------------------------------------
+
+
+def _schedule(url: str, package: str, *rest: str, name: str = "nightly") -> list[str]:
+    return ["schedule", "--host", url, package, "--name", name, *rest]
+
+
+def _writes(server: FakeKfpServer, since: int = 0) -> list[tuple[str, str]]:
+    return [
+        (r.method, r.path.removeprefix(API)) for r in server.requests[since:] if r.method != "GET"
+    ]
+
+
+def test_schedule_again_reports_unchanged_and_creates_nothing(kfp_api, package, capsys):
+    assert main(_schedule(kfp_api.url, package, "--cron", "0 2 * * *")) == 0
+    [rr] = kfp_api.recurring_runs.values()
+    before = len(kfp_api.requests)
+    capsys.readouterr()
+
+    assert main(_schedule(kfp_api.url, package, "--cron", "0 2 * * *")) == 0
+
+    assert capsys.readouterr().out == f"recurring run {rr.recurring_run_id} ('nightly') unchanged\n"
+    assert _writes(kfp_api, before) == []
+    assert list(kfp_api.recurring_runs) == [rr.recurring_run_id]
+
+
+def test_schedule_with_another_cron_reports_what_it_replaced(kfp_api, package, capsys):
+    assert main(_schedule(kfp_api.url, package, "--cron", "0 2 * * *")) == 0
+    [old] = kfp_api.recurring_runs
+    capsys.readouterr()
+
+    assert main(_schedule(kfp_api.url, package, "--cron", "0 3 * * *")) == 0
+
+    [new] = kfp_api.recurring_runs.values()
+    assert new.mode == "ENABLE" and new.trigger.cron_schedule.cron == "0 0 3 * * *"
+    assert capsys.readouterr().out == (
+        f"recurring run {new.recurring_run_id} ('nightly') replaced {old} (trigger changed)\n"
+    )
+
+
+def test_schedule_list_prints_a_table(kfp_api, package, capsys):
+    assert main(_schedule(kfp_api.url, package, "--cron", "0 2 * * *")) == 0
+    hourly = _schedule(
+        kfp_api.url, package, "--interval", "3600", "--experiment", "e", name="hourly"
+    )
+    assert main(hourly) == 0
+    assert main(["schedule", "pause", "--host", kfp_api.url, "--name", "hourly"]) == 0
+    nightly, hourly_rr = kfp_api.recurring_runs.values()
+    capsys.readouterr()
+
+    assert main(["schedule", "list", "--host", kfp_api.url]) == 0
+
+    header, *rows = capsys.readouterr().out.splitlines()
+    assert header.split() == [
+        "NAME",
+        "ID",
+        "STATUS",
+        "TRIGGER",
+        "PIPELINE",
+        "VERSION",
+        "EXPERIMENT",
+    ]
+    assert [row.split() for row in rows] == [
+        ["nightly", nightly.recurring_run_id, "enabled", "cron", "0", "0", "2", "*", "*", "*"]
+        + ["tiny", "Default"],
+        ["hourly", hourly_rr.recurring_run_id, "disabled", "every", "3600s", "tiny", "e"],
+    ]
+    # Columns line up: each starts where its header does.
+    assert rows[1].index(hourly_rr.recurring_run_id) == header.index("ID")
+    assert rows[0].index("tiny") == rows[1].index("tiny") == header.index("PIPELINE VERSION")
+
+
+def test_schedule_list_of_one_experiment(kfp_api, package, capsys):
+    assert main(_schedule(kfp_api.url, package, "--cron", "0 2 * * *")) == 0
+    assert main(_schedule(kfp_api.url, package, "--cron", "0 2 * * *", "--experiment", "e")) == 0
+    in_e = [r for r in kfp_api.recurring_runs.values() if r.experiment_id != _default(kfp_api)]
+    capsys.readouterr()
+
+    assert main(["schedule", "list", "--host", kfp_api.url, "--experiment", "e"]) == 0
+
+    [_, row] = capsys.readouterr().out.splitlines()
+    assert row.split()[:2] == ["nightly", in_e[0].recurring_run_id]
+
+
+def _default(server: FakeKfpServer) -> str:
+    return next(e.experiment_id for e in server.experiments.values() if e.display_name == "Default")
+
+
+def test_schedule_list_with_nothing_scheduled(kfp_api, capsys):
+    assert main(["schedule", "list", "--host", kfp_api.url]) == 0
+
+    assert capsys.readouterr().out == "no recurring runs\n"
+
+
+def test_pause_resume_and_delete_by_name(kfp_api, package, capsys):
+    assert main(_schedule(kfp_api.url, package, "--cron", "0 2 * * *")) == 0
+    [rr_id] = kfp_api.recurring_runs
+    by_name = ["--host", kfp_api.url, "--name", "nightly"]
+    capsys.readouterr()
+
+    assert main(["schedule", "pause", *by_name]) == 0
+    assert kfp_api.recurring_runs[rr_id].mode == "DISABLE"
+    assert capsys.readouterr().out == f"recurring run {rr_id} ('nightly') paused\n"
+
+    assert main(["schedule", "resume", *by_name, "--experiment", "Default"]) == 0
+    assert kfp_api.recurring_runs[rr_id].mode == "ENABLE"
+    assert capsys.readouterr().out == f"recurring run {rr_id} ('nightly') resumed\n"
+
+    assert main(["schedule", "delete", *by_name]) == 0
+    assert kfp_api.recurring_runs == {}
+    assert capsys.readouterr().out == f"recurring run {rr_id} ('nightly') deleted\n"
+
+
+def test_schedule_again_after_a_pause_says_it_stays_paused(kfp_api, package, capsys):
+    assert main(_schedule(kfp_api.url, package, "--cron", "0 2 * * *")) == 0
+    assert main(["schedule", "pause", "--host", kfp_api.url, "--name", "nightly"]) == 0
+    capsys.readouterr()
+
+    assert main(_schedule(kfp_api.url, package, "--cron", "0 2 * * *")) == 0
+
+    out = capsys.readouterr().out
+    assert "unchanged" in out
+    assert f"`mlrail schedule resume --host {kfp_api.url} --name nightly` starts it again" in out
+    assert [r.mode for r in kfp_api.recurring_runs.values()] == ["DISABLE"]
+
+
+@pytest.mark.parametrize("action", ["pause", "resume", "delete"])
+def test_an_unknown_name_exits_2_naming_it(kfp_api, package, capsys, action):
+    assert main(_schedule(kfp_api.url, package, "--cron", "0 2 * * *")) == 0
+    before = len(kfp_api.requests)
+    capsys.readouterr()
+
+    code = main(["schedule", action, "--host", kfp_api.url, "--name", "nightlyy"])
+
+    assert code == 2
+    err = capsys.readouterr().err
+    assert f"mlrail schedule {action}: error: no recurring run named 'nightlyy'" in err
+    assert "Traceback" not in err
+    assert _writes(kfp_api, before) == []
+
+
+@pytest.mark.parametrize("action", ["pause", "delete"])
+def test_a_name_in_two_experiments_exits_2_until_one_is_chosen(kfp_api, package, capsys, action):
+    for experiment in ("a", "b"):
+        argv = _schedule(kfp_api.url, package, "--cron", "0 2 * * *", "--experiment", experiment)
+        assert main(argv) == 0
+    before = len(kfp_api.requests)
+    capsys.readouterr()
+
+    assert main(["schedule", action, "--host", kfp_api.url, "--name", "nightly"]) == 2
+    err = capsys.readouterr().err
+    assert "2 recurring runs are named 'nightly'" in err
+    assert "in experiment 'a'" in err and "in experiment 'b'" in err
+    assert _writes(kfp_api, before) == []
+
+    argv = ["schedule", action, "--host", kfp_api.url, "--name", "nightly", "--experiment", "b"]
+    assert main(argv) == 0
+    assert len(_writes(kfp_api, before)) == 1
+
+
+def test_schedule_list_of_an_unknown_experiment_exits_2(kfp_api, capsys):
+    assert main(["schedule", "list", "--host", kfp_api.url, "--experiment", "nope"]) == 2
+
+    assert "mlrail schedule list: error: no experiment named 'nope'" in capsys.readouterr().err
+    assert _writes(kfp_api) == []
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["schedule", "list"],  # no --host
+        ["schedule", "pause", "--host", "http://x"],  # no --name
+        ["schedule", "delete", "--host", "http://x", "--name", "n", "--cron", "0 2 * * *"],
+    ],
+    ids=["list-without-host", "pause-without-name", "delete-with-create-options"],
+)
+def test_schedule_action_usage_errors_exit_2(kfp_api, capsys, argv):
+    assert _exit_code(argv) == 2
+    assert f"usage: mlrail {argv[0]} {argv[1]}" in capsys.readouterr().err
+
+
+def test_schedule_help_names_the_actions_and_each_has_its_own(capsys):
+    assert _exit_code(["schedule", "--help"]) == 0
+    out = capsys.readouterr().out
+    for action in ("list", "pause", "resume", "delete"):
+        assert f"mlrail schedule {action}" in out
+        assert _exit_code(["schedule", action, "--help"]) == 0
+        assert f"usage: mlrail schedule {action}" in capsys.readouterr().out

@@ -1,8 +1,9 @@
 """A fake Kubeflow Pipelines v2beta1 REST API: a real HTTP server on 127.0.0.1, in a thread.
 
 It plays the endpoints ``kfp.Client`` calls to create experiments, runs, pipelines, pipeline
-versions and recurring runs, and is strict where the real API server is strict, so that a wrong
-request fails a test instead of passing silently:
+versions and recurring runs, and to list, get, enable, disable and delete recurring runs. It is
+strict where the real API server is strict, so that a wrong request fails a test instead of
+passing silently:
 
 - every JSON body must deserialise into its ``kfp_server_api`` model, field by field, with the
   declared types; an unknown key (at any depth) is answered with 400, as protojson would;
@@ -12,7 +13,8 @@ request fails a test instead of passing silently:
 - the rules of the real server that these flows meet: unique experiment names per namespace,
   unique pipeline names per namespace, unique version names per pipeline (409), existing
   experiment/pipeline/version references (404), the 10,000-byte limit on run parameters,
-  ``max_concurrency`` in 1..10, exactly one trigger, list filters (``EQUALS`` only).
+  ``max_concurrency`` in 1..10, exactly one trigger, list filters (``EQUALS`` only), list paging
+  (20 items by default, at most 200, opaque page tokens, a foreign token refused).
 
 Every request is recorded (:class:`RecordedRequest`) for assertions, and answered with JSON built
 from the same models (``ApiClient().sanitize_for_serialization``). It does not run anything:
@@ -21,6 +23,7 @@ runs stay ``PENDING``.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import datetime as dt
 import json
@@ -67,6 +70,9 @@ _ENUM_NUMBERS = {
 }
 _GRPC_CODES = {400: 3, 404: 5, 409: 6, 500: 13}
 _MAX_PARAMETER_BYTES = 10_000  # util.MaxParameterBytes of the KFP backend
+# list.Options of the KFP backend: the page size when none is asked for, and the largest served.
+_DEFAULT_PAGE_SIZE = 20
+_MAX_PAGE_SIZE = 200
 
 
 class _Refusal(Exception):
@@ -112,10 +118,13 @@ class FakeKfpServer:
     Args:
         multi_user: What ``/healthz`` reports. With True, ``kfp.Client`` looks for the pod's
             namespace file, as in a cluster.
+        max_page_size: The most items one list page holds, whatever the client asks for (the
+            API server's is 200); lower it to make a test walk through pages.
     """
 
-    def __init__(self, *, multi_user: bool = False) -> None:
+    def __init__(self, *, multi_user: bool = False, max_page_size: int = _MAX_PAGE_SIZE) -> None:
         self.multi_user = multi_user
+        self.max_page_size = max_page_size
         self.requests: list[RecordedRequest] = []
         self.experiments: dict[str, models.V2beta1Experiment] = {}
         self.pipelines: dict[str, models.V2beta1Pipeline] = {}
@@ -242,9 +251,17 @@ class FakeKfpServer:
             ("POST", r"/pipelines/upload_version", self._upload_pipeline_version),
             ("GET", r"/pipelines/(?P<id>[^/:]+)", self._get_pipeline),
             ("GET", r"/pipelines/(?P<id>[^/:]+)/versions", self._list_versions),
+            (
+                "GET",
+                r"/pipelines/(?P<pipeline_id>[^/:]+)/versions/(?P<version_id>[^/:]+)",
+                self._get_version,
+            ),
             ("POST", r"/recurringruns", self._create_recurring_run),
             ("GET", r"/recurringruns", self._list_recurring_runs),
             ("GET", r"/recurringruns/(?P<id>[^/:]+)", self._get_recurring_run),
+            ("DELETE", r"/recurringruns/(?P<rr_id>[^/:]+)", self._delete_recurring_run),
+            ("POST", r"/recurringruns/(?P<rr_id>[^/:]+):enable", self._enable_recurring_run),
+            ("POST", r"/recurringruns/(?P<rr_id>[^/:]+):disable", self._disable_recurring_run),
         ]
         for method, pattern, action in routes:
             match = re.fullmatch(re.escape(API) + pattern, request.path)
@@ -291,10 +308,34 @@ class FakeKfpServer:
             wanted[predicate.key] = predicate.string_value
         return wanted
 
-    @staticmethod
-    def _page(request: RecordedRequest, items: list[Any]) -> list[Any]:
-        size = request.arg("page_size")
-        return items[: int(size)] if size and int(size) > 0 else items
+    def _page(
+        self, request: RecordedRequest, items: list[Any]
+    ) -> tuple[list[Any] | None, str | None]:
+        """One page of ``items`` and the token of the next (None on the last page).
+
+        As the API server pages (``list.Options``): no page size or 0 means 20, more than its
+        maximum means the maximum, a negative one is refused; the token is opaque (here base64
+        JSON of an offset) and a token the server did not issue is refused.
+        """
+        try:
+            size = int(request.arg("page_size") or 0)
+        except ValueError as e:
+            raise _Refusal(400, f"page_size is not an integer: {request.arg('page_size')}") from e
+        if size < 0:
+            raise _Refusal(400, f"The page size should be greater than 0. Got {size}")
+        size = min(size or _DEFAULT_PAGE_SIZE, self.max_page_size)
+        offset = 0
+        token = request.arg("page_token")
+        if token:
+            try:
+                offset = int(json.loads(base64.b64decode(token, validate=True))["offset"])
+            except (ValueError, KeyError, TypeError) as e:
+                raise _Refusal(400, f"Invalid package token: {token!r}") from e
+        page = items[offset : offset + size]
+        more = offset + size < len(items)
+        next_token = base64.b64encode(json.dumps({"offset": offset + size}).encode()).decode()
+        # proto3 JSON leaves an empty string out: the last page has no next_page_token at all.
+        return page or None, next_token if more else None
 
     def _now(self) -> dt.datetime:
         # A deterministic clock that moves forward one second per created object, so sorting by
@@ -320,8 +361,9 @@ class FakeKfpServer:
             if (e.namespace or "") == namespace
             and all(getattr(e, k) == v for k, v in wanted.items())
         ]
+        page, next_token = self._page(request, found)
         return models.V2beta1ListExperimentsResponse(
-            experiments=self._page(request, found) or None, total_size=len(found)
+            experiments=page, total_size=len(found), next_page_token=next_token
         )
 
     def _create_experiment(self, request: RecordedRequest, raw: bytes) -> Any:
@@ -391,8 +433,9 @@ class FakeKfpServer:
             if (p.namespace or "") == namespace
             and all(getattr(p, k) == v for k, v in wanted.items())
         ]
+        page, next_token = self._page(request, found)
         return models.V2beta1ListPipelinesResponse(
-            pipelines=self._page(request, found) or None, total_size=len(found)
+            pipelines=page, total_size=len(found), next_page_token=next_token
         )
 
     def _get_pipeline(self, request: RecordedRequest, raw: bytes, id: str) -> Any:  # noqa: A002
@@ -410,9 +453,19 @@ class FakeKfpServer:
         if sort_by not in ("", "created_at", "created_at desc", "created_at asc"):
             raise _Refusal(400, f"the fake cannot sort by {sort_by!r}")
         found.sort(key=lambda v: v.created_at, reverse=sort_by.endswith("desc"))
+        page, next_token = self._page(request, found)
         return models.V2beta1ListPipelineVersionsResponse(
-            pipeline_versions=self._page(request, found) or None, total_size=len(found)
+            pipeline_versions=page, total_size=len(found), next_page_token=next_token
         )
+
+    def _get_version(
+        self, request: RecordedRequest, raw: bytes, pipeline_id: str, version_id: str
+    ) -> Any:
+        self._allow_query(request)
+        for found in self.versions.get(pipeline_id, []):
+            if found.pipeline_version_id == version_id:
+                return found
+        raise _Refusal(404, f"pipeline version {version_id} of pipeline {pipeline_id} not found")
 
     def _upload_pipeline(self, request: RecordedRequest, raw: bytes) -> Any:
         self._allow_query(request, "name", "display_name", "description", "namespace", "tags")
@@ -520,20 +573,67 @@ class FakeKfpServer:
         )
         wanted = self._filter(request, {"display_name", "recurring_run_id"})
         experiment_id = request.arg("experiment_id")
+        namespace = request.arg("namespace")
         found = [
             r
             for r in self.recurring_runs.values()
             if (experiment_id is None or r.experiment_id == experiment_id)
+            and (not namespace or (r.namespace or "") == namespace)
             and all(getattr(r, k) == v for k, v in wanted.items())
         ]
+        sort_by = request.arg("sort_by") or ""
+        keys = {"": "created_at", "created_at": "created_at", "display_name": "display_name"}
+        field, _, order = sort_by.partition(" ")
+        if field not in keys or order not in ("", "asc", "desc"):
+            raise _Refusal(400, f"the fake cannot sort recurring runs by {sort_by!r}")
+        # The server breaks ties on the primary key, so a page boundary never splits a tie.
+        found.sort(
+            key=lambda r: (getattr(r, keys[field]), r.recurring_run_id), reverse=order == "desc"
+        )
+        page, next_token = self._page(request, found)
         return models.V2beta1ListRecurringRunsResponse(
-            recurring_runs=self._page(request, found) or None, total_size=len(found)
+            recurring_runs=page, total_size=len(found), next_page_token=next_token
         )
 
     def _get_recurring_run(self, request: RecordedRequest, raw: bytes, id: str) -> Any:  # noqa: A002
+        self._allow_query(request)
         if id not in self.recurring_runs:
             raise _Refusal(404, f"recurring run {id} not found")
         return self.recurring_runs[id]
+
+    def _delete_recurring_run(self, request: RecordedRequest, raw: bytes, rr_id: str) -> Any:
+        self._allow_query(request)
+        self._no_body(request, raw)
+        if rr_id not in self.recurring_runs:
+            raise _Refusal(404, f"recurring run {rr_id} not found")
+        del self.recurring_runs[rr_id]
+        return {}
+
+    def _enable_recurring_run(self, request: RecordedRequest, raw: bytes, rr_id: str) -> Any:
+        return self._set_enabled(request, raw, rr_id, enabled=True)
+
+    def _disable_recurring_run(self, request: RecordedRequest, raw: bytes, rr_id: str) -> Any:
+        return self._set_enabled(request, raw, rr_id, enabled=False)
+
+    def _set_enabled(
+        self, request: RecordedRequest, raw: bytes, rr_id: str, *, enabled: bool
+    ) -> Any:
+        self._allow_query(request)
+        self._no_body(request, raw)
+        if rr_id not in self.recurring_runs:
+            raise _Refusal(404, f"recurring run {rr_id} not found")
+        rr = self.recurring_runs[rr_id]
+        # The server answers both mode and status from the job's Enabled column.
+        rr.mode = "ENABLE" if enabled else "DISABLE"
+        rr.status = "ENABLED" if enabled else "DISABLED"
+        rr.updated_at = self._now()
+        return {}
+
+    @staticmethod
+    def _no_body(request: RecordedRequest, raw: bytes) -> None:
+        # These calls carry everything in the path; kfp_server_api sends no body.
+        if raw.strip() not in (b"", b"{}"):
+            raise _Refusal(400, f"{request.method} {request.path} takes no body, got {raw[:80]!r}")
 
     # -- checks shared by runs and recurring runs ---------------------------------------------
 

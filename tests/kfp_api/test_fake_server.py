@@ -193,3 +193,135 @@ def test_unknown_paths_and_query_parameters_are_refused(kfp_api):
     assert httpx.get(kfp_api.url + API + "/pipelinez").status_code == 404
     assert httpx.get(kfp_api.url + API + "/healthz", params={"x": "1"}).status_code == 400
     assert [r.status for r in kfp_api.requests] == [404, 400]
+
+
+def _recurring_run(server: FakeKfpServer, package: str, name: str = "rr") -> str:
+    """Creates a recurring run through the HTTP API; returns its id."""
+    if not server.pipelines:
+        with open(package, "rb") as f:
+            httpx.post(
+                server.url + API + "/pipelines/upload",
+                params={"name": "p"},
+                files={"uploadfile": ("tiny.yaml", f.read(), "application/x-yaml")},
+            ).raise_for_status()
+    [pipeline_id] = server.pipelines
+    [version] = server.versions[pipeline_id]
+    experiment_id = next(iter(server.experiments), None) or _experiment(server)
+    response = _post(
+        server,
+        "/recurringruns",
+        {
+            "display_name": name,
+            "experiment_id": experiment_id,
+            "pipeline_version_reference": {
+                "pipeline_id": pipeline_id,
+                "pipeline_version_id": version.pipeline_version_id,
+            },
+            "max_concurrency": 1,
+            "trigger": {"periodic_schedule": {"interval_second": 60}},
+        },
+    )
+    assert response.status_code == 200, response.text
+    return str(response.json()["recurring_run_id"])
+
+
+def test_lists_are_paged_as_the_server_pages_them(package):
+    with FakeKfpServer(max_page_size=3) as server:
+        made = [_recurring_run(server, package, f"rr-{i}") for i in range(5)]
+        url = server.url + API + "/recurringruns"
+
+        first = httpx.get(url, params={"page_size": 2}).json()
+        rest = httpx.get(url, params={"page_size": 10, "page_token": first["next_page_token"]})
+
+        # JSON names as the generated model has them (recurringRuns, next_page_token).
+        assert [r["recurring_run_id"] for r in first["recurringRuns"]] == made[:2]
+        assert first["total_size"] == 5
+        # The page size is capped at the server's maximum; the last page has no next token.
+        assert [r["recurring_run_id"] for r in rest.json()["recurringRuns"]] == made[2:5]
+        assert "next_page_token" not in rest.json()
+        assert httpx.get(url).json()["next_page_token"]  # no page size: the default, capped
+        assert httpx.get(url, params={"page_size": -1}).status_code == 400
+        assert httpx.get(url, params={"page_token": "not-ours"}).status_code == 400
+
+
+def test_the_default_page_is_twenty_items(package):
+    with FakeKfpServer() as server:
+        for i in range(21):
+            _recurring_run(server, package, f"rr-{i}")
+
+        page = httpx.get(server.url + API + "/recurringruns").json()
+
+    assert len(page["recurringRuns"]) == 20
+    assert page["next_page_token"]
+
+
+def test_recurring_runs_are_listed_by_experiment_namespace_and_name(kfp_api, package):
+    kept = _recurring_run(kfp_api, package, "nightly")
+    _recurring_run(kfp_api, package, "hourly")
+    [experiment_id] = kfp_api.experiments
+    url = kfp_api.url + API + "/recurringruns"
+    by_name = json.dumps(
+        {"predicates": [{"operation": 1, "key": "display_name", "stringValue": "nightly"}]}
+    )
+
+    def ids(**params: str) -> list[str]:
+        response = httpx.get(url, params=params)
+        assert response.status_code == 200, response.text
+        return [r["recurring_run_id"] for r in response.json().get("recurringRuns") or []]
+
+    assert ids(filter=by_name) == [kept]
+    assert len(ids(experiment_id=experiment_id)) == 2
+    assert ids(experiment_id="other") == []
+    assert ids(namespace="team-a") == []
+    assert ids(sort_by="created_at desc")[-1] == kept
+    assert httpx.get(url, params={"sort_by": "colour"}).status_code == 400
+
+
+def test_enable_disable_and_delete_change_the_recurring_run(kfp_api, package):
+    rr = _recurring_run(kfp_api, package)
+    base = kfp_api.url + API + f"/recurringruns/{rr}"
+
+    assert httpx.post(base + ":disable").json() == {}
+    assert (kfp_api.recurring_runs[rr].mode, kfp_api.recurring_runs[rr].status) == (
+        "DISABLE",
+        "DISABLED",
+    )
+    assert httpx.get(base).json()["mode"] == "DISABLE"
+    assert httpx.post(base + ":enable").json() == {}
+    assert (kfp_api.recurring_runs[rr].mode, kfp_api.recurring_runs[rr].status) == (
+        "ENABLE",
+        "ENABLED",
+    )
+    assert httpx.delete(base).json() == {}
+    assert kfp_api.recurring_runs == {}
+    assert [r.status for r in kfp_api.requests[-5:]] == [200] * 5
+
+
+@pytest.mark.parametrize(
+    ("method", "suffix"), [("POST", ":enable"), ("POST", ":disable"), ("DELETE", ""), ("GET", "")]
+)
+def test_an_unknown_recurring_run_is_not_found(kfp_api, method, suffix):
+    response = httpx.request(method, kfp_api.url + API + f"/recurringruns/nope{suffix}")
+
+    assert response.status_code == 404
+    assert "recurring run nope not found" in response.json()["message"]
+
+
+def test_enable_takes_no_body(kfp_api, package):
+    rr = _recurring_run(kfp_api, package)
+
+    response = httpx.post(kfp_api.url + API + f"/recurringruns/{rr}:enable", json={"mode": 1})
+
+    assert response.status_code == 400
+
+
+def test_a_pipeline_version_is_found_by_its_ids(kfp_api, package):
+    _recurring_run(kfp_api, package)
+    [(pipeline_id, [version])] = kfp_api.versions.items()
+    base = kfp_api.url + API + f"/pipelines/{pipeline_id}/versions"
+
+    found = httpx.get(f"{base}/{version.pipeline_version_id}")
+
+    assert found.status_code == 200
+    assert found.json()["display_name"] == "p"
+    assert httpx.get(f"{base}/nope").status_code == 404

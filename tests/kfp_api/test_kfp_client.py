@@ -372,16 +372,6 @@ def test_schedule_without_caching_uploads_a_version_with_caching_off(kfp_api, pa
     assert _cache_flags(uploaded) == {"echo": False, "echo-2": False}
 
 
-def test_schedule_refuses_a_second_recurring_run_of_the_same_name(kfp_api, package):
-    schedule(kfp_api.url, package, name="nightly", cron="0 2 * * *")
-
-    with pytest.raises(ValueError, match="'nightly' already exists in experiment 'Default'"):
-        schedule(kfp_api.url, package, name="nightly", cron="0 3 * * *")
-
-    assert len(kfp_api.recurring_runs) == 1
-    assert kfp_api.calls("POST", "/pipelines/upload_version") == []
-
-
 def test_schedule_in_a_namespace_uploads_a_namespaced_pipeline(kfp_api, package):
     schedule(kfp_api.url, package, name="n", cron="0 2 * * *", namespace="team-a")
     schedule(kfp_api.url, package, name="m", cron="0 2 * * *", namespace="team-a")
