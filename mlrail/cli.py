@@ -7,7 +7,6 @@ them, so ``mlrail --help`` starts in well under a second.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import shlex
 import sys
@@ -49,34 +48,14 @@ def _params(pairs: Sequence[str] | None) -> dict[str, Any]:
     return out
 
 
-def _pipeline(name: str) -> Any:
-    try:
-        module = importlib.import_module(f"mlrail.pipelines.{name}")
-    except ModuleNotFoundError as e:
-        raise MlrailError(f"no pipeline {name!r} in mlrail.pipelines") from e
-    return getattr(module, name)
-
-
-def compile_pipeline(name: str, output: str | Path) -> Path:
-    """Compile ``mlrail.pipelines.<name>`` to KFP IR YAML at ``output``."""
-    from kfp import compiler
-
-    from mlrail.io import atomic_write_text
-
-    out = Path(output)
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp_file = Path(tmp) / "pipeline.yaml"
-        compiler.Compiler().compile(_pipeline(name), str(tmp_file))
-        atomic_write_text(out, tmp_file.read_text(encoding="utf-8"))
-    return out
-
-
 def _package(target: str, tmp: str) -> str:
     """A compiled YAML path as given, or a pipeline name compiled into ``tmp``."""
     if target.endswith((".yaml", ".yml", ".json")) or Path(target).is_file():
         if not Path(target).is_file():
             raise MlrailError(f"{target}: no such pipeline package")
         return target
+    from mlrail.compiler import compile_pipeline
+
     return str(compile_pipeline(target, Path(tmp) / f"{target}.yaml"))
 
 
@@ -122,7 +101,12 @@ def _cmd_run(a: argparse.Namespace) -> int:
 
 
 def _cmd_compile(a: argparse.Namespace) -> int:
-    out = compile_pipeline(a.pipeline, a.output)
+    from mlrail.compiler import compile_manifests, compile_pipeline
+
+    if a.format == "manifests":
+        out = compile_manifests(a.pipeline, a.output or "pipeline-manifests", namespace=a.namespace)
+    else:
+        out = compile_pipeline(a.pipeline, a.output or "pipeline.yaml")
     print(f"wrote {out}")
     return 0
 
@@ -344,7 +328,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("compile", help="compile a pipeline to KFP IR YAML")
     p.add_argument("pipeline", nargs="?", default=DEFAULT_PIPELINE)
-    p.add_argument("-o", "--output", default="pipeline.yaml")
+    p.add_argument(
+        "-o",
+        "--output",
+        help="the IR file (default pipeline.yaml), or with --format manifests a kustomize folder "
+        "(default pipeline-manifests/)",
+    )
+    p.add_argument(
+        "--format",
+        choices=["ir", "manifests"],
+        default="ir",
+        help="ir: KFP IR YAML for the UI and the client; manifests: KFP Pipeline and "
+        "PipelineVersion resources (Kubernetes-native mode) for GitOps",
+    )
+    p.add_argument(
+        "--namespace", default="kubeflow", help="namespace of the resources (--format manifests)"
+    )
     p.set_defaults(func=_cmd_compile)
 
     p = sub.add_parser("submit", help="create a run on a Kubeflow Pipelines server")

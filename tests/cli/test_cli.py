@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from mlrail.cli import build_parser, main
 from tests.pipelines.golden import GOLDEN_DIR, normalise
@@ -122,3 +123,18 @@ def test_bad_settings_are_refused_before_any_step_runs(
     assert main(["run", *args, "--workdir", str(tmp_path)]) == 2
     assert message in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []  # nothing ran
+
+
+def test_compile_manifests_writes_a_kustomize_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "gitops"
+    args = ["compile", "training", "--format", "manifests", "-o", str(out), "--namespace", "team-a"]
+    assert main(args) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["kustomization.yaml", "training.yaml"]
+    docs = list(yaml.safe_load_all((out / "training.yaml").read_text()))
+    assert [(d["kind"], d["metadata"]["namespace"]) for d in docs] == [
+        ("Pipeline", "team-a"),
+        ("PipelineVersion", "team-a"),
+    ]
+    assert f"wrote {out / 'training.yaml'}" in capsys.readouterr().out

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from mlrail import __version__
-from mlrail.cli import compile_pipeline
+from mlrail.compiler import compile_pipeline
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
 PIPELINES = ["training"]
