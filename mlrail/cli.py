@@ -18,7 +18,7 @@ from typing import Any
 from mlrail import __version__
 from mlrail.errors import MlrailError
 
-__all__ = ["main"]
+__all__ = ["build_parser", "main", "parse_args"]
 
 DEFAULT_WORKDIR = "mlrail-local"
 DEFAULT_PIPELINE = "training"
@@ -387,9 +387,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    """The command line parsed: ``schedule list|pause|resume|delete`` or any other command."""
+    return _schedule_action_args(argv) or build_parser().parse_args(argv)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = _schedule_action_args(argv) or build_parser().parse_args(argv)
+    args = parse_args(list(sys.argv[1:] if argv is None else argv))
     try:
         return int(args.func(args))
     except (MlrailError, ValueError, FileNotFoundError) as e:

@@ -166,8 +166,11 @@ def _summaries(run: LocalRun) -> None:
         if dep["target"] == "local":
             run.onnx_model = Path(dep["location"]) / "model.onnx"
             steps["deploy"].summary = f"version {dep['version']} in {Path(dep['location']).parent}"
-        else:
+        elif dep["target"] == "render":
             steps["deploy"].summary = f"rendered InferenceService {dep['location']}"
+        else:
+            url = f" at {dep['url']}" if dep.get("url") else ""
+            steps["deploy"].summary = f"{dep.get('decision', '?')}: {dep['location']}{url}"
 
 
 def _last_error(log_file: Path) -> str:

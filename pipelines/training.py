@@ -70,6 +70,14 @@ def training(
     model_repository: str = "",
     namespace: str = "mlrail",
     runtime: str = "mlrail-onnx",
+    deployment_mode: str = "Serverless",
+    canary_traffic_percent: int = 0,
+    min_replicas: int = 1,
+    max_replicas: int = 1,
+    serving_cpu: str = "500m",
+    serving_memory: str = "512Mi",
+    deploy_timeout_seconds: int = 600,
+    ingress_url: str = "",
 ):
     """Trains, checks and deploys a model for one label of one tabular data file.
 
@@ -94,10 +102,21 @@ def training(
         parity_tolerance: Absolute part of the ONNX Runtime vs SavedModel bound per value.
         opset: ONNX opset to convert to.
         model_name: Name of the model in the repository and of the InferenceService.
-        deploy_target: local (a local model repository) or render (an InferenceService manifest).
+        deploy_target: local (a local model repository), render (write the InferenceService
+            manifest) or kserve (apply it, wait for Ready, smoke-test, canary).
         model_repository: Folder of the local model repository (deploy_target local).
-        namespace: Namespace of the InferenceService (deploy_target render).
-        runtime: mlrail-onnx or kserve-tritonserver (deploy_target render).
+        namespace: Namespace of the InferenceService (render, kserve).
+        runtime: mlrail-onnx or kserve-tritonserver (render, kserve).
+        deployment_mode: Serverless or RawDeployment (kserve).
+        canary_traffic_percent: 1-99 to roll out to that share first, smoke-test, then promote
+            or roll back; 0 for a full rollout (kserve, Serverless only).
+        min_replicas: Fewest predictor replicas (render, kserve).
+        max_replicas: Most predictor replicas (render, kserve).
+        serving_cpu: CPU request and limit of each predictor replica.
+        serving_memory: Memory request and limit of each predictor replica.
+        deploy_timeout_seconds: How long to wait for Ready before rolling back (kserve).
+        ingress_url: Send the smoke test through this gateway with the service's Host header
+            instead of to the service's own URL (kserve).
     """
     # Retries are for a flaky object store; KFP cannot tell them from bad data, which fails
     # every time, so they stay short: at most 10 + 20 s lost on a file that will never parse.
@@ -168,6 +187,14 @@ def training(
                     model_repository=model_repository,
                     namespace=namespace,
                     runtime=runtime,
+                    deployment_mode=deployment_mode,
+                    canary_traffic_percent=canary_traffic_percent,
+                    min_replicas=min_replicas,
+                    max_replicas=max_replicas,
+                    cpu=serving_cpu,
+                    memory=serving_memory,
+                    timeout_seconds=deploy_timeout_seconds,
+                    ingress_url=ingress_url,
                 ),
                 "deploy",
             ).set_caching_options(False)

@@ -6,6 +6,19 @@ Targets:
   atomically — the version folder appears by one rename, complete — so a running ``mlrail serve``
   picks it up without a restart.
 - ``render``: write the KServe ``InferenceService`` for the model without touching a cluster.
+- ``kserve``: apply that InferenceService to the cluster (server-side apply), wait for it,
+  smoke-test the live endpoint with export_onnx's golden requests, with an optional canary that is
+  promoted or rolled back. The decision table, the choices behind it and the list of Kubernetes
+  API calls with the RBAC rule allowing each are in :mod:`mlrail.components.deploy.kserve`.
+
+The InferenceService (``render`` and ``kserve``): runtime ``mlrail-onnx`` or
+``kserve-tritonserver`` over the V2 protocol; ``storageUri`` = the artifact's ``model_repository``;
+requests = limits = ``cpu``/``memory``; ``minReplicas``/``maxReplicas``; the deployment mode in
+the ``serving.kserve.io/deploymentMode`` annotation (Serverless also turns on tag routing, so a
+canary is reachable alone); the model's sha256 in the ``mlrail.io/model-sha256`` annotation of
+the object and of the predictor; ``serviceAccountName: mlrail-serving`` with no API token; Pod
+Security "restricted" settings on the predictor pod and the model container (the ServingRuntime
+supplies the user id).
 
 Model repository layout (``local``)::
 
@@ -16,12 +29,22 @@ Model repository layout (``local``)::
 Output layout of the ``deployment`` artifact::
 
     deployment/
-      deployment.json          {"target", "model_name", "version", "location", "sha256", ...}
-      inferenceservice.yaml    ``render`` only
+      deployment.json          {"target", "model_name", "version", "location", "sha256",
+                                "decision", "url", ...}; for ``kserve`` also the rollout record:
+                                "namespace", "name", "deployment_mode", "model_sha256",
+                                "previous_model_sha256", "address", "revisions", "traffic",
+                                "canary_traffic_percent", "smoke_test" {"url", "model", "rows",
+                                "max_abs_diff", "tolerance", "rtol", "latency_ms", "attempts",
+                                "ok", "reason"}, "notes", "reason"
+      inferenceservice.yaml    ``render`` and ``kserve``: the object (at 100%) deploy builds
+
+For ``kserve`` the record is written also when deploy fails (decision ``rolled_back`` or
+``failed``), before the error is raised.
 """
 
 from __future__ import annotations
 
+import copy
 import errno
 import hashlib
 import os
@@ -34,10 +57,12 @@ from typing import Any
 
 import yaml
 
+from mlrail.components.deploy import kserve
 from mlrail.errors import DataError
-from mlrail.io import atomic_dir, atomic_write_json, atomic_write_text
+from mlrail.io import atomic_dir, atomic_write_json, atomic_write_text, read_json
 
 __all__ = [
+    "DEPLOYMENT_MODES",
     "RUNTIMES",
     "TARGETS",
     "Deployment",
@@ -47,10 +72,26 @@ __all__ = [
     "storage_uri",
 ]
 
-TARGETS = ("local", "render")
+TARGETS = ("local", "render", "kserve")
+DEPLOYMENT_MODES = kserve.DEPLOYMENT_MODES
 #: The mlrail ONNX ServingRuntime (manifests/base) and KServe's stock Triton runtime.
 RUNTIMES = ("mlrail-onnx", "kserve-tritonserver")
 _DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+# Kubernetes' resource.Quantity, as the CRD's schema spells it: refused here, before any call.
+_QUANTITY = re.compile(
+    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|"
+    r"([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+)
+# Pod Security "restricted", as far as an InferenceService can say it: the pod's and the model
+# container's parts. KServe merges the container part over the ServingRuntime's container, whose
+# runAsUser (mlrail-onnx: 10001, kserve-tritonserver: 1000) and read-only root stay.
+_POD_SECURITY = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+_CONTAINER_SECURITY = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "runAsNonRoot": True,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
 
 
 @dataclass(frozen=True)
@@ -60,6 +101,9 @@ class Deployment:
     version: int | None
     location: str
     sha256: str
+    #: kserve: applied, unchanged, promoted, rolled_back or failed; "" for the other targets
+    decision: str = ""
+    url: str = ""
 
 
 def next_version(model_root: Path) -> int:
@@ -95,6 +139,8 @@ def inference_service(
     max_replicas: int = 1,
     cpu: str = "500m",
     memory: str = "512Mi",
+    deployment_mode: str = "Serverless",
+    model_sha256: str = "",
 ) -> dict[str, Any]:
     """A KServe v1beta1 InferenceService serving the ONNX model over the V2 protocol."""
     if not _DNS1123.match(name) or len(name) > 45:
@@ -104,9 +150,23 @@ def inference_service(
         )
     if runtime not in RUNTIMES:
         raise ValueError(f"runtime {runtime!r}: expected one of {', '.join(RUNTIMES)}")
+    if deployment_mode not in DEPLOYMENT_MODES:
+        raise ValueError(
+            f"deployment mode {deployment_mode!r}: expected one of {', '.join(DEPLOYMENT_MODES)}"
+        )
+    for what, value in (("cpu", cpu), ("memory", memory)):
+        if not _QUANTITY.match(value):
+            raise ValueError(f"{what} {value!r} is not a Kubernetes quantity (e.g. 500m, 1, 512Mi)")
+    lowest = 1 if deployment_mode == "RawDeployment" else 0
+    if min_replicas < lowest or max_replicas < max(min_replicas, 1):
+        raise ValueError(
+            f"replicas {min_replicas}..{max_replicas}: need {lowest} <= min_replicas <= "
+            f"max_replicas and max_replicas >= 1 (scale to zero needs Serverless)"
+        )
     predictor: dict[str, Any] = {
         "minReplicas": min_replicas,
         "maxReplicas": max_replicas,
+        "securityContext": copy.deepcopy(_POD_SECURITY),
         "model": {
             "modelFormat": {"name": "onnx"},
             "protocolVersion": "v2",
@@ -116,17 +176,29 @@ def inference_service(
                 "requests": {"cpu": cpu, "memory": memory},
                 "limits": {"cpu": cpu, "memory": memory},
             },
+            "securityContext": copy.deepcopy(_CONTAINER_SECURITY),
         },
     }
     if service_account:
         predictor["serviceAccountName"] = service_account
+        # a model server never calls the Kubernetes API (the account also says so)
+        predictor["automountServiceAccountToken"] = False
+    annotations = {kserve.MODE_ANNOTATION: deployment_mode}
+    if deployment_mode == "Serverless":
+        annotations[kserve.TAG_ROUTING_ANNOTATION] = "true"
+    if model_sha256:
+        annotations[kserve.MODEL_HASH_ANNOTATION] = model_sha256
+        # also in the spec: new bytes at the same storage URI must change the spec, so that
+        # metadata.generation moves and the wait cannot mistake the old revision's Ready for ours
+        predictor["annotations"] = {kserve.MODEL_HASH_ANNOTATION: model_sha256}
     return {
-        "apiVersion": "serving.kserve.io/v1beta1",
+        "apiVersion": f"{kserve.GROUP}/{kserve.VERSION}",
         "kind": "InferenceService",
         "metadata": {
             "name": name,
             "namespace": namespace,
             "labels": {"app.kubernetes.io/managed-by": "mlrail"},
+            "annotations": annotations,
         },
         "spec": {"predictor": predictor},
     }
@@ -172,6 +244,40 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _served_name(src: Path) -> str:
+    """The model's name on a V2 server: its folder in export_onnx's model repository."""
+    configs = sorted((src / "model_repository").glob("*/config.pbtxt"))
+    if len(configs) != 1:
+        raise DataError(
+            f"{src}/model_repository: expected one model's config.pbtxt, found "
+            f"{len(configs)}; was this written by export_onnx?"
+        )
+    return configs[0].parent.name
+
+
+def _golden(src: Path) -> tuple[dict[str, Any], float, float]:
+    """golden.json, and the bound (tolerance, rtol) export_onnx checked parity with."""
+    golden_file = src / "golden.json"
+    if not golden_file.is_file():
+        raise DataError(
+            f"{golden_file}: no golden requests for the smoke test; re-export the model with "
+            "this version of export_onnx"
+        )
+    golden = read_json(golden_file)
+    if not isinstance(golden, dict) or not {"request", "outputs"} <= set(golden):
+        raise DataError(f"{golden_file}: expected an object with 'request' and 'outputs'")
+    parity_file = src / "parity.json"
+    parity = read_json(parity_file) if parity_file.is_file() else {}
+    return golden, float(parity.get("tolerance", 1e-4)), float(parity.get("rtol", 1e-6))
+
+
+def _write(deployment_dir: str | Path, record: dict[str, Any], isvc: dict[str, Any] | None) -> None:
+    with atomic_dir(deployment_dir) as tmp:
+        atomic_write_json(tmp / "deployment.json", record)
+        if isvc is not None:
+            atomic_write_text(tmp / "inferenceservice.yaml", yaml.safe_dump(isvc, sort_keys=False))
+
+
 def deploy(
     onnx_model_dir: str | Path,
     deployment_dir: str | Path,
@@ -182,12 +288,33 @@ def deploy(
     onnx_model_uri: str = "",
     namespace: str = "mlrail",
     runtime: str = "mlrail-onnx",
+    deployment_mode: str = "Serverless",
+    canary_traffic_percent: int = 0,
+    min_replicas: int = 1,
+    max_replicas: int = 1,
+    cpu: str = "500m",
+    memory: str = "512Mi",
+    timeout_seconds: int = 600,
+    ingress_url: str = "",
+    api: kserve.KubeApi | None = None,
+    http: kserve.HttpPost | None = None,
+    clock: kserve.Clock | None = None,
 ) -> Deployment:
-    """Deploy the model exported by export_onnx to ``target`` (see the module doc)."""
+    """Deploy the model exported by export_onnx to ``target`` (see the module doc).
+
+    ``api``, ``http`` and ``clock`` replace the Kubernetes API (default: in-cluster credentials,
+    else kubeconfig), the smoke test's HTTP POST and the waits' clock (target ``kserve``).
+
+    Raises:
+        DeployError: target ``kserve`` did not end with the model serving (rolled back, or a
+            first deploy that failed); deployment.json is written first.
+    """
     src = Path(onnx_model_dir)
     onnx_file = src / "model.onnx"
     if not onnx_file.is_file():
         raise DataError(f"{onnx_file}: no ONNX model; was it written by export_onnx?")
+    if target not in TARGETS:
+        raise ValueError(f"target {target!r}: expected one of {', '.join(TARGETS)}")
     sha = _sha256(onnx_file)
     if target == "local":
         if not model_repository:
@@ -198,27 +325,50 @@ def deploy(
         # after the push: a failed push must not leave the old version under a new config
         atomic_write_text(root / "config.pbtxt", _config_for(src, model_name))
         result = Deployment("local", model_name, version, str(root / str(version)), sha)
-        extra: dict[str, Any] = {}
-    elif target == "render":
-        if not onnx_model_uri:
-            raise ValueError("target 'render' needs the onnx_model artifact's URI")
-        # mlrail-serving (manifests/base) has no API token: a model server needs none
-        isvc = inference_service(
-            model_name,
-            namespace,
-            storage_uri(onnx_model_uri),
-            runtime=runtime,
-            service_account="mlrail-serving",
+        _write(deployment_dir, asdict(result), None)
+        return result
+    if not onnx_model_uri:
+        raise ValueError(f"target {target!r} needs the onnx_model artifact's URI")
+    kserve.check_canary(canary_traffic_percent, deployment_mode)
+    # mlrail-serving (manifests/base) has no API token: a model server needs none
+    isvc = inference_service(
+        model_name,
+        namespace,
+        storage_uri(onnx_model_uri),
+        runtime=runtime,
+        service_account="mlrail-serving",
+        min_replicas=min_replicas,
+        max_replicas=max_replicas,
+        cpu=cpu,
+        memory=memory,
+        deployment_mode=deployment_mode,
+        model_sha256=sha,
+    )
+    location = f"{namespace}/{model_name}"
+    if target == "render":
+        result = Deployment("render", model_name, None, location, sha)
+        _write(deployment_dir, {**asdict(result), "inferenceservice": isvc}, isvc)
+        return result
+    golden, tolerance, rtol = _golden(src)
+    try:
+        done = kserve.rollout(
+            isvc,
+            golden,
+            smoke_model=_served_name(src),
+            canary_traffic_percent=canary_traffic_percent,
+            timeout_seconds=timeout_seconds,
+            ingress_url=ingress_url,
+            tolerance=tolerance,
+            rtol=rtol,
+            api=api,
+            http=http,
+            clock=clock,
         )
-        result = Deployment("render", model_name, None, f"{namespace}/{model_name}", sha)
-        extra = {"inferenceservice": isvc}
-    else:
-        raise ValueError(f"target {target!r}: expected one of {', '.join(TARGETS)}")
-    with atomic_dir(deployment_dir) as tmp:
-        atomic_write_json(tmp / "deployment.json", {**asdict(result), **extra})
-        if "inferenceservice" in extra:
-            atomic_write_text(
-                tmp / "inferenceservice.yaml",
-                yaml.safe_dump(extra["inferenceservice"], sort_keys=False),
-            )
+    except kserve.DeployError as e:
+        if e.record is not None:
+            failed = Deployment("kserve", model_name, None, location, sha, e.record.decision)
+            _write(deployment_dir, {**asdict(failed), **e.record.to_json()}, isvc)
+        raise
+    result = Deployment("kserve", model_name, None, location, sha, done.decision, done.url)
+    _write(deployment_dir, {**asdict(result), **done.to_json()}, isvc)
     return result

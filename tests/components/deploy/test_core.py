@@ -1,17 +1,15 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
-import jsonschema
 import pytest
 import yaml
 
 from mlrail.components.deploy.core import deploy, inference_service, storage_uri
 from mlrail.errors import DataError
-
-CRDS = Path(os.environ.get("MLRAIL_CRDS_DIR", Path(__file__).parents[4] / "shared" / "crds"))
+from tests.manifests.kube_schema import K8S_VERSIONS, CrdSchemas, crd_errors
+from tests.manifests.policy import pod_security_violations
 
 
 def test_local_pushes_a_new_version_each_time(onnx_model: Path, tmp_path: Path) -> None:
@@ -42,7 +40,7 @@ def test_local_pushes_a_new_version_each_time(onnx_model: Path, tmp_path: Path) 
 
 
 def test_render_writes_an_inference_service_that_fits_the_crd(
-    onnx_model: Path, tmp_path: Path
+    onnx_model: Path, tmp_path: Path, require_crds: CrdSchemas
 ) -> None:
     result = deploy(
         onnx_model,
@@ -60,12 +58,40 @@ def test_render_writes_an_inference_service_that_fits_the_crd(
     )
     assert result.location == "mlrail/penguins"
     assert isvc["spec"]["predictor"]["serviceAccountName"] == "mlrail-serving"
-    crd_file = CRDS / "serving.kserve.io_inferenceservices.json"
-    if not crd_file.is_file():
-        pytest.skip(f"no CRD schemas at {CRDS} (set MLRAIL_CRDS_DIR)")
-    crd = json.loads(crd_file.read_text())
-    version = next(v for v in crd["spec"]["versions"] if v["name"] == "v1beta1")
-    jsonschema.validate(isvc, version["schema"]["openAPIV3Schema"])
+    annotations = isvc["metadata"]["annotations"]
+    assert annotations["serving.kserve.io/deploymentMode"] == "Serverless"
+    assert annotations["serving.kserve.io/enable-tag-routing"] == "true"
+    assert annotations["mlrail.io/model-sha256"] == result.sha256
+    assert isvc["spec"]["predictor"]["annotations"] == {"mlrail.io/model-sha256": result.sha256}
+    for k8s in K8S_VERSIONS:
+        assert crd_errors(isvc, require_crds, k8s) == []
+    # a typo is caught: the schema check is not vacuous
+    isvc["spec"]["predictor"]["minReplica"] = 1
+    assert crd_errors(isvc, require_crds, K8S_VERSIONS[-1]) != []
+
+
+def test_the_inference_service_meets_pod_security_restricted() -> None:
+    isvc = inference_service("m", "ns", "s3://b/k", service_account="mlrail-serving")
+    assert pod_security_violations([isvc]) == []
+    predictor = isvc["spec"]["predictor"]
+    assert predictor["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert predictor["automountServiceAccountToken"] is False
+    # the check is not vacuous: without deploy's settings the container part is refused
+    del predictor["model"]["securityContext"]["allowPrivilegeEscalation"]
+    predictor["model"]["securityContext"]["capabilities"] = {"drop": []}
+    assert pod_security_violations([isvc]) == [
+        "InferenceService/m predictor model: capabilities.drop must include ALL"
+    ]
+
+
+def test_raw_deployment_renders_without_tag_routing(tmp_path: Path) -> None:
+    isvc = inference_service(
+        "m", "ns", "s3://b/k", deployment_mode="RawDeployment", min_replicas=2, max_replicas=4
+    )
+    annotations = isvc["metadata"]["annotations"]
+    assert annotations == {"serving.kserve.io/deploymentMode": "RawDeployment"}
+    predictor = isvc["spec"]["predictor"]
+    assert (predictor["minReplicas"], predictor["maxReplicas"]) == (2, 4)
 
 
 def test_both_runtimes_render(tmp_path: Path) -> None:

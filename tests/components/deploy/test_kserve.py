@@ -1,0 +1,427 @@
+"""deploy's ``kserve`` target: the decision table, one test per row, against the fake API.
+
+The scenarios (scenarios.py) run ``core.deploy`` with a fake of the Kubernetes API (fake_kube.py),
+a fake clock, and the real HTTP client against real V2 servers serving the real exported model
+(``servers.good``) or a wrong one (``servers.bad``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from mlrail.components.deploy import core, kserve
+from mlrail.components.deploy.kserve import DeployError
+from mlrail.errors import DataError
+from tests.manifests.kube_schema import CrdSchemas
+from tests.manifests.policy import pod_security_violations
+
+from .conftest import Servers
+from .fake_kube import FakeKube, Revision
+from .scenarios import (
+    NAME,
+    NAMESPACE,
+    PREVIOUS_SHA,
+    PREVIOUS_URI,
+    SCENARIOS,
+    Context,
+    Outcome,
+    previous_isvc,
+    run,
+)
+
+Get = Callable[[str], Outcome]
+
+
+def _canary(body: dict[str, Any]) -> Any:
+    return body["spec"]["predictor"].get("canaryTrafficPercent")
+
+
+def _live(o: Outcome) -> dict[str, Any]:
+    return o.fake.live(NAMESPACE, NAME)
+
+
+def _latest_share(o: Outcome) -> list[tuple[str, int, bool]]:
+    traffic = _live(o)["status"]["components"]["predictor"]["traffic"]
+    return [(t["revisionName"], t["percent"], t["latestRevision"]) for t in traffic]
+
+
+# -- the decision table ---------------------------------------------------------------------------
+
+
+def test_apply_new_creates_waits_for_ready_and_smoke_tests(outcome: Get) -> None:
+    o = outcome("apply_new")
+    assert o.error is None and o.result is not None
+    assert o.result.decision == "applied" and o.result.url == "http://penguins-mlrail.example.com"
+    # read, apply (which creates), then poll until the scripted revision is ready (third GET)
+    assert o.verbs() == ["get", "patch", "create", "get", "get", "get"]
+    assert o.clock.sleeps == [1.0, 2.0]
+    (body,) = o.fake.received
+    assert _canary(body) is None
+    assert o.fake.apply_options == [(kserve.FIELD_MANAGER, True)]
+    record = o.record
+    assert record["decision"] == "applied" and record["target"] == "kserve"
+    assert record["traffic"] == [
+        {"revision": "penguins-predictor-00001", "percent": 100, "tag": "latest", "latest": True}
+    ]
+    smoke = record["smoke_test"]
+    assert smoke["ok"] and smoke["rows"] == 8 and smoke["model"] == "penguins"
+    assert smoke["max_abs_diff"] <= smoke["tolerance"] and smoke["latency_ms"] > 0
+    assert record["model_sha256"] == o.result.sha256 and record["previous_model_sha256"] == ""
+    written = yaml.safe_load((o.deployment_dir / "inferenceservice.yaml").read_text())
+    assert written == body
+
+
+def test_the_same_model_again_is_unchanged_and_nothing_is_applied(outcome: Get) -> None:
+    o = outcome("unchanged")
+    assert o.error is None and o.result is not None and o.result.decision == "unchanged"
+    assert "patch" not in o.verbs() and o.fake.received == []
+    record = o.record
+    assert record["smoke_test"]["ok"] and record["previous_model_sha256"] == o.result.sha256
+
+
+def test_canary_is_smoke_tested_then_promoted(outcome: Get) -> None:
+    o = outcome("canary_promote")
+    assert o.error is None and o.result is not None and o.result.decision == "promoted"
+    split, promotion = o.fake.received
+    assert _canary(split) == 20 and _canary(promotion) is None
+    assert o.verbs() == ["get", "patch", "get", "get", "get", "patch", "get"]
+    # the promotion removed the field (server-side apply drops what the manager stops sending)
+    assert "canaryTrafficPercent" not in _live(o)["spec"]["predictor"]
+    assert _latest_share(o) == [("penguins-predictor-00002", 100, True)]
+    record = o.record
+    assert record["revisions"]["latest_rolled_out"] == "penguins-predictor-00002"
+    assert record["revisions"]["previous_rolled_out"] == "penguins-predictor-00001"
+    assert record["previous_model_sha256"] == PREVIOUS_SHA
+    assert record["canary_traffic_percent"] == 20 and record["smoke_test"]["ok"]
+
+
+def test_canary_that_fails_its_smoke_test_is_rolled_back(outcome: Get, servers: Servers) -> None:
+    o = outcome("canary_rollback_smoke")
+    assert isinstance(o.error, DeployError)
+    assert "smoke test failed" in str(o.error) and "rolled back" in str(o.error)
+    split, rollback = o.fake.received
+    assert _canary(split) == 20 and _canary(rollback) == 0
+    # the canary alone was tested (the split's address still answered correctly)
+    assert o.record["smoke_test"]["url"].startswith(servers.bad)
+    assert _latest_share(o) == [
+        ("penguins-predictor-00002", 0, True),
+        ("penguins-predictor-00001", 100, False),
+    ]
+    record = o.record
+    assert record["decision"] == "rolled_back" and not record["smoke_test"]["ok"]
+    assert record["smoke_test"]["max_abs_diff"] > 0.5
+    assert "ONNX Runtime gave" in record["reason"]
+
+
+def test_canary_not_ready_in_time_is_rolled_back(outcome: Get) -> None:
+    o = outcome("canary_rollback_timeout")
+    assert isinstance(o.error, DeployError)
+    assert "not ready within 60 s" in str(o.error) and "penguins-predictor-00002" in str(o.error)
+    # backoff 1, 2, 4, 8, then 10 s, cut to the deadline; then the rollback's first poll is done
+    assert o.clock.sleeps == [1.0, 2.0, 4.0, 8.0, 10.0, 10.0, 10.0, 10.0, 5.0]
+    assert [_canary(b) for b in o.fake.received] == [20, 0]
+    assert o.record["decision"] == "rolled_back" and o.record["smoke_test"] is None
+    assert ("penguins-predictor-00001", 100, False) in _latest_share(o)
+
+
+def test_canary_that_fails_to_load_is_rolled_back_without_waiting_out(outcome: Get) -> None:
+    o = outcome("canary_rollback_load_failure")
+    assert isinstance(o.error, DeployError)
+    assert "ModelLoadFailed: failed to load model.onnx" in str(o.error)
+    assert sum(o.clock.sleeps) < 60
+    assert [_canary(b) for b in o.fake.received] == [20, 0]
+    assert o.record["decision"] == "rolled_back"
+
+
+def test_canary_in_raw_deployment_is_refused_before_any_call(outcome: Get) -> None:
+    o = outcome("raw_canary_refused")
+    assert isinstance(o.error, ValueError)
+    assert "needs deployment mode Serverless" in str(o.error)
+    assert o.fake.calls == [] and not o.deployment_dir.exists()
+
+
+def test_first_deploy_with_a_canary_goes_to_100_percent_and_says_so(outcome: Get) -> None:
+    o = outcome("first_deploy_canary")
+    assert o.error is None and o.result is not None and o.result.decision == "applied"
+    (body,) = o.fake.received
+    assert _canary(body) is None
+    (note,) = o.record["notes"]
+    assert "first deploy" in note and "100%" in note
+
+
+# -- the rows beyond the canary ----------------------------------------------------------------
+
+
+def test_full_rollout_that_fails_restores_the_previous_spec(outcome: Get) -> None:
+    o = outcome("update_rollback_smoke")
+    assert isinstance(o.error, DeployError) and "previous spec was re-applied" in str(o.error)
+    new, restored = o.fake.received
+    previous = previous_isvc()
+    assert restored["spec"] == previous["spec"]
+    assert restored["metadata"]["annotations"] == previous["metadata"]["annotations"]
+    live = _live(o)
+    assert live["spec"]["predictor"]["model"]["storageUri"] == PREVIOUS_URI
+    assert live["metadata"]["annotations"][kserve.MODEL_HASH_ANNOTATION] == PREVIOUS_SHA
+    assert o.record["decision"] == "rolled_back"
+
+
+def test_raw_deployment_applies_and_waits_for_ready(outcome: Get) -> None:
+    o = outcome("raw_apply")
+    assert o.error is None and o.result is not None and o.result.decision == "applied"
+    (body,) = o.fake.received
+    annotations = body["metadata"]["annotations"]
+    assert annotations[kserve.MODE_ANNOTATION] == "RawDeployment"
+    assert kserve.TAG_ROUTING_ANNOTATION not in annotations
+    assert o.record["traffic"] == [] and o.record["smoke_test"]["ok"]
+
+
+def test_raw_deployment_timeout_restores_the_previous_spec(outcome: Get) -> None:
+    o = outcome("raw_update_rollback_timeout")
+    assert isinstance(o.error, DeployError) and "not ready within 60 s" in str(o.error)
+    assert o.fake.received[-1]["spec"] == previous_isvc("RawDeployment")["spec"]
+    assert o.record["decision"] == "rolled_back"
+
+
+def test_first_deploy_that_fails_is_left_in_place_and_reported(outcome: Get) -> None:
+    o = outcome("first_deploy_fails")
+    assert isinstance(o.error, DeployError) and "nothing to roll back to" in str(o.error)
+    assert o.verbs().count("patch") == 1
+    assert o.record["decision"] == "failed" and not o.record["smoke_test"]["ok"]
+
+
+def test_the_deployment_mode_cannot_change_in_place(outcome: Get) -> None:
+    o = outcome("mode_mismatch")
+    assert isinstance(o.error, DeployError) and "runs in RawDeployment mode" in str(o.error)
+    assert o.verbs() == ["get"]
+
+
+def test_fields_set_by_another_manager_are_taken_back(outcome: Get) -> None:
+    o = outcome("taken_over_from_kubectl")
+    assert o.error is None
+    assert _live(o)["spec"]["predictor"]["maxReplicas"] == 1
+    managers = o.fake.managers(NAMESPACE, NAME)
+    assert ("spec", "predictor", "maxReplicas") in managers[kserve.FIELD_MANAGER]
+    assert ("spec", "predictor", "maxReplicas") not in managers["kubectl-client-side-apply"]
+
+
+# -- every object fits the CRD and the restricted profile ---------------------------------------
+
+
+def test_every_inference_service_fits_the_crd_and_pod_security(
+    outcome: Get, require_crds: CrdSchemas
+) -> None:
+    bodies, validated = [], 0
+    for name in SCENARIOS:
+        o = outcome(name)
+        assert o.fake.errors == [], name
+        bodies += o.fake.received
+        validated += o.fake.validated
+    assert len(bodies) >= 15 and validated > len(bodies)
+    for body in bodies:
+        assert pod_security_violations([body]) == []
+
+
+def test_the_fake_refuses_what_the_crd_refuses(require_crds: CrdSchemas) -> None:
+    from kubernetes.client.exceptions import ApiException
+
+    fake = FakeKube(require_crds, [Revision("http://127.0.0.1:9")], tally=False)
+    body = previous_isvc()
+    body["spec"]["predictor"]["minReplica"] = 1  # a typo
+    with pytest.raises(ApiException) as caught:
+        fake.apply_namespaced_custom_object(
+            kserve.GROUP,
+            kserve.VERSION,
+            NAMESPACE,
+            kserve.PLURAL,
+            NAME,
+            body,
+            field_manager=kserve.FIELD_MANAGER,
+            force=True,
+        )
+    assert caught.value.status == 422
+    assert "minReplica" in json.loads(caught.value.body)["message"]
+    body = previous_isvc()
+    body["spec"]["predictor"]["model"]["resources"]["limits"]["cpu"] = "lots"
+    with pytest.raises(ApiException):
+        fake.apply_namespaced_custom_object(
+            kserve.GROUP,
+            kserve.VERSION,
+            NAMESPACE,
+            kserve.PLURAL,
+            NAME,
+            body,
+            field_manager=kserve.FIELD_MANAGER,
+            force=True,
+        )
+    assert len(fake.errors) == 2
+
+
+def test_the_fake_refuses_a_conflicting_apply_without_force() -> None:
+    from kubernetes.client.exceptions import ApiException
+
+    fake = FakeKube(None, [Revision("http://127.0.0.1:9")])
+    hand_edited = previous_isvc()
+    hand_edited["spec"]["predictor"]["maxReplicas"] = 5
+    fake.seed(hand_edited, "http://127.0.0.1:9", manager="kubectl-client-side-apply")
+    with pytest.raises(ApiException) as caught:
+        fake.apply_namespaced_custom_object(
+            kserve.GROUP,
+            kserve.VERSION,
+            NAMESPACE,
+            kserve.PLURAL,
+            NAME,
+            previous_isvc(),
+            field_manager=kserve.FIELD_MANAGER,
+            force=False,
+        )
+    assert caught.value.status == 409 and "maxReplicas" in caught.value.body
+
+
+# -- failures that are not the model's ----------------------------------------------------------
+
+
+@pytest.fixture
+def ctx(crds: CrdSchemas | None, servers: Servers, onnx_model: Path, tmp_path: Path) -> Context:
+    return Context(crds, servers.good, servers.bad, onnx_model, tmp_path)
+
+
+@pytest.mark.parametrize("mode", ["Serverless", "RawDeployment"])
+def test_a_ready_status_from_before_the_apply_is_not_taken_for_the_new_model(
+    ctx: Context, mode: str
+) -> None:
+    # the previous model answers differently: testing it would fail the new model's smoke test
+    fake = FakeKube(ctx.crds, [Revision(ctx.good)], lag=2)
+    fake.seed(previous_isvc(mode), ctx.bad)
+    o = run(ctx, fake, f"stale-{mode}", deployment_mode=mode)
+    assert o.error is None and o.result is not None and o.result.decision == "applied"
+    assert o.record["smoke_test"]["url"].startswith(ctx.good)
+
+
+def test_a_canary_that_cannot_be_reached_alone_is_rolled_back(ctx: Context) -> None:
+    fake = FakeKube(ctx.crds, [Revision(ctx.good)], tag_routing=False)
+    fake.seed(previous_isvc(), ctx.good)
+    o = run(ctx, fake, "untagged", canary_traffic_percent=10)
+    assert isinstance(o.error, DeployError)
+    assert "no URL reaches the new revision alone" in str(o.error)
+    assert [_canary(b) for b in fake.received] == [10, 0]
+
+
+def test_forbidden_names_the_role_to_grant(ctx: Context) -> None:
+    o = run(ctx, FakeKube(ctx.crds, forbidden={"get"}), "forbidden")
+    assert isinstance(o.error, DeployError)
+    assert "HTTP 403" in str(o.error) and "mlrail-pipeline-runner Role" in str(o.error)
+
+
+def test_a_cluster_without_kserve_is_named(ctx: Context) -> None:
+    o = run(ctx, FakeKube(ctx.crds, kserve_installed=False), "no-kserve")
+    assert isinstance(o.error, DeployError) and "is KServe installed?" in str(o.error)
+
+
+def test_no_golden_requests_is_a_clear_error(onnx_model: Path, tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "onnx_model"
+    shutil.copytree(onnx_model, copy)
+    (copy / "golden.json").unlink()
+    fake = FakeKube(None)
+    with pytest.raises(DataError, match="no golden requests"):
+        core.deploy(copy, tmp_path / "d", target="kserve", onnx_model_uri="s3://b/k", api=fake)
+    assert fake.calls == []
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"canary_traffic_percent": 100}, "use 1-99 for a canary, or 0"),
+        ({"canary_traffic_percent": -5}, "use 1-99 for a canary, or 0"),
+        ({"deployment_mode": "Knative"}, "deployment mode 'Knative'"),
+        ({"cpu": "half"}, "cpu 'half' is not a Kubernetes quantity"),
+        ({"memory": "1 GB"}, "memory '1 GB' is not a Kubernetes quantity"),
+        ({"min_replicas": 3, "max_replicas": 2}, "need 0 <= min_replicas <= max_replicas"),
+        ({"min_replicas": 0, "deployment_mode": "RawDeployment"}, "need 1 <= min_replicas"),
+    ],
+)
+def test_bad_parameters_are_refused_before_any_call(
+    onnx_model: Path, tmp_path: Path, options: dict[str, Any], message: str
+) -> None:
+    fake = FakeKube(None)
+    with pytest.raises(ValueError, match=message):
+        core.deploy(
+            onnx_model,
+            tmp_path / "d",
+            target="kserve",
+            onnx_model_uri="s3://b/k",
+            api=fake,
+            **options,
+        )
+    assert fake.calls == [] and not (tmp_path / "d").exists()
+
+
+class Flaky:
+    """The fake API, with chosen calls failing the way the client fails."""
+
+    def __init__(self, fake: FakeKube, gets: dict[int, Exception], applies: dict[int, Exception]):
+        self.fake, self.gets, self.applies = fake, gets, applies
+        self.count = {"get": 0, "apply": 0}
+
+    def get_namespaced_custom_object(self, *args: Any) -> Any:
+        self.count["get"] += 1
+        if self.count["get"] in self.gets:
+            raise self.gets[self.count["get"]]
+        return self.fake.get_namespaced_custom_object(*args)
+
+    def apply_namespaced_custom_object(self, *args: Any, **kwargs: Any) -> Any:
+        self.count["apply"] += 1
+        if self.count["apply"] in self.applies:
+            raise self.applies[self.count["apply"]]
+        return self.fake.apply_namespaced_custom_object(*args, **kwargs)
+
+
+def _api_exception(status: int, message: str) -> Exception:
+    from kubernetes.client.exceptions import ApiException
+
+    exc = ApiException(status=status, reason="")
+    exc.body = json.dumps({"kind": "Status", "code": status, "message": message})
+    return exc
+
+
+def test_passing_api_errors_while_waiting_are_polled_through(ctx: Context) -> None:
+    from urllib3.exceptions import ProtocolError
+
+    fake = FakeKube(ctx.crds, [Revision(ctx.good, ready_after=1)])
+    flaky = Flaky(
+        fake,
+        gets={2: _api_exception(503, "etcdserver: leader changed"), 3: ProtocolError("reset")},
+        applies={},
+    )
+    o = run(ctx, fake, "flaky", api=flaky)
+    assert o.error is None and o.result is not None and o.result.decision == "applied"
+    # GET 1 reads, 2 and 3 fail, 4 sees the revision pending, 5 ready
+    assert flaky.count["get"] == 5 and o.clock.sleeps == [1.0, 2.0, 4.0]
+
+
+def test_a_forbidden_poll_is_not_polled_through(ctx: Context) -> None:
+    fake = FakeKube(ctx.crds, [Revision(ctx.good, ready_after=3)])
+    flaky = Flaky(fake, gets={2: _api_exception(403, "cannot get")}, applies={})
+    o = run(ctx, fake, "forbidden-poll", api=flaky)
+    assert isinstance(o.error, DeployError) and "HTTP 403: cannot get" in str(o.error)
+    assert o.clock.sleeps == []
+
+
+def test_a_rollback_that_cannot_be_applied_says_both_reasons(ctx: Context) -> None:
+    fake = FakeKube(ctx.crds, [Revision(ctx.bad)])
+    fake.seed(previous_isvc(), ctx.good)
+    flaky = Flaky(fake, gets={}, applies={2: _api_exception(500, "admission webhook timed out")})
+    o = run(ctx, fake, "rollback-fails", api=flaky, canary_traffic_percent=20)
+    assert isinstance(o.error, DeployError)
+    message = str(o.error)
+    assert "smoke test failed" in message and "the rollback failed too" in message
+    assert "admission webhook timed out" in message
+    assert o.record["decision"] == "failed"
+    assert _canary(_live(o)) == 20  # still split: the record says failed, not rolled back
