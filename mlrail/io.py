@@ -23,7 +23,20 @@ __all__ = [
     "read_json",
     "read_uri_bytes",
     "replace_dir",
+    "staging_dir",
 ]
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# mkstemp/mkdtemp create 0600 files and 0700 folders; a published artifact gets the modes an
+# ordinary write would (another uid, e.g. a model server or a storage initializer, must read it)
+_FILE_MODE = 0o666 & ~_umask()
+_DIR_MODE = 0o777 & ~_umask()
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
@@ -36,6 +49,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, dest)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -85,6 +99,13 @@ def read_uri_bytes(source: str) -> bytes:
         raise DataError(f"{source}: cannot read: {e}") from e
 
 
+def staging_dir(parent: Path, prefix: str) -> Path:
+    """A new hidden folder in ``parent`` to build an artifact in, with ordinary permissions."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=parent))
+    tmp.chmod(_DIR_MODE)
+    return tmp
+
+
 def replace_dir(src: Path, dest: Path) -> None:
     """Move the finished folder ``src`` to ``dest``, replacing what is there.
 
@@ -115,7 +136,7 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     """
     dest = Path(path)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
+    tmp = staging_dir(dest.parent, prefix=f".{dest.name}.")
     try:
         yield tmp
         replace_dir(tmp, dest)

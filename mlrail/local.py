@@ -217,6 +217,7 @@ def run_training(
     workdir: str | Path,
     arguments: dict[str, Any],
     echo: IO[str] | None = None,
+    runner: Any = None,
 ) -> LocalRun:
     """Run the ``training`` pipeline through kfp.local.
 
@@ -226,6 +227,8 @@ def run_training(
         arguments: Pipeline parameters; ``deploy_target`` defaults to ``local`` and
             ``model_repository`` to ``<workdir>/models``.
         echo: Where to print one line per finished step (None: nowhere).
+        runner: A kfp.local runner; default ``SubprocessRunner(use_venv=False)`` (this Python).
+            A ``DockerRunner`` runs each step in the component image instead.
     """
     from kfp import local
 
@@ -266,7 +269,8 @@ def run_training(
         start = time.monotonic()
         try:
             local.init(
-                runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root)
+                runner=runner or local.SubprocessRunner(use_venv=False),
+                pipeline_root=str(pipeline_root),
             )
             _for_local(training)(**args)
         except RuntimeError as e:

@@ -87,3 +87,17 @@ def test_read_uri_bytes(tmp_path: Path) -> None:
     assert read_uri_bytes(f"file://{tmp_path / 'f.txt'}") == b"abc"
     with pytest.raises(DataError, match="no such file"):
         read_uri_bytes(str(tmp_path / "nope.txt"))
+
+
+def test_published_artifacts_are_readable_by_another_user(tmp_path: Path) -> None:
+    """A model server or storage initializer may run as another uid: 0600/0700 would lock it out.
+
+    (Under the usual umask 022; the modes follow the process's umask as a plain write's would.)
+    """
+    import stat
+
+    with atomic_dir(tmp_path / "artifact") as tmp:
+        atomic_write_bytes(tmp / "model.onnx", b"x")
+    folder = stat.S_IMODE((tmp_path / "artifact").stat().st_mode)
+    file = stat.S_IMODE((tmp_path / "artifact" / "model.onnx").stat().st_mode)
+    assert folder & 0o055 == 0o055 and file & 0o044 == 0o044

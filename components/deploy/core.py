@@ -50,7 +50,6 @@ import hashlib
 import os
 import re
 import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -59,7 +58,7 @@ import yaml
 
 from mlrail.components.deploy import kserve
 from mlrail.errors import DataError
-from mlrail.io import atomic_dir, atomic_write_json, atomic_write_text, read_json
+from mlrail.io import atomic_dir, atomic_write_json, atomic_write_text, read_json, staging_dir
 
 __all__ = [
     "DEPLOYMENT_MODES",
@@ -210,7 +209,7 @@ def _push_version(root: Path, onnx_file: Path, spec_file: Path) -> int:
     The version folder appears complete, so a running server never sees it half-copied; a rename
     onto an existing version fails instead of replacing it, so two deploys never share a number.
     """
-    staging = Path(tempfile.mkdtemp(prefix=".incoming-", dir=root))
+    staging = staging_dir(root, prefix=".incoming-")
     try:
         shutil.copyfile(onnx_file, staging / "model.onnx")
         shutil.copyfile(spec_file, staging / "model_spec.json")

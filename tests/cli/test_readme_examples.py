@@ -48,13 +48,14 @@ def test_compile_submit_and_schedule_examples(
 ) -> None:
     monkeypatch.chdir(tmp_path)  # compile writes training.yaml here; schedule reads it
     commands = _examples("compile") + _examples("submit") + _examples("schedule")
-    assert [c[0] for c in commands] == ["compile"] + ["submit"] * 2 + ["schedule"] * 8
+    assert [c[0] for c in commands] == ["compile"] * 2 + ["submit"] * 2 + ["schedule"] * 8
     outputs = []
     for args in commands:
         args = [kfp_api.url if a == "http://localhost:8888" else a for a in args]
         assert main(args) == 0, (args, capsys.readouterr())
         outputs.append(capsys.readouterr().out)
     assert (tmp_path / "training.yaml").is_file()
+    assert (tmp_path / "pipeline-manifests" / "kustomization.yaml").is_file()
     runs = kfp_api.calls("POST", "/apis/v2beta1/runs")
     assert len(runs) == 2
     second = runs[1].body["runtime_config"]["parameters"]
@@ -67,7 +68,7 @@ def test_compile_submit_and_schedule_examples(
     assert created[1]["trigger"]["periodic_schedule"]["interval_second"] == 3600
     assert created[1]["max_concurrency"] == 2
     assert created[2]["trigger"]["cron_schedule"]["cron"] == "0 0 3 * * *"
-    schedule_out = outputs[3:]
+    schedule_out = outputs[4:]
     assert [out.split(") ", 1)[1].split()[0] for out in schedule_out[:4]] == [
         "created",
         "created",

@@ -1,4 +1,9 @@
-"""The Containerfiles lint clean, pin their base, run as non-root, and agree with the manifests."""
+"""The Containerfiles lint clean, pin their base, run as non-root, and agree with the manifests.
+
+No registry is reachable where the images are built, so the base is not pulled by a registry
+digest: images/build.sh makes it with debootstrap, checks its Debian packages against
+images/base.lock (the pin), imports it, and passes it to both builds by its local digest.
+"""
 
 from __future__ import annotations
 
@@ -15,9 +20,11 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGES = REPO / "images"
+BUILD_SCRIPT = IMAGES / "build.sh"
+BASE_LOCK = IMAGES / "base.lock"
 CONTAINERFILES = ("component.Containerfile", "serving.Containerfile")
 SERVING_RUNTIME = REPO / "manifests" / "base" / "servingruntime.yaml"
-BASE_IMAGE = re.compile(r"python:3\.11-slim-bookworm@sha256:[0-9a-f]{64}")
+BASE_ARG = "BASE=localhost/mlrail-base:bookworm"
 VENV = "/opt/venv"
 
 
@@ -48,6 +55,8 @@ def _parse(path: Path) -> list[Stage]:
     for line in logical:
         instruction, _, arguments = line.partition(" ")
         instruction, arguments = instruction.upper(), arguments.strip()
+        if instruction == "ARG" and not stages:
+            continue  # a global ARG (the base): read by _global_args
         if instruction == "FROM":
             words = arguments.split()
             name = words[2] if len(words) == 3 and words[1].upper() == "AS" else None
@@ -56,6 +65,18 @@ def _parse(path: Path) -> list[Stage]:
             assert stages, f"{path.name}: {instruction} before FROM"
             stages[-1].instructions.append((instruction, arguments))
     return stages
+
+
+def _global_args(path: Path) -> list[str]:
+    """The ARG instructions before the first FROM (the only ones a FROM line can use)."""
+    found = []
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if line.upper().startswith("FROM "):
+            break
+        if line.upper().startswith("ARG "):
+            found.append(line[4:].strip())
+    return found
 
 
 def _json_form(stage: Stage, instruction: str) -> list[str]:
@@ -93,10 +114,45 @@ def _external_bases(name: str) -> list[str]:
 
 
 @pytest.mark.parametrize("name", CONTAINERFILES)
-def test_every_base_image_is_pinned_by_digest(name: str) -> None:
+def test_every_stage_builds_from_the_local_debootstrap_base(name: str) -> None:
     assert len(_parse(IMAGES / name)) >= 2, "multi-stage: build tools stay out of the final image"
-    bases = _external_bases(name)
-    assert bases and all(BASE_IMAGE.fullmatch(b) for b in bases), bases
+    # The default names the image build.sh imports; no registry image can sneak in as a base.
+    assert _global_args(IMAGES / name) == [BASE_ARG]
+    assert _external_bases(name) and set(_external_bases(name)) == {"${BASE}"}
+
+
+def test_build_script_pins_the_base_by_its_digest() -> None:
+    script = BUILD_SCRIPT.read_text(encoding="utf-8")
+    # Both builds get the base by digest, after its packages were checked against base.lock.
+    assert "base_ref=localhost/mlrail-base@$(podman image inspect --format '{{.Digest}}'" in script
+    assert '--build-arg "BASE=$base_ref"' in script
+    assert script.index("diff <(grep -v -e") < script.index("base_ref=")
+    assert "podman build --pull=never --network=none" in script
+
+
+def test_base_lock_pins_every_debian_package_of_the_base() -> None:
+    lines = [
+        line
+        for line in BASE_LOCK.read_text(encoding="utf-8").splitlines()
+        if line and not line.startswith("#")
+    ]
+    assert lines[0] == "suite bookworm"
+    packages = {}
+    for line in lines[1:]:
+        name, version, arch = line.split(" ")  # one package a line: name version architecture
+        packages[name] = version
+        assert arch in {"amd64", "all"}, line
+    assert {"python3", "python3-venv", "ca-certificates", "libc6"} <= packages.keys()
+    # The wheels are cp311: the base's python3 must be 3.11 (bookworm's).
+    assert packages["python3"].startswith("3.11."), packages["python3"]
+    assert lines[1:] == sorted(lines[1:]), "sorted, so a refresh diffs cleanly"
+
+
+def test_build_script_passes_bash_syntax_check() -> None:
+    proc = subprocess.run(
+        ["bash", "-n", str(BUILD_SCRIPT)], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
 
 
 def test_both_images_share_one_base() -> None:
@@ -115,9 +171,19 @@ def test_final_stage_runs_as_a_numeric_non_root_user(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", CONTAINERFILES)
-def test_builder_installs_with_constraints_and_final_stage_only_copies_the_venv(name: str) -> None:
+def test_builder_installs_offline_with_constraints_and_final_stage_only_copies_the_venv(
+    name: str,
+) -> None:
     builder, *_, final = _parse(IMAGES / name)
-    assert "pip install --no-cache-dir -c constraints.txt ." in " ".join(builder.args("RUN"))
+    runs = " ".join(" ".join(builder.args("RUN")).split())
+    # Only the wheels build.sh fetched on the host are candidates (the build has no network).
+    assert (
+        "--mount=type=bind,from=wheels,target=/wheels /opt/venv/bin/pip install --no-cache-dir "
+        "--no-index --find-links /wheels -c constraints.txt -r requirements.txt"
+    ) in runs
+    assert "pip install --no-cache-dir --no-index --no-deps dist/mlrail-*.whl" in runs
+    assert "pip check" in runs
+    assert "pip uninstall --yes pip" in runs, "pip stays out of the final venv"
     assert f"--from={builder.name} {VENV} {VENV}" in final.args("COPY")
     assert not any("pip" in run for run in final.args("RUN")), "no installs in the final stage"
     # python3, kfp and mlrail resolve to the venv's (KFP runs `python3 -m kfp.dsl.executor_main`).
@@ -126,16 +192,25 @@ def test_builder_installs_with_constraints_and_final_stage_only_copies_the_venv(
 
 
 @pytest.mark.parametrize("name", CONTAINERFILES)
-def test_copied_sources_exist(name: str) -> None:
+def test_build_script_stages_every_copied_source(name: str) -> None:
+    script = BUILD_SCRIPT.read_text(encoding="utf-8")
     sources = []
     for stage in _parse(IMAGES / name):
         for arguments in stage.args("COPY"):
             words = arguments.split()
             if not words[0].startswith("--from"):
-                sources += words[:-1]
-    # constraints.txt has its own test below.
-    missing = [s for s in sources if s != "constraints.txt" and not (REPO / s).exists()]
-    assert missing == []
+                sources += [w.rstrip("/") for w in words[:-1]]
+    assert sources
+    missing = [s for s in sources if f'"$context/{s}' not in script]
+    assert missing == [], "build.sh does not put these in the build context"
+    assert '--build-context "wheels=' in script
+
+
+@pytest.mark.parametrize("name", CONTAINERFILES)
+def test_final_stage_home_is_writable_on_a_read_only_root(name: str) -> None:
+    # Keras and TensorFlow write under HOME; with readOnlyRootFilesystem only /tmp is writable.
+    env = " ".join(_final(name).args("ENV")).split()
+    assert "HOME=/tmp" in env
 
 
 def test_constraints_pin_every_image_install() -> None:
