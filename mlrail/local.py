@@ -160,6 +160,14 @@ def _summaries(run: LocalRun) -> None:
             f"parity: max |diff| {parity['max_abs_diff']:.2g} over {parity['rows']} eval rows "
             f"(bound {parity['tolerance']:g} + {parity['rtol']:g} x |value|)"
         )
+    variants = (_read(d / "export-onnx" / "onnx_model" / "variants.json") or {}).get("variants", [])
+    if variants:
+        run.figures["variants"] = variants
+        steps["export_onnx"].summary += "".join(
+            f"\n{'':33}{v['name']}: {'kept' if v['accepted'] else 'rejected'}, {v['bytes']:,} bytes"
+            + ("" if v["accepted"] else f" ({v['reason']})")
+            for v in variants
+        )
     dep = _read(d / "deploy" / "deployment" / "deployment.json")
     if dep:
         run.figures["deployment"] = dep

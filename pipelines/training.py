@@ -65,6 +65,10 @@ def training(
     thresholds: dict = {},  # noqa: B006 (a literal in the IR; never mutated)
     parity_tolerance: float = 1e-4,
     opset: int = 17,
+    optimize: bool = False,
+    quantize: bool = False,
+    max_accuracy_drop: float = 0.01,
+    max_rmse_increase: float = 0.01,
     model_name: str = "penguins",
     deploy_target: str = "render",
     model_repository: str = "",
@@ -101,6 +105,11 @@ def training(
         thresholds: Metric bounds for the blessing, e.g. {"accuracy": ">= 0.9"}.
         parity_tolerance: Absolute part of the ONNX Runtime vs SavedModel bound per value.
         opset: ONNX opset to convert to.
+        optimize: Also write an ONNX Runtime-optimised graph, kept if within its accuracy gate.
+        quantize: Also write a dynamically int8-quantised model, kept if within its gate.
+        max_accuracy_drop: Classifier variants: most accuracy (and share of changed labels)
+            a variant may lose against the plain ONNX model.
+        max_rmse_increase: Regression variants: most relative RMSE increase allowed.
         model_name: Name of the model in the repository and of the InferenceService.
         deploy_target: local (a local model repository), render (write the InferenceService
             manifest) or kserve (apply it, wait for Ready, smoke-test, canary).
@@ -176,6 +185,10 @@ def training(
                     model_name=model_name,
                     tolerance=parity_tolerance,
                     opset=opset,
+                    optimize=optimize,
+                    quantize=quantize,
+                    max_accuracy_drop=max_accuracy_drop,
+                    max_rmse_increase=max_rmse_increase,
                 ),
                 "export_onnx",
             ).set_caching_options(False)

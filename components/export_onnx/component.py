@@ -1,7 +1,7 @@
 """The export_onnx component: a thin KFP adapter over :mod:`mlrail.components.export_onnx.core`."""
 
 from kfp import dsl
-from kfp.dsl import Dataset, Input, Model, Output
+from kfp.dsl import Dataset, Input, Metrics, Model, Output
 
 from mlrail.components._images import COMPONENT_IMAGE
 
@@ -11,21 +11,34 @@ def export_onnx(
     model: Input[Model],
     examples: Input[Dataset],
     onnx_model: Output[Model],
+    parity: Output[Metrics],
     model_name: str = "model",
     tolerance: float = 1e-4,
     rtol: float = 1e-6,
     opset: int = 17,
+    optimize: bool = False,
+    quantize: bool = False,
+    max_accuracy_drop: float = 0.01,
+    max_rmse_increase: float = 0.01,
 ):
     """Converts the SavedModel to ONNX and fails unless ONNX Runtime matches it on every eval row.
 
     Args:
         model: The model written by train.
         examples: The splits written by ingest; parity is checked on ``eval``.
-        onnx_model: model.onnx, parity.json, model_spec.json and a Triton model repository.
+        onnx_model: model.onnx, parity.json, variants.json, model_spec.json, a Triton model
+            repository, and the accepted optional variants (model.optimized.onnx, model.int8.onnx).
+        parity: Parity with the SavedModel (rows, max_abs_diff, max_rel_diff, label_agreement)
+            and each optional variant's size, quality and verdict (``<variant>_accepted``).
         model_name: The model's name in the model repository.
         tolerance: Absolute part of the bound on |ONNX Runtime - SavedModel| per output value.
         rtol: Relative part of that bound, times |SavedModel output|.
         opset: ONNX opset to convert to.
+        optimize: Also write ONNX Runtime's offline-optimised graph (CPU), if within its bound.
+        quantize: Also write a dynamic int8 quantised model, if within its bound.
+        max_accuracy_drop: Classifiers: most eval accuracy, and share of changed labels, a
+            variant may lose against the unquantised model; over it, the variant is not written.
+        max_rmse_increase: Regression: most relative eval RMSE increase a variant may have.
     """
     from mlrail.components.export_onnx import core
 
@@ -37,6 +50,10 @@ def export_onnx(
         tolerance=tolerance,
         rtol=rtol,
         opset=opset,
+        optimize=optimize,
+        quantize=quantize,
+        max_accuracy_drop=max_accuracy_drop,
+        max_rmse_increase=max_rmse_increase,
     )
     onnx_model.metadata.update(
         {
@@ -47,5 +64,8 @@ def export_onnx(
             "max_abs_diff": result.parity.max_abs_diff,
             "framework": "onnx",
             "model_name": model_name,
+            "files": result.files,
         }
     )
+    for name, value in result.metrics().items():
+        parity.log_metric(name, value)

@@ -6,6 +6,37 @@ tables over, so it is reused here in process. ``from_keras``/``from_function`` f
 tables and Keras' own ONNX export writes files ONNX Runtime refuses (DESIGN §4): nothing is
 written unless ONNX Runtime loaded the model and matched the SavedModel within the tolerance.
 
+Opset: the default is 17. Verified here: tf2onnx 1.17 converts up to opset 18 and refuses 19
+("Opset 19 is not supported yet"); the penguins model converted at 17 and at 18 loads in ONNX
+Runtime 1.32 and matches the SavedModel at both (max |diff| about 1e-7).
+Not verified here (no Triton on this machine): which opsets the Triton image of the cluster's
+KServe ``kserve-tritonserver`` runtime accepts. By ONNX Runtime's compatibility table opset 17
+needs ONNX Runtime >= 1.12 and 18 needs >= 1.14; which Triton release first ships each was not
+checked. 17 is kept as the default because it needs the older Triton, and the penguins model
+gives the same numbers at 18. The runtime's image tag is set by the KServe installation (one
+old release of KServe's runtime kustomization pinned Triton 21.09, whose ONNX Runtime 1.8 stops
+at opset 14): check it, and pass a lower ``opset`` if needed, before deploying to Triton.
+
+Optional variants, each gated against the unquantised ONNX model on the same eval rows and
+written only if within its bound (a rejected variant is reported, not an error):
+
+- ``optimize``: ONNX Runtime's offline graph optimisation (``ORT_ENABLE_EXTENDED``, CPU
+  provider). The file uses ONNX Runtime's own fused operators (``com.microsoft`` domain), so
+  it is for ONNX Runtime on CPU only. ONNX Runtime applies the same rewrites when it loads
+  ``model.onnx`` (its default level is ``ORT_ENABLE_ALL``), so the file saves load time only.
+- ``quantize``: dynamic int8 quantisation of the weights of MatMul/Gemm only (the string
+  inputs, lookup tables and imputation stay as they are), after ONNX Runtime's quantisation
+  pre-processing without its symbolic shape inference (which needs sympy, not installed; ONNX's
+  own shape inference, which still runs, is enough for the dense layers). On a model as small
+  as penguins' (about 1,000 weights) the int8 file is *larger*: the quantisation nodes and
+  their scales outweigh the 3 KB the weights save.
+
+``model.onnx`` (and the repository's model) is always the unquantised, unoptimised model.
+The file carries its signature in the metadata prop ``mlrail.signature``:
+``{"inputs": [{"name", "dtype", "onnx_type", "shape"}], "outputs": [...]}``, with ``-1`` for
+a dimension of any size, besides ``mlrail.task``, ``mlrail.label``, ``mlrail.classes`` and
+``mlrail.source_sha256`` (producer ``mlrail``, producer version the mlrail version).
+
 Output layout of the ``onnx_model`` artifact::
 
     onnx_model/
@@ -16,6 +47,11 @@ Output layout of the ``onnx_model`` artifact::
       parity.json                          {"rows", "max_abs_diff", "max_rel_diff",
                                             "label_agreement", "tolerance", "rtol", "ok",
                                             "worst_rows"}
+      variants.json                        {"base": {"bytes", "accuracy", "rmse", "rows"} or
+                                            null, "max_accuracy_drop", "max_rmse_increase",
+                                            "variants": [Variant fields]}
+      model.optimized.onnx                 if optimize and within its bound
+      model.int8.onnx                      if quantize and within its bound
       model_repository/<name>/config.pbtxt Triton/KServe layout
       model_repository/<name>/1/model.onnx
       model_repository/<name>/1/model_spec.json
@@ -24,9 +60,11 @@ Output layout of the ``onnx_model`` artifact::
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
-from dataclasses import asdict, dataclass
+import tempfile
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,22 +76,32 @@ from mlrail.io import atomic_dir, atomic_write_bytes, atomic_write_json, atomic_
 from mlrail.modelspec import CLASSIFICATION, ModelSpec, read_split
 
 __all__ = [
+    "DEFAULT_MAX_ACCURACY_DROP",
+    "DEFAULT_MAX_RMSE_INCREASE",
     "DEFAULT_OPSET",
     "DEFAULT_RTOL",
     "ExportResult",
     "Parity",
+    "Quality",
+    "Variant",
     "export_onnx",
     "golden_requests",
     "parity",
+    "signature",
     "triton_config",
 ]
 
-#: tf2onnx 1.17 converts up to opset 18; 17 is served by ONNX Runtime ≥ 1.12 and Triton ≥ 22.07.
+#: tf2onnx 1.17 converts up to opset 18; 17 is served by ONNX Runtime ≥ 1.12 and Triton ≥ 22.07
+#: (why not 18: module doc).
 DEFAULT_OPSET = 17
 #: Eval rows kept as golden requests for deploy's smoke test.
 GOLDEN_ROWS = 8
 #: Relative part of the parity bound: about ten float32 rounding steps.
 DEFAULT_RTOL = 1e-6
+#: A variant may lose at most one point of eval accuracy (and change at most 1% of the labels).
+DEFAULT_MAX_ACCURACY_DROP = 0.01
+#: A regression variant's eval RMSE may grow by at most 1% of the unquantised model's.
+DEFAULT_MAX_RMSE_INCREASE = 0.01
 
 
 @dataclass(frozen=True)
@@ -69,12 +117,77 @@ class Parity:
 
 
 @dataclass(frozen=True)
+class Quality:
+    """The unquantised ONNX model on the labelled eval rows (the variants' baseline)."""
+
+    bytes: int
+    rows: int
+    accuracy: float | None
+    rmse: float | None
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One optional variant of the model, compared with the unquantised model on eval rows.
+
+    ``accuracy_drop`` and ``rmse_increase`` (relative: 0.01 is 1% worse) are against the
+    unquantised ONNX model; ``label_agreement`` is the share of rows where both predict the
+    same class; ``max_abs_diff`` is over all output values. ``file`` exists only if accepted.
+    """
+
+    name: str
+    file: str
+    accepted: bool
+    reason: str
+    bytes: int
+    max_abs_diff: float
+    accuracy: float | None = None
+    accuracy_drop: float | None = None
+    label_agreement: float | None = None
+    rmse: float | None = None
+    rmse_increase: float | None = None
+
+
+@dataclass(frozen=True)
 class ExportResult:
     parity: Parity
     opset: int
     sha256: str
     inputs: list[str]
     outputs: list[str]
+    base: Quality | None = None
+    variants: list[Variant] = field(default_factory=list)
+
+    @property
+    def files(self) -> list[str]:
+        """The ONNX files written: ``model.onnx`` first, then each accepted variant."""
+        return ["model.onnx"] + [v.file for v in self.variants if v.accepted]
+
+    def metrics(self) -> dict[str, float]:
+        """Flat numeric figures for a KFP ``Metrics`` artifact (parity, sizes, variants)."""
+        p = self.parity
+        out: dict[str, float] = {
+            "rows": float(p.rows),
+            "max_abs_diff": p.max_abs_diff,
+            "max_rel_diff": p.max_rel_diff,
+        }
+        if p.label_agreement is not None:
+            out["label_agreement"] = p.label_agreement
+        if self.base is not None:
+            out["model_bytes"] = float(self.base.bytes)
+            for k in ("accuracy", "rmse"):
+                if (value := getattr(self.base, k)) is not None:
+                    out[k] = value
+        for v in self.variants:
+            out[f"{v.name}_accepted"] = float(v.accepted)
+            out[f"{v.name}_bytes"] = float(v.bytes)
+            out[f"{v.name}_max_abs_diff"] = v.max_abs_diff
+            for k in ("accuracy", "accuracy_drop", "label_agreement", "rmse", "rmse_increase"):
+                if (value := getattr(v, k)) is not None:
+                    out[f"{v.name}_{k}"] = value
+        # KFP metrics are JSON numbers: an invalid variant's NaN diff or an infinite increase
+        # is left out (variants.json says why it was rejected)
+        return {k: v for k, v in out.items() if np.isfinite(v)}
 
 
 def _convert(saved_model_dir: Path, spec: ModelSpec, opset: int) -> Any:
@@ -110,6 +223,30 @@ def _convert(saved_model_dir: Path, spec: ModelSpec, opset: int) -> Any:
     return proto
 
 
+def _signature(values: Any) -> list[dict[str, Any]]:
+    """Names, dtypes and shapes of graph inputs or outputs (``-1`` for a symbolic dimension)."""
+    from onnx import TensorProto, helper
+
+    out = []
+    for v in values:
+        t = v.type.tensor_type
+        np_dtype = helper.tensor_dtype_to_np_dtype(t.elem_type)
+        out.append(
+            {
+                "name": v.name,
+                "dtype": "string" if t.elem_type == TensorProto.STRING else np_dtype.name,
+                "onnx_type": TensorProto.DataType.Name(t.elem_type),
+                "shape": [d.dim_value if d.HasField("dim_value") else -1 for d in t.shape.dim],
+            }
+        )
+    return out
+
+
+def signature(proto: Any) -> dict[str, list[dict[str, Any]]]:
+    """The model's input/output signature, as stored in its ``mlrail.signature`` metadata prop."""
+    return {"inputs": _signature(proto.graph.input), "outputs": _signature(proto.graph.output)}
+
+
 def _metadata(proto: Any, spec: ModelSpec, source_hash: str) -> None:
     proto.producer_name = "mlrail"
     proto.producer_version = __version__
@@ -118,6 +255,7 @@ def _metadata(proto: Any, spec: ModelSpec, source_hash: str) -> None:
         "mlrail.label": spec.label,
         "mlrail.classes": ",".join(spec.classes),
         "mlrail.source_sha256": source_hash,
+        "mlrail.signature": json.dumps(signature(proto), sort_keys=True),
     }
     for k, v in props.items():
         entry = proto.metadata_props.add()
@@ -221,6 +359,95 @@ def triton_config(name: str, spec: ModelSpec, outputs: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _session(data: bytes, options: Any = None) -> Any:
+    import onnxruntime as ort
+
+    return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+
+
+def _quality(spec: ModelSpec, out: np.ndarray, y: np.ndarray) -> tuple[float | None, float | None]:
+    """(accuracy, rmse) of ``out`` against the labelled rows ``y``; the one for the task."""
+    if spec.task in CLASSIFICATION:
+        return float(np.mean(out.argmax(axis=1) == y)), None
+    return None, float(np.sqrt(np.mean((out.reshape(-1).astype(np.float64) - y) ** 2)))
+
+
+def _optimized(data: bytes, scratch: Path) -> bytes:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    options.optimized_model_filepath = str(scratch / "model.optimized.onnx")
+    _session(data, options)  # creating the session writes the optimised graph
+    return (scratch / "model.optimized.onnx").read_bytes()
+
+
+def _int8(data: bytes, scratch: Path) -> bytes:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    (scratch / "plain.onnx").write_bytes(data)
+    # symbolic shape inference needs sympy (not a dependency); ONNX's own shape inference,
+    # which quant_pre_process still runs, is enough for MatMul/Gemm weights
+    quant_pre_process(
+        str(scratch / "plain.onnx"), str(scratch / "pre.onnx"), skip_symbolic_shape=True
+    )
+    quantize_dynamic(
+        scratch / "pre.onnx",
+        scratch / "model.int8.onnx",
+        weight_type=QuantType.QInt8,
+        # only the dense layers' weights: strings, lookups and imputation stay float/string
+        op_types_to_quantize=["MatMul", "Gemm"],
+        extra_options={"MatMulConstBOnly": True},
+    )
+    return (scratch / "model.int8.onnx").read_bytes()
+
+
+def _variant(
+    name: str,
+    data: bytes,
+    spec: ModelSpec,
+    features: dict[str, np.ndarray],
+    plain_out: np.ndarray,
+    labelled: np.ndarray,
+    y: np.ndarray,
+    base: Quality,
+    max_accuracy_drop: float,
+    max_rmse_increase: float,
+) -> Variant:
+    """Run the variant on the eval rows and decide whether it stays within its bound."""
+    import onnx
+
+    file = f"model.{name}.onnx"
+    try:
+        onnx.checker.check_model(onnx.load_from_string(data), full_check=True)
+    except onnx.checker.ValidationError as e:
+        return Variant(name, file, False, f"invalid ONNX: {e}", len(data), float("nan"))
+    (out,) = _session(data).run([spec.output], features)
+    diff = float(np.abs(out.astype(np.float64) - plain_out).max())
+    accuracy, rmse = _quality(spec, out[labelled], y)
+    if accuracy is not None and base.accuracy is not None:
+        agreement = float(np.mean(out.argmax(axis=1) == plain_out.argmax(axis=1)))
+        drop = base.accuracy - accuracy
+        # a variant that flips labels both ways can keep its accuracy and still be another model
+        accepted = drop <= max_accuracy_drop and 1.0 - agreement <= max_accuracy_drop
+        reason = (
+            f"accuracy drop {drop:.4g}, labels changed {1.0 - agreement:.4g} "
+            f"(bound {max_accuracy_drop:g} each)"
+        )
+        return Variant(
+            name, file, accepted, reason, len(data), diff,
+            accuracy=accuracy, accuracy_drop=drop, label_agreement=agreement,
+        )  # fmt: skip
+    assert rmse is not None and base.rmse is not None
+    increase = (rmse - base.rmse) / base.rmse if base.rmse > 0 else (0.0 if rmse == 0 else np.inf)
+    reason = f"RMSE increase {increase:.4g} relative (bound {max_rmse_increase:g})"
+    return Variant(
+        name, file, bool(increase <= max_rmse_increase), reason, len(data), diff,
+        rmse=rmse, rmse_increase=float(increase),
+    )  # fmt: skip
+
+
 def export_onnx(
     model_dir: str | Path,
     examples_dir: str | Path,
@@ -231,8 +458,18 @@ def export_onnx(
     rtol: float = DEFAULT_RTOL,
     opset: int = DEFAULT_OPSET,
     split: str = "eval",
+    optimize: bool = False,
+    quantize: bool = False,
+    max_accuracy_drop: float = DEFAULT_MAX_ACCURACY_DROP,
+    max_rmse_increase: float = DEFAULT_MAX_RMSE_INCREASE,
 ) -> ExportResult:
     """Convert, check and compare; write the ONNX model (layout in the module doc).
+
+    ``optimize`` and ``quantize`` each add a variant, compared with the unquantised ONNX model
+    on the labelled ``split`` rows: a classifier's variant may lose at most
+    ``max_accuracy_drop`` of accuracy and change at most that share of predicted labels; a
+    regression variant's RMSE may grow by at most ``max_rmse_increase`` (relative). A variant
+    over its bound is not written and is reported as rejected in ``variants.json``.
 
     Raises:
         ParityError: ONNX Runtime's outputs differ from the SavedModel's by more than
@@ -269,10 +506,43 @@ def export_onnx(
         )
     sha = hashlib.sha256(data).hexdigest()
     width = int(onnx_out.shape[1]) if onnx_out.ndim == 2 else 1
+
+    base: Quality | None = None
+    variants: list[tuple[Variant, bytes]] = []
+    makers = [m for m, on in (("optimized", optimize), ("int8", quantize)) if on]
+    if makers:
+        y, labelled = spec.labels(read_split(where), where)
+        if not labelled.any():
+            raise DataError(
+                f"{where}: no row has the label {spec.label!r}; cannot gate the ONNX variants"
+            )
+        plain_out = onnx_out.astype(np.float64)
+        accuracy, rmse = _quality(spec, plain_out[labelled], y[labelled])
+        base = Quality(len(data), int(labelled.sum()), accuracy, rmse)
+        with tempfile.TemporaryDirectory() as scratch:
+            for name in makers:
+                make = _optimized if name == "optimized" else _int8
+                variant_data = make(data, Path(scratch))
+                v = _variant(
+                    name, variant_data, spec, features, plain_out, labelled, y[labelled],
+                    base, max_accuracy_drop, max_rmse_increase,
+                )  # fmt: skip
+                variants.append((v, variant_data))
+    report = {
+        "base": None if base is None else asdict(base),
+        "max_accuracy_drop": max_accuracy_drop,
+        "max_rmse_increase": max_rmse_increase,
+        "variants": [asdict(v) for v, _ in variants],
+    }
+
     with atomic_dir(onnx_model_dir) as tmp:
         atomic_write_bytes(tmp / "model.onnx", data)
+        for v, variant_data in variants:
+            if v.accepted:
+                atomic_write_bytes(tmp / v.file, variant_data)
         spec.write(tmp)
         atomic_write_json(tmp / "parity.json", asdict(result))
+        atomic_write_json(tmp / "variants.json", _finite(report))
         atomic_write_json(tmp / "golden.json", golden_requests(spec, features, onnx_out))
         repo = tmp / "model_repository" / model_name
         (repo / "1").mkdir(parents=True)
@@ -286,4 +556,17 @@ def export_onnx(
         sha256=sha,
         inputs=[i.name for i in spec.inputs],
         outputs=[spec.output],
+        base=base,
+        variants=[v for v, _ in variants],
     )
+
+
+def _finite(obj: Any) -> Any:
+    """``obj`` with NaN/inf floats as ``None`` (JSON has no such numbers)."""
+    if isinstance(obj, float):
+        return obj if np.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_finite(v) for v in obj]
+    return obj

@@ -81,21 +81,45 @@ def test_regression_in_the_thousands_passes_parity(trained: Trained, tmp_path: P
         label="body_mass_g",
         hparams={"epochs": 3},
     )
-    result = export_onnx(tmp_path / "m", trained.examples, tmp_path / "onnx", model_name="mass")
+    # an RMSE that must shrink by 100% is an impossible bound: both variants are rejected
+    result = export_onnx(
+        tmp_path / "m",
+        trained.examples,
+        tmp_path / "onnx",
+        model_name="mass",
+        optimize=True,
+        quantize=True,
+        max_rmse_increase=-1.0,
+    )
     assert result.parity.ok and result.parity.label_agreement is None
     assert result.parity.max_abs_diff > 0 or result.parity.max_rel_diff == 0
     assert json.loads((tmp_path / "onnx" / "parity.json").read_text())["rtol"] == 1e-6
+    assert result.base is not None and result.base.rmse is not None and result.base.rmse > 0
+    assert [(v.name, v.accepted) for v in result.variants] == [
+        ("optimized", False),
+        ("int8", False),
+    ]
+    assert all(v.rmse_increase is not None and v.accuracy is None for v in result.variants)
+    assert sorted(p.name for p in (tmp_path / "onnx").glob("*.onnx")) == ["model.onnx"]
 
 
 def test_component_defaults_match_the_core() -> None:
     import inspect
 
     from mlrail.components.export_onnx import export_onnx as component
-    from mlrail.components.export_onnx.core import DEFAULT_OPSET, DEFAULT_RTOL
+    from mlrail.components.export_onnx.core import (
+        DEFAULT_MAX_ACCURACY_DROP,
+        DEFAULT_MAX_RMSE_INCREASE,
+        DEFAULT_OPSET,
+        DEFAULT_RTOL,
+    )
 
     defaults = inspect.signature(component.python_func).parameters
     assert defaults["opset"].default == DEFAULT_OPSET
     assert defaults["rtol"].default == DEFAULT_RTOL
+    assert defaults["max_accuracy_drop"].default == DEFAULT_MAX_ACCURACY_DROP
+    assert defaults["max_rmse_increase"].default == DEFAULT_MAX_RMSE_INCREASE
+    assert defaults["optimize"].default is False and defaults["quantize"].default is False
 
 
 def test_golden_requests_replay_to_the_recorded_answer(onnx_model: Path) -> None:
