@@ -267,6 +267,8 @@ def _cmd_serve(a: argparse.Namespace) -> int:
         port=a.port,
         workers=a.workers,
         model_version=a.model_version,
+        log_payloads=a.log_payloads,
+        log_sample_rate=a.log_sample_rate,
     )
     return 0
 
@@ -383,6 +385,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--model-version", type=int, default=None, help="pin this version")
+    p.add_argument(
+        "--log-payloads",
+        metavar="PATH_OR_URL",
+        default=None,
+        help="log sampled inference inputs and outputs: append JSON Lines to PATH, or POST "
+        "CloudEvents (KServe's logger format) to an http(s):// URL (default: off)",
+    )
+    p.add_argument(
+        "--log-sample-rate",
+        type=float,
+        default=1.0,
+        metavar="0..1",
+        help="fraction of answered inferences logged with --log-payloads (default: 1.0)",
+    )
     p.set_defaults(func=_cmd_serve)
     return parser
 

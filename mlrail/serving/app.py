@@ -13,6 +13,11 @@ Endpoints (JSON shapes as KServe 0.21 writes them)::
     GET  /v2/models/{name}[/versions/{v}]    {"name", "versions", "platform", "inputs", "outputs"}
     GET  .../{name}[/versions/{v}]/ready     {"name", "ready": true}; 503 when not ready
     POST .../{name}[/versions/{v}]/infer     {"model_name", "model_version", "id", "outputs"}
+    GET  /v2/openapi.json                    the OpenAPI document (:mod:`mlrail.serving.openapi`)
+    GET  /metrics                            Prometheus metrics (:mod:`mlrail.serving.metrics`)
+
+Answered inferences are sampled into the payload log when one is given
+(:mod:`mlrail.serving.payload_log`): after the response is encoded, off the request path.
 
 Errors are ``{"error": "<what was wrong, naming the input>"}``. Statuses follow KServe: 422
 where its (FastAPI) request schema rejects a body, 400 where its ``InvalidInput`` does, 404/503
@@ -47,6 +52,7 @@ import json
 import logging
 import math
 import os
+import time
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from typing import Any
 
@@ -54,6 +60,10 @@ import numpy as np
 import orjson
 
 from mlrail import __version__
+from mlrail.serving.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from mlrail.serving.metrics import Metrics
+from mlrail.serving.openapi import openapi_document
+from mlrail.serving.payload_log import PayloadLogger, open_payload_log
 from mlrail.serving.repository import LoadedModel, ModelEntry, Repository, TensorSpec
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "InferenceApp", "create_app"]
@@ -85,6 +95,7 @@ _ACCEPTS: dict[str, frozenset[str]] = {
     "BYTES": frozenset({"BYTES"}),
 }
 _JSON_HEADERS = [(b"content-type", b"application/json")]
+_METRICS_HEADERS = [(b"content-type", METRICS_CONTENT_TYPE)]
 
 
 class _HTTPError(Exception):
@@ -115,39 +126,55 @@ class InferenceApp:
     Args:
         repository: The loaded model repository.
         max_body_bytes: The largest request body accepted; larger ones get 413.
+        metrics: Where requests are counted (a fresh :class:`Metrics` if not given).
+        payload_log: Where sampled inferences go (none if not given); closed with the app.
     """
 
-    def __init__(self, repository: Repository, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES):
+    def __init__(
+        self,
+        repository: Repository,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        *,
+        metrics: Metrics | None = None,
+        payload_log: PayloadLogger | None = None,
+    ):
         if max_body_bytes < 1:
             raise ValueError(f"max_body_bytes must be positive, got {max_body_bytes}")
         self.repository = repository
         self.max_body_bytes = max_body_bytes
+        self.metrics = metrics or Metrics()
+        self.payload_log = payload_log
         self._server_metadata = orjson.dumps(
             {"name": SERVER_NAME, "version": __version__, "extensions": []}
         )
+        self._openapi = orjson.dumps(openapi_document())
+
+    def close(self) -> None:
+        """Flush and stop the payload log (uvicorn's shutdown calls this through lifespan)."""
+        if self.payload_log is not None:
+            self.payload_log.close()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
             await self._http(scope, receive, send)
         elif kind == "lifespan":
-            await _lifespan(receive, send)
+            await _lifespan(receive, send, self.close)
         elif kind == "websocket":
             await send({"type": "websocket.close", "code": 1003})
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers: list[tuple[bytes, bytes]] = _JSON_HEADERS
         try:
-            status, body = await self._route(scope, receive)
+            status, body, headers = await self._route(scope, receive)
         except _HTTPError as e:
             status, body = e.status, orjson.dumps({"error": e.message})
-            if e.headers:
-                headers = _JSON_HEADERS + e.headers
+            headers = _JSON_HEADERS + e.headers if e.headers else _JSON_HEADERS
         except _Disconnected:
             return
         except Exception as e:  # a bug here must still answer JSON, and be logged
             logger.exception("%s %s failed", scope.get("method"), scope.get("path"))
             status, body = 500, orjson.dumps({"error": f"internal error: {type(e).__name__}: {e}"})
+            headers = _JSON_HEADERS
         await send(
             {
                 "type": "http.response.start",
@@ -157,7 +184,16 @@ class InferenceApp:
         )
         await send({"type": "http.response.body", "body": body})
 
-    async def _route(self, scope: Scope, receive: Receive) -> tuple[int, bytes]:
+    async def _route(
+        self, scope: Scope, receive: Receive
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        if scope["path"] == "/metrics":
+            _allow(scope["method"], "GET", "/metrics")
+            return 200, self.metrics.exposition(), _METRICS_HEADERS
+        status, body = await self._route_v2(scope, receive)
+        return status, body, _JSON_HEADERS
+
+    async def _route_v2(self, scope: Scope, receive: Receive) -> tuple[int, bytes]:
         method: str = scope["method"]
         path: str = scope["path"]
         parts = path.strip("/").split("/")
@@ -188,6 +224,9 @@ class InferenceApp:
         elif parts == ["v2", "health", "ready"]:
             _allow(method, "GET", path)
             return 200, self._server_ready()
+        elif parts == ["v2", "openapi.json"]:
+            _allow(method, "GET", path)
+            return 200, self._openapi
         elif parts == ["v2", "models"]:
             _allow(method, "GET", path)
             self.repository.poll()
@@ -249,6 +288,38 @@ class InferenceApp:
     async def _infer(
         self, scope: Scope, receive: Receive, name: str, version: str | None
     ) -> tuple[int, bytes]:
+        start = time.perf_counter()
+        try:
+            model, request, request_id, response = await self._run(scope, receive, name, version)
+        except _HTTPError as e:
+            self.metrics.observe(self._model_label(name), e.status, time.perf_counter() - start)
+            raise
+        except _Disconnected:
+            raise
+        except Exception:
+            self.metrics.observe(self._model_label(name), 500, time.perf_counter() - start)
+            raise
+        elapsed = time.perf_counter() - start
+        self.metrics.observe(model.name, 200, elapsed)
+        if self.payload_log is not None:
+            self.payload_log.offer(
+                request_id,
+                model.name,
+                str(model.version),
+                time.time() - elapsed,
+                elapsed,
+                request,
+                response,
+            )
+        return 200, response
+
+    def _model_label(self, name: str) -> str:
+        # Only names the repository holds: clients must not create label values at will.
+        return name if self.repository.model(name) is not None else ""
+
+    async def _run(
+        self, scope: Scope, receive: Receive, name: str, version: str | None
+    ) -> tuple[LoadedModel, dict[str, Any], str, bytes]:
         # Find the model before reading the body: a request to an unknown model is refused
         # without buffering up to max_body_bytes of it.
         model = self._served(name, version)
@@ -278,7 +349,12 @@ class InferenceApp:
                 f"model {model.name!r} version {model.version} failed to run "
                 f"on a valid request: {e}",
             ) from e
-        return 200, _encode_response(model, request_id, output_names, results)
+        return (
+            model,
+            request,
+            request_id,
+            _encode_response(model, request_id, output_names, results),
+        )
 
     async def _read_body(self, receive: Receive, content_length: bytes | None) -> bytes:
         limit = self.max_body_bytes
@@ -316,6 +392,8 @@ def create_app(
     *,
     intra_op_threads: int = 1,
     poll_interval: float = 1.0,
+    log_payloads: str | None = None,
+    log_sample_rate: float = 1.0,
 ) -> InferenceApp:
     """Load a model repository and return the V2 ASGI app serving it.
 
@@ -325,33 +403,45 @@ def create_app(
         max_body_bytes: The largest request body accepted (413 above it).
         intra_op_threads: ONNX Runtime threads per run (0: ONNX Runtime's default).
         poll_interval: Seconds between checks for new versions in the repository.
+        log_payloads: Log sampled inferences to this JSON Lines file, or POST them as
+            CloudEvents to this ``http(s)://`` URL (:mod:`mlrail.serving.payload_log`).
+        log_sample_rate: The fraction of answered inferences logged, 0 to 1.
 
     Returns:
-        The ASGI application.
+        The ASGI application; ``close()`` flushes its payload log.
 
     Raises:
         ModelError: The repository folder does not exist. (A model that fails to load does not
             raise: it is reported not ready and the others serve.)
+        ValueError: The sample rate is outside 0..1, or the payload log cannot be opened.
     """
+    if not 0.0 <= log_sample_rate <= 1.0:  # also refuses NaN
+        raise ValueError(f"log_sample_rate must be between 0 and 1, got {log_sample_rate}")
     repository = Repository(
         model_repository,
         model_version,
         intra_op_threads=intra_op_threads,
         poll_interval=poll_interval,
     )
-    return InferenceApp(repository, max_body_bytes)
+    metrics = Metrics()
+    payload_log = None
+    if log_payloads and log_sample_rate > 0.0:
+        payload_log = open_payload_log(log_payloads, log_sample_rate, on_drop=metrics.dropped)
+    return InferenceApp(repository, max_body_bytes, metrics=metrics, payload_log=payload_log)
 
 
 # -- helpers (module level: no attribute lookups through self on the request path) -------------
 
 
-async def _lifespan(receive: Receive, send: Send) -> None:
-    # Models load when the app is created; uvicorn only needs startup/shutdown acknowledged.
+async def _lifespan(receive: Receive, send: Send, close: Callable[[], None]) -> None:
+    # Models load when the app is created; at shutdown the payload log is flushed (in a thread:
+    # it may wait on a slow sink).
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
+            await asyncio.get_running_loop().run_in_executor(None, close)
             await send({"type": "lifespan.shutdown.complete"})
             return
 

@@ -12,13 +12,19 @@ Differences from KServe's ``ModelServer``, each measured or required (DESIGN §4
 
 Shutdown is uvicorn's: on SIGTERM/SIGINT it stops accepting, lets in-flight requests finish
 (up to :data:`GRACEFUL_SHUTDOWN_SECONDS`), then re-raises the signal, so the process ends with
-the signal's status as Kubernetes expects.
+the signal's status as Kubernetes expects. The payload log is flushed during shutdown.
+
+With several workers, each process keeps its own metrics in files under a fresh
+``PROMETHEUS_MULTIPROC_DIR`` (prometheus_client's multiprocess mode), so ``/metrics`` from any
+worker sums them all; the folder is removed when the server stops.
 """
 
 from __future__ import annotations
 
 import copy
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +44,9 @@ _ENV_REPOSITORY = "MLRAIL_SERVE_MODEL_REPOSITORY"
 _ENV_VERSION = "MLRAIL_SERVE_MODEL_VERSION"
 _ENV_MAX_BODY = "MLRAIL_SERVE_MAX_BODY_BYTES"
 _ENV_THREADS = "MLRAIL_SERVE_INTRA_OP_THREADS"
+_ENV_LOG_PAYLOADS = "MLRAIL_SERVE_LOG_PAYLOADS"
+_ENV_LOG_SAMPLE_RATE = "MLRAIL_SERVE_LOG_SAMPLE_RATE"
+_ENV_PROMETHEUS_DIR = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client reads it at import
 _FACTORY = "mlrail.serving.server:_app_from_environment"
 
 
@@ -52,6 +61,8 @@ def serve(
     access_log: bool = False,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     intra_op_threads: int = 1,
+    log_payloads: str | None = None,
+    log_sample_rate: float = 1.0,
 ) -> None:
     """Serve a model repository over the V2 inference protocol until SIGTERM/SIGINT.
 
@@ -66,9 +77,13 @@ def serve(
         access_log: Log one line per request (off: per-request logging is a measured cost).
         max_body_bytes: The largest request body accepted (413 above it).
         intra_op_threads: ONNX Runtime threads per run (0: ONNX Runtime's default).
+        log_payloads: Log sampled inferences to this JSON Lines file, or POST them as
+            CloudEvents to this ``http(s)://`` URL (off when not given).
+        log_sample_rate: The fraction of answered inferences logged, 0 to 1.
 
     Raises:
         ModelError: The repository folder does not exist, or ``workers`` is below 1.
+        ValueError: The sample rate is outside 0..1, or the payload log cannot be opened.
     """
     import uvicorn
 
@@ -82,18 +97,34 @@ def serve(
         access_log=access_log,
         max_body_bytes=max_body_bytes,
         intra_op_threads=intra_op_threads,
+        log_payloads=log_payloads,
+        log_sample_rate=log_sample_rate,
     )
     if workers == 1:
-        uvicorn.run(**options)
+        app = options["app"]
+        try:
+            uvicorn.run(**options)
+        finally:
+            app.close()  # flushed by lifespan already; this covers a failed start
         return
     # Worker processes import the app by name, so the settings travel in the environment;
     # restored afterwards so serve() leaves its caller's environment as it found it.
-    env = _environment(model_repository, model_version, max_body_bytes, intra_op_threads)
+    env = _environment(
+        model_repository,
+        model_version,
+        max_body_bytes,
+        intra_op_threads,
+        log_payloads,
+        log_sample_rate,
+    )
+    metrics_dir = tempfile.mkdtemp(prefix="mlrail-metrics-")
+    env[_ENV_PROMETHEUS_DIR] = metrics_dir
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
         uvicorn.run(**options)
     finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -112,6 +143,8 @@ def _uvicorn_options(
     access_log: bool,
     max_body_bytes: int,
     intra_op_threads: int,
+    log_payloads: str | None = None,
+    log_sample_rate: float = 1.0,
 ) -> dict[str, Any]:
     """The keyword arguments of ``uvicorn.run`` for :func:`serve` (loads models if workers=1)."""
     if workers < 1:
@@ -120,11 +153,18 @@ def _uvicorn_options(
     if workers == 1:
         # Load in this process, so a missing repository fails before the port is bound.
         app = create_app(
-            model_repository, model_version, max_body_bytes, intra_op_threads=intra_op_threads
+            model_repository,
+            model_version,
+            max_body_bytes,
+            intra_op_threads=intra_op_threads,
+            log_payloads=log_payloads,
+            log_sample_rate=log_sample_rate,
         )
     else:
         if not Path(model_repository).is_dir():
             raise ModelError(f"{model_repository}: model repository not found (not a folder)")
+        if not 0.0 <= log_sample_rate <= 1.0:  # refused here, before any worker starts
+            raise ValueError(f"log_sample_rate must be between 0 and 1, got {log_sample_rate}")
         app = _FACTORY
     return {
         "app": app,
@@ -154,13 +194,23 @@ def _log_config(log_level: str) -> dict[str, Any]:
 
 
 def _environment(
-    model_repository: str, model_version: int | None, max_body_bytes: int, intra_op_threads: int
+    model_repository: str,
+    model_version: int | None,
+    max_body_bytes: int,
+    intra_op_threads: int,
+    log_payloads: str | None,
+    log_sample_rate: float,
 ) -> dict[str, str]:
+    destination = log_payloads or ""
+    if destination and not destination.startswith(("http://", "https://")):
+        destination = str(Path(destination).resolve())
     return {
         _ENV_REPOSITORY: str(Path(model_repository).resolve()),
         _ENV_VERSION: "" if model_version is None else str(model_version),
         _ENV_MAX_BODY: str(max_body_bytes),
         _ENV_THREADS: str(intra_op_threads),
+        _ENV_LOG_PAYLOADS: destination,
+        _ENV_LOG_SAMPLE_RATE: repr(log_sample_rate),
     }
 
 
@@ -172,4 +222,6 @@ def _app_from_environment() -> InferenceApp:
         int(version) if version else None,
         int(os.environ.get(_ENV_MAX_BODY, DEFAULT_MAX_BODY_BYTES)),
         intra_op_threads=int(os.environ.get(_ENV_THREADS, "1")),
+        log_payloads=os.environ.get(_ENV_LOG_PAYLOADS) or None,
+        log_sample_rate=float(os.environ.get(_ENV_LOG_SAMPLE_RATE, "1.0")),
     )

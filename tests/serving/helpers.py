@@ -13,8 +13,17 @@ The models are built with ``onnx.helper`` and run by real ONNX Runtime sessions 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -204,3 +213,62 @@ def copy_version(src: Path, dest: Path) -> None:
     staging = dest.with_name(f".{dest.name}.tmp")
     shutil.copytree(src, staging)
     os.replace(staging, dest)
+
+
+# -- a real server in a subprocess ---------------------------------------------------------------
+
+SERVE = """
+import json, sys
+from mlrail.serving.server import serve
+serve(sys.argv[1], port=int(sys.argv[2]), **json.loads(sys.argv[3]))
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Running:
+    url: str
+    port: int
+    process: subprocess.Popen[str]
+
+
+@contextmanager
+def running_server(repo: Path, **options: object) -> Iterator[Running]:
+    """``serve(repo, port=<free>, **options)`` in a subprocess, up and answering /v2/health/live."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-c", SERVE, str(repo), str(port), json.dumps(options)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise AssertionError(
+                    f"server exited {process.returncode}: {process.communicate()[1]}"
+                )
+            try:
+                if httpx.get(f"{url}/v2/health/live", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError("server did not come up before the deadline")
+            time.sleep(0.05)
+        yield Running(url=url, port=port, process=process)
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        process.communicate()  # reaps it and closes the pipes

@@ -3,15 +3,9 @@
 from __future__ import annotations
 
 import inspect
-import json
 import signal
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -22,63 +16,7 @@ import pytest
 from mlrail.errors import ModelError
 from mlrail.serving.server import serve
 
-from .helpers import classifier_request, session
-
-SERVE = """
-import json, sys
-from mlrail.serving.server import serve
-serve(sys.argv[1], port=int(sys.argv[2]), **json.loads(sys.argv[3]))
-"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Running:
-    url: str
-    port: int
-    process: subprocess.Popen[str]
-
-
-@contextmanager
-def running_server(repo: Path, **options: object) -> Iterator[Running]:
-    """``serve(repo, port=<free>, **options)`` in a subprocess, up and answering /v2/health/live."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-c", SERVE, str(repo), str(port), json.dumps(options)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise AssertionError(
-                    f"server exited {process.returncode}: {process.communicate()[1]}"
-                )
-            try:
-                if httpx.get(f"{url}/v2/health/live", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError("server did not come up before the deadline")
-            time.sleep(0.05)
-        yield Running(url=url, port=port, process=process)
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+from .helpers import Running, classifier_request, free_port, running_server, session
 
 
 def stop(server: Running) -> tuple[int, str, str]:
@@ -197,3 +135,61 @@ def test_importing_the_server_loads_no_heavy_library() -> None:
     )
 
     assert orjson.loads(result.stdout) == []
+
+
+def test_real_server_with_two_workers_logs_payloads_and_sums_metrics(
+    repo: Path, tmp_path: Path
+) -> None:
+    log = tmp_path / "payloads.jsonl"
+    with (
+        running_server(repo, workers=2, log_payloads=str(log)) as server,
+        httpx.Client(base_url=server.url, timeout=10) as http,
+    ):
+        for i in range(8):
+            response = http.post(
+                "/v2/models/penguins/infer", json=classifier_request([40.0], ["Dream"], id=str(i))
+            )
+            assert response.status_code == 200
+        # Whichever worker answers /metrics, it reports both workers' requests.
+        for _ in range(4):
+            metrics = http.get("/metrics").text
+            assert 'mlrail_inference_requests_total{model="penguins",status="200"} 8.0' in metrics
+
+        code, _, stderr = stop(server)
+
+    assert code in (0, -signal.SIGTERM), stderr
+    ids = sorted(orjson.loads(line)["id"] for line in log.read_bytes().splitlines())
+    assert ids == [str(i) for i in range(8)]  # every record flushed by the shutdown
+
+
+def test_cli_serve_takes_the_payload_log_flags(tmp_path: Path) -> None:
+    from mlrail.cli import build_parser
+
+    args = build_parser().parse_args(
+        ["serve", "--log-payloads", "http://collector/", "--log-sample-rate", "0.25"]
+    )
+    defaults = build_parser().parse_args(["serve"])
+
+    assert args.log_payloads == "http://collector/" and args.log_sample_rate == 0.25
+    assert defaults.log_payloads is None and defaults.log_sample_rate == 1.0
+
+
+def test_cli_serve_refuses_a_sample_rate_above_one(repo: Path, tmp_path: Path) -> None:
+    from mlrail.cli import main
+
+    code = main(
+        [
+            "serve",
+            "--model-repository",
+            str(repo),
+            "--port",
+            str(free_port()),
+            "--log-payloads",
+            str(tmp_path / "p.jsonl"),
+            "--log-sample-rate",
+            "2",
+        ]
+    )
+
+    assert code == 2
+    assert not (tmp_path / "p.jsonl").exists()

@@ -1,0 +1,307 @@
+"""The OpenAPI 3.0 document of the server's endpoints, served at ``GET /v2/openapi.json``.
+
+Its V2 schemas follow the Open Inference Protocol's REST specification as KServe publishes it
+(``open_inference_rest.yaml``); the error statuses are the ones :mod:`mlrail.serving.app` answers.
+The fuzz test (``tests/serving/test_fuzz.py``) drives schemathesis with this document against a
+real server, so a schema that drifts from what the server does fails a test.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlrail import __version__
+
+__all__ = ["OPENAPI_PATH", "openapi_document"]
+
+OPENAPI_PATH = "/v2/openapi.json"
+
+_V2_DATATYPES = [
+    "BOOL",
+    "UINT8",
+    "UINT16",
+    "UINT32",
+    "UINT64",
+    "INT8",
+    "INT16",
+    "INT32",
+    "INT64",
+    "FP16",
+    "FP32",
+    "FP64",
+    "BYTES",
+]
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return _json(_ref("ErrorResponse"), description)
+
+
+_NAME = {
+    "name": "model_name",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string"},
+    "description": "A model in the repository (a folder name).",
+}
+_VERSION = {
+    "name": "model_version",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string"},
+    "description": "A version number; only the served version answers 200.",
+}
+_UNKNOWN = _error("Unknown model or version, or a version that is not the one served.")
+_NOT_READY = _error("The model is not ready (it failed to load); the message says why.")
+
+
+def _model_operations(versioned: bool) -> dict[str, dict[str, Any]]:
+    """The metadata, ready and infer operations, on the plain or the versioned model path."""
+    parameters = [_NAME, _VERSION] if versioned else [_NAME]
+    suffix = "Version" if versioned else ""
+    return {
+        "": {
+            "get": {
+                "operationId": f"modelMetadata{suffix}",
+                "summary": "Model metadata: inputs and outputs with V2 datatypes and shapes.",
+                "parameters": parameters,
+                "responses": {
+                    "200": _json(_ref("MetadataModelResponse"), "The model's metadata."),
+                    "404": _UNKNOWN,
+                    "503": _NOT_READY,
+                },
+            }
+        },
+        "/ready": {
+            "get": {
+                "operationId": f"modelReady{suffix}",
+                "summary": "Whether the model is ready to infer.",
+                "parameters": parameters,
+                "responses": {
+                    "200": _json(_ref("ModelReadyResponse"), "The model is ready."),
+                    "404": _UNKNOWN,
+                    "503": _NOT_READY,
+                },
+            }
+        },
+        "/infer": {
+            "post": {
+                "operationId": f"modelInfer{suffix}",
+                "summary": "Run the model on a V2 inference request.",
+                "parameters": parameters,
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("InferenceRequest")}},
+                },
+                "responses": {
+                    "200": _json(_ref("InferenceResponse"), "The model's outputs."),
+                    "400": _error(
+                        "A V2 request this model cannot take: unknown, missing or repeated "
+                        "input; shape; datatype; data not matching them; unknown output."
+                    ),
+                    "404": _UNKNOWN,
+                    "413": _error("The body is larger than the server's limit."),
+                    "422": _error("The body is not a V2 inference request (or not JSON)."),
+                    "500": _error("ONNX Runtime failed on a valid request."),
+                    "503": _NOT_READY,
+                },
+            }
+        },
+    }
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI 3.0.3 document describing every endpoint the server answers."""
+    paths: dict[str, Any] = {
+        "/v2": {
+            "get": {
+                "operationId": "serverMetadata",
+                "summary": "Server name, version and protocol extensions.",
+                "responses": {"200": _json(_ref("MetadataServerResponse"), "Server metadata.")},
+            }
+        },
+        "/v2/health/live": {
+            "get": {
+                "operationId": "serverLive",
+                "summary": "Liveness: the server answers.",
+                "responses": {"200": _json(_ref("ServerLiveResponse"), "The server is live.")},
+            }
+        },
+        "/v2/health/ready": {
+            "get": {
+                "operationId": "serverReady",
+                "summary": "Readiness: every model in the repository is loaded.",
+                "responses": {
+                    "200": _json(_ref("ServerReadyResponse"), "Every model is ready."),
+                    "503": _error("Some model is not ready, or there is none; says which."),
+                },
+            }
+        },
+        "/v2/models": {
+            "get": {
+                "operationId": "listModels",
+                "summary": "The models in the repository.",
+                "responses": {"200": _json(_ref("ModelListResponse"), "Model names.")},
+            }
+        },
+        OPENAPI_PATH: {
+            "get": {
+                "operationId": "openapi",
+                "summary": "This document.",
+                "responses": {"200": _json({"type": "object"}, "The OpenAPI document.")},
+            }
+        },
+        "/metrics": {
+            "get": {
+                "operationId": "metrics",
+                "summary": "Prometheus metrics, text exposition format 0.0.4.",
+                "responses": {
+                    "200": {
+                        "description": "The metrics.",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        },
+    }
+    for suffix, item in _model_operations(versioned=False).items():
+        paths[f"/v2/models/{{model_name}}{suffix}"] = item
+    for suffix, item in _model_operations(versioned=True).items():
+        paths[f"/v2/models/{{model_name}}/versions/{{model_version}}{suffix}"] = item
+
+    tensor_metadata = {
+        "type": "object",
+        "required": ["name", "datatype", "shape"],
+        "properties": {
+            "name": {"type": "string"},
+            "datatype": {"type": "string", "enum": _V2_DATATYPES},
+            "shape": {"type": "array", "items": {"type": "integer"}},
+        },
+    }
+    parameters = {"type": "object", "additionalProperties": True}
+    schemas: dict[str, Any] = {
+        "ErrorResponse": {
+            "type": "object",
+            "required": ["error"],
+            "properties": {"error": {"type": "string"}},
+        },
+        "MetadataServerResponse": {
+            "type": "object",
+            "required": ["name", "version", "extensions"],
+            "properties": {
+                "name": {"type": "string"},
+                "version": {"type": "string"},
+                "extensions": {"type": "array", "items": {"type": "string"}},
+            },
+        },
+        "ServerLiveResponse": {
+            "type": "object",
+            "required": ["live"],
+            "properties": {"live": {"type": "boolean"}},
+        },
+        "ServerReadyResponse": {
+            "type": "object",
+            "required": ["ready"],
+            "properties": {"ready": {"type": "boolean"}},
+        },
+        "ModelListResponse": {
+            "type": "object",
+            "required": ["models"],
+            "properties": {"models": {"type": "array", "items": {"type": "string"}}},
+        },
+        "ModelReadyResponse": {
+            "type": "object",
+            "required": ["name", "ready"],
+            "properties": {"name": {"type": "string"}, "ready": {"type": "boolean"}},
+        },
+        "MetadataModelResponse": {
+            "type": "object",
+            "required": ["name", "platform", "inputs", "outputs"],
+            "properties": {
+                "name": {"type": "string"},
+                "versions": {"type": "array", "items": {"type": "string"}},
+                "platform": {"type": "string"},
+                "inputs": {"type": "array", "items": _ref("MetadataTensor")},
+                "outputs": {"type": "array", "items": _ref("MetadataTensor")},
+            },
+        },
+        "MetadataTensor": tensor_metadata,
+        "InferenceRequest": {
+            "type": "object",
+            "required": ["inputs"],
+            "properties": {
+                "id": {"type": "string"},
+                "parameters": parameters,
+                "inputs": {"type": "array", "items": _ref("RequestInput")},
+                "outputs": {"type": "array", "items": _ref("RequestOutput")},
+            },
+        },
+        "RequestInput": {
+            "type": "object",
+            "required": ["name", "shape", "datatype", "data"],
+            "properties": {
+                "name": {"type": "string"},
+                "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+                "datatype": {"type": "string", "enum": _V2_DATATYPES},
+                "parameters": parameters,
+                "data": _ref("TensorData"),
+            },
+        },
+        "RequestOutput": {
+            "type": "object",
+            "required": ["name"],
+            "properties": {"name": {"type": "string"}, "parameters": parameters},
+        },
+        "InferenceResponse": {
+            "type": "object",
+            "required": ["model_name", "outputs"],
+            "properties": {
+                "model_name": {"type": "string"},
+                "model_version": {"type": "string"},
+                "id": {"type": "string"},
+                "parameters": parameters,
+                "outputs": {"type": "array", "items": _ref("ResponseOutput")},
+            },
+        },
+        "ResponseOutput": {
+            "type": "object",
+            "required": ["name", "shape", "datatype", "data"],
+            "properties": {
+                "name": {"type": "string"},
+                "shape": {"type": "array", "items": {"type": "integer"}},
+                "datatype": {"type": "string", "enum": _V2_DATATYPES},
+                "parameters": parameters,
+                "data": _ref("TensorData"),
+            },
+        },
+        "TensorData": {
+            "description": "Row-major values, flat or nested to the shape; null is missing.",
+            "type": "array",
+            "items": {
+                "anyOf": [
+                    {"type": "number"},
+                    {"type": "string"},
+                    {"type": "boolean"},
+                    {"type": "array", "items": {}},
+                ],
+                "nullable": True,
+            },
+        },
+    }
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "mlrail serve: Open Inference Protocol v2 (KServe v2 REST)",
+            "version": __version__,
+        },
+        "paths": paths,
+        "components": {"schemas": schemas},
+    }
