@@ -87,6 +87,8 @@ def _cmd_run(a: argparse.Namespace) -> int:
         "eval_ratio": a.eval_ratio,
         "key_column": a.key_column,
         "curated_schema": a.schema,
+        "optimize": a.optimize,
+        "quantize": a.quantize,
         "hparams": hparams,
         "thresholds": a.thresholds or {},
         "parity_tolerance": a.parity_tolerance,
@@ -326,6 +328,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hparams", type=_json_object, help="JSON, e.g. '{\"epochs\": 30}'")
     p.add_argument("--thresholds", type=_json_object, help='JSON, e.g. \'{"accuracy": ">= 0.9"}\'')
     p.add_argument("--parity-tolerance", type=float, default=1e-4)
+    p.add_argument(
+        "--optimize", action="store_true", help="also write an ONNX Runtime-optimised graph"
+    )
+    p.add_argument(
+        "--quantize",
+        action="store_true",
+        help="also write a dynamically int8-quantised model (kept only within its accuracy gate)",
+    )
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("compile", help="compile a pipeline to KFP IR YAML")

@@ -40,6 +40,8 @@ def test_run_examples(
     assert main([*args, "--workdir", str(tmp_path)]) == 0, capsys.readouterr().out
     out = capsys.readouterr().out
     assert "; blessed" in out
+    if "--quantize" in args:  # the int8 variant went through its accuracy gate
+        assert re.search(r"int8: (kept|rejected), [\d,]+ bytes", out), out
     assert list((tmp_path / "models").glob("penguins/1/model.onnx")), out
 
 
