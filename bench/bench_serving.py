@@ -25,7 +25,6 @@ import re
 import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -33,6 +32,7 @@ from typing import Any
 
 import numpy as np
 import orjson
+from _servers import start_server
 
 FLOATS = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "year"]
 STRINGS = ["island", "sex"]
@@ -278,21 +278,7 @@ def _serve(kind: str, port: int, repo: str) -> None:
 
 
 def start(kind: str, repo: Path) -> tuple[subprocess.Popen[bytes], int]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    process = subprocess.Popen([sys.executable, __file__, "--serve", kind, str(port), str(repo)])
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return process, port
-        except OSError:
-            if process.poll() is not None:
-                raise RuntimeError(f"{kind} server exited {process.returncode}") from None
-            time.sleep(0.05)
-    process.kill()
-    raise RuntimeError(f"{kind} server did not start")
+    return start_server(__file__, kind, repo)
 
 
 def summarize(runs: list[list[float]]) -> tuple[float, float, float]:

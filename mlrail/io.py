@@ -35,8 +35,9 @@ def _umask() -> int:
 
 # mkstemp/mkdtemp create 0600 files and 0700 folders; a published artifact gets the modes an
 # ordinary write would (another uid, e.g. a model server or a storage initializer, must read it)
-_FILE_MODE = 0o666 & ~_umask()
-_DIR_MODE = 0o777 & ~_umask()
+_UMASK = _umask()
+_FILE_MODE = 0o666 & ~_UMASK
+_DIR_MODE = 0o777 & ~_UMASK
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:

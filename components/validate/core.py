@@ -510,10 +510,3 @@ def validate(
     for a in anomalies:
         log.warning("[%s] %s: %s", a.split, a.type, a.description)
     return report
-
-
-def describe(report: ValidationReport) -> str:
-    """One line per anomaly, for logs and the CLI."""
-    if report.ok:
-        return "no anomalies"
-    return "\n".join(f"[{a.split}] {a.type}: {a.description}" for a in report.anomalies)

@@ -11,15 +11,9 @@ import pytest
 
 from mlrail.cli import main
 from tests.kfp_api.fake_server import FakeKfpServer
+from tests.test_readme import ROOT, sh_lines
 
-ROOT = Path(__file__).parents[2]
-README = (ROOT / "README.md").read_text(encoding="utf-8")
-LINES = [
-    line
-    for block in re.findall(r"```sh\n(.*?)```", README, flags=re.S)
-    for line in block.splitlines()
-    if line.startswith("mlrail ")
-]
+LINES = [line for line in sh_lines() if line.startswith("mlrail ")]
 
 
 def _examples(command: str) -> list[list[str]]:

@@ -16,7 +16,7 @@ import onnxruntime as ort
 
 from mlrail.components.deploy.core import deploy
 from mlrail.modelspec import ModelSpec
-from tests.serving.test_server import free_port
+from tests.serving.helpers import free_port
 
 README = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import subprocess
 from pathlib import Path
@@ -11,7 +12,7 @@ import yaml
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
-from mlrail.compiler import compile_manifests
+from mlrail.compiler import compile_manifests, compile_pipeline
 from tests.pipelines.golden import normalise
 
 from .kube_schema import CrdSchemas, schema_errors
@@ -70,5 +71,8 @@ def test_a_changed_pipeline_is_a_new_version_an_unchanged_one_the_same(tmp_path:
     first = compile_manifests("training", tmp_path / "a").read_text()
     again = compile_manifests("training", tmp_path / "b").read_text()
     assert first == again
-    name = re.search(r"name: (training-[0-9a-f]{12})", first)
-    assert name and name.group(1) in first
+    ir = compile_pipeline("training", tmp_path / "ir.yaml").read_bytes()
+    _, pipeline_version = yaml.safe_load_all(first)
+    assert pipeline_version["metadata"]["name"] == (
+        f"training-{hashlib.sha256(ir).hexdigest()[:12]}"
+    )

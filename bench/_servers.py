@@ -1,0 +1,31 @@
+"""Shared by the server benchmarks: start one of a script's servers in its own process."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def start_server(script: str, kind: str, repo: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """Run ``python SCRIPT --serve KIND PORT REPO`` on a free port; return once it accepts.
+
+    Each benchmark script serves its own kinds (mlrail, floor, ...) when called with ``--serve``.
+    """
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    process = subprocess.Popen([sys.executable, script, "--serve", kind, str(port), str(repo)])
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return process, port
+        except OSError:
+            if process.poll() is not None:
+                raise RuntimeError(f"{kind} server exited {process.returncode}") from None
+            time.sleep(0.05)
+    process.kill()
+    raise RuntimeError(f"{kind} server did not start")
