@@ -23,13 +23,16 @@ def export_onnx(
 ):
     """Converts the SavedModel to ONNX and fails unless ONNX Runtime matches it on every eval row.
 
+    Edge rows are compared too: each number missing or infinite and each string empty or unseen.
+
     Args:
         model: The model written by train.
         examples: The splits written by ingest; parity is checked on ``eval``.
         onnx_model: model.onnx, parity.json, variants.json, model_spec.json, a Triton model
             repository, and the accepted optional variants (model.optimized.onnx, model.int8.onnx).
-        parity: Parity with the SavedModel (rows, max_abs_diff, max_rel_diff, label_agreement)
-            and each optional variant's size, quality and verdict (``<variant>_accepted``).
+        parity: Parity with the SavedModel (rows, max_abs_diff, max_rel_diff, label_agreement,
+            edge_rows, edge_max_abs_diff) and each optional variant's size, quality and verdict
+            (``<variant>_accepted``).
         model_name: The model's name in the model repository.
         tolerance: Absolute part of the bound on |ONNX Runtime - SavedModel| per output value.
         rtol: Relative part of that bound, times |SavedModel output|.

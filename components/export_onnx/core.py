@@ -46,7 +46,7 @@ Output layout of the ``onnx_model`` artifact::
                                             "outputs": ONNX Runtime's V2 outputs for it}
       parity.json                          {"rows", "max_abs_diff", "max_rel_diff",
                                             "label_agreement", "tolerance", "rtol", "ok",
-                                            "worst_rows"}
+                                            "worst_rows", "edge_rows", "edge_max_abs_diff"}
       variants.json                        {"base": {"bytes", "accuracy", "rmse", "rows"} or
                                             null, "max_accuracy_drop", "max_rmse_increase",
                                             "variants": [Variant fields]}
@@ -64,7 +64,7 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +84,7 @@ __all__ = [
     "Parity",
     "Quality",
     "Variant",
+    "edge_rows",
     "export_onnx",
     "golden_requests",
     "parity",
@@ -106,6 +107,12 @@ DEFAULT_MAX_RMSE_INCREASE = 0.01
 
 @dataclass(frozen=True)
 class Parity:
+    """ONNX Runtime against the SavedModel on every eval row (and on the edge rows).
+
+    ``edge_rows`` synthetic rows (:func:`edge_rows`: missing and infinite numbers, empty and
+    unseen strings) are compared as well, within the same bound; ``edge_max_abs_diff`` is theirs.
+    """
+
     rows: int
     max_abs_diff: float
     max_rel_diff: float
@@ -114,6 +121,8 @@ class Parity:
     rtol: float
     ok: bool
     worst_rows: list[int]
+    edge_rows: int = 0
+    edge_max_abs_diff: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -170,6 +179,8 @@ class ExportResult:
             "rows": float(p.rows),
             "max_abs_diff": p.max_abs_diff,
             "max_rel_diff": p.max_rel_diff,
+            "edge_rows": float(p.edge_rows),
+            "edge_max_abs_diff": p.edge_max_abs_diff,
         }
         if p.label_agreement is not None:
             out["label_agreement"] = p.label_agreement
@@ -270,6 +281,21 @@ def _dir_hash(path: Path) -> str:
     return h.hexdigest()
 
 
+def _excess(
+    reference: np.ndarray, onnx_out: np.ndarray, tolerance: float, rtol: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(|diff|, relative diff, per-row worst diff / bound): a row is within bound at <= 1."""
+    ref = reference.astype(np.float64)
+    got = onnx_out.astype(np.float64)
+    diff = np.abs(ref - got)
+    # NaN on one side only is the worst disagreement there is, not an incomparable value
+    diff = np.where(np.isnan(ref) & np.isnan(got), 0.0, np.where(np.isnan(diff), np.inf, diff))
+    finite_ref = np.abs(np.nan_to_num(ref, posinf=0.0, neginf=0.0))
+    rel = diff / np.maximum(finite_ref, 1e-12)
+    excess = (diff / (tolerance + rtol * finite_ref)).reshape(len(diff), -1).max(axis=1)
+    return diff, rel, excess
+
+
 def parity(
     spec: ModelSpec,
     reference: np.ndarray,
@@ -282,10 +308,7 @@ def parity(
     The relative term is what lets a regression model predicting values in the thousands pass:
     there one float32 rounding step alone is about 5e-4, far above any sensible absolute bound.
     """
-    ref = reference.astype(np.float64)
-    diff = np.abs(ref - onnx_out.astype(np.float64))
-    rel = diff / np.maximum(np.abs(ref), 1e-12)
-    excess = (diff / (tolerance + rtol * np.abs(ref))).reshape(len(diff), -1).max(axis=1)
+    diff, rel, excess = _excess(reference, onnx_out, tolerance, rtol)
     agreement = None
     if spec.task in CLASSIFICATION:
         agreement = float(np.mean(reference.argmax(axis=1) == onnx_out.argmax(axis=1)))
@@ -299,6 +322,38 @@ def parity(
         ok=bool(np.all(excess <= 1.0)),
         worst_rows=[int(i) for i in np.argsort(-excess, kind="stable")[:5]],
     )
+
+
+#: A string no vocabulary holds: the edge row for an unseen category.
+UNSEEN = "\x00mlrail-unseen"
+
+
+def edge_rows(
+    spec: ModelSpec, features: dict[str, np.ndarray]
+) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Copies of the first row with one input at a time set to a value eval data may lack.
+
+    Numbers: NaN (a missing value), +inf and -inf; strings: empty and unseen. Plus one row with
+    every number missing and every string unseen. The converted graph must treat these as the
+    SavedModel does (tf2onnx once turned ``where(isfinite(x), x, mean)`` into arithmetic that
+    makes a missing number NaN, which eval rows without gaps did not show).
+    """
+    first = {k: v[:1] for k, v in features.items()}
+    rows: list[dict[str, Any]] = []
+    names: list[str] = []
+    numbers = {"NaN": np.nan, "+inf": np.inf, "-inf": -np.inf}
+    strings = {"''": "", "unseen": UNSEEN}
+    for i in spec.inputs:
+        for label, value in (numbers if i.dtype == "float32" else strings).items():
+            rows.append({i.name: value})
+            names.append(f"{i.name}={label}")
+    rows.append({i.name: np.nan if i.dtype == "float32" else UNSEEN for i in spec.inputs})
+    names.append("all numbers missing, all strings unseen")
+    out = {k: np.repeat(v, len(rows), axis=0) for k, v in first.items()}
+    for r, change in enumerate(rows):
+        for k, value in change.items():
+            out[k][r, 0] = value
+    return out, names
 
 
 def golden_requests(
@@ -498,11 +553,22 @@ def export_onnx(
     session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
     (onnx_out,) = session.run([spec.output], features)
     result = parity(spec, reference, onnx_out, tolerance, rtol)
+    edges, edge_names = edge_rows(spec, features)
+    (edge_out,) = session.run([spec.output], edges)
+    edge_ref = predict_saved_model(saved_model, edges)
+    edge_diff, _, edge_excess = _excess(edge_ref, edge_out, tolerance, rtol)
+    failed = [edge_names[i] for i in np.flatnonzero(edge_excess > 1.0)]
+    result = replace(result, edge_rows=len(edge_names), edge_max_abs_diff=float(edge_diff.max()))
+    bound = f"bound {tolerance:g} + {rtol:g} x |value|"
     if not result.ok:
         raise ParityError(
-            f"ONNX Runtime differs from the SavedModel by {result.max_abs_diff:.3g} "
-            f"(bound {tolerance:g} + {rtol:g} x |value|) on {where}; "
-            f"worst rows: {result.worst_rows}"
+            f"ONNX Runtime differs from the SavedModel by {result.max_abs_diff:.3g} ({bound}) "
+            f"on {where}; worst rows: {result.worst_rows}"
+        )
+    if failed:
+        raise ParityError(
+            f"ONNX Runtime differs from the SavedModel by {result.edge_max_abs_diff:.3g} "
+            f"({bound}) on edge rows derived from {where}: {', '.join(failed)}"
         )
     sha = hashlib.sha256(data).hexdigest()
     width = int(onnx_out.shape[1]) if onnx_out.ndim == 2 else 1

@@ -195,17 +195,24 @@ def _build(
 
     inputs: dict[str, Any] = {}
     encoded = []
+    # Numeric columns are joined first so that imputation and normalisation are one op each
+    # over a [batch, k] tensor: the exported ONNX graph then has a handful of nodes instead of
+    # a dozen per column, which is most of its batch-1 latency.
+    numeric = [i for i in spec.inputs if i.dtype == "float32"]
+    if numeric:
+        columns = [
+            inputs.setdefault(i.name, keras.Input(shape=(1,), name=i.name, dtype="float32"))
+            for i in numeric
+        ]
+        x = keras.layers.Concatenate(name="numeric")(columns) if len(columns) > 1 else columns[0]
+        means = [prep[i.name]["mean"] for i in numeric]
+        x = Impute(means, name="impute")(x)
+        variances = [prep[i.name]["std"] ** 2 for i in numeric]
+        encoded.append(
+            keras.layers.Normalization(mean=means, variance=variances, name="normalize")(x)
+        )
     for i in spec.inputs:
-        if i.dtype == "float32":
-            x = inputs[i.name] = keras.Input(shape=(1,), name=i.name, dtype="float32")
-            p = prep[i.name]
-            x = Impute(p["mean"], name=f"impute_{i.name}")(x)
-            encoded.append(
-                keras.layers.Normalization(
-                    mean=p["mean"], variance=p["std"] ** 2, name=f"normalize_{i.name}"
-                )(x)
-            )
-        else:
+        if i.dtype != "float32":
             x = inputs[i.name] = keras.Input(shape=(1,), name=i.name, dtype="string")
             vocab = prep[i.name]["vocabulary"]
             if len(vocab) <= _ONE_HOT_MAX:

@@ -9,7 +9,7 @@ import onnxruntime as ort
 import pytest
 
 from mlrail.components.evaluate.core import predict_saved_model
-from mlrail.components.export_onnx.core import export_onnx, parity
+from mlrail.components.export_onnx.core import UNSEEN, edge_rows, export_onnx, parity
 from mlrail.errors import ParityError
 from mlrail.modelspec import ModelSpec, read_split
 from tests.conftest import Trained
@@ -30,6 +30,46 @@ def test_onnx_matches_the_saved_model_on_every_eval_row(trained: Trained, onnx_m
     (got,) = session.run(["probabilities"], feats)
     want = predict_saved_model(trained.model / "saved_model", feats)
     assert np.abs(got - want).max() <= 1e-5
+
+
+def test_edge_rows_give_the_saved_model_s_answers(trained: Trained, onnx_model: Path) -> None:
+    """Missing and infinite numbers, empty and unseen strings: finite and equal on both sides."""
+    spec = ModelSpec.read(onnx_model)
+    feats = spec.features(read_split(trained.examples / "eval"), "eval")
+    edges, names = edge_rows(spec, feats)
+    numbers = sum(i.dtype == "float32" for i in spec.inputs)
+    assert len(names) == 3 * numbers + 2 * (len(spec.inputs) - numbers) + 1
+    assert json.loads((onnx_model / "parity.json").read_text())["edge_rows"] == len(names)
+    assert np.isnan(edges["body_mass_g"][names.index("body_mass_g=NaN"), 0])
+    assert edges["island"][names.index("island=unseen"), 0] == UNSEEN
+    session = ort.InferenceSession(
+        str(onnx_model / "model.onnx"), providers=["CPUExecutionProvider"]
+    )
+    (got,) = session.run(["probabilities"], edges)
+    want = predict_saved_model(trained.model / "saved_model", edges)
+    assert np.isfinite(got).all()
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_a_graph_that_turns_missing_numbers_into_nan_is_refused(
+    trained: Trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The formulation tf2onnx converts to cond * x + (1 - cond) * mean: NaN * 0 is NaN."""
+    import keras
+
+    from mlrail.components.train.core import train
+    from mlrail.components.train.layers import Impute
+
+    monkeypatch.setattr(
+        Impute, "call", lambda self, x: keras.ops.where(keras.ops.isfinite(x), x, self.value)
+    )
+    train(
+        trained.examples, trained.schema, trained.statistics, tmp_path / "m",
+        label="species", hparams={"epochs": 1},
+    )  # fmt: skip
+    with pytest.raises(ParityError, match=r"edge rows .*bill_length_mm=NaN"):
+        export_onnx(tmp_path / "m", trained.examples, tmp_path / "onnx")
+    assert not (tmp_path / "onnx").exists()
 
 
 def test_layout_metadata_and_triton_config(onnx_model: Path) -> None:

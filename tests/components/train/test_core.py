@@ -12,7 +12,7 @@ from mlrail.components.ingest.core import ingest
 from mlrail.components.train.core import infer_task, train
 from mlrail.components.validate.core import validate
 from mlrail.errors import DataError
-from mlrail.modelspec import ModelSpec
+from mlrail.modelspec import ModelSpec, tf_inputs
 from tests.conftest import Trained
 
 
@@ -62,6 +62,28 @@ def test_penguins_model_takes_raw_features(trained: Trained) -> None:
     out = predict_saved_model(trained.model / "saved_model", rows)
     assert out.shape == (2, 3) and np.all(np.isfinite(out))
     assert np.allclose(out.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_model_keras_reloads_with_its_preprocessing(trained: Trained) -> None:
+    import keras
+
+    import mlrail.components.train.layers  # noqa: F401  (registers Impute)
+
+    spec = ModelSpec.read(trained.model)
+    model = keras.models.load_model(trained.model / "model.keras")
+    impute = model.get_layer("impute")
+    assert isinstance(impute.value, list) and len(impute.value) == sum(
+        i.dtype == "float32" for i in spec.inputs
+    )
+    rows = {
+        i.name: np.array([[np.inf], [45.0]], np.float32)
+        if i.dtype == "float32"
+        else np.array([["Biscoe"], ["male"]], object)
+        for i in spec.inputs
+    }
+    want = predict_saved_model(trained.model / "saved_model", rows)
+    got = np.asarray(model(tf_inputs(rows)))
+    np.testing.assert_allclose(got, want, atol=1e-6)
 
 
 def test_same_seed_same_model(tmp_path: Path) -> None:
