@@ -46,6 +46,7 @@ from mlrail.modelspec import read_split
 __all__ = [
     "MAX_STRING_DOMAIN_SIZE",
     "Anomaly",
+    "Comparison",
     "ValidationReport",
     "compute_statistics",
     "infer_schema",
@@ -73,12 +74,41 @@ class Anomaly:
     description: str
 
 
+@dataclass(frozen=True)
+class Comparison:
+    """One distance between two distributions of one feature, reported even below threshold.
+
+    ``kind`` is "skew" (``split`` against train, in this run) or "drift" (``split`` against the
+    same split of the baseline statistics); ``measure`` is "L_INFTY" (categorical features) or
+    "JENSEN_SHANNON_DIVERGENCE" (numeric features), as in TFDV's ``DriftSkewInfo``.
+    ``threshold`` is ``None`` when the schema sets no comparator for the feature.
+    """
+
+    feature: str
+    kind: str
+    measure: str
+    split: str
+    against: str
+    value: float
+    threshold: float | None
+
+    @property
+    def exceeded(self) -> bool:
+        return self.threshold is not None and self.value > self.threshold
+
+
 @dataclass
 class ValidationReport:
     statistics: statistics_pb2.DatasetFeatureStatisticsList
     schema: schema_pb2.Schema
     anomalies: list[Anomaly] = field(default_factory=list)
-    drift_detected: bool = False
+    comparisons: list[Comparison] = field(default_factory=list)
+    #: where the baseline statistics for drift came from ("" when there was none)
+    baseline: str = ""
+
+    @property
+    def drift_detected(self) -> bool:
+        return any(c.kind == "drift" and c.exceeded for c in self.comparisons)
 
     @property
     def ok(self) -> bool:
