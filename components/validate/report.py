@@ -1,0 +1,799 @@
+"""Human-readable views of a :class:`~mlrail.components.validate.core.ValidationReport`.
+
+``render_html`` makes one self-contained page for a KFP ``HTML`` artifact, which the Kubeflow UI
+shows in a sandboxed iframe: no scripts, no external styles, fonts or images; the charts are
+inline SVG drawn here. ``render_markdown`` makes the short summary for a ``Markdown`` artifact.
+
+Every string that comes from the data (feature names, values, descriptions, the baseline) is
+escaped, and the same report renders to the same bytes (no clock, no random ids). The page is
+also well-formed XML, so each SVG stands alone and a test can parse the whole document.
+
+Page sections, top to bottom:
+
+- header: the verdict (OK or N anomalies), drift (detected, not detected, or not checked for
+  want of a baseline) with the baseline, and the splits with their row counts and chart colours;
+- anomalies: split, feature, type, description;
+- skew and drift: every comparison, exceeded ones first and highlighted;
+- features: numeric and categorical tables, flagged features first; per split the missing
+  share and the headline figures, and side by side a histogram or a top-values chart per split.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
+
+from mlrail.components.validate.core import Comparison, ValidationReport
+
+__all__ = ["render_html", "render_markdown"]
+
+# Okabe-Ito, whose colours stay apart under the common colour-vision deficiencies. Vermillion is
+# kept out of the split colours: it marks problems. Yellow is last: it is faint on white.
+_SPLIT_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#000000", "#F0E442")
+_ALERT = "#D55E00"
+_MAX_BARS = 10  # categories drawn per string feature; the rest are counted as "+N more"
+_TOP_TEXT = 3  # top values written out in the categorical table
+_LABEL_CHARS = 16  # category labels in charts are cut to this many characters
+_MD_ANOMALIES = 20  # anomalies listed in the Markdown summary
+_MD_LARGEST = 5  # largest skew/drift values tabulated in the Markdown summary
+_MEASURES = {"L_INFTY": "L∞ distance", "JENSEN_SHANNON_DIVERGENCE": "JS divergence"}
+_FNS = statistics_pb2.FeatureNameStatistics
+_STANDARD = statistics_pb2.Histogram.STANDARD
+# characters XML 1.0 forbids even as references; data can hold them, the page must not
+_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+# ---------------------------------------------------------------------------------------------
+# text and numbers
+
+
+def _clean(s: str) -> str:
+    """``s`` with XML-forbidden characters written as visible escapes (``\\x01``)."""
+    return _FORBIDDEN.sub(lambda m: f"\\x{ord(m.group()):02x}", s)
+
+
+def _e(s: str) -> str:
+    return html.escape(_clean(s), quote=True)
+
+
+def _cut(s: str, n: int) -> str:
+    return s if len(s) <= n else s[: n - 1] + "…"
+
+
+def _num(x: float) -> str:
+    """A float to about four significant digits; "nan", "inf" and "-inf" as such."""
+    if math.isnan(x):
+        return "nan"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    if x == 0:
+        return "0"
+    a = abs(x)
+    if 1e3 <= a < 1e15:
+        return f"{x:,.0f}"
+    return f"{x:.3g}" if a < 1e-4 else f"{x:.4g}"
+
+
+def _count(x: float) -> str:
+    """A count with thousands separators (counts can be weighted, hence floats)."""
+    return f"{int(x):,}" if float(x).is_integer() else _num(x)
+
+
+def _pct(part: float, whole: float) -> str:
+    if not whole or math.isnan(part) or math.isnan(whole):
+        return "–"
+    p = 100 * part / whole
+    if p == 0 or p == 100:
+        return f"{p:.0f}%"
+    if 0 < p < 0.1:
+        return "<0.1%"
+    if 99.9 < p < 100:
+        return ">99.9%"
+    return f"{p:.1f}%"
+
+
+def _plural(n: int, one: str, many: str) -> str:
+    return f"{n:,} {one if n == 1 else many}"
+
+
+def _verdict(report: ValidationReport) -> str:
+    return "OK" if report.ok else _plural(report.num_anomalies, "anomaly", "anomalies")
+
+
+def _drift_checked(report: ValidationReport) -> bool:
+    return bool(report.baseline) or any(c.kind == "drift" for c in report.comparisons)
+
+
+def _drift(report: ValidationReport) -> str:
+    """Drift in words, without the baseline (the callers format it their way)."""
+    if not _drift_checked(report):
+        return "drift not checked (no baseline)"
+    return "drift detected" if report.drift_detected else "no drift"
+
+
+def _measure(m: str) -> str:
+    return _MEASURES.get(m, m)
+
+
+def _threshold(c: Comparison) -> str:
+    return "–" if c.threshold is None else _num(c.threshold)
+
+
+def _by_interest(comparisons: Iterable[Comparison]) -> list[Comparison]:
+    """Exceeded first, then largest value first (NaN last); ties in a fixed order."""
+
+    def key(c: Comparison) -> tuple[bool, float, str, str, str, str, str]:
+        v = -math.inf if math.isnan(c.value) else c.value
+        return (not c.exceeded, -v, c.feature, c.kind, c.split, c.against, c.measure)
+
+    return sorted(comparisons, key=key)
+
+
+# ---------------------------------------------------------------------------------------------
+# the statistics, per feature
+
+
+def _ordered(splits: Iterable[str]) -> list[str]:
+    """Train, eval and test first (the order a reader compares them in), then the rest as given."""
+    known = {"train": 0, "eval": 1, "test": 2}
+    return sorted(splits, key=lambda s: known.get(s, len(known)))
+
+
+def _against(c: Comparison) -> str:
+    return f"baseline {c.against}" if c.kind == "drift" else c.against
+
+
+def _name(f: statistics_pb2.FeatureNameStatistics) -> str:
+    return ".".join(f.path.step) if f.HasField("path") else f.name
+
+
+def _stats_kind(f: statistics_pb2.FeatureNameStatistics) -> str:
+    return f.WhichOneof("stats") or ""
+
+
+def _common(f: statistics_pb2.FeatureNameStatistics) -> statistics_pb2.CommonStatistics | None:
+    kind = _stats_kind(f)
+    return getattr(f, kind).common_stats if kind else None
+
+
+def _standard(n: statistics_pb2.NumericStatistics) -> statistics_pb2.Histogram | None:
+    return next((h for h in n.histograms if h.type == _STANDARD), None)
+
+
+def _frequencies(s: statistics_pb2.StringStatistics) -> dict[str, float]:
+    """Value → count, from the rank histogram (longer) and the top values (exact counts)."""
+    out = {b.label: b.sample_count for b in s.rank_histogram.buckets}
+    out.update((v.value, v.frequency) for v in s.top_values)
+    return out
+
+
+@dataclass
+class _Feature:
+    name: str
+    stats: dict[str, statistics_pb2.FeatureNameStatistics]  # by split, where present
+    schema: schema_pb2.Feature | None
+    reasons: list[str] = field(default_factory=list)  # why it is flagged
+
+    @property
+    def numeric(self) -> bool:
+        for f in self.stats.values():
+            return _stats_kind(f) == "num_stats"
+        return self.schema is not None and self.schema.type in (schema_pb2.INT, schema_pb2.FLOAT)
+
+
+@dataclass
+class _View:
+    splits: list[str]
+    rows: dict[str, int]
+    colours: dict[str, str]
+    features: list[_Feature]  # flagged first
+
+    @classmethod
+    def of(cls, report: ValidationReport) -> _View:
+        rows: dict[str, int] = {}
+        by_name: dict[str, dict[str, statistics_pb2.FeatureNameStatistics]] = {}
+        for ds in report.statistics.datasets:
+            if ds.name in rows:
+                continue
+            rows[ds.name] = ds.num_examples
+            for f in ds.features:
+                by_name.setdefault(_name(f), {}).setdefault(ds.name, f)
+        splits = _ordered(rows)
+        colours = {s: _SPLIT_COLOURS[i % len(_SPLIT_COLOURS)] for i, s in enumerate(splits)}
+        schema = {f.name: f for f in report.schema.feature}
+        names = dict.fromkeys(
+            [*by_name, *schema, *(a.feature for a in report.anomalies if a.feature)]
+            + [c.feature for c in report.comparisons if c.exceeded]
+        )
+        features = {n: _Feature(n, by_name.get(n, {}), schema.get(n)) for n in names}
+        for a in report.anomalies:
+            if a.feature:
+                features[a.feature].reasons.append(f"{a.split}: {a.type}")
+        for c in _by_interest(report.comparisons):
+            if c.exceeded:
+                features[c.feature].reasons.append(
+                    f"{c.kind} {c.split} vs {_against(c)}: {_measure(c.measure)} "
+                    f"{_num(c.value)} > {_threshold(c)}"
+                )
+        ordered = sorted(features.values(), key=lambda f: not f.reasons)
+        return cls(splits, rows, colours, ordered)
+
+
+# ---------------------------------------------------------------------------------------------
+# charts (inline SVG; sizes in px)
+
+_HIST_W, _HIST_H, _PAD = 168, 60, 6
+_LABEL_W, _BAR_W, _VALUE_W, _ROW_H = 100, 84, 44, 14
+
+
+def _svg(width: int, height: int, title: str, body: list[str]) -> str:
+    return (
+        f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img">'
+        f"<title>{_e(title)}</title>{''.join(body)}</svg>"
+    )
+
+
+def _histogram(
+    feature: str,
+    split: str,
+    hist: statistics_pb2.Histogram,
+    present: float,
+    domain: tuple[float, float],
+    top: float,
+    colour: str,
+) -> str:
+    """Equal-width buckets as shares of the split's present values, drawn on ``domain`` with
+    ``top`` (a share) as the full height."""
+    lo, hi = domain
+    x0, y0 = _PAD, _PAD + 10
+    body = [
+        f'<text x="{x0}" y="{_PAD + 4}" class="axis">{_e(_pct(top, 1))}</text>',
+        f'<line x1="{x0}" y1="{y0 + _HIST_H}" x2="{x0 + _HIST_W}" y2="{y0 + _HIST_H}" '
+        'class="base"/>',
+    ]
+    for b in hist.buckets:
+        if b.sample_count <= 0:
+            continue
+        left = min(max(b.low_value, lo), hi) if math.isfinite(b.low_value) else lo
+        right = min(max(b.high_value, lo), hi) if math.isfinite(b.high_value) else hi
+        x = x0 + (left - lo) / (hi - lo) * _HIST_W
+        w = max((right - left) / (hi - lo) * _HIST_W - 1, 1.5)
+        h = max(b.sample_count / present / top * _HIST_H, 1) if top else 0
+        tip = (
+            f"[{_num(b.low_value)}, {_num(b.high_value)}]: {_count(b.sample_count)} "
+            f"({_pct(b.sample_count, present)})"
+        )
+        body.append(
+            f'<rect x="{x:.1f}" y="{y0 + _HIST_H - h:.1f}" width="{w:.1f}" height="{h:.1f}" '
+            f'fill="{colour}"><title>{_e(tip)}</title></rect>'
+        )
+    below = y0 + _HIST_H + 12
+    body.append(f'<text x="{x0}" y="{below}" class="axis">{_e(_num(lo))}</text>')
+    body.append(
+        f'<text x="{x0 + _HIST_W}" y="{below}" class="axis" text-anchor="end">{_e(_num(hi))}</text>'
+    )
+    if hist.num_nan:
+        body.append(
+            f'<text x="{x0}" y="{below + 12}" class="alert">NaN: {_e(_count(hist.num_nan))} '
+            f"({_e(_pct(hist.num_nan, present))})</text>"
+        )
+    height = below + (16 if hist.num_nan else 4)
+    return _svg(
+        _HIST_W + 2 * _PAD, height, f"{split}: histogram of {feature}, share of values", body
+    )
+
+
+def _bars(
+    feature: str,
+    split: str,
+    s: statistics_pb2.StringStatistics,
+    categories: Sequence[str],
+    top: float,
+    colour: str,
+) -> str:
+    """Horizontal bars: each category's share of the split's present values."""
+    freq = _frequencies(s)
+    complete = len(freq) >= s.unique
+    present = s.common_stats.num_non_missing or sum(freq.values())
+    body: list[str] = []
+    shown = 0
+    for i, cat in enumerate(categories):
+        y = i * _ROW_H
+        label = _cut(cat, _LABEL_CHARS) if cat else "(empty)"
+        body.append(
+            f'<text x="{_LABEL_W - 4}" y="{y + 10}" text-anchor="end" class="label">'
+            f"{_e(label)}<title>{_e(cat or '(empty string)')}</title></text>"
+        )
+        count = freq.get(cat)
+        if count is None and not complete:
+            body.append(f'<text x="{_LABEL_W + 2}" y="{y + 10}" class="axis">not recorded</text>')
+            continue
+        count = count or 0.0
+        shown += count > 0
+        w = count / present / top * _BAR_W if top and present else 0
+        if count > 0:
+            body.append(
+                f'<rect x="{_LABEL_W}" y="{y + 2}" width="{max(w, 1):.1f}" height="{_ROW_H - 4}" '
+                f'fill="{colour}"><title>{_e(f"{cat}: {_count(count)}")}</title></rect>'
+            )
+        body.append(
+            f'<text x="{_LABEL_W + w + 3:.1f}" y="{y + 10}" class="axis">'
+            f"{_e(_pct(count, present))}</text>"
+        )
+    height = len(categories) * _ROW_H + 4
+    more = s.unique - shown
+    if more > 0:
+        body.append(
+            f'<text x="{_LABEL_W}" y="{height + 8}" class="axis">'
+            f"+{_e(_plural(more, 'more value', 'more values'))}</text>"
+        )
+        height += 14
+    return _svg(
+        _LABEL_W + _BAR_W + _VALUE_W, height, f"{split}: top values of {feature}, share", body
+    )
+
+
+def _categories(stats: Iterable[statistics_pb2.StringStatistics]) -> list[str]:
+    """The values to draw for every split, in one order so splits line up: each split's most
+    frequent values in turn (the first split's first), at most ``_MAX_BARS``."""
+    out: dict[str, None] = {}
+    for s in stats:
+        ranked = sorted(_frequencies(s).items(), key=lambda kv: (-kv[1], kv[0]))
+        for value, _ in ranked:
+            if len(out) >= _MAX_BARS:
+                return list(out)
+            out.setdefault(value)
+    return list(out)
+
+
+def _charts(view: _View, feat: _Feature) -> str:
+    """One chart per split, side by side; numeric splits share their axes, categorical splits
+    their categories and scale."""
+    hists: dict[str, tuple[statistics_pb2.Histogram, float]] = {}
+    strs: dict[str, statistics_pb2.StringStatistics] = {}
+    for split in view.splits:
+        f = feat.stats.get(split)
+        if f is not None and _stats_kind(f) == "num_stats":
+            h = _standard(f.num_stats)
+            if h is not None and any(b.sample_count > 0 for b in h.buckets):
+                counted = sum(b.sample_count for b in h.buckets) + h.num_nan
+                hists[split] = (h, f.num_stats.common_stats.num_non_missing or counted)
+        elif f is not None and _stats_kind(f) == "string_stats":
+            if f.string_stats.common_stats.num_non_missing:
+                strs[split] = f.string_stats
+
+    edges = [
+        e
+        for h, _ in hists.values()
+        for b in h.buckets
+        for e in (b.low_value, b.high_value)
+        if math.isfinite(e)
+    ]
+    lo, hi = (min(edges), max(edges)) if edges else (0.0, 1.0)
+    if hi <= lo:  # a single value: give it a visible width
+        lo, hi = lo - 0.5, hi + 0.5
+    num_top = max(
+        (b.sample_count / present for h, present in hists.values() for b in h.buckets),
+        default=0.0,
+    )
+    cats = _categories(strs.values())
+    cat_top = max(
+        (
+            _frequencies(s).get(c, 0.0) / s.common_stats.num_non_missing
+            for s in strs.values()
+            for c in cats
+        ),
+        default=0.0,
+    )
+
+    figures = []
+    for split in view.splits:
+        colour = view.colours[split]
+        if split in hists:
+            h, present = hists[split]
+            chart = _histogram(feat.name, split, h, present, (lo, hi), num_top, colour)
+        elif split in strs:
+            chart = _bars(feat.name, split, strs[split], cats, cat_top, colour)
+        elif split in feat.stats:
+            chart = '<div class="nochart">no values</div>'
+        else:
+            chart = '<div class="nochart">absent</div>'
+        caption = f"<figcaption>{_swatch(colour)}{_e(split)}</figcaption>"
+        figures.append(f"<figure>{caption}{chart}</figure>")
+    return f'<div class="charts">{"".join(figures)}</div>'
+
+
+# ---------------------------------------------------------------------------------------------
+# HTML
+
+_CSS = """
+:root { color-scheme: light; }
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial,
+  sans-serif; color: #1d1d1d; background: #fff; margin: 16px 20px; }
+h1 { font-size: 20px; margin: 0 0 8px; }
+h2 { font-size: 16px; margin: 28px 0 8px; padding-bottom: 4px; border-bottom: 1px solid #ddd; }
+h3 { font-size: 14px; margin: 18px 0 6px; }
+p { margin: 6px 0; }
+code { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; font-size: 12px; }
+.scroll { overflow-x: auto; }
+table { border-collapse: collapse; font-size: 13px; }
+th, td { padding: 3px 8px; border-bottom: 1px solid #e6e6e6; text-align: left;
+  vertical-align: top; }
+thead th { background: #f3f4f6; font-weight: 600; white-space: nowrap; }
+td.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+tbody.feature { border-top: 2px solid #d0d0d0; }
+th.feature { min-width: 140px; max-width: 260px; overflow-wrap: anywhere; }
+.badge { display: inline-block; padding: 2px 10px; border-radius: 12px; font-weight: 600;
+  margin-right: 6px; }
+.good { background: #dcebf7; color: #003d5e; }
+.bad { background: #D55E00; color: #fff; }
+.neutral { background: #ececec; color: #444; }
+tr.alert td, tr.alert th { background: #fbe6d7; }
+tr.alert td:first-child, tr.alert th:first-child { box-shadow: inset 4px 0 #D55E00; }
+.flag { color: #9a3a00; font-weight: 700; }
+.reasons { margin: 2px 0 0; padding-left: 16px; font-size: 11px; color: #9a3a00;
+  font-weight: normal; }
+.muted { color: #6b6b6b; font-size: 11px; font-weight: normal; }
+.swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px;
+  margin-right: 5px; }
+ul.splits { list-style: none; padding: 0; margin: 6px 0; display: flex; flex-wrap: wrap;
+  gap: 6px 18px; }
+.charts { display: flex; gap: 10px; }
+figure { margin: 0; }
+figcaption { font-size: 11px; color: #444; }
+.nochart { font-size: 11px; color: #6b6b6b; padding: 8px 0; width: 120px; }
+svg text { font-size: 10px; fill: #333; }
+svg text.axis { fill: #6b6b6b; }
+svg text.alert { fill: #9a3a00; font-weight: 700; }
+svg line.base { stroke: #999; stroke-width: 1; }
+.meter { display: inline-block; position: relative; width: 80px; height: 8px;
+  background: #ececec; margin-left: 8px; }
+.meter .v { position: absolute; left: 0; top: 0; bottom: 0; background: #0072B2; }
+tr.alert .meter .v { background: #D55E00; }
+.meter .t { position: absolute; top: -2px; bottom: -2px; width: 2px; background: #1d1d1d; }
+"""
+
+
+def _swatch(colour: str) -> str:
+    return f'<span class="swatch" style="background:{colour}"></span>'
+
+
+def _split_cell(view: _View, split: str) -> str:
+    return f"{_swatch(view.colours.get(split, '#999999'))}{_e(split)}" if split else "–"
+
+
+def _header(report: ValidationReport, view: _View, title: str) -> list[str]:
+    ok = "good" if report.ok else "bad"
+    mark = "✓" if report.ok else "✗"
+    drift = _drift(report)
+    drift_cls = (
+        "bad" if report.drift_detected else ("good" if _drift_checked(report) else "neutral")
+    )
+    out = [
+        f"<header><h1>{_e(title)}</h1>",
+        f'<p><span class="badge {ok}" id="verdict">{mark} {_e(_verdict(report))}</span>'
+        f'<span class="badge {drift_cls}" id="drift">{_e(drift)}</span></p>',
+        "<p>Baseline for drift: "
+        + (f"<code>{_e(report.baseline)}</code>" if report.baseline else "none")
+        + "</p>",
+        '<ul class="splits" id="splits">',
+    ]
+    for split in view.splits:
+        rows = view.rows[split]
+        cls = ' class="flag"' if rows == 0 else ""
+        out.append(
+            f"<li>{_swatch(view.colours[split])}<b>{_e(split)}</b> "
+            f"<span{cls}>{_e(_plural(rows, 'row', 'rows'))}</span></li>"
+        )
+    out.append("</ul>")
+    out.append(
+        f'<p class="muted">{_plural(len(view.features), "feature", "features")}; '
+        f"{_plural(len(report.comparisons), 'comparison', 'comparisons')}; "
+        "the split colours above are the charts' legend.</p></header>"
+    )
+    return out
+
+
+def _anomalies(report: ValidationReport, view: _View) -> list[str]:
+    out = [f'<section id="anomalies"><h2>Anomalies ({report.num_anomalies:,})</h2>']
+    if report.ok:
+        return [*out, "<p>None: every split matches the schema.</p></section>"]
+    out.append('<div class="scroll"><table><thead><tr><th>Split</th><th>Feature</th>')
+    out.append("<th>Type</th><th>Description</th></tr></thead><tbody>")
+    for a in report.anomalies:
+        feature = _e(a.feature) if a.feature else '<span class="muted">(whole split)</span>'
+        out.append(
+            f'<tr class="alert"><td>{_split_cell(view, a.split)}</td><td>{feature}</td>'
+            f"<td><code>{_e(a.type)}</code></td><td>{_e(a.description)}</td></tr>"
+        )
+    return [*out, "</tbody></table></div></section>"]
+
+
+def _comparisons(report: ValidationReport, view: _View) -> list[str]:
+    cs = _by_interest(report.comparisons)
+    exceeded = sum(c.exceeded for c in cs)
+    out = [
+        f'<section id="comparisons"><h2>Skew and drift ({len(cs):,} compared, '
+        f"{exceeded:,} over threshold)</h2>"
+    ]
+    if not cs:
+        return [*out, "<p>No distributions were compared.</p></section>"]
+    out.append(
+        '<p class="muted">Skew: a split against train in this run. Drift: a split against the '
+        "same split of the baseline. L∞ distance for categorical features, Jensen-Shannon "
+        "divergence for numeric ones; both run from 0 (same) to 1. The bar shows the value, "
+        "the black tick the threshold.</p>"
+    )
+    out.append(
+        '<div class="scroll"><table><thead><tr><th>Feature</th><th>Kind</th><th>Measure</th>'
+        "<th>Split</th><th>Against</th><th>Value</th><th>Threshold</th><th>Result</th></tr>"
+        "</thead><tbody>"
+    )
+    for c in cs:
+        meter = '<span class="meter">'
+        if math.isfinite(c.value):
+            meter += f'<span class="v" style="width:{min(max(c.value, 0), 1) * 100:.1f}%"></span>'
+        if c.threshold is not None and math.isfinite(c.threshold):
+            meter += (
+                f'<span class="t" style="left:{min(max(c.threshold, 0), 1) * 100:.1f}%"></span>'
+            )
+        meter += "</span>"
+        if c.exceeded:
+            result = '<span class="flag">▲ exceeded</span>'
+        elif c.threshold is None:
+            result = '<span class="muted">no threshold</span>'
+        else:
+            result = "within"
+        against = _e(_against(c))
+        row = '<tr class="alert exceeded">' if c.exceeded else "<tr>"
+        out.append(
+            f"{row}<td>{_e(c.feature)}</td>"
+            f"<td>{_e(c.kind)}</td>"
+            f'<td title="{_e(c.measure)}">{_e(_measure(c.measure))}</td>'
+            f"<td>{_split_cell(view, c.split)}</td><td>{against}</td>"
+            f'<td class="n">{_e(_num(c.value))}{meter}</td>'
+            f'<td class="n">{_e(_threshold(c))}</td><td>{result}</td></tr>'
+        )
+    return [*out, "</tbody></table></div></section>"]
+
+
+def _schema_note(feat: schema_pb2.Feature | None) -> str:
+    if feat is None:
+        return "not in the schema"
+    parts = [f"schema {schema_pb2.FeatureType.Name(feat.type)}"]
+    if feat.presence.min_fraction >= 1:
+        parts.append("required")
+    if feat.HasField("string_domain"):
+        parts.append(_plural(len(feat.string_domain.value), "allowed value", "allowed values"))
+    elif feat.domain:
+        parts.append(f"domain {feat.domain}")
+    for dom in (feat.int_domain, feat.float_domain):
+        if dom.HasField("min") or dom.HasField("max"):
+            lo = _num(dom.min) if dom.HasField("min") else "-inf"
+            hi = _num(dom.max) if dom.HasField("max") else "inf"
+            parts.append(f"range [{lo}, {hi}]")
+    return ", ".join(parts)
+
+
+def _feature_head(feat: _Feature, rowspan: int) -> str:
+    types = dict.fromkeys(_FNS.Type.Name(f.type) for f in feat.stats.values())
+    flag = '<span class="flag">⚠ </span>' if feat.reasons else ""
+    reasons = "".join(f"<li>{_e(r)}</li>" for r in feat.reasons)
+    return (
+        f'<th class="feature" rowspan="{rowspan}">{flag}<span class="name">{_e(feat.name)}</span>'
+        f'<div class="muted">{_e(" / ".join(types) or "no statistics")}; '
+        f"{_e(_schema_note(feat.schema))}</div>"
+        + (f'<ul class="reasons">{reasons}</ul>' if reasons else "")
+        + "</th>"
+    )
+
+
+_NUM_COLS = ("Missing", "Mean", "Std dev", "Min", "Median", "Max", "Zeros")
+_STR_COLS = ("Missing", "Unique", "Avg length", "Top values")
+
+
+def _missing(f: statistics_pb2.FeatureNameStatistics, rows: int) -> str:
+    cs = _common(f)
+    if cs is None:
+        return '<td class="n">–</td>'
+    total = cs.num_missing + cs.num_non_missing or rows
+    tip = f"{_count(cs.num_missing)} of {_count(total)} rows"
+    cls = "n flag" if cs.num_missing and cs.num_missing == total else "n"
+    return f'<td class="{cls}" title="{_e(tip)}">{_e(_pct(cs.num_missing, total))}</td>'
+
+
+def _numeric_cells(f: statistics_pb2.FeatureNameStatistics) -> list[str]:
+    n = f.num_stats
+    if not n.common_stats.num_non_missing:
+        return ["–"] * 6
+    return [
+        _num(n.mean),
+        _num(n.std_dev),
+        _num(n.min),
+        _num(n.median),
+        _num(n.max),
+        _pct(n.num_zeros, n.common_stats.num_non_missing),
+    ]
+
+
+def _string_cells(f: statistics_pb2.FeatureNameStatistics) -> list[str]:
+    s = f.string_stats
+    present = s.common_stats.num_non_missing
+    if not present:
+        return ["–"] * 3
+    ranked = sorted(_frequencies(s).items(), key=lambda kv: (-kv[1], kv[0]))[:_TOP_TEXT]
+    tops = ", ".join(f"{_cut(v, 24) if v else '(empty)'} {_pct(c, present)}" for v, c in ranked)
+    return [_count(s.unique), _num(s.avg_length), tops]
+
+
+def _feature_rows(view: _View, feat: _Feature, numeric: bool) -> list[str]:
+    cols = _NUM_COLS if numeric else _STR_COLS
+    n = len(view.splits)
+    cls = ' class="alert"' if feat.reasons else ""
+    out = ['<tbody class="feature">']
+    for i, split in enumerate(view.splits):
+        cells = [f"<tr{cls}>"]
+        if i == 0:
+            cells.append(_feature_head(feat, n))
+        cells.append(f"<td>{_split_cell(view, split)}</td>")
+        f = feat.stats.get(split)
+        kind = _stats_kind(f) if f is not None else ""
+        if f is None:
+            cells.append(f'<td colspan="{len(cols)}" class="muted">absent from this split</td>')
+        elif kind == ("num_stats" if numeric else "string_stats"):
+            values = _numeric_cells(f) if numeric else _string_cells(f)
+            cells.append(_missing(f, view.rows[split]))
+            last = len(values) - 1
+            cells.extend(
+                f'<td class="{"" if (not numeric and j == last) else "n"}">{_e(v)}</td>'
+                for j, v in enumerate(values)
+            )
+        else:
+            what = _FNS.Type.Name(f.type) if kind else "no statistics"
+            cells.append(_missing(f, view.rows[split]))
+            cells.append(
+                f'<td colspan="{len(cols) - 1}" class="flag">{_e(what)} in this split</td>'
+            )
+        if i == 0:
+            cells.append(f'<td rowspan="{n}">{_charts(view, feat)}</td>')
+        cells.append("</tr>")
+        out.append("".join(cells))
+    out.append("</tbody>")
+    return out
+
+
+def _features(view: _View) -> list[str]:
+    flagged = [f.name for f in view.features if f.reasons]
+    out = [f'<section id="features"><h2>Features ({len(view.features):,})</h2>']
+    if flagged:
+        out.append(
+            f'<p><span class="flag">⚠ Flagged, listed first:</span> {_e(", ".join(flagged))}</p>'
+        )
+    out.append(
+        '<p class="muted">Missing: share of rows without a value. Charts show each value\'s share '
+        "of the split's present values, so splits of different sizes compare; numeric "
+        "histograms of one feature share their axes. Hover a bar for its count.</p>"
+    )
+    for numeric, title, cols, chart in (
+        (True, "Numeric features", _NUM_COLS, "Histogram (equal-width buckets)"),
+        (False, "Categorical features", _STR_COLS, f"Top values (at most {_MAX_BARS})"),
+    ):
+        feats = [f for f in view.features if f.numeric == numeric]
+        if not feats:
+            continue
+        kind = "numeric" if numeric else "categorical"
+        out.append(f'<h3>{title} ({len(feats):,})</h3><div class="scroll">')
+        out.append(f'<table id="features-{kind}"><thead><tr><th>Feature</th><th>Split</th>')
+        out.append("".join(f"<th>{c}</th>" for c in cols) + f"<th>{chart}</th></tr></thead>")
+        for feat in feats:
+            out.extend(_feature_rows(view, feat, numeric))
+        out.append("</table></div>")
+    return [*out, "</section>"]
+
+
+def render_html(report: ValidationReport, *, title: str = "Data validation") -> str:
+    """The report as one self-contained HTML page (inline CSS and SVG, no scripts, no links).
+
+    Args:
+        report: What validation found.
+        title: The page's heading and ``<title>``.
+
+    Returns:
+        The page, well-formed XML as well as HTML; the same report gives the same text.
+    """
+    view = _View.of(report)
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8"/>',
+        '<meta name="viewport" content="width=device-width, initial-scale=1"/>',
+        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>",
+        *_header(report, view, title),
+        *_anomalies(report, view),
+        *_comparisons(report, view),
+        *_features(view),
+        "</body></html>",
+    ]
+    return "\n".join(parts) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# Markdown
+
+# inline markup only: data text never starts a line, so block markers (#, -, 1.) are inert
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
+_MD_CODE = re.compile(r"[A-Z0-9_]+")  # anomaly types, safe in a code span
+
+
+def _md(s: str) -> str:
+    """Data text made inert in Markdown: no markup, no HTML, one line."""
+    one_line = " ".join(_clean(s).splitlines())
+    return _MD_SPECIAL.sub(r"\\\1", html.escape(one_line, quote=False))
+
+
+def render_markdown(report: ValidationReport) -> str:
+    """A short summary for a KFP ``Markdown`` artifact.
+
+    Args:
+        report: What validation found.
+
+    Returns:
+        Markdown: the verdict, rows per split, the anomalies, the exceeded thresholds and the
+        largest skew/drift values.
+    """
+    mark = "✅" if report.ok else "❌"
+    rows = report.num_examples()
+    drift = _drift(report)
+    if report.baseline:
+        drift += f" against baseline {_md(report.baseline)}"
+    lines = [
+        f"## Data validation: {mark} {_verdict(report)}",
+        "",
+        f"**Drift:** {'⚠️ ' if report.drift_detected else ''}{drift}",
+        "",
+        "| Split | Rows |",
+        "|---|---:|",
+        *(f"| {_md(s)} | {rows[s]:,} |" for s in _ordered(rows)),
+    ]
+    if report.anomalies:
+        lines += ["", f"### Anomalies ({report.num_anomalies:,})", ""]
+        for a in report.anomalies[:_MD_ANOMALIES]:
+            where = f"{_md(a.feature)} " if a.feature else ""
+            kind = f"`{a.type}`" if _MD_CODE.fullmatch(a.type) else _md(a.type)
+            lines.append(f"- **{_md(a.split)}** {where}{kind}: {_md(a.description)}")
+        if report.num_anomalies > _MD_ANOMALIES:
+            lines.append(f"- … and {report.num_anomalies - _MD_ANOMALIES:,} more (see the HTML)")
+    ranked = _by_interest(report.comparisons)
+    exceeded = [c for c in ranked if c.exceeded]
+    if exceeded:
+        lines += ["", f"### Thresholds exceeded ({len(exceeded):,})", ""]
+        lines += [
+            f"- **{_md(c.feature)}** {_md(c.kind)} {_md(c.split)} vs {_md(_against(c))}: "
+            f"{_md(_measure(c.measure))} {_num(c.value)} &gt; {_threshold(c)}"
+            for c in exceeded
+        ]
+    largest = sorted(
+        (c for c in report.comparisons if not math.isnan(c.value)),
+        key=lambda c: (-c.value, c.feature, c.kind, c.split, c.against),
+    )[:_MD_LARGEST]
+    if largest:
+        lines += [
+            "",
+            "### Largest skew/drift values",
+            "",
+            "| Feature | Kind | Split vs | Measure | Value | Threshold |",
+            "|---|---|---|---|---:|---:|",
+        ]
+        for c in largest:
+            value = _num(c.value)
+            if c.exceeded:
+                value = f"**{value}** ⚠️"
+            lines.append(
+                f"| {_md(c.feature)} | {_md(c.kind)} | {_md(c.split)} vs {_md(_against(c))} | "
+                f"{_md(_measure(c.measure))} | {value} | {_threshold(c)} |"
+            )
+    return "\n".join(lines) + "\n"
