@@ -503,7 +503,8 @@ def _anomalies(report: ValidationReport, view: _View) -> list[str]:
     out = [f'<section id="anomalies"><h2>Anomalies ({report.num_anomalies:,})</h2>']
     if report.ok:
         return [*out, "<p>None: every split matches the schema.</p></section>"]
-    out.append('<div class="scroll"><table><thead><tr><th>Split</th><th>Feature</th>')
+    out.append('<div class="scroll"><table id="anomalies-table"><thead><tr><th>Split</th>')
+    out.append("<th>Feature</th>")
     out.append("<th>Type</th><th>Description</th></tr></thead><tbody>")
     for a in report.anomalies:
         feature = _e(a.feature) if a.feature else '<span class="muted">(whole split)</span>'
@@ -530,7 +531,8 @@ def _comparisons(report: ValidationReport, view: _View) -> list[str]:
         "the black tick the threshold.</p>"
     )
     out.append(
-        '<div class="scroll"><table><thead><tr><th>Feature</th><th>Kind</th><th>Measure</th>'
+        '<div class="scroll"><table id="comparisons-table"><thead><tr><th>Feature</th>'
+        "<th>Kind</th><th>Measure</th>"
         "<th>Split</th><th>Against</th><th>Value</th><th>Threshold</th><th>Result</th></tr>"
         "</thead><tbody>"
     )
