@@ -401,6 +401,8 @@ def _charts(view: _View, feat: _Feature) -> str:
             chart = _bars(feat.name, split, strs[split], cats, cat_top, colour)
         elif split in feat.stats:
             chart = '<div class="nochart">no values</div>'
+        elif view.rows[split] == 0:
+            chart = '<div class="nochart">no rows</div>'
         else:
             chart = '<div class="nochart">absent</div>'
         caption = f"<figcaption>{_swatch(colour)}{_e(split)}</figcaption>"
@@ -427,14 +429,15 @@ th, td { padding: 3px 8px; border-bottom: 1px solid #e6e6e6; text-align: left;
 thead th { background: #f3f4f6; font-weight: 600; white-space: nowrap; }
 td.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 tbody.feature { border-top: 2px solid #d0d0d0; }
-th.feature { min-width: 140px; max-width: 260px; overflow-wrap: anywhere; }
+th.feature { min-width: 140px; max-width: 300px; overflow-wrap: anywhere; }
 .badge { display: inline-block; padding: 2px 10px; border-radius: 12px; font-weight: 600;
   margin-right: 6px; }
 .good { background: #dcebf7; color: #003d5e; }
 .bad { background: #D55E00; color: #fff; }
 .neutral { background: #ececec; color: #444; }
-tr.alert td, tr.alert th { background: #fbe6d7; }
-tr.alert td:first-child, tr.alert th:first-child { box-shadow: inset 4px 0 #D55E00; }
+tr.alert td, tbody.flagged td, tbody.flagged th { background: #fbe6d7; }
+tr.alert td:first-child, tbody.flagged th.feature { box-shadow: inset 4px 0 #D55E00; }
+td.split { white-space: nowrap; }
 .flag { color: #9a3a00; font-weight: 700; }
 .reasons { margin: 2px 0 0; padding-left: 16px; font-size: 11px; color: #9a3a00;
   font-weight: normal; }
@@ -509,7 +512,8 @@ def _anomalies(report: ValidationReport, view: _View) -> list[str]:
     for a in report.anomalies:
         feature = _e(a.feature) if a.feature else '<span class="muted">(whole split)</span>'
         out.append(
-            f'<tr class="alert"><td>{_split_cell(view, a.split)}</td><td>{feature}</td>'
+            f'<tr class="alert"><td class="split">{_split_cell(view, a.split)}</td>'
+            f"<td>{feature}</td>"
             f"<td><code>{_e(a.type)}</code></td><td>{_e(a.description)}</td></tr>"
         )
     return [*out, "</tbody></table></div></section>"]
@@ -557,7 +561,7 @@ def _comparisons(report: ValidationReport, view: _View) -> list[str]:
             f"{row}<td>{_e(c.feature)}</td>"
             f"<td>{_e(c.kind)}</td>"
             f'<td title="{_e(c.measure)}">{_e(_measure(c.measure))}</td>'
-            f"<td>{_split_cell(view, c.split)}</td><td>{against}</td>"
+            f'<td class="split">{_split_cell(view, c.split)}</td><td>{against}</td>'
             f'<td class="n">{_e(_num(c.value))}{meter}</td>'
             f'<td class="n">{_e(_threshold(c))}</td><td>{result}</td></tr>'
         )
@@ -636,17 +640,17 @@ def _string_cells(f: statistics_pb2.FeatureNameStatistics) -> list[str]:
 def _feature_rows(view: _View, feat: _Feature, numeric: bool) -> list[str]:
     cols = _NUM_COLS if numeric else _STR_COLS
     n = len(view.splits)
-    cls = ' class="alert"' if feat.reasons else ""
-    out = ['<tbody class="feature">']
+    out = [f'<tbody class="feature{" flagged" if feat.reasons else ""}">']
     for i, split in enumerate(view.splits):
-        cells = [f"<tr{cls}>"]
+        cells = ["<tr>"]
         if i == 0:
             cells.append(_feature_head(feat, n))
-        cells.append(f"<td>{_split_cell(view, split)}</td>")
+        cells.append(f'<td class="split">{_split_cell(view, split)}</td>')
         f = feat.stats.get(split)
         kind = _stats_kind(f) if f is not None else ""
         if f is None:
-            cells.append(f'<td colspan="{len(cols)}" class="muted">absent from this split</td>')
+            why = "no rows in this split" if view.rows[split] == 0 else "absent from this split"
+            cells.append(f'<td colspan="{len(cols)}" class="muted">{why}</td>')
         elif kind == ("num_stats" if numeric else "string_stats"):
             values = _numeric_cells(f) if numeric else _string_cells(f)
             cells.append(_missing(f, view.rows[split]))

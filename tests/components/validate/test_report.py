@@ -264,10 +264,13 @@ def test_empty_split_absent_feature_and_all_missing_feature_render():
     assert [_text(f.find("div")) for f in empty.iter("figure")] == [
         "no values",
         "no values",
-        "absent",
+        "no rows",
     ]
     only_train = by_name["only_train"]
-    assert "absent from this split" in _text(only_train.findall("tr")[1])
+    assert [_text(r.findall("td")[-1]) for r in only_train.findall("tr")[1:]] == [
+        "absent from this split",
+        "no rows in this split",
+    ]
     assert len(list(only_train.iter("svg"))) == 1
 
 
@@ -344,7 +347,7 @@ def test_flagged_features_are_marked_and_listed_first():
     for kind in ("numeric", "categorical"):
         table = doc.find(f".//table[@id='features-{kind}']")
         order[kind] = [
-            (_text(tb.find(".//span[@class='name']")), "alert" in _classes(tb.find("tr")))
+            (_text(tb.find(".//span[@class='name']")), "flagged" in _classes(tb))
             for tb in table.findall("tbody")
         ]
     assert order["numeric"] == [("bill", False), ("only_train", False)]
