@@ -62,7 +62,12 @@ def _e(s: str) -> str:
 
 
 def _cut(s: str, n: int) -> str:
-    return s if len(s) <= n else s[: n - 1] + "…"
+    """``s`` in at most ``n`` characters, cut in the middle: values that share a prefix (codes,
+    ids) keep the ends that tell them apart."""
+    if len(s) <= n:
+        return s
+    head = (n - 1) // 2 + (n - 1) % 2
+    return s[:head] + "…" + s[len(s) - (n - 1 - head) :]
 
 
 def _num(x: float) -> str:
@@ -262,7 +267,9 @@ def _histogram(
         left = min(max(b.low_value, lo), hi) if math.isfinite(b.low_value) else lo
         right = min(max(b.high_value, lo), hi) if math.isfinite(b.high_value) else hi
         x = x0 + (left - lo) / (hi - lo) * _HIST_W
-        w = max((right - left) / (hi - lo) * _HIST_W - 1, 1.5)
+        w = (right - left) / (hi - lo) * _HIST_W - 1
+        if w < 3:  # a bucket of one value (or nearly): a narrow bar centred on it
+            x, w = x + w / 2 - 1.5, 3
         h = max(b.sample_count / present / top * _HIST_H, 1) if top else 0
         tip = (
             f"[{_num(b.low_value)}, {_num(b.high_value)}]: {_count(b.sample_count)} "
@@ -338,16 +345,22 @@ def _bars(
     )
 
 
+def _ranked(s: statistics_pb2.StringStatistics) -> list[tuple[str, float]]:
+    return sorted(_frequencies(s).items(), key=lambda kv: (-kv[1], kv[0]))
+
+
 def _categories(stats: Iterable[statistics_pb2.StringStatistics]) -> list[str]:
-    """The values to draw for every split, in one order so splits line up: each split's most
-    frequent values in turn (the first split's first), at most ``_MAX_BARS``."""
+    """The values drawn for every split, one list so the splits' bars line up: the splits' most
+    frequent values taken in turns (each split's first, then each one's second, ...), so a value
+    common in one split only still shows; at most ``_MAX_BARS``."""
+    ranked = [[v for v, _ in _ranked(s)] for s in stats]
     out: dict[str, None] = {}
-    for s in stats:
-        ranked = sorted(_frequencies(s).items(), key=lambda kv: (-kv[1], kv[0]))
-        for value, _ in ranked:
-            if len(out) >= _MAX_BARS:
+    for rank in range(max(map(len, ranked), default=0)):
+        for values in ranked:
+            if rank < len(values):
+                out.setdefault(values[rank])
+            if len(out) == _MAX_BARS:
                 return list(out)
-            out.setdefault(value)
     return list(out)
 
 
@@ -438,6 +451,7 @@ th.feature { min-width: 140px; max-width: 300px; overflow-wrap: anywhere; }
 tr.alert td, tbody.flagged td, tbody.flagged th { background: #fbe6d7; }
 tr.alert td:first-child, tbody.flagged th.feature { box-shadow: inset 4px 0 #D55E00; }
 td.split { white-space: nowrap; }
+td.tops { white-space: nowrap; font-size: 12px; }
 .flag { color: #9a3a00; font-weight: 700; }
 .reasons { margin: 2px 0 0; padding-left: 16px; font-size: 11px; color: #9a3a00;
   font-weight: normal; }
@@ -617,14 +631,8 @@ def _numeric_cells(f: statistics_pb2.FeatureNameStatistics) -> list[str]:
     n = f.num_stats
     if not n.common_stats.num_non_missing:
         return ["–"] * 6
-    return [
-        _num(n.mean),
-        _num(n.std_dev),
-        _num(n.min),
-        _num(n.median),
-        _num(n.max),
-        _pct(n.num_zeros, n.common_stats.num_non_missing),
-    ]
+    figures = [_num(x) for x in (n.mean, n.std_dev, n.min, n.median, n.max)]
+    return [_e(x) for x in [*figures, _pct(n.num_zeros, n.common_stats.num_non_missing)]]
 
 
 def _string_cells(f: statistics_pb2.FeatureNameStatistics) -> list[str]:
@@ -632,9 +640,11 @@ def _string_cells(f: statistics_pb2.FeatureNameStatistics) -> list[str]:
     present = s.common_stats.num_non_missing
     if not present:
         return ["–"] * 3
-    ranked = sorted(_frequencies(s).items(), key=lambda kv: (-kv[1], kv[0]))[:_TOP_TEXT]
-    tops = ", ".join(f"{_cut(v, 24) if v else '(empty)'} {_pct(c, present)}" for v, c in ranked)
-    return [_count(s.unique), _num(s.avg_length), tops]
+    tops = "<br/>".join(
+        _e(f"{_cut(v, 24) if v else '(empty)'} {_pct(c, present)}")
+        for v, c in _ranked(s)[:_TOP_TEXT]
+    )
+    return [_e(_count(s.unique)), _e(_num(s.avg_length)), tops]
 
 
 def _feature_rows(view: _View, feat: _Feature, numeric: bool) -> list[str]:
@@ -654,11 +664,8 @@ def _feature_rows(view: _View, feat: _Feature, numeric: bool) -> list[str]:
         elif kind == ("num_stats" if numeric else "string_stats"):
             values = _numeric_cells(f) if numeric else _string_cells(f)
             cells.append(_missing(f, view.rows[split]))
-            last = len(values) - 1
-            cells.extend(
-                f'<td class="{"" if (not numeric and j == last) else "n"}">{_e(v)}</td>'
-                for j, v in enumerate(values)
-            )
+            classes = ["n"] * len(values) if numeric else ["n", "n", "tops"]
+            cells.extend(f'<td class="{c}">{v}</td>' for c, v in zip(classes, values, strict=True))
         else:
             what = _FNS.Type.Name(f.type) if kind else "no statistics"
             cells.append(_missing(f, view.rows[split]))

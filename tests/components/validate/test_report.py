@@ -465,3 +465,13 @@ def test_renders_statistics_computed_from_real_files(tmp_path: Path):
     assert render_markdown(report).startswith(
         f"## Data validation: {'✅ OK' if report.ok else '❌'}"
     )
+
+
+def test_long_category_labels_are_cut_in_the_middle_and_kept_whole_in_the_tooltip():
+    values = {f"customer-account-{i:04d}": 10 - i for i in range(3)}
+    stats = _stats(train=(27, [_strings("s", values)]))
+    doc = _doc(render_html(_report(statistics=stats, anomalies=[], comparisons=[])))
+    labels = [t for t in _figures(doc, "s")["train"].iter("text") if t.find("title") is not None]
+    assert [(t.text, t.find("title").text) for t in labels] == [
+        (f"customer…nt-{i:04d}", f"customer-account-{i:04d}") for i in range(3)
+    ]
