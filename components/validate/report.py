@@ -79,7 +79,7 @@ def _num(x: float) -> str:
     if x == 0:
         return "0"
     a = abs(x)
-    if 1e3 <= a < 1e15:
+    if 1e4 <= a < 1e15:  # below 10,000 no separator: years and such read as they are written
         return f"{x:,.0f}"
     return f"{x:.3g}" if a < 1e-4 else f"{x:.4g}"
 

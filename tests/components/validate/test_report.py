@@ -381,6 +381,8 @@ def test_non_finite_and_large_figures_are_printed_plainly():
         (-0.0, "0"),
         (0.123456, "0.1235"),
         (12.0, "12"),
+        (2008.4, "2008"),
+        (12345.6, "12,346"),
         (1234567.8, "1,234,568"),
         (0.0000123, "1.23e-05"),
         (math.inf, "inf"),
@@ -475,3 +477,16 @@ def test_long_category_labels_are_cut_in_the_middle_and_kept_whole_in_the_toolti
     assert [(t.text, t.find("title").text) for t in labels] == [
         (f"customer…nt-{i:04d}", f"customer-account-{i:04d}") for i in range(3)
     ]
+
+
+def test_a_value_frequent_in_one_split_only_is_drawn_for_every_split():
+    train = {f"v{i:02d}": 100 - i for i in range(12)}
+    stats = _stats(
+        train=(sum(train.values()), [_strings("s", train)]),
+        eval=(50, [_strings("s", {"new": 40, "v00": 10})]),
+    )
+    doc = _doc(render_html(_report(statistics=stats, anomalies=[], comparisons=[])))
+    for split, svg in ((s, f.find("svg")) for s, f in _figures(doc, "s").items()):
+        labels = [t.text for t in svg.iter("text") if t.find("title") is not None]
+        assert labels[:3] == ["v00", "new", "v01"], split
+        assert len(labels) == 10, split
