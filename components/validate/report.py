@@ -186,8 +186,10 @@ class _Feature:
 
     @property
     def numeric(self) -> bool:
-        for f in self.stats.values():
-            return _stats_kind(f) == "num_stats"
+        """As the first split holding it has it, else as the schema says."""
+        first = next(iter(self.stats.values()), None)
+        if first is not None:
+            return _stats_kind(first) == "num_stats"
         return self.schema is not None and self.schema.type in (schema_pb2.INT, schema_pb2.FLOAT)
 
 
@@ -200,15 +202,15 @@ class _View:
 
     @classmethod
     def of(cls, report: ValidationReport) -> _View:
-        rows: dict[str, int] = {}
-        by_name: dict[str, dict[str, statistics_pb2.FeatureNameStatistics]] = {}
+        datasets: dict[str, statistics_pb2.DatasetFeatureStatistics] = {}
         for ds in report.statistics.datasets:
-            if ds.name in rows:
-                continue
-            rows[ds.name] = ds.num_examples
-            for f in ds.features:
-                by_name.setdefault(_name(f), {}).setdefault(ds.name, f)
-        splits = _ordered(rows)
+            datasets.setdefault(ds.name, ds)
+        splits = _ordered(datasets)
+        rows = {s: datasets[s].num_examples for s in splits}
+        by_name: dict[str, dict[str, statistics_pb2.FeatureNameStatistics]] = {}
+        for split in splits:
+            for f in datasets[split].features:
+                by_name.setdefault(_name(f), {}).setdefault(split, f)
         colours = {s: _SPLIT_COLOURS[i % len(_SPLIT_COLOURS)] for i, s in enumerate(splits)}
         schema = {f.name: f for f in report.schema.feature}
         names = dict.fromkeys(

@@ -4,6 +4,7 @@ import copy
 import math
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from pathlib import Path
 
 import pyarrow as pa
@@ -27,7 +28,7 @@ def _numeric(
     name: str,
     *,
     missing: int = 0,
-    buckets: list[tuple[float, float, float]] = (),  # type: ignore[assignment]
+    buckets: Sequence[tuple[float, float, float]] = (),
     nan: int = 0,
     mean: float = 0.0,
     std: float = 0.0,
@@ -490,3 +491,29 @@ def test_a_value_frequent_in_one_split_only_is_drawn_for_every_split():
         labels = [t.text for t in svg.iter("text") if t.find("title") is not None]
         assert labels[:3] == ["v00", "new", "v01"], split
         assert len(labels) == 10, split
+
+
+def test_train_comes_first_and_decides_where_a_feature_of_mixed_type_is_listed():
+    # the core writes datasets in name order: eval before train
+    stats = _stats(
+        eval=(8, [_strings("m", {"1": 5, "two": 3})]),
+        train=(8, [_numeric("m", buckets=[(0.0, 5.0, 8)], mean=2.0, hi=5.0)]),
+    )
+    schema = _schema(m=schema_pb2.FLOAT)
+    report = _report(statistics=stats, schema=schema, anomalies=[], comparisons=[])
+    doc = _doc(render_html(report))
+    assert [_text(li).split()[0] for li in doc.findall(".//ul[@id='splits']/li")] == [
+        "train",
+        "eval",
+    ]
+    assert doc.find(".//table[@id='features-categorical']") is None
+    rows = _rows(doc, "features-numeric")
+    assert "FLOAT / STRING" in _text(rows[0].find("th"))
+    assert _text(rows[1].findall("td")[-1]) == "STRING in this split"
+    figs = _figures(doc, "m")
+    assert list(figs) == ["train", "eval"]
+    assert figs["train"].find("svg/rect") is not None  # a histogram
+    assert [t.text for t in figs["eval"].iter("text") if t.find("title") is not None] == [
+        "1",
+        "two",
+    ]
