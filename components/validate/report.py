@@ -269,9 +269,11 @@ def _histogram(
         left = min(max(b.low_value, lo), hi) if math.isfinite(b.low_value) else lo
         right = min(max(b.high_value, lo), hi) if math.isfinite(b.high_value) else hi
         x = x0 + (left - lo) / (hi - lo) * _HIST_W
-        w = (right - left) / (hi - lo) * _HIST_W - 1
-        if w < 3:  # a bucket of one value (or nearly): a narrow bar centred on it
+        w = (right - left) / (hi - lo) * _HIST_W
+        if w < 4:  # a bucket of one value (or nearly): a narrow bar centred on it
             x, w = x + w / 2 - 1.5, 3
+        else:
+            w -= 1  # a gap between neighbours
         h = max(b.sample_count / present / top * _HIST_H, 1) if top else 0
         tip = (
             f"[{_num(b.low_value)}, {_num(b.high_value)}]: {_count(b.sample_count)} "

@@ -517,3 +517,14 @@ def test_train_comes_first_and_decides_where_a_feature_of_mixed_type_is_listed()
         "1",
         "two",
     ]
+
+
+def test_a_feature_of_one_value_is_a_visible_bar_centred_on_it():
+    const = _numeric("k", buckets=[(7.0, 7.0, 10)], mean=7.0, lo=7.0, median=7.0, hi=7.0)
+    stats = _stats(train=(10, [const]))
+    doc = _doc(render_html(_report(statistics=stats, anomalies=[], comparisons=[])))
+    svg = _figures(doc, "k")["train"].find("svg")
+    (bar,) = svg.findall("rect")
+    assert float(bar.get("width")) == 3
+    assert float(bar.get("x")) + 1.5 == pytest.approx(6 + 168 / 2)
+    assert {"6.5", "7.5"} <= {t.text for t in svg.iter("text")}
