@@ -28,14 +28,25 @@ from dataclasses import dataclass, field
 
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 
+from mlrail.charts import (
+    PALETTE,
+    Bar,
+    clean,
+    count,
+    cut,
+    escape,
+    hbars,
+    histogram,
+    num,
+    page,
+    pct,
+    plural,
+    swatch,
+)
 from mlrail.components.validate.core import Comparison, ValidationReport
 
 __all__ = ["render_html", "render_markdown"]
 
-# Okabe-Ito, whose colours stay apart under the common colour-vision deficiencies. Vermillion is
-# kept out of the split colours: it marks problems. Yellow is last: it is faint on white.
-_SPLIT_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#000000", "#F0E442")
-_ALERT = "#D55E00"
 _MAX_BARS = 10  # categories drawn per string feature; the rest are counted as "+N more"
 _TOP_TEXT = 3  # top values written out in the categorical table
 _LABEL_CHARS = 16  # category labels in charts are cut to this many characters
@@ -44,70 +55,14 @@ _MD_LARGEST = 5  # largest skew/drift values tabulated in the Markdown summary
 _MEASURES = {"L_INFTY": "L∞ distance", "JENSEN_SHANNON_DIVERGENCE": "JS divergence"}
 _FNS = statistics_pb2.FeatureNameStatistics
 _STANDARD = statistics_pb2.Histogram.STANDARD
-# characters XML 1.0 forbids even as references; data can hold them, the page must not
-_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 # ---------------------------------------------------------------------------------------------
-# text and numbers
-
-
-def _clean(s: str) -> str:
-    """``s`` with XML-forbidden characters written as visible escapes (``\\x01``)."""
-    return _FORBIDDEN.sub(lambda m: f"\\x{ord(m.group()):02x}", s)
-
-
-def _e(s: str) -> str:
-    return html.escape(_clean(s), quote=True)
-
-
-def _cut(s: str, n: int) -> str:
-    """``s`` in at most ``n`` characters, cut in the middle: values that share a prefix (codes,
-    ids) keep the ends that tell them apart."""
-    if len(s) <= n:
-        return s
-    head = (n - 1) // 2 + (n - 1) % 2
-    return s[:head] + "…" + s[len(s) - (n - 1 - head) :]
-
-
-def _num(x: float) -> str:
-    """A float to about four significant digits; "nan", "inf" and "-inf" as such."""
-    if math.isnan(x):
-        return "nan"
-    if math.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    if x == 0:
-        return "0"
-    a = abs(x)
-    if 1e4 <= a < 1e15:  # below 10,000 no separator: years and such read as they are written
-        return f"{x:,.0f}"
-    return f"{x:.3g}" if a < 1e-4 else f"{x:.4g}"
-
-
-def _count(x: float) -> str:
-    """A count with thousands separators (counts can be weighted, hence floats)."""
-    return f"{int(x):,}" if float(x).is_integer() else _num(x)
-
-
-def _pct(part: float, whole: float) -> str:
-    if not whole or math.isnan(part) or math.isnan(whole):
-        return "–"
-    p = 100 * part / whole
-    if p == 0 or p == 100:
-        return f"{p:.0f}%"
-    if 0 < p < 0.1:
-        return "<0.1%"
-    if 99.9 < p < 100:
-        return ">99.9%"
-    return f"{p:.1f}%"
-
-
-def _plural(n: int, one: str, many: str) -> str:
-    return f"{n:,} {one if n == 1 else many}"
+# text
 
 
 def _verdict(report: ValidationReport) -> str:
-    return "OK" if report.ok else _plural(report.num_anomalies, "anomaly", "anomalies")
+    return "OK" if report.ok else plural(report.num_anomalies, "anomaly", "anomalies")
 
 
 def _drift_checked(report: ValidationReport) -> bool:
@@ -126,7 +81,7 @@ def _measure(m: str) -> str:
 
 
 def _threshold(c: Comparison) -> str:
-    return "–" if c.threshold is None else _num(c.threshold)
+    return "–" if c.threshold is None else num(c.threshold)
 
 
 def _by_interest(comparisons: Iterable[Comparison]) -> list[Comparison]:
@@ -211,7 +166,7 @@ class _View:
         for split in splits:
             for f in datasets[split].features:
                 by_name.setdefault(_name(f), {}).setdefault(split, f)
-        colours = {s: _SPLIT_COLOURS[i % len(_SPLIT_COLOURS)] for i, s in enumerate(splits)}
+        colours = {s: PALETTE[i % len(PALETTE)] for i, s in enumerate(splits)}
         schema = {f.name: f for f in report.schema.feature}
         names = dict.fromkeys(
             [*by_name, *schema, *(a.feature for a in report.anomalies if a.feature)]
@@ -225,7 +180,7 @@ class _View:
             if c.exceeded:
                 features[c.feature].reasons.append(
                     f"{c.kind} {c.split} vs {_against(c)}: {_measure(c.measure)} "
-                    f"{_num(c.value)} > {_threshold(c)}"
+                    f"{num(c.value)} > {_threshold(c)}"
                 )
         ordered = sorted(features.values(), key=lambda f: not f.reasons)
         return cls(splits, rows, colours, ordered)
@@ -233,16 +188,6 @@ class _View:
 
 # ---------------------------------------------------------------------------------------------
 # charts (inline SVG; sizes in px)
-
-_HIST_W, _HIST_H, _PAD = 168, 60, 6
-_LABEL_W, _BAR_W, _VALUE_W, _ROW_H = 100, 84, 44, 14
-
-
-def _svg(width: int, height: int, title: str, body: list[str]) -> str:
-    return (
-        f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img">'
-        f"<title>{_e(title)}</title>{''.join(body)}</svg>"
-    )
 
 
 def _histogram(
@@ -256,46 +201,16 @@ def _histogram(
 ) -> str:
     """Equal-width buckets as shares of the split's present values, drawn on ``domain`` with
     ``top`` (a share) as the full height."""
-    lo, hi = domain
-    x0, y0 = _PAD, _PAD + 10
-    body = [
-        f'<text x="{x0}" y="{_PAD + 4}" class="axis">{_e(_pct(top, 1))}</text>',
-        f'<line x1="{x0}" y1="{y0 + _HIST_H}" x2="{x0 + _HIST_W}" y2="{y0 + _HIST_H}" '
-        'class="base"/>',
-    ]
-    for b in hist.buckets:
-        if b.sample_count <= 0:
-            continue
-        left = min(max(b.low_value, lo), hi) if math.isfinite(b.low_value) else lo
-        right = min(max(b.high_value, lo), hi) if math.isfinite(b.high_value) else hi
-        x = x0 + (left - lo) / (hi - lo) * _HIST_W
-        w = (right - left) / (hi - lo) * _HIST_W
-        if w < 4:  # a bucket of one value (or nearly): a narrow bar centred on it
-            x, w = x + w / 2 - 1.5, 3
-        else:
-            w -= 1  # a gap between neighbours
-        h = max(b.sample_count / present / top * _HIST_H, 1) if top else 0
-        tip = (
-            f"[{_num(b.low_value)}, {_num(b.high_value)}]: {_count(b.sample_count)} "
-            f"({_pct(b.sample_count, present)})"
-        )
-        body.append(
-            f'<rect x="{x:.1f}" y="{y0 + _HIST_H - h:.1f}" width="{w:.1f}" height="{h:.1f}" '
-            f'fill="{colour}"><title>{_e(tip)}</title></rect>'
-        )
-    below = y0 + _HIST_H + 12
-    body.append(f'<text x="{x0}" y="{below}" class="axis">{_e(_num(lo))}</text>')
-    body.append(
-        f'<text x="{x0 + _HIST_W}" y="{below}" class="axis" text-anchor="end">{_e(_num(hi))}</text>'
-    )
-    if hist.num_nan:
-        body.append(
-            f'<text x="{x0}" y="{below + 12}" class="alert">NaN: {_e(_count(hist.num_nan))} '
-            f"({_e(_pct(hist.num_nan, present))})</text>"
-        )
-    height = below + (16 if hist.num_nan else 4)
-    return _svg(
-        _HIST_W + 2 * _PAD, height, f"{split}: histogram of {feature}, share of values", body
+    buckets = [(b.low_value, b.high_value, b.sample_count) for b in hist.buckets]
+    nan = f"NaN: {count(hist.num_nan)} ({pct(hist.num_nan, present)})" if hist.num_nan else ""
+    return histogram(
+        buckets,
+        title=f"{split}: histogram of {feature}, share of values",
+        total=present,
+        domain=domain,
+        top=top,
+        colour=colour,
+        note=nan,
     )
 
 
@@ -311,41 +226,25 @@ def _bars(
     freq = _frequencies(s)
     complete = len(freq) >= s.unique
     present = s.common_stats.num_non_missing or sum(freq.values())
-    body: list[str] = []
-    shown = 0
-    for i, cat in enumerate(categories):
-        y = i * _ROW_H
-        label = _cut(cat, _LABEL_CHARS) if cat else "(empty)"
-        body.append(
-            f'<text x="{_LABEL_W - 4}" y="{y + 10}" text-anchor="end" class="label">'
-            f"{_e(label)}<title>{_e(cat or '(empty string)')}</title></text>"
-        )
-        count = freq.get(cat)
-        if count is None and not complete:
-            body.append(f'<text x="{_LABEL_W + 2}" y="{y + 10}" class="axis">not recorded</text>')
+    bars = []
+    for cat in categories:
+        label, name = (cat, cat) if cat else ("(empty)", "(empty string)")
+        n = freq.get(cat)
+        if n is None and not complete:
+            bars.append(Bar(label, None, "not recorded", name=name))
             continue
-        count = count or 0.0
-        shown += count > 0
-        w = count / present / top * _BAR_W if top and present else 0
-        if count > 0:
-            body.append(
-                f'<rect x="{_LABEL_W}" y="{y + 2}" width="{max(w, 1):.1f}" height="{_ROW_H - 4}" '
-                f'fill="{colour}"><title>{_e(f"{cat}: {_count(count)}")}</title></rect>'
-            )
-        body.append(
-            f'<text x="{_LABEL_W + w + 3:.1f}" y="{y + 10}" class="axis">'
-            f"{_e(_pct(count, present))}</text>"
-        )
-    height = len(categories) * _ROW_H + 4
+        n = n or 0.0
+        share = n / present if present else 0.0
+        bars.append(Bar(label, share, pct(n, present), f"{cat}: {count(n)}", name=name))
+    shown = sum(1 for b in bars if b.value)
     more = s.unique - shown
-    if more > 0:
-        body.append(
-            f'<text x="{_LABEL_W}" y="{height + 8}" class="axis">'
-            f"+{_e(_plural(more, 'more value', 'more values'))}</text>"
-        )
-        height += 14
-    return _svg(
-        _LABEL_W + _BAR_W + _VALUE_W, height, f"{split}: top values of {feature}, share", body
+    return hbars(
+        bars,
+        title=f"{split}: top values of {feature}, share",
+        top=top,
+        colour=colour,
+        footer=f"+{plural(more, 'more value', 'more values')}" if more > 0 else "",
+        label_chars=_LABEL_CHARS,
     )
 
 
@@ -422,7 +321,7 @@ def _charts(view: _View, feat: _Feature) -> str:
             chart = '<div class="nochart">no rows</div>'
         else:
             chart = '<div class="nochart">absent</div>'
-        caption = f"<figcaption>{_swatch(colour)}{_e(split)}</figcaption>"
+        caption = f"<figcaption>{swatch(colour)}{escape(split)}</figcaption>"
         figures.append(f"<figure>{caption}{chart}</figure>")
     return f'<div class="charts">{"".join(figures)}</div>'
 
@@ -430,48 +329,20 @@ def _charts(view: _View, feat: _Feature) -> str:
 # ---------------------------------------------------------------------------------------------
 # HTML
 
+# the validate page's rules, added to mlrail.charts.CSS
 _CSS = """
-:root { color-scheme: light; }
-body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial,
-  sans-serif; color: #1d1d1d; background: #fff; margin: 16px 20px; }
-h1 { font-size: 20px; margin: 0 0 8px; }
-h2 { font-size: 16px; margin: 28px 0 8px; padding-bottom: 4px; border-bottom: 1px solid #ddd; }
-h3 { font-size: 14px; margin: 18px 0 6px; }
-p { margin: 6px 0; }
-code { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; font-size: 12px; }
-.scroll { overflow-x: auto; }
-table { border-collapse: collapse; font-size: 13px; }
-th, td { padding: 3px 8px; border-bottom: 1px solid #e6e6e6; text-align: left;
-  vertical-align: top; }
-thead th { background: #f3f4f6; font-weight: 600; white-space: nowrap; }
-td.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 tbody.feature { border-top: 2px solid #d0d0d0; }
 th.feature { min-width: 140px; max-width: 300px; overflow-wrap: anywhere; }
-.badge { display: inline-block; padding: 2px 10px; border-radius: 12px; font-weight: 600;
-  margin-right: 6px; }
-.good { background: #dcebf7; color: #003d5e; }
-.bad { background: #D55E00; color: #fff; }
-.neutral { background: #ececec; color: #444; }
-tr.alert td, tbody.flagged td, tbody.flagged th { background: #fbe6d7; }
-tr.alert td:first-child, tbody.flagged th.feature { box-shadow: inset 4px 0 #D55E00; }
+tbody.flagged td, tbody.flagged th { background: #fbe6d7; }
+tbody.flagged th.feature { box-shadow: inset 4px 0 #D55E00; }
 td.split { white-space: nowrap; }
 td.tops { white-space: nowrap; font-size: 12px; }
-.flag { color: #9a3a00; font-weight: 700; }
 .reasons { margin: 2px 0 0; padding-left: 16px; font-size: 11px; color: #9a3a00;
   font-weight: normal; }
-.muted { color: #6b6b6b; font-size: 11px; font-weight: normal; }
-.swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px;
-  margin-right: 5px; }
 ul.splits { list-style: none; padding: 0; margin: 6px 0; display: flex; flex-wrap: wrap;
   gap: 6px 18px; }
-.charts { display: flex; gap: 10px; }
-figure { margin: 0; }
-figcaption { font-size: 11px; color: #444; }
+.charts { flex-wrap: nowrap; gap: 10px; }
 .nochart { font-size: 11px; color: #6b6b6b; padding: 8px 0; width: 120px; }
-svg text { font-size: 10px; fill: #333; }
-svg text.axis { fill: #6b6b6b; }
-svg text.alert { fill: #9a3a00; font-weight: 700; }
-svg line.base { stroke: #999; stroke-width: 1; }
 .meter { display: inline-block; position: relative; width: 80px; height: 8px;
   background: #ececec; margin-left: 8px; }
 .meter .v { position: absolute; left: 0; top: 0; bottom: 0; background: #0072B2; }
@@ -480,12 +351,8 @@ tr.alert .meter .v { background: #D55E00; }
 """
 
 
-def _swatch(colour: str) -> str:
-    return f'<span class="swatch" style="background:{colour}"></span>'
-
-
 def _split_cell(view: _View, split: str) -> str:
-    return f"{_swatch(view.colours.get(split, '#999999'))}{_e(split)}" if split else "–"
+    return f"{swatch(view.colours.get(split, '#999999'))}{escape(split)}" if split else "–"
 
 
 def _header(report: ValidationReport, view: _View, title: str) -> list[str]:
@@ -496,11 +363,11 @@ def _header(report: ValidationReport, view: _View, title: str) -> list[str]:
         "bad" if report.drift_detected else ("good" if _drift_checked(report) else "neutral")
     )
     out = [
-        f"<header><h1>{_e(title)}</h1>",
-        f'<p><span class="badge {ok}" id="verdict">{mark} {_e(_verdict(report))}</span>'
-        f'<span class="badge {drift_cls}" id="drift">{_e(drift)}</span></p>',
+        f"<header><h1>{escape(title)}</h1>",
+        f'<p><span class="badge {ok}" id="verdict">{mark} {escape(_verdict(report))}</span>'
+        f'<span class="badge {drift_cls}" id="drift">{escape(drift)}</span></p>',
         "<p>Baseline for drift: "
-        + (f"<code>{_e(report.baseline)}</code>" if report.baseline else "none")
+        + (f"<code>{escape(report.baseline)}</code>" if report.baseline else "none")
         + "</p>",
         '<ul class="splits" id="splits">',
     ]
@@ -508,13 +375,13 @@ def _header(report: ValidationReport, view: _View, title: str) -> list[str]:
         rows = view.rows[split]
         cls = ' class="flag"' if rows == 0 else ""
         out.append(
-            f"<li>{_swatch(view.colours[split])}<b>{_e(split)}</b> "
-            f"<span{cls}>{_e(_plural(rows, 'row', 'rows'))}</span></li>"
+            f"<li>{swatch(view.colours[split])}<b>{escape(split)}</b> "
+            f"<span{cls}>{escape(plural(rows, 'row', 'rows'))}</span></li>"
         )
     out.append("</ul>")
     out.append(
-        f'<p class="muted">{_plural(len(view.features), "feature", "features")}; '
-        f"{_plural(len(report.comparisons), 'comparison', 'comparisons')}; "
+        f'<p class="muted">{plural(len(view.features), "feature", "features")}; '
+        f"{plural(len(report.comparisons), 'comparison', 'comparisons')}; "
         "the split colours above are the charts' legend.</p></header>"
     )
     return out
@@ -528,11 +395,11 @@ def _anomalies(report: ValidationReport, view: _View) -> list[str]:
     out.append("<th>Feature</th>")
     out.append("<th>Type</th><th>Description</th></tr></thead><tbody>")
     for a in report.anomalies:
-        feature = _e(a.feature) if a.feature else '<span class="muted">(whole split)</span>'
+        feature = escape(a.feature) if a.feature else '<span class="muted">(whole split)</span>'
         out.append(
             f'<tr class="alert"><td class="split">{_split_cell(view, a.split)}</td>'
             f"<td>{feature}</td>"
-            f"<td><code>{_e(a.type)}</code></td><td>{_e(a.description)}</td></tr>"
+            f"<td><code>{escape(a.type)}</code></td><td>{escape(a.description)}</td></tr>"
         )
     return [*out, "</tbody></table></div></section>"]
 
@@ -573,15 +440,15 @@ def _comparisons(report: ValidationReport, view: _View) -> list[str]:
             result = '<span class="muted">no threshold</span>'
         else:
             result = "within"
-        against = _e(_against(c))
+        against = escape(_against(c))
         row = '<tr class="alert exceeded">' if c.exceeded else "<tr>"
         out.append(
-            f"{row}<td>{_e(c.feature)}</td>"
-            f"<td>{_e(c.kind)}</td>"
-            f'<td title="{_e(c.measure)}">{_e(_measure(c.measure))}</td>'
+            f"{row}<td>{escape(c.feature)}</td>"
+            f"<td>{escape(c.kind)}</td>"
+            f'<td title="{escape(c.measure)}">{escape(_measure(c.measure))}</td>'
             f'<td class="split">{_split_cell(view, c.split)}</td><td>{against}</td>'
-            f'<td class="n">{_e(_num(c.value))}{meter}</td>'
-            f'<td class="n">{_e(_threshold(c))}</td><td>{result}</td></tr>'
+            f'<td class="n">{escape(num(c.value))}{meter}</td>'
+            f'<td class="n">{escape(_threshold(c))}</td><td>{result}</td></tr>'
         )
     return [*out, "</tbody></table></div></section>"]
 
@@ -593,13 +460,13 @@ def _schema_note(feat: schema_pb2.Feature | None) -> str:
     if feat.presence.min_fraction >= 1:
         parts.append("required")
     if feat.HasField("string_domain"):
-        parts.append(_plural(len(feat.string_domain.value), "allowed value", "allowed values"))
+        parts.append(plural(len(feat.string_domain.value), "allowed value", "allowed values"))
     elif feat.domain:
         parts.append(f"domain {feat.domain}")
     for dom in (feat.int_domain, feat.float_domain):
         if dom.HasField("min") or dom.HasField("max"):
-            lo = _num(dom.min) if dom.HasField("min") else "-inf"
-            hi = _num(dom.max) if dom.HasField("max") else "inf"
+            lo = num(dom.min) if dom.HasField("min") else "-inf"
+            hi = num(dom.max) if dom.HasField("max") else "inf"
             parts.append(f"range [{lo}, {hi}]")
     return ", ".join(parts)
 
@@ -607,11 +474,12 @@ def _schema_note(feat: schema_pb2.Feature | None) -> str:
 def _feature_head(feat: _Feature, rowspan: int) -> str:
     types = dict.fromkeys(_FNS.Type.Name(f.type) for f in feat.stats.values())
     flag = '<span class="flag">⚠ </span>' if feat.reasons else ""
-    reasons = "".join(f"<li>{_e(r)}</li>" for r in feat.reasons)
+    reasons = "".join(f"<li>{escape(r)}</li>" for r in feat.reasons)
     return (
-        f'<th class="feature" rowspan="{rowspan}">{flag}<span class="name">{_e(feat.name)}</span>'
-        f'<div class="muted">{_e(" / ".join(types) or "no statistics")}; '
-        f"{_e(_schema_note(feat.schema))}</div>"
+        f'<th class="feature" rowspan="{rowspan}">{flag}'
+        f'<span class="name">{escape(feat.name)}</span>'
+        f'<div class="muted">{escape(" / ".join(types) or "no statistics")}; '
+        f"{escape(_schema_note(feat.schema))}</div>"
         + (f'<ul class="reasons">{reasons}</ul>' if reasons else "")
         + "</th>"
     )
@@ -626,17 +494,17 @@ def _missing(f: statistics_pb2.FeatureNameStatistics, rows: int) -> str:
     if cs is None:
         return '<td class="n">–</td>'
     total = cs.num_missing + cs.num_non_missing or rows
-    tip = f"{_count(cs.num_missing)} of {_count(total)} rows"
+    tip = f"{count(cs.num_missing)} of {count(total)} rows"
     cls = "n flag" if cs.num_missing and cs.num_missing == total else "n"
-    return f'<td class="{cls}" title="{_e(tip)}">{_e(_pct(cs.num_missing, total))}</td>'
+    return f'<td class="{cls}" title="{escape(tip)}">{escape(pct(cs.num_missing, total))}</td>'
 
 
 def _numeric_cells(f: statistics_pb2.FeatureNameStatistics) -> list[str]:
     n = f.num_stats
     if not n.common_stats.num_non_missing:
         return ["–"] * 6
-    figures = [_num(x) for x in (n.mean, n.std_dev, n.min, n.median, n.max)]
-    return [_e(x) for x in [*figures, _pct(n.num_zeros, n.common_stats.num_non_missing)]]
+    figures = [num(x) for x in (n.mean, n.std_dev, n.min, n.median, n.max)]
+    return [escape(x) for x in [*figures, pct(n.num_zeros, n.common_stats.num_non_missing)]]
 
 
 def _string_cells(f: statistics_pb2.FeatureNameStatistics) -> list[str]:
@@ -645,10 +513,10 @@ def _string_cells(f: statistics_pb2.FeatureNameStatistics) -> list[str]:
     if not present:
         return ["–"] * 3
     tops = "<br/>".join(
-        _e(f"{_cut(v, 24) if v else '(empty)'} {_pct(c, present)}")
+        escape(f"{cut(v, 24) if v else '(empty)'} {pct(c, present)}")
         for v, c in _ranked(s)[:_TOP_TEXT]
     )
-    return [_e(_count(s.unique)), _e(_num(s.avg_length)), tops]
+    return [escape(count(s.unique)), escape(num(s.avg_length)), tops]
 
 
 def _feature_rows(view: _View, feat: _Feature, numeric: bool) -> list[str]:
@@ -674,7 +542,7 @@ def _feature_rows(view: _View, feat: _Feature, numeric: bool) -> list[str]:
             what = _FNS.Type.Name(f.type) if kind else "no statistics"
             cells.append(_missing(f, view.rows[split]))
             cells.append(
-                f'<td colspan="{len(cols) - 1}" class="flag">{_e(what)} in this split</td>'
+                f'<td colspan="{len(cols) - 1}" class="flag">{escape(what)} in this split</td>'
             )
         if i == 0:
             cells.append(f'<td rowspan="{n}">{_charts(view, feat)}</td>')
@@ -689,7 +557,8 @@ def _features(view: _View) -> list[str]:
     out = [f'<section id="features"><h2>Features ({len(view.features):,})</h2>']
     if flagged:
         out.append(
-            f'<p><span class="flag">⚠ Flagged, listed first:</span> {_e(", ".join(flagged))}</p>'
+            '<p><span class="flag">⚠ Flagged, listed first:</span> '
+            f"{escape(', '.join(flagged))}</p>"
         )
     out.append(
         '<p class="muted">Missing: share of rows without a value. Charts show each value\'s share '
@@ -724,18 +593,13 @@ def render_html(report: ValidationReport, *, title: str = "Data validation") -> 
         The page, well-formed XML as well as HTML; the same report gives the same text.
     """
     view = _View.of(report)
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8"/>',
-        '<meta name="viewport" content="width=device-width, initial-scale=1"/>',
-        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>",
+    body = [
         *_header(report, view, title),
         *_anomalies(report, view),
         *_comparisons(report, view),
         *_features(view),
-        "</body></html>",
     ]
-    return "\n".join(parts) + "\n"
+    return page(title, body, css=_CSS)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -748,7 +612,7 @@ _MD_CODE = re.compile(r"[A-Z0-9_]+")  # anomaly types, safe in a code span
 
 def _md(s: str) -> str:
     """Data text made inert in Markdown: no markup, no HTML, one line."""
-    one_line = " ".join(_clean(s).splitlines())
+    one_line = " ".join(clean(s).splitlines())
     return _MD_SPECIAL.sub(r"\\\1", html.escape(one_line, quote=False))
 
 
@@ -790,7 +654,7 @@ def render_markdown(report: ValidationReport) -> str:
         lines += ["", f"### Thresholds exceeded ({len(exceeded):,})", ""]
         lines += [
             f"- **{_md(c.feature)}** {_md(c.kind)} {_md(c.split)} vs {_md(_against(c))}: "
-            f"{_md(_measure(c.measure))} {_num(c.value)} &gt; {_threshold(c)}"
+            f"{_md(_measure(c.measure))} {num(c.value)} &gt; {_threshold(c)}"
             for c in exceeded
         ]
     largest = sorted(
@@ -806,7 +670,7 @@ def render_markdown(report: ValidationReport) -> str:
             "|---|---|---|---|---:|---:|",
         ]
         for c in largest:
-            value = _num(c.value)
+            value = num(c.value)
             if c.exceeded:
                 value = f"**{value}** ⚠️"
             lines.append(

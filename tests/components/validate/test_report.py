@@ -13,7 +13,7 @@ import pytest
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 
 from mlrail.components.validate.core import Anomaly, Comparison, ValidationReport
-from mlrail.components.validate.report import _num, render_html, render_markdown
+from mlrail.components.validate.report import render_html, render_markdown
 
 _FNS = statistics_pb2.FeatureNameStatistics
 EVIL = '<script>&"x"'
@@ -373,26 +373,6 @@ def test_non_finite_and_large_figures_are_printed_plainly():
         "inf",
         "0%",
     ]
-
-
-@pytest.mark.parametrize(
-    ("x", "text"),
-    [
-        (0.0, "0"),
-        (-0.0, "0"),
-        (0.123456, "0.1235"),
-        (12.0, "12"),
-        (2008.4, "2008"),
-        (12345.6, "12,346"),
-        (1234567.8, "1,234,568"),
-        (0.0000123, "1.23e-05"),
-        (math.inf, "inf"),
-        (-math.inf, "-inf"),
-        (math.nan, "nan"),
-    ],
-)
-def test_numbers_have_four_significant_digits_and_separators(x, text):
-    assert _num(x) == text
 
 
 def test_same_report_same_bytes():
