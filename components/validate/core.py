@@ -1,66 +1,96 @@
-"""validate: statistics per split, an inferred (or curated) schema, and anomalies against it.
+"""validate: statistics per split, an inferred (or curated) schema, anomalies, skew and drift.
 
-All three use TFX's own formats (tensorflow-metadata protos), so TFDV and TFX tools read them.
+All use TFX's own formats (tensorflow-metadata protos), so TFDV and TFX tools read them. The
+work is split over :mod:`.statistics` (one streaming pass per split), :mod:`.schema`
+(inference, curated schemas) and :mod:`.drift` (the distances); this module checks statistics
+against a schema, compares splits, and writes the artifacts.
 
 Output layouts::
 
     statistics/
       statistics.pb      DatasetFeatureStatisticsList, one dataset per split (named by split)
-      statistics.json    the same figures as plain JSON (see ``summarize``)
+      statistics.json    the headline figures as plain JSON (see ``summarize``); non-finite
+                         numbers as the strings "nan", "inf", "-inf"
     schema/
       schema.pbtxt       Schema, text format
     anomalies/
-      anomalies.pbtxt    Anomalies: per feature, every reason found, across all splits
-      anomalies.json     {"ok", "num_anomalies", "drift_detected", "drift_baseline",
-                          "anomalies": [...]}
+      anomalies.pbtxt    Anomalies: per feature, every reason found across all splits, and
+                         drift_skew_info with every skew/drift value measured (with its
+                         threshold), in split order
+      anomalies.json     {"ok", "num_anomalies", "anomalies": [{split, feature, type,
+                          description}], "comparisons": [{feature, kind, measure, split,
+                          against, value, threshold, exceeded}], "drift_detected",
+                          "drift_baseline" (where the baseline came from, or null)}
 
-Semantics follow TFDV: a string feature with at most ``MAX_STRING_DOMAIN_SIZE`` distinct values
-gets a string domain; a feature always present in train gets ``presence.min_fraction = 1``;
-numeric ranges and NaN/inf rules are checked when a (curated) schema sets them. Unlike TFDV, an
-empty split is an anomaly (``DATASET_LOW_NUM_EXAMPLES``).
+Semantics follow TFDV: types, presence, string domains, numeric ranges and NaN/inf rules from
+the schema; skew (each split against train) and drift (each split against the same split of a
+baseline statistics artifact) by L-infinity distance for string features and Jensen–Shannon
+divergence for numeric ones, against each feature's ``skew_comparator``/``drift_comparator``
+threshold. Unlike TFDV, an empty split (no rows, e.g. a header-only file) is an anomaly
+(``DATASET_LOW_NUM_EXAMPLES``), and an inferred schema refuses ±inf.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
 
-from mlrail.errors import DataError
-from mlrail.io import (
-    atomic_dir,
-    atomic_write_bytes,
-    atomic_write_json,
-    atomic_write_text,
-    read_uri_bytes,
+from mlrail.components.validate import drift
+from mlrail.components.validate.schema import (
+    DRIFT_JS_THRESHOLD,
+    DRIFT_L_INFTY_THRESHOLD,
+    MAX_STRING_DOMAIN_SIZE,
+    SKEW_JS_THRESHOLD,
+    SKEW_L_INFTY_THRESHOLD,
+    infer_schema,
+    load_schema,
 )
-from mlrail.modelspec import read_split
+from mlrail.components.validate.statistics import (
+    SAMPLE_ROWS,
+    compute_statistics,
+    load_statistics,
+    statistics_from_batches,
+    summarize,
+)
+from mlrail.errors import DataError
+from mlrail.io import atomic_dir, atomic_write_bytes, atomic_write_json, atomic_write_text
 
 __all__ = [
+    "DRIFT_JS_THRESHOLD",
+    "DRIFT_L_INFTY_THRESHOLD",
     "MAX_STRING_DOMAIN_SIZE",
+    "SAMPLE_ROWS",
+    "SKEW_JS_THRESHOLD",
+    "SKEW_L_INFTY_THRESHOLD",
     "Anomaly",
     "Comparison",
     "ValidationReport",
+    "compare",
     "compute_statistics",
-    "infer_schema",
     "find_anomalies",
+    "infer_schema",
     "load_schema",
     "load_statistics",
+    "statistics_from_batches",
+    "summarize",
+    "to_proto",
     "validate",
+    "validate_tables",
+    "write_report",
 ]
 
-MAX_STRING_DOMAIN_SIZE = 100
-_HIST_BUCKETS = 10
-_TOP_K = 20
-_RANK_MAX = 1000
+L_INFTY = "L_INFTY"
+JENSEN_SHANNON = "JENSEN_SHANNON_DIVERGENCE"
 _Type = statistics_pb2.FeatureNameStatistics
+_STANDARD = statistics_pb2.Histogram.STANDARD
 log = logging.getLogger(__name__)
 
 
@@ -123,147 +153,7 @@ class ValidationReport:
 
 
 # ---------------------------------------------------------------------------------------------
-# statistics
-
-
-def _splits(examples_dir: str | Path) -> dict[str, Path]:
-    root = Path(examples_dir)
-    splits = {p.name: p for p in sorted(root.iterdir()) if p.is_dir()} if root.is_dir() else {}
-    if not splits:
-        raise DataError(f"{root}: no splits (expected sub-folders such as train/ and eval/)")
-    return splits
-
-
-def _is_numeric(t: pa.DataType) -> bool:
-    return pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)
-
-
-def _numeric_stats(name: str, arr: pa.ChunkedArray, n: int) -> statistics_pb2.FeatureNameStatistics:
-    f = statistics_pb2.FeatureNameStatistics()
-    f.path.step.append(name)
-    is_int = pa.types.is_integer(arr.type) or pa.types.is_boolean(arr.type)
-    f.type = _Type.INT if is_int else _Type.FLOAT
-    values = arr.cast(pa.float64()).to_numpy(zero_copy_only=False)
-    # NaN is a value (counted in the histograms' num_nan); only nulls are missing
-    valid = arr.is_valid().to_numpy(zero_copy_only=False)
-    present = values if arr.null_count == 0 else values[valid]
-    num = f.num_stats
-    cs = num.common_stats
-    cs.num_non_missing = len(present)
-    cs.num_missing = n - len(present)
-    if len(present):
-        cs.min_num_values = cs.max_num_values = 1
-        cs.avg_num_values = 1.0
-        cs.tot_num_values = len(present)
-    nan = np.isnan(present)
-    finite = present[np.isfinite(present)]
-    num.num_zeros = int(np.count_nonzero(present == 0))
-    if len(finite):
-        num.mean = float(finite.mean())
-        num.std_dev = float(finite.std())
-        num.median = float(np.median(finite))
-        num.min = float(present[~nan].min())
-        num.max = float(present[~nan].max())
-        std = num.histograms.add(type=statistics_pb2.Histogram.STANDARD)
-        std.num_nan = int(nan.sum())
-        counts, edges = np.histogram(finite, bins=_HIST_BUCKETS)
-        for lo, hi, c in zip(edges[:-1], edges[1:], counts, strict=True):
-            std.buckets.add(low_value=float(lo), high_value=float(hi), sample_count=float(c))
-        qh = num.histograms.add(type=statistics_pb2.Histogram.QUANTILES)
-        qh.num_nan = int(nan.sum())
-        qs = np.quantile(finite, np.linspace(0, 1, _HIST_BUCKETS + 1))
-        per = len(finite) / _HIST_BUCKETS
-        for lo, hi in zip(qs[:-1], qs[1:], strict=True):
-            qh.buckets.add(low_value=float(lo), high_value=float(hi), sample_count=per)
-    return f
-
-
-def _string_stats(name: str, arr: pa.ChunkedArray, n: int) -> statistics_pb2.FeatureNameStatistics:
-    f = statistics_pb2.FeatureNameStatistics()
-    f.path.step.append(name)
-    f.type = _Type.STRING
-    arr = arr.cast(pa.string())
-    s = f.string_stats
-    cs = s.common_stats
-    cs.num_non_missing = n - arr.null_count
-    cs.num_missing = arr.null_count
-    if cs.num_non_missing:
-        cs.min_num_values = cs.max_num_values = 1
-        cs.avg_num_values = 1.0
-        cs.tot_num_values = cs.num_non_missing
-        counts = pc.value_counts(arr.drop_null()).to_pylist()
-        counts.sort(key=lambda d: (-d["counts"], d["values"]))
-        s.unique = len(counts)
-        s.avg_length = float(pc.mean(pc.utf8_length(arr.drop_null())).as_py())
-        for rank, d in enumerate(counts[:_RANK_MAX]):
-            if rank < _TOP_K:
-                s.top_values.add(value=d["values"], frequency=float(d["counts"]))
-            s.rank_histogram.buckets.add(
-                low_rank=rank, high_rank=rank, label=d["values"], sample_count=float(d["counts"])
-            )
-    return f
-
-
-def compute_statistics(examples_dir: str | Path) -> statistics_pb2.DatasetFeatureStatisticsList:
-    """Statistics of every split under ``examples_dir`` (one dataset per split)."""
-    out = statistics_pb2.DatasetFeatureStatisticsList()
-    for split, path in _splits(examples_dir).items():
-        table = read_split(path)
-        ds = out.datasets.add(name=split, num_examples=table.num_rows)
-        for name in table.column_names:
-            col = table.column(name)
-            if _is_numeric(col.type):
-                ds.features.append(_numeric_stats(name, col, table.num_rows))
-            elif pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
-                ds.features.append(_string_stats(name, col, table.num_rows))
-            elif pa.types.is_null(col.type):
-                # an all-null column: no type can be inferred; recorded as string with no values
-                ds.features.append(_string_stats(name, col, table.num_rows))
-            else:
-                raise DataError(
-                    f"{path}: column {name!r} has type {col.type}; "
-                    "supported: numbers, booleans and strings"
-                )
-    return out
-
-
-def _num(x: float) -> float | str:
-    """A JSON-safe number: non-finite values as the strings "inf", "-inf", "nan"."""
-    return x if np.isfinite(x) else str(x)
-
-
-def summarize(stats: statistics_pb2.DatasetFeatureStatisticsList) -> dict[str, Any]:
-    """Plain-JSON view of the statistics: per split, per feature, the headline figures."""
-    out: dict[str, Any] = {}
-    for ds in stats.datasets:
-        feats: dict[str, Any] = {}
-        for f in ds.features:
-            name = f.path.step[0]
-            if f.HasField("num_stats"):
-                n = f.num_stats
-                feats[name] = {
-                    "type": _Type.Type.Name(f.type),
-                    "missing": n.common_stats.num_missing,
-                    "min": _num(n.min),
-                    "max": _num(n.max),
-                    "mean": _num(n.mean),
-                    "std_dev": _num(n.std_dev),
-                    "zeros": n.num_zeros,
-                }
-            else:
-                s = f.string_stats
-                feats[name] = {
-                    "type": "STRING",
-                    "missing": s.common_stats.num_missing,
-                    "unique": s.unique,
-                    "top_values": {v.value: int(v.frequency) for v in s.top_values},
-                }
-        out[ds.name] = {"num_examples": ds.num_examples, "features": feats}
-    return out
-
-
-# ---------------------------------------------------------------------------------------------
-# schema
+# anomalies against the schema
 
 
 def _features(ds: statistics_pb2.DatasetFeatureStatistics) -> dict[str, Any]:
@@ -274,73 +164,12 @@ def _common(f: statistics_pb2.FeatureNameStatistics) -> statistics_pb2.CommonSta
     return f.num_stats.common_stats if f.HasField("num_stats") else f.string_stats.common_stats
 
 
-def infer_schema(
-    stats: statistics_pb2.DatasetFeatureStatisticsList, split: str = "train"
-) -> schema_pb2.Schema:
-    """Infer a Schema from the statistics of ``split``, as TFDV's ``infer_schema`` would."""
-    by_name = {d.name: d for d in stats.datasets}
-    if split not in by_name:
-        raise DataError(f"no {split!r} split to infer a schema from (have: {', '.join(by_name)})")
-    schema = schema_pb2.Schema()
-    for f in by_name[split].features:
-        name = f.path.step[0]
-        feat = schema.feature.add(name=name)
-        common = _common(f)
-        if f.type == _Type.INT:
-            feat.type = schema_pb2.INT
-        elif f.type == _Type.FLOAT:
-            feat.type = schema_pb2.FLOAT
-            # Unlike TFDV, infinities are refused unless a curated schema allows them: no
-            # instrument measures ±inf, and one would make every prediction it touches NaN.
-            feat.float_domain.disallow_inf = True
-        else:
-            feat.type = schema_pb2.BYTES
-            s = f.string_stats
-            if 0 < s.unique <= MAX_STRING_DOMAIN_SIZE and len(s.rank_histogram.buckets) == s.unique:
-                dom = schema.string_domain.add(name=name)
-                dom.value.extend(sorted(b.label for b in s.rank_histogram.buckets))
-                feat.domain = name
-        feat.presence.min_count = 1
-        if common.num_missing == 0 and common.num_non_missing > 0:
-            feat.presence.min_fraction = 1.0
-    return schema
+def _standard(f: statistics_pb2.FeatureNameStatistics) -> statistics_pb2.Histogram | None:
+    return next((h for h in f.num_stats.histograms if h.type == _STANDARD), None)
 
 
-def load_schema(path: str | Path) -> schema_pb2.Schema:
-    """Read a Schema (text format) from a ``schema.pbtxt`` file, a folder holding one, or a URI."""
-    source = str(path)
-    if Path(source).is_dir():
-        source = str(Path(source) / "schema.pbtxt")
-    try:
-        text = read_uri_bytes(source).decode("utf-8")
-        return text_format.Parse(text, schema_pb2.Schema())
-    except UnicodeDecodeError as e:
-        raise DataError(f"{source}: not UTF-8 text: {e}") from e
-    except text_format.ParseError as e:
-        raise DataError(f"{source}: not a valid Schema in text format: {e}") from e
-
-
-def load_statistics(path: str | Path) -> statistics_pb2.DatasetFeatureStatisticsList:
-    """Read statistics from a ``statistics.pb`` file or a folder holding one."""
-    p = Path(path)
-    if p.is_dir():
-        p = p / "statistics.pb"
-    stats = statistics_pb2.DatasetFeatureStatisticsList()
-    try:
-        stats.ParseFromString(p.read_bytes())
-    except FileNotFoundError as e:
-        raise DataError(f"{p}: no statistics file") from e
-    except Exception as e:  # protobuf raises DecodeError, a bare Exception subclass
-        raise DataError(f"{p}: not a DatasetFeatureStatisticsList: {e}") from e
-    return stats
-
-
-# ---------------------------------------------------------------------------------------------
-# anomalies
-
-
-def _unexpected_values(f: statistics_pb2.FeatureNameStatistics, allowed: set[str]) -> list[str]:
-    return [b.label for b in f.string_stats.rank_histogram.buckets if b.label not in allowed]
+def _shown(values: list[str], limit: int = 10) -> str:
+    return ", ".join(repr(v) for v in values[:limit]) + (" ..." if len(values) > limit else "")
 
 
 def _check_feature(
@@ -373,62 +202,98 @@ def _check_feature(
         )
         return out
 
-    if num_examples and feat.presence.min_fraction > 0:
+    presence = feat.presence
+    if presence.HasField("min_count") and common.num_non_missing < presence.min_count:
+        add(
+            "FEATURE_TYPE_LOW_NUMBER_PRESENT",
+            f"column {name!r}: present in {common.num_non_missing} row(s) of {num_examples}; "
+            f"the schema requires at least {presence.min_count}",
+        )
+    if num_examples and presence.min_fraction > 0:
         fraction = common.num_non_missing / num_examples
-        if fraction < feat.presence.min_fraction:
+        if fraction < presence.min_fraction:
             add(
                 "FEATURE_TYPE_LOW_FRACTION_PRESENT",
                 f"column {name!r}: present in {fraction:.1%} of rows "
                 f"({common.num_missing} missing); the schema requires at least "
-                f"{feat.presence.min_fraction:.1%}",
+                f"{presence.min_fraction:.1%}",
             )
 
     domain = domains.get(feat.domain) if feat.domain else None
     if feat.HasField("string_domain"):
         domain = feat.string_domain
     if domain is not None and f.type == _Type.STRING:
-        bad = _unexpected_values(f, set(domain.value))
+        allowed = set(domain.value)
+        bad = [b.label for b in f.string_stats.rank_histogram.buckets if b.label not in allowed]
         if bad:
-            shown = ", ".join(repr(v) for v in bad[:10]) + (" ..." if len(bad) > 10 else "")
             add(
                 "ENUM_TYPE_UNEXPECTED_STRING_VALUES",
-                f"column {name!r}: {len(bad)} value(s) not in the schema's domain: {shown}",
+                f"column {name!r}: {len(bad)} value(s) not in the schema's domain: {_shown(bad)}",
             )
 
     if f.HasField("num_stats") and common.num_non_missing:
-        n = f.num_stats
-        dom = feat.float_domain if feat.HasField("float_domain") else None
-        idom = feat.int_domain if feat.HasField("int_domain") else None
-        lo = (
-            dom.min
-            if dom is not None and dom.HasField("min")
-            else (idom.min if idom is not None and idom.HasField("min") else None)
-        )
-        hi = (
-            dom.max
-            if dom is not None and dom.HasField("max")
-            else (idom.max if idom is not None and idom.HasField("max") else None)
-        )
-        kind = "INT_TYPE" if feat.type == schema_pb2.INT else "FLOAT_TYPE"
-        small = "SMALL_INT" if kind == "INT_TYPE" else "SMALL_FLOAT"
-        big = "BIG_INT" if kind == "INT_TYPE" else "BIG_FLOAT"
-        if lo is not None and n.min < lo:
-            add(
+        out.extend(_check_numbers(split, feat, f))
+    return out
+
+
+def _check_numbers(
+    split: str, feat: schema_pb2.Feature, f: statistics_pb2.FeatureNameStatistics
+) -> list[Anomaly]:
+    name, n = feat.name, f.num_stats
+    hist = _standard(f)
+    nan = hist.num_nan if hist is not None else 0
+    infinite = (
+        sum(b.sample_count for b in hist.buckets if math.isinf(b.low_value))
+        if hist is not None
+        else 0
+    )
+    out: list[Anomaly] = []
+    has_values = n.common_stats.num_non_missing > nan  # min and max are set
+    if feat.HasField("float_domain"):
+        dom: schema_pb2.FloatDomain | schema_pb2.IntDomain = feat.float_domain
+        kind, small, big = "FLOAT_TYPE", "SMALL_FLOAT", "BIG_FLOAT"
+    else:
+        dom = feat.int_domain
+        kind, small, big = "INT_TYPE", "SMALL_INT", "BIG_INT"
+    if has_values and dom.HasField("min") and n.min < dom.min:
+        out.append(
+            Anomaly(
+                split,
+                name,
                 f"{kind}_{small}",
-                f"column {name!r}: minimum {n.min:g} is below the schema's {lo:g}",
+                f"column {name!r}: minimum {n.min:g} is below the schema's {dom.min:g}",
             )
-        if hi is not None and n.max > hi:
-            add(f"{kind}_{big}", f"column {name!r}: maximum {n.max:g} is above the schema's {hi:g}")
-        nan = sum(h.num_nan for h in n.histograms if h.type == statistics_pb2.Histogram.STANDARD)
-        if dom is not None and dom.disallow_nan and nan:
-            add(
-                "FLOAT_TYPE_HAS_NAN",
-                f"column {name!r}: {nan} NaN value(s) where the schema disallows NaN",
+        )
+    if has_values and dom.HasField("max") and n.max > dom.max:
+        out.append(
+            Anomaly(
+                split,
+                name,
+                f"{kind}_{big}",
+                f"column {name!r}: maximum {n.max:g} is above the schema's {dom.max:g}",
             )
-        if dom is not None and dom.disallow_inf and (np.isinf(n.min) or np.isinf(n.max)):
-            add(
-                "FLOAT_TYPE_HAS_INF",
-                f"column {name!r}: infinite values where the schema disallows them",
+        )
+    if isinstance(dom, schema_pb2.FloatDomain) and feat.HasField("float_domain"):
+        if dom.disallow_nan and nan:
+            out.append(
+                Anomaly(
+                    split,
+                    name,
+                    "FLOAT_TYPE_HAS_NAN",
+                    f"column {name!r}: {nan} NaN value(s) where the schema disallows NaN",
+                )
+            )
+        # statistics from other tools may lack the ±inf buckets: the extremes tell then
+        has_inf = infinite > 0 or (has_values and (math.isinf(n.min) or math.isinf(n.max)))
+        if dom.disallow_inf and has_inf:
+            count = f"{int(infinite)} infinite value(s)" if infinite else "infinite values"
+            out.append(
+                Anomaly(
+                    split,
+                    name,
+                    "FLOAT_TYPE_HAS_INF",
+                    f"column {name!r}: {count} where the schema disallows them",
+                )
             )
     return out
 
@@ -439,20 +304,28 @@ def find_anomalies(
     *,
     min_examples: int = 1,
 ) -> list[Anomaly]:
-    """Check every split's statistics against ``schema``."""
+    """Check every split's statistics against ``schema``.
+
+    Returns:
+        One ``Anomaly`` per problem and split: an empty split or fewer than ``min_examples``
+        rows (``DATASET_LOW_NUM_EXAMPLES``; the split's features are then not checked), and per
+        feature a missing or new column, a type change, presence below the schema's minimum
+        count or fraction, string values outside the domain, values outside a numeric domain,
+        and NaN/±inf where the float domain disallows them.
+    """
     domains = {d.name: d for d in schema.string_domain}
+    known = {f.name for f in schema.feature}
     out: list[Anomaly] = []
     for ds in stats.datasets:
-        if ds.num_examples < min_examples:
-            out.append(
-                Anomaly(
-                    ds.name,
-                    "",
-                    "DATASET_LOW_NUM_EXAMPLES",
-                    f"split {ds.name!r} has {ds.num_examples} example(s); "
-                    f"at least {min_examples} needed",
-                )
+        if ds.num_examples == 0 or ds.num_examples < min_examples:
+            # TFDV reports nothing for an empty dataset; here it is the first thing to know
+            why = (
+                f"split {ds.name!r} is empty: no rows (a header-only file, or no data)"
+                if ds.num_examples == 0
+                else f"split {ds.name!r} has {ds.num_examples} example(s); "
+                f"at least {min_examples} needed"
             )
+            out.append(Anomaly(ds.name, "", "DATASET_LOW_NUM_EXAMPLES", why))
             continue
         seen = _features(ds)
         for feat in schema.feature:
@@ -467,7 +340,6 @@ def find_anomalies(
                 )
                 continue
             out.extend(_check_feature(ds.name, feat, seen[feat.name], domains, ds.num_examples))
-        known = {f.name for f in schema.feature}
         for name in seen:
             if name not in known:
                 out.append(
@@ -481,8 +353,155 @@ def find_anomalies(
     return out
 
 
-def to_proto(anomalies: list[Anomaly], schema: schema_pb2.Schema) -> anomalies_pb2.Anomalies:
-    """The anomalies as TFDV's ``Anomalies`` proto (per feature, one reason per problem)."""
+# ---------------------------------------------------------------------------------------------
+# skew and drift
+
+
+def _measures(
+    feat: schema_pb2.Feature, comparator: schema_pb2.FeatureComparator
+) -> list[tuple[str, float | None, int]]:
+    """(measure, threshold, histogram source) for each distance the comparator asks for.
+
+    A feature with no comparator is still measured, by its type's usual distance, with no
+    threshold: the value is reported, never an anomaly.
+    """
+    out: list[tuple[str, float | None, int]] = []
+    if comparator.HasField("infinity_norm"):
+        norm = comparator.infinity_norm
+        out.append((L_INFTY, norm.threshold if norm.HasField("threshold") else None, 0))
+    if comparator.HasField("jensen_shannon_divergence"):
+        js = comparator.jensen_shannon_divergence
+        threshold = js.threshold if js.HasField("threshold") else None
+        out.append((JENSEN_SHANNON, threshold, js.source.type))
+    if not out:
+        out.append((L_INFTY if feat.type == schema_pb2.BYTES else JENSEN_SHANNON, None, 0))
+    return out
+
+
+def _distance(
+    measure: str,
+    source: int,
+    a: statistics_pb2.FeatureNameStatistics,
+    b: statistics_pb2.FeatureNameStatistics,
+) -> tuple[float, str] | None:
+    """The distance between two features' distributions, and the value where an L∞ is reached;
+    None when it cannot be measured (no values on a side, or the two differ in type)."""
+    strings = a.HasField("string_stats") and b.HasField("string_stats")
+    numbers = a.HasField("num_stats") and b.HasField("num_stats")
+    try:
+        if strings and measure == L_INFTY:
+            return drift.l_infinity(drift.string_counts(a), drift.string_counts(b))
+        if strings:
+            return drift.jensen_shannon_counts(drift.string_counts(a), drift.string_counts(b)), ""
+        if numbers and measure == JENSEN_SHANNON:
+            # HistogramSelection DEFAULT is STANDARD in TFDV
+            want = (
+                statistics_pb2.Histogram.QUANTILES
+                if source == schema_pb2.HistogramSelection.QUANTILES
+                else _STANDARD
+            )
+            ha = next((h for h in a.num_stats.histograms if h.type == want), None)
+            hb = next((h for h in b.num_stats.histograms if h.type == want), None)
+            if ha is not None and hb is not None:
+                return drift.jensen_shannon(ha, hb), ""
+    except ValueError:  # an empty distribution on one side
+        return None
+    return None
+
+
+def compare(
+    kind: str,
+    data: statistics_pb2.DatasetFeatureStatistics,
+    reference: statistics_pb2.DatasetFeatureStatistics,
+    schema: schema_pb2.Schema,
+    *,
+    against: str = "",
+) -> tuple[list[Comparison], list[Anomaly]]:
+    """Skew or drift of every schema feature between two datasets' statistics.
+
+    Args:
+        kind: "skew" (uses each feature's ``skew_comparator``) or "drift" (``drift_comparator``).
+        data: The dataset under test.
+        reference: What it is compared with (train for skew, the baseline's split for drift).
+        schema: Where the comparators and their thresholds are.
+        against: The reference's name in the report (default: its dataset name).
+
+    Returns:
+        Every distance measured (a feature missing or empty on either side is skipped), and
+        one ``COMPARATOR_L_INFTY_HIGH``/``COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH`` anomaly
+        per distance above its threshold.
+    """
+    against = against or reference.name
+    mine, theirs = _features(data), _features(reference)
+    comparisons: list[Comparison] = []
+    anomalies: list[Anomaly] = []
+    for feat in schema.feature:
+        if feat.name not in mine or feat.name not in theirs:
+            continue
+        comparator = feat.skew_comparator if kind == "skew" else feat.drift_comparator
+        for measure, threshold, source in _measures(feat, comparator):
+            got = _distance(measure, source, mine[feat.name], theirs[feat.name])
+            if got is None:
+                continue
+            value, where = got
+            c = Comparison(feat.name, kind, measure, data.name, against, value, threshold)
+            comparisons.append(c)
+            if c.exceeded:
+                what = "L-infinity distance" if measure == L_INFTY else "Jensen-Shannon divergence"
+                ref = "train" if kind == "skew" else f"the baseline's {against!r}"
+                largest = f" (largest change: value {where!r})" if where else ""
+                anomalies.append(
+                    Anomaly(
+                        data.name,
+                        feat.name,
+                        f"COMPARATOR_{'L_INFTY' if measure == L_INFTY else measure}_HIGH",
+                        f"column {feat.name!r}: {kind}: {what} between {data.name!r} and "
+                        f"{ref} is {value:.4f}, above the threshold {threshold:g}{largest}",
+                    )
+                )
+    return comparisons, anomalies
+
+
+def _compare_all(
+    stats: statistics_pb2.DatasetFeatureStatisticsList,
+    schema: schema_pb2.Schema,
+    baseline: statistics_pb2.DatasetFeatureStatisticsList | None,
+    baseline_split: str,
+    skew_against: str,
+) -> tuple[list[Comparison], list[Anomaly]]:
+    comparisons: list[Comparison] = []
+    anomalies: list[Anomaly] = []
+    by_name = {d.name: d for d in stats.datasets}
+    if skew_against in by_name and by_name[skew_against].num_examples:
+        for ds in stats.datasets:
+            if ds.name != skew_against and ds.num_examples:
+                c, a = compare("skew", ds, by_name[skew_against], schema)
+                comparisons += c
+                anomalies += a
+    if baseline is not None:
+        old = {d.name: d for d in baseline.datasets}
+        for ds in stats.datasets:
+            ref = old.get(baseline_split or ds.name)
+            if ref is None:
+                log.warning("no %r split in the baseline: no drift for %r", ds.name, ds.name)
+            elif ds.num_examples and ref.num_examples:
+                c, a = compare("drift", ds, ref, schema)
+                comparisons += c
+                anomalies += a
+    return comparisons, anomalies
+
+
+# ---------------------------------------------------------------------------------------------
+# the whole check, and its artifacts
+
+
+def to_proto(
+    anomalies: list[Anomaly],
+    schema: schema_pb2.Schema,
+    comparisons: Iterable[Comparison] = (),
+) -> anomalies_pb2.Anomalies:
+    """The anomalies as TFDV's ``Anomalies`` proto: per feature one reason per problem, and
+    every skew/drift value (``drift_skew_info``, with its threshold when there is one)."""
     proto = anomalies_pb2.Anomalies()
     proto.baseline.CopyFrom(schema)
     proto.anomaly_name_format = anomalies_pb2.Anomalies.SERIALIZED_PATH
@@ -500,7 +519,90 @@ def to_proto(anomalies: list[Anomaly], schema: schema_pb2.Schema) -> anomalies_p
         info.short_description = (
             info.reason[0].short_description if len(info.reason) == 1 else ("Multiple errors")
         )
+    infos: dict[str, anomalies_pb2.DriftSkewInfo] = {}
+    for c in comparisons:
+        info = infos.get(c.feature)
+        if info is None:
+            info = infos[c.feature] = proto.drift_skew_info.add()
+            info.path.step.append(c.feature)
+        measurements = info.skew_measurements if c.kind == "skew" else info.drift_measurements
+        m = measurements.add(
+            type=anomalies_pb2.DriftSkewInfo.Measurement.Type.Value(c.measure), value=c.value
+        )
+        if c.threshold is not None:
+            m.threshold = c.threshold
     return proto
+
+
+def _json_number(x: float | None) -> float | str | None:
+    return x if x is None or math.isfinite(x) else str(x)
+
+
+def write_report(
+    report: ValidationReport,
+    *,
+    statistics_dir: str | Path | None = None,
+    schema_dir: str | Path | None = None,
+    anomalies_dir: str | Path | None = None,
+) -> None:
+    """Write the report's artifacts (each folder atomically; None: not written).
+
+    The layouts are in this module's docstring.
+    """
+    if statistics_dir is not None:
+        with atomic_dir(statistics_dir) as tmp:
+            data = report.statistics.SerializeToString(deterministic=True)
+            atomic_write_bytes(tmp / "statistics.pb", data)
+            atomic_write_json(tmp / "statistics.json", summarize(report.statistics))
+    if schema_dir is not None:
+        with atomic_dir(schema_dir) as tmp:
+            atomic_write_text(tmp / "schema.pbtxt", text_format.MessageToString(report.schema))
+    if anomalies_dir is not None:
+        proto = to_proto(report.anomalies, report.schema, report.comparisons)
+        with atomic_dir(anomalies_dir) as tmp:
+            atomic_write_text(tmp / "anomalies.pbtxt", text_format.MessageToString(proto))
+            atomic_write_json(
+                tmp / "anomalies.json",
+                {
+                    "ok": report.ok,
+                    "num_anomalies": report.num_anomalies,
+                    "anomalies": [a.__dict__ for a in report.anomalies],
+                    "comparisons": [
+                        {
+                            "feature": c.feature,
+                            "kind": c.kind,
+                            "measure": c.measure,
+                            "split": c.split,
+                            "against": c.against,
+                            "value": _json_number(c.value),
+                            "threshold": _json_number(c.threshold),
+                            "exceeded": c.exceeded,
+                        }
+                        for c in report.comparisons
+                    ],
+                    "drift_detected": report.drift_detected,
+                    "drift_baseline": report.baseline or None,
+                },
+            )
+
+
+def _check(
+    stats: statistics_pb2.DatasetFeatureStatisticsList,
+    schema: schema_pb2.Schema,
+    *,
+    baseline_statistics: str | Path,
+    baseline_split: str,
+    skew_against: str,
+    min_examples: int,
+) -> ValidationReport:
+    baseline = load_statistics(baseline_statistics) if baseline_statistics else None
+    anomalies = find_anomalies(stats, schema, min_examples=min_examples)
+    comparisons, over = _compare_all(stats, schema, baseline, baseline_split, skew_against)
+    report = ValidationReport(stats, schema, anomalies + over, comparisons)
+    report.baseline = str(baseline_statistics)
+    for a in report.anomalies:
+        log.warning("[%s] %s: %s", a.split, a.type, a.description)
+    return report
 
 
 def validate(
@@ -510,33 +612,108 @@ def validate(
     anomalies_dir: str | Path,
     *,
     curated_schema: str | Path = "",
+    baseline_statistics: str | Path = "",
     min_examples: int = 1,
 ) -> ValidationReport:
-    """Compute statistics, infer (or load) the schema, find anomalies, and write all three."""
+    """Compute statistics, infer (or load) the schema, find anomalies, skew and drift; write all.
+
+    Args:
+        examples_dir: The examples artifact: ``<split>/*.parquet``.
+        statistics_dir: Where the statistics artifact goes.
+        schema_dir: Where the schema artifact goes: the curated schema unchanged, or the one
+            inferred from the train split.
+        anomalies_dir: Where the anomalies artifact goes.
+        curated_schema: Path or URI of a ``schema.pbtxt`` (or a folder holding one) to check
+            against instead of inferring one; used as given.
+        baseline_statistics: Path or URI of a ``statistics.pb`` (or a statistics artifact's
+            folder) from an earlier run: each split is compared with the same split there
+            (drift). Empty: no drift check.
+        min_examples: Fewest rows a split may have (an empty split is always an anomaly).
+
+    Returns:
+        The report; ``report.ok`` is the gate.
+
+    Raises:
+        DataError: naming the file, when the examples, the curated schema or the baseline
+            cannot be read. Nothing is written then.
+    """
     stats = compute_statistics(examples_dir)
     schema = load_schema(curated_schema) if curated_schema else infer_schema(stats)
-    anomalies = find_anomalies(stats, schema, min_examples=min_examples)
-    report = ValidationReport(stats, schema, anomalies)
-    with atomic_dir(statistics_dir) as tmp:
-        atomic_write_bytes(tmp / "statistics.pb", stats.SerializeToString(deterministic=True))
-        atomic_write_json(tmp / "statistics.json", summarize(stats))
-    with atomic_dir(schema_dir) as tmp:
-        atomic_write_text(tmp / "schema.pbtxt", text_format.MessageToString(schema))
-    with atomic_dir(anomalies_dir) as tmp:
-        atomic_write_text(
-            tmp / "anomalies.pbtxt", text_format.MessageToString(to_proto(anomalies, schema))
-        )
-        atomic_write_json(
-            tmp / "anomalies.json",
-            {
-                "ok": report.ok,
-                "num_anomalies": report.num_anomalies,
-                # drift needs a baseline statistics artifact; this run compared against none
-                "drift_detected": report.drift_detected,
-                "drift_baseline": None,
-                "anomalies": [a.__dict__ for a in anomalies],
-            },
-        )
-    for a in anomalies:
-        log.warning("[%s] %s: %s", a.split, a.type, a.description)
+    report = _check(
+        stats,
+        schema,
+        baseline_statistics=baseline_statistics,
+        baseline_split="",
+        skew_against="train",
+        min_examples=min_examples,
+    )
+    write_report(
+        report, statistics_dir=statistics_dir, schema_dir=schema_dir, anomalies_dir=anomalies_dir
+    )
     return report
+
+
+def validate_tables(
+    datasets: Mapping[str, Iterable[pa.RecordBatch | pa.Table]],
+    *,
+    curated_schema: str | Path | schema_pb2.Schema = "",
+    infer_from: str = "",
+    baseline_statistics: str | Path = "",
+    baseline_split: str = "",
+    min_examples: int = 1,
+) -> ValidationReport:
+    """Validate data that is not an examples artifact: raw files streamed as Arrow batches.
+
+    For the ``mlrail`` CLI and notebooks. Each dataset is read once, batch by batch
+    (``statistics_from_batches``), so a file larger than memory can be checked. Nothing is
+    written: pass the report to ``write_report`` for the artifacts.
+
+    Example::
+
+        report = validate_tables(
+            {"data": batches_of("new.csv")},           # any iterable of batches or tables
+            baseline_statistics="gs://runs/42/validate/statistics",
+            baseline_split="train",                     # compare "data" with last run's train
+            curated_schema="gs://runs/42/validate/schema",
+        )
+
+    Args:
+        datasets: Name → batches, in order (e.g. ``{"data": ...}``, or ``{"train": ...,
+            "eval": ...}``). With a "train" dataset, every other one is compared with it (skew).
+        curated_schema: A Schema, or the path/URI of a ``schema.pbtxt`` (or a folder holding
+            one), used as given. Empty: infer one from ``infer_from``.
+        infer_from: The dataset to infer the schema from; default "train" if there is one, else
+            the first dataset.
+        baseline_statistics: Path or URI of an earlier ``statistics.pb`` (or a statistics
+            artifact's folder) to measure drift against. Empty: no drift check.
+        baseline_split: The baseline dataset every dataset is compared with; default: the one
+            of the same name (a dataset with no counterpart is not compared).
+        min_examples: Fewest rows a dataset may have (an empty one is always an anomaly).
+
+    Returns:
+        The report: statistics (one dataset per name), the schema, anomalies, comparisons.
+
+    Raises:
+        DataError: when a dataset's column has an unsupported or changing type, or the schema
+            or the baseline cannot be read.
+    """
+    stats = statistics_pb2.DatasetFeatureStatisticsList()
+    for name, batches in datasets.items():
+        stats.datasets.append(statistics_from_batches(name, batches))
+    if isinstance(curated_schema, schema_pb2.Schema):
+        schema = curated_schema
+    elif curated_schema:
+        schema = load_schema(curated_schema)
+    else:
+        names = list(datasets)
+        if not names:
+            raise DataError("no data to validate")
+        schema = infer_schema(stats, infer_from or ("train" if "train" in names else names[0]))
+    return _check(
+        stats,
+        schema,
+        baseline_statistics=baseline_statistics,
+        baseline_split=baseline_split,
+        skew_against="train",
+        min_examples=min_examples,
+    )

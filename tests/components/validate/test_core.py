@@ -37,7 +37,8 @@ def _base(n: int = 20) -> pa.Table:
 
 
 def _types(anomalies: list) -> set[tuple[str, str, str]]:
-    return {(a.split, a.feature, a.type) for a in anomalies}
+    """The schema anomalies (skew and drift, which tiny shifted fixtures also show, apart)."""
+    return {(a.split, a.feature, a.type) for a in anomalies if not a.type.startswith("COMPARATOR")}
 
 
 def test_statistics_per_split_in_tfmd_format(tmp_path: Path) -> None:
@@ -66,7 +67,8 @@ def test_inferred_schema_has_types_domains_and_presence(tmp_path: Path) -> None:
 
 
 def test_clean_data_has_no_anomalies_and_writes_tfx_files(tmp_path: Path) -> None:
-    ex = _examples(tmp_path / "ex", train=_base(), eval=_base(10))
+    # eval distributed as train (_base(10) would be skewed: x covers half of train's range)
+    ex = _examples(tmp_path / "ex", train=_base(), eval=_base())
     report = validate(ex, tmp_path / "st", tmp_path / "sc", tmp_path / "an")
     assert report.ok and report.num_anomalies == 0
     stats = statistics_pb2.DatasetFeatureStatisticsList()

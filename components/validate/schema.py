@@ -1,0 +1,131 @@
+"""Schema inference from statistics, and reading a (curated) schema, in TFDV's Schema proto."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from google.protobuf import text_format
+from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
+
+from mlrail.components.validate._files import resolve_file
+from mlrail.errors import DataError
+from mlrail.io import read_uri_bytes
+
+__all__ = [
+    "DRIFT_JS_THRESHOLD",
+    "DRIFT_L_INFTY_THRESHOLD",
+    "MAX_STRING_DOMAIN_SIZE",
+    "SKEW_JS_THRESHOLD",
+    "SKEW_L_INFTY_THRESHOLD",
+    "infer_schema",
+    "load_schema",
+]
+
+#: a string feature with at most this many distinct values gets a string domain (as TFDV)
+MAX_STRING_DOMAIN_SIZE = 100
+
+# Default comparator thresholds on every inferred feature: L-infinity distance for strings,
+# Jensen-Shannon divergence for numbers. Chosen on the bundled penguins data, whose splits are
+# small enough for sampling noise alone to move them: ingest's default split (280 train, 64 eval
+# rows) measures at most L∞ 0.20 (sex) and JS 0.080 (body_mass_g); a 32-row test split at most
+# L∞ 0.15 and JS 0.126. Skew is an anomaly, which closes the pipeline's gate, so a random split
+# must not trip it. A clearly moved feature measures above: a category going from a third of
+# the rows to none, L∞ 0.33; a normal feature's mean moved by two standard deviations, JS ~0.45
+# (by one, ~0.17: not flagged). Thresholds do not shrink with the data's size: on large data,
+# where noise is tiny, a curated schema with lower ones catches smaller shifts (TFDV's own
+# examples use 0.01).
+SKEW_L_INFTY_THRESHOLD = 0.3
+SKEW_JS_THRESHOLD = 0.2
+DRIFT_L_INFTY_THRESHOLD = 0.3
+DRIFT_JS_THRESHOLD = 0.2
+
+_Type = statistics_pb2.FeatureNameStatistics
+
+
+def _common(f: statistics_pb2.FeatureNameStatistics) -> statistics_pb2.CommonStatistics:
+    return f.num_stats.common_stats if f.HasField("num_stats") else f.string_stats.common_stats
+
+
+def infer_schema(
+    stats: statistics_pb2.DatasetFeatureStatisticsList,
+    split: str = "train",
+    *,
+    ranges: bool = False,
+) -> schema_pb2.Schema:
+    """Infer a Schema from the statistics of ``split``, as TFDV's ``infer_schema`` would.
+
+    Per feature: its type; ``presence.min_count = 1`` when the split has a value, and
+    ``min_fraction = 1`` when it has no missing value; a string domain (the values seen) for a
+    string feature with at most ``MAX_STRING_DOMAIN_SIZE`` distinct values; for floats,
+    ``float_domain.disallow_inf``; and default skew and drift comparators (``infinity_norm``
+    for strings, ``jensen_shannon_divergence`` for numbers, thresholds from this module).
+
+    Args:
+        stats: Statistics with a dataset named ``split``.
+        split: The dataset to infer from.
+        ranges: Also write each numeric feature's observed minimum and maximum as
+            ``int_domain``/``float_domain`` bounds — a starting point for a person to edit into
+            a curated schema. Off by default, as in TFDV: with inferred bounds an eval value
+            just outside train's range would be an anomaly, and any fresh sample has one.
+
+    Returns:
+        The inferred Schema.
+
+    Raises:
+        DataError: when ``stats`` has no dataset named ``split``.
+    """
+    by_name = {d.name: d for d in stats.datasets}
+    if split not in by_name:
+        raise DataError(f"no {split!r} split to infer a schema from (have: {', '.join(by_name)})")
+    schema = schema_pb2.Schema()
+    for f in by_name[split].features:
+        name = f.path.step[0]
+        feat = schema.feature.add(name=name)
+        common = _common(f)
+        if f.type in (_Type.INT, _Type.FLOAT):
+            n = f.num_stats
+            if f.type == _Type.INT:
+                feat.type = schema_pb2.INT
+                if ranges and common.num_non_missing:
+                    feat.int_domain.min, feat.int_domain.max = int(n.min), int(n.max)
+            else:
+                feat.type = schema_pb2.FLOAT
+                # Unlike TFDV, infinities are refused unless a curated schema allows them: no
+                # instrument measures ±inf, and one would make every prediction it touches NaN.
+                feat.float_domain.disallow_inf = True
+                if ranges and math.isfinite(n.min) and math.isfinite(n.max):
+                    feat.float_domain.min, feat.float_domain.max = n.min, n.max
+            feat.skew_comparator.jensen_shannon_divergence.threshold = SKEW_JS_THRESHOLD
+            feat.drift_comparator.jensen_shannon_divergence.threshold = DRIFT_JS_THRESHOLD
+        else:
+            feat.type = schema_pb2.BYTES
+            s = f.string_stats
+            if 0 < s.unique <= MAX_STRING_DOMAIN_SIZE and len(s.rank_histogram.buckets) == s.unique:
+                dom = schema.string_domain.add(name=name)
+                dom.value.extend(sorted(b.label for b in s.rank_histogram.buckets))
+                feat.domain = name
+            feat.skew_comparator.infinity_norm.threshold = SKEW_L_INFTY_THRESHOLD
+            feat.drift_comparator.infinity_norm.threshold = DRIFT_L_INFTY_THRESHOLD
+        if common.num_non_missing > 0:
+            # not for a column with no value in train (all null): it may have none elsewhere
+            feat.presence.min_count = 1
+            if common.num_missing == 0:
+                feat.presence.min_fraction = 1.0
+    return schema
+
+
+def load_schema(path: str | Path) -> schema_pb2.Schema:
+    """Read a Schema (text format) from a ``schema.pbtxt`` file, a folder holding one, or a URI.
+
+    Raises:
+        DataError: naming the file when it is missing, not UTF-8 or not a valid Schema.
+    """
+    source = resolve_file(str(path), "schema.pbtxt")
+    try:
+        text = read_uri_bytes(source).decode("utf-8")
+        return text_format.Parse(text, schema_pb2.Schema())
+    except UnicodeDecodeError as e:
+        raise DataError(f"{source}: not UTF-8 text: {e}") from e
+    except text_format.ParseError as e:
+        raise DataError(f"{source}: not a valid Schema in text format: {e}") from e
