@@ -1,20 +1,28 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
 
 from mlrail.components.validate.core import (
+    DRIFT_JS_THRESHOLD,
+    DRIFT_L_INFTY_THRESHOLD,
+    SKEW_JS_THRESHOLD,
+    SKEW_L_INFTY_THRESHOLD,
     compute_statistics,
     find_anomalies,
     infer_schema,
     load_schema,
     validate,
+    validate_tables,
 )
 from mlrail.errors import DataError
 
@@ -142,8 +150,57 @@ def test_nan_where_the_schema_disallows_it(tmp_path: Path) -> None:
 
 def test_an_empty_split_is_an_anomaly_unlike_tfdv(tmp_path: Path) -> None:
     ex = _examples(tmp_path / "ex", train=_base(), eval=_base().slice(0, 0))
-    report = validate(ex, tmp_path / "st", tmp_path / "sc", tmp_path / "an")
+    report = validate(ex, tmp_path / "st", tmp_path / "sc", tmp_path / "an", min_examples=0)
     assert _types(report.anomalies) == {("eval", "", "DATASET_LOW_NUM_EXAMPLES")}
+    assert report.anomalies[0].description.startswith("split 'eval' is empty")
+    proto = text_format.Parse(
+        (tmp_path / "an" / "anomalies.pbtxt").read_text(), anomalies_pb2.Anomalies()
+    )
+    assert "split 'eval' is empty" in proto.dataset_anomaly_info.description
+
+
+def test_a_header_only_file_is_an_empty_split(tmp_path: Path) -> None:
+    (tmp_path / "eval.csv").write_text("x,k,color\n")
+    header_only = pacsv.read_csv(tmp_path / "eval.csv")  # no rows, every column typed null
+    report = validate_tables({"train": [_base()], "eval": [header_only]})
+    assert [(a.split, a.type) for a in report.anomalies] == [("eval", "DATASET_LOW_NUM_EXAMPLES")]
+    assert "split 'eval' is empty" in report.anomalies[0].description
+
+
+def test_too_few_examples(tmp_path: Path) -> None:
+    ex = _examples(tmp_path / "ex", train=_base(), eval=_base())
+    report = validate(ex, tmp_path / "st", tmp_path / "sc", tmp_path / "an", min_examples=21)
+    assert _types(report.anomalies) == {
+        ("eval", "", "DATASET_LOW_NUM_EXAMPLES"),
+        ("train", "", "DATASET_LOW_NUM_EXAMPLES"),
+    }
+    assert "split 'eval' has 20 example(s); at least 21 needed" in report.anomalies[0].description
+
+
+def test_a_column_with_no_value_where_train_had_some(tmp_path: Path) -> None:
+    ev = _base().set_column(0, "x", pa.nulls(20, pa.float64()))
+    ex = _examples(tmp_path / "ex", train=_base(), eval=ev)
+    report = validate(ex, tmp_path / "st", tmp_path / "sc", tmp_path / "an")
+    assert _types(report.anomalies) == {
+        ("eval", "x", "FEATURE_TYPE_LOW_NUMBER_PRESENT"),
+        ("eval", "x", "FEATURE_TYPE_LOW_FRACTION_PRESENT"),
+    }
+
+
+def test_inferred_ranges_only_on_request(tmp_path: Path) -> None:
+    ev = pa.table({"x": [-1.0, 5.0], "k": [3, 1], "color": ["red", "blue"]})
+    ex = _examples(tmp_path / "ex", train=_base(), eval=ev)
+    stats = compute_statistics(ex)
+    assert not _types(find_anomalies(stats, infer_schema(stats)))  # TFDV's default: no ranges
+    schema = infer_schema(stats, ranges=True)
+    feats = {f.name: f for f in schema.feature}
+    assert (feats["x"].float_domain.min, feats["x"].float_domain.max) == (0.0, 19.0)
+    assert feats["x"].float_domain.disallow_inf
+    assert (feats["k"].int_domain.min, feats["k"].int_domain.max) == (0, 2)
+    assert _types(find_anomalies(stats, schema)) == {
+        ("eval", "x", "FLOAT_TYPE_SMALL_FLOAT"),
+        ("eval", "k", "INT_TYPE_BIG_INT"),
+    }
 
 
 def test_all_null_column_is_described_not_crashed(tmp_path: Path) -> None:
@@ -209,3 +266,231 @@ def test_curated_schema_by_uri(tmp_path: Path) -> None:
             tmp_path / "an2",
             curated_schema=str(tmp_path / "missing.pbtxt"),
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# skew and drift
+
+
+def _train() -> pa.Table:
+    return pa.table(
+        {
+            "x": [float(i) for i in range(10)],
+            "k": [0, 1] * 5,
+            "color": ["red"] * 6 + ["blue"] * 2 + ["green"] * 2,
+        }
+    )
+
+
+def _moved() -> pa.Table:
+    return pa.table(
+        {
+            "x": [0.0, 0.0, 1.0, 1.0, 2.0, 2.0, 3.0, 3.0, 4.0, 9.0],
+            "k": [1, 0] * 5,
+            "color": ["red"] * 2 + ["blue"] * 8,
+        }
+    )
+
+
+# Worked out by hand for _train() against _moved():
+# color: train frequencies red 0.6, blue 0.2, green 0.2; moved: red 0.2, blue 0.8, green 0.
+#   L-infinity = |0.8 - 0.2| = 0.6, at "blue".
+# x: both range over [0, 9], so both STANDARD histograms have the edges 0, 0.9, ..., 9 and need
+#   no rebinning. train has one value per bucket: P = (0.1,) * 10. moved: Q = (0.2, 0.2, 0.2,
+#   0.2, 0.1, 0, 0, 0, 0, 0.1). M = (P + Q) / 2 = (0.15,) * 4 + (0.1,) + (0.05,) * 4 + (0.1,).
+#   KL(P||M) = 4 * 0.1 * log2(0.1/0.15) + 4 * 0.1 * log2(0.1/0.05) = 0.4 - 0.4 * log2(1.5)
+#   KL(Q||M) = 4 * 0.2 * log2(0.2/0.15) = 0.8 * log2(4/3)
+#   JS = (KL(P||M) + KL(Q||M)) / 2 = 1.2 - 0.6 * log2(3) = 0.24902...
+# k: the same two values half and half in both: JS 0, below any threshold, still reported.
+L_INFTY_COLOR = 0.6
+JS_X = 1.2 - 0.6 * math.log2(3)
+
+
+def test_skew_values_are_as_worked_out_by_hand(tmp_path: Path) -> None:
+    ex = _examples(tmp_path / "ex", train=_train(), eval=_moved())
+    report = validate(ex, tmp_path / "st", tmp_path / "sc", tmp_path / "an")
+    got = {c.feature: c for c in report.comparisons}
+    assert set(got) == {"x", "k", "color"}
+    assert all((c.kind, c.split, c.against) == ("skew", "eval", "train") for c in got.values())
+    assert got["color"].measure == "L_INFTY"
+    assert got["color"].value == pytest.approx(L_INFTY_COLOR, abs=1e-12)
+    assert got["color"].threshold == SKEW_L_INFTY_THRESHOLD and got["color"].exceeded
+    assert got["x"].measure == "JENSEN_SHANNON_DIVERGENCE"
+    assert got["x"].value == pytest.approx(JS_X, abs=1e-12)
+    assert got["x"].threshold == SKEW_JS_THRESHOLD and got["x"].exceeded
+    assert got["k"].value == 0 and not got["k"].exceeded
+    assert {(a.split, a.feature, a.type) for a in report.anomalies} == {
+        ("eval", "color", "COMPARATOR_L_INFTY_HIGH"),
+        ("eval", "x", "COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH"),
+    }
+    color = next(a for a in report.anomalies if a.feature == "color")
+    assert "column 'color'" in color.description and "0.6000" in color.description
+    assert "'blue'" in color.description
+    assert not report.drift_detected  # skew is not drift
+
+    doc = json.loads((tmp_path / "an" / "anomalies.json").read_text())
+    by_feature = {c["feature"]: c for c in doc["comparisons"]}
+    assert by_feature["k"] == {
+        "feature": "k",
+        "kind": "skew",
+        "measure": "JENSEN_SHANNON_DIVERGENCE",
+        "split": "eval",
+        "against": "train",
+        "value": 0.0,
+        "threshold": SKEW_JS_THRESHOLD,
+        "exceeded": False,
+    }
+    assert by_feature["color"]["exceeded"] is True
+    assert doc["drift_detected"] is False and doc["drift_baseline"] is None
+    proto = text_format.Parse(
+        (tmp_path / "an" / "anomalies.pbtxt").read_text(), anomalies_pb2.Anomalies()
+    )
+    measured = {
+        i.path.step[0]: [(m.type, m.value, m.threshold) for m in i.skew_measurements]
+        for i in proto.drift_skew_info
+    }
+    js = anomalies_pb2.DriftSkewInfo.Measurement.JENSEN_SHANNON_DIVERGENCE
+    assert measured["k"] == [(js, 0.0, SKEW_JS_THRESHOLD)]  # below threshold, still there
+    assert measured["x"][0][1] == pytest.approx(JS_X)
+    reasons = [r.type for r in proto.anomaly_info["color"].reason]
+    assert reasons == [anomalies_pb2.AnomalyInfo.COMPARATOR_L_INFTY_HIGH]
+
+
+def test_drift_against_the_statistics_of_an_earlier_run(tmp_path: Path) -> None:
+    old = _examples(tmp_path / "old", train=_train(), eval=_train())
+    validate(old, tmp_path / "old_st", tmp_path / "old_sc", tmp_path / "old_an")
+    # the same data again: every drift measured, none above its threshold
+    same = validate(
+        old,
+        tmp_path / "st0",
+        tmp_path / "sc0",
+        tmp_path / "an0",
+        baseline_statistics=tmp_path / "old_st",
+    )
+    assert same.ok and not same.drift_detected
+    assert {(c.kind, c.split, c.against) for c in same.comparisons} == {
+        ("skew", "eval", "train"),
+        ("drift", "eval", "eval"),
+        ("drift", "train", "train"),
+    }
+    assert all(c.value == 0 for c in same.comparisons)
+
+    new = _examples(tmp_path / "new", train=_moved(), eval=_moved())
+    report = validate(
+        new,
+        tmp_path / "st",
+        tmp_path / "sc",
+        tmp_path / "an",
+        baseline_statistics=tmp_path / "old_st",
+    )
+    drift = {(c.split, c.feature): c for c in report.comparisons if c.kind == "drift"}
+    for split in ("train", "eval"):
+        assert drift[(split, "color")].against == split
+        assert drift[(split, "color")].value == pytest.approx(L_INFTY_COLOR, abs=1e-12)
+        assert drift[(split, "color")].threshold == DRIFT_L_INFTY_THRESHOLD
+        assert drift[(split, "x")].value == pytest.approx(JS_X, abs=1e-12)
+        assert drift[(split, "x")].threshold == DRIFT_JS_THRESHOLD
+    assert report.drift_detected
+    assert {(a.split, a.feature, a.type) for a in report.anomalies} == {
+        (s, f, t)
+        for s in ("train", "eval")
+        for f, t in (
+            ("color", "COMPARATOR_L_INFTY_HIGH"),
+            ("x", "COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH"),
+        )
+    }
+    assert any("and the baseline's 'eval' is 0.6000" in a.description for a in report.anomalies)
+    doc = json.loads((tmp_path / "an" / "anomalies.json").read_text())
+    assert doc["drift_detected"] is True and doc["drift_baseline"] == str(tmp_path / "old_st")
+    proto = text_format.Parse(
+        (tmp_path / "an" / "anomalies.pbtxt").read_text(), anomalies_pb2.Anomalies()
+    )
+    color = next(i for i in proto.drift_skew_info if i.path.step[0] == "color")
+    assert [m.value for m in color.drift_measurements] == pytest.approx([L_INFTY_COLOR] * 2)
+
+
+def test_baseline_by_uri_or_file_and_a_missing_one(tmp_path: Path) -> None:
+    ex = _examples(tmp_path / "ex", train=_train())
+    validate(ex, tmp_path / "base", tmp_path / "sc", tmp_path / "an")
+    for source in (f"file://{tmp_path / 'base'}", str(tmp_path / "base" / "statistics.pb")):
+        report = validate(
+            ex, tmp_path / "st", tmp_path / "sc", tmp_path / "an", baseline_statistics=source
+        )
+        assert [c.kind for c in report.comparisons] == ["drift"] * 3 and report.baseline == source
+    with pytest.raises(DataError, match="no such file"):
+        validate(
+            ex,
+            tmp_path / "st2",
+            tmp_path / "sc2",
+            tmp_path / "an2",
+            baseline_statistics=str(tmp_path / "nowhere"),
+        )
+    assert not (tmp_path / "an2").exists()
+
+
+def test_inferred_features_carry_default_comparators(tmp_path: Path) -> None:
+    schema = infer_schema(compute_statistics(_examples(tmp_path / "ex", train=_train())))
+    feats = {f.name: f for f in schema.feature}
+    assert feats["color"].skew_comparator.infinity_norm.threshold == SKEW_L_INFTY_THRESHOLD
+    assert feats["color"].drift_comparator.infinity_norm.threshold == DRIFT_L_INFTY_THRESHOLD
+    for name in ("x", "k"):
+        assert feats[name].skew_comparator.jensen_shannon_divergence.threshold == SKEW_JS_THRESHOLD
+        assert (
+            feats[name].drift_comparator.jensen_shannon_divergence.threshold == DRIFT_JS_THRESHOLD
+        )
+
+
+def test_a_curated_schema_without_comparators_only_reports_values(tmp_path: Path) -> None:
+    ex = _examples(tmp_path / "ex", train=_train(), eval=_moved())
+    schema = infer_schema(compute_statistics(ex))
+    for f in schema.feature:
+        f.ClearField("skew_comparator")
+        f.ClearField("drift_comparator")
+    (tmp_path / "s.pbtxt").write_text(text_format.MessageToString(schema))
+    report = validate(
+        ex, tmp_path / "st", tmp_path / "sc", tmp_path / "an", curated_schema=tmp_path / "s.pbtxt"
+    )
+    assert report.ok and load_schema(tmp_path / "sc") == schema
+    color = next(c for c in report.comparisons if c.feature == "color")
+    assert color.value == pytest.approx(L_INFTY_COLOR) and color.threshold is None
+    doc = json.loads((tmp_path / "an" / "anomalies.json").read_text())
+    assert {c["threshold"] for c in doc["comparisons"]} == {None}
+
+
+def test_validate_tables_compares_raw_data_with_a_baseline_split(tmp_path: Path) -> None:
+    ex = _examples(tmp_path / "ex", train=_train(), eval=_train())
+    validate(ex, tmp_path / "base", tmp_path / "sc", tmp_path / "an")
+    report = validate_tables(
+        {"data": _moved().to_batches(max_chunksize=3)},
+        baseline_statistics=tmp_path / "base",
+        baseline_split="train",
+    )
+    assert [d.name for d in report.statistics.datasets] == ["data"]
+    assert [f.name for f in report.schema.feature] == ["x", "k", "color"]  # inferred from data
+    drift = {c.feature: c for c in report.comparisons}
+    assert {(c.kind, c.split, c.against) for c in drift.values()} == {("drift", "data", "train")}
+    assert drift["color"].value == pytest.approx(L_INFTY_COLOR, abs=1e-12)
+    assert drift["x"].value == pytest.approx(JS_X, abs=1e-12)
+    assert report.drift_detected and report.baseline == str(tmp_path / "base")
+
+
+def test_penguins_splits_show_no_skew_and_a_moved_eval_does(tmp_path: Path) -> None:
+    from mlrail.components.ingest.core import ingest
+
+    ingest("bundled:penguins", str(tmp_path / "ex"))
+    report = validate(tmp_path / "ex", tmp_path / "st", tmp_path / "sc", tmp_path / "an")
+    assert report.ok, report.anomalies
+    assert len(report.comparisons) == 8 and not any(c.exceeded for c in report.comparisons)
+
+    # eval loses its Adelie penguins and the rest gain 1.5 kg
+    for part in (tmp_path / "ex" / "eval").glob("*.parquet"):
+        t = pq.read_table(part)
+        t = t.filter(pc.not_equal(t["species"], "Adelie"))
+        mass = t.schema.get_field_index("body_mass_g")
+        t = t.set_column(mass, "body_mass_g", pc.add(t["body_mass_g"], 1500))
+        pq.write_table(t, part)
+    report = validate(tmp_path / "ex", tmp_path / "st", tmp_path / "sc", tmp_path / "an")
+    assert {(a.feature, a.type) for a in report.anomalies} >= {
+        ("species", "COMPARATOR_L_INFTY_HIGH"),
+        ("body_mass_g", "COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH"),
+    }
