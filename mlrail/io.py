@@ -20,6 +20,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "atomic_write_json",
+    "filesystem",
     "read_json",
     "read_uri_bytes",
     "replace_dir",
@@ -76,6 +77,30 @@ def read_json(path: str | os.PathLike[str]) -> Any:
         ) from e
 
 
+def filesystem(source: str) -> tuple[Any, str]:
+    """The pyarrow filesystem holding ``source`` and the path inside it.
+
+    ``source`` is a local path or a URI pyarrow's filesystems understand: ``file://``,
+    ``s3://bucket/key`` (for MinIO or another S3-compatible store, the endpoint comes from
+    ``AWS_ENDPOINT_URL`` or a query such as ``?endpoint_override=minio:9000&scheme=http``),
+    ``gs://bucket/key``, ``hdfs://``.
+
+    Raises:
+        DataError: naming ``source`` when no filesystem understands it.
+    """
+    import pyarrow as pa
+    import pyarrow.fs as pafs
+
+    from mlrail.errors import DataError
+
+    if "://" not in source:
+        return pafs.LocalFileSystem(), str(Path(source).resolve())
+    try:
+        return pafs.FileSystem.from_uri(source)
+    except (OSError, pa.ArrowException) as e:
+        raise DataError(f"{source}: cannot open: {e}") from e
+
+
 def read_uri_bytes(source: str) -> bytes:
     """The bytes of a local path or of a URI pyarrow's filesystems understand (s3://, gs://, ...).
 
@@ -83,15 +108,11 @@ def read_uri_bytes(source: str) -> bytes:
         DataError: naming ``source`` when it is missing or unreadable.
     """
     import pyarrow as pa
-    import pyarrow.fs as pafs
 
     from mlrail.errors import DataError
 
+    fs, path = filesystem(source)
     try:
-        if "://" in source:
-            fs, path = pafs.FileSystem.from_uri(source)
-        else:
-            fs, path = pafs.LocalFileSystem(), str(Path(source).resolve())
         with fs.open_input_stream(path) as f:
             return bytes(f.read())
     except FileNotFoundError as e:
