@@ -1,16 +1,19 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from mlrail.components.ingest.core import ingest, read_table
+from mlrail.components.ingest.core import ingest, read_table, row_buckets
 from mlrail.errors import DataError
 
 
 def _write(path: Path, data: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     return path
 
@@ -190,3 +193,164 @@ def test_ingest_reads_the_span_of_its_slot(penguins_csv: Path, tmp_path: Path) -
     )
     assert result.span == "2026-11-24" and result.source == str(day / "data.csv")
     assert sum(result.rows.values()) == 344
+
+
+# ----------------------------------------------------------------------- sources, spans, result
+
+
+def test_the_result_lists_the_files_spans_and_format(tmp_path: Path) -> None:
+    for day in ("2026-03-02", "2026-03-04"):
+        _write(tmp_path / day / "a.csv", b"x,y\n" + b"".join(b"%d,%d\n" % (i, i) for i in range(9)))
+    result = ingest(
+        str(tmp_path / "{YYYY}-{MM}-{DD}"),
+        str(tmp_path / "ex"),
+        span_date="2026-03-04",
+        span_window=3,
+    )
+    assert result.format == "csv" and result.span == "2026-03-04"
+    assert result.spans == ["2026-03-02", "2026-03-04"]
+    assert result.missing_spans == ["2026-03-03"]
+    assert result.files == [str(tmp_path / d / "a.csv") for d in ("2026-03-02", "2026-03-04")]
+    assert result.source == str(tmp_path / "{YYYY}-{MM}-{DD}")  # a window: the pattern itself
+    assert sum(result.rows.values()) == 18
+
+
+def test_json_lines_and_globs_are_ingested(tmp_path: Path) -> None:
+    for part in range(3):
+        lines = "".join(json.dumps({"id": part * 10 + i, "s": f"v{i}"}) + "\n" for i in range(10))
+        _write(tmp_path / f"part-{part}.jsonl", lines.encode())
+    result = ingest(str(tmp_path / "part-*.jsonl"), str(tmp_path / "ex"))
+    assert result.format == "jsonl" and len(result.files) == 3
+    ids = sorted(r["id"] for s in result.splits for r in _rows(tmp_path / "ex", s))
+    assert ids == list(range(30))
+
+
+# -------------------------------------------------------------------------------- the split
+
+
+def _split_ids(examples: Path) -> dict[str, list[int]]:
+    return {s.name: sorted(r["id"] for r in _rows(examples, s.name)) for s in examples.iterdir()}
+
+
+def _table() -> pa.Table:
+    n = 400
+    return pa.table(
+        {
+            "id": list(range(n)),
+            "x": [None if i % 11 == 0 else i * 0.25 for i in range(n)],
+            "whole": [float(i % 5) for i in range(n)],
+            "cat": [None if i % 13 == 0 else f"c{i % 17}" for i in range(n)],
+            "text": ["ü" if i % 2 else "é" for i in range(n)],
+            "flag": [i % 3 == 0 for i in range(n)],
+        }
+    )
+
+
+def test_the_split_ignores_block_size_file_order_and_format(tmp_path: Path) -> None:
+    table = _table()
+    csv_file = tmp_path / "one.csv"
+    pacsv.write_csv(table, csv_file)
+    kw = {"eval_ratio": 0.2, "test_ratio": 0.1}
+    ingest(str(csv_file), str(tmp_path / "a"), **kw)
+    expected = _split_ids(tmp_path / "a")
+    assert all(len(ids) > 10 for ids in expected.values())
+    ingest(str(csv_file), str(tmp_path / "b"), block_size=200, **kw)  # many blocks
+    assert _split_ids(tmp_path / "b") == expected
+    # the rows reversed, in two files
+    rows = table.to_pylist()[::-1]
+    (tmp_path / "d").mkdir()
+    pacsv.write_csv(pa.Table.from_pylist(rows[:150], table.schema), tmp_path / "d" / "1.csv")
+    pacsv.write_csv(pa.Table.from_pylist(rows[150:], table.schema), tmp_path / "d" / "2.csv")
+    ingest(str(tmp_path / "d"), str(tmp_path / "c"), **kw)
+    assert _split_ids(tmp_path / "c") == expected
+    pq.write_table(table, tmp_path / "same.parquet")
+    ingest(str(tmp_path / "same.parquet"), str(tmp_path / "p"), **kw)
+    assert _split_ids(tmp_path / "p") == expected
+    jsonl = "".join(json.dumps(r) + "\n" for r in table.to_pylist())
+    ingest(str(_write(tmp_path / "same.jsonl", jsonl.encode())), str(tmp_path / "j"), **kw)
+    assert _split_ids(tmp_path / "j") == expected
+
+
+def test_the_split_is_pinned_to_its_version(tmp_path: Path) -> None:
+    """Changing the hash moves rows between splits of every user: it must be deliberate."""
+    lines = b"".join(b"%d,n%d\n" % (i, i) for i in range(20))
+    src = _write(tmp_path / "d.csv", b"id,name\n" + lines)
+    ingest(str(src), str(tmp_path / "ex"))
+    assert _split_ids(tmp_path / "ex")["eval"] == EVAL_IDS_V2
+
+
+EVAL_IDS_V2 = [2, 3, 5, 6, 9, 16]
+
+
+def _buckets(**columns: pa.Array) -> list[float]:
+    return list(row_buckets(pa.table(columns), sorted(columns)))
+
+
+def test_equal_values_hash_equal_whatever_their_encoding() -> None:
+    # -0.0 is 0.0, every NaN is one NaN, a whole float is its integer
+    assert _buckets(x=pa.array([0.0, float("nan"), 3.0])) == _buckets(
+        x=pa.array([-0.0, -float("nan"), 3.0])
+    )
+    assert _buckets(x=pa.array([3.0, -7.0])) == _buckets(x=pa.array([3, -7]))
+    text = ["a", "", None, "ünï", "a" * 100]
+    plain = _buckets(s=pa.array(text))
+    assert _buckets(s=pa.array(text, pa.large_string())) == plain
+    assert _buckets(s=pa.array(text).dictionary_encode()) == plain
+    assert _buckets(s=pa.array(["x", *text, "y"]).slice(1, len(text))) == plain
+    chunked = pa.table({"s": pa.chunked_array([text[:2], text[2:]])})
+    assert list(row_buckets(chunked, ["s"])) == plain
+
+
+def test_different_values_hash_apart() -> None:
+    values = _buckets(s=pa.array(["", None, "a", "b", "ab", "ba", "\x00a", "a\x00"]))
+    assert len(set(values)) == len(values)
+    numbers = _buckets(x=pa.array([0, None, 1, -1, 2**62, 2**62 + 1]))
+    assert len(set(numbers)) == len(numbers)
+    assert len(set(_buckets(x=pa.array([0.5, 0.25, None, float("inf"), float("nan")])))) == 5
+    # columns are combined in order: (a, b) is not (b, a)
+    swapped = row_buckets(pa.table({"a": [1, 2], "b": [2, 1]}), ["a", "b"])
+    assert swapped[0] != swapped[1]
+    buckets = row_buckets(pa.table({"i": list(range(20000))}), ["i"])
+    assert 0.0 <= buckets.min() and buckets.max() < 1.0
+    assert abs(float((buckets < 0.2).mean()) - 0.2) < 0.02  # uniform enough to split by
+
+
+def test_a_later_float_widens_the_column_and_every_row_is_kept(tmp_path: Path) -> None:
+    lines = b"".join(b"%d,%d\n" % (i, i) for i in range(300)) + b"300,0.5\n"
+    src = _write(tmp_path / "w.csv", b"id,x\n" + lines)
+    result = ingest(str(src), str(tmp_path / "ex"), block_size=256)
+    assert sum(result.rows.values()) == 301
+    rows = [r for s in result.splits for r in _rows(tmp_path / "ex", s)]
+    schema = pq.read_schema(tmp_path / "ex" / "train" / "part-00000.parquet")
+    assert schema.field("x").type == "double"
+    assert sorted(r["x"] for r in rows)[:2] == [0.0, 0.5]
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_an_empty_split_is_written_with_the_schema(tmp_path: Path) -> None:
+    src = _write(tmp_path / "k.csv", b"user,x\n" + b"".join(b"u1,%d\n" % i for i in range(30)))
+    result = ingest(str(src), str(tmp_path / "ex"), key_column="user", test_ratio=0.1)
+    assert sorted(result.rows.values()) == [0, 0, 30]  # one key: one split holds every row
+    for split in result.splits:
+        table = pq.read_table(tmp_path / "ex" / split / "part-00000.parquet")
+        assert table.column_names == ["user", "x"] and table.num_rows == result.rows[split]
+
+
+def test_text_columns_are_dictionary_encoded(penguins_csv: Path, tmp_path: Path) -> None:
+    ingest(str(penguins_csv), str(tmp_path / "ex"))
+    meta = pq.ParquetFile(tmp_path / "ex" / "train" / "part-00000.parquet").metadata
+    names = [meta.schema.column(i).name for i in range(meta.num_columns)]
+    encodings = meta.row_group(0).column(names.index("species")).encodings
+    assert "RLE_DICTIONARY" in encodings or "PLAIN_DICTIONARY" in encodings
+    schema = pq.read_schema(tmp_path / "ex" / "train" / "part-00000.parquet")
+    assert schema.field("species").type == "string"
+
+
+def test_a_missing_key_column_or_an_unhashable_row_is_refused(tmp_path: Path) -> None:
+    src = _write(tmp_path / "d.csv", b"a,b\n1,2\n")
+    with pytest.raises(DataError, match=r"key column 'c' is not in the data \(columns: a, b\)"):
+        ingest(str(src), str(tmp_path / "ex"), key_column="c")
+    lists = _write(tmp_path / "l.jsonl", b'{"id": 1, "tags": [1, 2]}\n{"id": 2, "tags": []}\n')
+    with pytest.raises(DataError, match="column 'tags' of type list<item: int64> cannot be hashed"):
+        ingest(str(lists), str(tmp_path / "ex"))
+    assert sum(ingest(str(lists), str(tmp_path / "ex"), key_column="id").rows.values()) == 2
