@@ -1,0 +1,191 @@
+"""Models evaluate can run: a train output (TensorFlow SavedModel) or an ONNX model folder.
+
+A model folder is recognised by its files:
+
+- ``saved_model/`` + ``model_spec.json``: a train output, run with TensorFlow through the
+  SavedModel's ``serving_default`` signature (what export_onnx converts and deploy ships);
+- ``model.onnx`` + ``model_spec.json``: an export_onnx output or a version folder of a model
+  repository (``<repository>/<name>/<version>/``, as deploy writes it), run with ONNX Runtime.
+
+TensorFlow is imported only for a SavedModel, so an ONNX baseline costs no TensorFlow import.
+
+A baseline is given as a path or a URI (``s3://``, ``gs://``, ``file://``; a remote model is
+copied to a temporary folder first) to one of those folders, or to a model's folder in a
+repository (``<repository>/<name>``), which means its newest version (see
+:func:`latest_deployed`). A path that does not exist, or a model folder with no version yet, is
+the first run: there is no baseline, and :func:`resolve_baseline` says why.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mlrail.errors import ModelError
+from mlrail.io import filesystem
+from mlrail.modelspec import SPEC_FILE, ModelSpec, tf_inputs
+
+__all__ = [
+    "Predictor",
+    "latest_deployed",
+    "load_model",
+    "predict_saved_model",
+    "resolve_baseline",
+]
+
+_ONNX = "model.onnx"
+_SAVED_MODEL = "saved_model"
+
+
+@dataclass(frozen=True)
+class Predictor:
+    """A loaded model.
+
+    Attributes:
+        source: Where it was loaded from, as given (a path or URI).
+        folder: The local folder holding its files.
+        format: ``saved_model`` or ``onnx``.
+        spec: Its input/output contract.
+        predict: Model inputs (``ModelSpec.features``) to outputs: ``[n, classes]``
+            probabilities or ``[n, 1]`` predictions.
+    """
+
+    source: str
+    folder: Path
+    format: str
+    spec: ModelSpec
+    predict: Callable[[dict[str, np.ndarray]], np.ndarray]
+
+
+def predict_saved_model(saved_model_dir: str | Path, features: dict[str, np.ndarray]) -> np.ndarray:
+    """Outputs of the SavedModel's ``serving_default`` signature on ``features``."""
+    return _saved_model_fn(Path(saved_model_dir))(features)
+
+
+def _saved_model_fn(saved_model_dir: Path) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    try:
+        fn = tf.saved_model.load(str(saved_model_dir)).signatures["serving_default"]
+    except (OSError, ValueError, KeyError, tf.errors.OpError) as e:
+        raise ModelError(f"{saved_model_dir}: cannot load the SavedModel: {e}") from e
+
+    def predict(features: dict[str, np.ndarray]) -> np.ndarray:
+        (out,) = fn(**tf_inputs(features)).values()
+        return np.asarray(out.numpy())
+
+    return predict
+
+
+def _onnx_fn(folder: Path, spec: ModelSpec) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
+    from mlrail.serving.repository import load_model as load_onnx
+
+    # the server's loader: the same checks of the graph against model_spec.json
+    model = load_onnx(folder, folder.name, 0, intra_op_threads=0)
+    session = model.session
+
+    def predict(features: dict[str, np.ndarray]) -> np.ndarray:
+        (out,) = session.run([spec.output], features)
+        return np.asarray(out)
+
+    return predict
+
+
+def load_model(folder: str | Path, *, source: str = "") -> Predictor:
+    """The model in ``folder`` (a train output or an ONNX model folder), ready to predict.
+
+    Raises:
+        ModelError: naming the folder when it holds neither, or the model cannot be loaded.
+    """
+    path = Path(folder)
+    if not (path / SPEC_FILE).is_file():
+        raise ModelError(
+            f"{path}: not a model: expected {SPEC_FILE} with {_SAVED_MODEL}/ (a train output) "
+            f"or {_ONNX} (export_onnx, a model repository version)"
+        )
+    spec = ModelSpec.read(path)
+    if (path / _ONNX).is_file():
+        return Predictor(source or str(path), path, "onnx", spec, _onnx_fn(path, spec))
+    if (path / _SAVED_MODEL).is_dir():
+        predict = _saved_model_fn(path / _SAVED_MODEL)
+        return Predictor(source or str(path), path, "saved_model", spec, predict)
+    raise ModelError(f"{path}: has {SPEC_FILE} but neither {_SAVED_MODEL}/ nor {_ONNX}")
+
+
+def latest_deployed(model_repository: str | Path, name: str) -> Path | None:
+    """The newest version folder of model ``name`` in a local model repository, or None.
+
+    Versions are the integer-named folders under ``<model_repository>/<name>/`` that hold a
+    ``model.onnx`` (deploy renames a version folder into place complete, so one that exists is
+    whole); hidden folders (a deploy in progress) are ignored.
+    """
+    root = Path(model_repository) / name
+    if not root.is_dir():
+        return None
+    versions = [int(p.name) for p in root.iterdir() if p.name.isdigit() and (p / _ONNX).is_file()]
+    return root / str(max(versions)) if versions else None
+
+
+def resolve_baseline(baseline: str, scratch: Path | None = None) -> tuple[Predictor | None, str]:
+    """The baseline model named by ``baseline``, or None and why there is none.
+
+    Args:
+        baseline: A path or URI to a model folder, or to a model's folder in a repository
+            (its newest version); "" for none.
+        scratch: Where a remote model is copied; a new temporary folder when None.
+
+    Returns:
+        The loaded baseline (its ``source`` the resolved location) and "", or None and the reason
+        (no baseline given; nothing at that path yet; a model folder with no version yet).
+
+    Raises:
+        ModelError: the location exists but holds no model or one that cannot be loaded.
+    """
+    if not baseline:
+        return None, "no baseline model was given"
+    import pyarrow as pa
+    import pyarrow.fs as pafs
+
+    fs, path = filesystem(baseline)
+    info = fs.get_file_info(path)
+    if info.type == pafs.FileType.NotFound:
+        return None, f"{baseline} does not exist yet (first run: nothing deployed)"
+    if info.type != pafs.FileType.Directory:
+        raise ModelError(f"{baseline}: not a model folder")
+    names = {i.base_name: i for i in fs.get_file_info(pafs.FileSelector(path))}
+    chosen, where = path, baseline
+    if SPEC_FILE not in names:
+        versions = sorted(
+            (int(n) for n, i in names.items() if n.isdigit() and i.type == pafs.FileType.Directory),
+            reverse=True,
+        )
+        found = next(
+            (
+                v
+                for v in versions
+                if fs.get_file_info(f"{path}/{v}/{_ONNX}").type == pafs.FileType.File
+            ),
+            None,
+        )
+        if found is None:
+            if versions or not names:
+                return None, f"{baseline} has no deployed version yet (first run)"
+            raise ModelError(
+                f"{baseline}: not a model: expected {SPEC_FILE} with {_SAVED_MODEL}/ or "
+                f"{_ONNX}, or numbered version folders of a model repository"
+            )
+        chosen, where = f"{path}/{found}", f"{baseline.rstrip('/')}/{found}"
+    if isinstance(fs, pafs.LocalFileSystem):
+        return load_model(chosen, source=where), ""
+    local = Path(tempfile.mkdtemp(prefix="baseline-", dir=scratch))
+    try:
+        pafs.copy_files(chosen, str(local), source_filesystem=fs)
+    except (OSError, pa.ArrowException) as e:
+        raise ModelError(f"{where}: cannot copy the baseline model: {e}") from e
+    return load_model(local, source=where), ""

@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mlrail.components.evaluate.models import latest_deployed, load_model, resolve_baseline
+from mlrail.errors import ModelError
+from mlrail.modelspec import read_split
+from tests.conftest import Trained
+
+
+def _version(onnx_model: Path, repository: Path, version: str) -> Path:
+    dest = repository / "penguins" / version
+    shutil.copytree(onnx_model / "model_repository" / "penguins" / "1", dest)
+    return dest
+
+
+def test_latest_deployed_is_the_highest_whole_version_with_a_model(
+    onnx_model: Path, tmp_path: Path
+) -> None:
+    repo = tmp_path / "models"
+    assert latest_deployed(repo, "penguins") is None  # nothing deployed yet
+    for v in ("2", "10"):
+        _version(onnx_model, repo, v)
+    (repo / "penguins" / "11").mkdir()  # no model.onnx: not a version
+    _version(onnx_model, repo, ".12.tmp")  # a deploy in progress
+    assert latest_deployed(repo, "penguins") == repo / "penguins" / "10"
+    assert latest_deployed(repo, "other") is None
+
+
+def test_onnx_and_saved_model_folders_predict_the_same(trained: Trained, onnx_model: Path) -> None:
+    onnx = load_model(onnx_model)
+    tf = load_model(trained.model)
+    assert (onnx.format, tf.format) == ("onnx", "saved_model")
+    where = str(trained.examples / "eval")
+    features = tf.spec.features(read_split(where), where)
+    np.testing.assert_allclose(onnx.predict(features), tf.predict(features), atol=1e-5)
+
+
+def test_an_onnx_baseline_does_not_import_tensorflow(trained: Trained, onnx_model: Path) -> None:
+    code = (
+        "import sys\n"
+        "from mlrail.components.evaluate.models import resolve_baseline\n"
+        "from mlrail.modelspec import read_split\n"
+        f"base, _ = resolve_baseline({str(onnx_model)!r})\n"
+        f"where = {str(trained.examples / 'eval')!r}\n"
+        "base.predict(base.spec.features(read_split(where), where))\n"
+        "assert 'tensorflow' not in sys.modules, 'TensorFlow was imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_baseline_locations(onnx_model: Path, tmp_path: Path) -> None:
+    assert resolve_baseline("") == (None, "no baseline model was given")
+    base, reason = resolve_baseline(str(tmp_path / "nowhere"))
+    assert base is None and "does not exist yet" in reason
+    (tmp_path / "file.txt").write_text("x")
+    with pytest.raises(ModelError, match="not a model folder"):
+        resolve_baseline(str(tmp_path / "file.txt"))
+    base, _ = resolve_baseline(str(onnx_model))  # an export_onnx artifact itself
+    assert base is not None and base.format == "onnx" and base.source == str(onnx_model)
+
+
+def test_a_corrupt_onnx_baseline_names_the_file(onnx_model: Path, tmp_path: Path) -> None:
+    bad = _version(onnx_model, tmp_path / "models", "3")
+    (bad / "model.onnx").write_bytes(b"not a model")
+    with pytest.raises(ModelError, match=r"3/model.onnx: ONNX Runtime cannot load"):
+        resolve_baseline(str(tmp_path / "models" / "penguins"))
+
+
+def test_a_folder_without_a_spec_is_not_a_model(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="not a model: expected model_spec.json"):
+        load_model(tmp_path)
