@@ -1,7 +1,7 @@
 """The evaluate component: a thin KFP adapter over :mod:`mlrail.components.evaluate.core`."""
 
 from kfp import dsl
-from kfp.dsl import Artifact, ClassificationMetrics, Dataset, Input, Metrics, Model, Output
+from kfp.dsl import HTML, Artifact, ClassificationMetrics, Dataset, Input, Metrics, Model, Output
 
 from mlrail.components._images import COMPONENT_IMAGE
 
@@ -13,18 +13,37 @@ def evaluate(
     metrics: Output[Metrics],
     classification_metrics: Output[ClassificationMetrics],
     blessing: Output[Artifact],
+    report: Output[HTML],
     thresholds: dict = {},  # noqa: B006 (a literal in the IR; never mutated)
+    slices: list = [],  # noqa: B006
+    min_slice_rows: int = 10,
+    sensitive_columns: list = [],  # noqa: B006
+    fairness_thresholds: dict = {},  # noqa: B006
+    baseline_model: str = "",
 ) -> bool:
-    """Measures the model on the eval split and blesses it when every threshold holds.
+    """Measures the model on the eval split, overall, per slice and per group, against a baseline
+    when there is one, and blesses it when no enforced threshold fails.
 
     Args:
         model: The model written by train.
         examples: The splits written by ingest; evaluates on ``eval``.
-        metrics: Scalar metrics (accuracy, roc_auc, log_loss or rmse, mae, r2).
-        classification_metrics: The confusion matrix (empty for regression).
-        blessing: blessing.json with every threshold checked.
-        thresholds: Metric name to bound, e.g. {"accuracy": ">= 0.9"}; empty for the task's
-            default.
+        metrics: Scalar metrics (accuracy, balanced_accuracy, precision/recall/f1 macro, roc_auc,
+            log_loss, ece; or rmse, mae, mape, r2) and fairness figures per sensitive column.
+        classification_metrics: The confusion matrix and, for a binary task, the ROC curve
+            (empty for regression).
+        blessing: blessing.json: every check with its value, bound, baseline value and verdict,
+            the baseline used, and what the blessing rests on.
+        report: A self-contained HTML page: checks, metrics, confusion matrix, ROC/PR and
+            calibration curves, slices, fairness, feature importance.
+        thresholds: Metric to bound, e.g. {"accuracy": ">= 0.9", "roc_auc": {"max_drop": 0.01}},
+            or {"overall": {...}, "slices": {"island": {...}}}; empty for the task's default.
+        slices: Columns to slice by, e.g. ["island", {"column": "body_mass_g", "buckets": 4}].
+        min_slice_rows: Slices and fairness groups with fewer rows are reported, not enforced.
+        sensitive_columns: Columns to compute fairness figures for (fairlearn), e.g. ["sex"].
+        fairness_thresholds: e.g. {"demographic_parity_difference": "<= 0.1"}.
+        baseline_model: Path or URI of the model to compare with: a model repository's model
+            folder (its newest version), a version folder or a train output; "" for none. A
+            path with nothing deployed yet means no baseline (the first run).
 
     Returns:
         True when the model is blessed: the gate in front of export and deploy.
@@ -32,11 +51,23 @@ def evaluate(
     from mlrail.components.evaluate import core
 
     ev = core.evaluate(
-        model.path, examples.path, metrics.path, blessing.path, thresholds=thresholds
+        model.path,
+        examples.path,
+        metrics.path,
+        blessing.path,
+        report_path=report.path,
+        thresholds=thresholds,
+        slices=slices,
+        min_slice_rows=min_slice_rows,
+        sensitive_columns=sensitive_columns,
+        fairness_thresholds=fairness_thresholds,
+        baseline_model=baseline_model,
     )
-    for name, value in ev.metrics.items():
+    for name, value in ev.kfp_metrics().items():
         metrics.log_metric(name, value)
-    # empty for regression: the UI shows no matrix
+    # empty for regression: the UI shows no matrix; the ROC curve is binary only
     classification_metrics.log_confusion_matrix(ev.classes, ev.confusion_matrix)
+    classification_metrics.log_roc_curve(*ev.kfp_roc_curve())
     blessing.metadata["blessed"] = ev.blessed
+    blessing.metadata["baseline"] = ev.baseline.source if ev.baseline else ""
     return ev.blessed

@@ -1,35 +1,102 @@
+import json
+import math
+import shutil
 from pathlib import Path
 
-from kfp.dsl import Artifact, ClassificationMetrics, Dataset, Metrics, Model
+from kfp.dsl import HTML, Artifact, ClassificationMetrics, Dataset, Metrics, Model
 
 from mlrail.components.evaluate import evaluate
 from tests.components._compile import compiled_container
 from tests.conftest import Trained
 
 
+def _outputs(tmp_path: Path) -> dict:
+    return {
+        "metrics": Metrics(name="metrics", uri=str(tmp_path / "metrics")),
+        "classification_metrics": ClassificationMetrics(
+            name="classification_metrics", uri=str(tmp_path / "cm")
+        ),
+        "blessing": Artifact(name="blessing", uri=str(tmp_path / "blessing")),
+        "report": HTML(name="report", uri=str(tmp_path / "report")),
+    }
+
+
 def test_python_func_logs_kfp_metrics(trained: Trained, tmp_path: Path) -> None:
-    metrics = Metrics(name="metrics", uri=str(tmp_path / "metrics"))
-    cls = ClassificationMetrics(name="classification_metrics", uri=str(tmp_path / "cm"))
-    blessing = Artifact(name="blessing", uri=str(tmp_path / "blessing"))
+    out = _outputs(tmp_path)
     blessed = evaluate.python_func(
         model=Model(name="model", uri=str(trained.model)),
         examples=Dataset(name="examples", uri=str(trained.examples)),
-        metrics=metrics,
-        classification_metrics=cls,
-        blessing=blessing,
         thresholds={"accuracy": ">= 0.95"},
+        slices=["island"],
+        sensitive_columns=["sex"],
+        **out,
     )
-    assert blessed is True and blessing.metadata["blessed"] is True
-    assert metrics.metadata["accuracy"] >= 0.95
-    cm = cls.metadata["confusionMatrix"]
+    assert blessed is True and out["blessing"].metadata == {"blessed": True, "baseline": ""}
+    metrics = out["metrics"].metadata
+    assert metrics["accuracy"] >= 0.95
+    assert {"balanced_accuracy", "f1_macro", "roc_auc", "log_loss", "ece"} <= set(metrics)
+    assert "demographic_parity_difference[sex]" in metrics
+    assert all(isinstance(v, float) and math.isfinite(v) for v in metrics.values())
+    cm = out["classification_metrics"].metadata["confusionMatrix"]
     assert [a["displayName"] for a in cm["annotationSpecs"]] == ["Adelie", "Chinstrap", "Gentoo"]
+    assert "confidenceMetrics" not in out["classification_metrics"].metadata  # binary only
+    saved = json.loads(Path(out["metrics"].path).read_text())
+    assert saved["metrics"] == {k: v for k, v in metrics.items() if "[" not in k}
+    blessing = json.loads((Path(out["blessing"].path) / "blessing.json").read_text())
+    assert blessing["blessed"] is True
+    page = Path(out["report"].path).read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and 'id="slices"' in page
+
+
+def test_binary_roc_curve_with_finite_thresholds_and_a_baseline(
+    trained: Trained, binary_model: Path, tmp_path: Path
+) -> None:
+    # the same model as its own baseline: every change is 0, so it is blessed
+    baseline = tmp_path / "baseline"
+    shutil.copytree(binary_model, baseline)
+    out = _outputs(tmp_path)
+    blessed = evaluate.python_func(
+        model=Model(name="model", uri=str(binary_model)),
+        examples=Dataset(name="examples", uri=str(trained.examples)),
+        baseline_model=str(baseline),
+        **out,
+    )
+    assert blessed is True
+    assert out["blessing"].metadata["baseline"] == str(baseline)
+    roc = out["classification_metrics"].metadata["confidenceMetrics"]
+    assert len(roc) > 2
+    assert all(
+        math.isfinite(p["confidenceThreshold"]) and 0 <= p["falsePositiveRate"] <= 1 for p in roc
+    )
+    assert roc[0]["confidenceThreshold"] > 1  # sklearn's infinite first threshold, made finite
+    checks = json.loads((Path(out["blessing"].path) / "blessing.json").read_text())["checks"]
+    assert [(c["metric"], c["kind"], c["change"]) for c in checks] == [
+        ("roc_auc", "value", 0.0),
+        ("roc_auc", "change", 0.0),
+    ]
 
 
 def test_compiles(tmp_path: Path) -> None:
     spec = compiled_container(evaluate, tmp_path)
     outs = spec["root"]["outputDefinitions"]["artifacts"]
-    assert outs["metrics"]["artifactType"]["schemaTitle"] == "system.Metrics"
-    assert (
-        outs["classification_metrics"]["artifactType"]["schemaTitle"]
-        == "system.ClassificationMetrics"
-    )
+    assert {k: v["artifactType"]["schemaTitle"] for k, v in outs.items()} == {
+        "metrics": "system.Metrics",
+        "classification_metrics": "system.ClassificationMetrics",
+        "blessing": "system.Artifact",
+        "report": "system.HTML",
+    }
+    # the gate stays a plain bool under KFP's default output name
+    assert spec["root"]["outputDefinitions"]["parameters"] == {
+        "Output": {"parameterType": "BOOLEAN"}
+    }
+    params = spec["root"]["inputDefinitions"]["parameters"]
+    assert {k: (v["parameterType"], v.get("defaultValue")) for k, v in params.items()} == {
+        "thresholds": ("STRUCT", {}),
+        "slices": ("LIST", []),
+        "min_slice_rows": ("NUMBER_INTEGER", 10),
+        "sensitive_columns": ("LIST", []),
+        "fairness_thresholds": ("STRUCT", {}),
+        "baseline_model": ("STRING", ""),
+    }
+    assert all(params[k]["isOptional"] for k in params)
+    assert all(params[k].get("description") for k in params)  # the docstring, for the UI

@@ -1,12 +1,40 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
 from pathlib import Path
 
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 import pytest
 
-from mlrail.components.evaluate.core import evaluate, parse_thresholds
-from tests.conftest import Trained
+from mlrail.components.evaluate.core import (
+    Threshold,
+    evaluate,
+    evaluate_file,
+    parse_fairness_thresholds,
+    parse_thresholds,
+)
+from mlrail.errors import DataError, ModelError
+from mlrail.modelspec import read_split
+from tests.conftest import PENGUINS, Trained
+
+FAST = {"importance_repeats": 0}  # permutation importance has its own tests
+
+
+def _blessing(folder: Path) -> dict:
+    return json.loads((folder / "blessing.json").read_text())
+
+
+def _repository(onnx_model: Path, root: Path, versions: tuple[int, ...] = (1,)) -> Path:
+    """A local model repository holding the exported model as the given versions."""
+    for v in versions:
+        shutil.copytree(
+            onnx_model / "model_repository" / "penguins" / "1", root / "penguins" / str(v)
+        )
+    return root / "penguins"
 
 
 def test_penguins_metrics_and_blessing(trained: Trained, tmp_path: Path) -> None:
@@ -16,20 +44,26 @@ def test_penguins_metrics_and_blessing(trained: Trained, tmp_path: Path) -> None
         tmp_path / "metrics.json",
         tmp_path / "blessing",
         thresholds={"accuracy": ">= 0.95", "log_loss": 0.5},
+        **FAST,
     )
     assert ev.metrics["accuracy"] >= 0.95
-    assert {"accuracy", "log_loss", "roc_auc"} <= set(ev.metrics)
+    assert {"accuracy", "balanced_accuracy", "f1_macro", "log_loss", "roc_auc", "ece"} <= set(
+        ev.metrics
+    )
     assert ev.blessed
     cm = ev.confusion_matrix
     assert len(cm) == 3 and sum(map(sum, cm)) == ev.rows
-    blessing = json.loads((tmp_path / "blessing" / "blessing.json").read_text())
-    assert blessing["blessed"] is True
-    assert [(c["metric"], c["op"], c["bound"]) for c in blessing["checks"]] == [
-        ("accuracy", ">=", 0.95),
-        ("log_loss", "<=", 0.5),
+    blessing = _blessing(tmp_path / "blessing")
+    assert blessing["blessed"] is True and blessing["baseline"] is None
+    assert "value thresholds only: no baseline" in blessing["decided_on"]
+    assert [(c["metric"], c["op"], c["bound"], c["verdict"]) for c in blessing["checks"]] == [
+        ("accuracy", ">=", 0.95, "pass"),
+        ("log_loss", "<=", 0.5, "pass"),
     ]
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved["metrics"] == ev.metrics
+    assert saved["per_class"].keys() == {"Adelie", "Chinstrap", "Gentoo"}
+    assert saved["curves"]["roc"].keys() == {"Adelie", "Chinstrap", "Gentoo"}
 
 
 def test_a_failed_threshold_withholds_the_blessing(trained: Trained, tmp_path: Path) -> None:
@@ -39,15 +73,28 @@ def test_a_failed_threshold_withholds_the_blessing(trained: Trained, tmp_path: P
         tmp_path / "m.json",
         tmp_path / "b",
         thresholds={"accuracy": "> 1.0"},
+        **FAST,
     )
     assert not ev.blessed
-    check = json.loads((tmp_path / "b" / "blessing.json").read_text())["checks"][0]
-    assert check["passed"] is False and check["value"] == ev.metrics["accuracy"]
+    check = _blessing(tmp_path / "b")["checks"][0]
+    assert check["passed"] is False and check["verdict"] == "fail"
+    assert check["value"] == ev.metrics["accuracy"] and "is not > 1" in check["reason"]
 
 
 def test_default_thresholds_per_task(trained: Trained, tmp_path: Path) -> None:
-    ev = evaluate(trained.model, trained.examples, tmp_path / "m.json", tmp_path / "b")
-    assert [(c.metric, c.op, c.bound) for c in ev.checks] == [("accuracy", ">=", 0.6)]
+    ev = evaluate(trained.model, trained.examples, tmp_path / "m.json", tmp_path / "b", **FAST)
+    assert [(c.metric, c.op, c.bound, c.kind) for c in ev.checks] == [
+        ("accuracy", ">=", 0.6, "value")
+    ]
+    # a change threshold alone still gets the value floor, and is skipped with no baseline
+    ev = evaluate(
+        trained.model, trained.examples, thresholds={"accuracy": {"max_drop": 0.05}}, **FAST
+    )
+    assert [(c.metric, c.kind, c.verdict) for c in ev.checks] == [
+        ("accuracy", "change", "skipped"),
+        ("accuracy", "value", "pass"),
+    ]
+    assert ev.checks[0].reason == "no baseline: change not checked"
 
 
 def test_threshold_on_a_metric_the_task_lacks(trained: Trained, tmp_path: Path) -> None:
@@ -58,38 +105,340 @@ def test_threshold_on_a_metric_the_task_lacks(trained: Trained, tmp_path: Path) 
             tmp_path / "m.json",
             tmp_path / "b",
             thresholds={"rmse": 1},
+            **FAST,
         )
-    assert not (tmp_path / "b").exists()
+    assert not (tmp_path / "b").exists() and not (tmp_path / "m.json").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# thresholds
 
 
 @pytest.mark.parametrize(
     ("raw", "parsed"),
     [
-        ({"accuracy": 0.9}, [("accuracy", ">=", 0.9)]),
-        ({"rmse": "3"}, [("rmse", "<=", 3.0)]),
-        ({"r2": "> 0.5", "mae": "<1e-1"}, [("r2", ">", 0.5), ("mae", "<", 0.1)]),
+        ({"accuracy": 0.9}, [Threshold("accuracy", ">=", 0.9)]),
+        ({"rmse": "3"}, [Threshold("rmse", "<=", 3.0)]),
+        (
+            {"r2": "> 0.5", "mae": "<1e-1"},
+            [Threshold("r2", ">", 0.5), Threshold("mae", "<", 0.1)],
+        ),
+        ({"recall[Adelie]": 0.8}, [Threshold("recall[Adelie]", ">=", 0.8)]),
+        ({"roc_auc": "change >= -0.01"}, [Threshold("roc_auc", ">=", -0.01, "change")]),
+        ({"roc_auc": {"max_drop": 0.01}}, [Threshold("roc_auc", ">=", -0.01, "change")]),
+        ({"log_loss": {"max_increase": 0.1}}, [Threshold("log_loss", "<=", 0.1, "change")]),
+        (
+            {"accuracy": [">= 0.9", "change > 0"]},
+            [Threshold("accuracy", ">=", 0.9), Threshold("accuracy", ">", 0.0, "change")],
+        ),
+        (
+            {"accuracy": {"value": 0.9, "change": ">= -0.02"}},
+            [Threshold("accuracy", ">=", 0.9), Threshold("accuracy", ">=", -0.02, "change")],
+        ),
+        (
+            {"overall": {"accuracy": 0.9}, "slices": {"island": {"accuracy": 0.8}}},
+            [Threshold("accuracy", ">=", 0.9), Threshold("accuracy", ">=", 0.8, slice="island")],
+        ),
+        (
+            {"slices": {"island=Biscoe": {"f1_macro": 0.5}}},
+            [Threshold("f1_macro", ">=", 0.5, slice="island=Biscoe")],
+        ),
     ],
 )
 def test_parse_thresholds(raw: dict, parsed: list) -> None:
     assert parse_thresholds(raw) == parsed
 
 
-@pytest.mark.parametrize("bad", [{"accuracy": "about 0.9"}, {"accuracy": True}, {"accuracy": [1]}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"accuracy": "about 0.9"},
+        {"accuracy": True},
+        {"accuracy": [1, "x"]},
+        {"accuracy": []},
+        {"accuracy": {"max_drop": -0.1}},
+        {"accuracy": {"drop": 0.1}},
+        {"accuracy": "change 0.1"},
+        {"accuracy": "nan"},
+    ],
+)
 def test_unreadable_threshold(bad: dict) -> None:
     with pytest.raises(ValueError, match="threshold for 'accuracy'"):
         parse_thresholds(bad)
 
 
+def test_unreadable_slice_and_fairness_thresholds_name_where() -> None:
+    with pytest.raises(ValueError, match=r"threshold for 'accuracy' \(slice island\)"):
+        parse_thresholds({"slices": {"island": {"accuracy": "high"}}})
+    with pytest.raises(ValueError, match="not a fairness metric"):
+        parse_fairness_thresholds({"sex": {"accuracy": 0.9}})
+    assert parse_fairness_thresholds(
+        {"demographic_parity_difference": 0.1, "sex": {"equalized_odds_ratio": 0.8}}
+    ) == [
+        Threshold("demographic_parity_difference", "<=", 0.1),
+        Threshold("equalized_odds_ratio", ">=", 0.8, slice="sex"),
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# baseline
+
+
+def test_a_better_baseline_withholds_the_blessing(
+    trained: Trained, bad_model: Path, onnx_model: Path, tmp_path: Path
+) -> None:
+    # the good model, deployed as ONNX, is the baseline of a badly trained one
+    model_folder = _repository(onnx_model, tmp_path / "models")
+    ev = evaluate(
+        bad_model,
+        trained.examples,
+        tmp_path / "m.json",
+        tmp_path / "b",
+        thresholds={"accuracy": ">= 0"},  # the bad model passes it: the change decides
+        baseline_model=str(model_folder),
+        **FAST,
+    )
+    assert not ev.blessed
+    blessing = _blessing(tmp_path / "b")
+    assert blessing["blessed"] is False
+    assert blessing["baseline"] == {
+        "requested": str(model_folder),
+        "model": str(model_folder / "1"),
+        "format": "onnx",
+        "reason": "",
+    }
+    value, change = blessing["checks"]
+    assert (value["kind"], value["verdict"]) == ("value", "pass")
+    # no change threshold configured: the default one (accuracy may fall by 0.01 at most)
+    assert (change["metric"], change["kind"], change["op"], change["bound"]) == (
+        "accuracy",
+        "change",
+        ">=",
+        -0.01,
+    )
+    assert change["verdict"] == "fail" and change["passed"] is False
+    assert change["baseline_value"] > change["value"]
+    assert change["change"] == pytest.approx(change["value"] - change["baseline_value"])
+    assert "change -" in change["reason"] and "is not >= -0.01" in change["reason"]
+    assert "changes against the baseline" in blessing["decided_on"]
+    saved = json.loads((tmp_path / "m.json").read_text())
+    assert saved["baseline"]["metrics"]["accuracy"] == change["baseline_value"]
+
+
+def test_a_worse_baseline_blesses(trained: Trained, bad_model: Path, tmp_path: Path) -> None:
+    # a train output as the baseline: run with TensorFlow like the model
+    ev = evaluate(
+        trained.model,
+        trained.examples,
+        blessing_dir=tmp_path / "b",
+        thresholds={"accuracy": [">= 0.9", "change >= 0"], "log_loss": {"max_increase": 0}},
+        baseline_model=str(bad_model),
+        **FAST,
+    )
+    assert ev.blessed
+    checks = _blessing(tmp_path / "b")["checks"]
+    assert [(c["metric"], c["kind"], c["verdict"]) for c in checks] == [
+        ("accuracy", "value", "pass"),
+        ("accuracy", "change", "pass"),
+        ("log_loss", "change", "pass"),
+    ]
+    assert all(c["baseline_value"] is not None for c in checks)
+    assert ev.baseline is not None and ev.baseline.format == "saved_model"
+
+
+def test_no_baseline_yet_decides_on_value_thresholds_alone(
+    trained: Trained, bad_model: Path, tmp_path: Path
+) -> None:
+    empty = tmp_path / "models" / "penguins"  # nothing deployed yet: the first run
+    ev = evaluate(
+        bad_model,
+        trained.examples,
+        blessing_dir=tmp_path / "b",
+        thresholds={"accuracy": [">= 0", "change >= 0"]},
+        baseline_model=str(empty),
+        **FAST,
+    )
+    assert ev.blessed  # the bad model passes its value threshold; nothing to compare with
+    blessing = _blessing(tmp_path / "b")
+    assert blessing["baseline"]["model"] is None
+    assert "does not exist yet (first run" in blessing["baseline"]["reason"]
+    assert blessing["decided_on"].startswith("value thresholds only: no baseline")
+    assert [(c["kind"], c["verdict"]) for c in blessing["checks"]] == [
+        ("value", "pass"),
+        ("change", "skipped"),
+    ]
+    empty.mkdir(parents=True)
+    (empty / "1").mkdir()  # a version folder without its model.onnx: not deployed
+    ev = evaluate(bad_model, trained.examples, baseline_model=str(empty), **FAST)
+    assert ev.baseline is None and "has no deployed version yet" in ev.baseline_reason
+
+
+def test_baseline_by_uri_and_the_newest_version(
+    trained: Trained, onnx_model: Path, tmp_path: Path
+) -> None:
+    folder = _repository(onnx_model, tmp_path / "models", versions=(2, 10))
+    (folder / ".11.tmp").mkdir()  # a deploy in progress is not a version
+    ev = evaluate(trained.model, trained.examples, baseline_model=folder.as_uri(), **FAST)
+    assert ev.baseline is not None
+    assert ev.baseline.source == f"{folder.as_uri()}/10" and ev.baseline.format == "onnx"
+    # the exported model itself matches the SavedModel it came from
+    assert ev.baseline.metrics.scalars["accuracy"] == ev.metrics["accuracy"]
+
+
+def test_a_baseline_of_another_label_cannot_be_compared(
+    trained: Trained, binary_model: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(ModelError, match="they cannot be compared"):
+        evaluate(trained.model, trained.examples, baseline_model=str(binary_model), **FAST)
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "notes.txt").write_text("x")
+    with pytest.raises(ModelError, match="not a model"):
+        evaluate(trained.model, trained.examples, baseline_model=str(tmp_path / "junk"), **FAST)
+
+
+# ---------------------------------------------------------------------------------------------
+# slices
+
+
+def test_slice_thresholds_are_enforced_except_on_small_slices(
+    trained: Trained, tmp_path: Path
+) -> None:
+    islands = read_split(trained.examples / "eval").column("island").value_counts().to_pylist()
+    counts = {d["values"]: d["counts"] for d in islands}
+    smallest = min(counts, key=counts.__getitem__)
+    bound = counts[smallest] + 1  # exactly the smallest island is too small to enforce
+    impossible = {"overall": {"accuracy": 0.0}, "slices": {"island": {"accuracy": "> 1"}}}
+    ev = evaluate(
+        trained.model,
+        trained.examples,
+        blessing_dir=tmp_path / "b",
+        thresholds=impossible,
+        slices=["island", {"column": "body_mass_g", "buckets": 3}],
+        min_slice_rows=bound,
+        **FAST,
+    )
+    assert [s.label for s in ev.slices if s.column == "island"] == sorted(counts)
+    assert [s.rows for s in ev.slices if s.column == "island"] == [
+        counts[k] for k in sorted(counts)
+    ]
+    buckets = [s.label for s in ev.slices if s.column == "body_mass_g" and s.label[0] == "["]
+    assert len(buckets) == 3
+    assert all(re.fullmatch(r"\[[\d,.]+, [\d,.]+\)", b) for b in buckets[:-1])
+    assert re.fullmatch(r"\[[\d,.]+, [\d,.]+\]", buckets[-1])
+    assert sum(s.rows for s in ev.slices if s.column == "body_mass_g") == ev.rows
+    checks = {c.slice: c for c in ev.checks if c.scope == "slice"}
+    assert set(checks) == {f"island={k}" for k in counts}
+    for name, c in checks.items():
+        if name == f"island={smallest}":
+            assert c.verdict == "skipped" and c.passed
+            assert (
+                c.reason == f"{counts[smallest]} rows (fewer than {bound}): reported, not enforced"
+            )
+        else:
+            assert c.verdict == "fail" and not c.passed
+    blessing = _blessing(tmp_path / "b")
+    assert blessing["min_slice_rows"] == bound
+    assert any("not enforced" in n and f"island={smallest}" in n for n in blessing["notes"])
+    assert not ev.blessed
+    # with a bound of one row, every slice is enforced
+    ev = evaluate(
+        trained.model,
+        trained.examples,
+        thresholds=impossible,
+        slices=["island"],
+        min_slice_rows=1,
+        **FAST,
+    )
+    assert [c.verdict for c in ev.checks if c.scope == "slice"] == ["fail"] * len(counts)
+
+
+def test_a_threshold_on_one_slice(trained: Trained) -> None:
+    ev = evaluate(
+        trained.model,
+        trained.examples,
+        thresholds={"slices": {"island=Biscoe": {"recall[Gentoo]": 0.9}}},
+        slices=["island"],
+        **FAST,
+    )
+    (c,) = [c for c in ev.checks if c.scope == "slice"]
+    assert c.slice == "island=Biscoe" and c.verdict == "pass"
+    with pytest.raises(ValueError, match="thresholds for slice 'sex', but the slices are"):
+        evaluate(
+            trained.model,
+            trained.examples,
+            thresholds={"slices": {"sex": {"accuracy": 0.9}}},
+            slices=["island"],
+            **FAST,
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# fairness thresholds (the figures themselves: test_fairness.py)
+
+
+def test_fairness_thresholds_enter_the_blessing(trained: Trained, tmp_path: Path) -> None:
+    ev = evaluate(
+        trained.model,
+        trained.examples,
+        blessing_dir=tmp_path / "b",
+        sensitive_columns=["sex"],
+        fairness_thresholds={"demographic_parity_difference": "<= 0.0001"},
+        **FAST,
+    )
+    (c,) = [c for c in ev.checks if c.scope == "fairness"]
+    assert (c.slice, c.metric) == ("sex", "demographic_parity_difference")
+    assert c.value == ev.fairness[0].metrics["demographic_parity_difference"] > 0.0001
+    assert c.verdict == "fail" and not ev.blessed
+    with pytest.raises(ValueError, match="fairness threshold on 'mae_difference'"):
+        evaluate(
+            trained.model,
+            trained.examples,
+            sensitive_columns=["sex"],
+            fairness_thresholds={"mae_difference": 1},
+            **FAST,
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# data
+
+
+def test_evaluate_a_raw_csv_file(trained: Trained, penguins_csv: Path, tmp_path: Path) -> None:
+    ev = evaluate_file(
+        trained.model,
+        str(penguins_csv),
+        tmp_path / "m.json",
+        thresholds={"accuracy": 0.9},
+        **FAST,
+    )
+    labelled = pacsv.read_csv(PENGUINS).column("species").null_count
+    assert ev.rows == 344 - labelled and ev.data == str(penguins_csv)
+    assert ev.blessed
+
+
+def test_evaluate_a_parquet_file(trained: Trained, tmp_path: Path) -> None:
+    table = pq.read_table(next((trained.examples / "eval").glob("*.parquet")))
+    pq.write_table(table, tmp_path / "eval.parquet")
+    ev = evaluate_file(trained.model, str(tmp_path / "eval.parquet"), **FAST)
+    assert ev.rows == table.num_rows
+
+
+def test_data_without_the_label_or_an_input_is_named(trained: Trained, tmp_path: Path) -> None:
+    table = pacsv.read_csv(PENGUINS)
+    pq.write_table(table.drop_columns(["species"]), tmp_path / "nolabel.parquet")
+    with pytest.raises(DataError, match="nolabel.parquet: label column 'species' is missing"):
+        evaluate_file(trained.model, str(tmp_path / "nolabel.parquet"), **FAST)
+    pq.write_table(table.drop_columns(["island"]), tmp_path / "noinput.parquet")
+    with pytest.raises(DataError, match="column 'island' \\(a model input\\) is missing"):
+        evaluate_file(trained.model, str(tmp_path / "noinput.parquet"), **FAST)
+    (tmp_path / "empty.csv").write_bytes(b"")
+    with pytest.raises(DataError, match="empty.csv"):
+        evaluate_file(trained.model, str(tmp_path / "empty.csv"), **FAST)
+
+
 def test_auc_on_an_eval_split_missing_a_class_is_explained(
     trained: Trained, tmp_path: Path
 ) -> None:
-    import shutil
-
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    from mlrail.errors import DataError
-
     shutil.copytree(trained.examples, tmp_path / "ex")
     part = tmp_path / "ex" / "eval" / "part-00000.parquet"
     table = pq.read_table(part)
@@ -101,4 +450,21 @@ def test_auc_on_an_eval_split_missing_a_class_is_explained(
             tmp_path / "m.json",
             tmp_path / "b",
             thresholds={"roc_auc": 0.9},
+            **FAST,
         )
+
+
+def test_binary_and_regression_models(
+    trained: Trained, binary_model: Path, regression_model: Path
+) -> None:
+    ev = evaluate(binary_model, trained.examples, **FAST)
+    assert ev.task == "binary" and ev.classes == ["female", "male"]
+    assert {"roc_auc", "average_precision"} <= set(ev.metrics)
+    assert [c.metric for c in ev.checks] == ["roc_auc"]  # the binary default
+    fpr, tpr, thr = ev.kfp_roc_curve()
+    assert len(fpr) == len(tpr) == len(thr) > 2
+    ev = evaluate(regression_model, trained.examples, slices=["species"], **FAST)
+    assert ev.task == "regression" and set(ev.metrics) == {"rmse", "mae", "mape", "r2"}
+    assert ev.metrics["r2"] > 0.5 and ev.kfp_roc_curve() == ([], [], [])
+    assert [c.metric for c in ev.checks] == ["r2"]
+    assert {s.label for s in ev.slices} == {"Adelie", "Chinstrap", "Gentoo"}
