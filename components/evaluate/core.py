@@ -76,7 +76,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import numpy as np
 import pyarrow as pa
@@ -111,6 +111,7 @@ __all__ = [
     "DEFAULT_THRESHOLDS",
     "Check",
     "Evaluation",
+    "Options",
     "SliceResult",
     "Threshold",
     "evaluate",
@@ -516,8 +517,6 @@ def _checks(
 ) -> list[Check]:
     out = []
     for t in (t for t in wanted if t.slice is None):
-        if not is_metric(spec, t.metric):
-            raise _unknown_metric(spec, t.metric)
         value = overall.get(t.metric)
         if value is None:
             raise _undefined_metric(spec, t.metric, overall, where)
@@ -533,16 +532,21 @@ def _checks(
                 rows=overall.rows,
             )
         )
-    columns = {s.column for s in slices}
-    names = {s.name for s in slices}
     for t in (t for t in wanted if t.slice is not None):
-        if t.slice not in columns and t.slice not in names:
-            raise ValueError(
-                f"thresholds for slice {t.slice!r}, but the slices are: "
-                f"{', '.join(sorted(columns | names)) or 'none (set slices)'}"
+        matching = [s for s in slices if t.slice in (s.column, s.name)]
+        if not matching:  # "column=value" with no row of that value in this data
+            out.append(
+                _judge(
+                    t,
+                    None,
+                    None,
+                    baseline is not None,
+                    scope="slice",
+                    slice_name=t.slice,
+                    rows=0,
+                    skip="no row of this slice in the data",
+                )
             )
-        if not is_metric(spec, t.metric):
-            raise _unknown_metric(spec, t.metric)
         for s in slices:
             if t.slice not in (s.column, s.name):
                 continue
@@ -562,19 +566,7 @@ def _checks(
                     skip=skip,
                 )
             )
-    by_column = {f.column: f for f in fairness}
     for t in fairness_wanted:
-        if t.slice is not None and t.slice not in by_column:
-            raise ValueError(
-                f"fairness thresholds for column {t.slice!r}, but the sensitive columns are: "
-                f"{', '.join(by_column) or 'none (set sensitive_columns)'}"
-            )
-        applicable = _fairness_metrics(spec)
-        if t.metric not in applicable:
-            raise ValueError(
-                f"fairness threshold on {t.metric!r}, but a {spec.task} evaluation has: "
-                f"{', '.join(applicable)}"
-            )
         for f in fairness:
             if t.slice not in (None, f.column):
                 continue
@@ -593,6 +585,36 @@ def _checks(
                 )
             )
     return out
+
+
+def _validate(
+    spec: ModelSpec,
+    wanted: list[Threshold],
+    fairness_wanted: list[Threshold],
+    slice_columns: list[str],
+    sensitive_columns: Sequence[str],
+) -> None:
+    """Refuse thresholds naming what this evaluation will not have, before any work is done."""
+    for t in wanted:
+        if not is_metric(spec, t.metric):
+            raise _unknown_metric(spec, t.metric)
+        if t.slice is not None and t.slice.split("=", 1)[0] not in slice_columns:
+            raise ValueError(
+                f"thresholds for slice {t.slice!r}, but the slices are: "
+                f"{', '.join(slice_columns) or 'none (set slices)'}"
+            )
+    applicable = _fairness_metrics(spec)
+    for t in fairness_wanted:
+        if t.metric not in applicable:
+            raise ValueError(
+                f"fairness threshold on {t.metric!r}, but a {spec.task} evaluation has: "
+                f"{', '.join(applicable)}"
+            )
+        if t.slice is not None and t.slice not in sensitive_columns:
+            raise ValueError(
+                f"fairness thresholds for column {t.slice!r}, but the sensitive columns are: "
+                f"{', '.join(sensitive_columns) or 'none (set sensitive_columns)'}"
+            )
 
 
 def _fairness_metrics(spec: ModelSpec) -> list[str]:
@@ -618,6 +640,20 @@ def _baseline_outputs(base: Predictor, spec: ModelSpec, table: pa.Table, where: 
     if b.classes != spec.classes:
         out = out[:, [b.classes.index(c) for c in spec.classes]]
     return out
+
+
+class Options(TypedDict, total=False):
+    """:func:`evaluate_table`'s keyword options, taken by :func:`evaluate` and
+    :func:`evaluate_file` too."""
+
+    report_path: str | Path | None
+    thresholds: Mapping[str, Any] | None
+    slices: Sequence[Any]
+    min_slice_rows: int
+    sensitive_columns: Sequence[str]
+    fairness_thresholds: Mapping[str, Any] | None
+    baseline_model: str
+    importance_repeats: int
 
 
 def evaluate_table(
@@ -662,13 +698,16 @@ def evaluate_table(
         ModelError: the model (or the baseline) cannot be loaded or compared.
         ValueError: thresholds or slices that cannot be read, or name what does not exist.
     """
-    parse_thresholds(thresholds)  # refuse bad settings before loading anything
+    # refuse bad settings before the model runs
+    parsed = parse_thresholds(thresholds)
     fairness_wanted = parse_fairness_thresholds(fairness_thresholds)
     slice_specs = parse_slices(slices)
     if min_slice_rows < 1:
         raise ValueError(f"min_slice_rows must be at least 1, got {min_slice_rows}")
     model = load_model(model_dir)
     spec = model.spec
+    columns = [s.column for s in slice_specs]
+    _validate(spec, parsed, fairness_wanted, columns, sensitive_columns)
     y, mask = spec.labels(table, where)
     if not mask.any():
         raise DataError(f"{where}: no labelled rows to evaluate on")
@@ -773,7 +812,7 @@ def evaluate(
     blessing_dir: str | Path | None = None,
     *,
     split: str = "eval",
-    **options: Any,
+    **options: Unpack[Options],
 ) -> Evaluation:
     """Evaluate the model on ``split`` of an examples folder (ingest's ``<split>/part-*.parquet``)
     and write the outputs; ``options`` are :func:`evaluate_table`'s."""
@@ -788,7 +827,7 @@ def evaluate_file(
     data: str,
     metrics_path: str | Path | None = None,
     blessing_dir: str | Path | None = None,
-    **options: Any,
+    **options: Unpack[Options],
 ) -> Evaluation:
     """Evaluate the model on every row of a CSV or Parquet file (a path or URI, read as ingest
     reads it: :func:`mlrail.components.ingest.core.read_table`) that has the model's label and

@@ -23,6 +23,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -149,10 +150,18 @@ def resolve_baseline(baseline: str, scratch: Path | None = None) -> tuple[Predic
     """
     if not baseline:
         return None, "no baseline model was given"
+    fs, path = filesystem(baseline)
+    return _resolve_on(fs, path, baseline, scratch)
+
+
+def _resolve_on(
+    fs: Any, path: str, baseline: str, scratch: Path | None
+) -> tuple[Predictor | None, str]:
+    """:func:`resolve_baseline` on a pyarrow filesystem; a model on any filesystem but the
+    local one is copied into a new folder under ``scratch`` first."""
     import pyarrow as pa
     import pyarrow.fs as pafs
 
-    fs, path = filesystem(baseline)
     info = fs.get_file_info(path)
     if info.type == pafs.FileType.NotFound:
         return None, f"{baseline} does not exist yet (first run: nothing deployed)"

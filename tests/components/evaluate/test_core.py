@@ -362,6 +362,16 @@ def test_a_threshold_on_one_slice(trained: Trained) -> None:
     )
     (c,) = [c for c in ev.checks if c.scope == "slice"]
     assert c.slice == "island=Biscoe" and c.verdict == "pass"
+    # a value absent from this eval split: reported as skipped, not an error
+    ev = evaluate(
+        trained.model,
+        trained.examples,
+        thresholds={"slices": {"island=Atlantis": {"accuracy": 0.9}}},
+        slices=["island"],
+        **FAST,
+    )
+    (c,) = [c for c in ev.checks if c.scope == "slice"]
+    assert (c.slice, c.verdict, c.rows) == ("island=Atlantis", "skipped", 0) and ev.blessed
     with pytest.raises(ValueError, match="thresholds for slice 'sex', but the slices are"):
         evaluate(
             trained.model,
@@ -389,6 +399,14 @@ def test_fairness_thresholds_enter_the_blessing(trained: Trained, tmp_path: Path
     assert (c.slice, c.metric) == ("sex", "demographic_parity_difference")
     assert c.value == ev.fairness[0].metrics["demographic_parity_difference"] > 0.0001
     assert c.verdict == "fail" and not ev.blessed
+    with pytest.raises(ValueError, match="fairness thresholds for column 'island', but the"):
+        evaluate(
+            trained.model,
+            trained.examples,
+            sensitive_columns=["sex"],
+            fairness_thresholds={"island": {"demographic_parity_difference": 0.1}},
+            **FAST,
+        )
     with pytest.raises(ValueError, match="fairness threshold on 'mae_difference'"):
         evaluate(
             trained.model,

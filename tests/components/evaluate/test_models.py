@@ -76,3 +76,18 @@ def test_a_corrupt_onnx_baseline_names_the_file(onnx_model: Path, tmp_path: Path
 def test_a_folder_without_a_spec_is_not_a_model(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="not a model: expected model_spec.json"):
         load_model(tmp_path)
+
+
+def test_a_remote_baseline_is_copied_before_loading(onnx_model: Path, tmp_path: Path) -> None:
+    import pyarrow.fs as pafs
+
+    from mlrail.components.evaluate.models import _resolve_on
+
+    # a filesystem that is not the local one, as s3:// or gs:// would be
+    remote = pafs.SubTreeFileSystem(str(onnx_model / "model_repository"), pafs.LocalFileSystem())
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    base, reason = _resolve_on(remote, "penguins", "s3://bucket/models/penguins", scratch)
+    assert reason == "" and base is not None
+    assert base.source == "s3://bucket/models/penguins/1" and base.format == "onnx"
+    assert base.folder.parent == scratch and (base.folder / "model.onnx").is_file()
