@@ -1,0 +1,117 @@
+"""Training input streamed from Parquet: bounded batches, every labelled row, seeded order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from mlrail.components.train import data
+from mlrail.errors import DataError
+from mlrail.modelspec import InputSpec, ModelSpec
+
+SPEC = ModelSpec(
+    task="binary",
+    label="y",
+    inputs=[InputSpec("x", "x", "float32"), InputSpec("c", "c", "string")],
+    output="probabilities",
+    classes=["a", "b"],
+)
+
+
+def _split(tmp_path: Path, files: int = 3, rows: int = 250, row_group: int = 50) -> data.Split:
+    """``files`` parts of ``rows`` rows in row groups of ``row_group``; every 10th label null."""
+    folder = tmp_path / "train"
+    folder.mkdir()
+    for f in range(files):
+        start = f * rows
+        x = np.arange(start, start + rows, dtype=np.float64)
+        y = ["a" if v % 3 else "b" for v in range(start, start + rows)]
+        table = pa.table(
+            {
+                "x": x,
+                "c": [f"c{v % 7}" for v in range(start, start + rows)],
+                "y": [None if v % 10 == 0 else label for v, label in zip(x, y, strict=True)],
+            }
+        )
+        pq.write_table(table, folder / f"part-{f:05d}.parquet", row_group_size=row_group)
+    return data.open_split(folder)
+
+
+def test_a_split_is_read_in_bounded_batches_across_files_and_row_groups(tmp_path: Path) -> None:
+    split = _split(tmp_path)
+    assert split.rows == 750 and len(split.chunks()) == 15  # 3 files x 5 row groups
+    seen = list(data.batches(split, SPEC, read_rows=32))
+    assert len(seen) > 15 and max(len(b.labels) for b in seen) <= 32
+    xs = np.concatenate([b.features["x"][:, 0] for b in seen])
+    # every labelled row once, unlabelled ones skipped
+    assert sorted(xs.tolist()) == [float(v) for v in range(750) if v % 10]
+    assert {b.features["c"].dtype for b in seen} == {np.dtype(object)}
+    assert all(np.all(b.weights == 1) for b in seen)
+
+
+def test_the_streamed_dataset_holds_every_labelled_row_in_batches(tmp_path: Path) -> None:
+    split = _split(tmp_path)
+    labels = data.summarize_labels(split, "y", 20)
+    assert (labels.rows, labels.labelled, labels.counts) == (750, 675, {"a": 450, "b": 225})
+    ds = data.dataset(
+        split, SPEC, rows=labels.labelled, batch_size=64, seed=1, shuffle=True,
+        read_rows=32, shuffle_rows=100, cache_rows=0,
+    )  # fmt: skip
+    sizes, xs = [], []
+    for features, y, w in ds:
+        sizes.append(len(y))
+        xs.extend(features["x"].numpy()[:, 0].tolist())
+        assert features["c"].dtype.name == "string" and w.shape == y.shape
+    assert sizes == [64] * 10 + [35]
+    assert sorted(xs) == [float(v) for v in range(750) if v % 10]
+    assert xs != sorted(xs)  # shuffled
+
+
+@pytest.mark.parametrize("cache_rows", [0, 10_000])
+def test_the_order_depends_only_on_the_seed(tmp_path: Path, cache_rows: int) -> None:
+    split = _split(tmp_path)
+
+    def two_epochs(seed: int) -> list[float]:
+        ds = data.dataset(
+            split, SPEC, rows=675, batch_size=64, seed=seed, shuffle=True,
+            read_rows=32, shuffle_rows=100, cache_rows=cache_rows,
+        )  # fmt: skip
+        return [float(v) for _ in range(2) for f, _, _ in ds for v in f["x"].numpy()[:, 0]]
+
+    a, b = two_epochs(7), two_epochs(7)
+    assert a == b
+    assert a[:675] != a[675:]  # each epoch has its own order
+    assert two_epochs(8) != a
+
+
+def test_class_weights_ride_with_each_row(tmp_path: Path) -> None:
+    split = _split(tmp_path, files=1)
+    weights = np.array([0.5, 2.0], np.float32)
+    for b in data.batches(split, SPEC, class_weights=weights, read_rows=40):
+        np.testing.assert_array_equal(b.weights, weights[b.labels])
+
+
+def test_a_regression_label_is_not_counted(tmp_path: Path) -> None:
+    folder = tmp_path / "s"
+    folder.mkdir()
+    pq.write_table(pa.table({"y": np.linspace(0, 1, 1000)}), folder / "p.parquet")
+    s = data.summarize_labels(data.open_split(folder), "y", 20)
+    assert s.counts is None and s.labelled == 1000
+
+
+def test_a_part_without_an_input_column_is_named_before_training(tmp_path: Path) -> None:
+    split = _split(tmp_path, files=2)
+    pq.write_table(pa.table({"x": [1.0], "y": ["a"]}), split.files[1])
+    problems = data.check_columns(data.open_split(split.path), SPEC)
+    assert problems == [f"{split.files[1]}: column 'c' (a model input) is missing"]
+
+
+def test_a_corrupt_part_is_named(tmp_path: Path) -> None:
+    split = _split(tmp_path, files=2)
+    split.files[1].write_bytes(b"PAR1 not really")
+    with pytest.raises(DataError, match=r"part-00001.parquet: cannot read Parquet"):
+        data.open_split(split.path)
