@@ -1,7 +1,7 @@
 """The train component: a thin KFP adapter over :mod:`mlrail.components.train.core`."""
 
 from kfp import dsl
-from kfp.dsl import Artifact, Dataset, Input, Model, Output
+from kfp.dsl import HTML, Artifact, Dataset, Input, Metrics, Model, Output
 
 from mlrail.components._images import COMPONENT_IMAGE
 
@@ -12,20 +12,32 @@ def train(
     schema: Input[Artifact],
     statistics: Input[Artifact],
     model: Output[Model],
+    training_metrics: Output[Metrics],
+    curves: Output[HTML],
+    tensorboard: Output[Artifact],
     label: str,
     task: str = "auto",
     hparams: dict = {},  # noqa: B006 (a literal in the IR; never mutated)
+    module_file: str = "",
 ):
     """Trains a Keras 3 model whose preprocessing (imputation, normalisation, lookups) is inside it.
 
     Args:
-        examples: The splits written by ingest; trains on ``train``.
+        examples: The splits written by ingest; trains on ``train``, validates on ``eval``.
         schema: The schema validate checked the data against.
         statistics: The statistics validate computed (means, deviations, vocabularies).
-        model: SavedModel, ``model.keras`` and ``model_spec.json``.
+        model: SavedModel, ``model.keras``, ``model_spec.json`` and ``history.json``.
+        training_metrics: Loss and metrics, train and eval, of the epoch whose weights were
+            kept; epochs run and the best epoch.
+        curves: The training curves per epoch (train and eval), one HTML page.
+        tensorboard: TensorBoard event files (``train/``, ``validation/``) of each epoch.
         label: The column to predict.
         task: ``auto`` (from the label), ``binary``, ``multiclass`` or ``regression``.
-        hparams: epochs, batch_size, learning_rate, hidden_units, dropout, seed.
+        hparams: epochs, batch_size, learning_rate, hidden_units, dropout, class_weights
+            (``"balanced"`` or {class: weight}), early_stopping_patience (0: off), seed.
+        module_file: A Python file (local path or URI, e.g. ``s3://bucket/model.py``) defining
+            ``build_model(schema, statistics, hparams)`` and optionally ``train(model,
+            train_dataset, eval_dataset, hparams, callbacks)``; empty: mlrail's default model.
     """
     from mlrail.components.train import core
 
@@ -37,7 +49,12 @@ def train(
         label=label,
         task=task,
         hparams=hparams,
+        module_file=module_file,
+        curves_file=curves.path,
+        tensorboard_dir=tensorboard.path,
     )
     model.metadata.update(
         {"framework": "keras", "label": label, "task": result.spec.task, "rows": result.rows}
     )
+    for name, value in result.metrics().items():
+        training_metrics.log_metric(name, value)

@@ -1,9 +1,17 @@
-"""train: a Keras 3 model built from the schema and statistics, preprocessing inside the model.
+"""train: a Keras 3 model, mlrail's default or a user's, trained on a stream of the train split.
 
-Numbers are imputed (NaN → the train mean) and normalised with the statistics' mean and
-standard deviation; strings go through a StringLookup whose vocabulary is the schema's domain (or
-the statistics' most frequent values). The exported model therefore takes raw feature values, so
-training and serving cannot drift apart through a separate transform.
+The default model is built from the schema and statistics alone (:mod:`.model`): numbers are
+imputed (NaN and ±inf → the train mean) and normalised, strings go through a StringLookup over
+the schema's domain (or the statistics' values), one-hot or embedded by vocabulary size. The
+exported model therefore takes raw feature values, so training and serving cannot drift apart
+through a separate transform. A user's module (``module_file``, :mod:`.user_module` has its
+contract) may build the model instead, and may take over the training loop.
+
+Data is streamed from the Parquet splits in record batches through ``tf.data`` (:mod:`.data`);
+the ``eval`` split gives the validation loss that early stopping watches (the weights of the
+epoch with the lowest eval loss are kept). With one seed, data and hyperparameters, two runs
+give the same weights: seeds are set, TensorFlow's op determinism is on while training, and
+the data order is seeded.
 
 Output layout of the ``model`` artifact::
 
@@ -11,13 +19,19 @@ Output layout of the ``model`` artifact::
       saved_model/        Keras ``model.export`` (TF SavedModel, signature ``serve``)
       model.keras         the Keras model (custom layers registered under "mlrail>")
       model_spec.json     inputs, output, task, label and classes (mlrail.modelspec)
-      history.json        per-epoch loss and metrics
+      history.json        per-epoch loss and metrics, as Keras names them (val_*: eval split)
+
+``curves`` is one self-contained HTML page (inline SVG, a chart per metric); ``tensorboard``
+holds TensorBoard event files, ``train/`` and ``validation/``, with each epoch's scalars.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import math
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,23 +39,20 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from mlrail.components.validate.core import load_schema, load_statistics
-from mlrail.errors import DataError
-from mlrail.io import atomic_dir, atomic_write_json
-from mlrail.modelspec import (
-    CLASSIFICATION,
-    TASKS,
-    InputSpec,
-    ModelSpec,
-    class_key,
-    input_name,
-    read_split,
-    tf_inputs,
-)
+from mlrail.errors import DataError, ModelError
+from mlrail.modelspec import CLASSIFICATION, TASKS, ModelSpec
 
-__all__ = ["DEFAULT_HPARAMS", "TrainResult", "check_hparams", "infer_task", "train"]
+__all__ = [
+    "DEFAULT_HPARAMS",
+    "TrainResult",
+    "check_hparams",
+    "class_weight_vector",
+    "infer_task",
+    "split_history",
+    "train",
+]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("mlrail.components.train")
 
 DEFAULT_HPARAMS: dict[str, Any] = {
     "epochs": 60,
@@ -49,23 +60,14 @@ DEFAULT_HPARAMS: dict[str, Any] = {
     "learning_rate": 0.01,
     "hidden_units": [32, 16],
     "dropout": 0.0,
+    "class_weights": None,
+    "early_stopping_patience": 10,
     "seed": 42,
 }
-#: Above this many categories a string feature is embedded instead of one-hot encoded.
-_ONE_HOT_MAX = 50
-_MAX_CLASSES = 20
-
-
-@dataclass(frozen=True)
-class TrainResult:
-    spec: ModelSpec
-    history: dict[str, list[float]]
-    rows: int
-    dropped_unlabelled: int
-
-
-def _is_number_type(t: pa.DataType) -> bool:
-    return pa.types.is_integer(t) or pa.types.is_floating(t)
+#: Classification with more classes than this is refused unless the task is given explicitly.
+_MAX_AUTO_CLASSES = 20
+#: A classifier asked for explicitly may have up to this many classes.
+_MAX_CLASSES = 100_000
 
 
 def _positive_int(v: Any) -> bool:
@@ -73,7 +75,17 @@ def _positive_int(v: Any) -> bool:
 
 
 def _number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _class_weights_ok(v: Any) -> bool:
+    if v is None or v == "balanced":
+        return True
+    return (
+        isinstance(v, dict)
+        and bool(v)
+        and all(isinstance(k, str) and _number(w) and w > 0 for k, w in v.items())
+    )
 
 
 _HPARAM_CHECKS: dict[str, tuple[Any, str]] = {
@@ -82,9 +94,17 @@ _HPARAM_CHECKS: dict[str, tuple[Any, str]] = {
     "learning_rate": (lambda v: _number(v) and v > 0, "a number > 0"),
     "hidden_units": (
         lambda v: isinstance(v, list) and all(_positive_int(u) for u in v),
-        "a list of whole numbers > 0, e.g. [32, 16]",
+        "a list of whole numbers > 0 (the hidden layers' sizes), e.g. [32, 16]",
     ),
     "dropout": (lambda v: _number(v) and 0 <= v < 1, "a number in [0, 1)"),
+    "class_weights": (
+        _class_weights_ok,
+        'null, "balanced" or a {class: weight > 0} mapping, e.g. {"Chinstrap": 2.0}',
+    ),
+    "early_stopping_patience": (
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+        "a whole number >= 0 (epochs without a lower eval loss before stopping; 0: never stop)",
+    ),
     "seed": (lambda v: isinstance(v, int) and not isinstance(v, bool), "a whole number"),
 }
 
@@ -92,8 +112,16 @@ _HPARAM_CHECKS: dict[str, tuple[Any, str]] = {
 def check_hparams(hparams: dict[str, Any] | None) -> dict[str, Any]:
     """The defaults overlaid with ``hparams``, each checked; a clear error names a bad one.
 
-    Whole numbers may arrive as floats (KFP passes JSON numbers as floats); they are accepted
-    when they are integral.
+    Keys: ``epochs``; ``batch_size``; ``learning_rate`` (Adam's, for a model train compiles);
+    ``hidden_units`` (the default model's hidden layer sizes); ``dropout`` (after each hidden
+    layer); ``class_weights`` (``None``, ``"balanced"`` — scikit-learn's ``n / (k * n_c)`` —
+    or ``{class: weight}``, missing classes weighing 1); ``early_stopping_patience`` (epochs
+    without a lower eval loss before stopping, the best epoch's weights restored; 0: off);
+    ``seed``. Whole numbers may arrive as floats (KFP passes JSON numbers as floats); they are
+    accepted when they are integral.
+
+    Raises:
+        ValueError: naming the unknown or the bad hyperparameter and what was expected.
     """
 
     def whole(v: Any) -> Any:
@@ -104,7 +132,7 @@ def check_hparams(hparams: dict[str, Any] | None) -> dict[str, Any]:
         if isinstance(v, list):
             given[k] = [whole(u) for u in v]
         else:
-            given[k] = v if k in ("learning_rate", "dropout") else whole(v)
+            given[k] = v if k in ("learning_rate", "dropout", "class_weights") else whole(v)
     unknown = set(given) - set(DEFAULT_HPARAMS)
     if unknown:
         raise ValueError(
@@ -118,138 +146,151 @@ def check_hparams(hparams: dict[str, Any] | None) -> dict[str, Any]:
     return {**DEFAULT_HPARAMS, **given}
 
 
+def _task(summary: Any, label: str, where: str) -> str:
+    """binary / multiclass when the label has few whole or text values; else regression."""
+    if not summary.labelled:
+        raise DataError(f"{where}: label column {label!r} has no values")
+    if summary.counts is None:
+        return "regression"
+    return "binary" if len(summary.counts) == 2 else "multiclass"
+
+
 def infer_task(table: pa.Table, label: str, where: str) -> str:
-    """binary / multiclass for strings, booleans and integers with few values; else regression."""
+    """The task :func:`train` infers for ``label`` in ``table`` (``task="auto"``)."""
+    from mlrail.components.train.data import LabelSummary, summarize_column
+
     if label not in table.column_names:
         raise DataError(
             f"{where}: label column {label!r} is not in the data "
             f"(columns: {', '.join(table.column_names)})"
         )
-    col = table.column(label)
-    values = {class_key(v) for v in col.drop_null().to_pylist()}
-    if not values:
-        raise DataError(f"{where}: label column {label!r} has no values")
-    if pa.types.is_floating(col.type) and not all(float(v).is_integer() for v in values):
-        return "regression"
-    if (pa.types.is_integer(col.type) or pa.types.is_floating(col.type)) and len(
-        values
-    ) > _MAX_CLASSES:
-        return "regression"
-    return "binary" if len(values) == 2 else "multiclass"
+    summary = LabelSummary.empty(table.schema.field(label).type, _MAX_AUTO_CLASSES)
+    summarize_column(summary, table.column(label))
+    return _task(summary, label, where)
 
 
-def _spec(
-    schema: Any, stats: Any, table: pa.Table, label: str, task: str, where: str
-) -> tuple[ModelSpec, dict[str, Any]]:
-    """The model's inputs and, per input, the preprocessing figures from the statistics."""
-    train_stats = {d.name: d for d in stats.datasets}.get("train")
-    if train_stats is None:
-        raise DataError(f"{where}: the statistics have no 'train' split")
-    by_name = {f.path.step[0]: f for f in train_stats.features}
-    domains = {d.name: list(d.value) for d in schema.string_domain}
-    inputs: list[InputSpec] = []
-    prep: dict[str, Any] = {}
-    used: set[str] = set()
-    for feat in schema.feature:
-        if feat.name == label:
-            continue
-        st = by_name.get(feat.name)
-        if st is None:
-            raise DataError(f"{where}: no statistics for schema feature {feat.name!r}")
-        name = input_name(feat.name)
-        while name in used:
-            name += "_"
-        used.add(name)
-        if st.HasField("num_stats") and st.num_stats.common_stats.num_non_missing:
-            n = st.num_stats
-            inputs.append(InputSpec(name, feat.name, "float32"))
-            prep[name] = {"mean": n.mean, "std": n.std_dev or 1.0}
-        elif st.HasField("string_stats") and st.string_stats.common_stats.num_non_missing:
-            vocab = domains.get(feat.domain) or sorted(
-                b.label for b in st.string_stats.rank_histogram.buckets
-            )
-            inputs.append(InputSpec(name, feat.name, "string"))
-            prep[name] = {"vocabulary": vocab}
-        else:
-            log.warning("column %r has no values in train; it is not a model input", feat.name)
-    if not inputs:
-        raise DataError(f"{where}: no feature columns besides the label {label!r}")
-    classes: list[str] = []
-    if task in CLASSIFICATION:
-        classes = sorted({class_key(v) for v in table.column(label).drop_null().to_pylist()})
-        if len(classes) < 2:
-            raise DataError(
-                f"{where}: label column {label!r} has a single class {classes[0]!r}; "
-                "a classifier needs at least two"
-            )
-    output = "probabilities" if task in CLASSIFICATION else "predictions"
-    return ModelSpec(task=task, label=label, inputs=inputs, output=output, classes=classes), prep
+def class_weight_vector(
+    class_weights: str | dict[str, float] | None, classes: list[str], counts: dict[str, int]
+) -> np.ndarray | None:
+    """Per class index, the weight of its rows; ``None`` when every row weighs 1.
+
+    ``"balanced"`` is scikit-learn's ``compute_class_weight("balanced")`` over the train
+    split's class counts (computed from the counts, so the labels are never held in memory).
+
+    Raises:
+        ValueError: naming classes of a ``{class: weight}`` mapping the label does not have.
+    """
+    if class_weights is None:
+        return None
+    if class_weights == "balanced":
+        from sklearn.utils.class_weight import compute_class_weight
+
+        index = np.arange(len(classes))
+        n = np.array([counts[c] for c in classes], dtype=np.float64)
+        # one sample per class weighted by its count is the same as the full label column
+        return np.asarray(
+            compute_class_weight("balanced", classes=index, y=index, sample_weight=n),
+            dtype=np.float32,
+        )
+    assert isinstance(class_weights, dict)
+    unknown = sorted(set(class_weights) - set(classes))
+    if unknown:
+        raise ValueError(
+            f"hyperparameter class_weights: {', '.join(map(repr, unknown))} "
+            f"not among the classes ({', '.join(map(repr, classes))})"
+        )
+    return np.array([float(class_weights.get(c, 1.0)) for c in classes], dtype=np.float32)
 
 
-def _build(
-    spec: ModelSpec, prep: dict[str, Any], hp: dict[str, Any], label_stats: tuple[float, float]
-) -> Any:
+def split_history(history: dict[str, list[float]]) -> dict[str, tuple[list[float], list[float]]]:
+    """Per metric, its (train, eval) values per epoch; eval is empty without an eval split."""
+    return {
+        k: (v, history.get(f"val_{k}", [])) for k, v in history.items() if not k.startswith("val_")
+    }
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What one training run gave.
+
+    ``best_epoch`` (1-based) is the epoch whose weights were saved: the one with the lowest
+    eval loss when early stopping was on, else the last. ``rows`` and ``eval_rows`` count
+    labelled rows; ``dropped_unlabelled`` the train rows without a label.
+    """
+
+    spec: ModelSpec
+    history: dict[str, list[float]]
+    rows: int
+    dropped_unlabelled: int
+    eval_rows: int = 0
+    best_epoch: int = 0
+    stopped_early: bool = False
+
+    def metrics(self) -> dict[str, float]:
+        """Flat figures for a KFP ``Metrics`` artifact: each metric at the kept epoch.
+
+        ``train_<metric>`` and ``eval_<metric>`` (Keras' names, e.g. ``train_loss``,
+        ``eval_accuracy``), plus ``epochs`` run, ``best_epoch``, ``rows`` and ``eval_rows``.
+        """
+        at = self.best_epoch - 1
+        out = {
+            "epochs": float(len(self.history.get("loss", []))),
+            "best_epoch": float(self.best_epoch),
+            "rows": float(self.rows),
+            "eval_rows": float(self.eval_rows),
+        }
+        for name, (tr, ev) in split_history(self.history).items():
+            if 0 <= at < len(tr):
+                out[f"train_{name}"] = tr[at]
+            if 0 <= at < len(ev):
+                out[f"eval_{name}"] = ev[at]
+        # KFP metrics are JSON numbers: a diverged run's NaN loss is in history.json only
+        return {k: float(v) for k, v in out.items() if math.isfinite(v)}
+
+
+@contextlib.contextmanager
+def _deterministic(seed: int) -> Iterator[None]:
+    """Seeds Python, NumPy and TensorFlow, and turns op determinism on until the block ends.
+
+    Op determinism is process-wide (it slows some ops and makes others raise on GPU), so it
+    is turned off again afterwards unless it was on before: a notebook or test that calls
+    :func:`train` keeps its own setting.
+    """
     import keras
 
-    from mlrail.components.train.layers import Impute
+    # the public API can enable determinism but neither read nor undo it
+    from tensorflow.python.framework import config as tf_config
 
-    inputs: dict[str, Any] = {}
-    encoded = []
-    # Numeric columns are joined first so that imputation and normalisation are one op each
-    # over a [batch, k] tensor: the exported ONNX graph then has a handful of nodes instead of
-    # a dozen per column, which is most of its batch-1 latency.
-    numeric = [i for i in spec.inputs if i.dtype == "float32"]
-    if numeric:
-        columns = [
-            inputs.setdefault(i.name, keras.Input(shape=(1,), name=i.name, dtype="float32"))
-            for i in numeric
-        ]
-        x = keras.layers.Concatenate(name="numeric")(columns) if len(columns) > 1 else columns[0]
-        means = [prep[i.name]["mean"] for i in numeric]
-        x = Impute(means, name="impute")(x)
-        variances = [prep[i.name]["std"] ** 2 for i in numeric]
-        encoded.append(
-            keras.layers.Normalization(mean=means, variance=variances, name="normalize")(x)
-        )
-    for i in spec.inputs:
-        if i.dtype != "float32":
-            x = inputs[i.name] = keras.Input(shape=(1,), name=i.name, dtype="string")
-            vocab = prep[i.name]["vocabulary"]
-            if len(vocab) <= _ONE_HOT_MAX:
-                encoded.append(
-                    keras.layers.StringLookup(
-                        vocabulary=vocab, output_mode="one_hot", name=f"lookup_{i.name}"
-                    )(x)
-                )
-            else:
-                idx = keras.layers.StringLookup(vocabulary=vocab, name=f"lookup_{i.name}")(x)
-                emb = keras.layers.Embedding(len(vocab) + 1, 8, name=f"embed_{i.name}")(idx)
-                encoded.append(keras.layers.Flatten()(emb))
-    h = keras.layers.Concatenate(name="features")(encoded) if len(encoded) > 1 else encoded[0]
-    for k, units in enumerate(hp["hidden_units"]):
-        h = keras.layers.Dense(int(units), activation="relu", name=f"dense_{k}")(h)
-        if hp["dropout"]:
-            h = keras.layers.Dropout(float(hp["dropout"]))(h)
+    keras.utils.set_random_seed(seed)
+    was_on = tf_config.is_op_determinism_enabled()
+    tf_config.enable_op_determinism()
+    try:
+        yield
+    finally:
+        if not was_on:
+            tf_config.disable_op_determinism()
+
+
+def _compile(model: Any, spec: ModelSpec, hp: dict[str, Any]) -> None:
+    import keras
+
     if spec.task in CLASSIFICATION:
-        out = keras.layers.Dense(len(spec.classes), activation="softmax", name=spec.output)(h)
         loss, metrics = "sparse_categorical_crossentropy", ["accuracy"]
     else:
-        mean, std = label_stats
-        z = keras.layers.Dense(1, name="standardized")(h)
-        out = keras.layers.Rescaling(scale=std, offset=mean, name=spec.output)(z)
         loss, metrics = "mse", ["mae"]
-    model = keras.Model(inputs, out)
     model.compile(
         optimizer=keras.optimizers.Adam(float(hp["learning_rate"])), loss=loss, metrics=metrics
     )
-    return model
 
 
-def _dataset(features: dict[str, np.ndarray], y: np.ndarray, batch_size: int, seed: int) -> Any:
-    import tensorflow as tf
-
-    ds = tf.data.Dataset.from_tensor_slices((tf_inputs(features), y))
-    return ds.shuffle(len(y), seed=seed, reshuffle_each_iteration=True).batch(batch_size)
+def _best_epoch(history: dict[str, list[float]], early_stopping: bool) -> int:
+    epochs = len(history.get("loss", []))
+    val = history.get("val_loss", [])
+    if not early_stopping or not val:
+        return epochs
+    finite = [v if math.isfinite(v) else math.inf for v in val]
+    # Keras keeps the first of equal minima (it restores on a strict improvement only)
+    return int(np.argmin(finite)) + 1
 
 
 def train(
@@ -261,51 +302,213 @@ def train(
     label: str,
     task: str = "auto",
     hparams: dict[str, Any] | None = None,
+    module_file: str = "",
+    curves_file: str | Path | None = None,
+    tensorboard_dir: str | Path | None = None,
 ) -> TrainResult:
-    """Train on the ``train`` split and write the model (layout in the module doc)."""
+    """Train on the ``train`` split, validate on ``eval``; write the outputs (module doc).
+
+    Args:
+        examples_dir: ingest's splits (``train/``, ``eval/``: Parquet parts).
+        schema_dir: validate's schema (a folder holding ``schema.pbtxt``, or the file).
+        statistics_dir: validate's statistics (a folder holding ``statistics.pb``, or the file).
+        model_dir: Where the model artifact goes (written atomically).
+        label: The column to predict.
+        task: ``auto`` (from the label), ``binary``, ``multiclass`` or ``regression``.
+        hparams: Hyperparameters (:func:`check_hparams`).
+        module_file: A user module (local path or URI) defining ``build_model`` and
+            optionally ``train``; empty: the default model.
+        curves_file: Where the HTML training curves go (none when ``None``).
+        tensorboard_dir: Where TensorBoard logs go (none when ``None``).
+
+    Raises:
+        DataError: the data cannot be trained on (named file, column).
+        ModelError: the user module breaks its contract (named file, what is wrong).
+        ValueError: a bad hyperparameter or task.
+    """
+    from mlrail.components.train import data
+    from mlrail.components.validate.core import load_schema, load_statistics
+
     hp = check_hparams(hparams)
-    where = str(Path(examples_dir) / "train")
-    table = read_split(where)
-    if task == "auto":
-        task = infer_task(table, label, where)
-    elif task not in TASKS:
+    if task != "auto" and task not in TASKS:
         raise ValueError(f"task {task!r}: expected auto, {', '.join(TASKS)}")
-    elif label not in table.column_names:
-        raise DataError(f"{where}: label column {label!r} is not in the data")
-    elif task == "regression" and not _is_number_type(table.column(label).type):
+    module = None
+    if module_file:
+        from mlrail.components.train.user_module import load_module
+
+        module = load_module(module_file)
+
+    train_split = data.open_split(Path(examples_dir) / "train")
+    where = str(train_split.path)
+    max_classes = {"auto": _MAX_AUTO_CLASSES, "regression": 0}.get(task, _MAX_CLASSES)
+    labels = data.summarize_labels(train_split, label, max_classes)
+    if task == "auto":
+        task = _task(labels, label, where)
+    elif task == "regression" and not labels.numeric:
         raise DataError(
-            f"{where}: label column {label!r} holds {table.column(label).type} values; "
+            f"{where}: label column {label!r} holds {labels.type} values; "
             "a regression label must be numbers"
         )
-    spec, prep = _spec(
-        load_schema(schema_dir), load_statistics(statistics_dir), table, label, task, where
-    )
-    y, mask = spec.labels(table, where)
-    features = {k: v[mask] for k, v in spec.features(table, where).items()}
-    y = y[mask]
-    if len(y) < 2:
-        raise DataError(f"{where}: {len(y)} labelled row(s); too few to train on")
-    label_stats = (
-        (float(np.mean(y)), float(np.std(y)) or 1.0) if task == "regression" else (0.0, 1.0)
-    )
+    elif task in CLASSIFICATION and labels.counts is None:
+        raise DataError(
+            f"{where}: label column {label!r} holds fractional numbers or more than "
+            f"{_MAX_CLASSES} values; not classes (use task regression)"
+        )
+    if not labels.labelled:
+        raise DataError(f"{where}: label column {label!r} has no values")
+    classes = sorted(labels.counts or {}) if task in CLASSIFICATION else []
+    if task in CLASSIFICATION and len(classes) < 2:
+        raise DataError(
+            f"{where}: label column {label!r} has a single class {classes[0]!r}; "
+            "a classifier needs at least two"
+        )
+    if labels.labelled < 2:
+        raise DataError(f"{where}: {labels.labelled} labelled row(s); too few to train on")
+    if hp["class_weights"] is not None and task not in CLASSIFICATION:
+        raise ValueError(
+            "hyperparameter class_weights: only for classification (task is regression)"
+        )
+    weights = class_weight_vector(hp["class_weights"], classes, labels.counts or {})
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
-    import tensorflow as tf
 
-    keras.utils.set_random_seed(int(hp["seed"]))
-    tf.config.experimental.enable_op_determinism()
-    model = _build(spec, prep, hp, label_stats)
-    history = model.fit(
-        _dataset(features, y, int(hp["batch_size"]), int(hp["seed"])),
-        epochs=int(hp["epochs"]),
-        shuffle=False,  # the dataset shuffles, seeded
-        verbose=2,
-    ).history
-    hist = {k: [float(x) for x in v] for k, v in history.items()}
+    from mlrail.components.train import model as default
+    from mlrail.components.train.curves import EpochLog, ScalarWriter, curves_html
+    from mlrail.io import atomic_dir, atomic_write_json, atomic_write_text
+
+    schema = default.prepare_schema(load_schema(schema_dir), label, task, classes)
+    stats = load_statistics(statistics_dir)
+    spec = default.model_spec(schema, stats, where=str(statistics_dir))
+    columns = {i.column for i in spec.inputs}
+    for f in schema.feature:
+        if f.name != label and f.name not in columns:
+            log.warning("column %r has no values in train; it is not a model input", f.name)
+
+    eval_dir = Path(examples_dir) / "eval"
+    eval_split = data.open_split(eval_dir) if eval_dir.is_dir() else None
+    eval_rows = 0
+    if eval_split is not None:
+        eval_labels = data.summarize_labels(eval_split, label, _MAX_CLASSES)
+        eval_rows = eval_labels.labelled
+        unseen = sorted(set(eval_labels.counts or {}) - set(classes)) if classes else []
+        if unseen:
+            raise DataError(
+                f"{eval_split.path}: label column {label!r} has class(es) the train split "
+                f"lacks: {', '.join(map(repr, unseen[:10]))}"
+            )
+    if not eval_rows:
+        log.warning("%s: no labelled eval rows; no eval loss and no early stopping", eval_dir)
+
+    source = module_file or "the default model"
+    seed = int(hp["seed"])
+    with _deterministic(seed):
+        if module is None:
+            model = default.default_model(schema, stats, dict(hp))
+        else:
+            try:
+                model = module.build_model(schema, stats, dict(hp))
+            except Exception as e:
+                raise ModelError(
+                    f"module_file {module_file}: build_model raised {type(e).__name__}: {e}"
+                ) from e
+        if module is not None:
+            from mlrail.components.train.user_module import check_model
+
+            spec = check_model(model, spec, module_file)
+        if not model.compiled:
+            _compile(model, spec, hp)
+        problems = data.check_columns(train_split, spec)
+        if eval_split is not None:
+            problems += data.check_columns(eval_split, spec)
+        if problems:
+            raise DataError("; ".join(problems))
+        train_ds = data.dataset(
+            train_split, spec, rows=labels.labelled, batch_size=int(hp["batch_size"]),
+            seed=seed, shuffle=True, class_weights=weights,
+        )  # fmt: skip
+        eval_ds = (
+            data.dataset(
+                eval_split, spec, rows=eval_rows, batch_size=1024, seed=seed, shuffle=False
+            )
+            if eval_split is not None and eval_rows
+            else None
+        )
+        if module is not None:
+            from mlrail.components.train.user_module import check_outputs
+
+            first = next(iter(data.batches(train_split, spec, read_rows=64)))
+            from mlrail.modelspec import tf_inputs
+
+            check_outputs(np.asarray(model(tf_inputs(first.features))), spec, module_file)
+
+        epochs = int(hp["epochs"])
+        progress = EpochLog(epochs)
+        callbacks: list[Any] = [progress]
+        patience = int(hp["early_stopping_patience"])
+        early = bool(patience and eval_ds is not None)
+        stopper = None
+        if early:
+            stopper = keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=patience, restore_best_weights=True
+            )
+            callbacks.append(stopper)
+        with contextlib.ExitStack() as stack:
+            if tensorboard_dir is not None:
+                tb = stack.enter_context(atomic_dir(tensorboard_dir))
+                callbacks.append(ScalarWriter(tb))
+            log.info(
+                "training %s on %d rows (%d without a label skipped), %d eval rows, %d inputs",
+                source, labels.labelled, labels.rows - labels.labelled, eval_rows,
+                len(spec.inputs),
+            )  # fmt: skip
+            custom = getattr(module, "train", None)
+            if custom is None:
+                model.fit(
+                    train_ds,
+                    validation_data=eval_ds,
+                    epochs=epochs,
+                    callbacks=callbacks,
+                    shuffle=False,  # the dataset shuffles, seeded
+                    verbose=0,
+                )
+            else:
+                try:
+                    returned = custom(model, train_ds, eval_ds, dict(hp), callbacks)
+                except Exception as e:
+                    raise ModelError(
+                        f"module_file {module_file}: train raised {type(e).__name__}: {e}"
+                    ) from e
+                if isinstance(returned, keras.Model):
+                    model = returned
+                if not progress.history:
+                    raise ModelError(
+                        f"module_file {module_file}: train ran no epoch with the callbacks it "
+                        "was given (pass callbacks=callbacks to model.fit)"
+                    )
+    hist = progress.history
+    best = _best_epoch(hist, early)
+    stopped = bool(stopper is not None and stopper.stopped_epoch > 0)
+    log.info("kept the weights of epoch %d of %d", best, len(hist.get("loss", [])))
     with atomic_dir(model_dir) as tmp:
         model.export(str(tmp / "saved_model"), format="tf_saved_model", verbose=False)
-        model.save(tmp / "model.keras")
+        try:
+            model.save(tmp / "model.keras")
+        except Exception as e:
+            raise ModelError(f"{source}: cannot save the model as .keras: {e}") from e
         spec.write(tmp)
         atomic_write_json(tmp / "history.json", hist)
-    return TrainResult(spec=spec, history=hist, rows=len(y), dropped_unlabelled=int((~mask).sum()))
+    if curves_file is not None:
+        atomic_write_text(
+            curves_file,
+            curves_html(hist, best_epoch=best, stopped_early=stopped, title="Training curves"),
+        )
+    return TrainResult(
+        spec=spec,
+        history=hist,
+        rows=labels.labelled,
+        dropped_unlabelled=labels.rows - labels.labelled,
+        eval_rows=eval_rows,
+        best_epoch=best,
+        stopped_early=stopped,
+    )

@@ -4,24 +4,15 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from mlrail.components.evaluate.core import predict_saved_model
-from mlrail.components.ingest.core import ingest
 from mlrail.components.train.core import infer_task, train
-from mlrail.components.validate.core import validate
 from mlrail.errors import DataError
 from mlrail.modelspec import ModelSpec, tf_inputs
+from tests.components.train._data import prepared as _prepared
+from tests.components.train._data import splits
 from tests.conftest import Trained
-
-
-def _prepared(tmp_path: Path, table: pa.Table) -> dict[str, Path]:
-    pq.write_table(table, tmp_path / "data.parquet")
-    p = {n: tmp_path / n for n in ("examples", "statistics", "schema", "anomalies", "model")}
-    ingest(str(tmp_path / "data.parquet"), str(p["examples"]))
-    validate(p["examples"], p["statistics"], p["schema"], p["anomalies"])
-    return p
 
 
 @pytest.mark.parametrize(
@@ -124,25 +115,28 @@ def test_rows_without_a_label_are_dropped(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("table", "label", "error", "message"),
+    ("table", "label", "message"),
     [
-        (pa.table({"x": [1.0, 2.0] * 10, "y": ["a"] * 20}), "y", DataError, "single class 'a'"),
-        (
-            pa.table({"x": [1.0, 2.0] * 10, "y": ["a", "b"] * 10}),
-            "nope",
-            DataError,
-            "label column 'nope'",
-        ),
-        (pa.table({"y": ["a", "b"] * 10}), "y", DataError, "no feature columns"),
+        (pa.table({"x": [1.0, 2.0] * 10, "y": ["a"] * 20}), "y", "single class 'a'"),
+        (pa.table({"x": [1.0, 2.0] * 10, "y": ["a", "b"] * 10}), "nope", "label column 'nope'"),
+        (pa.table({"y": ["a", "b"] * 10}), "y", "no feature columns"),
+        (pa.table({"n": pa.nulls(20), "y": ["a", "b"] * 10}), "y", "no feature columns"),
+        (pa.table({"x": [1.0, 2.0] * 10, "y": pa.nulls(20)}), "y", "label column 'y' has no val"),
     ],
 )
-def test_bad_training_input(
-    tmp_path: Path, table: pa.Table, label: str, error: type, message: str
-) -> None:
-    p = _prepared(tmp_path, table)
-    with pytest.raises(error, match=message):
+def test_bad_training_input(tmp_path: Path, table: pa.Table, label: str, message: str) -> None:
+    p = splits(tmp_path, table, table)
+    with pytest.raises(DataError, match=message):
         train(p["examples"], p["schema"], p["statistics"], p["model"], label=label)
     assert not p["model"].exists()
+
+
+def test_an_eval_class_train_lacks_is_named(tmp_path: Path) -> None:
+    train_rows = pa.table({"x": [1.0, 2.0] * 10, "y": ["a", "b"] * 10})
+    eval_rows = pa.table({"x": [1.0, 2.0, 3.0], "y": ["a", "b", "c"]})
+    p = splits(tmp_path, train_rows, eval_rows)
+    with pytest.raises(DataError, match=r"eval: label column 'y' has class\(es\) the train .*'c'"):
+        train(p["examples"], p["schema"], p["statistics"], p["model"], label="y")
 
 
 def test_unknown_hyperparameter_is_refused(trained: Trained, tmp_path: Path) -> None:
@@ -176,6 +170,19 @@ def test_regression_on_a_text_label_is_refused(trained: Trained, tmp_path: Path)
         ({"epochs": 0}, "epochs=0: expected a whole number > 0"),
         ({"dropout": 1.5}, r"dropout=1.5: expected a number in \[0, 1\)"),
         ({"learning_rate": "fast"}, "learning_rate='fast': expected a number > 0"),
+        ({"learning_rate": float("nan")}, "learning_rate=nan: expected a number > 0"),
+        ({"batch_size": 2.5}, "batch_size=2.5: expected a whole number > 0"),
+        ({"hidden_units": [8, 0]}, r"hidden_units=\[8, 0\]: expected a list"),
+        ({"seed": True}, "seed=True: expected a whole number"),
+        (
+            {"early_stopping_patience": -1},
+            "early_stopping_patience=-1: expected a whole number >= 0",
+        ),
+        ({"class_weights": "balance"}, "class_weights='balance': expected null, \"balanced\" or"),
+        ({"class_weights": {"a": 0}}, "class_weights={'a': 0}: expected"),
+        ({"class_weights": {"a": "x"}}, "class_weights={'a': 'x'}: expected"),
+        ({"class_weights": [1, 2]}, r"class_weights=\[1, 2\]: expected"),
+        ({"class_weights": {}}, "class_weights={}: expected"),
     ],
 )
 def test_bad_hyperparameters_are_named(hparams: dict, message: str) -> None:
@@ -204,3 +211,198 @@ def test_the_model_imputes_infinity_like_a_missing_number(trained: Trained) -> N
     inf = {**base, "bill_length_mm": np.array([[np.inf]], np.float32)}
     model = trained.model / "saved_model"
     np.testing.assert_allclose(predict_saved_model(model, inf), predict_saved_model(model, nan))
+
+
+def test_every_hyperparameter_has_a_check() -> None:
+    from mlrail.components.train.core import _HPARAM_CHECKS, DEFAULT_HPARAMS, check_hparams
+
+    assert set(_HPARAM_CHECKS) == set(DEFAULT_HPARAMS)
+    assert check_hparams({}) == DEFAULT_HPARAMS
+    assert check_hparams({"class_weights": {"a": 2}})["class_weights"] == {"a": 2}
+
+
+def test_balanced_class_weights_are_scikit_learns() -> None:
+    from sklearn.utils.class_weight import compute_class_weight
+
+    from mlrail.components.train.core import class_weight_vector
+
+    counts = {"a": 90, "b": 9, "c": 1}
+    y = np.repeat([0, 1, 2], [90, 9, 1])
+    want = compute_class_weight("balanced", classes=np.arange(3), y=y)
+    got = class_weight_vector("balanced", ["a", "b", "c"], counts)
+    assert got is not None
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    given = class_weight_vector({"c": 5.0}, ["a", "b", "c"], counts)
+    assert given is not None and given.tolist() == [1.0, 1.0, 5.0]
+    assert class_weight_vector(None, ["a", "b"], {"a": 1, "b": 1}) is None
+    with pytest.raises(ValueError, match="class_weights: 'z' not among the classes"):
+        class_weight_vector({"z": 2.0}, ["a", "b", "c"], counts)
+
+
+def _imbalanced(n: int, seed: int) -> pa.Table:
+    """Features that say nothing about the label; 9 in 10 rows are 'common'."""
+    rng = np.random.default_rng(seed)
+    return pa.table({"x": rng.normal(size=n), "y": np.where(rng.random(n) < 0.9, "common", "rare")})
+
+
+def test_balanced_class_weights_weigh_the_rare_class_up(tmp_path: Path) -> None:
+    """With nothing to learn from, a model learns the class shares it is weighted to see: about
+    0.1 for the rare class unweighted, about 0.5 balanced (each class weighs the same)."""
+    p = splits(tmp_path, _imbalanced(400, 0), _imbalanced(100, 1))
+    hp = {"epochs": 15, "learning_rate": 0.05, "hidden_units": [], "early_stopping_patience": 0}
+    rare: dict[str, float] = {}
+    for weights in (None, "balanced"):
+        out = tmp_path / f"m-{weights}"
+        result = train(
+            p["examples"], p["schema"], p["statistics"], out, label="y",
+            hparams={**hp, "class_weights": weights},
+        )  # fmt: skip
+        pred = predict_saved_model(out / "saved_model", {"x": np.zeros((1, 1), np.float32)})
+        rare[str(weights)] = float(pred[0, result.spec.classes.index("rare")])
+    assert rare["None"] < 0.25 and rare["balanced"] > 0.4
+
+
+def test_class_weights_need_a_classifier(tmp_path: Path) -> None:
+    table = pa.table({"x": [float(i) for i in range(40)], "y": [i * 0.5 for i in range(40)]})
+    p = splits(tmp_path, table, table)
+    with pytest.raises(ValueError, match="class_weights: only for classification"):
+        train(
+            p["examples"], p["schema"], p["statistics"], p["model"], label="y",
+            hparams={"class_weights": "balanced"},
+        )  # fmt: skip
+
+
+def _noise(n: int, seed: int) -> pa.Table:
+    rng = np.random.default_rng(seed)
+    return pa.table(
+        {"a": rng.normal(size=n), "b": rng.normal(size=n), "y": rng.choice(["p", "q"], n)}
+    )
+
+
+def test_early_stopping_keeps_the_weights_of_the_lowest_eval_loss(tmp_path: Path) -> None:
+    """Random labels: the network memorises train and the eval loss climbs, so training stops
+    early and the saved model is the one of the best epoch, not the last."""
+    p = splits(tmp_path, _noise(80, 0), _noise(80, 1))
+    result = train(
+        p["examples"], p["schema"], p["statistics"], p["model"], label="y",
+        hparams={"epochs": 60, "learning_rate": 0.05, "hidden_units": [64, 64],
+                 "early_stopping_patience": 3},
+    )  # fmt: skip
+    val = result.history["val_loss"]
+    assert result.stopped_early and len(val) < 60
+    best = int(np.argmin(val))
+    assert result.best_epoch == best + 1 and len(val) == result.best_epoch + 3
+    assert val[-1] - val[best] > 1e-3  # the last epoch's weights would be measurably worse
+
+    spec = ModelSpec.read(p["model"])
+    table = pa.concat_tables([pq_read(p["examples"] / "eval")])
+    prob = predict_saved_model(p["model"] / "saved_model", spec.features(table, "eval"))
+    y, _ = spec.labels(table, "eval")
+    eval_loss = float(np.mean(-np.log(np.clip(prob[np.arange(len(y)), y], 1e-7, 1))))
+    assert eval_loss == pytest.approx(val[best], rel=1e-4)
+    assert result.metrics()["eval_loss"] == pytest.approx(val[best])
+
+
+def pq_read(folder: Path) -> pa.Table:
+    from mlrail.modelspec import read_split
+
+    return read_split(folder)
+
+
+def test_two_runs_with_one_seed_give_the_same_metrics_and_weights(tmp_path: Path) -> None:
+    p = splits(tmp_path, _mixed_small(300, 0), _mixed_small(100, 1))
+    hp = {"epochs": 4, "seed": 3, "dropout": 0.2, "early_stopping_patience": 2}
+    runs = [
+        train(
+            p["examples"], p["schema"], p["statistics"], tmp_path / f"m{k}", label="y", hparams=hp
+        )
+        for k in range(2)
+    ]
+    a, b = (r.history for r in runs)
+    assert a.keys() == b.keys() and "val_loss" in a
+    diff = max(abs(x - y) for k in a for x, y in zip(a[k], b[k], strict=True))
+    assert diff <= 1e-6
+    import keras
+
+    w = [keras.models.load_model(tmp_path / f"m{k}" / "model.keras").get_weights() for k in (0, 1)]
+    assert all(np.array_equal(x, y) for x, y in zip(*w, strict=True))
+    other = train(
+        p["examples"], p["schema"], p["statistics"], tmp_path / "m2", label="y",
+        hparams={**hp, "seed": 4},
+    )  # fmt: skip
+    assert other.history["loss"] != a["loss"]  # the seed is what made them equal
+
+
+def test_op_determinism_is_scoped_to_training(tmp_path: Path) -> None:
+    from tensorflow.python.framework import config as tf_config
+
+    p = splits(tmp_path, _mixed_small(60, 0), _mixed_small(20, 1))
+    assert not tf_config.is_op_determinism_enabled()
+    train(p["examples"], p["schema"], p["statistics"], p["model"], label="y", hparams={"epochs": 1})
+    assert not tf_config.is_op_determinism_enabled()
+
+
+def _mixed_small(n: int, seed: int) -> pa.Table:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    c = rng.choice(["u", "v", "w"], n)
+    return pa.table({"x": x, "c": c, "y": np.where((x > 0) ^ (c == "u"), "yes", "no")})
+
+
+def test_outputs_curves_tensorboard_metrics_and_one_log_line_per_epoch(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import xml.etree.ElementTree as ET
+
+    import tensorflow as tf
+    from tensorflow.core.util import event_pb2
+
+    p = splits(tmp_path, _mixed_small(200, 0), _mixed_small(60, 1))
+    with caplog.at_level("INFO", logger="mlrail.components.train"):
+        result = train(
+            p["examples"], p["schema"], p["statistics"], p["model"], label="y",
+            hparams={"epochs": 3, "early_stopping_patience": 0},
+            curves_file=tmp_path / "curves.html", tensorboard_dir=tmp_path / "tb",
+        )  # fmt: skip
+    h = result.history
+    assert set(h) == {"loss", "accuracy", "val_loss", "val_accuracy"} and len(h["loss"]) == 3
+
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("epoch ")]
+    assert [line.split(":")[0] for line in lines] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
+    assert f"val_loss {h['val_loss'][2]:.4g}" in lines[2]
+
+    assert result.best_epoch == 3 and not result.stopped_early
+    m = result.metrics()
+    assert m["train_loss"] == h["loss"][2] and m["eval_accuracy"] == h["val_accuracy"][2]
+    assert (m["epochs"], m["best_epoch"], m["rows"], m["eval_rows"]) == (3, 3, 200, 60)
+    assert ModelSpec.read(p["model"]) == result.spec
+    assert (p["model"] / "history.json").is_file()
+
+    page = (tmp_path / "curves.html").read_text()
+    ET.fromstring(page.split("\n", 1)[1])  # well-formed after the doctype
+    assert page.count("<svg") == 2 and "<script" not in page and "http" not in page
+    assert "<h2>loss</h2>" in page and "<h2>accuracy</h2>" in page
+
+    scalars: dict[tuple[str, str], list[float]] = {}
+    for run in ("train", "validation"):
+        files = list((tmp_path / "tb" / run).glob("events.out.tfevents.*"))
+        assert len(files) == 1
+        for record in tf.data.TFRecordDataset([str(f) for f in files]):
+            event = event_pb2.Event.FromString(record.numpy())
+            for v in event.summary.value:
+                assert v.metadata.plugin_data.plugin_name == "scalars"
+                scalars.setdefault((run, v.tag), []).append(float(tf.make_ndarray(v.tensor)))
+    np.testing.assert_allclose(scalars[("train", "epoch_loss")], h["loss"], rtol=1e-6)
+    np.testing.assert_allclose(scalars[("validation", "epoch_accuracy")], h["val_accuracy"])
+
+
+def test_without_eval_rows_training_runs_without_early_stopping(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    table = _mixed_small(100, 0)
+    p = splits(tmp_path, table, table.slice(0, 0))
+    result = train(
+        p["examples"], p["schema"], p["statistics"], p["model"], label="y", hparams={"epochs": 2}
+    )
+    assert "val_loss" not in result.history and result.best_epoch == 2
+    assert "no labelled eval rows; no eval loss and no early stopping" in caplog.text

@@ -1,0 +1,193 @@
+"""Bring your own model: the example module end to end, and each way a module can be wrong."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mlrail.components.train.core import train
+from mlrail.errors import ModelError
+from mlrail.modelspec import ModelSpec
+from tests.conftest import Trained
+
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "user_model.py"
+
+
+def _train(trained: Trained, out: Path, module_file: str, **hparams: object):  # type: ignore[no-untyped-def]
+    return train(
+        trained.examples, trained.schema, trained.statistics, out, label="species",
+        module_file=module_file, hparams={"epochs": 2, **hparams},
+    )  # fmt: skip
+
+
+def test_the_example_module_trains_its_own_loop_and_exports_with_parity(
+    trained: Trained, tmp_path: Path
+) -> None:
+    import keras
+
+    from mlrail.components.export_onnx.core import export_onnx
+
+    result = _train(trained, tmp_path / "model", str(EXAMPLE), epochs=4)
+    assert len(result.history["loss"]) == 4 and "val_loss" in result.history
+    # the module's train() added ReduceLROnPlateau, which logs the learning rate
+    assert len(result.history["learning_rate"]) == 4
+    model = keras.models.load_model(tmp_path / "model" / "model.keras")
+    assert model.name == "user_model" and isinstance(model.optimizer, keras.optimizers.AdamW)
+    spec = ModelSpec.read(tmp_path / "model")
+    assert spec.classes == ["Adelie", "Chinstrap", "Gentoo"] and len(spec.inputs) == 7
+    exported = export_onnx(tmp_path / "model", trained.examples, tmp_path / "onnx")
+    assert exported.parity.ok and exported.parity.edge_rows > 0
+    assert exported.parity.label_agreement == 1.0
+
+
+def _module(tmp_path: Path, source: str, name: str = "m.py") -> str:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(source))
+    return str(path)
+
+
+_HEAD = """
+import keras
+from mlrail.components.train import default_features, default_inputs, model_spec
+"""
+
+
+def test_a_module_with_build_model_only_uses_the_default_loop_and_may_skip_inputs(
+    trained: Trained, tmp_path: Path
+) -> None:
+    module = _module(
+        tmp_path,
+        _HEAD
+        + textwrap.dedent(
+            """
+        def build_model(schema, statistics, hparams):
+            spec = model_spec(schema, statistics)
+            inputs = default_inputs(schema, statistics)
+            numbers = [inputs[i.name] for i in spec.inputs if i.dtype == "float32"]
+            x = keras.layers.Concatenate()(numbers)
+            x = keras.layers.Normalization(axis=-1)(keras.ops.nan_to_num(x))
+            out = keras.layers.Dense(len(spec.classes), activation="softmax")(x)
+            return keras.Model({t.name: t for t in numbers}, out)
+        """
+        ),
+    )
+    result = _train(trained, tmp_path / "model", module, early_stopping_patience=0)
+    assert len(result.history["loss"]) == 2
+    spec = ModelSpec.read(tmp_path / "model")
+    # the model read numbers only: its spec lists what it takes, so serving sends just those
+    assert [i.dtype for i in spec.inputs] == ["float32"] * 5
+
+
+def test_a_module_read_through_a_uri(trained: Trained, tmp_path: Path) -> None:
+    module = _module(tmp_path, "x = 1\n")
+    with pytest.raises(ModelError, match=f"module_file file://{module}: defines no function build"):
+        _train(trained, tmp_path / "model", f"file://{module}")
+
+
+def _one_input(name: str, shape: int = 1) -> str:
+    """A module whose model reads the input ``name`` alone, as floats of ``shape`` columns."""
+    return _HEAD + (
+        "def build_model(schema, statistics, hparams):\n"
+        f"    x = keras.Input(shape=({shape},), name={name!r})\n"
+        "    out = keras.layers.Dense(3, activation='softmax')(x)\n"
+        f"    return keras.Model({{{name!r}: x}}, out)\n"
+    )
+
+
+_BUILD = """
+def build_model(schema, statistics, hparams):
+    spec = model_spec(schema, statistics)
+    inputs, x = default_features(schema, statistics)
+    out = keras.layers.Dense(len(spec.classes), activation="softmax")(x)
+    return keras.Model(inputs, out)
+"""
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("def build_model(:\n", r"not valid Python at line 1"),
+        ("raise RuntimeError('no GPU here')\n", r"raised on import: RuntimeError: no GPU here"),
+        ("import sys\nsys.exit(3)\n", r"raised on import: SystemExit: 3"),
+        ("def train(model):\n    pass\n", r"defines no function build_model\(schema, statistics"),
+        ("build_model = 3\n", r"defines no function build_model"),
+        (_HEAD + _BUILD + "train = 'fit'\n", r"'train' is not a function"),
+        (
+            "def build_model(schema, statistics, hparams):\n    return 'a model'\n",
+            r"build_model returned str, not a keras.Model",
+        ),
+        (
+            "def build_model(schema, statistics, hparams):\n    return {}['units']\n",
+            r"build_model raised KeyError: 'units'",
+        ),
+        (
+            _HEAD + "def build_model(schema, statistics, hparams):\n"
+            "    return keras.Sequential([keras.layers.Dense(3)])\n",
+            r"the model has no defined inputs .*default_inputs",
+        ),
+        (
+            _one_input("wingspan"),
+            r"input 'wingspan' is not a feature of this data \(inputs: island",
+        ),
+        (_one_input("island"), r"input 'island' is float32, expected string"),
+        (_one_input("year", 2), r"input 'year' has shape \(None, 2\), expected \(None, 1\)"),
+        (
+            _HEAD + _BUILD.replace("len(spec.classes)", "2"),
+            r"the model's output\(s\) \(None, 2\) should be one of shape \(None, 3\): 3 class",
+        ),
+        (
+            _HEAD + _BUILD.replace('activation="softmax"', 'activation="relu"'),
+            r"the model's outputs are not probabilities .*; end it with a softmax",
+        ),
+        (
+            _HEAD + _BUILD.replace('activation="softmax"', 'activation="sigmoid"'),
+            r"the model's output rows do not sum to 1",
+        ),
+        (
+            _HEAD + _BUILD + "def train(model, train_dataset, eval_dataset, hparams, callbacks):\n"
+            "    model.fit(train_dataset, epochs=1, shuffle=False, verbose=0)\n",
+            r"train ran no epoch with the callbacks it was given \(pass callbacks=callbacks",
+        ),
+        (
+            _HEAD + _BUILD + "def train(model, train_dataset, eval_dataset, hparams, callbacks):\n"
+            "    raise ValueError('bad loop')\n",
+            r"train raised ValueError: bad loop",
+        ),
+    ],
+)
+def test_a_malformed_module_is_named_with_what_is_wrong(
+    trained: Trained, tmp_path: Path, source: str, message: str
+) -> None:
+    module = _module(tmp_path, source)
+    with pytest.raises(ModelError, match=f"module_file {module}: {message}"):
+        _train(trained, tmp_path / "model", module)
+    assert not (tmp_path / "model").exists()
+
+
+def test_a_missing_a_non_python_and_a_non_utf8_module_are_named(
+    trained: Trained, tmp_path: Path
+) -> None:
+    with pytest.raises(ModelError, match=r"module_file .*nowhere.py: no such file"):
+        _train(trained, tmp_path / "model", str(tmp_path / "nowhere.py"))
+    notebook = tmp_path / "model.ipynb"
+    notebook.write_text("{}")
+    with pytest.raises(ModelError, match=r"model.ipynb: expected a Python file ending in .py"):
+        _train(trained, tmp_path / "model", str(notebook))
+    latin = tmp_path / "latin.py"
+    latin.write_bytes(b"# caf\xe9\n")
+    with pytest.raises(ModelError, match=r"latin.py: not Python \(not UTF-8 text"):
+        _train(trained, tmp_path / "model", str(latin))
+
+
+def test_two_modules_of_one_name_do_not_collide(trained: Trained, tmp_path: Path) -> None:
+    from mlrail.components.train.user_module import load_module
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    one = load_module(_module(tmp_path / "a", _HEAD + _BUILD + "WHO = 'a'\n", "model.py"))
+    two = load_module(_module(tmp_path / "b", _HEAD + _BUILD + "WHO = 'b'\n", "model.py"))
+    assert (one.WHO, two.WHO) == ("a", "b") and one.__name__ != two.__name__
+    assert np.all([n.startswith("mlrail_user_model_") for n in (one.__name__, two.__name__)])
