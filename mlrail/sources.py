@@ -283,9 +283,10 @@ def resolve(
 
 def _root(pattern: str) -> str:
     """The folder fingerprint names are relative to: the pattern up to its first wildcard."""
-    if not _SPAN_TOKENS.search(pattern) and not _globbed(pattern):
-        return pattern  # a file (relpath "") or a folder
-    parts = _split(pattern)[0].split("/")
+    base = _split(pattern)[0]
+    if not _SPAN_TOKENS.search(base) and not _globbed(base):
+        return base  # a file (relpath "") or a folder
+    parts = base.split("/")
     glob = _GLOB_URI if "://" in pattern else _GLOB_PATH
     first = next(i for i, p in enumerate(parts) if glob.search(p) or _SPAN_TOKENS.search(p))
     return "/".join(parts[:first])
@@ -343,7 +344,7 @@ def _expand(pattern: str, root: str, *, required: bool) -> list[SourceFile]:
                     and not _hidden(i.base_name)
                     and _extension(i.base_name) in _EXTENSIONS
                 ]
-                if not data and (required or not wild):
+                if not data and required:
                     raise DataError(
                         f"{name}: a folder with no data files "
                         f"({', '.join(sorted(set(_EXTENSIONS)))})"
@@ -441,7 +442,8 @@ def read_table(source: Resolved | str, *, block_size: int = BLOCK_SIZE) -> tuple
     while True:
         blocks = Blocks(resolved, column_types=types, block_size=block_size)
         try:
-            tables = list(blocks)
+            with blocks:
+                tables = list(blocks)
         except SchemaWidened as e:
             log.info("%s", e.reason)
             types = e.column_types
@@ -558,7 +560,9 @@ class Blocks(Iterator[pa.Table]):
     def _no_rows(self) -> None:
         files = self.resolved.files
         if len(files) == 1:
-            what = "has a header but no data rows" if self.resolved.format == "csv" else "no rows"
+            what = (
+                "has a header but no data rows" if self.resolved.format == "csv" else "has no rows"
+            )
             raise DataError(f"{files[0].name}: {what}")
         raise DataError(f"{self.resolved.source}: no data rows in any of its {len(files)} files")
 
@@ -655,7 +659,7 @@ class Blocks(Iterator[pa.Table]):
                     n = stream.readinto(memoryview(buf)[len(carry) : len(carry) + size])
                 except (OSError, pa.ArrowException) as e:
                     raise DataError(f"{f.name}: cannot read: {e}") from e
-                self._sha.update(memoryview(buf)[len(carry) : len(carry) + n])
+                new = memoryview(buf)[len(carry) : len(carry) + n]
                 end = len(carry) + n
                 if n == 0:  # the end of the file: the rest is the last record(s)
                     if end:
@@ -666,11 +670,16 @@ class Blocks(Iterator[pa.Table]):
                 else:
                     cut = buf.rfind(b"\n", 0, end) + 1
                 if cut == 0:  # no record ends in this block (a huge record): read more
+                    self._sha.update(new)
                     carry, size = bytes(buf[:end]), size * 2
                     self._spare.put(buf)
                     continue
+                carry = bytes(buf[cut:end])
                 yield _Chunk(f, offset, memoryview(buf)[:cut], offset == 0, buf)
-                carry, size = bytes(buf[cut:end]), self._block_size
+                # hashed once the block is on its way: the parser starts sooner. The buffer is
+                # reused only by this thread, and only after this line.
+                self._sha.update(new)
+                size = self._block_size
                 offset += cut
 
     # Fresh memory for every block costs page faults (measured: a tenth of the CPU time of an
@@ -705,6 +714,12 @@ class Blocks(Iterator[pa.Table]):
         data = bytes(chunk.data)
         _check_utf8(chunk, data)
         if fmt != "csv":
+            if not data.strip():  # blank lines only: pyarrow calls that an empty file
+                if chunk.first and len(data) == chunk.file.size:
+                    raise DataError(
+                        f"{chunk.file.name}: the file is empty ({len(data)} bytes of blank lines)"
+                    ) from error
+                return pa.table({})
             self._json_error(chunk, error)
         f = chunk.file
         text = data.decode("utf-8").removeprefix("\ufeff")
@@ -735,9 +750,7 @@ class Blocks(Iterator[pa.Table]):
         f = chunk.file
         head = bytes(chunk.data[: _header_end(chunk.data)])
         if not head.removeprefix(b"\xef\xbb\xbf").strip():
-            if not bytes(chunk.data).removeprefix(b"\xef\xbb\xbf").strip():
-                raise DataError(f"{f.name}: the file is empty ({f.size} bytes of blank lines)")
-            raise DataError(f"{f.name}: line 1: the header is blank")
+            raise DataError(f"{f.name}: the file is empty ({f.size} bytes of blank lines)")
         try:
             names = pacsv.read_csv(
                 pa.BufferReader(head), read_options=pacsv.ReadOptions(use_threads=False)
@@ -835,6 +848,14 @@ class Blocks(Iterator[pa.Table]):
             values = len(column) - column.null_count
             if not values:
                 continue
+            if name not in self._mixed:  # first values: most text columns are words, seen soon
+                sample = column.slice(0, 1024)
+                seen = len(sample) - sample.null_count
+                if seen and (pc.sum(pc.match_substring_regex(sample, _NUMBER)).as_py() or 0) < (
+                    0.5 * seen
+                ):
+                    self._settled.add(name)
+                    continue
             numeric_mask = pc.match_substring_regex(column, _NUMBER)
             numeric = pc.sum(numeric_mask).as_py() or 0
             state = self._mixed.setdefault(name, _Mixed())
@@ -1061,10 +1082,13 @@ def _cut_csv(buf: bytearray, end: int, scratch: np.ndarray) -> int:
 
 
 def _header_end(data: Any) -> int:
-    """Where the first CSV record of ``data`` ends: after its first line end outside quotes."""
+    """Where the first CSV record of ``data`` ends: after its first line end outside quotes.
+
+    Blank lines before it are skipped, as pyarrow skips them.
+    """
     for limit in (1 << 16, len(data)):  # a header is short: look at its first 64 KiB first
         view = bytes(data[:limit])
-        start = 0
+        start = len(view) - len(view.removeprefix(b"\xef\xbb\xbf").lstrip(b"\r\n"))
         while (p := view.find(b"\n", start)) >= 0:
             if view.count(b'"', 0, p) % 2 == 0:
                 return p + 1

@@ -256,6 +256,16 @@ def test_json_lines_keys_may_be_missing_and_values_null(tmp_path: Path) -> None:
     assert table.column("c").to_pylist() == [None, None, None, True]
 
 
+def test_blank_lines_are_skipped(tmp_path: Path) -> None:
+    csv_file = _write(tmp_path / "b.csv", b"\n\r\nx,y\n1,2\n\n3,4\n" + b"\n" * 300)
+    assert read_table(str(csv_file), block_size=32)[0].to_pylist() == [
+        {"x": 1, "y": 2},
+        {"x": 3, "y": 4},
+    ]
+    jsonl = _write(tmp_path / "b.jsonl", b'{"x": 1}\n\n{"x": 2}\n' + b"\n" * 300)
+    assert read_table(str(jsonl), block_size=32)[0].column("x").to_pylist() == [1, 2]
+
+
 def test_nan_and_infinities_are_values(tmp_path: Path) -> None:
     src = _write(tmp_path / "f.csv", b"x\n1.5\ninf\n-inf\nnan\n")
     x = read_table(str(src))[0].column("x").to_pylist()
@@ -288,6 +298,8 @@ def test_a_bom_is_dropped(tmp_path: Path) -> None:
         ("corrupt.parquet", b"PAR1 not really", "not a readable Parquet file"),
         ("empty.parquet", b"", "the file is empty"),
         ("empty.jsonl", b"", "the file is empty"),
+        ("blank.jsonl", b"\n\n", "has no rows"),
+        ("empty.ndjson", b"\n{}\n", "has no rows"),
         ("bad.jsonl", b'{"a": 1}\n{"a": \n', "line 2: not valid JSON"),
         ("list.jsonl", b'{"a": 1}\n[1, 2]\n', "line 2: expected a JSON object, found list"),
         ("kind.jsonl", b'{"a": 1}\n{"a": "x"}\n', "column 'a' changes type at line 2: 'x'"),
