@@ -18,6 +18,10 @@ distinct strings and a fixed-size row sample, never by the number of rows:
   STANDARD histogram's range is the exact finite minimum and maximum. (TFDV computes these
   from approximate KLL quantile sketches instead; neither is exact on large data.)
 
+Columns are counted in parallel by two helper threads while the caller's thread reads on, and
+``compute_statistics`` decodes the next Parquet batch in a thread of its own (Arrow and numpy
+release the GIL). At most one batch is read ahead and two groups of batches are in flight.
+
 NaN is a value, not a missing one: it is counted in the histograms' ``num_nan`` and left out
 of the mean, standard deviation and buckets; ±inf is counted in the minimum/maximum and in
 zero-width buckets at ±inf. Only nulls are missing. ``avg_length`` is in bytes, as TFDV's.
@@ -59,6 +63,7 @@ RANK_MAX = 1000
 _SEED = 0x6D6C7261696C  # "mlrail": the sample must not change between runs
 _BATCH_ROWS = 131_072  # Parquet batch size: large enough that per-batch Python costs vanish
 _GROUP_ROWS = 65_536  # smaller batches are grouped up to this many rows before counting
+_THREADS = 2  # columns counted at once: the machines this runs on have two cores or more
 _Type = statistics_pb2.FeatureNameStatistics
 _Histogram = statistics_pb2.Histogram
 _U64 = np.uint64
@@ -274,26 +279,27 @@ class _Sample:
         x ^= x >> _U64(31)
         return x
 
-    def add(self, start: int, rows: int, numeric: dict[str, _Raw]) -> None:
+    def select(self, start: int, rows: int) -> tuple[np.ndarray, np.ndarray | None] | None:
+        """Which of the rows ``start``.. ``start + rows`` may be in the sample.
+
+        Returns:
+            Their priorities and positions in the batch (None: every row), or None for none.
+        """
         prio = self._priorities(start, rows)
-        if self.bound is None and self.kept + len(prio) > 2 * SAMPLE_ROWS:
+        if self.bound is None and self.kept + rows > 2 * SAMPLE_ROWS:
             # the bound is set as soon as there are enough rows: a large batch is never
             # copied whole, only its rows that can be in the sample
-            self.bound = int(
-                np.partition(np.concatenate([*self.priorities, prio]), SAMPLE_ROWS - 1)[
-                    SAMPLE_ROWS - 1
-                ]
-            )
+            every = np.concatenate([*self.priorities, prio])
+            self.bound = int(np.partition(every, SAMPLE_ROWS - 1)[SAMPLE_ROWS - 1])
         if self.bound is None:
-            taken = {c: raw.rows() for c, raw in numeric.items()}
-        else:
-            idx = np.flatnonzero(prio <= _U64(self.bound))
-            if not len(idx):
-                return
-            prio = prio[idx]
-            taken = {c: raw.rows(idx) for c, raw in numeric.items()}
+            return prio, None
+        idx = np.flatnonzero(prio <= _U64(self.bound))
+        return (prio[idx], idx) if len(idx) else None
+
+    def append(self, prio: np.ndarray, values: dict[str, np.ndarray]) -> None:
+        """Add the selected rows: their priorities and each numeric column's values."""
         self.priorities.append(prio)
-        self.values.append(taken)
+        self.values.append(values)
         self.kept += len(prio)
         if self.kept >= 2 * SAMPLE_ROWS:
             self._shrink()
@@ -327,6 +333,15 @@ class _Sample:
         return np.sort(values[np.isfinite(values)])
 
 
+def _count_numbers(
+    numbers: _Numbers, arr: pa.Array | pa.ChunkedArray, idx: np.ndarray | None, sample: bool
+) -> np.ndarray | None:
+    """Add a numeric column's batch to its moments; return its sampled rows (``idx``, or all)."""
+    raw = _Raw(_contiguous(arr))
+    numbers.add(raw.present())
+    return raw.rows(idx) if sample else None
+
+
 class _Column:
     def __init__(self, name: str) -> None:
         self.name = name
@@ -335,6 +350,7 @@ class _Column:
         self.present = 0
         self.numbers: _Numbers | None = None
         self.strings: _Strings | None = None
+        self.task: Future[Any] | None = None  # the batch being counted
 
 
 class _Dataset:
@@ -344,12 +360,12 @@ class _Dataset:
         self.name = name
         self.source = source or f"dataset {name!r}"
         self.pool = pool
-        self.work: list[Future[None]] = []
         self.rows = 0
         self.columns: dict[str, _Column] = {}
         self.sample = _Sample()
         self.pending: list[pa.RecordBatch] = []
         self.pending_rows = 0
+        self.in_flight: tuple[np.ndarray, dict[str, Future[np.ndarray | None]]] | None = None
 
     def add(self, data: pa.RecordBatch | pa.Table) -> None:
         batches = data.to_batches() if isinstance(data, pa.Table) else [data]
@@ -376,7 +392,9 @@ class _Dataset:
         else:
             group = pa.Table.from_batches(self.pending)
         self.pending, self.pending_rows = [], 0
-        numeric, strings = {}, []
+        selected = self.sample.select(self.rows, group.num_rows) if group.num_rows else None
+        idx = selected[1] if selected is not None else None
+        sampled: dict[str, Future[np.ndarray | None]] = {}
         for name, arr in zip(group.schema.names, group.columns, strict=True):
             col = self.columns.get(name)
             if col is None:
@@ -385,22 +403,27 @@ class _Dataset:
             if kind == "null":
                 continue
             col.present += len(arr) - arr.null_count
-            if kind == "string":
-                assert col.strings is not None
-                strings.append((col.strings, arr))
-            else:
-                assert col.numbers is not None
-                raw = _Raw(_contiguous(arr))
-                col.numbers.add(raw.present())
-                numeric[name] = raw
-        # Hashing strings runs in a second thread while this one does the numbers (Arrow
-        # releases the GIL): about a third off on two cores. One group at a time is in flight,
-        # so memory stays bounded.
-        self._wait()
-        self.work = [self.pool.submit(s.add, arr) for s, arr in strings]
-        if group.num_rows:
-            self.sample.add(self.rows, group.num_rows, numeric)
+            # Columns are counted in parallel (Arrow and numpy release the GIL); each column's
+            # batches in order, so a column's previous task is finished before its next starts.
+            if col.task is not None:
+                col.task.result()
+            if col.strings is not None:
+                col.task = self.pool.submit(col.strings.add, arr)
+            elif col.numbers is not None:
+                task = self.pool.submit(_count_numbers, col.numbers, arr, idx, selected is not None)
+                col.task = sampled[name] = task
+        self._collect()
+        if selected is not None:
+            self.in_flight = (selected[0], sampled)
         self.rows += group.num_rows
+
+    def _collect(self) -> None:
+        """Add the previous group's sampled rows to the sample, once they are taken."""
+        if self.in_flight is not None:
+            prio, futures = self.in_flight
+            self.in_flight = None
+            values = {name: f.result() for name, f in futures.items()}
+            self.sample.append(prio, {k: v for k, v in values.items() if v is not None})
 
     def _check_type(self, col: _Column, t: pa.DataType) -> str:
         kind = _kind(t)
@@ -429,14 +452,12 @@ class _Dataset:
             col.numbers.is_int = False
         return kind
 
-    def _wait(self) -> None:
-        for future in self.work:
-            future.result()
-        self.work = []
-
     def statistics(self) -> statistics_pb2.DatasetFeatureStatistics:
         self.flush()
-        self._wait()
+        self._collect()
+        for col in self.columns.values():
+            if col.task is not None:
+                col.task.result()
         ds = statistics_pb2.DatasetFeatureStatistics(name=self.name, num_examples=self.rows)
         for col in self.columns.values():
             f = ds.features.add()
@@ -564,7 +585,7 @@ def statistics_from_batches(
         DataError: naming ``source`` and the column, when a column holds neither numbers,
             booleans nor strings, or turns from numbers to strings (or back) between batches.
     """
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlrail-statistics") as pool:
+    with ThreadPoolExecutor(max_workers=_THREADS, thread_name_prefix="mlrail-statistics") as pool:
         ds = _Dataset(name, source, pool)
         for batch in batches:
             ds.add(batch)
@@ -646,7 +667,7 @@ def compute_statistics(examples_dir: str | Path) -> statistics_pb2.DatasetFeatur
     if not splits:
         raise DataError(f"{root}: no splits (expected sub-folders such as train/ and eval/)")
     out = statistics_pb2.DatasetFeatureStatisticsList()
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlrail-statistics") as pool:
+    with ThreadPoolExecutor(max_workers=_THREADS, thread_name_prefix="mlrail-statistics") as pool:
         for split in splits:
             ds = _Dataset(split.name, str(split), pool)
             for batch in _read_ahead(_parquet_batches(split)):
