@@ -448,7 +448,7 @@ def compare(
             comparisons.append(c)
             if c.exceeded:
                 what = "L-infinity distance" if measure == L_INFTY else "Jensen-Shannon divergence"
-                ref = "train" if kind == "skew" else f"the baseline's {against!r}"
+                ref = f"{against!r}" if kind == "skew" else f"the baseline's {against!r}"
                 largest = f" (largest change: value {where!r})" if where else ""
                 anomalies.append(
                     Anomaly(
