@@ -113,11 +113,14 @@ def _days(tmp_path: Path, days: list[str]) -> None:
         _write(tmp_path / day / "events.csv", _csv(ROWS[i * 10 : i * 10 + 10]))
 
 
-def test_a_span_window_reads_the_last_days_and_lists_the_missing_ones(tmp_path: Path) -> None:
+def test_a_span_window_reads_the_last_days_and_lists_the_missing_ones(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     _days(tmp_path, ["2026-03-01", "2026-03-02", "2026-03-04"])
     resolved = resolve(
         str(tmp_path / "{YYYY}-{MM}-{DD}" / "events.csv"), span_date="2026-03-04", span_window=3
     )
+    assert "no files for span(s) 2026-03-03" in caplog.text
     assert resolved.span == "2026-03-04"
     assert resolved.spans == ("2026-03-02", "2026-03-04")
     assert resolved.missing_spans == ("2026-03-03",)

@@ -417,9 +417,10 @@ def _words(chunk: pa.Array, name: str) -> np.ndarray:
 
 def _float_words(x: np.ndarray) -> np.ndarray:
     words = (x + 0.0).view(np.uint64)  # -0.0 + 0.0 is 0.0
-    if np.isnan(np.add.reduce(x)):  # a NaN (or infinities, or a missing value's slot) is there
-        nan = np.isnan(x)
-        words[nan] = _NAN
+    with np.errstate(over="ignore", invalid="ignore"):  # huge values and ±inf sum to inf or NaN
+        maybe_nan = np.isnan(np.add.reduce(x))  # cheaper than a mask when there is no NaN
+    if maybe_nan:
+        words[np.isnan(x)] = _NAN
     return words
 
 
