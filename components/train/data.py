@@ -281,7 +281,8 @@ def dataset(
     ``features`` maps each input name to a ``[batch, 1]`` float32 or string tensor; ``labels``
     is ``[batch]`` int64 (class index) or float32 (regression); ``weights`` is ``[batch]``
     float32. With ``shuffle``, row groups are visited in a seeded order each epoch and rows go
-    through a seeded shuffle buffer of ``min(shuffle_rows, split rows)``.
+    through a seeded shuffle buffer of ``min(shuffle_rows, rows)``; a split of at most
+    ``cache_rows`` rows is held in memory and shuffled whole.
 
     ``rows`` is the number of labelled rows (:func:`summarize_labels`): the dataset declares
     its length from it, as Keras needs to end an epoch without a warning, and a pass that
