@@ -89,7 +89,8 @@ def curves_html(
         stopped_early: Whether early stopping ended training before the last epoch.
         title: The page's title and heading.
     """
-    per_metric = split_history(history)
+    # the loss first, the one early stopping watches; then the metrics in Keras' order
+    per_metric = dict(sorted(split_history(history).items(), key=lambda kv: kv[0] != "loss"))
     epochs = len(history.get("loss", []))
     kept = (
         f"weights of epoch {best_epoch} (lowest eval loss) kept"
@@ -110,7 +111,12 @@ def curves_html(
     body = [
         f"<h1>{charts.escape(title)}</h1>",
         f"<p>{charts.plural(epochs, 'epoch', 'epochs')}; {charts.escape(kept)}.</p>",
-        charts.table(["metric", "train", "eval"], rows, id="final", numeric=(1, 2)),
+        charts.table(
+            ["metric", f"train, epoch {best_epoch}", f"eval, epoch {best_epoch}"],
+            rows,
+            id="final",
+            numeric=(1, 2),
+        ),
     ]
     x = list(range(1, epochs + 1))
     markers = epochs <= 60

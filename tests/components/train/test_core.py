@@ -381,7 +381,8 @@ def test_outputs_curves_tensorboard_metrics_and_one_log_line_per_epoch(
     page = (tmp_path / "curves.html").read_text()
     ET.fromstring(page.split("\n", 1)[1])  # well-formed after the doctype
     assert page.count("<svg") == 2 and "<script" not in page and "http" not in page
-    assert "<h2>loss</h2>" in page and "<h2>accuracy</h2>" in page
+    assert 0 < page.index("<h2>loss</h2>") < page.index("<h2>accuracy</h2>")  # loss first
+    assert "<th>eval, epoch 3</th>" in page
 
     scalars: dict[tuple[str, str], list[float]] = {}
     for run in ("train", "validation"):
@@ -406,3 +407,31 @@ def test_without_eval_rows_training_runs_without_early_stopping(
     )
     assert "val_loss" not in result.history and result.best_epoch == 2
     assert "no labelled eval rows; no eval loss and no early stopping" in caplog.text
+
+
+def test_boolean_and_many_integer_labels_are_classes(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=90)
+    booleans = pa.table(
+        {"x": x, "y": pa.array([bool(v > 0) if i % 9 else None for i, v in enumerate(x)])}
+    )
+    p = splits(tmp_path / "b", booleans, booleans)
+    result = train(
+        p["examples"], p["schema"], p["statistics"], p["model"], label="y", hparams={"epochs": 1}
+    )
+    assert (result.spec.task, result.spec.classes, result.rows) == ("binary", ["False", "True"], 80)
+
+    many = pa.table({"x": x, "y": np.arange(90) % 30})
+    p = splits(tmp_path / "i", many, many)
+    assert infer_task(many, "y", "t") == "regression"  # more than 20 values: a number
+    result = train(
+        p["examples"], p["schema"], p["statistics"], p["model"], label="y", task="multiclass",
+        hparams={"epochs": 1},
+    )  # fmt: skip
+    assert result.spec.classes == sorted(str(v) for v in range(30))
+    with pytest.raises(
+        DataError, match="fractional numbers or more than 100000 values; not classes"
+    ):
+        frac = pa.table({"x": x, "y": x})
+        q = splits(tmp_path / "f", frac, frac)
+        train(q["examples"], q["schema"], q["statistics"], q["model"], label="y", task="binary")
