@@ -165,7 +165,7 @@ def ingest(
         except sources.SchemaWidened as e:
             log.info("%s", e.reason)
             types = e.column_types
-    one_span = len(resolved.patterns) == 1
+    one_span = resolved.span and len(resolved.patterns) == 1  # the source, its date filled in
     return IngestResult(
         source=resolved.patterns[0] if one_span else resolved.source,
         fingerprint=blocks.fingerprint,
@@ -236,8 +236,10 @@ class _SplitWriter:
         self._queue.put(None)
         self._thread.join()
         self._raise()
-        for split in self._splits:
-            self._flush(split, _encode_text(schema.empty_table()).schema, final=True)
+        encoded = _encode_text(schema.empty_table()).schema
+        # the last row groups of the splits, side by side: the tail of the run
+        for done in [self._pool.submit(self._flush, s, encoded, True) for s in self._splits]:
+            done.result()
         return self._rows
 
     def abort(self) -> None:
@@ -366,14 +368,19 @@ def _column_words(column: pa.ChunkedArray, name: str) -> np.ndarray:
     if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t):
         column = column.dictionary_encode()
         t = column.type
-    if pa.types.is_dictionary(t):
-        return _dictionary_words(column, name)
+    words = _dictionary_words if pa.types.is_dictionary(t) else _words
+    return _concatenated(column, lambda chunk: words(chunk, name))
+
+
+def _concatenated(column: pa.ChunkedArray, words: Any) -> np.ndarray:
+    """``words`` of each chunk, as one array (no copy for the usual single chunk)."""
+    if column.num_chunks == 1:
+        return words(column.chunk(0))
     out = np.empty(len(column), dtype=np.uint64)
     at = 0
     for chunk in column.chunks:
-        n = len(chunk)
-        out[at : at + n] = _words(chunk, name)
-        at += n
+        out[at : at + len(chunk)] = words(chunk)
+        at += len(chunk)
     return out
 
 
@@ -431,31 +438,17 @@ def _int_words(i: np.ndarray) -> np.ndarray:
     return np.where(exact, i.astype(np.float64).view(np.uint64), i.view(np.uint64))
 
 
-def _dictionary_words(column: pa.ChunkedArray, name: str) -> np.ndarray:
-    out = np.empty(len(column), dtype=np.uint64)
-    at = 0
-    last_dictionary, hashed = None, np.empty(0, dtype=np.uint64)
-    for chunk in column.chunks:
-        n = len(chunk)
-        dictionary = chunk.dictionary
-        if dictionary is not last_dictionary and not (
-            last_dictionary is not None and dictionary.equals(last_dictionary)
-        ):
-            hashed = _dictionary_hashes(dictionary, name)
-            last_dictionary = dictionary
-        indices = chunk.indices
-        words = hashed[_values(indices, indices.type.to_pandas_dtype())]
-        out[at : at + n] = _with_nulls(words, chunk)
-        at += n
-    return out
+def _dictionary_words(chunk: pa.DictionaryArray, name: str) -> np.ndarray:
+    hashed = _dictionary_hashes(chunk.dictionary, name)
+    indices = chunk.indices
+    return _with_nulls(hashed[_values(indices, indices.type.to_pandas_dtype())], chunk)
 
 
 def _dictionary_hashes(dictionary: pa.Array, name: str) -> np.ndarray:
     """The hash of each value of a (small) dictionary: text by its UTF-8 bytes."""
     t = dictionary.type
     if not (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t)):
-        words = _column_words(pa.chunked_array([dictionary]), name)
-        return _mix(words.copy())
+        return _mix(_words(dictionary, name).copy())
     return _text_hashes(dictionary)
 
 

@@ -24,6 +24,8 @@ def _rows(examples: Path, split: str) -> list[dict]:
 
 def test_penguins_splits_every_row_once(penguins_csv: Path, tmp_path: Path) -> None:
     result = ingest(str(penguins_csv), str(tmp_path / "examples"))
+    assert result.source == str(penguins_csv) and result.files == [str(penguins_csv)]
+    assert ingest("bundled:penguins", str(tmp_path / "b")).source == "bundled:penguins"
     assert result.splits == ["train", "eval"]
     assert result.rows["train"] + result.rows["eval"] == 344
     # the hash split lands near the ratio on 344 rows
