@@ -302,6 +302,87 @@ def _best_epoch(history: dict[str, list[float]], early_stopping: bool) -> int:
     return int(np.argmin(finite)) + 1
 
 
+def _task_and_classes(labels: Any, label: str, task: str, where: str) -> tuple[str, list[str]]:
+    """The task (``task``, or inferred when "auto") and, for a classifier, its sorted classes."""
+    if task == "auto":
+        task = _task(labels, label, where)
+    elif task == "regression" and not labels.numeric:
+        raise DataError(
+            f"{where}: label column {label!r} holds {labels.type} values; "
+            "a regression label must be numbers"
+        )
+    elif task in CLASSIFICATION and labels.counts is None:
+        raise DataError(
+            f"{where}: label column {label!r} holds fractional numbers or more than "
+            f"{_MAX_CLASSES} values; not classes (use task regression)"
+        )
+    if not labels.labelled:
+        raise DataError(f"{where}: label column {label!r} has no values")
+    classes = sorted(labels.counts or {}) if task in CLASSIFICATION else []
+    if task in CLASSIFICATION and len(classes) < 2:
+        raise DataError(
+            f"{where}: label column {label!r} has a single class {classes[0]!r}; "
+            "a classifier needs at least two"
+        )
+    if labels.labelled < 2:
+        raise DataError(f"{where}: {labels.labelled} labelled row(s); too few to train on")
+    return task, classes
+
+
+def _eval_split(examples_dir: Path, label: str, classes: list[str]) -> tuple[Any, int]:
+    """The eval split (``None`` when absent) and its labelled rows; a class train lacks fails."""
+    from mlrail.components.train import data
+
+    folder = examples_dir / "eval"
+    split = data.open_split(folder) if folder.is_dir() else None
+    rows = 0
+    if split is not None:
+        labels = data.summarize_labels(split, label, _MAX_CLASSES)
+        rows = labels.labelled
+        unseen = sorted(set(labels.counts or {}) - set(classes)) if classes else []
+        if unseen:
+            raise DataError(
+                f"{split.path}: label column {label!r} has class(es) the train split "
+                f"lacks: {', '.join(map(repr, unseen[:10]))}"
+            )
+    if not rows:
+        log.warning("%s: no labelled eval rows; no eval loss and no early stopping", folder)
+    return split, rows
+
+
+def _user_model(
+    module: Any, module_file: str, schema: Any, stats: Any, spec: ModelSpec, hp: dict[str, Any]
+) -> tuple[Any, ModelSpec]:
+    """The module's model, checked against the contract, and the spec of the inputs it takes."""
+    from mlrail.components.train.user_module import check_model
+
+    try:
+        model = module.build_model(schema, stats, dict(hp))
+    except Exception as e:
+        raise ModelError(
+            f"module_file {module_file}: build_model raised {type(e).__name__}: {e}"
+        ) from e
+    return model, check_model(model, spec, module_file)
+
+
+def _user_train(
+    module: Any, module_file: str, model: Any, full_spec: ModelSpec, args: tuple[Any, ...]
+) -> tuple[Any, ModelSpec | None]:
+    """Run the module's ``train``: the model it returned (checked like build_model's) and its
+    spec, or ``(model, None)`` when it trained ``model`` in place."""
+    import keras
+
+    from mlrail.components.train.user_module import check_model
+
+    try:
+        returned = module.train(model, *args)
+    except Exception as e:
+        raise ModelError(f"module_file {module_file}: train raised {type(e).__name__}: {e}") from e
+    if isinstance(returned, keras.Model) and returned is not model:
+        return returned, check_model(returned, full_spec, module_file)
+    return model, None
+
+
 def train(
     examples_dir: str | Path,
     schema_dir: str | Path,
@@ -351,28 +432,7 @@ def train(
     where = str(train_split.path)
     max_classes = {"auto": _MAX_AUTO_CLASSES, "regression": 0}.get(task, _MAX_CLASSES)
     labels = data.summarize_labels(train_split, label, max_classes)
-    if task == "auto":
-        task = _task(labels, label, where)
-    elif task == "regression" and not labels.numeric:
-        raise DataError(
-            f"{where}: label column {label!r} holds {labels.type} values; "
-            "a regression label must be numbers"
-        )
-    elif task in CLASSIFICATION and labels.counts is None:
-        raise DataError(
-            f"{where}: label column {label!r} holds fractional numbers or more than "
-            f"{_MAX_CLASSES} values; not classes (use task regression)"
-        )
-    if not labels.labelled:
-        raise DataError(f"{where}: label column {label!r} has no values")
-    classes = sorted(labels.counts or {}) if task in CLASSIFICATION else []
-    if task in CLASSIFICATION and len(classes) < 2:
-        raise DataError(
-            f"{where}: label column {label!r} has a single class {classes[0]!r}; "
-            "a classifier needs at least two"
-        )
-    if labels.labelled < 2:
-        raise DataError(f"{where}: {labels.labelled} labelled row(s); too few to train on")
+    task, classes = _task_and_classes(labels, label, task, where)
     if hp["class_weights"] is not None and task not in CLASSIFICATION:
         raise ValueError(
             "hyperparameter class_weights: only for classification (task is regression)"
@@ -394,37 +454,16 @@ def train(
         if f.name != label and f.name not in columns:
             log.warning("column %r has no values in train; it is not a model input", f.name)
 
-    eval_dir = Path(examples_dir) / "eval"
-    eval_split = data.open_split(eval_dir) if eval_dir.is_dir() else None
-    eval_rows = 0
-    if eval_split is not None:
-        eval_labels = data.summarize_labels(eval_split, label, _MAX_CLASSES)
-        eval_rows = eval_labels.labelled
-        unseen = sorted(set(eval_labels.counts or {}) - set(classes)) if classes else []
-        if unseen:
-            raise DataError(
-                f"{eval_split.path}: label column {label!r} has class(es) the train split "
-                f"lacks: {', '.join(map(repr, unseen[:10]))}"
-            )
-    if not eval_rows:
-        log.warning("%s: no labelled eval rows; no eval loss and no early stopping", eval_dir)
+    eval_split, eval_rows = _eval_split(Path(examples_dir), label, classes)
 
     source = module_file or "the default model"
     seed = int(hp["seed"])
     with _deterministic(seed):
+        full_spec = spec
         if module is None:
             model = default.default_model(schema, stats, dict(hp))
         else:
-            try:
-                model = module.build_model(schema, stats, dict(hp))
-            except Exception as e:
-                raise ModelError(
-                    f"module_file {module_file}: build_model raised {type(e).__name__}: {e}"
-                ) from e
-        if module is not None:
-            from mlrail.components.train.user_module import check_model
-
-            spec = check_model(model, spec, module_file)
+            model, spec = _user_model(module, module_file, schema, stats, spec, hp)
         if not model.compiled:
             _compile(model, spec, hp)
         problems = data.check_columns(train_split, spec)
@@ -471,8 +510,7 @@ def train(
                 source, labels.labelled, labels.rows - labels.labelled, eval_rows,
                 len(spec.inputs),
             )  # fmt: skip
-            custom = getattr(module, "train", None)
-            if custom is None:
+            if getattr(module, "train", None) is None:
                 model.fit(
                     train_ds,
                     validation_data=eval_ds,
@@ -482,14 +520,9 @@ def train(
                     verbose=0,
                 )
             else:
-                try:
-                    returned = custom(model, train_ds, eval_ds, dict(hp), callbacks)
-                except Exception as e:
-                    raise ModelError(
-                        f"module_file {module_file}: train raised {type(e).__name__}: {e}"
-                    ) from e
-                if isinstance(returned, keras.Model):
-                    model = returned
+                args = (train_ds, eval_ds, dict(hp), callbacks)
+                model, replaced = _user_train(module, module_file, model, full_spec, args)
+                spec = replaced or spec
                 if not progress.history:
                     raise ModelError(
                         f"module_file {module_file}: train ran no epoch with the callbacks it "

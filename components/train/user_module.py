@@ -32,9 +32,15 @@ Adam at ``learning_rate`` and the task's loss), whose
 (pass ``shuffle=False`` to ``fit``): features by input name; labels are class indices or
 numbers; weights carry the class weights, all 1 without them. ``eval_dataset`` yields the eval
 split the same way (all weights 1, not shuffled) or is ``None`` when that split has no labelled
-row. It must pass ``callbacks`` to ``fit`` (they
-log each epoch, record the training curves, write TensorBoard logs and stop early); the model it
-trains in place (or returns) is the one saved.
+row. It must pass ``callbacks`` to ``fit`` (they log each epoch, record the training curves,
+write TensorBoard logs and stop early) and ``eval_dataset`` as ``validation_data`` (early
+stopping and the eval curves read ``val_loss``). The model it trains in place, or returns, is
+the one saved (a returned model is checked as ``build_model``'s is).
+
+Both run after the seeds are set and with TensorFlow's op determinism on, so a module that
+draws its randomness from Keras or TensorFlow is reproducible too. Custom layers must be
+registered (``keras.saving.register_keras_serializable``) for ``model.keras`` to reload; the
+SavedModel and its ONNX conversion do not need them.
 """
 
 from __future__ import annotations

@@ -191,3 +191,28 @@ def test_two_modules_of_one_name_do_not_collide(trained: Trained, tmp_path: Path
     two = load_module(_module(tmp_path / "b", _HEAD + _BUILD + "WHO = 'b'\n", "model.py"))
     assert (one.WHO, two.WHO) == ("a", "b") and one.__name__ != two.__name__
     assert np.all([n.startswith("mlrail_user_model_") for n in (one.__name__, two.__name__)])
+
+
+def test_a_model_returned_by_train_is_the_one_saved(trained: Trained, tmp_path: Path) -> None:
+    import keras
+
+    source = (
+        _HEAD
+        + _BUILD
+        + textwrap.dedent(
+            """
+        def train(model, train_dataset, eval_dataset, hparams, callbacks):
+            inputs = {t.name: t for t in model.inputs}
+            out = keras.layers.Dense(3, activation="softmax")(model.outputs[0])
+            wider = keras.Model(inputs, out, name="replacement")
+            wider.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+            wider.fit(
+                train_dataset, validation_data=eval_dataset, epochs=1, callbacks=callbacks,
+                shuffle=False, verbose=0,
+            )
+            return wider
+        """
+        )
+    )
+    _train(trained, tmp_path / "model", _module(tmp_path, source))
+    assert keras.models.load_model(tmp_path / "model" / "model.keras").name == "replacement"
