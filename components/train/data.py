@@ -273,8 +273,8 @@ def dataset(
     shuffle: bool,
     class_weights: np.ndarray | None = None,
     read_rows: int = READ_ROWS,
-    shuffle_rows: int = SHUFFLE_ROWS,
-    cache_rows: int = CACHE_ROWS,
+    shuffle_rows: int | None = None,
+    cache_rows: int | None = None,
 ) -> Any:
     """A ``tf.data.Dataset`` of ``(features, labels, weights)`` batches of ``batch_size`` rows.
 
@@ -282,7 +282,8 @@ def dataset(
     is ``[batch]`` int64 (class index) or float32 (regression); ``weights`` is ``[batch]``
     float32. With ``shuffle``, row groups are visited in a seeded order each epoch and rows go
     through a seeded shuffle buffer of ``min(shuffle_rows, rows)``; a split of at most
-    ``cache_rows`` rows is held in memory and shuffled whole.
+    ``cache_rows`` rows is held in memory and shuffled whole (``None``: :data:`SHUFFLE_ROWS`,
+    :data:`CACHE_ROWS`, read when called).
 
     ``rows`` is the number of labelled rows (:func:`summarize_labels`): the dataset declares
     its length from it, as Keras needs to end an epoch without a warning, and a pass that
@@ -299,6 +300,8 @@ def dataset(
         tf.TensorSpec((None,), label_dtype),
         tf.TensorSpec((None,), tf.float32),
     )
+    shuffle_rows = SHUFFLE_ROWS if shuffle_rows is None else shuffle_rows
+    cache_rows = CACHE_ROWS if cache_rows is None else cache_rows
     if split.rows <= cache_rows:
         # small data: read once (still in record batches) and kept as tensors, which is what
         # from_tensor_slices is fastest at (about 14 ms per penguins epoch against 22 streamed)

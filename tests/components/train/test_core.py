@@ -435,3 +435,26 @@ def test_boolean_and_many_integer_labels_are_classes(tmp_path: Path) -> None:
         frac = pa.table({"x": x, "y": x})
         q = splits(tmp_path / "f", frac, frac)
         train(q["examples"], q["schema"], q["statistics"], q["model"], label="y", task="binary")
+
+
+def test_training_streamed_from_many_row_groups_is_reproducible(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The path for data larger than memory (no split held in memory), end to end."""
+    from mlrail.components.train import data
+
+    monkeypatch.setattr(data, "CACHE_ROWS", 0)
+    monkeypatch.setattr(data, "SHUFFLE_ROWS", 64)
+    parts = [_mixed_small(150, k) for k in range(3)]
+    p = splits(tmp_path, parts, _mixed_small(90, 9), row_group_size=40)
+    assert len(data.open_split(p["examples"] / "train").chunks()) == 12
+    hp = {"epochs": 3, "batch_size": 16, "early_stopping_patience": 0}
+    runs = [
+        train(
+            p["examples"], p["schema"], p["statistics"], tmp_path / f"m{k}", label="y", hparams=hp
+        )
+        for k in range(2)
+    ]
+    assert runs[0].rows == 450 and runs[0].eval_rows == 90
+    assert runs[0].history == runs[1].history
+    assert runs[0].history["val_accuracy"][-1] > 0.6  # it learns through the stream
