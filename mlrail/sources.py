@@ -596,8 +596,10 @@ class Blocks(Iterator[pa.Table]):
                         raise chunk
                     if fmt == "csv":
                         self._start_csv_chunk(chunk)
+                    alone = not self.rows and not pending
                     types = dict(self._types)
-                    pending.append((chunk, pool.submit(_parse_chunk, chunk, fmt, types)))
+                    job = pool.submit(_parse_chunk, chunk, fmt, types, alone)
+                    pending.append((chunk, job))
                 if not pending:
                     break
                 chunk, future = pending.popleft()
@@ -1030,26 +1032,33 @@ class Blocks(Iterator[pa.Table]):
         return f"? (data row {row + 1} of the block at byte {chunk.offset})"
 
 
-def _parse_chunk(chunk: _Chunk, fmt: str, types: dict[str, pa.DataType]) -> pa.Table:
+def _parse_chunk(
+    chunk: _Chunk, fmt: str, types: dict[str, pa.DataType], alone: bool = False
+) -> pa.Table:
     """Parse one chunk on the calling thread (a pool runs several at a time).
 
     One pyarrow call reads the whole chunk as a single block: pyarrow then never looks for line
     ends itself, so a quoted field may hold line ends without its slower quote-aware splitter.
+    A chunk parsed ``alone`` (the first, whose types the others wait for) is split by pyarrow
+    over its threads instead, quote-aware.
     """
     data = pa.BufferReader(pa.py_buffer(chunk.data))
     block = len(chunk.data) + 1
     if fmt == "csv":
+        read = pacsv.ReadOptions(use_threads=alone, column_names=chunk.names)
+        if not alone:
+            read.block_size = block
         return pacsv.read_csv(
             data,
-            read_options=pacsv.ReadOptions(
-                use_threads=False, block_size=block, column_names=chunk.names
-            ),
+            read_options=read,
+            parse_options=pacsv.ParseOptions(newlines_in_values=alone),
             # "", "NA", "null", ... mean missing in a text column too, as in a number column
             convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=True),
         )
-    return pajson.read_json(
-        data, read_options=pajson.ReadOptions(use_threads=False, block_size=block)
-    )
+    read_json = pajson.ReadOptions(use_threads=alone)
+    if not alone:
+        read_json.block_size = block
+    return pajson.read_json(data, read_options=read_json)
 
 
 # ------------------------------------------------------------------------------------ helpers
