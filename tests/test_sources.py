@@ -227,6 +227,16 @@ def test_a_record_longer_than_a_block_is_read_whole(tmp_path: Path) -> None:
     assert read_table(str(src), block_size=64)[0].column("b").to_pylist() == [long, "z"]
 
 
+def test_records_longer_than_pyarrows_own_blocks_are_read(tmp_path: Path) -> None:
+    long = "x" * (2 << 20)  # pyarrow's threads refuse a record straddling their 1 MiB blocks
+    csv_file = _write(tmp_path / "l.csv", f'a,b\n"{long}\n",1\n2,3\n'.encode())
+    assert read_table(str(csv_file))[0].column("a").to_pylist() == [long + "\n", "2"]
+    jsonl = _write(tmp_path / "l.jsonl", (json.dumps({"a": long}) + '\n{"a": "y"}\n').encode())
+    assert read_table(str(jsonl))[0].column("a").to_pylist() == [long, "y"]
+    ragged = _write(tmp_path / "r.csv", f"a,b\n{long},1\n2,3,4\n".encode())
+    assert "line 3: expected 2 fields, found 3: '2,3,4'" in _error(ragged)
+
+
 def test_a_float_after_integers_widens_the_column(tmp_path: Path) -> None:
     lines = "".join(f"{i},{i}\n" for i in range(200)) + "200,0.5\n"
     src = _write(tmp_path / "w.csv", ("n,x\n" + lines).encode())

@@ -61,6 +61,7 @@ SPLIT_FILE = "part-00000.parquet"
 MAX_LISTED_FILES = 100
 #: Rows gathered per split before a row group is written: fewer, larger row groups.
 ROW_GROUP_ROWS = 64 * 1024
+_SPLIT_WORKERS = 2  # threads hashing and splitting blocks (with the parser's, one per core)
 
 # The split hash. Changing any of these moves rows between splits: bump the version with them.
 _SPLIT_VERSION = "mlrail-split-v2"
@@ -215,7 +216,7 @@ class _SplitWriter:
         # bucket < eval_ratio: eval; < eval + test: test; the rest: train
         self._bounds = np.array([eval_ratio, eval_ratio + test_ratio])
         self._codes = {"eval": 0, "test": 1, "train": 2}
-        workers = 2
+        workers = _SPLIT_WORKERS
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="mlrail-split")
         self._queue: queue.Queue[Future[dict[str, pa.Table]] | None] = queue.Queue(workers + 1)
         self._writers: dict[str, Any] = {}
