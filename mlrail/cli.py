@@ -1,4 +1,4 @@
-"""The ``mlrail`` command: run locally, compile, submit, schedule, serve.
+"""The ``mlrail`` command: run, compile, submit, schedule, validate, evaluate, serve.
 
 Heavy libraries (TensorFlow, kfp, ONNX Runtime) are imported inside the subcommands that need
 them, so ``mlrail --help`` starts in well under a second.
@@ -32,6 +32,11 @@ def _json_object(text: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise argparse.ArgumentTypeError(f"expected a JSON object such as '{{\"a\": 1}}': {text}")
     return value
+
+
+def _names(text: str) -> list[str]:
+    """``a,b`` as ``["a", "b"]``."""
+    return [n.strip() for n in text.split(",") if n.strip()]
 
 
 def _params(pairs: Sequence[str] | None) -> dict[str, Any]:
@@ -93,7 +98,14 @@ def _cmd_run(a: argparse.Namespace) -> int:
         "thresholds": a.thresholds or {},
         "parity_tolerance": a.parity_tolerance,
         "model_name": a.model_name or model_name_for(data),
+        "module_file": a.module_file,
+        "baseline_statistics": a.baseline_statistics,
+        "slices": a.slices,
+        "sensitive_columns": a.sensitive_columns,
+        "fairness_thresholds": a.fairness_thresholds or {},
     }
+    if a.no_baseline:
+        arguments["baseline_model"] = ""
     print(
         f"mlrail run: training pipeline on {data} (label {label!r}) through kfp.local", flush=True
     )
@@ -256,6 +268,62 @@ def _cmd_schedule_change(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_validate(a: argparse.Namespace) -> int:
+    from mlrail.components.validate.files import validate_source
+    from mlrail.components.validate.report import render_markdown
+
+    report = validate_source(
+        a.data,
+        a.out,
+        curated_schema=a.schema,
+        baseline_statistics=a.baseline,
+        baseline_split=a.baseline_split,
+        min_examples=a.min_examples,
+    )
+    print(render_markdown(report))
+    print(f"Report: {Path(a.out) / 'report.html'}")
+    return 0 if report.ok else 1
+
+
+def _cmd_evaluate(a: argparse.Namespace) -> int:
+    from mlrail.components.evaluate import core
+
+    out = Path(a.out)
+    options: Any = {
+        "report_path": out / "report.html",
+        "thresholds": a.thresholds,
+        "slices": a.slices,
+        "sensitive_columns": a.sensitive_columns,
+        "fairness_thresholds": a.fairness_thresholds,
+        "baseline_model": a.baseline,
+    }
+    metrics, blessing = out / "metrics.json", out / "blessing"
+    if Path(a.data).is_dir():  # an examples artifact: its eval split
+        ev = core.evaluate(a.model, a.data, metrics, blessing, **options)
+    else:
+        ev = core.evaluate_file(a.model, a.data, metrics, blessing, **options)
+    print(f"{ev.task}, {ev.rows} rows")
+    for name, value in ev.metrics.items():
+        print(f"  {name:<20} {value:.4f}")
+    failed = [c.reason or c.describe() for c in ev.checks if not c.passed]
+    print("blessed" if ev.blessed else "NOT blessed: " + "; ".join(failed))
+    print(f"Report: {out / 'report.html'}")
+    return 0 if ev.blessed else 1
+
+
+def _cmd_schema(a: argparse.Namespace) -> int:
+    from mlrail.components.validate.files import infer_source_schema, schema_text
+    from mlrail.io import atomic_write_text
+
+    text = schema_text(infer_source_schema(a.data, ranges=not a.no_ranges))
+    if a.output == "-":
+        sys.stdout.write(text)
+    else:
+        atomic_write_text(a.output, text)
+        print(f"wrote {a.output}: review it, then pass it as --schema")
+    return 0
+
+
 def _cmd_serve(a: argparse.Namespace) -> int:
     from mlrail.serving.server import serve
 
@@ -327,6 +395,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, help="training epochs (shortcut for --hparams)")
     p.add_argument("--hparams", type=_json_object, help="JSON, e.g. '{\"epochs\": 30}'")
     p.add_argument("--thresholds", type=_json_object, help='JSON, e.g. \'{"accuracy": ">= 0.9"}\'')
+    p.add_argument(
+        "--module-file",
+        default="",
+        help="Python file with build_model(schema, statistics, hparams)",
+    )
+    p.add_argument(
+        "--baseline-statistics", default="", help="statistics of earlier data, for drift"
+    )
+    p.add_argument(
+        "--no-baseline",
+        action="store_true",
+        help="bless on value thresholds alone, not against the newest deployed version",
+    )
+    p.add_argument("--slices", type=_names, default=[], help="columns to slice metrics by: a,b")
+    p.add_argument(
+        "--sensitive-columns", type=_names, default=[], help="columns for fairness metrics: a,b"
+    )
+    p.add_argument(
+        "--fairness-thresholds",
+        type=_json_object,
+        help='JSON, e.g. \'{"demographic_parity_difference": "<= 0.1"}\'',
+    )
     p.add_argument("--parity-tolerance", type=float, default=1e-4)
     p.add_argument(
         "--optimize", action="store_true", help="also write an ONNX Runtime-optimised graph"
@@ -388,6 +478,47 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start", help="ISO 8601 start time")
     p.add_argument("--end", help="ISO 8601 end time")
     p.set_defaults(func=_cmd_schedule)
+
+    p = sub.add_parser(
+        "validate",
+        help="validate data files: statistics, anomalies, drift; exit 1 when anything is found",
+    )
+    p.add_argument("data", help="a CSV, Parquet or JSON Lines file, a folder, a glob or a URI")
+    p.add_argument("--schema", default="", help="curated schema.pbtxt (default: infer one)")
+    p.add_argument(
+        "--baseline", default="", help="statistics.pb (or its folder) of earlier data, for drift"
+    )
+    p.add_argument("--baseline-split", default="train", help="the baseline's split to compare with")
+    p.add_argument("--min-examples", type=int, default=1)
+    p.add_argument(
+        "--out",
+        default="mlrail-validate",
+        help="statistics, schema, anomalies, report.html, summary.md (default: ./mlrail-validate)",
+    )
+    p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser(
+        "evaluate", help="evaluate a model on data, against thresholds and a baseline model"
+    )
+    p.add_argument("model", help="a train output (saved_model/) or an ONNX model folder")
+    p.add_argument("data", help="a CSV or Parquet file with the label, or an examples folder")
+    p.add_argument("--baseline", default="", help="the model to compare with (its folder)")
+    p.add_argument("--thresholds", type=_json_object, help='JSON, e.g. \'{"accuracy": ">= 0.9"}\'')
+    p.add_argument("--slices", type=_names, default=[], help="columns to slice metrics by: a,b")
+    p.add_argument(
+        "--sensitive-columns", type=_names, default=[], help="columns for fairness metrics: a,b"
+    )
+    p.add_argument("--fairness-thresholds", type=_json_object, help="JSON bounds for fairness")
+    p.add_argument("--out", default="mlrail-evaluate", help="metrics.json, blessing/, report.html")
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("schema", help="infer a schema from data files, for a person to edit")
+    p.add_argument("data", help="a CSV, Parquet or JSON Lines file, a folder, a glob or a URI")
+    p.add_argument("-o", "--output", default="schema.pbtxt", help="the file, or - for stdout")
+    p.add_argument(
+        "--no-ranges", action="store_true", help="leave out the observed min/max of numbers"
+    )
+    p.set_defaults(func=_cmd_schema)
 
     p = sub.add_parser("serve", help="serve a model repository over the Open Inference Protocol v2")
     p.add_argument("--model-repository", default=f"{DEFAULT_WORKDIR}/models")

@@ -141,15 +141,12 @@ def _summaries(run: LocalRun) -> None:
     blessing = _read(d / "evaluate" / "blessing" / "blessing.json")
     if metrics:
         run.figures["metrics"] = metrics["metrics"]
-        shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics["metrics"].items())
+        figures = metrics["metrics"]
+        shown = ", ".join(f"{k} {figures[k]:.4f}" for k in _HEADLINE if k in figures)
         verdict = ""
         if blessing:
             run.figures["blessed"] = blessing["blessed"]
-            failed = [
-                f"{c['metric']} {c['value']:.4f} not {c['op']} {c['bound']}"
-                for c in blessing["checks"]
-                if not c["passed"]
-            ]
+            failed = [c.get("reason") or c["metric"] for c in blessing["checks"] if not c["passed"]]
             verdict = "; blessed" if blessing["blessed"] else "; NOT blessed: " + ", ".join(failed)
         steps["evaluate"].summary = f"{shown}{verdict}"
     parity = _read(d / "export-onnx" / "onnx_model" / "parity.json")
@@ -192,6 +189,10 @@ def _last_error(log_file: Path) -> str:
     return found
 
 
+#: The evaluation figures a run's summary shows (the report has them all).
+_HEADLINE = ("accuracy", "balanced_accuracy", "roc_auc", "log_loss", "rmse", "mae", "r2")
+
+
 def _for_local(pipeline: Any) -> Any:
     """The compiled pipeline, adapted to a laptop, loaded back as a component.
 
@@ -232,8 +233,9 @@ def run_training(
     Args:
         workdir: Holds ``pipeline_root/`` (every artifact), ``models/`` (the local model
             repository deploy pushes to) and ``logs/``.
-        arguments: Pipeline parameters; ``deploy_target`` defaults to ``local`` and
-            ``model_repository`` to ``<workdir>/models``.
+        arguments: Pipeline parameters; ``deploy_target`` defaults to ``local``,
+            ``model_repository`` to ``<workdir>/models`` and, when deploying locally,
+            ``baseline_model`` to the model's folder there (its newest version is the baseline).
         echo: Where to print one line per finished step (None: nowhere).
         runner: A kfp.local runner; default ``SubprocessRunner(use_venv=False)`` (this Python).
             A ``DockerRunner`` runs each step in the component image instead.
@@ -245,9 +247,13 @@ def run_training(
     root = Path(workdir).expanduser().resolve()
     models = Path(arguments.get("model_repository") or root / "models").expanduser().resolve()
     args = {"deploy_target": "local", **arguments, "model_repository": str(models)}
-    source = str(args.get("source", ""))
-    if source and "://" not in source and not source.startswith("bundled:"):
-        args["source"] = str(Path(source).resolve())  # tasks run in the work folder
+    if args["deploy_target"] == "local" and "baseline_model" not in args:
+        # the model in production is the newest version in the local repository (none at first)
+        args["baseline_model"] = str(models / str(args.get("model_name", "penguins")))
+    for key in ("source", "curated_schema", "baseline_statistics", "module_file", "baseline_model"):
+        value = str(args.get(key, ""))
+        if value and "://" not in value and not value.startswith("bundled:"):
+            args[key] = str(Path(value).expanduser().resolve())  # tasks run in the work folder
     (root / "logs").mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     log_file = root / "logs" / f"training-{stamp}.log"

@@ -7,6 +7,8 @@ blessed. export_onnx fails the run (and so blocks deploy) when ONNX Runtime does
 SavedModel on every eval row.
 """
 
+from collections.abc import Callable
+
 from kfp import dsl, kubernetes
 
 from mlrail.components.deploy import deploy
@@ -16,9 +18,11 @@ from mlrail.components.ingest import ingest
 from mlrail.components.train import train
 from mlrail.components.validate import validate
 
-__all__ = ["training"]
+__all__ = ["DESCRIPTION", "pipeline_function", "training"]
 
-# Requests and limits per step on the cluster (kfp.local ignores them).
+# Requests and limits per step on the cluster (kfp.local ignores them). Constants, not pipeline
+# parameters: kfp 2.17's compiler does not pass a parameter used only in a task's resources into
+# the dsl.If sub-DAG that holds the task, so such an IR fails at run time (train is inside one).
 _RESOURCES = {
     "ingest": ("1", "2G"),
     "validate": ("1", "2G"),
@@ -27,6 +31,8 @@ _RESOURCES = {
     "export_onnx": ("1", "4G"),
     "deploy": ("500m", "1G"),
 }
+#: The accelerator train requests in the training_gpu pipeline.
+_GPU = "nvidia.com/gpu"
 #: The component image's non-root user (images/component.Containerfile).
 _UID = 10001
 #: Keys of the object-store Secret, read by the steps that open user URIs (s3://, MinIO).
@@ -35,6 +41,13 @@ _OBJECT_STORE_KEYS = {
     "AWS_SECRET_ACCESS_KEY": "AWS_SECRET_ACCESS_KEY",
     "AWS_ENDPOINT_URL": "AWS_ENDPOINT_URL",
 }
+
+
+def _object_store(task: dsl.PipelineTask, secret: str) -> None:
+    """Object-store credentials as env, for a step that may open a user's s3:// URI."""
+    kubernetes.use_secret_as_env(
+        task, secret_name=secret, secret_key_to_env=_OBJECT_STORE_KEYS, optional=True
+    )
 
 
 def _on_cluster(task: dsl.PipelineTask, step: str) -> dsl.PipelineTask:
@@ -47,167 +60,203 @@ def _on_cluster(task: dsl.PipelineTask, step: str) -> dsl.PipelineTask:
     )
 
 
-@dsl.pipeline(name="training", description="From a data file to a served ONNX model, gated.")
-def training(
-    source: str = "bundled:penguins",
-    label: str = "species",
-    task: str = "auto",
-    eval_ratio: float = 0.2,
-    test_ratio: float = 0.0,
-    key_column: str = "",
-    span_date: str = "",
-    object_store_secret: str = "mlrail-object-store",
-    curated_schema: str = "",
-    min_examples: int = 1,
-    hparams: dict = {},  # noqa: B006 (a literal in the IR; never mutated)
-    train_node_selector: dict = {},  # noqa: B006
-    train_tolerations: list = [],  # noqa: B006
-    thresholds: dict = {},  # noqa: B006 (a literal in the IR; never mutated)
-    parity_tolerance: float = 1e-4,
-    opset: int = 17,
-    optimize: bool = False,
-    quantize: bool = False,
-    max_accuracy_drop: float = 0.01,
-    max_rmse_increase: float = 0.01,
-    model_name: str = "penguins",
-    deploy_target: str = "render",
-    model_repository: str = "",
-    namespace: str = "mlrail",
-    runtime: str = "mlrail-onnx",
-    deployment_mode: str = "Serverless",
-    canary_traffic_percent: int = 0,
-    min_replicas: int = 1,
-    max_replicas: int = 1,
-    serving_cpu: str = "500m",
-    serving_memory: str = "512Mi",
-    deploy_timeout_seconds: int = 600,
-    ingress_url: str = "",
-):
-    """Trains, checks and deploys a model for one label of one tabular data file.
+def pipeline_function(gpus: int = 0) -> Callable[..., None]:
+    """The training pipeline's function, with ``gpus`` GPUs (``nvidia.com/gpu``) for train."""
 
-    Args:
-        source: CSV or Parquet file: a path, an s3:// or gs:// URI, or bundled:penguins.
-        label: The column to predict.
-        task: auto, binary, multiclass or regression.
-        eval_ratio: Share of rows held out for evaluation.
-        test_ratio: Share of rows held out in a test split no step reads (0 for none).
-        key_column: Column whose hash decides the split; empty to hash the whole row.
-        span_date: YYYY-MM-DD filling a {YYYY}/{MM}/{DD} pattern in ``source``; empty to use
-            the recurring run's scheduled time.
-        object_store_secret: Secret with AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
-            AWS_ENDPOINT_URL for s3:// sources (optional: absent means no credentials).
-        curated_schema: Path or URI of a schema.pbtxt to validate against; empty to infer one.
-        min_examples: Fewest rows a split may have before validation flags it.
-        hparams: Training hyperparameters (epochs, batch_size, learning_rate, hidden_units,
-            dropout, seed).
-        train_node_selector: Node labels for the train step, e.g. a GPU node pool.
-        train_tolerations: Tolerations for the train step, e.g. of a GPU node taint.
-        thresholds: Metric bounds for the blessing, e.g. {"accuracy": ">= 0.9"}.
-        parity_tolerance: Absolute part of the ONNX Runtime vs SavedModel bound per value.
-        opset: ONNX opset to convert to.
-        optimize: Also write an ONNX Runtime-optimised graph, kept if within its accuracy gate.
-        quantize: Also write a dynamically int8-quantised model, kept if within its gate.
-        max_accuracy_drop: Classifier variants: most accuracy (and share of changed labels)
-            a variant may lose against the plain ONNX model.
-        max_rmse_increase: Regression variants: most relative RMSE increase allowed.
-        model_name: Name of the model in the repository and of the InferenceService.
-        deploy_target: local (a local model repository), render (write the InferenceService
-            manifest) or kserve (apply it, wait for Ready, smoke-test, canary).
-        model_repository: Folder of the local model repository (deploy_target local).
-        namespace: Namespace of the InferenceService (render, kserve).
-        runtime: mlrail-onnx or kserve-tritonserver (render, kserve).
-        deployment_mode: Serverless or RawDeployment (kserve).
-        canary_traffic_percent: 1-99 to roll out to that share first, smoke-test, then promote
-            or roll back; 0 for a full rollout (kserve, Serverless only).
-        min_replicas: Fewest predictor replicas (render, kserve).
-        max_replicas: Most predictor replicas (render, kserve).
-        serving_cpu: CPU request and limit of each predictor replica.
-        serving_memory: Memory request and limit of each predictor replica.
-        deploy_timeout_seconds: How long to wait for Ready before rolling back (kserve).
-        ingress_url: Send the smoke test through this gateway with the service's Host header
-            instead of to the service's own URL (kserve).
-    """
-    # Retries are for a flaky object store; KFP cannot tell them from bad data, which fails
-    # every time, so they stay short: at most 10 + 20 s lost on a file that will never parse.
-    ingest_task = _on_cluster(
-        ingest(
-            source=source,
-            eval_ratio=eval_ratio,
-            test_ratio=test_ratio,
-            key_column=key_column,
-            span_date=span_date,
-            scheduled_time=dsl.PIPELINE_JOB_SCHEDULE_TIME_UTC_PLACEHOLDER,
-        ),
-        "ingest",
-    ).set_retry(num_retries=2, backoff_duration="10s", backoff_factor=2.0)
-    validate_task = _on_cluster(
-        validate(
-            examples=ingest_task.outputs["examples"],
-            curated_schema=curated_schema,
-            min_examples=min_examples,
-        ),
-        "validate",
-    )
-    for reader in (ingest_task, validate_task):  # the two steps that open user URIs
-        kubernetes.use_secret_as_env(
-            reader,
-            secret_name=object_store_secret,
-            secret_key_to_env=_OBJECT_STORE_KEYS,
-            optional=True,
-        )
-    with dsl.If(validate_task.outputs["Output"] == True, name="data-ok"):  # noqa: E712 (KFP condition)
-        train_task = _on_cluster(
-            train(
-                examples=ingest_task.outputs["examples"],
-                schema=validate_task.outputs["schema"],
-                statistics=validate_task.outputs["statistics"],
-                label=label,
-                task=task,
-                hparams=hparams,
+    def training(
+        source: str = "bundled:penguins",
+        label: str = "species",
+        task: str = "auto",
+        eval_ratio: float = 0.2,
+        test_ratio: float = 0.0,
+        key_column: str = "",
+        span_date: str = "",
+        span_window: int = 1,
+        object_store_secret: str = "mlrail-object-store",
+        curated_schema: str = "",
+        baseline_statistics: str = "",
+        min_examples: int = 1,
+        hparams: dict = {},  # noqa: B006 (a literal in the IR; never mutated)
+        module_file: str = "",
+        train_node_selector: dict = {},  # noqa: B006
+        train_tolerations: list = [],  # noqa: B006
+        thresholds: dict = {},  # noqa: B006 (a literal in the IR; never mutated)
+        baseline_model: str = "",
+        slices: list = [],  # noqa: B006
+        min_slice_rows: int = 10,
+        sensitive_columns: list = [],  # noqa: B006
+        fairness_thresholds: dict = {},  # noqa: B006
+        parity_tolerance: float = 1e-4,
+        opset: int = 17,
+        optimize: bool = False,
+        quantize: bool = False,
+        max_accuracy_drop: float = 0.01,
+        max_rmse_increase: float = 0.01,
+        model_name: str = "penguins",
+        deploy_target: str = "render",
+        model_repository: str = "",
+        namespace: str = "mlrail",
+        runtime: str = "mlrail-onnx",
+        deployment_mode: str = "Serverless",
+        canary_traffic_percent: int = 0,
+        min_replicas: int = 1,
+        max_replicas: int = 1,
+        serving_cpu: str = "500m",
+        serving_memory: str = "512Mi",
+        deploy_timeout_seconds: int = 600,
+        ingress_url: str = "",
+    ):
+        """Trains, checks and deploys a model for one label of one tabular data file.
+
+        Args:
+            source: CSV or Parquet file: a path, an s3:// or gs:// URI, or bundled:penguins.
+            label: The column to predict.
+            task: auto, binary, multiclass or regression.
+            eval_ratio: Share of rows held out for evaluation.
+            test_ratio: Share of rows held out in a test split no step reads (0 for none).
+            key_column: Column whose hash decides the split; empty to hash the whole row.
+            span_date: YYYY-MM-DD filling a {YYYY}/{MM}/{DD} pattern in ``source``; empty to use
+                the recurring run's scheduled time.
+            span_window: Read the last N daily spans ending at that date (1: that day only).
+            object_store_secret: Secret with AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
+                AWS_ENDPOINT_URL for s3:// sources (optional: absent means no credentials).
+            curated_schema: Path or URI of a schema.pbtxt to validate against; empty to infer one.
+            baseline_statistics: Path or URI of an earlier run's statistics (statistics.pb or its
+                artifact folder) to measure drift against; empty for no drift check.
+            min_examples: Fewest rows a split may have before validation flags it.
+            hparams: Training hyperparameters (epochs, batch_size, learning_rate, hidden_units,
+                dropout, class_weights, early_stopping_patience, seed).
+            module_file: Python file (path or URI) with the user's build_model (and optionally
+                train); empty for mlrail's default model.
+            train_node_selector: Node labels for the train step, e.g. a GPU node pool.
+            train_tolerations: Tolerations for the train step, e.g. of a GPU node taint.
+            thresholds: Metric bounds for the blessing: values, e.g. {"accuracy": ">= 0.9"}, and
+                changes against the baseline model, e.g. {"roc_auc": "change >= -0.01"}.
+            baseline_model: The model in production to compare with: a model repository version
+                folder or a model folder (its newest version), path or URI; empty: no baseline.
+            slices: Columns to compute metrics per value (or per quantile bucket) for.
+            min_slice_rows: Slices with fewer rows are reported but their thresholds not enforced.
+            sensitive_columns: Columns for the fairness metrics (fairlearn).
+            fairness_thresholds: Bounds, e.g. {"demographic_parity_difference": "<= 0.1"}.
+            parity_tolerance: Absolute part of the ONNX Runtime vs SavedModel bound per value.
+            opset: ONNX opset to convert to.
+            optimize: Also write an ONNX Runtime-optimised graph, kept if within its accuracy gate.
+            quantize: Also write a dynamically int8-quantised model, kept if within its gate.
+            max_accuracy_drop: Classifier variants: most accuracy (and share of changed labels)
+                a variant may lose against the plain ONNX model.
+            max_rmse_increase: Regression variants: most relative RMSE increase allowed.
+            model_name: Name of the model in the repository and of the InferenceService.
+            deploy_target: local (a local model repository), render (write the InferenceService
+                manifest) or kserve (apply it, wait for Ready, smoke-test, canary).
+            model_repository: Folder of the local model repository (deploy_target local).
+            namespace: Namespace of the InferenceService (render, kserve).
+            runtime: mlrail-onnx or kserve-tritonserver (render, kserve).
+            deployment_mode: Serverless or RawDeployment (kserve).
+            canary_traffic_percent: 1-99 to roll out to that share first, smoke-test, then promote
+                or roll back; 0 for a full rollout (kserve, Serverless only).
+            min_replicas: Fewest predictor replicas (render, kserve).
+            max_replicas: Most predictor replicas (render, kserve).
+            serving_cpu: CPU request and limit of each predictor replica.
+            serving_memory: Memory request and limit of each predictor replica.
+            deploy_timeout_seconds: How long to wait for Ready before rolling back (kserve).
+            ingress_url: Send the smoke test through this gateway with the service's Host header
+                instead of to the service's own URL (kserve).
+        """
+        # Retries are for a flaky object store; KFP cannot tell them from bad data, which fails
+        # every time, so they stay short: at most 10 + 20 s lost on a file that will never parse.
+        ingest_task = _on_cluster(
+            ingest(
+                source=source,
+                eval_ratio=eval_ratio,
+                test_ratio=test_ratio,
+                key_column=key_column,
+                span_date=span_date,
+                span_window=span_window,
+                scheduled_time=dsl.PIPELINE_JOB_SCHEDULE_TIME_UTC_PLACEHOLDER,
             ),
-            "train",
-        )
-        kubernetes.add_node_selector_json(train_task, train_node_selector)
-        kubernetes.add_toleration_json(train_task, train_tolerations)
-        evaluate_task = _on_cluster(
-            evaluate(
-                model=train_task.outputs["model"],
+            "ingest",
+        ).set_retry(num_retries=2, backoff_duration="10s", backoff_factor=2.0)
+        validate_task = _on_cluster(
+            validate(
                 examples=ingest_task.outputs["examples"],
-                thresholds=thresholds,
+                curated_schema=curated_schema,
+                baseline_statistics=baseline_statistics,
+                min_examples=min_examples,
             ),
-            "evaluate",
+            "validate",
         )
-        with dsl.If(evaluate_task.outputs["Output"] == True, name="model-blessed"):  # noqa: E712
-            export_task = _on_cluster(
-                export_onnx(
+        _object_store(ingest_task, object_store_secret)
+        _object_store(validate_task, object_store_secret)
+        with dsl.If(validate_task.outputs["Output"] == True, name="data-ok"):  # noqa: E712 (KFP condition)
+            train_task = _on_cluster(
+                train(
+                    examples=ingest_task.outputs["examples"],
+                    schema=validate_task.outputs["schema"],
+                    statistics=validate_task.outputs["statistics"],
+                    label=label,
+                    task=task,
+                    hparams=hparams,
+                    module_file=module_file,
+                ),
+                "train",
+            )
+            if gpus:
+                train_task.set_accelerator_type(_GPU).set_accelerator_limit(gpus)
+            kubernetes.add_node_selector_json(train_task, train_node_selector)
+            kubernetes.add_toleration_json(train_task, train_tolerations)
+            _object_store(train_task, object_store_secret)
+            evaluate_task = _on_cluster(
+                evaluate(
                     model=train_task.outputs["model"],
                     examples=ingest_task.outputs["examples"],
-                    model_name=model_name,
-                    tolerance=parity_tolerance,
-                    opset=opset,
-                    optimize=optimize,
-                    quantize=quantize,
-                    max_accuracy_drop=max_accuracy_drop,
-                    max_rmse_increase=max_rmse_increase,
+                    thresholds=thresholds,
+                    baseline_model=baseline_model,
+                    slices=slices,
+                    min_slice_rows=min_slice_rows,
+                    sensitive_columns=sensitive_columns,
+                    fairness_thresholds=fairness_thresholds,
                 ),
-                "export_onnx",
-            ).set_caching_options(False)
-            _on_cluster(
-                deploy(
-                    onnx_model=export_task.outputs["onnx_model"],
-                    target=deploy_target,
-                    model_name=model_name,
-                    model_repository=model_repository,
-                    namespace=namespace,
-                    runtime=runtime,
-                    deployment_mode=deployment_mode,
-                    canary_traffic_percent=canary_traffic_percent,
-                    min_replicas=min_replicas,
-                    max_replicas=max_replicas,
-                    cpu=serving_cpu,
-                    memory=serving_memory,
-                    timeout_seconds=deploy_timeout_seconds,
-                    ingress_url=ingress_url,
-                ),
-                "deploy",
-            ).set_caching_options(False)
+                "evaluate",
+            )
+            _object_store(evaluate_task, object_store_secret)
+            with dsl.If(evaluate_task.outputs["Output"] == True, name="model-blessed"):  # noqa: E712
+                export_task = _on_cluster(
+                    export_onnx(
+                        model=train_task.outputs["model"],
+                        examples=ingest_task.outputs["examples"],
+                        model_name=model_name,
+                        tolerance=parity_tolerance,
+                        opset=opset,
+                        optimize=optimize,
+                        quantize=quantize,
+                        max_accuracy_drop=max_accuracy_drop,
+                        max_rmse_increase=max_rmse_increase,
+                    ),
+                    "export_onnx",
+                ).set_caching_options(False)
+                _on_cluster(
+                    deploy(
+                        onnx_model=export_task.outputs["onnx_model"],
+                        target=deploy_target,
+                        model_name=model_name,
+                        model_repository=model_repository,
+                        namespace=namespace,
+                        runtime=runtime,
+                        deployment_mode=deployment_mode,
+                        canary_traffic_percent=canary_traffic_percent,
+                        min_replicas=min_replicas,
+                        max_replicas=max_replicas,
+                        cpu=serving_cpu,
+                        memory=serving_memory,
+                        timeout_seconds=deploy_timeout_seconds,
+                        ingress_url=ingress_url,
+                    ),
+                    "deploy",
+                ).set_caching_options(False)
+
+    return training
+
+
+#: Describes the pipeline in the Kubeflow UI.
+DESCRIPTION = "From a data file to a served ONNX model, gated."
+training = dsl.pipeline(name="training", description=DESCRIPTION)(pipeline_function())

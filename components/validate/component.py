@@ -1,7 +1,7 @@
 """The validate component: a thin KFP adapter over :mod:`mlrail.components.validate.core`."""
 
 from kfp import dsl
-from kfp.dsl import Artifact, Dataset, Input, Output
+from kfp.dsl import HTML, Artifact, Dataset, Input, Markdown, Output
 
 from mlrail.components._images import COMPONENT_IMAGE
 
@@ -12,36 +12,52 @@ def validate(
     statistics: Output[Artifact],
     schema: Output[Artifact],
     anomalies: Output[Artifact],
+    report: Output[HTML],
+    summary: Output[Markdown],
     curated_schema: str = "",
+    baseline_statistics: str = "",
     min_examples: int = 1,
 ) -> bool:
-    """Computes statistics, infers the schema (or uses a curated one) and finds anomalies.
+    """Computes statistics, infers the schema (or uses a curated one), finds anomalies and drift.
 
     Args:
         examples: The splits written by ingest.
         statistics: Per-split DatasetFeatureStatisticsList (statistics.pb, statistics.json).
         schema: The Schema the data was checked against (schema.pbtxt).
-        anomalies: Anomalies found, as anomalies.pbtxt and anomalies.json.
+        anomalies: Anomalies, skew and drift, as anomalies.pbtxt and anomalies.json.
+        report: The statistics, anomalies, skew and drift of every feature, as one HTML page.
+        summary: The verdict, anomalies and largest skew/drift values, in Markdown.
         curated_schema: Path or URI of a schema.pbtxt to check against instead of inferring
             one (empty: infer from the train split).
+        baseline_statistics: Path or URI of an earlier run's statistics (statistics.pb or its
+            folder); each split is compared with the same split there (drift). Empty: none.
         min_examples: Fewest examples a split may have.
 
     Returns:
         True when no anomaly was found: the gate in front of training.
     """
     from mlrail.components.validate import core
+    from mlrail.components.validate import report as pages
+    from mlrail.io import atomic_write_text
 
-    report = core.validate(
+    result = core.validate(
         examples.path,
         statistics.path,
         schema.path,
         anomalies.path,
         curated_schema=curated_schema,
+        baseline_statistics=baseline_statistics,
         min_examples=min_examples,
     )
-    statistics.metadata.update({f"num_examples_{s}": n for s, n in report.num_examples().items()})
-    schema.metadata["num_features"] = len(report.schema.feature)
+    atomic_write_text(report.path, pages.render_html(result))
+    atomic_write_text(summary.path, pages.render_markdown(result))
+    statistics.metadata.update({f"num_examples_{s}": n for s, n in result.num_examples().items()})
+    schema.metadata["num_features"] = len(result.schema.feature)
     anomalies.metadata.update(
-        {"num_anomalies": report.num_anomalies, "drift_detected": report.drift_detected}
+        {
+            "num_anomalies": result.num_anomalies,
+            "drift_detected": result.drift_detected,
+            "drift_baseline": result.baseline,
+        }
     )
-    return report.ok
+    return result.ok

@@ -18,7 +18,7 @@ from mlrail import __version__
 from mlrail.compiler import compile_pipeline
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
-PIPELINES = ["training"]
+PIPELINES = ["training", "training_gpu"]
 
 
 def normalise(text: str) -> str:
