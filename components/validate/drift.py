@@ -9,9 +9,13 @@
 Both read the statistics only, so a baseline artifact from an earlier run is all drift needs.
 Missing values (nulls) are in neither: they are counted by the presence checks instead.
 
-Reference: ``tensorflow_data_validation/anomalies/metrics.cc`` in tensorflow/data-validation
-(``LInftyDistance``, ``JensenShannonDivergence``, ``AlignHistograms``, ``RebucketHistogram``),
-and ``FeatureStatsView::GetStringValuesWithCounts`` (the counts come from the rank histogram).
+Reference: https://github.com/tensorflow/data-validation, file
+``tensorflow_data_validation/anomalies/metrics.cc`` (``LInftyDistance``,
+``JensenShannonDivergence``, ``AlignHistograms``, ``RebucketHistogram``,
+``StripPointAndInfiniteBuckets``; the NaN buckets as in its current version), and
+``anomalies/statistics_view.cc`` (``GetStringValuesWithCounts``: the counts come from the rank
+histogram; ``GetStandardHistogram``). ``HistogramSelection`` DEFAULT means STANDARD
+(tensorflow-metadata's ``schema.proto``).
 """
 
 from __future__ import annotations

@@ -126,8 +126,10 @@ class _Raw:
 
     def rows(self, idx: np.ndarray | None = None) -> np.ndarray:
         """The rows ``idx`` (default: all) as a new float64 array, nulls as NaN."""
-        values = self.values if idx is None else self.values[idx]
-        out = values.astype(np.float64)  # a copy: the sample must not pin the batch's buffers
+        if idx is None:  # a copy: the sample must not pin the batch's buffers
+            out = self.values.astype(np.float64)
+        else:  # the gather is a copy already
+            out = self.values[idx].astype(np.float64, copy=False)
         if self.valid is not None:
             out[~(self.valid if idx is None else self.valid[idx])] = np.nan
         return out
@@ -262,11 +264,31 @@ class _Sample:
     columns are kept (as float64, null and NaN alike as NaN: neither enters a histogram).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, total: int | None = None) -> None:
         self.priorities: list[np.ndarray] = []
         self.values: list[dict[str, np.ndarray]] = []
         self.kept = 0
-        self.bound: int | None = None  # rows with a priority below it are taken
+        self.bound: int | None = None  # rows with a priority up to it are taken
+        if total is not None and total > SAMPLE_ROWS:
+            # With the number of rows known, the final bound is known before any row is read
+            # (priorities depend on positions only), so only the sampled rows are ever copied.
+            # More rows than announced would still be sampled right (the bound only drops).
+            self.bound = self._final_bound(total)
+
+    @classmethod
+    def _final_bound(cls, total: int) -> int:
+        """The ``SAMPLE_ROWS``-th smallest priority among positions 0 .. total - 1."""
+        best = np.empty(0, dtype=_U64)
+        chunk = 1 << 20
+        for start in range(0, total, chunk):
+            prio = cls._priorities(start, min(chunk, total - start))
+            if len(best) == SAMPLE_ROWS:
+                prio = prio[prio <= best.max()]
+            merged = np.concatenate([best, prio])
+            if len(merged) > SAMPLE_ROWS:
+                merged = np.partition(merged, SAMPLE_ROWS - 1)[:SAMPLE_ROWS]
+            best = merged
+        return int(best.max())
 
     @staticmethod
     def _priorities(start: int, n: int) -> np.ndarray:
@@ -356,13 +378,15 @@ class _Column:
 class _Dataset:
     """Statistics of one dataset, fed batch by batch."""
 
-    def __init__(self, name: str, source: str, pool: ThreadPoolExecutor) -> None:
+    def __init__(
+        self, name: str, source: str, pool: ThreadPoolExecutor, total: int | None = None
+    ) -> None:
         self.name = name
         self.source = source or f"dataset {name!r}"
         self.pool = pool
         self.rows = 0
         self.columns: dict[str, _Column] = {}
-        self.sample = _Sample()
+        self.sample = _Sample(total)
         self.pending: list[pa.RecordBatch] = []
         self.pending_rows = 0
         self.in_flight: tuple[np.ndarray, dict[str, Future[np.ndarray | None]]] | None = None
@@ -568,14 +592,16 @@ def _quantiles(h: statistics_pb2.Histogram, n: _Numbers, sample: np.ndarray) -> 
 
 
 def statistics_from_batches(
-    name: str, batches: Iterable[pa.RecordBatch | pa.Table], *, source: str = ""
+    name: str, batches: Iterable[pa.RecordBatch | pa.Table] | pa.Table, *, source: str = ""
 ) -> statistics_pb2.DatasetFeatureStatistics:
     """Statistics of one dataset streamed as record batches or tables, in one pass.
 
     Args:
         name: The dataset's name in the statistics (a split such as "train", or "data").
-        batches: The rows, in order. A column may be absent or all-null (type ``null``) in some
-            batches; its rows there count as missing.
+        batches: The rows, in order: a table, or an iterable of batches or tables (a list is
+            faster than a generator above ``SAMPLE_ROWS`` rows: its size is known up front, so
+            only the sampled rows are copied). A column may be absent or all-null (type
+            ``null``) in some batches; its rows there count as missing.
         source: What to call the data in errors (a file name); default: the dataset's name.
 
     Returns:
@@ -585,9 +611,14 @@ def statistics_from_batches(
         DataError: naming ``source`` and the column, when a column holds neither numbers,
             booleans nor strings, or turns from numbers to strings (or back) between batches.
     """
+    total = None
+    if isinstance(batches, pa.Table):
+        total = batches.num_rows
+    elif isinstance(batches, list | tuple):
+        total = sum(b.num_rows for b in batches)
     with ThreadPoolExecutor(max_workers=_THREADS, thread_name_prefix="mlrail-statistics") as pool:
-        ds = _Dataset(name, source, pool)
-        for batch in batches:
+        ds = _Dataset(name, source, pool, total)
+        for batch in [batches] if isinstance(batches, pa.Table) else batches:
             ds.add(batch)
         return ds.statistics()
 
@@ -611,6 +642,15 @@ def _parquet_batches(split: Path) -> Iterator[pa.RecordBatch]:
                 yield pa.RecordBatch.from_pylist([], schema=pf.schema_arrow)
         except (pa.ArrowException, OSError) as e:
             raise DataError(f"{path}: cannot read Parquet: {e}") from e
+
+
+def _parquet_rows(split: Path) -> int | None:
+    """The split's row count from the Parquet footers (None if one cannot be read: the read
+    that follows names the file)."""
+    try:
+        return sum(pq.ParquetFile(p).metadata.num_rows for p in sorted(split.glob("*.parquet")))
+    except (pa.ArrowException, OSError):
+        return None
 
 
 def _read_ahead(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -669,7 +709,7 @@ def compute_statistics(examples_dir: str | Path) -> statistics_pb2.DatasetFeatur
     out = statistics_pb2.DatasetFeatureStatisticsList()
     with ThreadPoolExecutor(max_workers=_THREADS, thread_name_prefix="mlrail-statistics") as pool:
         for split in splits:
-            ds = _Dataset(split.name, str(split), pool)
+            ds = _Dataset(split.name, str(split), pool, _parquet_rows(split))
             for batch in _read_ahead(_parquet_batches(split)):
                 ds.add(batch)
             out.datasets.append(ds.statistics())

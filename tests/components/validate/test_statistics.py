@@ -83,8 +83,11 @@ def test_large_data_is_sampled_the_same_whatever_the_batches() -> None:
         }
     )
     runs = [
-        statistics_from_batches("d", [table]),
+        statistics_from_batches("d", table),
         statistics_from_batches("d", _batches(table, 4_099)),
+        # a stream of unknown length is sampled as it comes, with the same result
+        statistics_from_batches("d", iter(_batches(table, 4_099))),
+        statistics_from_batches("d", (b for b in _batches(table, 100_000))),
         statistics_from_batches("d", _batches(table, SAMPLE_ROWS)),
         statistics_from_batches("d", [table.slice(0, 10), table.slice(10, rows - 11), table[-1:]]),
     ]
