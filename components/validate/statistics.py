@@ -348,9 +348,12 @@ class _Sample:
             self.bound = int(prio.max())
         self.priorities, self.values, self.kept = [prio], [columns], len(prio)
 
-    def column(self, name: str) -> np.ndarray:
-        """The sampled finite values of ``name``, sorted."""
+    def finish(self) -> None:
+        """Cut the sample down to its final rows; ``column`` reads it from then on."""
         self._shrink()
+
+    def column(self, name: str) -> np.ndarray:
+        """The sampled finite values of ``name``, sorted (after ``finish``)."""
         values = self.values[0].get(name, np.empty(0)) if self.values else np.empty(0)
         return np.sort(values[np.isfinite(values)])
 
@@ -482,16 +485,21 @@ class _Dataset:
         for col in self.columns.values():
             if col.task is not None:
                 col.task.result()
+        self.sample.finish()
         ds = statistics_pb2.DatasetFeatureStatistics(name=self.name, num_examples=self.rows)
-        for col in self.columns.values():
-            f = ds.features.add()
-            f.path.step.append(col.name)
-            if col.numbers is not None:
-                self._numeric(f, col, col.numbers)
-            else:
-                # an all-null column: no type can be inferred; recorded as string with no values
-                self._string(f, col, col.strings)
+        # each feature's last merge, sort and buckets in parallel too; map keeps their order
+        ds.features.extend(self.pool.map(self._feature, self.columns.values()))
         return ds
+
+    def _feature(self, col: _Column) -> statistics_pb2.FeatureNameStatistics:
+        f = statistics_pb2.FeatureNameStatistics()
+        f.path.step.append(col.name)
+        if col.numbers is not None:
+            self._numeric(f, col, col.numbers)
+        else:
+            # an all-null column: no type can be inferred; recorded as string with no values
+            self._string(f, col, col.strings)
+        return f
 
     def _common(self, common: statistics_pb2.CommonStatistics, present: int) -> None:
         common.num_non_missing = present
