@@ -28,7 +28,7 @@ def test_help_does_not_import_heavy_libraries() -> None:
 
 
 def test_every_subcommand_has_help(capsys: pytest.CaptureFixture[str]) -> None:
-    for cmd in ("run", "compile", "submit", "schedule", "serve"):
+    for cmd in ("run", "compile", "submit", "schedule", "validate", "schema", "evaluate", "serve"):
         with pytest.raises(SystemExit) as exit_:
             main([cmd, "--help"])
         assert exit_.value.code == 0
