@@ -154,7 +154,10 @@ def main() -> int:
         f"{args.runs} runs, each job in a fresh process; {os.cpu_count()} CPUs\n"
         "median (min-max) across runs; ratio = job / bare read, within each run"
     )
-    header = f"{'format':<9}{'job':<10}{'seconds':>24}{'M rows/s':>10}{'peak RSS MB':>13}{'ratio to read':>24}{'target':>9}"
+    header = (
+        f"{'format':<9}{'job':<10}{'seconds':>24}{'M rows/s':>10}{'peak RSS MB':>13}"
+        f"{'ratio to read':>24}{'target':>9}"
+    )
     print(header)
     print("-" * len(header))
     targets = {("csv", "ingest"): 2.0, ("csv", "validate"): 1.5, ("parquet", "validate"): 2.5}
