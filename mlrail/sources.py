@@ -27,10 +27,17 @@ Public API::
 
     table, fingerprint = read_table(resolved)           # all in memory: small inputs only
 
-Streaming: files are read in blocks of about ``block_size`` bytes (a CSV block is cut after the
-last line end outside a quoted field), parsed on pyarrow's threads while the next block is read
-and hashed on another thread, so memory does not grow with the input. Parquet is read a record
-batch at a time.
+Streaming: a reader thread reads each file in blocks of about ``block_size`` bytes (a CSV block
+is cut after its last line end outside a quoted field, by quote parity, counted only in blocks
+holding a quote) and hashes them; a pool of threads parses several blocks at a time, each with
+one single-threaded pyarrow call that never splits it again, so line ends inside quoted fields
+need no quote-aware splitter; blocks come out in file order. A few blocks are in flight at
+once: memory does not grow with the input. Parquet is read a record batch at a time.
+``block_size`` bounds the bytes behind a table (a longer record makes its block longer).
+
+Text: "", "NA", "null" and pyarrow's other null spellings are missing values in every column,
+"nan" too; "inf" and "-inf" are floats. A text column whose values are 90% or more numbers is
+refused (a stray "n/a" among numbers would otherwise make a measurement a category).
 
 Types: the first block decides each column's type, later blocks and files are read as those types.
 When a later block needs a wider type (a float in a column so far all integers, a value in a
@@ -63,7 +70,7 @@ import re
 import threading
 from collections import deque
 from collections.abc import Generator, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,6 +97,7 @@ __all__ = [
     "resolve",
     "resolve_source",
     "resolve_span",
+    "worker_count",
 ]
 
 log = logging.getLogger(__name__)
@@ -416,6 +424,7 @@ def read_blocks(
     *,
     column_types: dict[str, pa.DataType] | None = None,
     block_size: int = BLOCK_SIZE,
+    executor: Executor | None = None,
 ) -> Blocks:
     """Stream ``source`` as Arrow tables with one schema (see the module doc).
 
@@ -423,12 +432,15 @@ def read_blocks(
         source: A :class:`Resolved` source, or a source string to resolve (no span).
         column_types: Types to read columns with, from :attr:`SchemaWidened.column_types`.
         block_size: About how many bytes of CSV or JSON Lines each table comes from.
+        executor: Threads to parse blocks on, shared with the caller's own work on the tables
+            (measured: fewer threads than cores' worth twice over is faster); by default a
+            pool of :func:`worker_count` threads of its own.
 
     Returns:
         An iterator of tables; its ``schema``, ``rows`` and ``fingerprint`` once exhausted.
     """
     resolved = source if isinstance(source, Resolved) else resolve(source)
-    return Blocks(resolved, column_types=column_types, block_size=block_size)
+    return Blocks(resolved, column_types=column_types, block_size=block_size, executor=executor)
 
 
 def read_table(source: Resolved | str, *, block_size: int = BLOCK_SIZE) -> tuple[pa.Table, str]:
@@ -476,7 +488,9 @@ _NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
 _STOP = object()
 
 
-def _workers() -> int:
+def worker_count() -> int:
+    """How many threads CPU work (parsing, hashing) is worth spreading over: the usable cores,
+    at most 4 (more blocks in flight would cost memory for little)."""
     try:
         return max(1, min(4, len(os.sched_getaffinity(0))))
     except AttributeError:  # not on Linux
@@ -498,8 +512,11 @@ class Blocks(Iterator[pa.Table]):
         *,
         column_types: dict[str, pa.DataType] | None = None,
         block_size: int = BLOCK_SIZE,
+        executor: Executor | None = None,
     ) -> None:
         self.resolved = resolved
+        self._executor = executor
+        self._workers = worker_count()
         self.schema: pa.Schema | None = None
         self.rows = 0
         self._block_size = block_size
@@ -580,8 +597,8 @@ class Blocks(Iterator[pa.Table]):
         reader = threading.Thread(
             target=self._produce, args=(fmt, chunks, stop), name="mlrail-read", daemon=True
         )
-        workers = _workers()
-        pool = ThreadPoolExecutor(workers, thread_name_prefix="mlrail-parse")
+        workers = self._workers
+        pool = self._executor or ThreadPoolExecutor(workers, thread_name_prefix="mlrail-parse")
         pending: deque[tuple[_Chunk, Future[pa.Table], dict[str, pa.DataType] | None]] = deque()
         reader.start()
         try:
@@ -615,7 +632,12 @@ class Blocks(Iterator[pa.Table]):
                     yield self._emit(table)
         finally:
             stop.set()
-            pool.shutdown(wait=True, cancel_futures=True)
+            if pool is self._executor:  # not ours to shut down: drop what is queued, let run out
+                for _, job, _ in pending:
+                    job.cancel()
+                wait([job for _, job, _ in pending])
+            else:
+                pool.shutdown(wait=True, cancel_futures=True)
             with contextlib.suppress(queue.Empty):
                 while True:  # unblock a reader waiting on a full queue
                     chunks.get_nowait()
@@ -701,7 +723,7 @@ class Blocks(Iterator[pa.Table]):
 
     def _release(self, chunk: _Chunk) -> None:
         """Hand ``chunk``'s buffer back to the reader: nothing refers to it any more."""
-        if chunk.buffer is not None and self._spare.qsize() < _QUEUE_DEPTH + _workers() + 2:
+        if chunk.buffer is not None and self._spare.qsize() < _QUEUE_DEPTH + self._workers + 2:
             chunk.data = None
             self._spare.put(chunk.buffer)
         chunk.buffer = None
