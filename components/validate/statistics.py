@@ -670,20 +670,24 @@ def _read_ahead(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     queue: Queue[tuple[pa.RecordBatch | None, BaseException | None]] = Queue(maxsize=1)
     stop = Event()
 
+    def put(item: tuple[pa.RecordBatch | None, BaseException | None]) -> bool:
+        # never blocks for good: the caller may have stopped reading (an error, an early exit)
+        while not stop.is_set():
+            try:
+                queue.put(item, timeout=0.1)
+                return True
+            except Full:
+                continue
+        return False
+
     def read() -> None:
         try:
             for batch in batches:
-                while not stop.is_set():
-                    try:
-                        queue.put((batch, None), timeout=0.1)
-                        break
-                    except Full:
-                        continue
-                if stop.is_set():
+                if not put((batch, None)):
                     return
-            queue.put((None, None))
+            put((None, None))
         except BaseException as e:  # handed to the caller, raised there
-            queue.put((None, e))
+            put((None, e))
 
     thread = Thread(target=read, name="mlrail-read-ahead", daemon=True)
     thread.start()

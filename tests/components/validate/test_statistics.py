@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -219,3 +220,36 @@ def test_a_header_only_parquet_split_has_typed_columns_and_no_rows(tmp_path: Pat
     pq.write_table(pa.table({"x": pa.array([], pa.int64())}), tmp_path / "eval" / "p.parquet")
     ds = compute_statistics(tmp_path).datasets[0]
     assert ds.num_examples == 0 and ds.features[0].type == _FNS.INT
+
+
+def test_a_type_change_between_parquet_parts_is_named(tmp_path: Path) -> None:
+    split = tmp_path / "ex" / "train"
+    split.mkdir(parents=True)
+    pq.write_table(pa.table({"a": np.arange(300_000.0)}), split / "part-00000.parquet")
+    pq.write_table(pa.table({"a": ["x"] * 10}), split / "part-00001.parquet")
+    with pytest.raises(DataError, match=rf"{split}: column 'a' changes type"):
+        compute_statistics(tmp_path / "ex")
+
+
+def test_reading_ahead_stops_when_the_reader_stops() -> None:
+    from threading import Event, Thread
+
+    from mlrail.components.validate.statistics import _read_ahead
+
+    exhausted = Event()
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        yield pa.record_batch({"a": [0]})
+        yield pa.record_batch({"a": [1]})
+        exhausted.set()  # both read: the second waits in the queue, the end marker behind it
+
+    def consume_one() -> None:
+        stream = _read_ahead(batches())
+        next(stream)
+        exhausted.wait()
+        stream.close()  # as when counting fails: the reading thread must end, not wait
+
+    consumer = Thread(target=consume_one, daemon=True)
+    consumer.start()
+    consumer.join(timeout=30)  # a deadlock guard, not a speed check
+    assert not consumer.is_alive()
