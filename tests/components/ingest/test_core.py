@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import pyarrow as pa
@@ -124,8 +125,13 @@ def test_a_failed_ingest_keeps_the_previous_output(tmp_path: Path) -> None:
     before = sorted(p.relative_to(out) for p in out.rglob("*"))
     with pytest.raises(DataError):
         ingest(str(_write(tmp_path / "bad.csv", b"")), str(out))
+    # a failure after some blocks were split and written: nothing of it is left either
+    late = b"x\n" + b"".join(b"%d\n" % i for i in range(2000)) + b"oops\n"
+    with pytest.raises(DataError, match="line 2002"):
+        ingest(str(_write(tmp_path / "late.csv", late)), str(out), block_size=256)
     assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    assert not [t for t in threading.enumerate() if t.name.startswith("mlrail-")]
 
 
 def test_missing_values_in_text_columns_are_null(tmp_path: Path) -> None:
