@@ -123,6 +123,7 @@ _GLOB_PATH = re.compile(r"[*?\[]")
 _GLOB_URI = re.compile(r"[*\[]")  # in a URI, "?" starts the query (endpoint_override=...)
 _PARQUET_BATCH_ROWS = 128 * 1024
 _QUEUE_DEPTH = 2  # blocks read ahead of the parser: the bound on memory in flight
+_PIECE = 1 << 20  # bytes read, hashed and quote-counted at a time: while in the CPU's cache
 
 
 @dataclass(frozen=True)
@@ -679,30 +680,34 @@ class Blocks(Iterator[pa.Table]):
             while True:
                 buf = self._buffer(len(carry) + size)
                 buf[: len(carry)] = carry
-                try:
-                    n = stream.readinto(memoryview(buf)[len(carry) : len(carry) + size])
-                except (OSError, pa.ArrowException) as e:
-                    raise DataError(f"{f.name}: cannot read: {e}") from e
-                new = memoryview(buf)[len(carry) : len(carry) + n]
-                end = len(carry) + n
-                if n == 0:  # the end of the file: the rest is the last record(s)
+                end, limit, eof = len(carry), len(carry) + size, False
+                quotes = self._quotes_in(buf, 0, end) if is_csv else 0
+                while end < limit:  # in pieces, each hashed and counted while in the cache
+                    try:
+                        n = stream.readinto(memoryview(buf)[end : min(end + _PIECE, limit)])
+                    except (OSError, pa.ArrowException) as e:
+                        raise DataError(f"{f.name}: cannot read: {e}") from e
+                    if not n:
+                        eof = True
+                        break
+                    self._sha.update(memoryview(buf)[end : end + n])
+                    if is_csv:
+                        quotes += self._quotes_in(buf, end, end + n)
+                    end += n
+                if eof:  # the rest is the last record(s)
                     if end:
                         yield _Chunk(f, offset, memoryview(buf)[:end], offset == 0, buf)
                     return
                 if is_csv:
-                    cut = _cut_csv(buf, end, self._scratch(end))
+                    cut = _cut_csv(buf, end, quotes, self._quotes_in)
                 else:
                     cut = buf.rfind(b"\n", 0, end) + 1
                 if cut == 0:  # no record ends in this block (a huge record): read more
-                    self._sha.update(new)
                     carry, size = bytes(buf[:end]), size * 2
                     self._spare.put(buf)
                     continue
                 carry = bytes(buf[cut:end])
                 yield _Chunk(f, offset, memoryview(buf)[:cut], offset == 0, buf)
-                # hashed once the block is on its way: the parser starts sooner. The buffer is
-                # reused only by this thread, and only after this line.
-                self._sha.update(new)
                 size = self._block_size
                 offset += cut
 
@@ -716,10 +721,18 @@ class Blocks(Iterator[pa.Table]):
                 return buf
         return bytearray(max(size, self._block_size + self._block_size // 4))
 
-    def _scratch(self, size: int) -> np.ndarray:
-        if self._quotes is None or len(self._quotes) < size:
-            self._quotes = np.empty(max(size, self._block_size + self._block_size // 4), bool)
-        return self._quotes
+    def _quotes_in(self, buf: bytearray, start: int, stop: int) -> int:
+        """How many '"' are in ``buf[start:stop]`` (a piece of at most ``_PIECE`` bytes)."""
+        if buf.find(b'"', start, stop) < 0:
+            return 0
+        if self._quotes is None:
+            self._quotes = np.empty(_PIECE, bool)
+        total = 0
+        data = np.frombuffer(buf, dtype=np.uint8, count=stop)
+        for at in range(start, stop, _PIECE):
+            piece = data[at : min(at + _PIECE, stop)]
+            total += int(np.count_nonzero(np.equal(piece, 0x22, out=self._quotes[: len(piece)])))
+        return total
 
     def _release(self, chunk: _Chunk) -> None:
         """Hand ``chunk``'s buffer back to the reader: nothing refers to it any more."""
@@ -1103,12 +1116,17 @@ def _parse_chunk(
 # ------------------------------------------------------------------------------------ helpers
 
 
-def _cut_csv(buf: bytearray, end: int, scratch: np.ndarray) -> int:
+def _cut_csv(buf: bytearray, end: int, quotes: int, count: Any) -> int:
     """Where to cut ``buf[:end]``: after its last line end outside a quoted field (RFC 4180).
 
     A line end is inside quotes when an odd number of quotes comes before it in the block (a
-    block always starts outside quotes; an escaped quote is two). Counting is skipped when the
-    block has no quote at all.
+    block always starts outside quotes; an escaped quote is two).
+
+    Args:
+        buf: The block.
+        end: Where its bytes end.
+        quotes: How many quotes ``buf[:end]`` holds.
+        count: ``count(buf, start, stop)``, the quotes in ``buf[start:stop]``.
 
     Returns:
         The cut; 0 when no line end is outside quotes.
@@ -1116,15 +1134,12 @@ def _cut_csv(buf: bytearray, end: int, scratch: np.ndarray) -> int:
     p = buf.rfind(b"\n", 0, end)
     if p < 0:
         return 0
-    if buf.find(b'"', 0, p) < 0:
-        return p + 1
-    data = np.frombuffer(buf, dtype=np.uint8, count=end)
-    quotes = int(np.count_nonzero(np.equal(data[:p], 0x22, out=scratch[:p])))
+    quotes -= count(buf, p, end)  # those before p
     while quotes % 2:  # p is inside a quoted field: try the line end before it
         q = buf.rfind(b"\n", 0, p)
         if q < 0:
             return 0
-        quotes -= int(np.count_nonzero(data[q:p] == 0x22))
+        quotes -= count(buf, q, p)
         p = q
     return p + 1
 

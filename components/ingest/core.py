@@ -219,8 +219,7 @@ class _SplitWriter:
         self._folder = folder
         self._splits = splits
         # bucket < eval_ratio: eval; < eval + test: test; the rest: train
-        self._bounds = np.array([eval_ratio, eval_ratio + test_ratio])
-        self._codes = {"eval": 0, "test": 1, "train": 2}
+        self._bounds = (eval_ratio, eval_ratio + test_ratio)
         self._pool = pool
         self._queue: queue.Queue[Future[dict[str, pa.Table]] | None] = queue.Queue(3)
         self._writers: dict[str, Any] = {}
@@ -265,8 +264,10 @@ class _SplitWriter:
         # text as dictionaries once: the hash, the filter and the Parquet writer all use them
         # (measured: a fifth off splitting and writing)
         table = _encode_text(table)
-        split_of = np.searchsorted(self._bounds, row_buckets(table, columns), side="right")
-        return {s: table.filter(pa.array(split_of == self._codes[s])) for s in self._splits}
+        bucket = row_buckets(table, columns)
+        below = [bucket < bound for bound in self._bounds]
+        masks = {"eval": below[0], "test": below[1] & ~below[0], "train": ~below[1]}
+        return {s: table.filter(pa.array(masks[s])) for s in self._splits}
 
     def _work(self) -> None:
         while (future := self._queue.get()) is not None:
