@@ -395,7 +395,7 @@ def _with_nulls(words: np.ndarray, chunk: pa.Array) -> np.ndarray:
         bitmap = np.frombuffer(chunk.buffers()[0], dtype=np.uint8)
         missing = np.unpackbits(~bitmap, bitorder="little")
         missing = missing[chunk.offset : chunk.offset + len(chunk)].view(bool)
-        np.copyto(words, _NULL, where=missing)
+        words[missing] = _NULL
     return words
 
 
@@ -446,7 +446,7 @@ def _int_words(i: np.ndarray) -> np.ndarray:
 def _dictionary_words(chunk: pa.DictionaryArray, name: str) -> np.ndarray:
     hashed = _dictionary_hashes(chunk.dictionary, name)
     indices = chunk.indices
-    return _with_nulls(hashed[_values(indices, indices.type.to_pandas_dtype())], chunk)
+    return _with_nulls(np.take(hashed, _values(indices, indices.type.to_pandas_dtype())), chunk)
 
 
 def _dictionary_hashes(dictionary: pa.Array, name: str) -> np.ndarray:
@@ -479,7 +479,7 @@ def _text_hashes(values: pa.Array) -> np.ndarray:
         powers = np.concatenate([np.ones(1, dtype=np.uint64), powers[:-1]])
         ends = np.repeat(offsets[1:], lengths)
         distance = ends - 1 - np.arange(start, end)
-        terms = (data + np.uint64(1)) * powers[distance]
+        terms = (data + np.uint64(1)) * np.take(powers, distance)
         present = lengths > 0
         sums[present] = np.add.reduceat(terms, offsets[:-1][present] - start)
     return _mix(sums ^ (lengths.astype(np.uint64) * _TEXT))
