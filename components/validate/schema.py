@@ -26,19 +26,21 @@ __all__ = [
 MAX_STRING_DOMAIN_SIZE = 100
 
 # Default comparator thresholds on every inferred feature: L-infinity distance for strings,
-# Jensen-Shannon divergence for numbers. Chosen on the bundled penguins data, whose splits are
-# small enough for sampling noise alone to move them: ingest's default split (280 train, 64 eval
-# rows) measures at most L∞ 0.20 (sex) and JS 0.080 (body_mass_g); a 32-row test split at most
-# L∞ 0.15 and JS 0.126. Skew is an anomaly, which closes the pipeline's gate, so a random split
-# must not trip it. A clearly moved feature measures above: a category going from a third of
-# the rows to none, L∞ 0.33; a normal feature's mean moved by two standard deviations, JS ~0.45
-# (by one, ~0.17: not flagged). Thresholds do not shrink with the data's size: on large data,
-# where noise is tiny, a curated schema with lower ones catches smaller shifts (TFDV's own
-# examples use 0.01).
+# Jensen-Shannon divergence (on the STANDARD histograms, TFDV's default) for numbers. Skew is an
+# anomaly, which closes the pipeline's gate, so a random split of small data must not trip it.
+# Measured on 40 random 80/20 splits each of the bundled penguins (344 rows) and the test
+# fixtures diabetes (442) and breast_cancer (569), largest value over all features: L∞ 0.22
+# (penguins), JS 0.12 (penguins), 0.14 (breast_cancer) and 0.32 (diabetes' s4, whose values
+# pile up on a few integers: the rebinning of TFDV's JS spreads each bucket's count uniformly,
+# which such spikes defeat). A clearly moved feature measures above the thresholds: a category
+# going from a third of the rows to none, L∞ 0.33; a normal feature's mean moved by two
+# standard deviations, JS 0.45-0.54 (by one, ~0.17: not flagged). Thresholds do not shrink
+# with the data's size: on large data, where noise is small, a curated schema with lower ones
+# catches smaller shifts (TFDV's own examples use 0.01).
 SKEW_L_INFTY_THRESHOLD = 0.3
-SKEW_JS_THRESHOLD = 0.2
+SKEW_JS_THRESHOLD = 0.35
 DRIFT_L_INFTY_THRESHOLD = 0.3
-DRIFT_JS_THRESHOLD = 0.2
+DRIFT_JS_THRESHOLD = 0.35
 
 _Type = statistics_pb2.FeatureNameStatistics
 

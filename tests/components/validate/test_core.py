@@ -285,7 +285,7 @@ def _train() -> pa.Table:
 def _moved() -> pa.Table:
     return pa.table(
         {
-            "x": [0.0, 0.0, 1.0, 1.0, 2.0, 2.0, 3.0, 3.0, 4.0, 9.0],
+            "x": [0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 9.0, 9.0],
             "k": [1, 0] * 5,
             "color": ["red"] * 2 + ["blue"] * 8,
         }
@@ -296,14 +296,21 @@ def _moved() -> pa.Table:
 # color: train frequencies red 0.6, blue 0.2, green 0.2; moved: red 0.2, blue 0.8, green 0.
 #   L-infinity = |0.8 - 0.2| = 0.6, at "blue".
 # x: both range over [0, 9], so both STANDARD histograms have the edges 0, 0.9, ..., 9 and need
-#   no rebinning. train has one value per bucket: P = (0.1,) * 10. moved: Q = (0.2, 0.2, 0.2,
-#   0.2, 0.1, 0, 0, 0, 0, 0.1). M = (P + Q) / 2 = (0.15,) * 4 + (0.1,) + (0.05,) * 4 + (0.1,).
-#   KL(P||M) = 4 * 0.1 * log2(0.1/0.15) + 4 * 0.1 * log2(0.1/0.05) = 0.4 - 0.4 * log2(1.5)
-#   KL(Q||M) = 4 * 0.2 * log2(0.2/0.15) = 0.8 * log2(4/3)
-#   JS = (KL(P||M) + KL(Q||M)) / 2 = 1.2 - 0.6 * log2(3) = 0.24902...
+#   no rebinning. train has one value per bucket: P = (0.1,) * 10. moved has four 0s, four 1s
+#   and two 9s: Q = (0.4, 0.4, 0, 0, 0, 0, 0, 0, 0, 0.2). M = (P + Q) / 2 =
+#   (0.25, 0.25, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05, 0.15).
+#   KL(P||M) = 2 * 0.1 * log2(0.1/0.25) + 7 * 0.1 * log2(0.1/0.05) + 0.1 * log2(0.1/0.15)
+#   KL(Q||M) = 2 * 0.4 * log2(0.4/0.25) + 0.2 * log2(0.2/0.15)   (terms with Q = 0 vanish)
+#   JS = (KL(P||M) + KL(Q||M)) / 2 = 0.50129...
 # k: the same two values half and half in both: JS 0, below any threshold, still reported.
 L_INFTY_COLOR = 0.6
-JS_X = 1.2 - 0.6 * math.log2(3)
+JS_X = (
+    0.2 * math.log2(0.1 / 0.25)
+    + 0.7 * math.log2(0.1 / 0.05)
+    + 0.1 * math.log2(0.1 / 0.15)
+    + 0.8 * math.log2(0.4 / 0.25)
+    + 0.2 * math.log2(0.2 / 0.15)
+) / 2
 
 
 def test_skew_values_are_as_worked_out_by_hand(tmp_path: Path) -> None:
