@@ -482,7 +482,8 @@ class _Mixed:
 
     values: int = 0
     numeric: int = 0
-    first_bad: tuple[_Chunk, int, Any] | None = None  # chunk (its data's length), row, value
+    # the first non-number: its block (without its bytes), the block's length, row and value
+    first_bad: tuple[_Chunk, int, int, Any] | None = None
 
 
 _NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
@@ -916,10 +917,8 @@ class Blocks(Iterator[pa.Table]):
             if numeric < values and state.first_bad is None:
                 bad = pc.and_(column.is_valid(), pc.invert(pc.fill_null(numeric_mask, True)))
                 row = int(pc.index(bad, True).as_py())
-                where = _Chunk(
-                    chunk.file, chunk.offset, len(chunk.data), chunk.first, names=chunk.names
-                )
-                state.first_bad = (where, row, column[row].as_py())
+                where = _Chunk(chunk.file, chunk.offset, None, chunk.first, names=chunk.names)
+                state.first_bad = (where, len(chunk.data), row, column[row].as_py())
             state.values += values
             state.numeric += numeric
             if state.numeric < 0.5 * state.values:
@@ -931,15 +930,12 @@ class Blocks(Iterator[pa.Table]):
                 continue
             if state.numeric < 0.9 * state.values:
                 continue
-            where, row, value = state.first_bad
-            data = _read_range(where.file, where.offset, where.data)
-            chunk = _Chunk(
-                where.file, where.offset, memoryview(data), where.first, names=where.names
-            )
+            where, length, row, value = state.first_bad
+            where.data = memoryview(_read_range(where.file, where.offset, length))
             raise DataError(
                 f"{where.file.name}: column {name!r} holds numbers except for "
                 f"{state.values - state.numeric} value(s), first at line "
-                f"{self._record_line(chunk, row)}: {value!r}; fix the value, or leave it empty "
+                f"{self._record_line(where, row)}: {value!r}; fix the value, or leave it empty "
                 "if missing"
             )
 

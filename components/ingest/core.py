@@ -262,7 +262,7 @@ class _SplitWriter:
 
     def _split(self, table: pa.Table, columns: list[str]) -> dict[str, pa.Table]:
         # text as dictionaries once: the hash, the filter and the Parquet writer all use them
-        # (measured: a fifth off splitting and writing)
+        # (measured: the write a fifth faster than when it builds its own dictionaries)
         table = _encode_text(table)
         bucket = row_buckets(table, columns)
         below = [bucket < bound for bound in self._bounds]
