@@ -590,9 +590,10 @@ class Blocks(Iterator[pa.Table]):
     def _text(self, fmt: str) -> Iterator[pa.Table]:
         """Read blocks on one thread, parse them on a pool, settle and hand them out in order.
 
-        The first block with rows is parsed alone: it decides the column types the others are
-        parsed with. Each block is parsed by one pyarrow call on one thread (several blocks at a
-        time), so pyarrow never splits a block itself and a quoted field may hold line ends.
+        The first block with rows is parsed alone (over pyarrow's threads): it decides the column
+        types the others are parsed with. Each later block is parsed by one pyarrow call on one
+        thread, several blocks at a time, so pyarrow never splits a block itself and a quoted
+        field may hold line ends.
         """
         chunks: queue.Queue[Any] = queue.Queue(maxsize=_QUEUE_DEPTH)
         stop = threading.Event()
@@ -624,7 +625,7 @@ class Blocks(Iterator[pa.Table]):
                 chunk, future, retry = pending.popleft()
                 try:
                     table = future.result()
-                except (pa.ArrowInvalid, UnicodeDecodeError) as e:
+                except (pa.ArrowException, UnicodeDecodeError) as e:
                     table = self._parse_error(chunk, fmt, e, retry)
                 table = self._conform(table, chunk, fmt)
                 if fmt == "csv":
@@ -764,7 +765,7 @@ class Blocks(Iterator[pa.Table]):
             :class:`~mlrail.errors.DataError`).
         """
         if retry is not None:
-            with contextlib.suppress(pa.ArrowInvalid, UnicodeDecodeError):
+            with contextlib.suppress(pa.ArrowException, UnicodeDecodeError):
                 return _parse_chunk(chunk, fmt, retry)
         data = bytes(chunk.data)
         _check_utf8(chunk, data)
@@ -792,7 +793,7 @@ class Blocks(Iterator[pa.Table]):
         text_types = {n: t for n, t in self._types.items() if _is_text(t)}
         try:
             return _parse_chunk(chunk, "csv", text_types)
-        except pa.ArrowInvalid as e:
+        except pa.ArrowException as e:
             raise DataError(f"{f.name}: malformed CSV near line {self._line(chunk, 1)}: {e}") from e
 
     # ------------------------------------------------------------------------------------- CSV
@@ -867,7 +868,8 @@ class Blocks(Iterator[pa.Table]):
                     )
                 self._types[name] = merged
             want = self._types[name]
-            columns.append(column.cast(want) if t != want else column)
+            # int to float may round beyond 2**53: that is what widening the column means
+            columns.append(column.cast(want, safe=False) if t != want else column)
         return pa.table(columns, names=self._names)
 
     def _type_change(self, chunk: _Chunk, fmt: str, name: str, have: pa.DataType) -> None:
@@ -1013,7 +1015,7 @@ class Blocks(Iterator[pa.Table]):
                     for batch in pf.iter_batches(batch_size=_PARQUET_BATCH_ROWS):
                         table = pa.Table.from_batches([batch]).select(schema.names)
                         if table.schema != schema:
-                            table = table.cast(schema)
+                            table = table.cast(schema, safe=False)  # int to float: widened
                         if table.num_rows:
                             yield self._emit(table)
                 except (OSError, pa.ArrowException) as e:
