@@ -1055,14 +1055,15 @@ class Blocks(Iterator[pa.Table]):
         return pa.schema([(n, types[n]) for n in self._names])
 
     def _hash_files(self, stop: threading.Event, failure: list[BaseException]) -> None:
-        try:
-            for f in self.resolved.files:
-                self._sha.update(f"{f.relpath}\0{f.size}\0".encode())
+        for f in self.resolved.files:
+            self._sha.update(f"{f.relpath}\0{f.size}\0".encode())
+            try:
                 with f.filesystem.open_input_stream(f.path) as stream:
                     while not stop.is_set() and (data := stream.read(self._block_size)):
                         self._sha.update(data)
-        except BaseException as e:
-            failure.append(DataError(f"cannot read for the fingerprint: {e}"))
+            except (OSError, pa.ArrowException) as e:
+                failure.append(DataError(f"{f.name}: cannot read (for its fingerprint): {e}"))
+                return
 
     # ---------------------------------------------------------------------------- line finding
 
