@@ -426,6 +426,7 @@ def read_blocks(
     column_types: dict[str, pa.DataType] | None = None,
     block_size: int = BLOCK_SIZE,
     executor: Executor | None = None,
+    allow_empty: bool = False,
 ) -> Blocks:
     """Stream ``source`` as Arrow tables with one schema (see the module doc).
 
@@ -436,12 +437,20 @@ def read_blocks(
         executor: Threads to parse blocks on, shared with the caller's own work on the tables
             (measured: fewer threads than cores' worth twice over is faster); by default a
             pool of :func:`worker_count` threads of its own.
+        allow_empty: A header but no rows yields one table with no rows (the header's columns,
+            typed null) instead of a DataError: validation reports it as an anomaly.
 
     Returns:
         An iterator of tables; its ``schema``, ``rows`` and ``fingerprint`` once exhausted.
     """
     resolved = source if isinstance(source, Resolved) else resolve(source)
-    return Blocks(resolved, column_types=column_types, block_size=block_size, executor=executor)
+    return Blocks(
+        resolved,
+        column_types=column_types,
+        block_size=block_size,
+        executor=executor,
+        allow_empty=allow_empty,
+    )
 
 
 def read_table(source: Resolved | str, *, block_size: int = BLOCK_SIZE) -> tuple[pa.Table, str]:
@@ -515,9 +524,11 @@ class Blocks(Iterator[pa.Table]):
         column_types: dict[str, pa.DataType] | None = None,
         block_size: int = BLOCK_SIZE,
         executor: Executor | None = None,
+        allow_empty: bool = False,
     ) -> None:
         self.resolved = resolved
         self._executor = executor
+        self._allow_empty = allow_empty
         self._workers = worker_count()
         self.schema: pa.Schema | None = None
         self.rows = 0
@@ -563,9 +574,12 @@ class Blocks(Iterator[pa.Table]):
             yield from self._parquet()
         else:
             yield from self._text(self.resolved.format)
-        if self.rows == 0:
+        if self.rows == 0 and not self._allow_empty:
             self._no_rows()
-        if self.schema is None:  # pragma: no cover - _no_rows raised
+        if self.rows == 0 and self.schema is None:
+            fields = [pa.field(n, self._types.get(n, pa.null())) for n in self._names]
+            yield self._emit(pa.schema(fields).empty_table())
+        if self.schema is None:  # pragma: no cover - one table was handed out
             raise AssertionError("no schema")
         self._check_mixed()
         self._done = True

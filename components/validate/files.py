@@ -51,7 +51,7 @@ def _streamed(source: str, use: Callable[[Blocks], T]) -> T:
     types: dict[str, Any] = {}
     while True:
         try:
-            with read_blocks(resolved, column_types=types) as blocks:
+            with read_blocks(resolved, column_types=types, allow_empty=True) as blocks:
                 return use(blocks)
         except SchemaWidened as e:
             log.info("%s; reading %s again", e.reason, source)

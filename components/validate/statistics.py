@@ -159,7 +159,8 @@ class _Numbers:
             values = values.astype(np.float64)
             total = float(values.sum())
         else:
-            total = float(values.sum())
+            with np.errstate(invalid="ignore", over="ignore"):  # inf - inf: NaN, handled below
+                total = float(values.sum())
             if not math.isfinite(total):  # NaN or ±inf somewhere (or an overflowing sum)
                 nan = np.isnan(values)
                 self.nan += int(nan.sum())

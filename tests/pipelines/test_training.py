@@ -78,7 +78,8 @@ def test_object_store_secret_reaches_only_the_steps_that_read_uris(
     platform: dict[str, Any],
 ) -> None:
     readers = {n for n, c in platform.items() if "secretAsEnv" in c}
-    assert readers == {"exec-ingest", "exec-validate"}
+    # data, a curated schema or baseline statistics, a module file, a baseline model
+    assert readers == {"exec-ingest", "exec-validate", "exec-train", "exec-evaluate"}
     (secret,) = platform["exec-ingest"]["secretAsEnv"]
     assert secret["optional"] is True  # a cluster without the Secret still runs local sources
     assert secret["secretNameParameter"]["componentInputParameter"].endswith("object_store_secret")
@@ -87,6 +88,18 @@ def test_object_store_secret_reaches_only_the_steps_that_read_uris(
         "AWS_SECRET_ACCESS_KEY",
         "AWS_ENDPOINT_URL",
     }
+
+
+def test_the_gpu_variant_requests_one_gpu_for_train_only() -> None:
+    gpu = next(yaml.safe_load_all(compiled("training_gpu")))
+    plain = next(yaml.safe_load_all(compiled("training")))
+    executors = gpu["deploymentSpec"]["executors"]
+    with_gpu = {n for n, e in executors.items() if "accelerator" in e["container"]["resources"]}
+    assert with_gpu == {"exec-train"}
+    accelerator = executors["exec-train"]["container"]["resources"]["accelerator"]
+    assert accelerator["resourceType"] == "nvidia.com/gpu" and accelerator["resourceCount"] == "1"
+    # otherwise the same pipeline
+    assert gpu["root"] == plain["root"] and gpu["components"] == plain["components"]
 
 
 def test_train_takes_a_node_selector_and_tolerations(platform: dict[str, Any]) -> None:
@@ -138,7 +151,7 @@ def test_retries_caching_and_resources(ir: dict[str, Any]) -> None:
 
 def test_every_parameter_has_a_default(ir: dict[str, Any]) -> None:
     params = ir["root"]["inputDefinitions"]["parameters"]
-    assert len(params) == 33
+    assert len(params) == 41
     missing = [n for n, p in params.items() if "defaultValue" not in p and not p.get("isOptional")]
     assert missing == []
 
