@@ -41,4 +41,13 @@ def test_quick_start_installs_pinned_and_runs() -> None:
 )
 def test_every_mlrail_example_parses(line: str) -> None:
     args = parse_args(shlex.split(line)[1:])
-    assert args.command.split()[0] in {"run", "compile", "submit", "schedule", "serve"}
+    assert args.command.split()[0] in {
+        "run",
+        "compile",
+        "submit",
+        "schedule",
+        "serve",
+        "validate",
+        "schema",
+        "evaluate",
+    }

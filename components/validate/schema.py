@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 
@@ -47,6 +48,12 @@ _Type = statistics_pb2.FeatureNameStatistics
 
 def _common(f: statistics_pb2.FeatureNameStatistics) -> statistics_pb2.CommonStatistics:
     return f.num_stats.common_stats if f.HasField("num_stats") else f.string_stats.common_stats
+
+
+def _float32_at_most(x: float) -> float:
+    """The largest float32 that is not above ``x``."""
+    f = np.float32(x)
+    return float(f) if float(f) <= x else float(np.nextafter(f, np.float32(-np.inf)))
 
 
 def infer_schema(
@@ -97,7 +104,10 @@ def infer_schema(
                 # instrument measures ±inf, and one would make every prediction it touches NaN.
                 feat.float_domain.disallow_inf = True
                 if ranges and math.isfinite(n.min) and math.isfinite(n.max):
-                    feat.float_domain.min, feat.float_domain.max = n.min, n.max
+                    # FloatDomain holds float32: round outwards, or the observed extremes
+                    # themselves would fall outside the range once stored
+                    feat.float_domain.min = _float32_at_most(n.min)
+                    feat.float_domain.max = -_float32_at_most(-n.max)
             feat.skew_comparator.jensen_shannon_divergence.threshold = SKEW_JS_THRESHOLD
             feat.drift_comparator.jensen_shannon_divergence.threshold = DRIFT_JS_THRESHOLD
         else:

@@ -1,4 +1,4 @@
-"""``mlrail validate``, ``mlrail schema`` and ``mlrail evaluate`` on files, as a person runs them."""
+"""``mlrail validate``, ``schema`` and ``evaluate`` on files, as a person runs them."""
 
 from __future__ import annotations
 

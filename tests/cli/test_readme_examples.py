@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,18 +40,38 @@ def test_run_examples(
     assert list((tmp_path / "models").glob("penguins/1/model.onnx")), out
 
 
+def test_check_examples(
+    onnx_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """schema, validate (curated, then drift) and evaluate, in the README's order and words."""
+    shutil.copytree(ROOT / "mlrail" / "data", tmp_path / "mlrail" / "data")
+    version = onnx_model / "model_repository" / "penguins" / "1"
+    shutil.copytree(version, tmp_path / "mlrail-local" / "models" / "penguins" / "1")
+    monkeypatch.chdir(tmp_path)
+    commands = _examples("schema") + _examples("validate") + _examples("evaluate")
+    assert [c[0] for c in commands] == ["schema", "validate", "validate", "evaluate"]
+    for args in commands:
+        assert main(args) == 0, (args, capsys.readouterr())
+    out = capsys.readouterr().out
+    assert (tmp_path / "schema.pbtxt").is_file() and (
+        tmp_path / "checked" / "report.html"
+    ).is_file()
+    assert "no drift against baseline checked/statistics" in out
+    assert "blessed" in out and (tmp_path / "mlrail-evaluate" / "report.html").is_file()
+
+
 def test_compile_submit_and_schedule_examples(
     kfp_api: FakeKfpServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
     monkeypatch.chdir(tmp_path)  # compile writes training.yaml here; schedule reads it
     commands = _examples("compile") + _examples("submit") + _examples("schedule")
-    assert [c[0] for c in commands] == ["compile"] * 2 + ["submit"] * 2 + ["schedule"] * 8
+    assert [c[0] for c in commands] == ["compile"] * 3 + ["submit"] * 2 + ["schedule"] * 8
     outputs = []
     for args in commands:
         args = [kfp_api.url if a == "http://localhost:8888" else a for a in args]
         assert main(args) == 0, (args, capsys.readouterr())
         outputs.append(capsys.readouterr().out)
-    assert (tmp_path / "training.yaml").is_file()
+    assert (tmp_path / "training.yaml").is_file() and (tmp_path / "training-gpu.yaml").is_file()
     assert (tmp_path / "pipeline-manifests" / "kustomization.yaml").is_file()
     runs = kfp_api.calls("POST", "/apis/v2beta1/runs")
     assert len(runs) == 2
@@ -64,7 +85,7 @@ def test_compile_submit_and_schedule_examples(
     assert created[1]["trigger"]["periodic_schedule"]["interval_second"] == 3600
     assert created[1]["max_concurrency"] == 2
     assert created[2]["trigger"]["cron_schedule"]["cron"] == "0 0 3 * * *"
-    schedule_out = outputs[4:]
+    schedule_out = outputs[5:]
     assert [out.split(") ", 1)[1].split()[0] for out in schedule_out[:4]] == [
         "created",
         "created",
