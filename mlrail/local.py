@@ -146,7 +146,11 @@ def _summaries(run: LocalRun) -> None:
         verdict = ""
         if blessing:
             run.figures["blessed"] = blessing["blessed"]
-            failed = [c.get("reason") or c["metric"] for c in blessing["checks"] if not c["passed"]]
+            failed = [
+                f"{c['metric']}: {c.get('reason') or 'failed'}"
+                for c in blessing["checks"]
+                if not c["passed"]
+            ]
             verdict = "; blessed" if blessing["blessed"] else "; NOT blessed: " + ", ".join(failed)
         steps["evaluate"].summary = f"{shown}{verdict}"
     parity = _read(d / "export-onnx" / "onnx_model" / "parity.json")
