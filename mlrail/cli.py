@@ -369,6 +369,20 @@ def _kfp_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _evaluation_args(p: argparse.ArgumentParser) -> None:
+    """What evaluate checks: for ``run`` and ``evaluate``."""
+    p.add_argument("--thresholds", type=_json_object, help='JSON, e.g. \'{"accuracy": ">= 0.9"}\'')
+    p.add_argument("--slices", type=_names, default=[], help="columns to slice metrics by: a,b")
+    p.add_argument(
+        "--sensitive-columns", type=_names, default=[], help="columns for fairness metrics: a,b"
+    )
+    p.add_argument(
+        "--fairness-thresholds",
+        type=_json_object,
+        help='JSON, e.g. \'{"demographic_parity_difference": "<= 0.1"}\'',
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mlrail",
@@ -394,7 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--schema", default="", help="curated schema.pbtxt to validate against")
     p.add_argument("--epochs", type=int, help="training epochs (shortcut for --hparams)")
     p.add_argument("--hparams", type=_json_object, help="JSON, e.g. '{\"epochs\": 30}'")
-    p.add_argument("--thresholds", type=_json_object, help='JSON, e.g. \'{"accuracy": ">= 0.9"}\'')
+    _evaluation_args(p)
     p.add_argument(
         "--module-file",
         default="",
@@ -407,15 +421,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-baseline",
         action="store_true",
         help="bless on value thresholds alone, not against the newest deployed version",
-    )
-    p.add_argument("--slices", type=_names, default=[], help="columns to slice metrics by: a,b")
-    p.add_argument(
-        "--sensitive-columns", type=_names, default=[], help="columns for fairness metrics: a,b"
-    )
-    p.add_argument(
-        "--fairness-thresholds",
-        type=_json_object,
-        help='JSON, e.g. \'{"demographic_parity_difference": "<= 0.1"}\'',
     )
     p.add_argument("--parity-tolerance", type=float, default=1e-4)
     p.add_argument(
@@ -503,12 +508,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="a train output (saved_model/) or an ONNX model folder")
     p.add_argument("data", help="a CSV or Parquet file with the label, or an examples folder")
     p.add_argument("--baseline", default="", help="the model to compare with (its folder)")
-    p.add_argument("--thresholds", type=_json_object, help='JSON, e.g. \'{"accuracy": ">= 0.9"}\'')
-    p.add_argument("--slices", type=_names, default=[], help="columns to slice metrics by: a,b")
-    p.add_argument(
-        "--sensitive-columns", type=_names, default=[], help="columns for fairness metrics: a,b"
-    )
-    p.add_argument("--fairness-thresholds", type=_json_object, help="JSON bounds for fairness")
+    _evaluation_args(p)
     p.add_argument("--out", default="mlrail-evaluate", help="metrics.json, blessing/, report.html")
     p.set_defaults(func=_cmd_evaluate)
 
