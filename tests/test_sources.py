@@ -417,3 +417,15 @@ def test_the_public_api_is_documented() -> None:
     for name in sources.__all__:
         assert getattr(sources, name) is not None
     assert os.path.basename(sources.__file__) == "sources.py"
+
+
+def test_without_a_fingerprint_the_same_tables_and_no_hash(tmp_path: Path) -> None:
+    data = tmp_path / "d.csv"
+    data.write_text("a,b\n" + "".join(f"{i},x{i % 3}\n" for i in range(50)))
+    with read_blocks(str(data)) as hashed:
+        want = pa.concat_tables(list(hashed))
+    with read_blocks(str(data), fingerprint=False) as plain:
+        got = pa.concat_tables(list(plain))
+        with pytest.raises(RuntimeError, match="fingerprint=False"):
+            _ = plain.fingerprint
+    assert got.equals(want) and len(hashed.fingerprint) == 64

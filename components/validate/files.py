@@ -51,7 +51,10 @@ def _streamed(source: str, use: Callable[[Blocks], T]) -> T:
     types: dict[str, Any] = {}
     while True:
         try:
-            with read_blocks(resolved, column_types=types, allow_empty=True) as blocks:
+            # validation never reads the fingerprint: no SHA-256 pass over the bytes
+            with read_blocks(
+                resolved, column_types=types, allow_empty=True, fingerprint=False
+            ) as blocks:
                 return use(blocks)
         except SchemaWidened as e:
             log.info("%s; reading %s again", e.reason, source)
