@@ -69,10 +69,10 @@ import queue
 import re
 import threading
 from collections import deque
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Executor, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -97,10 +97,12 @@ __all__ = [
     "resolve",
     "resolve_source",
     "resolve_span",
+    "stream",
     "worker_count",
 ]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: Data sets shipped inside the package, addressable as ``bundled:<name>``.
 BUNDLED = {"penguins": "penguins.csv"}
@@ -457,24 +459,36 @@ def read_blocks(
     )
 
 
-def read_table(source: Resolved | str, *, block_size: int = BLOCK_SIZE) -> tuple[pa.Table, str]:
-    """Read all of ``source`` into one table, reading again when a column widens.
+def stream(source: Resolved | str, use: Callable[[Blocks], T], **options: Any) -> T:
+    """``use(blocks)`` over :func:`read_blocks` of ``source``, again with wider column types
+    each time a column widens (:class:`SchemaWidened`); at most about two passes per column.
 
-    Returns:
-        The table and the fingerprint of its bytes.
+    ``use`` must make any output it writes safe to redo (e.g. inside ``mlrail.io.atomic_dir``).
+    ``options`` are :func:`read_blocks`' (not ``column_types``).
     """
     resolved = source if isinstance(source, Resolved) else resolve(source)
     types: dict[str, pa.DataType] = {}
     while True:
-        blocks = Blocks(resolved, column_types=types, block_size=block_size)
         try:
-            with blocks:
-                tables = list(blocks)
+            with read_blocks(resolved, column_types=types, **options) as blocks:
+                return use(blocks)
         except SchemaWidened as e:
-            log.info("%s", e.reason)
+            log.info("%s; reading %s again", e.reason, resolved.source)
             types = e.column_types
-            continue
+
+
+def read_table(source: Resolved | str, *, block_size: int = BLOCK_SIZE) -> tuple[pa.Table, str]:
+    """Read all of ``source`` into one table (see :func:`stream`).
+
+    Returns:
+        The table and the fingerprint of its bytes.
+    """
+
+    def whole(blocks: Blocks) -> tuple[pa.Table, str]:
+        tables = list(blocks)
         return pa.concat_tables(tables), blocks.fingerprint
+
+    return stream(source, whole, block_size=block_size)
 
 
 @dataclass

@@ -152,26 +152,20 @@ def ingest(
         source, span_date=span_date, scheduled_time=scheduled_time, span_window=span_window
     )
     splits = ["train", "eval"] + (["test"] if test_ratio > 0 else [])
-    types: dict[str, pa.DataType] = {}
     # one pool parses blocks and splits them (measured: faster than a pool for each)
     with ThreadPoolExecutor(sources.worker_count(), thread_name_prefix="mlrail-ingest") as pool:
-        while True:  # each pass that ends in SchemaWidened widens a column: a bounded loop
-            try:
-                with atomic_dir(examples_dir) as tmp:
-                    blocks = sources.read_blocks(
-                        resolved, column_types=types, block_size=block_size, executor=pool
-                    )
-                    with blocks:
-                        writer = _SplitWriter(tmp, splits, eval_ratio, test_ratio, pool)
-                        rows = _write_splits(blocks, writer, key_column, resolved)
-                break
-            except sources.SchemaWidened as e:
-                log.info("%s", e.reason)
-                types = e.column_types
+
+        def write(blocks: sources.Blocks) -> tuple[dict[str, int], str]:
+            with atomic_dir(examples_dir) as tmp:  # a pass that widens a column is redone
+                writer = _SplitWriter(tmp, splits, eval_ratio, test_ratio, pool)
+                rows = _write_splits(blocks, writer, key_column, resolved)
+            return rows, blocks.fingerprint
+
+        rows, fingerprint = sources.stream(resolved, write, block_size=block_size, executor=pool)
     one_span = resolved.span and len(resolved.patterns) == 1  # the source, its date filled in
     return IngestResult(
         source=resolved.patterns[0] if one_span else resolved.source,
-        fingerprint=blocks.fingerprint,
+        fingerprint=fingerprint,
         rows=rows,
         span=resolved.span,
         spans=list(resolved.spans),

@@ -18,10 +18,7 @@ Output layout of ``validate_source(..., out_dir)``::
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
 
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
@@ -35,30 +32,12 @@ from mlrail.components.validate.core import (
 )
 from mlrail.components.validate.report import render_html, render_markdown
 from mlrail.io import atomic_write_text
-from mlrail.sources import Blocks, SchemaWidened, read_blocks, resolve
+from mlrail.sources import Blocks, stream
 
 __all__ = ["DATASET", "infer_source_schema", "schema_text", "validate_source"]
 
 #: The name of the files' dataset in the statistics.
 DATASET = "data"
-log = logging.getLogger(__name__)
-T = TypeVar("T")
-
-
-def _streamed(source: str, use: Callable[[Blocks], T]) -> T:
-    """``use(blocks of source)``, read again with wider column types when a column widens."""
-    resolved = resolve(source)
-    types: dict[str, Any] = {}
-    while True:
-        try:
-            # validation never reads the fingerprint: no SHA-256 pass over the bytes
-            with read_blocks(
-                resolved, column_types=types, allow_empty=True, fingerprint=False
-            ) as blocks:
-                return use(blocks)
-        except SchemaWidened as e:
-            log.info("%s; reading %s again", e.reason, source)
-            types = e.column_types
 
 
 def validate_source(
@@ -97,7 +76,8 @@ def validate_source(
             min_examples=min_examples,
         )
 
-    report = _streamed(source, check)
+    # validation never reads the fingerprint: no SHA-256 pass over the bytes
+    report = stream(source, check, allow_empty=True, fingerprint=False)
     if out_dir is not None:
         out = Path(out_dir)
         write_report(
@@ -123,7 +103,7 @@ def infer_source_schema(source: str, *, ranges: bool = True) -> schema_pb2.Schem
         stats.datasets.append(statistics_from_batches(DATASET, blocks))
         return infer_schema(stats, DATASET, ranges=ranges)
 
-    return _streamed(source, infer)
+    return stream(source, infer, allow_empty=True, fingerprint=False)
 
 
 def schema_text(schema: schema_pb2.Schema) -> str:
