@@ -11,12 +11,21 @@ Example::
                 {"name": "island", "column": "island", "dtype": "string"}]}
 
 Every input is a column of shape ``[batch, 1]``; numbers are float32 (missing values as NaN, the
-model imputes them), strings are UTF-8 (missing values as "", the model maps them to OOV).
+model imputes them), strings are UTF-8 (missing values as "", the model maps them to OOV), dates
+and timestamps are float64 days since 1970-01-01 UTC (:mod:`mlrail.datetimes`; missing as NaN).
+
+Names: ``column`` is the data's column name, whatever it holds (capitals, spaces, punctuation,
+non-ASCII, a leading digit); it is the name V2 clients send and the ONNX graph's input name.
+``name`` is the TensorFlow-side name (:func:`input_names`): TensorFlow lower-cases and uniquifies
+signature names, so two columns ``Age`` and ``age`` cannot both be inputs under their own names.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
+import unicodedata
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,16 +34,18 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mlrail.errors import DataError
+from mlrail.datetimes import arrow_days, is_datetime
+from mlrail.errors import DataError, ModelError
 from mlrail.io import atomic_write_json, read_json
 
 __all__ = [
     "CLASSIFICATION",
+    "DTYPES",
     "TASKS",
     "InputSpec",
     "ModelSpec",
     "class_key",
-    "input_name",
+    "input_names",
     "read_split",
     "tf_inputs",
 ]
@@ -42,19 +53,68 @@ __all__ = [
 TASKS = ("binary", "multiclass", "regression")
 CLASSIFICATION = ("binary", "multiclass")
 SPEC_FILE = "model_spec.json"
+#: Input dtypes: numbers, text, and dates/timestamps (float64 days since 1970-01-01 UTC).
+DTYPES = ("float32", "string", "datetime")
+#: Every TensorFlow-side input name starts with this: no input can take a layer's name.
+_PREFIX = "in_"
+#: Longest slug kept before a name is cut and given a hash (TensorFlow op names get long).
+_MAX_SLUG = 40
 
 
-def input_name(column: str) -> str:
-    """A TensorFlow/ONNX-safe input name for ``column``."""
-    name = re.sub(r"[^A-Za-z0-9_.\-]", "_", column)
-    return name if re.match(r"[A-Za-z]", name) else f"f_{name}"
+def _slug(column: str) -> str:
+    folded = unicodedata.normalize("NFKD", column.casefold()).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "_", folded).strip("_")
+
+
+def _hash(column: str) -> str:
+    return hashlib.sha256(column.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+
+
+def input_names(columns: Iterable[str]) -> dict[str, str]:
+    """Each column's TensorFlow-side input name: ``in_`` + a lower-case ASCII slug.
+
+    ``Größe`` → ``in_grosse``, ``a.b/c`` → ``in_a_b_c``, ``2024 Sales`` → ``in_2024_sales``.
+    The names match ``[a-z][a-z0-9_]*``, so TensorFlow keeps them as they are, and they are
+    unique: columns whose slugs collide (``Age`` and ``age``; ``a b`` and ``a_b``), a slug that
+    was cut short, and a column with no ASCII letter or digit at all, get ``_`` and eight hex
+    digits of the SHA-256 of the column name. The result depends only on the set of columns, not
+    on their order, and is recorded in ``model_spec.json``: nothing re-derives it later.
+    """
+    columns = list(dict.fromkeys(columns))
+    slugs = {c: _slug(c) for c in columns}
+    count: dict[str, int] = {}
+    for slug in slugs.values():
+        count[slug] = count.get(slug, 0) + 1
+    names: dict[str, str] = {}
+    for c, slug in slugs.items():
+        if not slug or len(slug) > _MAX_SLUG or count[slug] > 1:
+            slug = f"{slug[:_MAX_SLUG]}_{_hash(c)}".lstrip("_")
+        names[c] = _PREFIX + slug
+    # a column literally named like another's hashed name: vanishingly rare, still made unique
+    taken: set[str] = set()
+    for c in sorted(columns):
+        name, k = names[c], 1
+        while name in taken:
+            k += 1
+            name = f"{names[c]}_{k}"
+        names[c] = name
+        taken.add(name)
+    return {c: names[c] for c in columns}
 
 
 @dataclass(frozen=True)
 class InputSpec:
+    """One model input.
+
+    Attributes:
+        name: The TensorFlow-side name (:func:`input_names`): Keras inputs, the SavedModel.
+        column: The data's column name: the ONNX graph's input, the name V2 clients send.
+        dtype: ``float32``, ``string`` or ``datetime`` (float64 days since 1970-01-01 UTC).
+    """
+
     name: str
     column: str
-    dtype: str  # "float32" | "string"
+    dtype: str
 
 
 @dataclass(frozen=True)
@@ -86,17 +146,34 @@ class ModelSpec:
         )
 
     def features(self, table: pa.Table, where: str) -> dict[str, np.ndarray]:
-        """The model's inputs from ``table`` as ``[n, 1]`` arrays in the declared dtypes."""
+        """The model's inputs from ``table`` as ``[n, 1]`` arrays, keyed by TensorFlow name.
+
+        Numbers (any width, booleans, decimals) as float32; dates and timestamps as float64
+        days (:mod:`mlrail.datetimes`), also where the spec says float32 (a schema that did not
+        mark the column as a date); text as UTF-8 strings, a missing one as "".
+        """
         out: dict[str, np.ndarray] = {}
         for spec in self.inputs:
             if spec.column not in table.column_names:
                 raise DataError(f"{where}: column {spec.column!r} (a model input) is missing")
             col = table.column(spec.column)
-            if spec.dtype == "float32":
+            if spec.dtype == "datetime" or (spec.dtype == "float32" and is_datetime(col.type)):
+                if not (is_datetime(col.type) or pa.types.is_null(col.type)):
+                    raise DataError(
+                        f"{where}: column {spec.column!r} should be dates or timestamps, "
+                        f"found {col.type}"
+                    )
+                days = np.full(len(col), np.nan) if pa.types.is_null(col.type) else arrow_days(col)
+                dtype = np.float64 if spec.dtype == "datetime" else np.float32
+                arr = days.astype(dtype)
+            elif spec.dtype == "float32":
+                if pa.types.is_dictionary(col.type):
+                    col = col.cast(col.type.value_type)
                 if not (
                     pa.types.is_integer(col.type)
                     or pa.types.is_floating(col.type)
                     or pa.types.is_boolean(col.type)
+                    or pa.types.is_decimal(col.type)
                     or pa.types.is_null(col.type)
                 ):
                     raise DataError(
@@ -107,6 +184,30 @@ class ModelSpec:
                 arr = np.array(["" if v is None else str(v) for v in col.to_pylist()], dtype=object)
             out[spec.name] = arr.reshape(-1, 1)
         return out
+
+    def feeds(
+        self, features: dict[str, np.ndarray], graph_inputs: Sequence[str]
+    ) -> dict[str, np.ndarray]:
+        """``features`` (keyed by TensorFlow name) keyed by the ONNX graph's input names.
+
+        export_onnx names the graph's inputs by column; a model exported before that has the
+        TensorFlow names, and gets them.
+
+        Raises:
+            ModelError: the graph's inputs are neither the columns nor the names.
+        """
+        graph = set(graph_inputs)
+        if graph == {i.column for i in self.inputs}:
+            return {i.column: features[i.name] for i in self.inputs}
+        if graph == {i.name for i in self.inputs}:
+            return {i.name: features[i.name] for i in self.inputs}
+        raise ModelError(
+            "the ONNX graph's inputs ("
+            + ", ".join(map(repr, sorted(graph)))
+            + ") are not the model spec's columns ("
+            + ", ".join(repr(i.column) for i in self.inputs)
+            + ")"
+        )
 
     def labels(self, table: pa.Table, where: str) -> tuple[np.ndarray, np.ndarray]:
         """Label targets and the mask of rows that have a label.

@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from mlrail.components.ingest.core import resolve_source
+
+# No example database: tests never write into the repository (hypothesis would keep .hypothesis/
+# in the working folder). Deadlines off: a test's speed is never asserted (a loaded CI machine
+# would make the first, import-paying example fail).
+settings.register_profile(
+    "mlrail", database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("mlrail")
+# its caches (unicode tables, constants) go to a folder of their own, not the working folder
+set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "mlrail-hypothesis")
 
 PENGUINS = Path(resolve_source("bundled:penguins"))
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from mlrail.errors import DataError
-from mlrail.modelspec import InputSpec, ModelSpec
+from mlrail.errors import DataError, ModelError
+from mlrail.modelspec import InputSpec, ModelSpec, input_names
 
 SPEC = ModelSpec(
     task="binary",
@@ -62,3 +66,89 @@ def test_the_contract_round_trips_through_its_file(tmp_path: Path) -> None:
     assert ModelSpec.read(tmp_path) == SPEC
     with pytest.raises(DataError, match="no model spec"):
         ModelSpec.read(tmp_path / "nowhere")
+
+
+# --- column name → model input name ---------------------------------------------------------
+
+_HEADER_NAMES = st.text(
+    alphabet=st.characters(exclude_categories=("Cs",)), min_size=0, max_size=80
+) | st.sampled_from(["Age", "age", "AGE", "a.b/c", "Churned?", "2024 Sales", "Größe", "grosse"])
+
+
+@given(st.lists(_HEADER_NAMES, min_size=1, max_size=30, unique=True), st.randoms())
+def test_input_names_are_tensorflow_safe_unique_and_independent_of_order(
+    columns: list[str], rnd: Any
+) -> None:
+    names = input_names(columns)
+    assert list(names) == columns
+    for name in names.values():
+        # what TensorFlow keeps unchanged as a signature name, and Keras as a layer name
+        assert re.fullmatch(r"in_[a-z0-9][a-z0-9_]*", name), name
+        assert len(name) <= 64
+    assert len({n.casefold() for n in names.values()}) == len(columns)
+    shuffled = list(columns)
+    rnd.shuffle(shuffled)
+    assert input_names(shuffled) == names
+
+
+def test_input_names_read_like_their_columns() -> None:
+    names = input_names(["Größe", "a.b/c", "Churned?", "2024 Sales", "species", "Age", "age"])
+    assert names["Größe"] == "in_grosse"
+    assert names["a.b/c"] == "in_a_b_c"
+    assert names["Churned?"] == "in_churned"
+    assert names["2024 Sales"] == "in_2024_sales"
+    assert names["species"] == "in_species"
+    # equal after case-folding: both get a hash of their own name, neither wins by position
+    assert names["Age"].startswith("in_age_") and names["age"].startswith("in_age_")
+    assert names["Age"] != names["age"]
+
+
+def test_feeds_follow_the_graph_names() -> None:
+    spec = ModelSpec(
+        task="regression",
+        label="y",
+        output="predictions",
+        inputs=[InputSpec("in_a_b", "A b", "float32"), InputSpec("in_c", "c", "string")],
+    )
+    features = {"in_a_b": np.zeros((1, 1), np.float32), "in_c": np.array([["x"]], object)}
+    assert set(spec.feeds(features, ["A b", "c"])) == {"A b", "c"}
+    assert set(spec.feeds(features, ["in_c", "in_a_b"])) == {"in_a_b", "in_c"}
+    with pytest.raises(ModelError, match="not the model spec's columns"):
+        spec.feeds(features, ["A b"])
+
+
+def test_dates_and_other_arrow_types_reach_the_model() -> None:
+    import datetime as dt
+    from decimal import Decimal
+
+    spec = ModelSpec(
+        task="regression",
+        label="y",
+        output="predictions",
+        inputs=[
+            InputSpec("in_d", "d", "datetime"),
+            InputSpec("in_t", "t", "datetime"),
+            InputSpec("in_dec", "dec", "float32"),
+            InputSpec("in_i8", "i8", "float32"),
+            InputSpec("in_cat", "cat", "string"),
+            InputSpec("in_big", "big", "string"),
+        ],
+    )
+    table = pa.table(
+        {
+            "d": pa.array([dt.date(2012, 1, 1), None], pa.date32()),
+            "t": pa.array([dt.datetime(2012, 1, 1, 18), None], pa.timestamp("ms", tz="UTC")),
+            "dec": pa.array([Decimal("1.25"), None], pa.decimal128(5, 2)),
+            "i8": pa.array([-3, None], pa.int8()),
+            "cat": pa.array(["a", None]).dictionary_encode(),
+            "big": pa.array(["x", None], pa.large_string()),
+            "y": [1.0, 2.0],
+        }
+    )
+    f = spec.features(table, "t")
+    assert f["in_d"].dtype == np.float64 and f["in_d"][0, 0] == 15340.0
+    assert f["in_t"][0, 0] == 15340.75 and np.isnan(f["in_t"][1, 0])
+    assert f["in_dec"][0, 0] == np.float32(1.25) and np.isnan(f["in_dec"][1, 0])
+    assert f["in_i8"][0, 0] == -3.0
+    assert f["in_cat"][:, 0].tolist() == ["a", ""]
+    assert f["in_big"][:, 0].tolist() == ["x", ""]

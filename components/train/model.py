@@ -30,7 +30,7 @@ from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 
 from mlrail.components.train.layers import Impute
 from mlrail.errors import DataError
-from mlrail.modelspec import CLASSIFICATION, InputSpec, ModelSpec, input_name
+from mlrail.modelspec import CLASSIFICATION, InputSpec, ModelSpec, input_names
 
 __all__ = [
     "CLASSES_DOMAIN",
@@ -139,16 +139,14 @@ def _spec_and_prep(
     domains = {d.name: list(d.value) for d in schema.string_domain}
     inputs: list[InputSpec] = []
     prep: dict[str, _Prep] = {}
-    used: set[str] = set()
+    names = input_names(f.name for f in schema.feature if f.name != label.name)
     for feat in schema.feature:
         if feat.name == label.name:
             continue
         st = by_name.get(feat.name)
         if st is None:
             raise DataError(f"{where}: no statistics for schema feature {feat.name!r}")
-        name = input_name(feat.name)
-        while name in used:
-            name += "_"
+        name = names[feat.name]
         if st.HasField("num_stats") and st.num_stats.common_stats.num_non_missing:
             n = st.num_stats
             inputs.append(InputSpec(name, feat.name, "float32"))
@@ -160,7 +158,6 @@ def _spec_and_prep(
             prep[name] = _Prep(vocabulary=tuple(vocab))
         else:
             continue  # no value in train: nothing to learn from
-        used.add(name)
     if not inputs:
         raise DataError(f"{where}: no feature columns besides the label {label.name!r}")
     classes = domains.get(label.domain, []) if label.domain == CLASSES_DOMAIN else []
