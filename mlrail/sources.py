@@ -35,9 +35,37 @@ need no quote-aware splitter; blocks come out in file order. A few blocks are in
 once: memory does not grow with the input. Parquet is read a record batch at a time.
 ``block_size`` bounds the bytes behind a table (a longer record makes its block longer).
 
-Text: "", "NA", "null" and pyarrow's other null spellings are missing values in every column,
-"nan" too; "inf" and "-inf" are floats. A text column whose values are 90% or more numbers is
-refused (a stray "n/a" among numbers would otherwise make a measurement a category).
+Missing values: in CSV exactly the strings of :data:`NULL_VALUES` (``""``, ``NA``, ``N/A``,
+``n/a``, ``NULL``, ``null``, ``#N/A``, ``#N/A N/A``, ``#NA``, ``<NA>``; whole field, case as
+written) are missing, in every column, text columns included; in JSON Lines a ``null`` or a
+missing key; in Parquet a null. Nothing else is missing. In particular NaN is a *value*, as
+in TFDV: ``nan``, ``NaN``, ``-nan``, ``inf``, ``-Infinity``... in a number column are the
+float values NaN and ±inf (statistics count NaN in ``num_nan``, not as missing), and in a text
+column they are text. (pyarrow's default null spellings also hold ``nan``, ``NaN``, ``-nan``,
+``1.#QNAN``, ``-1.#IND``...: a 1M-row file with 9,880 ``nan`` had 9,880 missing values where
+TFDV counts 9,880 NaN.) A text column whose values are 90% or more numbers (NaN and infinity
+spellings count as numbers) is refused, naming its first other value: a stray ``n/a-ish`` or
+``1.#QNAN`` among numbers would otherwise make a measurement a category.
+
+Column names: any string a header can hold is a column name, kept exactly (capitals, spaces,
+punctuation, leading digits, non-ASCII, names equal after case-folding, very long names) and
+the empty name (a pandas index written as ``,a,b``). Two columns with exactly the same name
+are refused, naming the file and the name.
+
+Types, as read: CSV numbers are ``int64``/``float64`` (an integer beyond int64 is read as a
+float, rounded), ``true``/``false`` booleans, ISO dates ``date32``, ISO datetimes
+``timestamp[s]`` (with a zone or ``Z``: converted to UTC, ``timestamp[s, tz=UTC]``), ``HH:MM:SS``
+``time32`` (not a model input: validate reports it), the rest text. JSON Lines values are
+numbers, booleans, text, lists and objects; pyarrow infers ``timestamp[s]`` for a key whose
+strings are all ISO dates or datetimes (a date is its midnight, a zone converted to UTC), else
+they stay text. Parquet keeps the file's types (a dictionary-encoded column is its values'
+type; ``string_view`` is read as ``string``). Files or blocks of one source widen to a common
+type: integers of any width and floats to ``int64`` or ``float64`` (``uint64`` with a signed
+integer, or a decimal with anything else, to ``float64``), a date and a timestamp to the
+timestamp, timestamps to the finer unit (a zone wins over none, which is UTC). Other
+combinations are a :class:`~mlrail.errors.DataError`. Types no step models (binary, lists,
+structs, maps, time of day, durations, ...) are read as they are: ingest carries them into the
+splits, validate reports each as an anomaly naming the column and its type.
 
 Types: the first block decides each column's type, later blocks and files are read as those types.
 When a later block needs a wider type (a float in a column so far all integers, a value in a
@@ -88,6 +116,7 @@ from mlrail.io import filesystem
 __all__ = [
     "BLOCK_SIZE",
     "BUNDLED",
+    "NULL_VALUES",
     "Blocks",
     "Resolved",
     "SchemaWidened",
@@ -106,6 +135,11 @@ T = TypeVar("T")
 
 #: Data sets shipped inside the package, addressable as ``bundled:<name>``.
 BUNDLED = {"penguins": "penguins.csv"}
+
+#: The CSV fields that are missing values, whole and case-sensitive (see the module doc): the
+#: usual spreadsheet and database spellings (pandas writes "" and shows "<NA>"; the bundled
+#: penguins data says NA), and no NaN spelling, because NaN is a value.
+NULL_VALUES = ("", "NA", "N/A", "n/a", "NULL", "null", "#N/A", "#N/A N/A", "#NA", "<NA>")
 
 #: Bytes per block. Measured on a 237 MB CSV (2 cores): 8 MiB ingests faster than 2, 4 or
 #: 16 MiB (per-block overhead below, caches above); a few blocks in flight stay small.
@@ -513,7 +547,8 @@ class _Mixed:
     first_bad: tuple[_Chunk, int, int, Any] | None = None
 
 
-_NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
+# a number as pyarrow's float parser reads it, NaN and infinity spellings included
+_NUMBER = r"(?i)^\s*[-+]?((\d+\.?\d*|\.\d+)(e[-+]?\d+)?|nan(\([0-9a-z_]*\))?|inf(inity)?)\s*$"
 _STOP = object()
 
 
@@ -1090,6 +1125,8 @@ class Blocks(Iterator[pa.Table]):
                 t = self._hints.get(name) or schema.field(name).type
                 if pa.types.is_dictionary(t):  # e.g. pandas categoricals: their values count
                     t = t.value_type
+                if pa.types.is_string_view(t):  # one text type for the steps after
+                    t = pa.string()
                 merged = _merge(types.get(name), t)
                 if merged is None:
                     raise DataError(
@@ -1148,8 +1185,10 @@ def _parse_chunk(
             data,
             read_options=read,
             parse_options=pacsv.ParseOptions(newlines_in_values=alone),
-            # "", "NA", "null", ... mean missing in a text column too, as in a number column
-            convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=True),
+            # NULL_VALUES mean missing in a text column too, as in a number column
+            convert_options=pacsv.ConvertOptions(
+                column_types=types, null_values=list(NULL_VALUES), strings_can_be_null=True
+            ),
         )
     # one block, always: pyarrow refuses a line longer than its block
     return pajson.read_json(
@@ -1234,12 +1273,17 @@ def _records(text: str) -> Iterator[tuple[int, list[str], str]]:
 
 
 def _check_names(name: str, names: list[str]) -> None:
-    blank = [i + 1 for i, n in enumerate(names) if not n.strip()]
-    if blank:
-        raise DataError(f"{name}: column {blank[0]} has an empty name in the header")
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise DataError(f"{name}: duplicate column name(s) in the header: {', '.join(dupes)}")
+    """Refuse a header naming one column twice (any other name, "" included, is a name)."""
+    if len(set(names)) == len(names):
+        return
+    first: dict[str, int] = {}
+    for i, n in enumerate(names):
+        if n in first:
+            raise DataError(
+                f"{name}: duplicate column name {n!r} in the header "
+                f"(columns {first[n] + 1} and {i + 1}); rename one of them"
+            )
+        first[n] = i
 
 
 def _same_columns(name: str, names: list[str], first: str, expected: list[str]) -> None:
@@ -1268,26 +1312,47 @@ def _is_text(t: pa.DataType) -> bool:
     return bool(pa.types.is_string(t) or pa.types.is_large_string(t))
 
 
+def _is_number(t: pa.DataType) -> bool:
+    return bool(pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t))
+
+
+_UNITS = ("s", "ms", "us", "ns")
+
+
 def _merge(have: pa.DataType | None, new: pa.DataType) -> pa.DataType | None:
-    """The type holding both ``have`` and ``new`` (int and float make float), or None."""
+    """The type holding both ``have`` and ``new`` (see the module doc), or None."""
     if have is None or pa.types.is_null(have):
         return new
     if pa.types.is_null(new) or new == have:
         return have
-    numbers = (pa.types.is_integer, pa.types.is_floating)
-    if any(f(have) for f in numbers) and any(f(new) for f in numbers):
+    if _is_number(have) and _is_number(new):
         if pa.types.is_integer(have) and pa.types.is_integer(new):
-            return pa.int64()
-        return pa.float64()
+            unsigned = [pa.types.is_unsigned_integer(t) for t in (have, new)]
+            if all(unsigned):
+                return pa.uint64()
+            if not any(unsigned) or pa.uint64() not in (have, new):
+                return pa.int64()
+        return pa.float64()  # also uint64 with a signed integer: no integer type holds both
     if _is_text(have) and _is_text(new):
         return have
+    dated = (pa.types.is_date(have) or pa.types.is_timestamp(have)) and (
+        pa.types.is_date(new) or pa.types.is_timestamp(new)
+    )
+    if dated:
+        if pa.types.is_date(have) and pa.types.is_date(new):
+            return pa.date64() if pa.date64() in (have, new) else have
+        stamps = [t for t in (have, new) if pa.types.is_timestamp(t)]
+        unit = max((t.unit for t in stamps), key=_UNITS.index)
+        zones = {t.tz for t in stamps} | ({None} if len(stamps) == 1 else set())
+        # a stored timestamp is UTC whatever its zone says: only the label changes
+        return pa.timestamp(unit, zones.pop() if len(zones) == 1 else "UTC")
     return None
 
 
 def _kind(t: pa.DataType | None) -> str:
     if t is None or pa.types.is_null(t):
         return "empty"
-    if pa.types.is_integer(t) or pa.types.is_floating(t):
+    if _is_number(t):
         return "a number"
     if pa.types.is_boolean(t):
         return "a boolean"

@@ -3,8 +3,11 @@ named by file, column and line."""
 
 from __future__ import annotations
 
+import datetime as dt
+import decimal
 import hashlib
 import json
+import math
 import os
 from pathlib import Path
 
@@ -296,10 +299,48 @@ def test_blank_lines_are_skipped(tmp_path: Path) -> None:
 
 
 def test_nan_and_infinities_are_values(tmp_path: Path) -> None:
-    src = _write(tmp_path / "f.csv", b"x\n1.5\ninf\n-inf\nnan\n")
-    x = read_table(str(src))[0].column("x").to_pylist()
-    assert x[:3] == [1.5, float("inf"), float("-inf")]
-    assert x[3] is None  # pyarrow's (and pandas') default: "nan" is a missing value
+    src = _write(tmp_path / "f.csv", b"x\n1.5\ninf\n-inf\nnan\nNaN\n-nan\n-Infinity\nNA\n")
+    x = read_table(str(src))[0].column("x")
+    assert x.to_pylist()[:3] == [1.5, float("inf"), float("-inf")]
+    # NaN is a value, as in TFDV (pyarrow's default null spellings would make these missing)
+    assert all(math.isnan(v) for v in x.to_pylist()[3:6]) and x.to_pylist()[6] == float("-inf")
+    assert x.null_count == 1  # "NA" only
+
+
+def test_missing_values_are_exactly_the_documented_tokens(tmp_path: Path) -> None:
+    tokens = list(sources.NULL_VALUES)
+    assert "NA" in tokens and "" in tokens and not {"nan", "NaN", "-nan", "1.#QNAN"} & set(tokens)
+    rows = "".join(f'1.5,"{t}",w{i}\n{t},x,"{t}"\n' for i, t in enumerate(tokens))
+    table = read_table(str(_write(tmp_path / "n.csv", f"num,text,other\n{rows}".encode())))[0]
+    assert table.column("num").type == pa.float64()
+    assert table.column("num").null_count == len(tokens)
+    assert table.column("text").null_count == len(tokens)  # text columns too
+    assert table.column("other").null_count == len(tokens)
+    # in a text column the NaN spellings (and anything else) are text
+    words = _write(tmp_path / "w.csv", b"w\nred\nnan\nNaN\n1.#QNAN\nnone\nNone\n-\n")
+    assert read_table(str(words))[0].column("w").to_pylist() == [
+        "red", "nan", "NaN", "1.#QNAN", "none", "None", "-"
+    ]  # fmt: skip
+
+
+def test_json_null_and_a_missing_key_are_missing_and_nan_text_is_text(tmp_path: Path) -> None:
+    lines = b'{"a": 1.5, "s": "nan"}\n{"a": null, "s": null}\n{"s": "NA"}\n'
+    table = read_table(str(_write(tmp_path / "j.jsonl", lines)))[0]
+    assert table.column("a").to_pylist() == [1.5, None, None]
+    assert table.column("s").to_pylist() == ["nan", None, "NA"]  # JSON text is never missing
+
+
+def test_nan_spellings_among_numbers_are_numbers_for_the_stray_word_rule(tmp_path: Path) -> None:
+    nums = "".join(f"{i}.5\n" for i in range(50))
+    # pyarrow reads numbers and NaN spellings as floats
+    ok = _write(tmp_path / "ok.csv", f"x\n{nums}nan\n-NaN\ninf\n".encode())
+    assert read_table(str(ok))[0].column("x").type == pa.float64()
+    # a spelling pyarrow does not parse is a stray word among numbers: refused, named
+    odd = _write(tmp_path / "odd.csv", f"x\n{nums}1.#QNAN\n".encode())
+    assert "holds numbers except for 1 value(s), first at line 52: '1.#QNAN'" in _error(odd)
+    # with real NaNs before it, the message names the word, not a NaN
+    mixed = _write(tmp_path / "m.csv", f"x\n{nums}nan\noops\n".encode())
+    assert "first at line 53: 'oops'" in _error(mixed)
 
 
 def test_a_bom_is_dropped(tmp_path: Path) -> None:
@@ -322,8 +363,11 @@ def test_a_bom_is_dropped(tmp_path: Path) -> None:
         ("multi.csv", b'a,b\n1,"x\ny"\n3,4,5\n', "line 4: expected 2 fields, found 3: '3,4,5'"),
         ("latin1.csv", b"a,b\n1,caf\xe9\n", "not UTF-8 text: byte 0xe9 at offset 9 (line 2)"),
         ("latin1h.csv", b"caf\xe9,b\n1,2\n", "not UTF-8 text: byte 0xe9 at offset 3 (line 1)"),
-        ("dupe.csv", b"a,a\n1,2\n", "duplicate column name(s) in the header: a"),
-        ("blankname.csv", b"a,,c\n1,2,3\n", "column 2 has an empty name in the header"),
+        (
+            "dupe.csv",
+            b"b,a,a\n1,2,3\n",
+            "duplicate column name 'a' in the header (columns 2 and 3)",
+        ),
         ("corrupt.parquet", b"PAR1 not really", "not a readable Parquet file"),
         ("empty.parquet", b"", "the file is empty"),
         ("empty.jsonl", b"", "the file is empty"),
@@ -429,3 +473,118 @@ def test_without_a_fingerprint_the_same_tables_and_no_hash(tmp_path: Path) -> No
         with pytest.raises(RuntimeError, match="fingerprint=False"):
             _ = plain.fingerprint
     assert got.equals(want) and len(hashed.fingerprint) == 64
+
+
+# ----------------------------------------------------------------------------- names and types
+
+NAMES = ["", "Name", "a b", "a.b/c", "Churned?", "2024 Sales", "Größe", "Age", "age", "x" * 300]
+
+
+def test_any_header_name_is_kept_exactly_in_every_format(tmp_path: Path) -> None:
+    rows = [{n: i * 10 + k for k, n in enumerate(NAMES)} for i in range(5)]
+    quoted = ",".join(f'"{n}"' if n else "" for n in NAMES)
+    body = "".join(",".join(str(v) for v in r.values()) + "\n" for r in rows)
+    csv_file = _write(tmp_path / "n.csv", f"{quoted}\n{body}".encode())
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "n.parquet")
+    jsonl = _write(tmp_path / "n.jsonl", "".join(json.dumps(r) + "\n" for r in rows).encode())
+    for src in (csv_file, tmp_path / "n.parquet", jsonl):
+        table = read_table(str(src), block_size=64)[0]
+        assert table.column_names == NAMES, src
+        assert table.to_pylist() == rows
+
+
+def test_a_pandas_index_column_is_a_column_named_empty(tmp_path: Path) -> None:
+    src = _write(tmp_path / "p.csv", b",a,b\n0,1,x\n1,2,y\n")
+    table = read_table(str(src))[0]
+    assert table.column_names == ["", "a", "b"] and table.column("").to_pylist() == [0, 1]
+
+
+def test_a_parquet_file_naming_a_column_twice_is_refused(tmp_path: Path) -> None:
+    table = pa.Table.from_arrays([pa.array([1]), pa.array([2])], names=["Größe", "Größe"])
+    pq.write_table(table, tmp_path / "d.parquet")
+    message = _error(tmp_path / "d.parquet")
+    assert "duplicate column name 'Größe' in the header (columns 1 and 2)" in message
+
+
+def test_a_date_column_with_datetimes_further_down_widens_to_timestamps(tmp_path: Path) -> None:
+    dates = "".join(f"2012-01-{d:02d},{d}\n" for d in range(1, 29))
+    src = _write(tmp_path / "d.csv", f"when,n\n{dates}2012-02-01 06:00:00,29\n".encode())
+    table = read_table(str(src), block_size=64)[0]
+    assert table.column("when").type == pa.timestamp("s")
+    assert str(table.column("when")[0]) == "2012-01-01 00:00:00"
+    assert str(table.column("when")[-1]) == "2012-02-01 06:00:00"
+
+
+def test_csv_dates_and_zoned_datetimes_read_as_dates_and_utc_timestamps(tmp_path: Path) -> None:
+    src = _write(
+        tmp_path / "t.csv",
+        b"d,t,z\n2012-01-01,2012-01-01 10:00:00,2012-01-01T10:00:00+02:00\n"
+        b"NA,,2012-01-01T10:00:00Z\n",
+    )
+    table = read_table(str(src))[0]
+    assert table.schema.types == [pa.date32(), pa.timestamp("s"), pa.timestamp("s", "UTC")]
+    z = table.column("z").cast(pa.int64()).to_pylist()
+    assert z[1] - z[0] == 2 * 3600  # +02:00 converted to UTC
+    assert table.column("d").null_count == table.column("t").null_count == 1
+
+
+def _one(t: pa.DataType) -> pa.Array:
+    if pa.types.is_decimal(t):
+        return pa.array([decimal.Decimal("1.25")], t)
+    if pa.types.is_date(t):
+        return pa.array([dt.date(2012, 1, 1)], t)
+    if pa.types.is_timestamp(t):
+        return pa.array([dt.datetime(2012, 1, 1, 10)], t)
+    return pa.array([1], t)
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "merged"),
+    [
+        (pa.int8(), pa.int32(), pa.int64()),
+        (pa.uint8(), pa.uint64(), pa.uint64()),
+        (pa.uint64(), pa.int64(), pa.float64()),  # no integer type holds both
+        (pa.decimal128(5, 2), pa.int64(), pa.float64()),
+        (pa.date32(), pa.timestamp("ms"), pa.timestamp("ms")),
+        (pa.timestamp("s", "UTC"), pa.timestamp("ns"), pa.timestamp("ns", "UTC")),
+        (pa.timestamp("us", "Europe/Paris"), pa.timestamp("us", "UTC"), pa.timestamp("us", "UTC")),
+    ],
+)
+def test_parquet_files_widen_to_a_common_type(
+    tmp_path: Path, first: pa.DataType, second: pa.DataType, merged: pa.DataType
+) -> None:
+    pq.write_table(pa.table({"c": _one(first)}), tmp_path / "a.parquet")
+    pq.write_table(pa.table({"c": _one(second)}), tmp_path / "b.parquet")
+    table = read_table(str(tmp_path))[0]
+    assert table.column("c").type == merged and table.num_rows == 2
+
+
+def test_parquet_text_of_any_encoding_is_read_as_text(tmp_path: Path) -> None:
+    values = ["x", None, "y"]
+    table = pa.table(
+        {
+            "view": pa.array(values, pa.string_view()),
+            "large": pa.array(values, pa.large_string()),
+            "dict": pa.array(values).dictionary_encode(),
+            "num_dict": pa.array([1.5, None, 2.5]).dictionary_encode(),
+        }
+    )
+    pq.write_table(table, tmp_path / "t.parquet")
+    read = read_table(str(tmp_path / "t.parquet"))[0]
+    assert read.schema.types == [pa.string(), pa.large_string(), pa.string(), pa.float64()]
+    assert read.column("view").to_pylist() == values
+
+
+def test_types_no_step_models_are_carried_as_they_are(tmp_path: Path) -> None:
+    table = pa.table(
+        {
+            "blob": pa.array([b"\x00\xff", None]),
+            "tags": pa.array([[1, 2], None]),
+            "pt": pa.array([{"x": 1}, None]),
+            "at": pa.array([3600, None], pa.time32("s")),
+            "took": pa.array([5, None], pa.duration("ms")),
+        }
+    )
+    pq.write_table(table, tmp_path / "t.parquet")
+    read = read_table(str(tmp_path / "t.parquet"))[0]
+    assert read.to_pylist() == table.to_pylist()

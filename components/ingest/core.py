@@ -14,14 +14,24 @@ a split with no rows is still written (the schema, zero rows).
 
 Every row lands in a split by a hash of its key column (or of the whole row when no key is
 given), so the same row always goes to the same split, whatever the order of the rows and files,
-the block size or the file format. The hash (version ``mlrail-split-v2``) is vectorised:
+the block size or the file format. The hash (version ``mlrail-split-v3``; v2 differed only for
+dates, timestamps and uint64 values above 2**63) is vectorised:
 
-- a number by the bits of its float64 value (an integer beyond 2**53 by its int64 bits), so
-  that ``3`` and ``3.0`` agree; -0.0 is 0.0 and every NaN is one NaN; booleans are 0 and 1;
-- a text value by a polynomial hash of its UTF-8 bytes, computed once per distinct value;
-- dates and times by the integer encoding them; a missing value by a fixed word;
+- a number by the bits of its float64 value (an integer beyond 2**53 by its int64 or uint64
+  bits), so that ``3``, ``3.0`` and the decimal ``3.00`` agree; -0.0 is 0.0 and every NaN is
+  one NaN; booleans are 0 and 1;
+- a text value by a polynomial hash of its UTF-8 bytes, computed once per distinct value
+  (binary values by their bytes alike); a dictionary-encoded column as its values;
+- a date or timestamp by the float64 bits of its days since 1970-01-01 UTC
+  (:func:`mlrail.datetimes.arrow_days`), so a CSV date, a Parquet ``date32`` and a
+  ``timestamp[ns]`` at its midnight agree, as do one instant in any unit or zone; a time of
+  day or a duration by the integer encoding it; a missing value by a fixed word;
 - a row's columns are combined in the order of their sorted names, then mixed (splitmix64);
   the row's bucket is the top 53 bits / 2**53, compared with the ratios.
+
+Columns of other types (lists, structs, maps, ...) are written to the splits as they are but
+left out of the whole-row hash; naming one as ``key_column``, or a source with no column the
+hash can read, is a :class:`~mlrail.errors.DataError` naming the column and its type.
 """
 
 from __future__ import annotations
@@ -40,8 +50,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mlrail import sources
+from mlrail.datetimes import arrow_days, is_datetime
 from mlrail.errors import DataError
 from mlrail.io import atomic_dir
+from mlrail.redact import redact
 from mlrail.sources import BUNDLED, resolve_source, resolve_span
 
 __all__ = [
@@ -63,7 +75,7 @@ MAX_LISTED_FILES = 100
 ROW_GROUP_ROWS = 64 * 1024
 
 # The split hash. Changing any of these moves rows between splits: bump the version with them.
-_SPLIT_VERSION = "mlrail-split-v2"
+_SPLIT_VERSION = "mlrail-split-v3"
 _SEED = np.uint64(0x6D6C7261696C7632)  # "mlrailv2"
 _NULL = np.uint64(0x9AE16A3B2F90404F)  # a missing value
 _NAN = np.uint64(0x7FF8000000000000)  # every NaN
@@ -183,13 +195,11 @@ def _write_splits(
 ) -> dict[str, int]:
     """Hash, split and write every block; the next block is parsed while one is written."""
     try:
+        columns: list[str] | None = None
         for table in blocks:
-            if key_column and key_column not in table.column_names:
-                raise DataError(
-                    f"{resolved.source}: key column {key_column!r} is not in the data "
-                    f"(columns: {', '.join(table.column_names)})"
-                )
-            writer.put(table, key_column)
+            if columns is None:
+                columns = _hashed_columns(table.schema, key_column, redact(resolved.source))
+            writer.put(table, columns)
         assert blocks.schema is not None  # read_blocks raises on an input with no rows
         return writer.finish(blocks.schema)
     finally:
@@ -223,10 +233,10 @@ class _SplitWriter:
         self._thread = threading.Thread(target=self._work, name="mlrail-write", daemon=True)
         self._thread.start()
 
-    def put(self, table: pa.Table, key_column: str | None) -> None:
-        """Queue ``table`` to be split (blocks while a few are in flight)."""
+    def put(self, table: pa.Table, columns: list[str]) -> None:
+        """Queue ``table`` to be split by the hash of ``columns`` (blocks while a few are in
+        flight)."""
         self._raise()
-        columns = [key_column] if key_column else sorted(table.column_names)
         self._queue.put(self._pool.submit(self._split, table, columns))
 
     def finish(self, schema: pa.Schema) -> dict[str, int]:
@@ -319,17 +329,71 @@ def _writer(path: Path, schema: pa.Schema) -> Any:
             for f in schema
         ]
     )
-    stored = {b"ARROW:schema": base64.b64encode(plain.serialize().to_pybytes())}
-    return pq.ParquetWriter(
+    writer = pq.ParquetWriter(
         path,
-        schema.with_metadata(stored),
-        store_schema=False,  # the plain one is stored above
+        schema,
+        store_schema=False,  # the plain one is stored below
         use_dictionary=[f.name for f in schema if pa.types.is_dictionary(f.type)],
         write_statistics=False,  # measured: a fifth of the write; validate computes its own
     )
+    # (a schema's own metadata is dropped with store_schema=False: added to the footer instead,
+    # so types Parquet cannot name, e.g. durations and zones, read back as they were written)
+    stored = base64.b64encode(plain.serialize().to_pybytes())
+    writer.add_key_value_metadata({"ARROW:schema": stored.decode()})
+    return writer
 
 
 # ------------------------------------------------------------------------------- the split hash
+
+
+def _hashable(t: pa.DataType) -> bool:
+    """Whether the split hash reads values of type ``t`` (see the module doc)."""
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    return bool(
+        pa.types.is_null(t)
+        or pa.types.is_boolean(t)
+        or pa.types.is_integer(t)
+        or pa.types.is_floating(t)
+        or pa.types.is_decimal(t)
+        or (pa.types.is_temporal(t) and not pa.types.is_interval(t))
+        or pa.types.is_string(t)
+        or pa.types.is_large_string(t)
+        or pa.types.is_string_view(t)
+        or pa.types.is_binary(t)
+        or pa.types.is_large_binary(t)
+        or pa.types.is_fixed_size_binary(t)
+    )
+
+
+def _hashed_columns(schema: pa.Schema, key_column: str | None, source: str) -> list[str]:
+    """The columns whose hash splits the rows: the key column, or every hashable one sorted.
+
+    Raises:
+        DataError: the key column is missing or of a type the hash cannot read, or no column
+            can be hashed.
+    """
+    if key_column is not None:
+        if key_column not in schema.names:
+            raise DataError(
+                f"{source}: key column {key_column!r} is not in the data "
+                f"(columns: {', '.join(map(repr, schema.names))})"
+            )
+        t = schema.field(key_column).type
+        if not _hashable(t):
+            raise DataError(
+                f"{source}: key column {key_column!r} has type {t}, which the split hash cannot "
+                "read; give a number, text, date or timestamp column"
+            )
+        return [key_column]
+    columns = sorted(f.name for f in schema if _hashable(f.type))
+    if not columns:
+        kinds = ", ".join(f"{f.name!r} ({f.type})" for f in schema)
+        raise DataError(
+            f"{source}: no column the split hash can read (columns: {kinds}); give key_column "
+            "naming a number, text, date or timestamp column"
+        )
+    return columns
 
 
 def row_buckets(table: pa.Table, columns: list[str]) -> np.ndarray:
@@ -364,7 +428,10 @@ def _mix(x: np.ndarray) -> np.ndarray:
 def _column_words(column: pa.ChunkedArray, name: str) -> np.ndarray:
     """One uint64 word per row of ``column`` (see the module doc)."""
     t = column.type
-    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t):
+    if pa.types.is_string_view(t) or pa.types.is_fixed_size_binary(t):
+        column = column.cast(pa.string() if pa.types.is_string_view(t) else pa.binary())
+        t = column.type
+    if _is_bytes(t):
         column = column.dictionary_encode()
         t = column.type
     words = _dictionary_words if pa.types.is_dictionary(t) else _words
@@ -407,10 +474,16 @@ def _words(chunk: pa.Array, name: str) -> np.ndarray:
         words = bits[chunk.offset : chunk.offset + len(chunk)].astype(np.float64).view(np.uint64)
     elif pa.types.is_floating(t):
         words = _float_words(_values(chunk, t.to_pandas_dtype()).astype(np.float64, copy=False))
+    elif pa.types.is_uint64(t):
+        words = _uint_words(_values(chunk, np.uint64))
     elif pa.types.is_integer(t):
         wide = chunk.view(pa.int64()) if t.bit_width == 64 else chunk.cast(pa.int64())
         words = _int_words(_values(wide, np.int64))
-    elif pa.types.is_temporal(t):  # by the integer that encodes it
+    elif pa.types.is_decimal(t):  # as the float64 nearest its value: 3.00 is 3
+        words = _float_words(chunk.cast(pa.float64(), safe=False).fill_null(0.0).to_numpy())
+    elif is_datetime(t):  # by its days: the same instant in any unit, zone or date type
+        words = _float_words(np.nan_to_num(arrow_days(chunk), nan=0.0))
+    elif pa.types.is_temporal(t):  # a time of day, a duration: by the integer that encodes it
         storage = chunk.view(pa.int64() if t.bit_width == 64 else pa.int32())
         words = _values(storage, storage.type.to_pandas_dtype()).astype(np.int64).view(np.uint64)
     else:
@@ -437,6 +510,12 @@ def _int_words(i: np.ndarray) -> np.ndarray:
     return np.where(exact, i.astype(np.float64).view(np.uint64), i.view(np.uint64))
 
 
+def _uint_words(u: np.ndarray) -> np.ndarray:
+    """A uint64 as :func:`_int_words`: its float64 when that is exact, else its own bits."""
+    exact = u <= np.uint64(2**53)
+    return np.where(exact, u.astype(np.float64).view(np.uint64), u)
+
+
 def _dictionary_words(chunk: pa.DictionaryArray, name: str) -> np.ndarray:
     hashed = _dictionary_hashes(chunk.dictionary, name)
     indices = chunk.indices
@@ -446,9 +525,20 @@ def _dictionary_words(chunk: pa.DictionaryArray, name: str) -> np.ndarray:
 def _dictionary_hashes(dictionary: pa.Array, name: str) -> np.ndarray:
     """The hash of each value of a (small) dictionary: text by its UTF-8 bytes."""
     t = dictionary.type
-    if not (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t)):
-        return _mix(_words(dictionary, name).copy())
+    if pa.types.is_string_view(t):
+        return _dictionary_hashes(dictionary.cast(pa.string()), name)
+    if not _is_bytes(t):  # numbers as their values, like the same column not encoded
+        return _words(dictionary, name)
     return _text_hashes(dictionary)
+
+
+def _is_bytes(t: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_string(t)
+        or pa.types.is_large_string(t)
+        or pa.types.is_binary(t)
+        or pa.types.is_large_binary(t)
+    )
 
 
 def _text_hashes(values: pa.Array) -> np.ndarray:
@@ -459,7 +549,8 @@ def _text_hashes(values: pa.Array) -> np.ndarray:
     before the length is mixed in.
     """
     n = len(values)
-    offsets_type = np.int64 if pa.types.is_large_string(values.type) else np.int32
+    large = pa.types.is_large_string(values.type) or pa.types.is_large_binary(values.type)
+    offsets_type = np.int64 if large else np.int32
     offsets = np.frombuffer(values.buffers()[1], dtype=offsets_type)[
         values.offset : values.offset + n + 1
     ].astype(np.int64)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import datetime as dt
+import decimal
 import json
 import threading
 from pathlib import Path
@@ -9,7 +11,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from mlrail.components.ingest.core import ingest, read_table, row_buckets
+from mlrail.components.ingest.core import SPLIT_FILE, ingest, read_table, row_buckets
 from mlrail.errors import DataError
 
 
@@ -91,7 +93,7 @@ def test_quoted_multiline_field_and_bom_are_valid_csv(tmp_path: Path) -> None:
         ("header.csv", b"a,b,c\n", "has a header but no data rows"),
         ("ragged.csv", b"a,b\n1,2\n3,4,5\n", "malformed CSV: line 3: expected 2 fields, found 3"),
         ("latin1.csv", b"a,b\n1,caf\xe9\n", "not UTF-8 text: byte 0xe9 at offset 9 (line 2)"),
-        ("dupe.csv", b"a,a\n1,2\n", "duplicate column name(s) in the header: a"),
+        ("dupe.csv", b"a,a\n1,2\n", "duplicate column name 'a' in the header (columns 1 and 2)"),
         ("corrupt.parquet", b"PAR1 not really", "not a readable Parquet file"),
         ("empty.parquet", b"", "the file is empty"),
         ("data.xlsx", b"a,b\n1,2\n", "unknown file type"),
@@ -356,11 +358,87 @@ def test_text_columns_are_dictionary_encoded(penguins_csv: Path, tmp_path: Path)
     assert schema.field("species").type == "string"
 
 
-def test_a_missing_key_column_or_an_unhashable_row_is_refused(tmp_path: Path) -> None:
+def test_a_missing_or_unhashable_key_column_is_refused(tmp_path: Path) -> None:
     src = _write(tmp_path / "d.csv", b"a,b\n1,2\n")
-    with pytest.raises(DataError, match=r"key column 'c' is not in the data \(columns: a, b\)"):
+    with pytest.raises(DataError, match=r"key column 'c' is not in the data \(columns: 'a', 'b'\)"):
         ingest(str(src), str(tmp_path / "ex"), key_column="c")
     lists = _write(tmp_path / "l.jsonl", b'{"id": 1, "tags": [1, 2]}\n{"id": 2, "tags": []}\n')
-    with pytest.raises(DataError, match="column 'tags' of type list<item: int64> cannot be hashed"):
-        ingest(str(lists), str(tmp_path / "ex"))
-    assert sum(ingest(str(lists), str(tmp_path / "ex"), key_column="id").rows.values()) == 2
+    with pytest.raises(DataError, match=r"l.jsonl: key column 'tags' has type list<item: int64>"):
+        ingest(str(lists), str(tmp_path / "ex"), key_column="tags")
+    only = _write(tmp_path / "o.jsonl", b'{"tags": [1, 2]}\n{"tags": []}\n')
+    with pytest.raises(DataError, match=r"no column the split hash can read.*'tags' \(list"):
+        ingest(str(only), str(tmp_path / "ex"))
+
+
+def test_columns_the_hash_cannot_read_are_carried_through(tmp_path: Path) -> None:
+    lines = "".join(json.dumps({"id": i, "tags": [i, i], "pt": {"x": i}}) + "\n" for i in range(40))
+    result = ingest(str(_write(tmp_path / "l.jsonl", lines.encode())), str(tmp_path / "ex"))
+    rows = [r for s in result.splits for r in _rows(tmp_path / "ex", s)]
+    assert sorted(r["id"] for r in rows) == list(range(40))
+    assert all(r["tags"] == [r["id"]] * 2 and r["pt"] == {"x": r["id"]} for r in rows)
+    # the split is the one of the hashable columns alone
+    alone = _write(tmp_path / "i.jsonl", "".join(f'{{"id": {i}}}\n' for i in range(40)).encode())
+    ingest(str(alone), str(tmp_path / "ei"))
+    assert _split_ids(tmp_path / "ei") == _split_ids(tmp_path / "ex")
+
+
+def test_dates_split_alike_in_every_format_unit_and_type(tmp_path: Path) -> None:
+    days = [dt.date(2011, 1, 1) + dt.timedelta(days=3 * i) for i in range(200)]
+    csv_rows = "".join(f"{i},{d.isoformat()}\n" for i, d in enumerate(days))
+    ingest(str(_write(tmp_path / "d.csv", f"id,day\n{csv_rows}".encode())), str(tmp_path / "c"))
+    expected = _split_ids(tmp_path / "c")
+    assert pq.read_schema(tmp_path / "c" / "train" / SPLIT_FILE).field("day").type == pa.date32()
+    assert all(len(ids) > 10 for ids in expected.values())
+    midnights = [dt.datetime(d.year, d.month, d.day) for d in days]
+    for name, column in {
+        "date32": pa.array(days, pa.date32()),
+        "date64": pa.array(days, pa.date64()),
+        "ns": pa.array(midnights, pa.timestamp("ns")),
+        "ms_utc": pa.array(midnights, pa.timestamp("ms", "UTC")),
+    }.items():
+        pq.write_table(pa.table({"id": range(200), "day": column}), tmp_path / f"{name}.parquet")
+        ingest(str(tmp_path / f"{name}.parquet"), str(tmp_path / name))
+        assert _split_ids(tmp_path / name) == expected, name
+    lines = "".join(json.dumps({"id": i, "day": d.isoformat()}) + "\n" for i, d in enumerate(days))
+    ingest(str(_write(tmp_path / "d.jsonl", lines.encode())), str(tmp_path / "j"))
+    assert _split_ids(tmp_path / "j") == expected  # JSON: pyarrow reads them as timestamps
+
+
+def test_numbers_of_every_width_and_decimals_split_as_their_values() -> None:
+    values = [0, 1, 2, 100, None, 7]
+    plain = _buckets(x=pa.array(values, pa.int64()))
+    for t in (pa.int8(), pa.uint8(), pa.int16(), pa.uint32(), pa.uint64(), pa.float32()):
+        assert _buckets(x=pa.array(values, t)) == plain, t
+    as_decimals = [None if v is None else decimal.Decimal(v) for v in values]
+    assert _buckets(x=pa.array(as_decimals, pa.decimal128(10, 2))) == plain
+    assert _buckets(x=pa.array(as_decimals, pa.decimal256(50, 0))) == plain
+    assert _buckets(x=pa.array(values).dictionary_encode()) == plain
+    assert _buckets(x=pa.array([None, True, False])) == _buckets(x=pa.array([None, 1, 0]))
+    big = _buckets(x=pa.array([2**64 - 1, 2**63, 2**53], pa.uint64()))
+    assert len(set(big)) == 3 and big[2] == _buckets(x=pa.array([2**53]))[0]
+    text = ["a", None, "ü"]
+    assert _buckets(s=pa.array(text, pa.string_view())) == _buckets(s=pa.array(text))
+    assert _buckets(b=pa.array([b"a", None], pa.large_binary())) == _buckets(
+        b=pa.array([b"a", None])
+    )
+
+
+def test_column_names_of_any_kind_are_kept_and_types_written_as_read(tmp_path: Path) -> None:
+    names = ["", "Name", "a.b/c", "Churned?", "1st", "Größe", "Age", "age", "n" * 200]
+    header = ",".join(f'"{n}"' for n in names)
+    rows = "".join(",".join(str(i + k) for k in range(len(names))) + "\n" for i in range(30))
+    result = ingest(
+        str(_write(tmp_path / "n.csv", f"{header}\n{rows}".encode())), str(tmp_path / "e")
+    )
+    assert sum(result.rows.values()) == 30
+    assert pq.read_schema(tmp_path / "e" / "train" / SPLIT_FILE).names == names
+    table = pa.table(
+        {
+            "took": pa.array(range(30), pa.duration("ms")),
+            "at": pa.array(range(30), pa.timestamp("ms", "Europe/Paris")),
+            "big": pa.array([2**64 - 1 - i for i in range(30)], pa.uint64()),
+        }
+    )
+    pq.write_table(table, tmp_path / "t.parquet")
+    ingest(str(tmp_path / "t.parquet"), str(tmp_path / "t"))
+    assert pq.read_schema(tmp_path / "t" / "train" / SPLIT_FILE).types == table.schema.types
