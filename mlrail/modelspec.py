@@ -7,8 +7,8 @@ Example::
 
     {"task": "multiclass", "label": "species", "classes": ["Adelie", "Chinstrap", "Gentoo"],
      "output": "probabilities",
-     "inputs": [{"name": "bill_length_mm", "column": "bill_length_mm", "dtype": "float32"},
-                {"name": "island", "column": "island", "dtype": "string"}]}
+     "inputs": [{"name": "in_bill_length_mm", "column": "bill_length_mm", "dtype": "float32"},
+                {"name": "in_island", "column": "island", "dtype": "string"}]}
 
 Every input is a column of shape ``[batch, 1]``; numbers are float32 (missing values as NaN, the
 model imputes them), strings are UTF-8 (missing values as "", the model maps them to OOV), dates
@@ -18,6 +18,8 @@ Names: ``column`` is the data's column name, whatever it holds (capitals, spaces
 non-ASCII, a leading digit); it is the name V2 clients send and the ONNX graph's input name.
 ``name`` is the TensorFlow-side name (:func:`input_names`): TensorFlow lower-cases and uniquifies
 signature names, so two columns ``Age`` and ``age`` cannot both be inputs under their own names.
+``output`` is the output's name (:func:`output_name`): never one of the data's columns, since
+the ONNX graph's inputs carry the columns' names and one graph cannot have two tensors of a name.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ __all__ = [
     "ModelSpec",
     "class_key",
     "input_names",
+    "output_name",
     "read_split",
     "tf_inputs",
 ]
@@ -100,6 +103,25 @@ def input_names(columns: Iterable[str]) -> dict[str, str]:
         names[c] = name
         taken.add(name)
     return {c: names[c] for c in columns}
+
+
+def output_name(task: str, columns: Iterable[str]) -> str:
+    """The model output's name: ``probabilities`` (classifiers) or ``predictions``, unless a
+    column already has that name; then ``mlrail_<that>``, then ``mlrail_<that>_2``, ``_3``, ...
+
+    ``columns`` are all the data's columns (inputs and label): the output must not take the name
+    of a graph input, and a V2 answer whose output is named like a request's column would
+    confuse a reader.
+    """
+    base = "probabilities" if task in CLASSIFICATION else "predictions"
+    taken = set(columns)
+    if base not in taken:
+        return base
+    name, k = f"mlrail_{base}", 1
+    while name in taken:
+        k += 1
+        name = f"mlrail_{base}_{k}"
+    return name
 
 
 @dataclass(frozen=True)

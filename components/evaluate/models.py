@@ -78,21 +78,43 @@ def _saved_model_fn(saved_model_dir: Path) -> Callable[[dict[str, np.ndarray]], 
         raise ModelError(f"{saved_model_dir}: cannot load the SavedModel: {e}") from e
 
     def predict(features: dict[str, np.ndarray]) -> np.ndarray:
-        (out,) = fn(**tf_inputs(features)).values()
+        try:
+            (out,) = fn(**tf_inputs(features)).values()
+        except (TypeError, ValueError, tf.errors.OpError) as e:
+            # TensorFlow's binding error lists every tensor; the names are what a user needs
+            expected = sorted(fn.structured_input_signature[1])
+            raise ModelError(
+                f"{saved_model_dir}: the SavedModel cannot run on inputs "
+                f"{', '.join(sorted(features))} (it takes {', '.join(expected)}): "
+                f"{type(e).__name__}: {str(e)[:500]}"
+            ) from e
         return np.asarray(out.numpy())
 
     return predict
 
 
 def _onnx_fn(folder: Path, spec: ModelSpec) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
-    from mlrail.serving.repository import load_model as load_onnx
+    import onnxruntime as ort
 
-    # the server's loader: the same checks of the graph against model_spec.json
-    model = load_onnx(folder, folder.name, 0, intra_op_threads=0)
-    session = model.session
+    path = folder / _ONNX
+    try:
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as e:  # ORT's pybind errors share no base class
+        raise ModelError(f"{path}: ONNX Runtime cannot load this model: {e}") from e
+    graph_inputs = [i.name for i in session.get_inputs()]
+    # checked at load, as the server does: a graph that is not its spec's fails here, named
+    try:
+        spec.feeds(dict.fromkeys((i.name for i in spec.inputs), np.empty((0, 1))), graph_inputs)
+    except ModelError as e:
+        raise ModelError(f"{path}: {e}") from e
 
     def predict(features: dict[str, np.ndarray]) -> np.ndarray:
-        (out,) = session.run([spec.output], features)
+        # by column (export_onnx since issue 10) or by TensorFlow name (older exports)
+        feeds = spec.feeds(features, graph_inputs)
+        try:
+            (out,) = session.run([spec.output], feeds)
+        except Exception as e:  # ORT raises ValueError, RuntimeError or its pybind errors
+            raise ModelError(f"{path}: ONNX Runtime failed: {e}") from e
         return np.asarray(out)
 
     return predict

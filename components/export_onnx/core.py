@@ -31,6 +31,17 @@ written only if within its bound (a rejected variant is reported, not an error):
   as penguins' (about 1,000 weights) the int8 file is *larger*: the quantisation nodes and
   their scales outweigh the 3 KB the weights save.
 
+Names: the graph's inputs are the data's column names (``spec.column``: what V2 clients send,
+the golden request and ``config.pbtxt`` use), whatever they hold. The SavedModel's inputs have
+TensorFlow-safe names (``spec.name``, :func:`mlrail.modelspec.input_names`); after conversion
+each graph input is renamed to its column, and an internal tensor that already had a column's
+name is renamed first (:func:`name_inputs`). The output keeps ``spec.output``, which train chose
+to differ from every column.
+
+Bounds: ``tolerance``, ``rtol``, ``max_accuracy_drop`` and ``max_rmse_increase`` must be finite
+numbers >= 0 (:func:`check_options`): a negative or NaN bound would let every row pass (or
+none), so the parity gate would be off without anyone saying so.
+
 ``model.onnx`` (and the repository's model) is always the unquantised, unoptimised model.
 The file carries its signature in the metadata prop ``mlrail.signature``:
 ``{"inputs": [{"name", "dtype", "onnx_type", "shape"}], "outputs": [...]}``, with ``-1`` for
@@ -84,10 +95,13 @@ __all__ = [
     "Parity",
     "Quality",
     "Variant",
+    "check_options",
     "edge_rows",
     "export_onnx",
     "golden_requests",
+    "name_inputs",
     "parity",
+    "pbtxt_string",
     "signature",
     "triton_config",
 ]
@@ -103,6 +117,32 @@ DEFAULT_RTOL = 1e-6
 DEFAULT_MAX_ACCURACY_DROP = 0.01
 #: A regression variant's eval RMSE may grow by at most 1% of the unquantised model's.
 DEFAULT_MAX_RMSE_INCREASE = 0.01
+
+
+def check_options(
+    *,
+    tolerance: float = 1e-4,
+    rtol: float = DEFAULT_RTOL,
+    max_accuracy_drop: float = DEFAULT_MAX_ACCURACY_DROP,
+    max_rmse_increase: float = DEFAULT_MAX_RMSE_INCREASE,
+) -> None:
+    """Refuse a bound that would switch a gate off; callable before any step runs (the CLI).
+
+    Raises:
+        ValueError: naming the parameter that is negative, NaN, infinite or not a number.
+    """
+    for name, value in (
+        ("tolerance", tolerance),
+        ("rtol", rtol),
+        ("max_accuracy_drop", max_accuracy_drop),
+        ("max_rmse_increase", max_rmse_increase),
+    ):
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not number or not np.isfinite(value) or value < 0:
+            raise ValueError(
+                f"{name} must be a finite number >= 0, got {value!r}"
+                + (" (a negative bound lets every row pass)" if number and value < 0 else "")
+            )
 
 
 @dataclass(frozen=True)
@@ -159,6 +199,8 @@ class Variant:
 
 @dataclass(frozen=True)
 class ExportResult:
+    """What export_onnx wrote; ``inputs`` are the graph's input names (the data's columns)."""
+
     parity: Parity
     opset: int
     sha256: str
@@ -234,6 +276,96 @@ def _convert(saved_model_dir: Path, spec: ModelSpec, opset: int) -> Any:
     return proto
 
 
+def _subgraphs(graph: Any) -> list[Any]:
+    from onnx import AttributeProto
+
+    out = []
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.type == AttributeProto.GRAPH:
+                out.append(attr.g)
+            elif attr.type == AttributeProto.GRAPHS:
+                out.extend(attr.graphs)
+    return out
+
+
+def _tensor_names(graph: Any) -> set[str]:
+    """Every tensor name in ``graph`` and its subgraphs."""
+    names: set[str] = set()
+    for v in (*graph.input, *graph.output, *graph.value_info):
+        names.add(v.name)
+    names.update(t.name for t in graph.initializer)
+    names.update(t.values.name for t in graph.sparse_initializer)
+    for node in graph.node:
+        names.update(node.input)
+        names.update(node.output)
+    for sub in _subgraphs(graph):
+        names |= _tensor_names(sub)
+    names.discard("")  # an omitted optional input, not a tensor
+    return names
+
+
+def _rename(graph: Any, mapping: dict[str, str]) -> None:
+    """Rename tensors everywhere in ``graph`` (subgraphs too), all at once."""
+
+    def new(name: str) -> str:
+        return mapping.get(name, name)
+
+    for v in (*graph.input, *graph.output, *graph.value_info):
+        v.name = new(v.name)
+    for t in graph.initializer:
+        t.name = new(t.name)
+    for t in graph.sparse_initializer:
+        t.values.name = new(t.values.name)
+    for node in graph.node:
+        node.input[:] = [new(n) for n in node.input]
+        node.output[:] = [new(n) for n in node.output]
+    for sub in _subgraphs(graph):
+        _rename(sub, mapping)
+
+
+def name_inputs(proto: Any, spec: ModelSpec) -> None:
+    """Rename the converted graph's inputs from their TensorFlow names to the data's columns.
+
+    A column may be any string, so it may already name a tensor inside the graph (a column
+    called ``Identity:0`` or ``in_x``, another input's TensorFlow name): such a tensor is given
+    a fresh name first, and all renames happen at once, so nothing is renamed twice.
+
+    Raises:
+        ModelError: the graph lacks one of the spec's inputs, a column is empty (ONNX reads
+            an empty name as "no tensor") or is the output's name.
+    """
+    graph = proto.graph
+    targets = {i.name: i.column for i in spec.inputs}
+    graph_inputs = {v.name for v in graph.input}
+    missing = sorted(set(targets) - graph_inputs)
+    if missing:
+        raise ModelError(
+            f"the converted graph lacks input(s) {', '.join(map(repr, missing))} "
+            f"(graph inputs: {', '.join(map(repr, sorted(graph_inputs)))})"
+        )
+    for i in spec.inputs:
+        if not i.column:
+            raise ModelError("a model input has an empty column name; ONNX cannot name it")
+        if i.column == spec.output:
+            raise ModelError(
+                f"column {i.column!r} has the output's name; retrain (train names the output "
+                "apart from every column)"
+            )
+    existing = _tensor_names(graph)
+    reserved = set(targets.values()) | {spec.output}
+    taken = existing | reserved
+    mapping = dict(targets)
+    for name in sorted(existing):
+        if name in reserved and name not in targets and name != spec.output:
+            k = 1
+            while f"{name}__mlrail{k}" in taken:
+                k += 1
+            mapping[name] = f"{name}__mlrail{k}"
+            taken.add(mapping[name])
+    _rename(graph, mapping)
+
+
 def _signature(values: Any) -> list[dict[str, Any]]:
     """Names, dtypes and shapes of graph inputs or outputs (``-1`` for a symbolic dimension)."""
     from onnx import TensorProto, helper
@@ -292,7 +424,11 @@ def _excess(
     diff = np.where(np.isnan(ref) & np.isnan(got), 0.0, np.where(np.isnan(diff), np.inf, diff))
     finite_ref = np.abs(np.nan_to_num(ref, posinf=0.0, neginf=0.0))
     rel = diff / np.maximum(finite_ref, 1e-12)
-    excess = (diff / (tolerance + rtol * finite_ref)).reshape(len(diff), -1).max(axis=1)
+    bound = tolerance + rtol * finite_ref
+    # a zero bound (tolerance and rtol 0) asks for equality: 0 / 0 is within it, not NaN
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(diff == 0, 0.0, diff / bound)
+    excess = ratio.reshape(len(diff), -1).max(axis=1)
     return diff, rel, excess
 
 
@@ -333,10 +469,12 @@ def edge_rows(
 ) -> tuple[dict[str, np.ndarray], list[str]]:
     """Copies of the first row with one input at a time set to a value eval data may lack.
 
-    Numbers: NaN (a missing value), +inf and -inf; strings: empty and unseen. Plus one row with
-    every number missing and every string unseen. The converted graph must treat these as the
-    SavedModel does (tf2onnx once turned ``where(isfinite(x), x, mean)`` into arithmetic that
-    makes a missing number NaN, which eval rows without gaps did not show).
+    Numbers and dates: NaN (a missing value), +inf and -inf; strings: empty and unseen. Plus
+    one row with every number and date missing and every string unseen. Rows are named by
+    column (``bill_length_mm=NaN``); ``features`` and the rows are keyed by TensorFlow name.
+    The converted graph must treat these as the SavedModel does (tf2onnx once turned
+    ``where(isfinite(x), x, mean)`` into arithmetic that makes a missing number NaN, which eval
+    rows without gaps did not show).
     """
     first = {k: v[:1] for k, v in features.items()}
     rows: list[dict[str, Any]] = []
@@ -344,11 +482,11 @@ def edge_rows(
     numbers = {"NaN": np.nan, "+inf": np.inf, "-inf": -np.inf}
     strings = {"''": "", "unseen": UNSEEN}
     for i in spec.inputs:
-        for label, value in (numbers if i.dtype == "float32" else strings).items():
+        for label, value in (strings if i.dtype == "string" else numbers).items():
             rows.append({i.name: value})
-            names.append(f"{i.name}={label}")
-    rows.append({i.name: np.nan if i.dtype == "float32" else UNSEEN for i in spec.inputs})
-    names.append("all numbers missing, all strings unseen")
+            names.append(f"{i.column}={label}")
+    rows.append({i.name: UNSEEN if i.dtype == "string" else np.nan for i in spec.inputs})
+    names.append("all numbers and dates missing, all strings unseen")
     out = {k: np.repeat(v, len(rows), axis=0) for k, v in first.items()}
     for r, change in enumerate(rows):
         for k, value in change.items():
@@ -362,22 +500,22 @@ def golden_requests(
     """The first eval rows as an Open Inference Protocol v2 request, with ONNX Runtime's answer.
 
     deploy replays the request against the live endpoint and compares (a smoke test of the
-    serving stack, not only of the model). Missing numbers are written as ``null``, which the
-    server reads as missing, as training did.
+    serving stack, not only of the model). Inputs are named by column, as V2 clients send
+    them. Missing numbers and dates are written as ``null``, which the server reads as missing,
+    as training did; dates are FP64 days since 1970-01-01 UTC.
     """
     inputs = []
     for i in spec.inputs:
         column = features[i.name][:rows, 0]
-        if i.dtype == "float32":
-            data: list[Any] = [None if np.isnan(v) else float(v) for v in column]
-            inputs.append(
-                {"name": i.name, "shape": [len(data), 1], "datatype": "FP32", "data": data}
-            )
+        if i.dtype == "string":
+            data: list[Any] = [str(v) for v in column]
+            datatype = "BYTES"
         else:
-            data = [str(v) for v in column]
-            inputs.append(
-                {"name": i.name, "shape": [len(data), 1], "datatype": "BYTES", "data": data}
-            )
+            data = [None if np.isnan(v) else float(v) for v in column]
+            datatype = "FP64" if i.dtype == "datetime" else "FP32"
+        inputs.append(
+            {"name": i.column, "shape": [len(data), 1], "datatype": datatype, "data": data}
+        )
     expected = outputs[:rows]
     return {
         "request": {"inputs": inputs},
@@ -392,21 +530,43 @@ def golden_requests(
     }
 
 
+def pbtxt_string(value: str) -> str:
+    """``value`` as a quoted protobuf text-format string, escaped as protobuf's own CEscape does:
+    quotes, backslashes and control characters by C escapes, other non-ASCII as the octal
+    escapes of its UTF-8 bytes (a column name may hold anything)."""
+    named = {ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t", ord('"'): '\\"',
+             ord("'"): "\\'", ord("\\"): "\\\\"}  # fmt: skip
+    out = []
+    for byte in value.encode("utf-8", "surrogatepass"):
+        if byte in named:
+            out.append(named[byte])
+        elif 0x20 <= byte < 0x7F:
+            out.append(chr(byte))
+        else:
+            out.append(f"\\{byte:03o}")
+    return '"' + "".join(out) + '"'
+
+
+_TRITON_TYPES = {"float32": "TYPE_FP32", "datetime": "TYPE_FP64", "string": "TYPE_STRING"}
+
+
 def triton_config(name: str, spec: ModelSpec, outputs: int) -> str:
-    """A Triton ``config.pbtxt`` for the ONNX Runtime backend (KServe's Triton runtime reads it)."""
-    lines = [f'name: "{name}"', 'platform: "onnxruntime_onnx"', "max_batch_size: 0"]
+    """A Triton ``config.pbtxt`` for the ONNX Runtime backend (KServe's Triton runtime reads it).
+
+    Inputs are named by column (the graph's names), every name escaped by :func:`pbtxt_string`.
+    """
+    lines = [f"name: {pbtxt_string(name)}", 'platform: "onnxruntime_onnx"', "max_batch_size: 0"]
     for i in spec.inputs:
-        dtype = "TYPE_FP32" if i.dtype == "float32" else "TYPE_STRING"
         lines += [
             "input {",
-            f'  name: "{i.name}"',
-            f"  data_type: {dtype}",
+            f"  name: {pbtxt_string(i.column)}",
+            f"  data_type: {_TRITON_TYPES[i.dtype]}",
             "  dims: [ -1, 1 ]",
             "}",
         ]
     lines += [
         "output {",
-        f'  name: "{spec.output}"',
+        f"  name: {pbtxt_string(spec.output)}",
         "  data_type: TYPE_FP32",
         f"  dims: [ -1, {outputs} ]",
         "}",
@@ -414,10 +574,30 @@ def triton_config(name: str, spec: ModelSpec, outputs: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _session(data: bytes, options: Any = None) -> Any:
+def _session(data: bytes, options: Any = None, what: str = "the converted model") -> Any:
     import onnxruntime as ort
 
-    return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+    try:
+        return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+    except Exception as e:  # ORT's pybind errors share no base class
+        raise ModelError(f"{what}: ONNX Runtime cannot load it: {e}") from e
+
+
+def _run(
+    session: Any, spec: ModelSpec, features: dict[str, np.ndarray], what: str, where: str
+) -> np.ndarray:
+    """ONNX Runtime's output on ``features`` (keyed by TensorFlow name), fed by graph name.
+
+    Raises:
+        ModelError: ONNX Runtime refuses the feed or fails (its error, named), never a bare
+            ``ValueError`` from inside ONNX Runtime.
+    """
+    feeds = spec.feeds(features, [i.name for i in session.get_inputs()])
+    try:
+        (out,) = session.run([spec.output], feeds)
+    except Exception as e:  # ORT raises ValueError, RuntimeError or its own pybind errors
+        raise ModelError(f"{what}: ONNX Runtime failed on the rows of {where}: {e}") from e
+    return np.asarray(out)
 
 
 def _quality(spec: ModelSpec, out: np.ndarray, y: np.ndarray) -> tuple[float | None, float | None]:
@@ -459,6 +639,7 @@ def _int8(data: bytes, scratch: Path) -> bytes:
 
 
 def _variant(
+    where: str,
     name: str,
     data: bytes,
     spec: ModelSpec,
@@ -478,7 +659,7 @@ def _variant(
         onnx.checker.check_model(onnx.load_from_string(data), full_check=True)
     except onnx.checker.ValidationError as e:
         return Variant(name, file, False, f"invalid ONNX: {e}", len(data), float("nan"))
-    (out,) = _session(data).run([spec.output], features)
+    out = _run(_session(data, what=file), spec, features, file, where)
     diff = float(np.abs(out.astype(np.float64) - plain_out).max())
     accuracy, rmse = _quality(spec, out[labelled], y)
     if accuracy is not None and base.accuracy is not None:
@@ -529,15 +710,27 @@ def export_onnx(
     Raises:
         ParityError: ONNX Runtime's outputs differ from the SavedModel's by more than
             ``tolerance + rtol * |SavedModel output|`` on some eval row; nothing is written.
+        ModelError: the model cannot be converted, loaded or run (named).
+        DataError: the split lacks an input column or has no row (named).
+        ValueError: a bound that is negative, NaN or infinite (:func:`check_options`).
     """
     import onnx
-    import onnxruntime as ort
 
     from mlrail.components.evaluate.core import predict_saved_model
 
+    check_options(
+        tolerance=tolerance,
+        rtol=rtol,
+        max_accuracy_drop=max_accuracy_drop,
+        max_rmse_increase=max_rmse_increase,
+    )
     spec = ModelSpec.read(model_dir)
     saved_model = Path(model_dir) / "saved_model"
     proto = _convert(saved_model, spec, opset)
+    try:
+        name_inputs(proto, spec)
+    except ModelError as e:
+        raise ModelError(f"{saved_model}: {e}") from e
     _metadata(proto, spec, _dir_hash(saved_model))
     try:
         onnx.checker.check_model(proto, full_check=True)
@@ -550,11 +743,11 @@ def export_onnx(
     if not len(next(iter(features.values()))):
         raise DataError(f"{where}: no rows to check ONNX parity on")
     reference = predict_saved_model(saved_model, features)
-    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
-    (onnx_out,) = session.run([spec.output], features)
+    session = _session(data)
+    onnx_out = _run(session, spec, features, "the converted model", where)
     result = parity(spec, reference, onnx_out, tolerance, rtol)
     edges, edge_names = edge_rows(spec, features)
-    (edge_out,) = session.run([spec.output], edges)
+    edge_out = _run(session, spec, edges, "the converted model", f"edge rows derived from {where}")
     edge_ref = predict_saved_model(saved_model, edges)
     edge_diff, _, edge_excess = _excess(edge_ref, edge_out, tolerance, rtol)
     failed = [edge_names[i] for i in np.flatnonzero(edge_excess > 1.0)]
@@ -590,7 +783,7 @@ def export_onnx(
                 make = _optimized if name == "optimized" else _int8
                 variant_data = make(data, Path(scratch))
                 v = _variant(
-                    name, variant_data, spec, features, plain_out, labelled, y[labelled],
+                    where, name, variant_data, spec, features, plain_out, labelled, y[labelled],
                     base, max_accuracy_drop, max_rmse_increase,
                 )  # fmt: skip
                 variants.append((v, variant_data))
@@ -620,7 +813,7 @@ def export_onnx(
         parity=result,
         opset=opset,
         sha256=sha,
-        inputs=[i.name for i in spec.inputs],
+        inputs=[i.column for i in spec.inputs],
         outputs=[spec.output],
         base=base,
         variants=[v for v, _ in variants],

@@ -20,6 +20,9 @@ Output layout of the ``model`` artifact::
       model.keras         the Keras model (custom layers registered under "mlrail>")
       model_spec.json     inputs, output, task, label and classes (mlrail.modelspec)
       history.json        per-epoch loss and metrics, as Keras names them (val_*: eval split)
+      training.json       {"rows", "dropped_unlabelled", "eval_rows", "eval_dropped_unlabelled",
+                          "epochs", "best_epoch", "stopped_early"}: the rows trained and
+                          evaluated on, and those left out for having no label (null, or NaN)
 
 ``curves`` is one self-contained HTML page (inline SVG, a chart per metric); ``tensorboard``
 holds TensorBoard event files, ``train/`` and ``validation/``, with each epoch's scalars.
@@ -229,12 +232,14 @@ class TrainResult:
     eval_rows: int = 0
     best_epoch: int = 0
     stopped_early: bool = False
+    eval_dropped_unlabelled: int = 0
 
     def metrics(self) -> dict[str, float]:
         """Flat figures for a KFP ``Metrics`` artifact: each metric at the kept epoch.
 
         ``train_<metric>`` and ``eval_<metric>`` (Keras' names, e.g. ``train_loss``,
-        ``eval_accuracy``), plus ``epochs`` run, ``best_epoch``, ``rows`` and ``eval_rows``.
+        ``eval_accuracy``), plus ``epochs`` run, ``best_epoch``, ``rows``, ``eval_rows``,
+        ``dropped_unlabelled`` and ``eval_dropped_unlabelled``.
         """
         at = self.best_epoch - 1
         out = {
@@ -242,6 +247,8 @@ class TrainResult:
             "best_epoch": float(self.best_epoch),
             "rows": float(self.rows),
             "eval_rows": float(self.eval_rows),
+            "dropped_unlabelled": float(self.dropped_unlabelled),
+            "eval_dropped_unlabelled": float(self.eval_dropped_unlabelled),
         }
         for name, (tr, ev) in split_history(self.history).items():
             if 0 <= at < len(tr):
@@ -329,16 +336,17 @@ def _task_and_classes(labels: Any, label: str, task: str, where: str) -> tuple[s
     return task, classes
 
 
-def _eval_split(examples_dir: Path, label: str, classes: list[str]) -> tuple[Any, int]:
-    """The eval split (``None`` when absent) and its labelled rows; a class train lacks fails."""
+def _eval_split(examples_dir: Path, label: str, classes: list[str]) -> tuple[Any, int, int]:
+    """The eval split (``None`` when absent), its labelled rows and its rows without a label;
+    a class train lacks fails."""
     from mlrail.components.train import data
 
     folder = examples_dir / "eval"
     split = data.open_split(folder) if folder.is_dir() else None
-    rows = 0
+    rows = dropped = 0
     if split is not None:
         labels = data.summarize_labels(split, label, _MAX_CLASSES)
-        rows = labels.labelled
+        rows, dropped = labels.labelled, labels.rows - labels.labelled
         unseen = sorted(set(labels.counts or {}) - set(classes)) if classes else []
         if unseen:
             raise DataError(
@@ -347,7 +355,9 @@ def _eval_split(examples_dir: Path, label: str, classes: list[str]) -> tuple[Any
             )
     if not rows:
         log.warning("%s: no labelled eval rows; no eval loss and no early stopping", folder)
-    return split, rows
+    if dropped:
+        log.warning("%s: %d row(s) without a label %r left out", folder, dropped, label)
+    return split, rows, dropped
 
 
 def _user_model(
@@ -454,7 +464,12 @@ def train(
         if f.name != label and f.name not in columns:
             log.warning("column %r has no values in train; it is not a model input", f.name)
 
-    eval_split, eval_rows = _eval_split(Path(examples_dir), label, classes)
+    eval_split, eval_rows, eval_dropped = _eval_split(Path(examples_dir), label, classes)
+    if labels.rows > labels.labelled:
+        log.warning(
+            "%s: %d row(s) without a label %r left out of training",
+            where, labels.rows - labels.labelled, label,
+        )  # fmt: skip
 
     source = module_file or "the default model"
     seed = int(hp["seed"])
@@ -540,6 +555,18 @@ def train(
             raise ModelError(f"{source}: cannot save the model as .keras: {e}") from e
         spec.write(tmp)
         atomic_write_json(tmp / "history.json", hist)
+        atomic_write_json(
+            tmp / "training.json",
+            {
+                "rows": labels.labelled,
+                "dropped_unlabelled": labels.rows - labels.labelled,
+                "eval_rows": eval_rows,
+                "eval_dropped_unlabelled": eval_dropped,
+                "epochs": len(hist.get("loss", [])),
+                "best_epoch": best,
+                "stopped_early": stopped,
+            },
+        )
     if curves_file is not None:
         atomic_write_text(
             curves_file,
@@ -553,4 +580,5 @@ def train(
         eval_rows=eval_rows,
         best_epoch=best,
         stopped_early=stopped,
+        eval_dropped_unlabelled=eval_dropped,
     )

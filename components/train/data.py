@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from mlrail.datetimes import is_datetime
 from mlrail.errors import DataError
 from mlrail.modelspec import CLASSIFICATION, ModelSpec, class_key
 
@@ -213,6 +214,14 @@ def check_columns(split: Split, spec: ModelSpec) -> list[str]:
                     f"{file}: column {i.column!r} should be numeric, "
                     f"found {schema.field(i.column).type}"
                 )
+            elif i.dtype == "datetime" and not (
+                is_datetime(schema.field(i.column).type)
+                or pa.types.is_null(schema.field(i.column).type)
+            ):
+                problems.append(
+                    f"{file}: column {i.column!r} should be dates or timestamps, "
+                    f"found {schema.field(i.column).type}"
+                )
         if spec.label not in schema.names:
             problems.append(f"{file}: label column {spec.label!r} is missing")
     return problems
@@ -278,7 +287,8 @@ def dataset(
 ) -> Any:
     """A ``tf.data.Dataset`` of ``(features, labels, weights)`` batches of ``batch_size`` rows.
 
-    ``features`` maps each input name to a ``[batch, 1]`` float32 or string tensor; ``labels``
+    ``features`` maps each input name to a ``[batch, 1]`` float32, string or (dates) float64
+    tensor; ``labels``
     is ``[batch]`` int64 (class index) or float32 (regression); ``weights`` is ``[batch]``
     float32. With ``shuffle``, row groups are visited in a seeded order each epoch and rows go
     through a seeded shuffle buffer of ``min(shuffle_rows, rows)``; a split of at most
@@ -292,11 +302,9 @@ def dataset(
     import tensorflow as tf
 
     label_dtype = tf.int64 if spec.task in CLASSIFICATION else tf.float32
+    dtypes = {"float32": tf.float32, "datetime": tf.float64, "string": tf.string}
     signature = (
-        {
-            i.name: tf.TensorSpec((None, 1), tf.float32 if i.dtype == "float32" else tf.string)
-            for i in spec.inputs
-        },
+        {i.name: tf.TensorSpec((None, 1), dtypes[i.dtype]) for i in spec.inputs},
         tf.TensorSpec((None,), label_dtype),
         tf.TensorSpec((None,), tf.float32),
     )

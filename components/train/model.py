@@ -28,12 +28,15 @@ from typing import Any
 import keras
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 
-from mlrail.components.train.layers import Impute
+from mlrail.components.train.layers import Calendar, Impute
 from mlrail.errors import DataError
-from mlrail.modelspec import CLASSIFICATION, InputSpec, ModelSpec, input_names
+from mlrail.modelspec import CLASSIFICATION, InputSpec, ModelSpec, input_names, output_name
 
 __all__ = [
     "CLASSES_DOMAIN",
+    "DATETIME_STATS",
+    "IDENTIFIER_TAG",
+    "KERAS_DTYPES",
     "ONE_HOT_MAX",
     "default_features",
     "default_inputs",
@@ -47,6 +50,13 @@ __all__ = [
 ONE_HOT_MAX = 50
 #: The string domain of a prepared schema that lists a classifier's classes.
 CLASSES_DOMAIN = "mlrail.classes"
+#: A schema feature with this annotation tag is an identifier (unique per row, an id or free
+#: text): it is not a model input (a vocabulary as large as the data learns nothing general).
+IDENTIFIER_TAG = "mlrail.identifier"
+#: The custom statistic validate writes on a date or timestamp column (its stats are FLOAT days).
+DATETIME_STATS = "mlrail.datetime"
+#: The Keras (and SavedModel) dtype of each ModelSpec input dtype.
+KERAS_DTYPES = {"float32": "float32", "string": "string", "datetime": "float64"}
 _SERVING = "SERVING"
 _TRAINING = "TRAINING"
 
@@ -128,6 +138,11 @@ def _vocabulary(st: statistics_pb2.FeatureNameStatistics) -> list[str]:
     return sorted(set(labels))
 
 
+def _is_datetime(feat: schema_pb2.Feature, st: statistics_pb2.FeatureNameStatistics) -> bool:
+    """A date or timestamp: the schema says so (``time_domain``), or validate's statistics do."""
+    return feat.HasField("time_domain") or any(c.name == DATETIME_STATS for c in st.custom_stats)
+
+
 def _spec_and_prep(
     schema: schema_pb2.Schema,
     statistics: statistics_pb2.DatasetFeatureStatisticsList,
@@ -139,18 +154,22 @@ def _spec_and_prep(
     domains = {d.name: list(d.value) for d in schema.string_domain}
     inputs: list[InputSpec] = []
     prep: dict[str, _Prep] = {}
-    names = input_names(f.name for f in schema.feature if f.name != label.name)
-    for feat in schema.feature:
-        if feat.name == label.name:
-            continue
+    features = [
+        f for f in schema.feature if f.name != label.name and IDENTIFIER_TAG not in f.annotation.tag
+    ]
+    names = input_names(f.name for f in features)
+    for feat in features:
         st = by_name.get(feat.name)
         if st is None:
             raise DataError(f"{where}: no statistics for schema feature {feat.name!r}")
         name = names[feat.name]
         if st.HasField("num_stats") and st.num_stats.common_stats.num_non_missing:
             n = st.num_stats
-            inputs.append(InputSpec(name, feat.name, "float32"))
-            prep[name] = _Prep(mean=n.mean, std=n.std_dev or 1.0)
+            dtype = "datetime" if _is_datetime(feat, st) else "float32"
+            inputs.append(InputSpec(name, feat.name, dtype))
+            mean = n.mean if math.isfinite(n.mean) else 0.0
+            std = n.std_dev if math.isfinite(n.std_dev) and n.std_dev else 1.0
+            prep[name] = _Prep(mean=mean, std=std)
         elif st.HasField("string_stats") and st.string_stats.common_stats.num_non_missing:
             # a schema domain is the curated list; without one, the train split's values
             vocab = domains.get(feat.domain) or _vocabulary(st)
@@ -165,7 +184,7 @@ def _spec_and_prep(
         task = "binary" if len(classes) == 2 else "multiclass"
     else:
         task = "regression"
-    output = "probabilities" if task in CLASSIFICATION else "predictions"
+    output = output_name(task, (f.name for f in schema.feature))
     spec = ModelSpec(task=task, label=label.name, inputs=inputs, output=output, classes=classes)
     return spec, prep
 
@@ -179,7 +198,18 @@ def model_spec(
     """The model's contract: its inputs (name, column, dtype), task, label, output and classes.
 
     Inputs are the schema's served features that have values in the train statistics: numbers
-    (integers and booleans included) as float32, strings as string, each of shape ``[batch, 1]``.
+    (integers and booleans included) as float32, strings as string, dates and timestamps (a
+    feature with a ``time_domain``, or whose statistics carry the custom statistic
+    :data:`DATETIME_STATS`) as datetime (float64 days since 1970-01-01 UTC), each of shape
+    ``[batch, 1]``. Left out: a feature annotated with the tag :data:`IDENTIFIER_TAG` (validate
+    marks a column unique per row, an id or free text, so; a vocabulary as large as the data
+    would learn nothing that holds for new rows), and a feature with no value in train.
+
+    Each input's ``name`` is :func:`mlrail.modelspec.input_names`' (``in_`` + a lower-case
+    slug; Keras inputs and the SavedModel use it), its ``column`` the data's column (the ONNX
+    graph's input and the name V2 clients send). The output is named by
+    :func:`mlrail.modelspec.output_name`: ``probabilities`` or ``predictions``, or
+    ``mlrail_probabilities``/``mlrail_predictions`` when a column already has that name.
 
     Args:
         schema: The schema passed to ``build_model`` (prepared by :func:`prepare_schema`).
@@ -197,11 +227,18 @@ def default_inputs(
 ) -> dict[str, Any]:
     """One ``keras.Input`` per model input, keyed and named by its ModelSpec name.
 
-    Numbers are ``float32`` and strings ``string``, each of shape ``(None, 1)``; a model built
-    on these takes the raw features evaluate, export_onnx and the server send.
+    Numbers are ``float32``, strings ``string`` and dates ``float64`` (:data:`KERAS_DTYPES`),
+    each of shape ``(None, 1)``; a model built on these takes the raw features evaluate,
+    export_onnx and the server send.
     """
-    spec = model_spec(schema, statistics)
-    return {i.name: keras.Input(shape=(1,), name=i.name, dtype=i.dtype) for i in spec.inputs}
+    return _inputs(model_spec(schema, statistics))
+
+
+def _inputs(spec: ModelSpec) -> dict[str, Any]:
+    return {
+        i.name: keras.Input(shape=(1,), name=i.name, dtype=KERAS_DTYPES[i.dtype])
+        for i in spec.inputs
+    }
 
 
 def embedding_dim(vocabulary_size: int) -> int:
@@ -218,15 +255,18 @@ def default_features(
     """The default preprocessing: raw inputs and the ``[batch, n]`` float tensor they become.
 
     Numbers: NaN and ±inf become the train mean, then (x - mean) / std, all numeric columns as
-    one tensor. Strings: a StringLookup over the schema's domain (or the train split's values)
-    with one-hot output up to :data:`ONE_HOT_MAX` values, else an embedding sized by
+    one tensor. Dates: the seven calendar features of
+    :class:`~mlrail.components.train.layers.Calendar` (a missing date imputed with the train
+    mean, the normalised day number, and sine and cosine of the day of the week, the season
+    and the time of day). Strings: a StringLookup over the schema's domain (or the train
+    split's values) with one-hot output up to :data:`ONE_HOT_MAX` values, else an embedding sized by
     :func:`embedding_dim`; an empty or unseen string is the out-of-vocabulary index.
 
     Returns:
         ``(inputs, features)``: the inputs dict (as :func:`default_inputs`) and the tensor.
     """
     spec, prep = _spec_and_prep(schema, statistics, where)
-    inputs = {i.name: keras.Input(shape=(1,), name=i.name, dtype=i.dtype) for i in spec.inputs}
+    inputs = _inputs(spec)
     encoded = []
     # Numeric columns are joined first so that imputation and normalisation are one op each
     # over a [batch, k] tensor: the exported ONNX graph then has a handful of nodes instead of
@@ -243,6 +283,10 @@ def default_features(
         )
     for i in spec.inputs:
         if i.dtype == "float32":
+            continue
+        if i.dtype == "datetime":
+            p = prep[i.name]
+            encoded.append(Calendar(p.mean, p.std, name=f"calendar_{i.name}")(inputs[i.name]))
             continue
         vocab = list(prep[i.name].vocabulary)
         if len(vocab) <= ONE_HOT_MAX:

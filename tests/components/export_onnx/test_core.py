@@ -27,7 +27,8 @@ def test_onnx_matches_the_saved_model_on_every_eval_row(trained: Trained, onnx_m
     session = ort.InferenceSession(
         str(onnx_model / "model.onnx"), providers=["CPUExecutionProvider"]
     )
-    (got,) = session.run(["probabilities"], feats)
+    # the graph's inputs are the columns: fed by the data's own names
+    (got,) = session.run(["probabilities"], {i.column: feats[i.name] for i in spec.inputs})
     want = predict_saved_model(trained.model / "saved_model", feats)
     assert np.abs(got - want).max() <= 1e-5
 
@@ -40,12 +41,12 @@ def test_edge_rows_give_the_saved_model_s_answers(trained: Trained, onnx_model: 
     numbers = sum(i.dtype == "float32" for i in spec.inputs)
     assert len(names) == 3 * numbers + 2 * (len(spec.inputs) - numbers) + 1
     assert json.loads((onnx_model / "parity.json").read_text())["edge_rows"] == len(names)
-    assert np.isnan(edges["body_mass_g"][names.index("body_mass_g=NaN"), 0])
-    assert edges["island"][names.index("island=unseen"), 0] == UNSEEN
+    assert np.isnan(edges["in_body_mass_g"][names.index("body_mass_g=NaN"), 0])
+    assert edges["in_island"][names.index("island=unseen"), 0] == UNSEEN
     session = ort.InferenceSession(
         str(onnx_model / "model.onnx"), providers=["CPUExecutionProvider"]
     )
-    (got,) = session.run(["probabilities"], edges)
+    (got,) = session.run(["probabilities"], {i.column: edges[i.name] for i in spec.inputs})
     want = predict_saved_model(trained.model / "saved_model", edges)
     assert np.isfinite(got).all()
     np.testing.assert_allclose(got, want, atol=1e-5)
@@ -94,7 +95,7 @@ def test_layout_metadata_and_triton_config(onnx_model: Path) -> None:
     assert len(props["mlrail.source_sha256"]) == 64
     assert model.producer_name == "mlrail"
     assert {i.name for i in model.graph.input} == {
-        i.name for i in ModelSpec.read(onnx_model).inputs
+        i.column for i in ModelSpec.read(onnx_model).inputs
     }
     onnx.checker.check_model(model, full_check=True)
 
@@ -120,8 +121,23 @@ def test_parity_report_names_the_worst_rows() -> None:
     assert p.label_agreement == pytest.approx(2 / 3)
 
 
-def test_regression_in_the_thousands_passes_parity(trained: Trained, tmp_path: Path) -> None:
+def _negated(data: bytes, scratch: Path) -> bytes:
+    """The model with its output negated: another model entirely, which no bound admits."""
+    from onnx import helper
+
+    model = onnx.load_from_string(data)
+    out = model.graph.output[0].name
+    for node in model.graph.node:
+        node.output[:] = [f"{out}_raw" if n == out else n for n in node.output]
+    model.graph.node.append(helper.make_node("Neg", [f"{out}_raw"], [out]))
+    return model.SerializeToString()
+
+
+def test_regression_in_the_thousands_passes_parity(
+    trained: Trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """One float32 step at 5,000 g is ~5e-4: the relative part of the bound is what admits it."""
+    from mlrail.components.export_onnx import core
     from mlrail.components.train.core import train
 
     train(
@@ -132,7 +148,9 @@ def test_regression_in_the_thousands_passes_parity(trained: Trained, tmp_path: P
         label="body_mass_g",
         hparams={"epochs": 3},
     )
-    # an RMSE that must shrink by 100% is an impossible bound: both variants are rejected
+    # variants that predict minus the mass: far over any RMSE bound, both are rejected
+    monkeypatch.setattr(core, "_optimized", _negated)
+    monkeypatch.setattr(core, "_int8", _negated)
     result = export_onnx(
         tmp_path / "m",
         trained.examples,
@@ -140,7 +158,6 @@ def test_regression_in_the_thousands_passes_parity(trained: Trained, tmp_path: P
         model_name="mass",
         optimize=True,
         quantize=True,
-        max_rmse_increase=-1.0,
     )
     assert result.parity.ok and result.parity.label_agreement is None
     assert result.parity.max_abs_diff > 0 or result.parity.max_rel_diff == 0
@@ -186,7 +203,8 @@ def test_golden_requests_replay_to_the_recorded_answer(onnx_model: Path) -> None
             ).reshape(8, 1)
         else:
             feed[i["name"]] = np.array(i["data"], object).reshape(8, 1)
-    assert set(feed) == {i.name for i in spec.inputs}
+    # V2 clients send the original column names
+    assert set(feed) == {i.column for i in spec.inputs}
     session = ort.InferenceSession(
         str(onnx_model / "model.onnx"), providers=["CPUExecutionProvider"]
     )
@@ -194,3 +212,33 @@ def test_golden_requests_replay_to_the_recorded_answer(onnx_model: Path) -> None
     (out,) = golden["outputs"]
     assert out["name"] == "probabilities" and out["shape"] == [8, 3]
     np.testing.assert_allclose(got.reshape(-1), out["data"], atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("tolerance", -1.0),  # every row "within bound": the gate would be off
+        ("tolerance", float("nan")),
+        ("rtol", -1e-6),
+        ("rtol", float("inf")),
+        ("max_accuracy_drop", -0.5),
+        ("max_rmse_increase", float("nan")),
+    ],
+)
+def test_a_negative_or_nan_bound_is_refused_before_anything_runs(
+    trained: Trained, tmp_path: Path, option: str, value: float
+) -> None:
+    from mlrail.components.export_onnx.core import check_options
+
+    with pytest.raises(ValueError, match=f"^{option} must be a finite number >= 0"):
+        check_options(**{option: value})
+    with pytest.raises(ValueError, match=f"^{option} must be a finite number >= 0"):
+        export_onnx(trained.model, trained.examples, tmp_path / "onnx", **{option: value})
+    assert not (tmp_path / "onnx").exists()
+
+
+def test_a_zero_bound_asks_for_equality() -> None:
+    spec = ModelSpec("regression", "y", [], "predictions")
+    same = np.array([[1.0], [2.0]], np.float32)
+    assert parity(spec, same, same.copy(), tolerance=0.0, rtol=0.0).ok
+    assert not parity(spec, same, same + 1e-7, tolerance=0.0, rtol=0.0).ok

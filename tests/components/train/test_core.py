@@ -207,8 +207,9 @@ def test_the_model_imputes_infinity_like_a_missing_number(trained: Trained) -> N
         else np.array([["Biscoe"]], object)
         for i in spec.inputs
     }
-    nan = {**base, "bill_length_mm": np.array([[np.nan]], np.float32)}
-    inf = {**base, "bill_length_mm": np.array([[np.inf]], np.float32)}
+    name = next(i.name for i in spec.inputs if i.column == "bill_length_mm")
+    nan = {**base, name: np.array([[np.nan]], np.float32)}
+    inf = {**base, name: np.array([[np.inf]], np.float32)}
     model = trained.model / "saved_model"
     np.testing.assert_allclose(predict_saved_model(model, inf), predict_saved_model(model, nan))
 
@@ -257,7 +258,7 @@ def test_balanced_class_weights_weigh_the_rare_class_up(tmp_path: Path) -> None:
             p["examples"], p["schema"], p["statistics"], out, label="y",
             hparams={**hp, "class_weights": weights},
         )  # fmt: skip
-        pred = predict_saved_model(out / "saved_model", {"x": np.zeros((1, 1), np.float32)})
+        pred = predict_saved_model(out / "saved_model", {"in_x": np.zeros((1, 1), np.float32)})
         rare[str(weights)] = float(pred[0, result.spec.classes.index("rare")])
     assert rare["None"] < 0.25 and rare["balanced"] > 0.4
 

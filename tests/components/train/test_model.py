@@ -77,10 +77,10 @@ def test_default_model_on_mixed_types_takes_raw_features_and_converts(tmp_path: 
     import mlrail.components.train.layers  # noqa: F401  (registers Impute)
 
     model = keras.models.load_model(p["model"] / "model.keras")
-    assert model.get_layer("lookup_colour").get_vocabulary()[1:] == ["blue", "green", "red"]
-    embed = model.get_layer("embed_city")
+    assert model.get_layer("lookup_in_colour").get_vocabulary()[1:] == ["blue", "green", "red"]
+    embed = model.get_layer("embed_in_city")
     assert embed.input_dim == 121 and embed.output_dim == embedding_dim(120)
-    assert {layer.name for layer in model.layers} >= {"impute", "normalize", "lookup_city"}
+    assert {layer.name for layer in model.layers} >= {"impute", "normalize", "lookup_in_city"}
 
     exported = export_onnx(p["model"], p["examples"], tmp_path / "onnx")
     assert exported.parity.ok and exported.parity.edge_rows > 0
@@ -96,11 +96,14 @@ def test_schema_prepared_for_a_user_module_names_label_task_and_classes(tmp_path
     assert list(schema.default_environment) == ["TRAINING", "SERVING"]
     spec = model_spec(schema, stats)
     assert (spec.task, spec.label, spec.classes) == ("binary", "y", ["0", "1"])
-    assert [(i.name, i.dtype) for i in spec.inputs] == [("x", "float32"), ("z", "string")]
+    assert [(i.name, i.column, i.dtype) for i in spec.inputs] == [
+        ("in_x", "x", "float32"),
+        ("in_z", "z", "string"),
+    ]
     inputs = default_inputs(schema, stats)
     assert {k: (t.name, t.dtype, tuple(t.shape)) for k, t in inputs.items()} == {
-        "x": ("x", "float32", (None, 1)),
-        "z": ("z", "string", (None, 1)),
+        "in_x": ("in_x", "float32", (None, 1)),
+        "in_z": ("in_z", "string", (None, 1)),
     }
     regression = model_spec(prepare_schema(load_schema(p["schema"]), "x", "regression", []), stats)
     assert regression.task == "regression" and regression.output == "predictions"

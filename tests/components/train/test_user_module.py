@@ -129,11 +129,11 @@ def build_model(schema, statistics, hparams):
             r"the model has no defined inputs .*default_inputs",
         ),
         (
-            _one_input("wingspan"),
-            r"input 'wingspan' is not a feature of this data \(inputs: island",
+            _one_input("in_wingspan"),
+            r"input 'in_wingspan' is not a feature of this data \(inputs: in_island",
         ),
-        (_one_input("island"), r"input 'island' is float32, expected string"),
-        (_one_input("year", 2), r"input 'year' has shape \(None, 2\), expected \(None, 1\)"),
+        (_one_input("in_island"), r"input 'in_island' is float32, expected string"),
+        (_one_input("in_year", 2), r"input 'in_year' has shape \(None, 2\), expected \(None, 1\)"),
         (
             _HEAD + _BUILD.replace("len(spec.classes)", "2"),
             r"the model's output\(s\) \(None, 2\) should be one of shape \(None, 3\): 3 class",
