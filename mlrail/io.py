@@ -2,6 +2,10 @@
 
 Every artifact mlrail writes goes through here, so a failed or killed step never leaves a
 half-written file or folder where a later step (or a cache hit) could read it.
+
+Temporary names carry their writer's process id (``.<name>.pid<PID>-<random>.tmp``): a step
+killed half-way leaves one behind, and :func:`sweep_stale` removes those whose writer is gone
+without touching a live writer's (another run on the same folder).
 """
 
 from __future__ import annotations
@@ -9,7 +13,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,10 +27,14 @@ __all__ = [
     "atomic_write_text",
     "atomic_write_json",
     "filesystem",
+    "fsync_dir",
+    "fsync_tree",
     "read_json",
     "read_uri_bytes",
     "replace_dir",
     "staging_dir",
+    "sweep_stale",
+    "temp_prefix",
 ]
 
 
@@ -41,11 +51,96 @@ _FILE_MODE = 0o666 & ~_UMASK
 _DIR_MODE = 0o777 & ~_UMASK
 
 
+#: A temporary name made here: ``.<name>.pid<PID>-<random>.tmp`` (the writer's process id).
+_TEMP_NAME = re.compile(r"^\..*pid(?P<pid>\d+)-\w+\.tmp$")
+
+
+def temp_prefix(name: str) -> str:
+    """The start of a temporary name for ``name`` made by this process (see the module doc)."""
+    return f".{name}.pid{os.getpid()}-"
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename or a new entry in ``path`` durable (a no-op where folders cannot be opened)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems refuse fsync on a folder: nothing more can be done there
+    finally:
+        os.close(fd)
+
+
+def fsync_tree(path: str | os.PathLike[str]) -> None:
+    """Flush every file and folder under ``path`` to disk.
+
+    Called before a finished folder is renamed into place: without it, a crash soon after the
+    rename can leave the new name pointing at files whose data never reached the disk.
+    """
+    root = Path(path)
+    for folder, _dirs, files in os.walk(root):
+        for name in files:
+            file = os.path.join(folder, name)
+            if not stat.S_ISREG(os.lstat(file).st_mode):
+                continue  # a link's target is not ours to flush; a FIFO would block the open
+            fd = os.open(file, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        fsync_dir(Path(folder))
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's live process
+    return True
+
+
+def sweep_stale(folder: str | os.PathLike[str], *, recursive: bool = True) -> list[Path]:
+    """Remove the temporaries left in ``folder`` by writers that are no longer running.
+
+    Only names made by this module are touched, and only when the process id in the name is
+    not a live process on this machine: a concurrent run's temporaries stay. (A process id
+    reused since then keeps a stale temporary until that process ends: never the other way.)
+    Meant for a folder one machine writes, such as the local run's working folder; process ids
+    from another machine or container mean nothing here.
+
+    Returns:
+        What was removed.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        return []
+    found = root.rglob("*.tmp") if recursive else root.glob("*.tmp")
+    removed = []
+    for path in sorted(found):
+        m = _TEMP_NAME.match(path.name)
+        if m is None or _alive(int(m["pid"])):
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        removed.append(path)
+    return removed
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
     dest = Path(path)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(dest.name), suffix=".tmp", dir=dest.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -53,6 +148,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
             os.fsync(f.fileno())
         os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, dest)
+        fsync_dir(dest.parent)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -122,8 +218,12 @@ def read_uri_bytes(source: str) -> bytes:
 
 
 def staging_dir(parent: Path, prefix: str) -> Path:
-    """A new hidden folder in ``parent`` to build an artifact in, with ordinary permissions."""
-    tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=parent))
+    """A new hidden folder in ``parent`` to build an artifact in, with ordinary permissions.
+
+    Its name is ``<prefix>pid<PID>-<random>.tmp`` (``prefix`` such as ``.examples.``), so
+    :func:`sweep_stale` can tell a dead writer's folder from a live one's.
+    """
+    tmp = Path(tempfile.mkdtemp(prefix=f"{prefix}pid{os.getpid()}-", suffix=".tmp", dir=parent))
     tmp.chmod(_DIR_MODE)
     return tmp
 
@@ -137,14 +237,16 @@ def replace_dir(src: Path, dest: Path) -> None:
     if dest.exists() and not dest.is_dir():
         dest.unlink()
     if dest.is_dir() and any(dest.iterdir()):
-        old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
+        old = dest.with_name(f"{temp_prefix(dest.name)}old.tmp")
         os.replace(dest, old)
         os.replace(src, dest)
+        fsync_dir(dest.parent)
         shutil.rmtree(old, ignore_errors=True)
         return
     if dest.is_dir():
         dest.rmdir()
     os.replace(src, dest)
+    fsync_dir(dest.parent)
 
 
 @contextlib.contextmanager
@@ -161,6 +263,7 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp = staging_dir(dest.parent, prefix=f".{dest.name}.")
     try:
         yield tmp
+        fsync_tree(tmp)
         replace_dir(tmp, dest)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

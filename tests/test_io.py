@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,9 +14,12 @@ from mlrail.io import (
     atomic_dir,
     atomic_write_bytes,
     atomic_write_json,
+    fsync_tree,
     read_json,
     read_uri_bytes,
     replace_dir,
+    staging_dir,
+    sweep_stale,
 )
 
 
@@ -101,3 +107,64 @@ def test_published_artifacts_are_readable_by_another_user(tmp_path: Path) -> Non
     folder = stat.S_IMODE((tmp_path / "artifact").stat().st_mode)
     file = stat.S_IMODE((tmp_path / "artifact" / "model.onnx").stat().st_mode)
     assert folder & 0o055 == 0o055 and file & 0o044 == 0o044
+
+
+_HALF_WRITE = """
+import sys, time
+from pathlib import Path
+from mlrail.io import atomic_dir
+with atomic_dir(Path(sys.argv[1]) / "examples") as tmp:
+    (tmp / "part-00000.parquet").write_bytes(b"half")
+    print(tmp, flush=True)
+    time.sleep(3600)  # killed here, half-way through the artifact
+"""
+
+
+def _half_writer(folder: Path) -> tuple[subprocess.Popen[str], Path]:
+    """A process writing an artifact in ``folder``, stopped half-way; and its temporary."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", _HALF_WRITE, str(folder)], stdout=subprocess.PIPE, text=True
+    )
+    assert child.stdout is not None
+    return child, Path(child.stdout.readline().strip())
+
+
+def test_sweep_removes_a_killed_writers_temporaries_and_not_a_live_ones(tmp_path: Path) -> None:
+    killed, killed_tmp = _half_writer(tmp_path / "run-a" / "ingest")
+    live, live_tmp = _half_writer(tmp_path / "run-b" / "ingest")
+    try:
+        killed.kill()
+        killed.communicate()
+        mine = tmp_path / "notes.tmp"  # a temporary-looking file mlrail did not make
+        mine.write_text("keep")
+        assert f".pid{killed.pid}-" in killed_tmp.name and killed_tmp.is_dir()
+
+        assert sweep_stale(tmp_path) == [killed_tmp]
+        assert not killed_tmp.exists()
+        assert (live_tmp / "part-00000.parquet").read_bytes() == b"half"  # a live run's
+        assert mine.read_text() == "keep"
+        assert not (tmp_path / "run-a" / "ingest" / "examples").exists()
+    finally:
+        live.kill()
+        live.communicate()
+
+
+def test_temporary_names_carry_the_writers_pid(tmp_path: Path) -> None:
+    staged = staging_dir(tmp_path, prefix=".examples.")
+    assert staged.name.startswith(f".examples.pid{os.getpid()}-") and staged.name.endswith(".tmp")
+    assert sweep_stale(tmp_path) == []  # this process is alive
+    with pytest.raises(TypeError):
+        atomic_write_bytes(tmp_path / "model.onnx", "not bytes")  # type: ignore[arg-type]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [staged.name]
+
+
+def test_atomic_dir_flushes_its_files_before_the_rename(tmp_path: Path) -> None:
+    """fsync_tree reads every regular file back from disk; a FIFO (which would block an open)
+    or a link is left alone."""
+    with atomic_dir(tmp_path / "artifact") as tmp:
+        (tmp / "sub").mkdir()
+        (tmp / "sub" / "model.onnx").write_bytes(b"x" * 10)
+        os.mkfifo(tmp / "pipe")
+        (tmp / "link").symlink_to(tmp_path / "nowhere")
+    fsync_tree(tmp_path / "artifact")  # again, on the published folder: no error, no block
+    assert sorted(p.name for p in (tmp_path / "artifact").iterdir()) == ["link", "pipe", "sub"]

@@ -58,7 +58,15 @@ import yaml
 
 from mlrail.components.deploy import kserve
 from mlrail.errors import DataError
-from mlrail.io import atomic_dir, atomic_write_json, atomic_write_text, read_json, staging_dir
+from mlrail.io import (
+    atomic_dir,
+    atomic_write_json,
+    atomic_write_text,
+    fsync_dir,
+    fsync_tree,
+    read_json,
+    staging_dir,
+)
 
 __all__ = [
     "DEPLOYMENT_MODES",
@@ -206,17 +214,21 @@ def inference_service(
 def _push_version(root: Path, onnx_file: Path, spec_file: Path) -> int:
     """Copy the model into a hidden folder, then claim the next version by one rename.
 
-    The version folder appears complete, so a running server never sees it half-copied; a rename
-    onto an existing version fails instead of replacing it, so two deploys never share a number.
+    The version folder appears complete, so a running server never sees it half-copied; its
+    files are flushed to disk before the rename, so a crash after it cannot leave a version
+    folder of empty files. A rename onto an existing (non-empty) version fails instead of
+    replacing it, so two concurrent deploys never share a number: the loser takes the next one.
     """
     staging = staging_dir(root, prefix=".incoming-")
     try:
         shutil.copyfile(onnx_file, staging / "model.onnx")
         shutil.copyfile(spec_file, staging / "model_spec.json")
+        fsync_tree(staging)
         for _ in range(100):
             version = next_version(root)
             try:
                 os.rename(staging, root / str(version))
+                fsync_dir(root)
                 return version
             except OSError as e:
                 if e.errno not in (errno.EEXIST, errno.ENOTEMPTY):

@@ -59,7 +59,34 @@ from mlrail.errors import DataError, ModelError
 from mlrail.io import read_uri_bytes
 from mlrail.modelspec import CLASSIFICATION, InputSpec, ModelSpec
 
-__all__ = ["check_model", "check_outputs", "load_module"]
+__all__ = ["check_model", "check_outputs", "check_sha256", "load_module"]
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def check_sha256(source: str, data: bytes, sha256: str) -> None:
+    """Refuse ``data`` (the bytes of ``source``) unless its SHA-256 is ``sha256`` ("" pins none).
+
+    The module is the user's code and runs with the step's permissions and credentials: a pin
+    makes sure the file that runs is the one that was reviewed, even when the path or URI
+    can be written by others.
+
+    Raises:
+        ModelError: naming ``source`` and both hashes, or a pin that is not 64 hex digits.
+    """
+    if not sha256:
+        return
+    want = sha256.strip().lower()
+    if not _SHA256.match(want):
+        raise ModelError(
+            f"module_file {source}: the sha256 pin {sha256!r} is not 64 hexadecimal digits"
+        )
+    have = hashlib.sha256(data).hexdigest()
+    if have != want:
+        raise ModelError(
+            f"module_file {source}: sha256 {have} does not match the pin {want}; "
+            "the file changed since it was pinned (not loaded)"
+        )
 
 
 def _module_name(source: str, data: bytes) -> str:
@@ -68,13 +95,17 @@ def _module_name(source: str, data: bytes) -> str:
     return f"mlrail_user_{stem}_{hashlib.sha256(data).hexdigest()[:12]}"
 
 
-def load_module(source: str) -> ModuleType:
+def load_module(source: str, *, sha256: str = "") -> ModuleType:
     """Import the user module at ``source`` (a local path or a URI such as ``s3://b/m.py``).
 
+    Importing it runs the user's code. With ``sha256``, the bytes read are checked against
+    that pin before anything is compiled or run (:func:`check_sha256`); the bytes checked are
+    the bytes run, so the file cannot change in between.
+
     Raises:
-        ModelError: naming ``source`` when it is missing, is not a ``.py`` file of UTF-8
-            Python, raises on import, or lacks a callable ``build_model`` (or has a ``train``
-            that is not callable).
+        ModelError: naming ``source`` when it is missing, does not match ``sha256``, is not a
+            ``.py`` file of UTF-8 Python, raises on import, or lacks a callable
+            ``build_model`` (or has a ``train`` that is not callable).
     """
     if not source.split("?")[0].endswith(".py"):
         raise ModelError(f"module_file {source}: expected a Python file ending in .py")
@@ -82,6 +113,7 @@ def load_module(source: str) -> ModuleType:
         data = read_uri_bytes(source)
     except DataError as e:
         raise ModelError(f"module_file {e}") from e
+    check_sha256(source, data, sha256)
     try:
         text = data.decode("utf-8")
         code = compile(text, source, "exec")

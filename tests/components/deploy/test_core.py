@@ -148,6 +148,36 @@ def test_concurrent_deploys_never_share_or_half_write_a_version(
         ).read_bytes()
 
 
+_PUSH = """
+import sys
+from mlrail.components.deploy.core import deploy
+print(deploy(sys.argv[1], sys.argv[2], target="local", model_name="m",
+             model_repository=sys.argv[3]).version)
+"""
+
+
+def test_concurrent_deploys_from_separate_processes_get_distinct_versions(
+    onnx_model: Path, tmp_path: Path
+) -> None:
+    """Two `mlrail run`s on one working folder push from two processes, not two threads."""
+    import subprocess
+    import sys
+
+    repo = tmp_path / "models"
+    pushes = [
+        subprocess.Popen(
+            [sys.executable, "-c", _PUSH, str(onnx_model), str(tmp_path / f"d{i}"), str(repo)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(4)
+    ]
+    versions = sorted(int(p.communicate()[0]) for p in pushes)
+    assert [p.returncode for p in pushes] == [0, 0, 0, 0]
+    assert versions == [1, 2, 3, 4]
+    assert sorted(p.name for p in (repo / "m").iterdir()) == ["1", "2", "3", "4", "config.pbtxt"]
+
+
 def test_deploying_under_another_name_renames_the_triton_config(
     onnx_model: Path, tmp_path: Path
 ) -> None:

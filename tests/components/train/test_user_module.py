@@ -216,3 +216,29 @@ def test_a_model_returned_by_train_is_the_one_saved(trained: Trained, tmp_path: 
     )
     _train(trained, tmp_path / "model", _module(tmp_path, source))
     assert keras.models.load_model(tmp_path / "model" / "model.keras").name == "replacement"
+
+
+def test_a_pinned_module_that_changed_is_refused_before_its_code_runs(tmp_path: Path) -> None:
+    import hashlib
+
+    from mlrail.components.train.user_module import load_module
+
+    reviewed = "def build_model(schema, statistics, hparams):\n    return None\n"
+    module = tmp_path / "model.py"
+    module.write_text(reviewed)
+    pin = hashlib.sha256(reviewed.encode()).hexdigest()
+    assert callable(load_module(str(module), sha256=pin.upper()).build_model)
+
+    # changed after review: importing it would write the marker file
+    marker = tmp_path / "ran"
+    module.write_text(f"open({str(marker)!r}, 'w').close()\n" + reviewed)
+    have = hashlib.sha256(module.read_bytes()).hexdigest()
+    with pytest.raises(ModelError) as e:
+        load_module(str(module), sha256=pin)
+    assert str(module) in str(e.value) and pin in str(e.value) and have in str(e.value)
+    assert not marker.exists()  # refused before a line of it ran
+    with pytest.raises(ModelError, match="not 64 hexadecimal digits"):
+        load_module(str(module), sha256="abc")
+    assert not marker.exists()
+    load_module(str(module))  # no pin: loaded (and run) as before
+    assert marker.exists()
