@@ -10,6 +10,15 @@ Differences from KServe's ``ModelServer``, each measured or required (DESIGN §4
 - no access log by default (KServe writes three lines per request, a measured cost);
 - a bare ASGI app instead of FastAPI (about 4x less overhead per request).
 
+Transport limits (:mod:`mlrail.serving.limits`, enforced by :mod:`mlrail.serving.http`): request
+line and headers (431), header and body read timeouts (408), connections per process (kept below
+the file-descriptor limit, which is raised to its hard limit at start) and request-body bytes in
+flight per process (503 with ``Retry-After``).
+
+Start-up: the port is checked (1..65535, or 0 for any free port), the models are loaded, the
+socket is bound, and only then is the banner printed, with the real port; binding anywhere but
+loopback logs a warning that the server has no authentication.
+
 Shutdown is uvicorn's: on SIGTERM/SIGINT it stops accepting, lets in-flight requests finish
 (up to :data:`GRACEFUL_SHUTDOWN_SECONDS`), then re-raises the signal, so the process ends with
 the signal's status as Kubernetes expects. The payload log is flushed during shutdown.
@@ -22,16 +31,37 @@ worker sums them all; the folder is removed when the server stops.
 from __future__ import annotations
 
 import copy
+import ipaddress
+import logging
 import os
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from mlrail.errors import ModelError
+from mlrail.errors import MlrailError, ModelError
 from mlrail.serving.app import DEFAULT_MAX_BODY_BYTES, InferenceApp, create_app
+from mlrail.serving.limits import (
+    DEFAULT_BODY_TIMEOUT,
+    DEFAULT_HEADER_TIMEOUT,
+    DEFAULT_MAX_BYTES_IN_FLIGHT,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_HEADER_BYTES,
+    FD_RESERVE,
+    Limits,
+    raise_file_limit,
+)
 
-__all__ = ["DEFAULT_MAX_BODY_BYTES", "GRACEFUL_SHUTDOWN_SECONDS", "create_app", "serve"]
+__all__ = [
+    "DEFAULT_MAX_BODY_BYTES",
+    "GRACEFUL_SHUTDOWN_SECONDS",
+    "ListenError",
+    "create_app",
+    "serve",
+]
+
+logger = logging.getLogger("mlrail.serving")
 
 # Kubernetes sends SIGKILL 30 s after SIGTERM by default; KServe uses the same grace period.
 GRACEFUL_SHUTDOWN_SECONDS = 30
@@ -48,6 +78,13 @@ _ENV_LOG_PAYLOADS = "MLRAIL_SERVE_LOG_PAYLOADS"
 _ENV_LOG_SAMPLE_RATE = "MLRAIL_SERVE_LOG_SAMPLE_RATE"
 _ENV_PROMETHEUS_DIR = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client reads it at import
 _FACTORY = "mlrail.serving.server:_app_from_environment"
+_PROTOCOL = "mlrail.serving.http:GuardedHttpToolsProtocol"
+# uvicorn's default; connections beyond it wait in the kernel until accepted.
+_BACKLOG = 2048
+
+
+class ListenError(MlrailError, OSError):
+    """The server cannot listen on the address it was given (in use, not this machine's, ...)."""
 
 
 def serve(
@@ -63,14 +100,23 @@ def serve(
     intra_op_threads: int = 1,
     log_payloads: str | None = None,
     log_sample_rate: float = 1.0,
+    max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES,
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT,
+    body_timeout: float = DEFAULT_BODY_TIMEOUT,
+    max_connections: int | None = None,
+    max_bytes_in_flight: int = DEFAULT_MAX_BYTES_IN_FLIGHT,
 ) -> None:
     """Serve a model repository over the V2 inference protocol until SIGTERM/SIGINT.
+
+    Prints ``serving <repository> on http://<host>:<port> (Open Inference Protocol v2)`` once the
+    models are loaded and the socket is bound, with the port actually bound.
 
     Args:
         model_repository: The repository folder (``<name>/<version>/model.onnx``).
         host: The address to bind; loopback by default, so a laptop run is not exposed to the
-            network. Use ``"0.0.0.0"`` in a container.
-        port: The TCP port.
+            network. Use ``"0.0.0.0"`` in a container (a warning says the server has no
+            authentication).
+        port: The TCP port, 1 to 65535; 0 binds any free port (the banner says which).
         workers: Server processes; each loads its own copy of the models.
         model_version: Serve this version of every model instead of the highest one.
         log_level: uvicorn's and mlrail's log level (``"info"`` logs model loads).
@@ -80,12 +126,34 @@ def serve(
         log_payloads: Log sampled inferences to this JSON Lines file, or POST them as
             CloudEvents to this ``http(s)://`` URL (off when not given).
         log_sample_rate: The fraction of answered inferences logged, 0 to 1.
+        max_header_bytes: The request line and headers together, at most (431 above it).
+        header_timeout: Seconds for a request's headers to arrive (408 and close after it).
+        body_timeout: Seconds for a request's body to arrive after its headers (408 and close).
+        max_connections: Open connections per process at most (default: 1,024, and always
+            :data:`~mlrail.serving.limits.FD_RESERVE` below the open-file limit).
+        max_bytes_in_flight: Request-body bytes per process being read or answered at most
+            (503 with ``Retry-After`` beyond it); at least ``max_body_bytes``.
 
     Raises:
         ModelError: The repository folder does not exist, or ``workers`` is below 1.
-        ValueError: The sample rate is outside 0..1, or the payload log cannot be opened.
+        ValueError: The port, a limit or the sample rate is out of range, or the payload log
+            cannot be opened.
+        ListenError: The address cannot be bound (in use, or not this machine's).
     """
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ValueError(f"port must be between 1 and 65535 (0: any free port), got {port!r}")
+    limits = _limits(
+        max_body_bytes=max_body_bytes,
+        max_header_bytes=max_header_bytes,
+        header_timeout=header_timeout,
+        body_timeout=body_timeout,
+        max_connections=max_connections,
+        max_bytes_in_flight=max_bytes_in_flight,
+    )
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    from mlrail.serving import http
 
     options = _uvicorn_options(
         model_repository,
@@ -103,7 +171,12 @@ def serve(
     if workers == 1:
         app = options["app"]
         try:
-            uvicorn.run(**options)
+            http.configure(limits)
+            config = uvicorn.Config(**options)  # also configures logging
+            with _listen(host, port) as sock:
+                _announce(model_repository, host, sock)
+                server = uvicorn.Server(config)
+                server.run(sockets=[sock])
         finally:
             app.close()  # flushed by lifespan already; this covers a failed start
         return
@@ -117,12 +190,16 @@ def serve(
         log_payloads,
         log_sample_rate,
     )
+    env.update(limits.to_environment())
     metrics_dir = tempfile.mkdtemp(prefix="mlrail-metrics-")
     env[_ENV_PROMETHEUS_DIR] = metrics_dir
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
-        uvicorn.run(**options)
+        config = uvicorn.Config(**options)
+        with _listen(host, port) as sock:
+            _announce(model_repository, host, sock)
+            Multiprocess(config, sockets=[sock]).run()
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
         for key, value in saved.items():
@@ -130,6 +207,63 @@ def serve(
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def _limits(*, max_connections: int | None, **values: Any) -> Limits:
+    """The transport limits, with the connection cap kept below this process's file limit."""
+    available = raise_file_limit() - FD_RESERVE
+    if available < 1:
+        raise ValueError(
+            f"the open-file limit leaves no room for connections: raise it (ulimit -n) above "
+            f"{FD_RESERVE}"
+        )
+    if max_connections is None:
+        max_connections = min(DEFAULT_MAX_CONNECTIONS, available)
+    elif isinstance(max_connections, int) and max_connections > available:
+        raise ValueError(
+            f"max_connections {max_connections} is too close to the open-file limit: at most "
+            f"{available} ({FD_RESERVE} below it), or raise the limit (ulimit -n)"
+        )
+    return Limits(max_connections=max_connections, **values)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port`` (IPv4 or IPv6, as ``host`` resolves)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as e:
+        raise ListenError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+    try:
+        # As uvicorn: a restarted server can bind while old connections sit in TIME_WAIT.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(_BACKLOG)
+    except OSError as e:
+        sock.close()
+        raise ListenError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+    sock.set_inheritable(True)  # worker processes serve from it
+    return sock
+
+
+def _announce(model_repository: str, host: str, sock: socket.socket) -> None:
+    """The banner, with the bound port; a warning first if the socket is reachable from afar."""
+    bound, port = sock.getsockname()[:2]
+    if not ipaddress.ip_address(bound).is_loopback:
+        logger.warning(
+            "listening on %s:%d, beyond this machine: mlrail serve has no authentication or TLS, "
+            "so anyone who can reach it can call the models and read their metadata; put it "
+            "behind an authenticating proxy, or restrict who reaches it (a NetworkPolicy)",
+            host,
+            port,
+        )
+    shown = f"[{host}]" if ":" in host else host
+    print(
+        f"serving {model_repository} on http://{shown}:{port} (Open Inference Protocol v2)",
+        flush=True,
+    )
 
 
 def _uvicorn_options(
@@ -177,6 +311,8 @@ def _uvicorn_options(
         "access_log": access_log,
         "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS,
         "timeout_keep_alive": KEEP_ALIVE_SECONDS,
+        "http": _PROTOCOL,
+        "backlog": _BACKLOG,
     }
 
 

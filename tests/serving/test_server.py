@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import inspect
+import resource
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +16,7 @@ import orjson
 import pytest
 
 from mlrail.errors import ModelError
-from mlrail.serving.server import serve
+from mlrail.serving.server import ListenError, serve
 
 from .helpers import Running, classifier_request, free_port, running_server, session
 
@@ -68,7 +70,9 @@ def test_real_server_answers_v2_over_http_and_shuts_down_cleanly(repo: Path) -> 
     # uvicorn finishes in-flight work, then re-raises the signal: the status is SIGTERM's.
     assert code in (0, -signal.SIGTERM), stderr
     assert "Application shutdown complete" in stderr and "Finished server process" in stderr
-    assert f"Uvicorn running on http://127.0.0.1:{server.port}" in stderr  # loopback by default
+    # The banner, once the socket was bound: loopback by default, and no warning about it.
+    assert f"serving {repo} on http://127.0.0.1:{server.port} " in stdout
+    assert "no authentication" not in stderr
     assert "Traceback" not in stderr
     assert '"GET /v2/health/ready' not in stdout + stderr  # no access log by default
 
@@ -193,3 +197,102 @@ def test_cli_serve_refuses_a_sample_rate_above_one(repo: Path, tmp_path: Path) -
 
     assert code == 2
     assert not (tmp_path / "p.jsonl").exists()
+
+
+@pytest.mark.parametrize("port", [99999, -1, 65536])
+def test_serve_refuses_a_port_outside_1_to_65535(repo: Path, port: int) -> None:
+    with pytest.raises(ValueError, match="port must be between 1 and 65535"):
+        serve(str(repo), port=port)
+
+
+BANNER = """
+import sys
+from mlrail.serving.server import serve
+try:
+    serve(sys.argv[1], host=sys.argv[2], port=int(sys.argv[3]))
+except Exception as e:
+    print(f"{type(e).__name__}: {e}", file=sys.stderr)
+    sys.exit(2)
+"""
+
+
+def start_for_banner(repo: Path, host: str, port: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", BANNER, str(repo), host, str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_port_zero_binds_a_free_port_and_the_banner_names_it(repo: Path) -> None:
+    process = start_for_banner(repo, "127.0.0.1", 0)
+    try:
+        assert process.stdout is not None
+        banner = process.stdout.readline()  # printed once bound: the server answers at once
+        port = int(banner.rsplit(":", 1)[1].split()[0])
+        assert banner.startswith(f"serving {repo} on http://127.0.0.1:{port} ")
+        assert 0 < port < 65536
+        assert httpx.get(f"http://127.0.0.1:{port}/v2/health/live", timeout=30).status_code == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    assert "no authentication" not in stderr
+
+
+def test_any_address_but_loopback_warns_once_that_there_is_no_authentication(repo: Path) -> None:
+    process = start_for_banner(repo, "0.0.0.0", 0)
+    try:
+        assert process.stdout is not None
+        banner = process.stdout.readline()
+        assert "on http://0.0.0.0:" in banner
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    assert stderr.count("no authentication") == 1, stderr
+
+
+def test_a_port_in_use_is_a_clear_error_and_no_banner_is_printed(repo: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        process = start_for_banner(repo, "127.0.0.1", taken.getsockname()[1])
+        stdout, stderr = process.communicate(timeout=60)
+
+    assert process.returncode == 2
+    assert stdout == ""  # the banner comes only once the socket is bound
+    assert "ListenError: cannot listen on 127.0.0.1:" in stderr and "in use" in stderr
+    assert issubclass(ListenError, OSError)
+
+
+def test_the_open_file_limit_is_raised_to_its_hard_limit(repo: Path) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard <= 256:
+        pytest.skip(f"the hard open-file limit here ({hard}) leaves nothing to raise to")
+    low = 256
+
+    def lower() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (low, hard))
+
+    process = subprocess.Popen(
+        [sys.executable, "-c", BANNER, str(repo), "127.0.0.1", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lower,
+    )
+    try:
+        assert process.stdout is not None
+        process.stdout.readline()
+        limits = Path(f"/proc/{process.pid}/limits").read_text()
+        line = next(x for x in limits.splitlines() if x.startswith("Max open files"))
+        assert line.split()[3:5] == [str(hard), str(hard)]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=60)
+
+
+def test_max_connections_above_the_open_file_limit_is_refused(repo: Path) -> None:
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    with pytest.raises(ValueError, match="too close to the open-file limit"):
+        serve(str(repo), port=0, max_connections=hard)
