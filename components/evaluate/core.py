@@ -37,6 +37,13 @@ slice with fewer than ``min_slice_rows`` rows is reported but its checks are ski
 rows to judge); a metric undefined on a slice (ROC AUC on a slice lacking a class) is skipped.
 An overall metric the task does not have, or one that is undefined, is an error.
 
+Rows without a label (null, or NaN for a number) are left out of every figure: ``rows`` counts
+the labelled rows evaluated, ``dropped_unlabelled`` those left out, and a note says so in
+blessing.json and the report.
+
+Thresholds can be checked before anything runs, with no model (:func:`check_threshold_names`):
+the CLI does so before its first step.
+
 Fairness (``sensitive_columns``, ``fairness_thresholds``): fairlearn's figures per sensitive
 column (see :mod:`.fairness`); thresholds on them, flat (every sensitive column) or per column::
 
@@ -47,7 +54,8 @@ with the same per-metric syntax (a bare number means at most, except for ratios)
 
 Outputs::
 
-    metrics_path       metrics.json: {"task", "rows", "model", "data", "metrics": {name: value},
+    metrics_path       metrics.json: {"task", "rows", "dropped_unlabelled", "model", "data",
+                       "metrics": {name: value},
                        "classes", "confusion_matrix", "per_class": {class: {"precision",
                        "recall", "f1", "support"}}, "curves": {"roc", "pr", "calibration",
                        "predicted_vs_true"}, "slices": [{"column", "slice", "rows", "small",
@@ -57,8 +65,9 @@ Outputs::
                        "n_repeats", "rows", "features": [{"feature", "mean", "std"}]},
                        "baseline": null or {"model", "format", "metrics"}}
     blessing_dir/
-      blessing.json    {"blessed", "decided_on", "baseline": null or {"requested", "model",
-                       "format", "reason"}, "min_slice_rows", "failed", "skipped", "notes",
+      blessing.json    {"blessed", "decided_on", "rows", "dropped_unlabelled", "baseline": null
+                       or {"requested", "model", "format", "reason"}, "min_slice_rows",
+                       "failed", "skipped", "notes",
                        "checks": [{"metric", "scope" (overall|slice|fairness), "slice" (null,
                        "island=Biscoe" or a sensitive column), "kind" (value|change), "op",
                        "bound", "value", "baseline_value", "change", "rows", "verdict"
@@ -85,6 +94,7 @@ from mlrail.components.evaluate.fairness import FAIRNESS_METRICS, Fairness, comp
 from mlrail.components.evaluate.importance import Importance, permutation_feature_importance
 from mlrail.components.evaluate.metrics import (
     HIGHER_IS_BETTER,
+    PER_CLASS_METRICS,
     Curves,
     MetricSet,
     compute_curves,
@@ -103,7 +113,7 @@ from mlrail.components.evaluate.models import (
 )
 from mlrail.errors import DataError, ModelError
 from mlrail.io import atomic_dir, atomic_write_json, atomic_write_text
-from mlrail.modelspec import CLASSIFICATION, ModelSpec, read_split
+from mlrail.modelspec import CLASSIFICATION, TASKS, ModelSpec, read_split
 
 __all__ = [
     "DEFAULT_CHANGE_THRESHOLDS",
@@ -114,6 +124,7 @@ __all__ = [
     "Options",
     "SliceResult",
     "Threshold",
+    "check_threshold_names",
     "evaluate",
     "evaluate_file",
     "evaluate_table",
@@ -299,6 +310,68 @@ def parse_fairness_thresholds(thresholds: Mapping[str, Any] | None) -> list[Thre
     return out
 
 
+def _known_metric(metric: str) -> bool:
+    """Whether some task computes ``metric`` (``recall[<any class>]`` included)."""
+    if any(metric in task_metrics(task) for task in ("binary", "multiclass", "regression")):
+        return True
+    name, _, cls = metric.partition("[")
+    return name in PER_CLASS_METRICS and cls.endswith("]") and len(cls) > 1
+
+
+def check_threshold_names(
+    thresholds: Mapping[str, Any] | None,
+    fairness_thresholds: Mapping[str, Any] | None = None,
+    *,
+    slices: Sequence[Any] | None = None,
+    sensitive_columns: Sequence[str] | None = None,
+) -> None:
+    """Check thresholds with no model and no data: what can be known before any step runs.
+
+    Every bound must be readable (:func:`parse_thresholds`), every metric one that some task
+    computes (the task itself is known only after training: :func:`evaluate_table` then checks
+    the metric against it and a per-class metric against the classes), every fairness metric
+    one of :data:`~.fairness.FAIRNESS_METRICS`. With ``slices`` (and ``sensitive_columns``)
+    given, a threshold for a slice (or a fairness column) must name one of them.
+
+    Raises:
+        ValueError: naming the first unreadable bound or unknown metric, and the known ones.
+    """
+    parsed = parse_thresholds(thresholds)
+    fairness = parse_fairness_thresholds(fairness_thresholds)
+    for t in parsed:
+        if not _known_metric(t.metric):
+            where = f" (slice {t.slice})" if t.slice else ""
+            known = sorted({m for task in TASKS for m in task_metrics(task)})
+            raise ValueError(
+                f"threshold on {t.metric!r}{where}: not a metric; these are "
+                f"{', '.join(known)}, and per class "
+                f"{'/'.join(PER_CLASS_METRICS)} as 'recall[<class>]'"
+            )
+    if slices is not None:
+        columns = [s.column for s in parse_slices(slices)]
+        for t in parsed:
+            if t.slice is not None and t.slice.split("=", 1)[0] not in columns:
+                raise ValueError(
+                    f"thresholds for slice {t.slice!r}, but the slices are: "
+                    f"{', '.join(columns) or 'none (set slices)'}"
+                )
+    for t in fairness:
+        if t.metric not in FAIRNESS_METRICS:  # a flat key is checked by the parser already
+            raise ValueError(
+                f"fairness threshold on {t.metric!r}: not a fairness metric; these are "
+                f"{', '.join(FAIRNESS_METRICS)}"
+            )
+        if (
+            sensitive_columns is not None
+            and t.slice is not None
+            and t.slice not in sensitive_columns
+        ):
+            raise ValueError(
+                f"fairness thresholds for column {t.slice!r}, but the sensitive columns are: "
+                f"{', '.join(sensitive_columns) or 'none (set sensitive_columns)'}"
+            )
+
+
 # ---------------------------------------------------------------------------------------------
 # results
 
@@ -377,6 +450,7 @@ class Evaluation:
     model: str = ""
     data: str = ""
     notes: list[str] = field(default_factory=list)
+    dropped_unlabelled: int = 0
 
     @property
     def blessed(self) -> bool:
@@ -397,8 +471,10 @@ class Evaluation:
 
     def kfp_metrics(self) -> dict[str, float]:
         """Scalars for the KFP ``Metrics`` artifact: the overall metrics and, per sensitive
-        column, its fairness figures (``demographic_parity_difference[sex]``)."""
+        column, its fairness figures (``demographic_parity_difference[sex]``), and
+        ``dropped_unlabelled`` (rows left out for having no label)."""
         out = dict(self.metrics)
+        out["dropped_unlabelled"] = float(self.dropped_unlabelled)
         for f in self.fairness:
             out.update({f"{k}[{f.column}]": v for k, v in f.metrics.items()})
         return {k: v for k, v in out.items() if math.isfinite(v)}
@@ -710,7 +786,11 @@ def evaluate_table(
     _validate(spec, parsed, fairness_wanted, columns, sensitive_columns)
     y, mask = spec.labels(table, where)
     if not mask.any():
-        raise DataError(f"{where}: no labelled rows to evaluate on")
+        raise DataError(
+            f"{where}: no labelled rows to evaluate on (all {len(mask)} row(s) lack "
+            f"the label {spec.label!r})"
+        )
+    dropped = int((~mask).sum())
     table = table.filter(pa.array(mask))
     y = y[mask]
     features = spec.features(table, where)
@@ -734,7 +814,12 @@ def evaluate_table(
         min_slice_rows=min_slice_rows,
         model=str(model_dir),
         data=where,
+        dropped_unlabelled=dropped,
     )
+    if dropped:
+        ev.notes.append(
+            f"{dropped} row(s) without a label {spec.label!r} were left out of the evaluation"
+        )
     if base is not None and base_pred is not None:
         ev.baseline = BaselineResult(
             base.source,
@@ -867,6 +952,7 @@ def metrics_json(ev: Evaluation) -> dict[str, Any]:
     return {
         "task": ev.task,
         "rows": ev.rows,
+        "dropped_unlabelled": ev.dropped_unlabelled,
         "model": ev.model,
         "data": ev.data,
         "metrics": ev.metrics,
@@ -948,6 +1034,8 @@ def blessing_json(ev: Evaluation) -> dict[str, Any]:
     return {
         "blessed": ev.blessed,
         "decided_on": ev.decided_on,
+        "rows": ev.rows,
+        "dropped_unlabelled": ev.dropped_unlabelled,
         "baseline": baseline,
         "min_slice_rows": ev.min_slice_rows,
         "failed": sum(c.verdict == "fail" for c in ev.checks),

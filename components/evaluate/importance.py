@@ -64,7 +64,8 @@ def _estimator(spec: ModelSpec, predict: Callable[[dict[str, np.ndarray]], np.nd
             features = {}
             for j, i in enumerate(spec.inputs):
                 col = X[:, j]
-                typed = col.astype(np.float32) if i.dtype == "float32" else col.astype(object)
+                dtype = {"float32": np.float32, "datetime": np.float64}.get(i.dtype, object)
+                typed = col.astype(dtype)
                 features[i.name] = typed.reshape(-1, 1)
             out = predict(features)
             return out.argmax(axis=1) if classify else out.reshape(-1)

@@ -47,6 +47,7 @@ __all__ = [
     "ECE_BINS",
     "HIGHER_IS_BETTER",
     "MISSING",
+    "PER_CLASS_METRICS",
     "Curves",
     "MetricSet",
     "Slice",
@@ -91,7 +92,9 @@ _CLASSIFICATION_METRICS = (
     "log_loss",
     "ece",
 )
-_PER_CLASS = ("precision", "recall", "f1", "support")
+#: The per-class figures, written ``recall[Adelie]`` in thresholds.
+PER_CLASS_METRICS = ("precision", "recall", "f1", "support")
+_PER_CLASS = PER_CLASS_METRICS
 _MAX_CURVE_POINTS = 201  # curves are thinned to this many points in the outputs
 
 

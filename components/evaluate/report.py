@@ -82,7 +82,13 @@ def _header(ev: Evaluation, title: str) -> list[str]:
         f'<p id="decided-on">Decided on {escape(ev.decided_on)}.</p>',
         f"<p>Baseline: {where}</p>",
         f"<p>Model: <code>{escape(ev.model)}</code>; data: <code>{escape(ev.data)}</code>, "
-        f"{escape(plural(ev.rows, 'labelled row', 'labelled rows'))}; task: {escape(ev.task)}"
+        f"{escape(plural(ev.rows, 'labelled row', 'labelled rows'))}"
+        + (
+            f" ({escape(plural(ev.dropped_unlabelled, 'row', 'rows'))} without a label left out)"
+            if ev.dropped_unlabelled
+            else ""
+        )
+        + f"; task: {escape(ev.task)}"
         + (f" ({escape(', '.join(ev.classes))})" if ev.classes else "")
         + ".</p></header>",
     ]

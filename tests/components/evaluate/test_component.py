@@ -41,7 +41,11 @@ def test_python_func_logs_kfp_metrics(trained: Trained, tmp_path: Path) -> None:
     assert [a["displayName"] for a in cm["annotationSpecs"]] == ["Adelie", "Chinstrap", "Gentoo"]
     assert "confidenceMetrics" not in out["classification_metrics"].metadata  # binary only
     saved = json.loads(Path(out["metrics"].path).read_text())
-    assert saved["metrics"] == {k: v for k, v in metrics.items() if "[" not in k}
+    # besides the metrics: per-group fairness figures and the count of rows without a label
+    assert metrics["dropped_unlabelled"] == saved["dropped_unlabelled"] == 0
+    assert saved["metrics"] == {
+        k: v for k, v in metrics.items() if "[" not in k and k != "dropped_unlabelled"
+    }
     blessing = json.loads((Path(out["blessing"].path) / "blessing.json").read_text())
     assert blessing["blessed"] is True
     page = Path(out["report"].path).read_text(encoding="utf-8")

@@ -5,6 +5,7 @@ import re
 import shutil
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -12,6 +13,7 @@ import pytest
 
 from mlrail.components.evaluate.core import (
     Threshold,
+    check_threshold_names,
     evaluate,
     evaluate_file,
     parse_fairness_thresholds,
@@ -486,3 +488,83 @@ def test_binary_and_regression_models(
     assert ev.metrics["r2"] > 0.5 and ev.kfp_roc_curve() == ([], [], [])
     assert [c.metric for c in ev.checks] == ["r2"]
     assert {s.label for s in ev.slices} == {"Adelie", "Chinstrap", "Gentoo"}
+
+
+def test_rows_without_a_label_are_left_out_counted_and_reported(
+    trained: Trained, binary_model: Path, tmp_path: Path
+) -> None:
+    """Penguins' sex is missing on some rows: they are not scored, and every output says so."""
+    eval_table = read_split(trained.examples / "eval")
+    missing = eval_table.column("sex").null_count
+    assert missing > 0  # the bundled data has gaps in sex; the test means nothing without them
+    ev = evaluate(
+        binary_model,
+        trained.examples,
+        tmp_path / "metrics.json",
+        tmp_path / "blessing",
+        report_path=tmp_path / "report.html",
+        **FAST,
+    )
+    assert ev.dropped_unlabelled == missing and ev.rows == eval_table.num_rows - missing
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert (metrics["rows"], metrics["dropped_unlabelled"]) == (ev.rows, missing)
+    blessing = _blessing(tmp_path / "blessing")
+    assert (blessing["rows"], blessing["dropped_unlabelled"]) == (ev.rows, missing)
+    assert any(f"{missing} row(s) without a label 'sex'" in n for n in blessing["notes"])
+    assert f"{missing} row" in (tmp_path / "report.html").read_text()
+    assert ev.kfp_metrics()["dropped_unlabelled"] == missing
+
+
+def test_every_row_without_a_label_is_a_named_error(trained: Trained, tmp_path: Path) -> None:
+    table = read_split(trained.examples / "eval")
+    blank = table.set_column(
+        table.column_names.index("species"), "species", pa.nulls(table.num_rows, pa.string())
+    )
+    pq.write_table(blank, tmp_path / "unlabelled.parquet")
+    with pytest.raises(DataError, match=r"unlabelled.parquet: no labelled rows .*lack the label"):
+        evaluate_file(trained.model, str(tmp_path / "unlabelled.parquet"), **FAST)
+
+
+@pytest.mark.parametrize(
+    "thresholds",
+    [
+        {"accuracy": ">= 0.9", "rmse": 3, "recall[Adelie]": 0.5},  # any task's metrics
+        {"overall": {"r2": 0.1}, "slices": {"island": {"f1[Gentoo]": 0.8}}},
+        {},
+        None,
+    ],
+)
+def test_threshold_names_any_task_knows_pass_without_a_model(thresholds: dict | None) -> None:
+    check_threshold_names(thresholds, {"demographic_parity_difference": 0.1})
+
+
+@pytest.mark.parametrize(
+    ("thresholds", "fairness", "message"),
+    [
+        ({"acuracy": 0.9}, None, r"threshold on 'acuracy': not a metric; these are accuracy"),
+        (
+            {"overall": {}, "slices": {"island": {"recal[Adelie]": 0.9}}},
+            None,
+            r"threshold on 'recal\[Adelie\]' \(slice island\): not a metric",
+        ),
+        ({"accuracy": ">= lots"}, None, r"threshold for 'accuracy': cannot read"),
+        (None, {"parity": 0.1}, r"fairness threshold 'parity': not a fairness metric"),
+        (None, {"sex": {"dp": 0.1}}, r"fairness threshold for 'dp' \(column sex\): not a"),
+    ],
+)
+def test_unknown_threshold_names_fail_before_any_model_exists(
+    thresholds: dict | None, fairness: dict | None, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        check_threshold_names(thresholds, fairness)
+
+
+def test_slice_and_fairness_columns_are_checked_when_given() -> None:
+    nested = {"overall": {}, "slices": {"island=Biscoe": {"accuracy": 0.8}}}
+    check_threshold_names(nested, slices=["island"])
+    with pytest.raises(ValueError, match=r"slice 'island=Biscoe', but the slices are: sex"):
+        check_threshold_names(nested, slices=["sex"])
+    by_column = {"sex": {"equalized_odds_difference": 0.2}}
+    check_threshold_names(None, by_column, sensitive_columns=["sex"])
+    with pytest.raises(ValueError, match=r"column 'sex', but the sensitive columns are: none"):
+        check_threshold_names(None, by_column, sensitive_columns=[])
