@@ -28,6 +28,13 @@ are taken as KFP's own form. Schedules are evaluated in UTC by the KFP scheduler
 
 ``kfp.Client`` prints "Experiment details: <link>" and similar lines; they are sent to stderr
 so that standard output carries only what the caller prints (the CLI prints the id).
+
+Every request has a connect and a read timeout (``timeout``, default :data:`DEFAULT_TIMEOUT`
+seconds to read, at most :data:`CONNECT_TIMEOUT` to connect): ``kfp.Client`` sets none, so a
+host that accepts the connection and never answers (a stuck port-forward, a proxy with no
+backend) would block for ever, starting with the health check its constructor makes. A read
+that times out is not retried. Errors never hold credentials: a ``user:password@`` in the host
+is masked (:func:`mlrail.redact.redact`), and the token is never part of a message.
 """
 
 from __future__ import annotations
@@ -51,12 +58,15 @@ from typing import TYPE_CHECKING, Any, Literal
 import yaml
 
 from mlrail.errors import MlrailError
+from mlrail.redact import redact
 
 if TYPE_CHECKING:  # kfp costs ~0.6 s to import; the CLI imports this module lazily anyway.
     import kfp
     from kfp.pipeline_spec import pipeline_spec_pb2
 
 __all__ = [
+    "CONNECT_TIMEOUT",
+    "DEFAULT_TIMEOUT",
     "MAX_CONCURRENCY",
     "MAX_PARAMETER_BYTES",
     "KfpApiError",
@@ -81,6 +91,11 @@ MAX_PARAMETER_BYTES = 10_000
 #: The KFP API server accepts ``max_concurrency`` from 1 to this value for a recurring run.
 MAX_CONCURRENCY = 10
 
+#: Seconds to wait for each answer of the KFP API (an upload of a large package included).
+DEFAULT_TIMEOUT = 60.0
+#: Most seconds to wait for a connection (less when ``timeout`` is less).
+CONNECT_TIMEOUT = 10.0
+
 # The UI address, when it is not the API host (same variable kfp.Client reads).
 _UI_ENDPOINT_ENV = "KF_PIPELINES_UI_ENDPOINT"
 
@@ -93,7 +108,7 @@ class KfpApiError(MlrailError):
     """
 
     def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
+        super().__init__(redact(message))
         self.status = status
 
 
@@ -244,6 +259,7 @@ def submit(
     run_name: str | None = None,
     namespace: str | None = None,
     existing_token: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
     enable_caching: bool | None = None,
 ) -> SubmitResult:
     """Creates one run of a compiled pipeline, in an experiment created on first use.
@@ -257,6 +273,7 @@ def submit(
         run_name: Display name of the run; defaults to the pipeline name and the UTC time.
         namespace: The user namespace of a multi-user deployment; None for single-user.
         existing_token: A bearer token for the API, obtained outside mlrail.
+        timeout: Seconds to wait for each answer (see the module doc).
         enable_caching: False turns caching off for every task of the run, at every depth (the
             ``kfp.Client`` override alone reaches only top-level tasks, not those under
             ``dsl.If``). None or True keep the compiled settings: tasks compiled with caching
@@ -277,7 +294,10 @@ def submit(
     parameters = _check_arguments(spec, arguments or {}, package_path)
     name = run_name or f"{spec.pipeline_info.name} {datetime.now(UTC):%Y-%m-%d %H-%M-%S}"
 
-    with _package_to_send(package_path, enable_caching) as package, _kfp_calls(host):
+    with (
+        _package_to_send(package_path, enable_caching) as package,
+        _kfp_calls(host, timeout),
+    ):
         client = _client(host, existing_token)
         result = client.create_run_from_pipeline_package(
             pipeline_file=package,
@@ -310,6 +330,7 @@ def schedule(
     experiment: str = "Default",
     namespace: str | None = None,
     existing_token: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
     enable_caching: bool | None = None,
     pipeline_name: str | None = None,
 ) -> ScheduleResult:
@@ -363,6 +384,7 @@ def schedule(
         experiment: Name of the experiment; reused when one with this name exists.
         namespace: The user namespace of a multi-user deployment; None for single-user.
         existing_token: A bearer token for the API, obtained outside mlrail.
+        timeout: Seconds to wait for each answer (see the module doc).
         enable_caching: As for :func:`submit`; applied to the uploaded version, because
             ``kfp.Client`` ignores it for a recurring run of a stored version.
         pipeline_name: Name of the pipeline on the cluster; defaults to the package's own
@@ -395,7 +417,10 @@ def schedule(
     pipeline = pipeline_name if pipeline_name is not None else spec.pipeline_info.name
     _check_name("pipeline_name", pipeline)
 
-    with _package_to_send(package_path, enable_caching) as package, _kfp_calls(host):
+    with (
+        _package_to_send(package_path, enable_caching) as package,
+        _kfp_calls(host, timeout),
+    ):
         digest = hashlib.sha256(Path(package).read_bytes()).hexdigest()
         client = _client(host, existing_token)
         experiment_id = client.create_experiment(name=experiment, namespace=namespace).experiment_id
@@ -492,6 +517,7 @@ def list_schedules(
     namespace: str | None = None,
     name: str | None = None,
     existing_token: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> list[ScheduleInfo]:
     """Lists recurring runs, oldest first, every page of them.
 
@@ -501,6 +527,7 @@ def list_schedules(
         namespace: The user namespace of a multi-user deployment; None for single-user.
         name: Only those with this display name.
         existing_token: A bearer token for the API, obtained outside mlrail.
+        timeout: Seconds to wait for each answer (see the module doc).
 
     Returns:
         The recurring runs, with their experiment's and pipeline version's names looked up.
@@ -515,7 +542,7 @@ def list_schedules(
         _check_name("experiment", experiment)
     if name is not None:
         _check_name("name", name)
-    with _kfp_calls(host):
+    with _kfp_calls(host, timeout):
         client = _client(host, existing_token)
         return _list(host, client, experiment=experiment, namespace=namespace, name=name)
 
@@ -527,6 +554,7 @@ def pause_schedule(
     experiment: str | None = None,
     namespace: str | None = None,
     existing_token: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> ScheduleInfo:
     """Disables the recurring run with this name: it starts no run until resumed.
 
@@ -536,6 +564,7 @@ def pause_schedule(
         experiment: The experiment to look in; None to look in every experiment.
         namespace: The user namespace of a multi-user deployment; None for single-user.
         existing_token: A bearer token for the API, obtained outside mlrail.
+        timeout: Seconds to wait for each answer (see the module doc).
 
     Returns:
         The recurring run as the server reports it afterwards.
@@ -545,7 +574,7 @@ def pause_schedule(
         ScheduleLookupError: No recurring run, or more than one, has the name (nothing changed).
         KfpApiError: The API server could not be reached or refused a request.
     """
-    return _act_on_one(host, name, experiment, namespace, existing_token, "disable")
+    return _act_on_one(host, name, experiment, namespace, existing_token, "disable", timeout)
 
 
 def resume_schedule(
@@ -555,6 +584,7 @@ def resume_schedule(
     experiment: str | None = None,
     namespace: str | None = None,
     existing_token: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> ScheduleInfo:
     """Enables the recurring run with this name again (after :func:`pause_schedule`).
 
@@ -566,6 +596,7 @@ def resume_schedule(
         experiment: The experiment to look in; None to look in every experiment.
         namespace: The user namespace of a multi-user deployment; None for single-user.
         existing_token: A bearer token for the API, obtained outside mlrail.
+        timeout: Seconds to wait for each answer (see the module doc).
 
     Returns:
         The recurring run as the server reports it afterwards.
@@ -575,7 +606,7 @@ def resume_schedule(
         ScheduleLookupError: No recurring run, or more than one, has the name (nothing changed).
         KfpApiError: The API server could not be reached or refused a request.
     """
-    return _act_on_one(host, name, experiment, namespace, existing_token, "enable")
+    return _act_on_one(host, name, experiment, namespace, existing_token, "enable", timeout)
 
 
 def delete_schedule(
@@ -585,6 +616,7 @@ def delete_schedule(
     experiment: str | None = None,
     namespace: str | None = None,
     existing_token: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> ScheduleInfo:
     """Deletes the recurring run with this name; the runs it started are kept.
 
@@ -594,6 +626,7 @@ def delete_schedule(
         experiment: The experiment to look in; None to look in every experiment.
         namespace: The user namespace of a multi-user deployment; None for single-user.
         existing_token: A bearer token for the API, obtained outside mlrail.
+        timeout: Seconds to wait for each answer (see the module doc).
 
     Returns:
         The recurring run as it was before the deletion.
@@ -603,7 +636,7 @@ def delete_schedule(
         ScheduleLookupError: No recurring run, or more than one, has the name (nothing deleted).
         KfpApiError: The API server could not be reached or refused a request.
     """
-    return _act_on_one(host, name, experiment, namespace, existing_token, "delete")
+    return _act_on_one(host, name, experiment, namespace, existing_token, "delete", timeout)
 
 
 # -- cron ------------------------------------------------------------------------------------
@@ -705,7 +738,7 @@ def _check_host(host: str) -> None:
     if not isinstance(host, str) or not re.match(r"^https?://[^/\s]+", host):
         raise ValueError(
             f"host must be the KFP API address with its scheme, e.g. http://localhost:8888; "
-            f"got {host!r}"
+            f"got {redact(repr(host))}"
         )
 
 
@@ -925,13 +958,51 @@ def _package_to_send(package_path: str, enable_caching: bool | None) -> Iterator
 
 
 @contextlib.contextmanager
-def _kfp_calls(host: str) -> Iterator[None]:
-    """Turns the client's failures into KfpApiError and its link printouts into stderr lines."""
+def _kfp_calls(host: str, timeout: float = DEFAULT_TIMEOUT) -> Iterator[None]:
+    """Timeouts on every request; the client's failures as KfpApiError; its link printouts on
+    stderr."""
+    _check_timeout(timeout)
     try:
-        with contextlib.redirect_stdout(sys.stderr):
+        with contextlib.redirect_stdout(sys.stderr), _timeouts(timeout):
             yield
     except _api_errors() as e:
-        raise _as_kfp_api_error(host, e) from e
+        raise _as_kfp_api_error(host, e, timeout) from e
+
+
+def _check_timeout(timeout: float) -> None:
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+        raise ValueError(f"timeout must be a number of seconds, got {timeout!r}")
+    if not (math.isfinite(timeout) and timeout > 0):
+        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+
+
+@contextlib.contextmanager
+def _timeouts(timeout: float) -> Iterator[None]:
+    """Give every request of the generated API client a connect and a read timeout.
+
+    ``kfp.Client`` passes no ``_request_timeout`` to any call, and makes its first one (the
+    health check) inside its constructor, before a caller could reach its REST client; so the
+    default is filled in on the REST client's class, for the duration of these calls only.
+    (``_request_timeout`` is the generated client's own per-call option; a pool-wide urllib3
+    default does not help: the REST client passes ``timeout=None`` explicitly.)
+    """
+    import urllib3
+    from kfp_server_api import rest
+
+    pair = (min(CONNECT_TIMEOUT, timeout), timeout)
+    original = rest.RESTClientObject.request
+
+    def request(self: Any, *args: Any, _request_timeout: Any = None, **kwargs: Any) -> Any:
+        # a read that timed out is not retried: a host that does not answer once will not
+        # answer the same request again, and urllib3 would wait three more times
+        self.pool_manager.connection_pool_kw.setdefault("retries", urllib3.Retry(3, read=0))
+        return original(self, *args, _request_timeout=_request_timeout or pair, **kwargs)
+
+    rest.RESTClientObject.request = request
+    try:
+        yield
+    finally:
+        rest.RESTClientObject.request = original
 
 
 def _api_errors() -> tuple[type[Exception], ...]:
@@ -943,8 +1014,9 @@ def _api_errors() -> tuple[type[Exception], ...]:
     return (kfp_server_api.ApiException, urllib3.exceptions.HTTPError, TimeoutError)
 
 
-def _as_kfp_api_error(host: str, error: Exception) -> KfpApiError:
+def _as_kfp_api_error(host: str, error: Exception, timeout: float = DEFAULT_TIMEOUT) -> KfpApiError:
     import kfp_server_api
+    from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ReadTimeoutError
 
     if isinstance(error, KfpApiError):
         return error
@@ -957,6 +1029,17 @@ def _as_kfp_api_error(host: str, error: Exception) -> KfpApiError:
     if isinstance(error, TimeoutError):
         return KfpApiError(f"KFP API at {host} did not pass its health check: {error}")
     reason = getattr(error, "reason", None) or error
+    # urllib3 derives a refused connection (NewConnectionError) from ConnectTimeoutError
+    if isinstance(reason, ConnectTimeoutError) and not isinstance(reason, NewConnectionError):
+        return KfpApiError(
+            f"cannot connect to the KFP API at {host}: no connection within "
+            f"{min(CONNECT_TIMEOUT, timeout):g} s"
+        )
+    if isinstance(reason, ReadTimeoutError):
+        return KfpApiError(
+            f"KFP API at {host} accepted the connection but sent no answer within {timeout:g} s "
+            "(read timeout; raise it with --timeout if the server is just slow)"
+        )
     return KfpApiError(f"cannot reach the KFP API at {host}: {reason}")
 
 
@@ -1313,12 +1396,13 @@ def _act_on_one(
     namespace: str | None,
     existing_token: str | None,
     action: Literal["enable", "disable", "delete"],
+    timeout: float,
 ) -> ScheduleInfo:
     _check_host(host)
     _check_name("name", name)
     if experiment is not None:
         _check_name("experiment", experiment)
-    with _kfp_calls(host):
+    with _kfp_calls(host, timeout):
         client = _client(host, existing_token)
         found = _list(host, client, experiment=experiment, namespace=namespace, name=name)
         where = f" in experiment {experiment!r}" if experiment else ""

@@ -14,7 +14,14 @@ from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
 from mlrail.errors import MlrailError
-from mlrail.kfp_client import KfpApiError, normalize_cron, schedule, submit
+from mlrail.kfp_client import (
+    KfpApiError,
+    list_schedules,
+    normalize_cron,
+    pause_schedule,
+    schedule,
+    submit,
+)
 
 from .fake_server import FakeKfpServer, check_pipeline_spec, go_json
 
@@ -137,6 +144,71 @@ def test_an_unreachable_host_raises_kfp_api_error(package):
         submit(f"http://127.0.0.1:{port}", package)
 
     assert caught.value.status is None
+
+
+@pytest.fixture
+def silent_host() -> Any:
+    """A real TCP socket that accepts connections (the kernel completes them from the backlog)
+    and never answers a byte: a stuck port-forward, a proxy with no backend."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(64)
+        yield f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+def _returns(call: Any) -> Any:
+    """Run ``call`` in a thread; fail (instead of hanging the suite) if it never returns.
+
+    The bound is a guard against the hang this protects from, not a speed check: the call is
+    expected back after its own 0.5 s timeout, the guard waits a hundred times longer.
+    """
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        future = pool.submit(call)
+        try:
+            return future.exception(timeout=50)
+        except concurrent.futures.TimeoutError:
+            pytest.fail("the KFP call hung on a host that never answers")
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda host, package: submit(host, package, timeout=0.5),
+        lambda host, package: schedule(host, package, name="n", cron="0 2 * * *", timeout=0.5),
+        lambda host, package: list_schedules(host, timeout=0.5),
+        lambda host, package: pause_schedule(host, "n", timeout=0.5),
+    ],
+    ids=["submit", "schedule", "list", "pause"],
+)
+def test_a_host_that_never_answers_times_out_with_a_clear_error(silent_host, package, call):
+    error = _returns(lambda: call(silent_host, package))
+
+    assert isinstance(error, KfpApiError), error
+    assert str(error) == (
+        f"KFP API at {silent_host} accepted the connection but sent no answer within 0.5 s "
+        "(read timeout; raise it with --timeout if the server is just slow)"
+    )
+
+
+def test_a_timeout_must_be_a_positive_number_of_seconds(kfp_api, package):
+    for bad in (0, -1, float("nan"), float("inf"), "10"):
+        with pytest.raises(ValueError, match="timeout must be"):
+            submit(kfp_api.url, package, timeout=bad)  # type: ignore[arg-type]
+    assert kfp_api.calls("POST", "/runs") == []
+
+
+def test_credentials_in_the_host_are_not_in_the_error(package):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+
+    with pytest.raises(KfpApiError) as caught:
+        submit(f"http://admin:hunter2@127.0.0.1:{port}", package, existing_token="tok-123")
+
+    assert "hunter2" not in str(caught.value) and "tok-123" not in str(caught.value)
+    assert f"http://***@127.0.0.1:{port}" in str(caught.value)
 
 
 # -- checks before anything is sent ------------------------------------------------------------
