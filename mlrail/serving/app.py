@@ -19,13 +19,17 @@ Endpoints (JSON shapes as KServe 0.21 writes them)::
 Answered inferences are sampled into the payload log when one is given
 (:mod:`mlrail.serving.payload_log`): after the response is encoded, off the request path.
 
+Requests and responses are decoded and encoded by :mod:`mlrail.serving.codec`: JSON, or the
+binary tensor data extension that ``tritonclient`` and KServe's client send by default.
+
 Errors are ``{"error": "<what was wrong, naming the input>"}``. Statuses follow KServe: 422
 where its (FastAPI) request schema rejects a body, 400 where its ``InvalidInput`` does, 404/503
 for unknown/unready models (KServe answers versioned paths with 501; we serve them):
 
 =====  ======================================================================================
 400    a V2 request this model cannot take: unknown, missing or repeated input; shape; datatype;
-       data that does not match its shape or datatype; an infinite number; unknown output
+       data that does not match its shape or datatype; an infinite number; unknown output;
+       binary data whose sizes do not add up; text that is not Unicode
 404    unknown path, model or version (or a version on disk that is not the one served)
 405    wrong method for the path
 413    body larger than ``max_body_bytes`` (from Content-Length, and counted while reading)
@@ -34,32 +38,32 @@ for unknown/unready models (KServe answers versioned paths with 501; we serve th
 500    ONNX Runtime failed on a valid request (or a bug here); the message says what failed
 =====  ======================================================================================
 
-Value conventions, for clients that export rows with missing values:
-
-- A numeric input takes JSON numbers; FP64, FP16 and integer datatypes are cast to the model's
-  FP32. ``null`` is a missing value (NaN, which the model imputes, as in training) — and so is
-  the non-standard ``NaN`` literal Python's ``json.dumps`` writes, as KServe (stdlib json)
-  accepts it. Strings such as ``"NaN"``, booleans, infinities and numbers beyond FP32's range
-  are rejected.
-- A BYTES input takes JSON strings; ``null`` is a missing value (``""``, the model's OOV).
-- ``data`` may be flat (row-major, as KServe and Triton write it) or nested to the shape.
+Value conventions (missing values, dates, nested data) are :mod:`mlrail.serving.codec`'s.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import inspect
 import logging
-import math
 import os
 import time
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-import numpy as np
 import orjson
 
 from mlrail import __version__
+from mlrail.serving.codec import (
+    BINARY_CONTENT_TYPE,
+    EXTENSIONS,
+    HEADER_LENGTH,
+    RequestError,
+    decode_request,
+    encode_response,
+    header_length,
+    json_body,
+)
 from mlrail.serving.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from mlrail.serving.metrics import Metrics
 from mlrail.serving.openapi import openapi_document
@@ -84,40 +88,20 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-_FLOAT_TYPES = frozenset({"FP16", "FP32", "FP64"})
-_INT_TYPES = frozenset({"INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64"})
-_V2_DATATYPES = ("BOOL", *sorted(_INT_TYPES), "FP16", "FP32", "FP64", "BYTES")
-# Request datatypes each model datatype accepts: numbers convert (cast), numbers and strings don't.
-_ACCEPTS: dict[str, frozenset[str]] = {
-    **{t: _FLOAT_TYPES | _INT_TYPES for t in _FLOAT_TYPES},
-    **{t: _INT_TYPES for t in _INT_TYPES},
-    "BOOL": frozenset({"BOOL"}),
-    "BYTES": frozenset({"BYTES"}),
-}
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 _METRICS_HEADERS = [(b"content-type", METRICS_CONTENT_TYPE)]
 
 
-class _HTTPError(Exception):
-    """A response other than 200, with the message for the client."""
+class _HTTPError(RequestError):
+    """A response other than 200, with the message for the client (and any extra headers)."""
 
     def __init__(self, status: int, message: str, headers: list[tuple[bytes, bytes]] | None = None):
-        super().__init__(message)
-        self.status = status
-        self.message = message
+        super().__init__(status, message)
         self.headers = headers or []
 
 
 class _Disconnected(Exception):
     """The client went away while its request was being read."""
-
-
-def _bad(message: str) -> _HTTPError:
-    return _HTTPError(400, message)
-
-
-def _not_v2(message: str) -> _HTTPError:
-    return _HTTPError(422, message)
 
 
 class InferenceApp:
@@ -145,9 +129,14 @@ class InferenceApp:
         self.metrics = metrics or Metrics()
         self.payload_log = payload_log
         self._server_metadata = orjson.dumps(
-            {"name": SERVER_NAME, "version": __version__, "extensions": []}
+            {"name": SERVER_NAME, "version": __version__, "extensions": list(EXTENSIONS)}
         )
         self._openapi = orjson.dumps(openapi_document())
+        # The payload log takes the bodies as bytes (parsed requests held in its queue cost
+        # 15x their size); a logger still taking the parsed request gets it, parsed here.
+        self._log_bytes = payload_log is not None and "request_body" in (
+            inspect.signature(payload_log.offer).parameters
+        )
 
     def close(self) -> None:
         """Flush and stop the payload log (uvicorn's shutdown calls this through lifespan)."""
@@ -166,14 +155,15 @@ class InferenceApp:
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             status, body, headers = await self._route(scope, receive)
-        except _HTTPError as e:
-            status, body = e.status, orjson.dumps({"error": e.message})
-            headers = _JSON_HEADERS + e.headers if e.headers else _JSON_HEADERS
+        except RequestError as e:
+            status, body = e.status, _error_body(e.message)
+            extra = e.headers if isinstance(e, _HTTPError) else None
+            headers = _JSON_HEADERS + extra if extra else _JSON_HEADERS
         except _Disconnected:
             return
         except Exception as e:  # a bug here must still answer JSON, and be logged
             logger.exception("%s %s failed", scope.get("method"), scope.get("path"))
-            status, body = 500, orjson.dumps({"error": f"internal error: {type(e).__name__}: {e}"})
+            status, body = 500, _error_body(f"internal error: {type(e).__name__}: {e}")
             headers = _JSON_HEADERS
         await send(
             {
@@ -190,10 +180,11 @@ class InferenceApp:
         if scope["path"] == "/metrics":
             _allow(scope["method"], "GET", "/metrics")
             return 200, self.metrics.exposition(), _METRICS_HEADERS
-        status, body = await self._route_v2(scope, receive)
-        return status, body, _JSON_HEADERS
+        return await self._route_v2(scope, receive)
 
-    async def _route_v2(self, scope: Scope, receive: Receive) -> tuple[int, bytes]:
+    async def _route_v2(
+        self, scope: Scope, receive: Receive
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
         method: str = scope["method"]
         path: str = scope["path"]
         parts = path.strip("/").split("/")
@@ -208,29 +199,29 @@ class InferenceApp:
                 version, rest = rest[1], rest[2:]
             if not rest:
                 _allow(method, "GET", path)
-                return 200, self._model_metadata(name, version)
+                return 200, self._model_metadata(name, version), _JSON_HEADERS
             if rest == ["ready"]:
                 _allow(method, "GET", path)
-                return 200, self._model_ready(name, version)
+                return 200, self._model_ready(name, version), _JSON_HEADERS
             if rest == ["infer"]:
                 _allow(method, "POST", path)
                 return await self._infer(scope, receive, name, version)
         elif n == 1:
             _allow(method, "GET", path)
-            return 200, self._server_metadata
+            return 200, self._server_metadata, _JSON_HEADERS
         elif parts == ["v2", "health", "live"]:
             _allow(method, "GET", path)
-            return 200, b'{"live":true}'
+            return 200, b'{"live":true}', _JSON_HEADERS
         elif parts == ["v2", "health", "ready"]:
             _allow(method, "GET", path)
-            return 200, self._server_ready()
+            return 200, self._server_ready(), _JSON_HEADERS
         elif parts == ["v2", "openapi.json"]:
             _allow(method, "GET", path)
-            return 200, self._openapi
+            return 200, self._openapi, _JSON_HEADERS
         elif parts == ["v2", "models"]:
             _allow(method, "GET", path)
             self.repository.poll()
-            return 200, orjson.dumps({"models": self.repository.names()})
+            return 200, orjson.dumps({"models": self.repository.names()}), _JSON_HEADERS
         raise _HTTPError(404, f"no endpoint at {path}")
 
     # -- health and metadata ----------------------------------------------------------------------
@@ -241,9 +232,8 @@ class InferenceApp:
         repo = self.repository
         repo.poll()
         if not repo.names():
-            raise _HTTPError(
-                503, f"Server is not ready. The model repository {repo.root} holds no models."
-            )
+            # No path: the body goes to clients (the server log has the folder).
+            raise _HTTPError(503, "Server is not ready. The model repository holds no models.")
         not_ready = repo.not_ready()
         if not_ready:
             reasons = "; ".join(f"model {n!r}: {why}" for n, why in sorted(not_ready.items()))
@@ -287,11 +277,13 @@ class InferenceApp:
 
     async def _infer(
         self, scope: Scope, receive: Receive, name: str, version: str | None
-    ) -> tuple[int, bytes]:
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
         start = time.perf_counter()
         try:
-            model, request, request_id, response = await self._run(scope, receive, name, version)
-        except _HTTPError as e:
+            model, request_id, body, json_length, response, response_length = await self._run(
+                scope, receive, name, version
+            )
+        except RequestError as e:
             self.metrics.observe(self._model_label(name), e.status, time.perf_counter() - start)
             raise
         except _Disconnected:
@@ -302,16 +294,58 @@ class InferenceApp:
         elapsed = time.perf_counter() - start
         self.metrics.observe(model.name, 200, elapsed)
         if self.payload_log is not None:
-            self.payload_log.offer(
+            self._log(
+                model, request_id, start, elapsed, body, json_length, response, response_length
+            )
+        if response_length is None:
+            return 200, response, _JSON_HEADERS
+        return (
+            200,
+            response,
+            [
+                (b"content-type", BINARY_CONTENT_TYPE),
+                (HEADER_LENGTH, str(response_length).encode()),
+            ],
+        )
+
+    def _log(
+        self,
+        model: LoadedModel,
+        request_id: str,
+        start: float,
+        elapsed: float,
+        body: bytes,
+        json_length: int | None,
+        response: bytes,
+        response_length: int | None,
+    ) -> None:
+        assert self.payload_log is not None
+        offer: Any = self.payload_log.offer
+        timestamp = time.time() - elapsed
+        if self._log_bytes:
+            offer(
                 request_id,
                 model.name,
                 str(model.version),
-                time.time() - elapsed,
+                timestamp,
                 elapsed,
-                request,
+                body,
                 response,
+                request_header_length=json_length,
+                response_header_length=response_length,
             )
-        return 200, response
+        else:  # the logger before it took bytes: a parsed request and an all-JSON response
+            offer(
+                request_id,
+                model.name,
+                str(model.version),
+                timestamp,
+                elapsed,
+                json_body(body, json_length),
+                response
+                if response_length is None
+                else orjson.dumps(json_body(response, response_length)),
+            )
 
     def _model_label(self, name: str) -> str:
         # Only names the repository holds: clients must not create label values at will.
@@ -319,22 +353,18 @@ class InferenceApp:
 
     async def _run(
         self, scope: Scope, receive: Receive, name: str, version: str | None
-    ) -> tuple[LoadedModel, dict[str, Any], str, bytes]:
+    ) -> tuple[LoadedModel, str, bytes, int | None, bytes, int | None]:
         # Find the model before reading the body: a request to an unknown model is refused
         # without buffering up to max_body_bytes of it.
         model = self._served(name, version)
         request_headers = dict(scope["headers"])
-        if b"inference-header-content-length" in request_headers:
-            raise _bad(
-                "the binary tensor data extension (Inference-Header-Content-Length) is "
-                "not supported; send the inputs as JSON"
-            )
-        body = await self._read_body(receive, request_headers.get(b"content-length"))
-        request = _parse_json(body)
-        feeds, output_names, request_id = _decode_request(model, request)
-        rows = _rows(feeds)
+        declared = _content_length(request_headers.get(b"content-length"))
+        json_length = header_length(request_headers.get(HEADER_LENGTH), declared)
+        body = await self._read_body(receive, declared)
+        request = decode_request(model, body, json_length)
+        feeds, output_names = request.feeds, request.outputs
         try:
-            if rows <= INLINE_MAX_ROWS:
+            if request.rows <= INLINE_MAX_ROWS:
                 results = model.session.run(output_names, feeds)
             else:
                 results = await asyncio.get_running_loop().run_in_executor(
@@ -349,25 +379,19 @@ class InferenceApp:
                 f"model {model.name!r} version {model.version} failed to run "
                 f"on a valid request: {e}",
             ) from e
-        return (
-            model,
-            request,
-            request_id,
-            _encode_response(model, request_id, output_names, results),
-        )
+        # The feeds go before the answer is encoded: two copies of a large batch never coexist.
+        del feeds
+        request.feeds = {}
+        response, response_length = encode_response(model, request, results)
+        return model, request.id, body, json_length, response, response_length
 
-    async def _read_body(self, receive: Receive, content_length: bytes | None) -> bytes:
+    async def _read_body(self, receive: Receive, declared: int | None) -> bytes:
         limit = self.max_body_bytes
-        if content_length is not None:
-            try:
-                declared = int(content_length)
-            except ValueError:
-                raise _bad(f"Content-Length {content_length!r} is not a number") from None
-            if declared > limit:
-                raise _HTTPError(
-                    413,
-                    f"request body of {declared} bytes is larger than the limit of {limit} bytes",
-                )
+        if declared is not None and declared > limit:
+            raise _HTTPError(
+                413,
+                f"request body of {declared} bytes is larger than the limit of {limit} bytes",
+            )
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -446,6 +470,22 @@ async def _lifespan(receive: Receive, send: Send, close: Callable[[], None]) -> 
             return
 
 
+def _content_length(value: bytes | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise _HTTPError(400, f"Content-Length {value!r} is not a number") from None
+
+
+def _error_body(message: str) -> bytes:
+    try:
+        return orjson.dumps({"error": message})
+    except orjson.JSONEncodeError:  # text that is not Unicode, echoed from a path or a name
+        return orjson.dumps({"error": message.encode("utf-8", "replace").decode("utf-8")})
+
+
 def _allow(method: str, allowed: str, path: str) -> None:
     if method != allowed:
         raise _HTTPError(
@@ -478,340 +518,3 @@ def _version_problem(entry: ModelEntry, version: str) -> LoadedModel:
 
 def _tensor_metadata(t: TensorSpec) -> dict[str, Any]:
     return {"name": t.name, "datatype": t.datatype, "shape": list(t.shape)}
-
-
-def _parse_json(body: bytes) -> dict[str, Any]:
-    try:
-        request = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        # orjson is strict JSON; the stdlib also takes NaN/Infinity, which Python clients write
-        # for missing values and which KServe (stdlib json) accepts. Only the error path pays.
-        try:
-            request = json.loads(body)
-        except (ValueError, RecursionError) as e:
-            raise _not_v2(f"request body is not valid JSON: {e}") from None
-    if not isinstance(request, dict):
-        raise _not_v2(
-            'request body must be a JSON object with an "inputs" list, '
-            f"got a JSON {_json_type(request)}"
-        )
-    return request
-
-
-def _decode_request(
-    model: LoadedModel, request: dict[str, Any]
-) -> tuple[dict[str, np.ndarray], list[str], str]:
-    """Check a V2 inference request against the model and build ONNX Runtime's feeds."""
-    request_id = request.get("id")
-    if request_id is None:
-        request_id = _random_uuid()  # KServe answers a request without id with a fresh UUID
-    elif not isinstance(request_id, str):
-        raise _not_v2(f'"id" must be a string, got a JSON {_json_type(request_id)}')
-    parameters = request.get("parameters")
-    if parameters is not None and not isinstance(parameters, dict):
-        raise _not_v2(f'"parameters" must be an object, got a JSON {_json_type(parameters)}')
-
-    items = request.get("inputs")
-    if not isinstance(items, list):
-        if items is None:
-            raise _not_v2('request has no "inputs" list')
-        raise _not_v2(f'"inputs" must be a list, got a JSON {_json_type(items)}')
-    feeds: dict[str, np.ndarray] = {}
-    batch: tuple[str, int] | None = None
-    for position, item in enumerate(items):
-        if not isinstance(item, dict):
-            raise _not_v2(
-                f'inputs[{position}] must be an object with "name", "shape", '
-                f'"datatype" and "data", got a JSON {_json_type(item)}'
-            )
-        name = item.get("name")
-        if not isinstance(name, str):
-            raise _not_v2(f'inputs[{position}] has no "name" string')
-        spec = model.input_index.get(name)
-        if spec is None:
-            raise _bad(
-                f"model {model.name!r} has no input {name!r}; its inputs are: "
-                f"{', '.join(t.name for t in model.inputs)}"
-            )
-        if name in feeds:
-            raise _bad(f"input {name!r} is given more than once")
-        array = _decode_input(spec, item)
-        if model.batched:
-            if batch is None:
-                batch = (name, array.shape[0])
-            elif array.shape[0] != batch[1]:
-                raise _bad(
-                    f"input {name!r} has {array.shape[0]} rows but input {batch[0]!r} has "
-                    f"{batch[1]}; every input must have the same batch size"
-                )
-        feeds[name] = array
-    if len(feeds) != len(model.inputs):
-        missing = [t.name for t in model.inputs if t.name not in feeds]
-        raise _bad(
-            f"missing input(s) {', '.join(map(repr, missing))}; model {model.name!r} "
-            f"takes: {', '.join(t.name for t in model.inputs)}"
-        )
-    return feeds, _requested_outputs(model, request.get("outputs")), request_id
-
-
-def _requested_outputs(model: LoadedModel, outputs: Any) -> list[str]:
-    if outputs is None:
-        return list(model.output_names)
-    if not isinstance(outputs, list):
-        raise _not_v2(f'"outputs" must be a list, got a JSON {_json_type(outputs)}')
-    names: list[str] = []
-    for position, item in enumerate(outputs):
-        name = item.get("name") if isinstance(item, dict) else None
-        if not isinstance(name, str):
-            raise _not_v2(f'outputs[{position}] must be an object with a "name" string')
-        if name not in model.output_index:
-            raise _bad(
-                f"model {model.name!r} has no output {name!r}; its outputs are: "
-                f"{', '.join(model.output_names)}"
-            )
-        if name not in names:
-            names.append(name)
-    return names or list(model.output_names)
-
-
-def _decode_input(spec: TensorSpec, item: dict[str, Any]) -> np.ndarray:
-    name = spec.name
-    shape = item.get("shape")
-    if type(shape) is not list:
-        raise _not_v2(
-            f'input {name!r}: "shape" must be a list of non-negative integers, got {shape!r}'
-        )
-    # One pass over the dimensions: a loop, not all()/zip() generators, on the request path.
-    model_shape = spec.shape
-    fits = len(shape) == len(model_shape)
-    size = 1
-    for axis, dim in enumerate(shape):
-        if type(dim) is not int or dim < 0:  # `type is`: JSON true is not a dimension
-            raise _not_v2(
-                f'input {name!r}: "shape" must be a list of non-negative integers, got {shape!r}'
-            )
-        size *= dim
-        if fits and model_shape[axis] != -1 and model_shape[axis] != dim:
-            fits = False
-    datatype = item.get("datatype")
-    if type(datatype) is not str:
-        raise _not_v2(f'input {name!r}: "datatype" must be a string such as {spec.datatype!r}')
-    data = item.get("data")
-    if type(data) is not list:
-        raise _not_v2(f'input {name!r}: "data" must be a list, got a JSON {_json_type(data)}')
-
-    if not fits:
-        raise _bad(
-            f"input {name!r}: shape {shape} does not match the model's "
-            f"{list(model_shape)} (-1: any size)"
-        )
-    if datatype not in _ACCEPTS[spec.datatype]:
-        if datatype not in _V2_DATATYPES:
-            raise _bad(
-                f"input {name!r}: {datatype!r} is not a V2 datatype ({', '.join(_V2_DATATYPES)})"
-            )
-        accepted = sorted(_ACCEPTS[spec.datatype] - {spec.datatype})
-        also = f" (or {', '.join(accepted)}, converted)" if accepted else ""
-        raise _bad(
-            f"input {name!r}: datatype {datatype} does not match the model's "
-            f"{spec.datatype}; send {spec.datatype}{also}"
-        )
-
-    if spec.datatype == "BYTES":
-        array = _decode_strings(name, data, size)
-    else:
-        array = _decode_numbers(spec, datatype, data, size)
-    return array.reshape(shape)
-
-
-#: Largest finite value of each float dtype a model input may have.
-_FLOAT_MAX = {np.dtype(t): float(np.finfo(t).max) for t in (np.float16, np.float32, np.float64)}
-#: Up to this many values, a flat list of plain numbers is checked in Python and converted in one
-#: call: for the batch-1 requests most clients send, numpy's per-call overhead (errstate,
-#: isinf, ...) costs more than the values themselves.
-_FAST_MAX = 64
-
-
-def _decode_numbers(spec: TensorSpec, datatype: str, data: list[Any], size: int) -> np.ndarray:
-    name = spec.name
-    limit = _FLOAT_MAX.get(spec.dtype)
-    if limit is not None and len(data) == size and size <= _FAST_MAX:
-        ints_only = datatype in _INT_TYPES
-        for v in data:
-            t = type(v)
-            # bool, None, str, nested lists, NaN and out-of-range values take the full path below
-            if not (t is int or (t is float and not ints_only)) or not -limit <= v <= limit:
-                break
-        else:
-            return np.array(data, dtype=spec.dtype)
-    try:
-        raw = np.asarray(data)  # infer first, to tell numbers from strings and booleans
-    except ValueError as e:  # nested lists of different lengths
-        raise _bad(f"input {name!r}: data is not a rectangular array: {e}") from None
-    if raw.size != size:
-        raise _bad(f"input {name!r}: shape needs {size} value(s), got {raw.size}")
-    kind = raw.dtype.kind
-    target = spec.dtype
-    if spec.datatype == "BOOL":
-        if kind != "b":
-            raise _bad(
-                f"input {name!r}: BOOL data must be true/false, {_first_offender(data, (bool,))}"
-            )
-        return raw.astype(target, copy=False)
-    if datatype in _INT_TYPES and kind not in "iu":
-        if kind == "O" and all(type(v) is int for v in raw.flat):
-            raise _bad(f"input {name!r}: a value is beyond {datatype}'s range")
-        raise _bad(
-            f"input {name!r}: {datatype} data must be integers, {_first_offender(data, (int,))}"
-        )
-    if kind == "O":
-        # JSON null (a missing value) or an integer too large for int64.
-        if target.kind != "f":
-            raise _bad(
-                f"input {name!r}: {datatype} data must be integers, {_first_offender(data, (int,))}"
-            )
-        if any(v is not None and type(v) not in (int, float) for v in raw.flat):
-            raise _bad(
-                f"input {name!r}: {datatype} data must be numbers (null for a missing "
-                f"value), {_first_offender(data, (int, float, type(None)))}"
-            )
-        try:
-            raw = np.asarray([math.nan if v is None else float(v) for v in raw.flat])
-        except OverflowError:  # an integer beyond even FP64
-            raise _bad(f"input {name!r}: a value is beyond {spec.datatype}'s range") from None
-    elif kind not in "iuf":
-        hint = " (null for a missing value)" if target.kind == "f" else ""
-        raise _bad(
-            f"input {name!r}: {datatype} data must be numbers{hint}, "
-            f"{_first_offender(data, (int, float))}"
-        )
-    with np.errstate(over="ignore", invalid="ignore"):  # out-of-range values are checked below
-        array = raw.astype(target, copy=False)
-    if target.kind == "f":
-        if np.isinf(array).any():
-            index = int(np.flatnonzero(np.isinf(array))[0])
-            raise _bad(
-                f"input {name!r}: element {index} ({_short(raw.flat[index].item())}) is "
-                f"infinite or beyond {spec.datatype}'s range"
-            )
-    elif not np.array_equal(array, raw):
-        index = int(np.flatnonzero(array.ravel() != raw.ravel())[0])
-        raise _bad(
-            f"input {name!r}: element {index} ({_short(raw.flat[index].item())}) does not "
-            f"fit {spec.datatype}"
-        )
-    return array
-
-
-def _decode_strings(name: str, data: list[Any], size: int) -> np.ndarray:
-    flat = data
-    if any(type(v) is list for v in data):
-        nested = np.empty(0, dtype=object)
-        try:
-            nested = np.asarray(data, dtype=object)
-        except ValueError as e:
-            raise _bad(f"input {name!r}: data is not a rectangular array: {e}") from None
-        flat = nested.ravel().tolist()
-    if len(flat) != size:
-        raise _bad(f"input {name!r}: shape needs {size} value(s), got {len(flat)}")
-    if not all(type(v) is str for v in flat):
-        if any(v is not None and type(v) is not str for v in flat):
-            raise _bad(
-                f"input {name!r}: BYTES data must be strings (null for a missing value), "
-                f"{_first_offender(flat, (str, type(None)))}"
-            )
-        flat = ["" if v is None else v for v in flat]  # missing string: the model's OOV
-    array = np.empty(size, dtype=object)
-    array[:] = flat  # element-wise: np.array(list_of_str) would make a fixed-width unicode array
-    return array
-
-
-def _first_offender(data: list[Any], ok: tuple[type, ...]) -> str:
-    """Describe the first element (row-major) whose JSON type is not one of ``ok``.
-
-    Reads the parsed JSON, not the numpy array: numpy turns ``[1, "x"]`` into two strings.
-    """
-    for index, value in enumerate(_leaves(data)):
-        if type(value) not in ok:
-            return f"element {index} is {_short(value)} (a JSON {_json_type(value)})"
-    return "some elements are not"
-
-
-def _short(value: Any, limit: int = 40) -> str:
-    """``repr(value)``, cut short: an error message must not echo a megabyte of the request."""
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[:limit]}..."
-
-
-def _leaves(data: list[Any]) -> Iterator[Any]:
-    # A stack, not recursion: JSON nesting may be deeper than Python's recursion limit.
-    stack = [iter(data)]
-    while stack:
-        for value in stack[-1]:
-            if type(value) is list:
-                stack.append(iter(value))
-                break
-            yield value
-        else:
-            stack.pop()
-
-
-def _rows(feeds: dict[str, np.ndarray]) -> int:
-    for array in feeds.values():
-        return int(array.shape[0]) if array.ndim else 1
-    return 0
-
-
-def _encode_response(
-    model: LoadedModel, request_id: str, names: list[str], results: list[Any]
-) -> bytes:
-    outputs = []
-    for name, array in zip(names, results, strict=True):
-        spec = model.output_index[name]
-        flat = array.ravel()  # row-major, as KServe sends tensors
-        # orjson writes numeric numpy arrays itself; strings come back from ORT as objects.
-        data: Any = (
-            flat
-            if flat.dtype.kind != "O"
-            else [
-                v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in flat.tolist()
-            ]
-        )
-        outputs.append(
-            {"name": name, "shape": list(array.shape), "datatype": spec.datatype, "data": data}
-        )
-    return orjson.dumps(
-        {
-            "model_name": model.name,
-            "model_version": str(model.version),
-            "id": request_id,
-            "outputs": outputs,
-        },
-        option=orjson.OPT_SERIALIZE_NUMPY,
-    )
-
-
-_UUID_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
-
-
-def _random_uuid() -> str:
-    """``str(uuid.uuid4())`` in a third of the time (uuid.UUID's constructor is most of it)."""
-    h = os.urandom(16).hex()
-    # The version (4) and RFC 4122 variant digits make it a valid UUID4, as KServe sends.
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_UUID_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__

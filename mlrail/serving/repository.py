@@ -26,7 +26,7 @@ import os
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -64,8 +64,9 @@ _ORT_TYPES: dict[str, tuple[str, np.dtype[Any]]] = {
     "tensor(bool)": ("BOOL", np.dtype(np.bool_)),
     "tensor(string)": ("BYTES", np.dtype(object)),
 }
-# model_spec.json dtypes and the V2 datatype the graph must take for them.
-_SPEC_DATATYPES = {"float32": "FP32", "string": "BYTES"}
+# model_spec.json dtypes and the V2 datatype the graph must take for them. A date or timestamp
+# is FP64 days since 1970-01-01 UTC (mlrail.datetimes); the server also takes ISO 8601 strings.
+_SPEC_DATATYPES = {"float32": "FP32", "string": "BYTES", "datetime": "FP64"}
 
 
 @dataclass(frozen=True)
@@ -77,12 +78,15 @@ class TensorSpec:
         datatype: The V2 datatype (``FP32``, ``BYTES``, ...).
         shape: The graph's shape; ``-1`` for a dimension of any size (the batch).
         dtype: The numpy dtype ONNX Runtime takes or returns (``object`` for strings).
+        datetime: A date or timestamp input (``datetime`` in ``model_spec.json``): FP64 days
+            since 1970-01-01 UTC, which requests may also send as BYTES ISO 8601 strings.
     """
 
     name: str
     datatype: str
     shape: tuple[int, ...]
     dtype: np.dtype[Any]
+    datetime: bool = False
 
 
 @dataclass(frozen=True, eq=False)
@@ -139,6 +143,12 @@ class ModelEntry:
         error: Why the model is not ready (None when it is).
         versions: The version numbers found on disk at the last scan, ascending.
         failures: Versions that failed to load, each with its fingerprint and error message.
+        reported: The last "still serving an older version" state logged, so a broken newest
+            version is logged once, not at every re-scan while it stays.
+
+    Error messages name files relative to the repository (``penguins/3/model.onnx``): they are
+    sent to clients, who have no business knowing the server's file system. The server log has
+    the full paths.
     """
 
     name: str
@@ -147,6 +157,7 @@ class ModelEntry:
     error: str | None = None
     versions: tuple[int, ...] = ()
     failures: dict[int, tuple[tuple[int, ...], str]] = field(default_factory=dict)
+    reported: tuple[Any, ...] | None = None
 
     @property
     def ready(self) -> bool:
@@ -195,6 +206,7 @@ class Repository:
         self.intra_op_threads = intra_op_threads
         self.poll_interval = poll_interval
         self._models: dict[str, ModelEntry] = {}
+        self._repository_problem: str | None = None  # the last one logged, to log it once
         self._refresh_lock = threading.Lock()
         self.refresh()
         self._next_poll = time.monotonic() + poll_interval  # it has just scanned
@@ -265,7 +277,7 @@ class Repository:
             )
         except OSError as e:
             # Keep serving what is loaded: the folder may be re-mounted or replaced.
-            logger.error("%s: cannot list the model repository: %s", self.root, e)
+            self._report_once(f"{self.root}: cannot list the model repository: {e}", logging.ERROR)
             return
         models: dict[str, ModelEntry] = {}
         for name in names:
@@ -275,24 +287,35 @@ class Repository:
         for gone in self._models.keys() - models.keys():
             logger.warning("model %r was removed from %s; no longer serving it", gone, self.root)
         if not models:
-            logger.warning("%s: the model repository holds no model folders", self.root)
+            self._report_once(f"{self.root}: the model repository holds no model folders")
+        else:
+            self._repository_problem = None
         # One assignment, so readers see either the old or the new set of models.
         self._models = models
+
+    def _report_once(self, message: str, level: int = logging.WARNING) -> None:
+        if message != self._repository_problem:
+            logger.log(level, "%s", message)
+            self._repository_problem = message
+
+    def _relative(self, message: str) -> str:
+        """``message`` with the repository's own path cut from the paths it names."""
+        root = str(self.root)
+        return message.replace(root + os.sep, "").replace(root, "the model repository")
 
     def _refresh_model(self, entry: ModelEntry) -> None:
         versions = _list_versions(entry.folder)
         entry.versions = tuple(versions)
+        name = entry.name
         if not versions:
             entry.served, entry.failures = None, {}
-            entry.error = (
-                f"{entry.folder}: no version folders (expected {entry.folder / '1' / MODEL_FILE})"
-            )
+            entry.error = f"{name}: no version folders (expected {name}/1/{MODEL_FILE})"
             return
         if self.model_version is not None:
             if self.model_version not in versions:
                 entry.served = None
                 entry.error = (
-                    f"{entry.folder}: version {self.model_version} (pinned) not found; "
+                    f"{name}: version {self.model_version} (pinned) not found; "
                     f"versions present: {', '.join(map(str, versions))}"
                 )
                 return
@@ -317,27 +340,35 @@ class Repository:
                     folder, entry.name, version, self.intra_op_threads, fingerprint=fingerprint
                 )
             except ModelError as e:
-                failures[version] = (fingerprint, str(e))
+                # Logged once per distinct failure: an unchanged file is not re-read (above).
+                failures[version] = (fingerprint, self._relative(str(e)))
                 logger.error("model %r version %d not loaded: %s", entry.name, version, e)
                 continue
             failures.pop(version, None)
             logger.info("model %r: serving version %d from %s", entry.name, version, folder)
             break
 
-        if chosen is not None and failures and max(failures) > chosen.version:
+        newest_failure = max(failures, default=0)
+        state = (
+            (chosen.version, newest_failure, failures[newest_failure][0])
+            if chosen is not None and newest_failure > chosen.version
+            else None
+        )
+        if state is not None and state != entry.reported:
             logger.warning(
                 "model %r: still serving version %d; version %d failed to load",
                 entry.name,
-                chosen.version,
-                max(failures),
+                chosen.version if chosen else 0,
+                newest_failure,
             )
+        entry.reported = state
         entry.failures = failures
         entry.served = chosen
         entry.error = (
             None
             if chosen
             else "; ".join(failures[v][1] for v in sorted(failures, reverse=True))
-            or f"{entry.folder}: no version could be loaded"
+            or f"{name}: no version could be loaded"
         )
 
 
@@ -433,35 +464,54 @@ def _check_spec(
     spec_path: Path,
     onnx_path: Path,
 ) -> list[TensorSpec]:
+    """The graph's inputs in the spec's order, each checked against its declared dtype.
+
+    export_onnx names the graph's inputs by the data's columns (``Größe``, ``a.b/c``), which is
+    what V2 clients send; models exported before that have the TensorFlow-side names
+    (``in_grosse``). Either loads, and the graph's own names are served.
+    """
     by_name = {t.name: t for t in inputs}
-    declared = [i.name for i in spec.inputs]
-    missing = [n for n in declared if n not in by_name]
-    extra = [n for n in by_name if n not in set(declared)]
-    if missing or extra:
+    graph = set(by_name)
+    columns = [i.column for i in spec.inputs]
+    names = [i.name for i in spec.inputs]
+    if graph == set(columns):
+        declared = columns
+    elif graph == set(names):
+        declared = names
+    else:
+        # Report against whichever naming the graph is closer to, so the message is short.
+        declared = columns if len(graph & set(columns)) >= len(graph & set(names)) else names
+        missing = [n for n in declared if n not in by_name]
+        extra = [n for n in by_name if n not in set(declared)]
         problems = []
         if missing:
-            problems.append(f"declared input(s) not in the graph: {', '.join(missing)}")
+            problems.append(f"declared input(s) not in the graph: {', '.join(map(repr, missing))}")
         if extra:
-            problems.append(f"graph input(s) not declared: {', '.join(extra)}")
+            problems.append(f"graph input(s) not declared: {', '.join(map(repr, extra))}")
+        if not problems:  # the same set of names twice over: a spec with repeated inputs
+            problems.append("the spec declares an input more than once")
         raise ModelError(f"{spec_path} does not match {onnx_path}: {'; '.join(problems)}")
-    for i in spec.inputs:
+    served: list[TensorSpec] = []
+    for i, graph_name in zip(spec.inputs, declared, strict=True):
         want = _SPEC_DATATYPES.get(i.dtype)
         if want is None:
             raise ModelError(
-                f"{spec_path}: input {i.name!r} has unknown dtype {i.dtype!r} "
+                f"{spec_path}: input {i.column!r} has unknown dtype {i.dtype!r} "
                 f"(expected one of {', '.join(_SPEC_DATATYPES)})"
             )
-        if by_name[i.name].datatype != want:
+        tensor = by_name[graph_name]
+        if tensor.datatype != want:
             raise ModelError(
-                f"{spec_path} does not match {onnx_path}: input {i.name!r} is declared "
-                f"{i.dtype} ({want}) but the graph takes {by_name[i.name].datatype}"
+                f"{spec_path} does not match {onnx_path}: input {graph_name!r} is declared "
+                f"{i.dtype} ({want}) but the graph takes {tensor.datatype}"
             )
+        served.append(replace(tensor, datetime=True) if i.dtype == "datetime" else tensor)
     if spec.output not in {o.name for o in outputs}:
         raise ModelError(
             f"{spec_path} does not match {onnx_path}: output {spec.output!r} is not in the graph "
             f"(graph outputs: {', '.join(o.name for o in outputs)})"
         )
-    return [by_name[n] for n in declared]
+    return served
 
 
 def _list_versions(folder: Path) -> list[int]:

@@ -8,6 +8,10 @@ The models are built with ``onnx.helper`` and run by real ONNX Runtime sessions 
 - ``regressor``: ``x`` (FP32 [N,1]) -> ``x * 2 + bias`` -> ``predictions`` FP32 [N,1].
 - ``reshaper``: ``x`` (FP32 [N,1]) reshaped to [2, -1]: a valid request with one row makes ONNX
   Runtime fail inside the graph (the server's 500 path).
+- ``columns``: one input per column, named by the column (any text) or by its TensorFlow-side
+  name (older exports): FP32 numbers, BYTES strings (through a LabelEncoder) and FP64 dates
+  (days since 1970), summed into ``predictions`` FP32 [N,1]; ``days`` returns the first date
+  input unchanged (FP64), to check the server's date conversion bit for bit.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
-from mlrail.modelspec import InputSpec, ModelSpec
+from mlrail.modelspec import InputSpec, ModelSpec, input_names
 from mlrail.serving.app import InferenceApp
 
 ISLANDS = ["Biscoe", "Dream", "Torgersen"]
@@ -114,6 +118,86 @@ def reshaper_model() -> onnx.ModelProto:
         initializer=[target],
     )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+#: The columns the ``columns`` model takes by default: names no identifier rule allows.
+COLUMNS = [
+    ("Größe", "float32"),
+    ("a.b/c", "string"),
+    ("Churned?", "datetime"),
+    ("2024 Sales", "float32"),
+]
+
+
+def columns_model(columns: list[tuple[str, str]], graph_names: list[str]) -> onnx.ModelProto:
+    """Inputs ``graph_names`` (one per column, of the column's dtype) -> their sum, and ``days``."""
+    nodes = []
+    graph_inputs = []
+    terms = []
+    days = None
+    for (_, dtype), name in zip(columns, graph_names, strict=True):
+        term = f"term_{len(terms)}"
+        if dtype == "string":
+            graph_inputs.append(
+                helper.make_tensor_value_info(name, TensorProto.STRING, ["batch", 1])
+            )
+            nodes.append(
+                helper.make_node(
+                    "LabelEncoder",
+                    [name],
+                    [term],
+                    domain="ai.onnx.ml",
+                    keys_strings=ISLANDS,
+                    values_floats=[1.0, 2.0, 3.0],
+                    default_float=0.0,
+                )
+            )
+        elif dtype == "datetime":
+            graph_inputs.append(
+                helper.make_tensor_value_info(name, TensorProto.DOUBLE, ["batch", 1])
+            )
+            nodes.append(helper.make_node("Cast", [name], [term], to=TensorProto.FLOAT))
+            if days is None:
+                days = name
+                nodes.append(helper.make_node("Identity", [name], ["days"]))
+        else:
+            graph_inputs.append(
+                helper.make_tensor_value_info(name, TensorProto.FLOAT, ["batch", 1])
+            )
+            nodes.append(helper.make_node("Identity", [name], [term]))
+        terms.append(term)
+    nodes.append(helper.make_node("Sum", terms, ["predictions"]))
+    outputs = [helper.make_tensor_value_info("predictions", TensorProto.FLOAT, ["batch", 1])]
+    if days is not None:
+        outputs.append(helper.make_tensor_value_info("days", TensorProto.DOUBLE, ["batch", 1]))
+    graph = helper.make_graph(nodes, "columns", graph_inputs, outputs)
+    return helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 2)],
+        ir_version=8,
+    )
+
+
+def write_columns(
+    repo: Path,
+    version: int = 1,
+    columns: list[tuple[str, str]] | None = None,
+    *,
+    graph_names: str = "column",
+    name: str = "columns",
+) -> Path:
+    """A ``columns`` model whose graph inputs are the columns (``graph_names="column"``, as
+    export_onnx writes them now) or the TensorFlow-side names (``"name"``, older exports)."""
+    columns = COLUMNS if columns is None else columns
+    tf_names = input_names([c for c, _ in columns])
+    spec = ModelSpec(
+        task="regression",
+        label="y",
+        output="predictions",
+        inputs=[InputSpec(tf_names[c], c, dtype) for c, dtype in columns],
+    )
+    names = [c if graph_names == "column" else tf_names[c] for c, _ in columns]
+    return _save(columns_model(columns, names), repo / name / str(version), spec)
 
 
 CLASSIFIER_SPEC = ModelSpec(

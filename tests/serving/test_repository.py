@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from pathlib import Path
 
@@ -13,9 +14,11 @@ from mlrail.errors import ModelError
 from mlrail.serving.repository import Repository, load_model
 
 from .helpers import (
+    COLUMNS,
     corrupt,
     publish_classifier,
     write_classifier,
+    write_columns,
     write_regressor,
 )
 
@@ -125,13 +128,15 @@ def test_hidden_staging_folders_and_non_numeric_folders_are_ignored(repo: Path) 
 def test_corrupt_model_is_not_ready_with_the_file_named_and_others_serve(
     repo: Path, content: bytes
 ) -> None:
-    bad = corrupt(repo / "broken" / "1", content)
+    corrupt(repo / "broken" / "1", content)
 
     repository = Repository(repo)
 
     broken = repository.model("broken")
     assert broken is not None and broken.served is None
-    assert str(bad) in (broken.error or "")
+    # Relative to the repository: the error is shown to clients.
+    assert (broken.error or "").startswith("broken/1/model.onnx: ")
+    assert str(repo) not in (broken.error or "")
     assert "ONNX Runtime cannot load" in (broken.error or "")
     assert set(repository.not_ready()) == {"broken"}
     assert repository.model("regressor").served is not None  # type: ignore[union-attr]
@@ -143,7 +148,7 @@ def test_missing_model_file_names_the_expected_path(repo: Path) -> None:
     broken = Repository(repo).model("empty")
 
     assert broken is not None and broken.served is None
-    assert f"{repo / 'empty' / '1' / 'model.onnx'}: missing" in (broken.error or "")
+    assert (broken.error or "").startswith("empty/1/model.onnx: missing")
 
 
 def test_model_folder_without_versions_is_not_ready(repo: Path) -> None:
@@ -156,14 +161,14 @@ def test_model_folder_without_versions_is_not_ready(repo: Path) -> None:
 
 def test_a_corrupt_new_version_keeps_the_old_one_serving(repo: Path) -> None:
     repository = Repository(repo)
-    bad = corrupt(repo / "penguins" / "3")
+    corrupt(repo / "penguins" / "3")
 
     repository.refresh()
 
     penguins = repository.model("penguins")
     assert penguins is not None and penguins.served is not None
     assert penguins.served.version == 2
-    assert str(bad) in (penguins.version_error(3) or "")
+    assert (penguins.version_error(3) or "").startswith("penguins/3/model.onnx: ")
     assert repository.not_ready() == {}
 
 
@@ -214,7 +219,7 @@ def test_spec_with_an_input_the_graph_lacks_is_refused(tmp_path: Path) -> None:
     spec["inputs"].append({"name": "sex", "column": "sex", "dtype": "string"})
     (folder / "model_spec.json").write_text(json.dumps(spec))
 
-    with pytest.raises(ModelError, match="declared input\\(s\\) not in the graph: sex"):
+    with pytest.raises(ModelError, match="declared input\\(s\\) not in the graph: 'sex'"):
         load_model(folder, "penguins", 1)
 
 
@@ -248,3 +253,91 @@ def test_missing_repository_is_an_error_naming_the_folder(tmp_path: Path) -> Non
 def test_pinned_version_must_be_positive(repo: Path) -> None:
     with pytest.raises(ModelError, match="model_version"):
         Repository(repo, model_version=0)
+
+
+# -- input names: the data's columns (new exports) or the TensorFlow-side names (older ones) -----
+
+
+@pytest.mark.parametrize("graph_names", ["column", "name"])
+def test_a_graph_named_by_columns_or_by_tf_names_loads_and_serves_its_own_names(
+    tmp_path: Path, graph_names: str
+) -> None:
+    folder = write_columns(tmp_path, graph_names=graph_names)
+
+    model = load_model(folder, "columns", 1)
+
+    assert model.spec is not None
+    expected = [i.column if graph_names == "column" else i.name for i in model.spec.inputs]
+    assert [t.name for t in model.inputs] == expected  # the graph's names, in the spec's order
+    assert set(model.input_index) == set(expected)
+    if graph_names == "column":
+        assert expected == [c for c, _ in COLUMNS]  # "Größe", "a.b/c", "Churned?", "2024 Sales"
+
+
+def test_a_datetime_input_is_served_as_fp64_and_marked_as_a_date(tmp_path: Path) -> None:
+    model = load_model(write_columns(tmp_path), "columns", 1)
+
+    by_name = {t.name: t for t in model.inputs}
+    assert (by_name["Churned?"].datatype, by_name["Churned?"].datetime) == ("FP64", True)
+    assert (by_name["Größe"].datatype, by_name["Größe"].datetime) == ("FP32", False)
+
+
+def test_a_datetime_input_the_graph_takes_as_fp32_is_refused(tmp_path: Path) -> None:
+    folder = write_columns(tmp_path, 1, [("when", "float32")])
+    spec = json.loads((folder / "model_spec.json").read_text())
+    spec["inputs"][0]["dtype"] = "datetime"
+    (folder / "model_spec.json").write_text(json.dumps(spec))
+
+    with pytest.raises(ModelError, match="'when' is declared datetime \\(FP64\\).*takes FP32"):
+        load_model(folder, "columns", 1)
+
+
+def test_a_graph_mixing_column_and_tf_names_is_refused_naming_both(tmp_path: Path) -> None:
+    columns = [("Größe", "float32"), ("a.b/c", "string")]
+    folder = write_columns(tmp_path, 1, columns)
+    spec = json.loads((folder / "model_spec.json").read_text())
+    spec["inputs"][1]["column"] = "A.B/C"  # the graph has "a.b/c"
+    (folder / "model_spec.json").write_text(json.dumps(spec))
+
+    with pytest.raises(ModelError) as error:
+        load_model(folder, "columns", 1)
+
+    assert "'A.B/C'" in str(error.value) and "'a.b/c'" in str(error.value)
+
+
+# -- logging: a broken version is reported once, not at every re-scan ----------------------------
+
+
+def test_a_broken_newest_version_is_logged_once_while_it_stays(
+    repo: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    repository = Repository(repo)
+    bad = corrupt(repo / "penguins" / "3")
+
+    with caplog.at_level(logging.INFO, logger="mlrail.serving"):
+        for _ in range(5):
+            repository.refresh()
+
+    about_3 = [r.getMessage() for r in caplog.records if "version 3" in r.getMessage()]
+    assert len(about_3) == 2, about_3  # the load error, and "still serving version 2"
+    assert any(str(bad) in m for m in about_3)  # the server log has the full path
+
+    # A different failure (the file replaced by other bad bytes) is news: logged again.
+    caplog.clear()
+    shutil.rmtree(repo / "penguins" / "3")
+    corrupt(repo / "penguins" / "3", b"other garbage" * 3)
+    with caplog.at_level(logging.INFO, logger="mlrail.serving"):
+        repository.refresh()
+        repository.refresh()
+    assert len([r for r in caplog.records if "version 3" in r.getMessage()]) == 2
+
+
+def test_an_empty_repository_is_logged_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="mlrail.serving"):
+        repository = Repository(tmp_path)
+        for _ in range(3):
+            repository.refresh()
+
+    assert len([r for r in caplog.records if "holds no model folders" in r.getMessage()]) == 1
