@@ -4,6 +4,8 @@ that never block or fail a request. Real sinks: a tmp file and an HTTP receiver 
 from __future__ import annotations
 
 import http.server
+import os
+import stat
 import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -13,12 +15,16 @@ from typing import Any
 import orjson
 import pytest
 
+from mlrail.serving import payload_log
 from mlrail.serving.app import InferenceApp, create_app
 from mlrail.serving.payload_log import (
+    BACKOFF_MAX_SECONDS,
     CE_REQUEST_TYPE,
     CE_RESPONSE_TYPE,
     PayloadLogger,
     _Entry,
+    _FileSink,
+    backoff_delay,
     open_payload_log,
 )
 
@@ -183,9 +189,15 @@ def test_a_failing_sink_counts_drops_and_requests_still_answer(
         infer(client, classifier_request([40.0], ["Dream"]))
     app.close()
 
-    assert app.payload_log.dropped["write_failed"] == 3 and app.payload_log.written == 0
+    dropped = app.payload_log.dropped
+    assert app.payload_log.written == 0
+    # The first failure starts a back-off: what follows within it is dropped without a try.
+    assert dropped["write_failed"] >= 1
+    assert dropped["write_failed"] + dropped["sink_backoff"] == 3
+    metrics = client.get("/metrics").text
     assert (
-        'mlrail_payload_log_dropped_total{reason="write_failed"} 3.0' in client.get("/metrics").text
+        f'mlrail_payload_log_dropped_total{{reason="write_failed"}} {dropped["write_failed"]}.0'
+        in (metrics)
     )
 
 
@@ -291,3 +303,253 @@ def test_an_unreachable_collector_counts_drops(repo: Path, make_client: MakeClie
 def test_a_url_without_host_is_refused() -> None:
     with pytest.raises(ValueError, match="has no host"):
         open_payload_log("http:///path", 1.0)
+
+
+# -- bounded in bytes, holding bytes --------------------------------------------------------------
+
+REQUEST = orjson.dumps(classifier_request([39.5], ["Dream"], id="r"))
+RESPONSE = b'{"model_name":"penguins","model_version":"2","id":"r","outputs":[]}'
+
+
+def offer(log: PayloadLogger, request: bytes = REQUEST, request_id: str = "r") -> None:
+    log.offer(request_id, "penguins", "2", 1.7e9, 0.001, request, RESPONSE)
+
+
+def test_the_queue_is_bounded_in_bytes_and_drops_are_counted() -> None:
+    sink = BlockedSink()
+    drops: list[tuple[str, int]] = []
+    big = b'{"inputs":[],"pad":"' + b"x" * 1_000_000 + b'"}'  # about 1 MB each
+    log = PayloadLogger(sink, 1.0, on_drop=lambda r, n: drops.append((r, n)), queue_bytes=3_500_000)
+
+    offer(log, big, "first")
+    assert sink.entered.wait(30)  # the writer holds the first one (still counted)...
+    for i in range(10):  # ...so two more fit in 3.5 MB; eight are dropped
+        offer(log, big, str(i))
+    held = log.queued_bytes
+    sink.release.set()
+    log.close()
+
+    assert held <= 3_500_000
+    assert log.dropped["queue_full"] == 8 and drops.count(("queue_full", 1)) == 8
+    assert [e.request_id for e in sink.entries] == ["first", "0", "1"]
+    assert log.queued_bytes == 0  # given back once written
+
+
+def test_a_record_larger_than_the_whole_queue_is_dropped_not_held() -> None:
+    sink = BlockedSink()
+    sink.release.set()
+    log = PayloadLogger(sink, 1.0, queue_bytes=1000)
+
+    offer(log, b'{"inputs":[],"pad":"' + b"x" * 2000 + b'"}')
+    offer(log)
+    log.close()
+
+    assert log.dropped["queue_full"] == 1
+    assert len(sink.entries) == 1
+
+
+def test_the_queue_keeps_the_request_bytes_it_was_given_not_a_parsed_copy() -> None:
+    sink = BlockedSink()
+    sink.release.set()
+    log = PayloadLogger(sink, 1.0)
+    body = bytes(REQUEST)
+
+    offer(log, body)
+    log.close()
+
+    (entry,) = sink.entries
+    assert entry.request is body  # the very object: no parse, no copy
+
+
+def test_a_jsonl_record_is_built_from_the_bytes_in_the_writer(tmp_path: Path) -> None:
+    log = open_payload_log(str(tmp_path / "p.jsonl"), 1.0)
+    request = b'{"id":"n","inputs":[{"name":"x","shape":[1,1],"datatype":"FP32","data":[NaN]}]}'
+
+    log.offer("n", "regressor", "1", 1.7e9, 0.002, request, b'{"outputs":[{"name":"y"}]}')
+    log.close()
+
+    (record,) = read_jsonl(tmp_path / "p.jsonl")
+    assert record["inputs"][0]["data"] == [None]  # NaN (accepted as missing) logged as null
+    assert record["outputs"] == [{"name": "y"}]
+    assert record["latency_ms"] == 2.0
+
+
+# -- the file: mode, symlinks, rotation -----------------------------------------------------------
+
+
+def test_the_log_file_is_created_owner_only(tmp_path: Path) -> None:
+    path = tmp_path / "p.jsonl"
+    log = open_payload_log(str(path), 1.0)
+    log.close()
+
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_a_symlink_at_the_log_path_is_refused(tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere.txt"
+    target.write_text("not yours\n")
+    link = tmp_path / "p.jsonl"
+    link.symlink_to(target)
+
+    with pytest.raises(ValueError, match="is a symbolic link; refusing to follow it"):
+        open_payload_log(str(link), 1.0)
+    assert target.read_text() == "not yours\n"
+
+
+def test_a_log_path_that_is_not_a_regular_file_is_refused(tmp_path: Path) -> None:
+    fifo = tmp_path / "p.jsonl"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # so opening it for writing succeeds
+    try:
+        with pytest.raises(ValueError, match="not a regular file"):
+            open_payload_log(str(fifo), 1.0)
+    finally:
+        os.close(reader)
+
+
+def entry(i: int) -> _Entry:
+    return _Entry(str(i), "penguins", "2", 1.7e9, 0.001, REQUEST, RESPONSE, None, None)
+
+
+def all_records(folder: Path) -> list[dict[str, Any]]:
+    return [r for f in sorted(folder.glob("p*.jsonl")) for r in read_jsonl(f)]
+
+
+def test_the_file_rotates_by_size_and_keeps_a_bounded_count(tmp_path: Path) -> None:
+    scratch = _FileSink(tmp_path / "scratch.log")
+    scratch.write([entry(10)])
+    scratch.close()
+    one = (tmp_path / "scratch.log").stat().st_size  # one record's line
+    path = tmp_path / "p.jsonl"
+    sink = _FileSink(path, rotate_bytes=3 * one, keep_files=3)
+    for i in range(40):
+        sink.write([entry(i)])
+    sink.close()
+
+    rotated = sorted(tmp_path.glob("p-*.jsonl"))
+    assert len(rotated) == 3  # the oldest were removed
+    for f in [path, *rotated]:
+        assert f.stat().st_size <= 3 * one
+        assert stat.S_IMODE(f.stat().st_mode) == 0o600
+        assert f.name == "p.jsonl" or f.name[2:10].isdigit()  # p-<UTC time>.jsonl
+    ids = [int(r["id"]) for r in all_records(tmp_path)]
+    assert ids == sorted(ids) and ids[-1] == 39  # the newest records, in order
+
+
+def test_the_file_rotates_by_age(tmp_path: Path) -> None:
+    path = tmp_path / "p.jsonl"
+    sink = _FileSink(path, rotate_seconds=1e-9, keep_files=10)
+    for i in range(3):
+        sink.write([entry(i)])
+    sink.close()
+
+    assert len(list(tmp_path.glob("p-*.jsonl"))) == 2  # before the 2nd and 3rd writes
+    assert [r["id"] for r in all_records(tmp_path)] == ["0", "1", "2"]
+
+
+def test_two_workers_sharing_the_file_lose_nothing_across_rotations(tmp_path: Path) -> None:
+    path = tmp_path / "p.jsonl"
+    # Two sinks on one path have their own open files, as two worker processes do.
+    workers = [_FileSink(path, rotate_bytes=2000, keep_files=1000) for _ in range(2)]
+    for i in range(60):
+        workers[i % 2].write([entry(i)])
+    for w in workers:
+        w.close()
+
+    ids = sorted(int(r["id"]) for r in all_records(tmp_path))
+    assert ids == list(range(60))
+    assert len(list(tmp_path.glob("p-*.jsonl"))) >= 5
+
+
+# -- back-off -------------------------------------------------------------------------------------
+
+
+class CountingFailingSink:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def write(self, entries: list[_Entry]) -> None:
+        self.calls += 1
+        raise OSError("connection refused")
+
+    def close(self) -> None:
+        pass
+
+
+def test_backoff_doubles_up_to_a_cap() -> None:
+    delays = [backoff_delay(n) for n in range(1, 12)]
+
+    assert delays[:4] == [1.0, 2.0, 4.0, 8.0]
+    assert delays[-1] == BACKOFF_MAX_SECONDS and max(delays) == BACKOFF_MAX_SECONDS
+    assert delays == sorted(delays)
+
+
+def wait_for(condition: Callable[[], object]) -> None:
+    """Wait (generously) for the writer thread to reach a state; no time is asserted."""
+    for _ in range(3000):
+        if condition():
+            return
+        threading.Event().wait(0.01)
+    raise AssertionError("the writer thread never got there")
+
+
+def test_records_offered_while_backing_off_are_dropped_without_trying_the_sink(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(payload_log, "BACKOFF_FIRST_SECONDS", 3600.0)  # no retry in this test
+    sink = CountingFailingSink()
+    log = PayloadLogger(sink, 1.0)
+
+    offer(log)
+    wait_for(lambda: log.dropped["write_failed"])
+    for _ in range(50):
+        offer(log)
+    log.close()
+
+    assert sink.calls == 1
+    assert log.dropped == {"queue_full": 0, "write_failed": 1, "sink_backoff": 50}
+
+
+def test_the_sink_is_tried_again_after_the_backoff_and_recovers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(payload_log, "BACKOFF_FIRST_SECONDS", 0.0)  # retried at once
+
+    class FlakySink(BlockedSink):
+        def __init__(self) -> None:
+            super().__init__()
+            self.release.set()
+            self.failed = False
+
+        def write(self, entries: list[_Entry]) -> None:
+            if not self.failed:
+                self.failed = True
+                raise OSError("collector restarting")
+            super().write(entries)
+
+    sink = FlakySink()
+    log = PayloadLogger(sink, 1.0)
+    offer(log, request_id="lost")
+    wait_for(lambda: log.dropped["write_failed"])
+    offer(log, request_id="kept")
+    log.close()
+
+    assert [e.request_id for e in sink.entries] == ["kept"]
+    assert log.written == 1
+
+
+def test_a_closed_collector_is_not_reconnected_for_every_record(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(payload_log, "BACKOFF_FIRST_SECONDS", 3600.0)
+    with http.server.HTTPServer(("127.0.0.1", 0), Receiver) as closed:
+        port = closed.server_address[1]  # bound, then closed: nothing listens
+    log = open_payload_log(f"http://127.0.0.1:{port}/", 1.0)
+    offer(log)
+    wait_for(lambda: log.dropped["write_failed"])  # then each record is dropped on the spot
+    for _ in range(100):
+        offer(log)
+    log.close()
+
+    assert log.dropped["write_failed"] == 1
+    assert log.dropped["sink_backoff"] == 100
