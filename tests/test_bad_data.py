@@ -71,9 +71,9 @@ def clean_schema(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 def test_named_anomalies(clean_schema: str) -> None:
-    assert ("DATASET_LOW_NUM_EXAMPLES", "") in _anomalies(str(DATA / "header_only.csv"))
+    assert ("DATASET_LOW_NUM_EXAMPLES", None) in _anomalies(str(DATA / "header_only.csv"))
     few = _anomalies(str(DATA / "few_rows.csv"), min_examples=10)
-    assert few == {("DATASET_LOW_NUM_EXAMPLES", "")}
+    assert few == {("DATASET_LOW_NUM_EXAMPLES", None)}
     assert _anomalies(str(DATA / "nan_inf.csv")) == {("FLOAT_TYPE_HAS_INF", "x")}
     unseen = _anomalies(str(DATA / "unseen_category.csv"), curated_schema=clean_schema)
     assert unseen == {("ENUM_TYPE_UNEXPECTED_STRING_VALUES", "colour")}

@@ -17,9 +17,10 @@ Output layouts::
       anomalies.pbtxt    Anomalies: per feature, every reason found across all splits, and
                          drift_skew_info with every skew/drift value measured (with its
                          threshold), in split order
-      anomalies.json     {"ok", "num_anomalies", "anomalies": [{split, feature, type,
-                          description}], "comparisons": [{feature, kind, measure, split,
-                          against, value, threshold, exceeded}], "drift_detected",
+      anomalies.json     {"ok", "num_anomalies", "anomalies": [{split, feature (null for the
+                          whole split), type, description}], "comparisons": [{feature, kind,
+                          measure, split, against, value, threshold, exceeded}],
+                          "drift_detected",
                           "drift_baseline" (where the baseline came from, or null)}
 
 Semantics follow TFDV: types, presence, string domains, numeric ranges and NaN/inf rules from
@@ -28,6 +29,14 @@ baseline statistics artifact) by L-infinity distance for string features and Jen
 divergence for numeric ones, against each feature's ``skew_comparator``/``drift_comparator``
 threshold. Unlike TFDV, an empty split (no rows, e.g. a header-only file) is an anomaly
 (``DATASET_LOW_NUM_EXAMPLES``), and an inferred schema refuses ±inf.
+
+mlrail's markers (see :mod:`.statistics` and :func:`.schema.infer_schema`): a date or
+timestamp column is checked and compared like a number (its days since 1970 UTC), and a
+curated schema's ``time_domain`` must meet dates (and dates a ``time_domain``); a column of a
+type no step uses is an ``UNEXPECTED_DATA_TYPE`` anomaly naming the column and its Arrow type,
+whatever the schema says (the artifacts are still written; the gate closes); an
+identifier-like column (annotation ``mlrail.identifier``) is not compared for skew or drift
+and is no anomaly: the reports list it as left out of the default model, and why.
 """
 
 from __future__ import annotations
@@ -47,15 +56,21 @@ from mlrail.components.validate import drift
 from mlrail.components.validate.schema import (
     DRIFT_JS_THRESHOLD,
     DRIFT_L_INFTY_THRESHOLD,
+    IDENTIFIER,
     MAX_STRING_DOMAIN_SIZE,
     SKEW_JS_THRESHOLD,
     SKEW_L_INFTY_THRESHOLD,
+    UNSUPPORTED_TAG,
+    has_tag,
     infer_schema,
     load_schema,
 )
 from mlrail.components.validate.statistics import (
+    DATETIME,
     SAMPLE_ROWS,
+    UNSUPPORTED,
     compute_statistics,
+    custom_str,
     load_statistics,
     statistics_from_batches,
     summarize,
@@ -96,10 +111,14 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Anomaly:
-    """One problem found in one split: which feature, which TFDV anomaly type, and what."""
+    """One problem found in one split: which feature, which TFDV anomaly type, and what.
+
+    ``feature`` is None for a problem of the whole split (``DATASET_LOW_NUM_EXAMPLES``): ""
+    is a column's name like any other (a pandas index written to CSV has it).
+    """
 
     split: str
-    feature: str
+    feature: str | None
     type: str
     description: str
 
@@ -161,7 +180,19 @@ def _features(ds: statistics_pb2.DatasetFeatureStatistics) -> dict[str, Any]:
 
 
 def _common(f: statistics_pb2.FeatureNameStatistics) -> statistics_pb2.CommonStatistics:
+    if f.HasField("bytes_stats"):
+        return f.bytes_stats.common_stats
     return f.num_stats.common_stats if f.HasField("num_stats") else f.string_stats.common_stats
+
+
+def _unsupported(split: str, name: str, arrow_type: str) -> Anomaly:
+    return Anomaly(
+        split,
+        name,
+        "UNEXPECTED_DATA_TYPE",
+        f"column {name!r} has type {arrow_type}, which mlrail cannot check or model "
+        "(supported: numbers, booleans, text, dates and timestamps); convert it, or drop it",
+    )
 
 
 def _standard(f: statistics_pb2.FeatureNameStatistics) -> statistics_pb2.Histogram | None:
@@ -191,6 +222,21 @@ def _check_feature(
         add(
             "UNEXPECTED_DATA_TYPE",
             f"column {name!r}: expected {schema_pb2.FeatureType.Name(feat.type)}, found strings",
+        )
+        return out
+    when = custom_str(f, DATETIME)
+    if feat.HasField("time_domain") and when is None and f.HasField("num_stats"):
+        if common.num_non_missing:
+            add(
+                "UNEXPECTED_DATA_TYPE",
+                f"column {name!r}: expected dates or timestamps, found numbers",
+            )
+        return out
+    if when is not None and not feat.HasField("time_domain") and numeric_schema:
+        add(
+            "UNEXPECTED_DATA_TYPE",
+            f"column {name!r}: expected {schema_pb2.FeatureType.Name(feat.type)} numbers, found "
+            f"dates or timestamps ({when})",
         )
         return out
     if feat.type == schema_pb2.INT and f.type == _Type.FLOAT:
@@ -309,9 +355,10 @@ def find_anomalies(
     Returns:
         One ``Anomaly`` per problem and split: an empty split or fewer than ``min_examples``
         rows (``DATASET_LOW_NUM_EXAMPLES``; the split's features are then not checked), and per
-        feature a missing or new column, a type change, presence below the schema's minimum
-        count or fraction, string values outside the domain, values outside a numeric domain,
-        and NaN/±inf where the float domain disallows them.
+        feature a column of a type mlrail does not support (``UNEXPECTED_DATA_TYPE``, naming
+        the type), a missing or new column, a type change (dates included), presence below the
+        schema's minimum count or fraction, string values outside the domain, values outside
+        a numeric domain, and NaN/±inf where the float domain disallows them.
     """
     domains = {d.name: d for d in schema.string_domain}
     known = {f.name for f in schema.feature}
@@ -325,10 +372,14 @@ def find_anomalies(
                 else f"split {ds.name!r} has {ds.num_examples} example(s); "
                 f"at least {min_examples} needed"
             )
-            out.append(Anomaly(ds.name, "", "DATASET_LOW_NUM_EXAMPLES", why))
+            out.append(Anomaly(ds.name, None, "DATASET_LOW_NUM_EXAMPLES", why))
             continue
         seen = _features(ds)
+        unsupported = {n: t for n, f in seen.items() if (t := custom_str(f, UNSUPPORTED))}
+        out.extend(_unsupported(ds.name, n, t) for n, t in unsupported.items())
         for feat in schema.feature:
+            if feat.name in unsupported or has_tag(feat, UNSUPPORTED_TAG):
+                continue  # reported above, or (no such column here) below as missing
             if feat.name not in seen:
                 out.append(
                     Anomaly(
@@ -341,7 +392,7 @@ def find_anomalies(
                 continue
             out.extend(_check_feature(ds.name, feat, seen[feat.name], domains, ds.num_examples))
         for name in seen:
-            if name not in known:
+            if name not in known and name not in unsupported:
                 out.append(
                     Anomaly(
                         ds.name,
@@ -438,6 +489,8 @@ def compare(
     for feat in schema.feature:
         if feat.name not in mine or feat.name not in theirs:
             continue
+        if has_tag(feat, IDENTIFIER) or has_tag(feat, UNSUPPORTED_TAG):
+            continue  # an id's values never repeat across splits: no distance means anything
         comparator = feat.skew_comparator if kind == "skew" else feat.drift_comparator
         for measure, threshold, source in _measures(feat, comparator):
             got = _distance(measure, source, mine[feat.name], theirs[feat.name])
@@ -506,8 +559,8 @@ def to_proto(
     proto.baseline.CopyFrom(schema)
     proto.anomaly_name_format = anomalies_pb2.Anomalies.SERIALIZED_PATH
     for a in anomalies:
-        info = proto.dataset_anomaly_info if not a.feature else proto.anomaly_info[a.feature]
-        if a.feature and not info.path.step:
+        info = proto.dataset_anomaly_info if a.feature is None else proto.anomaly_info[a.feature]
+        if a.feature is not None and not info.path.step:
             info.path.step.append(a.feature)
         info.severity = anomalies_pb2.AnomalyInfo.ERROR
         info.reason.add(
@@ -694,8 +747,9 @@ def validate_tables(
         The report: statistics (one dataset per name), the schema, anomalies, comparisons.
 
     Raises:
-        DataError: when a dataset's column has an unsupported or changing type, or the schema
-            or the baseline cannot be read.
+        DataError: when a dataset's column changes type between batches, or the schema or the
+            baseline cannot be read. (A column of a type mlrail does not support is an
+            anomaly, not an error.)
     """
     stats = statistics_pb2.DatasetFeatureStatisticsList()
     for name, batches in datasets.items():

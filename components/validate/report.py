@@ -13,9 +13,14 @@ Page sections, top to bottom:
 - header: the verdict (OK or N anomalies), drift (detected, not detected, or not checked for
   want of a baseline) with the baseline, and the splits with their row counts and chart colours;
 - anomalies: split, feature, type, description;
+- left out of the default model: identifier-like columns (schema annotation
+  ``mlrail.identifier``), each with why (its counts); not anomalies;
 - skew and drift: every comparison, exceeded ones first and highlighted;
 - features: numeric and categorical tables, flagged features first; per split the missing
   share and the headline figures, and side by side a histogram or a top-values chart per split.
+  A date or timestamp column's figures are dates (its statistics are days since 1970 UTC).
+
+A column named "" (a pandas index) is shown as ``""``.
 """
 
 from __future__ import annotations
@@ -44,6 +49,9 @@ from mlrail.charts import (
     swatch,
 )
 from mlrail.components.validate.core import Comparison, ValidationReport
+from mlrail.components.validate.schema import IDENTIFIER, has_tag
+from mlrail.components.validate.statistics import DATETIME, UNSUPPORTED, custom_str
+from mlrail.datetimes import format_day
 
 __all__ = ["render_html", "render_markdown"]
 
@@ -59,6 +67,20 @@ _STANDARD = statistics_pb2.Histogram.STANDARD
 
 # ---------------------------------------------------------------------------------------------
 # text
+
+
+def _shown(name: str) -> str:
+    """A column's name for a reader: the empty name visibly."""
+    return name if name else '""'
+
+
+def _identifiers(report: ValidationReport) -> list[tuple[str, str]]:
+    """The identifier-like columns left out of the default model, with why."""
+    return [
+        (f.name, "; ".join(f.annotation.comment) or "identifier-like")
+        for f in report.schema.feature
+        if has_tag(f, IDENTIFIER)
+    ]
 
 
 def _verdict(report: ValidationReport) -> str:
@@ -169,12 +191,12 @@ class _View:
         colours = {s: PALETTE[i % len(PALETTE)] for i, s in enumerate(splits)}
         schema = {f.name: f for f in report.schema.feature}
         names = dict.fromkeys(
-            [*by_name, *schema, *(a.feature for a in report.anomalies if a.feature)]
+            [*by_name, *schema, *(a.feature for a in report.anomalies if a.feature is not None)]
             + [c.feature for c in report.comparisons if c.exceeded]
         )
         features = {n: _Feature(n, by_name.get(n, {}), schema.get(n)) for n in names}
         for a in report.anomalies:
-            if a.feature:
+            if a.feature is not None:
                 features[a.feature].reasons.append(f"{a.split}: {a.type}")
         for c in _by_interest(report.comparisons):
             if c.exceeded:
@@ -312,9 +334,9 @@ def _charts(view: _View, feat: _Feature) -> str:
         colour = view.colours[split]
         if split in hists:
             h, present = hists[split]
-            chart = _histogram(feat.name, split, h, present, (lo, hi), num_top, colour)
+            chart = _histogram(_shown(feat.name), split, h, present, (lo, hi), num_top, colour)
         elif split in strs:
-            chart = _bars(feat.name, split, strs[split], cats, cat_top, colour)
+            chart = _bars(_shown(feat.name), split, strs[split], cats, cat_top, colour)
         elif split in feat.stats:
             chart = '<div class="nochart">no values</div>'
         elif view.rows[split] == 0:
@@ -395,7 +417,11 @@ def _anomalies(report: ValidationReport, view: _View) -> list[str]:
     out.append("<th>Feature</th>")
     out.append("<th>Type</th><th>Description</th></tr></thead><tbody>")
     for a in report.anomalies:
-        feature = escape(a.feature) if a.feature else '<span class="muted">(whole split)</span>'
+        feature = (
+            escape(_shown(a.feature))
+            if a.feature is not None
+            else '<span class="muted">(whole split)</span>'
+        )
         out.append(
             f'<tr class="alert"><td class="split">{_split_cell(view, a.split)}</td>'
             f"<td>{feature}</td>"
@@ -443,7 +469,7 @@ def _comparisons(report: ValidationReport, view: _View) -> list[str]:
         against = escape(_against(c))
         row = '<tr class="alert exceeded">' if c.exceeded else "<tr>"
         out.append(
-            f"{row}<td>{escape(c.feature)}</td>"
+            f"{row}<td>{escape(_shown(c.feature))}</td>"
             f"<td>{escape(c.kind)}</td>"
             f'<td title="{escape(c.measure)}">{escape(_measure(c.measure))}</td>'
             f'<td class="split">{_split_cell(view, c.split)}</td><td>{against}</td>'
@@ -453,10 +479,30 @@ def _comparisons(report: ValidationReport, view: _View) -> list[str]:
     return [*out, "</tbody></table></div></section>"]
 
 
+def _left_out(report: ValidationReport) -> list[str]:
+    ids = _identifiers(report)
+    if not ids:
+        return []
+    out = [
+        f'<section id="left-out"><h2>Left out of the default model ({len(ids):,})</h2>',
+        '<p class="muted">Identifier-like columns: (nearly) every value is distinct, so a '
+        "vocabulary would be as large as the data and learn nothing that holds for new rows. "
+        "Not an anomaly; train leaves them out unless a model file uses them.</p>",
+        '<div class="scroll"><table id="left-out-table"><thead><tr><th>Feature</th>'
+        "<th>Why</th></tr></thead><tbody>",
+    ]
+    out += [f"<tr><td>{escape(_shown(n))}</td><td>{escape(why)}</td></tr>" for n, why in ids]
+    return [*out, "</tbody></table></div></section>"]
+
+
 def _schema_note(feat: schema_pb2.Feature | None) -> str:
     if feat is None:
         return "not in the schema"
     parts = [f"schema {schema_pb2.FeatureType.Name(feat.type)}"]
+    if feat.HasField("time_domain"):
+        parts.append("dates (days since 1970)")
+    if has_tag(feat, IDENTIFIER):
+        parts.append("identifier-like: left out of the default model")
     if feat.presence.min_fraction >= 1:
         parts.append("required")
     if feat.HasField("string_domain"):
@@ -471,13 +517,23 @@ def _schema_note(feat: schema_pb2.Feature | None) -> str:
     return ", ".join(parts)
 
 
+def _type_name(f: statistics_pb2.FeatureNameStatistics) -> str:
+    """The feature's type as the statistics say, with the Arrow type of dates and of types
+    mlrail does not support."""
+    unsupported = custom_str(f, UNSUPPORTED)
+    if unsupported is not None:
+        return f"unsupported type {unsupported}"
+    when = custom_str(f, DATETIME)
+    return f"dates ({when})" if when is not None else _FNS.Type.Name(f.type)
+
+
 def _feature_head(feat: _Feature, rowspan: int) -> str:
-    types = dict.fromkeys(_FNS.Type.Name(f.type) for f in feat.stats.values())
+    types = dict.fromkeys(_type_name(f) for f in feat.stats.values())
     flag = '<span class="flag">⚠ </span>' if feat.reasons else ""
     reasons = "".join(f"<li>{escape(r)}</li>" for r in feat.reasons)
     return (
         f'<th class="feature" rowspan="{rowspan}">{flag}'
-        f'<span class="name">{escape(feat.name)}</span>'
+        f'<span class="name">{escape(_shown(feat.name))}</span>'
         f'<div class="muted">{escape(" / ".join(types) or "no statistics")}; '
         f"{escape(_schema_note(feat.schema))}</div>"
         + (f'<ul class="reasons">{reasons}</ul>' if reasons else "")
@@ -503,7 +559,11 @@ def _numeric_cells(f: statistics_pb2.FeatureNameStatistics) -> list[str]:
     n = f.num_stats
     if not n.common_stats.num_non_missing:
         return ["–"] * 6
-    figures = [num(x) for x in (n.mean, n.std_dev, n.min, n.median, n.max)]
+    if custom_str(f, DATETIME) is not None:  # days since 1970: shown as dates
+        figures = [format_day(n.mean), f"{num(n.std_dev)} days"]
+        figures += [format_day(x) for x in (n.min, n.median, n.max)]
+    else:
+        figures = [num(x) for x in (n.mean, n.std_dev, n.min, n.median, n.max)]
     return [escape(x) for x in [*figures, pct(n.num_zeros, n.common_stats.num_non_missing)]]
 
 
@@ -539,7 +599,7 @@ def _feature_rows(view: _View, feat: _Feature, numeric: bool) -> list[str]:
             classes = ["n"] * len(values) if numeric else ["n", "n", "tops"]
             cells.extend(f'<td class="{c}">{v}</td>' for c, v in zip(classes, values, strict=True))
         else:
-            what = _FNS.Type.Name(f.type) if kind else "no statistics"
+            what = _type_name(f) if kind else "no statistics"
             cells.append(_missing(f, view.rows[split]))
             cells.append(
                 f'<td colspan="{len(cols) - 1}" class="flag">{escape(what)} in this split</td>'
@@ -553,7 +613,7 @@ def _feature_rows(view: _View, feat: _Feature, numeric: bool) -> list[str]:
 
 
 def _features(view: _View) -> list[str]:
-    flagged = [f.name for f in view.features if f.reasons]
+    flagged = [_shown(f.name) for f in view.features if f.reasons]
     out = [f'<section id="features"><h2>Features ({len(view.features):,})</h2>']
     if flagged:
         out.append(
@@ -596,6 +656,7 @@ def render_html(report: ValidationReport, *, title: str = "Data validation") -> 
     body = [
         *_header(report, view, title),
         *_anomalies(report, view),
+        *_left_out(report),
         *_comparisons(report, view),
         *_features(view),
     ]
@@ -643,17 +704,21 @@ def render_markdown(report: ValidationReport) -> str:
     if report.anomalies:
         lines += ["", f"### Anomalies ({report.num_anomalies:,})", ""]
         for a in report.anomalies[:_MD_ANOMALIES]:
-            where = f"{_md(a.feature)} " if a.feature else ""
+            where = f"{_md(_shown(a.feature))} " if a.feature is not None else ""
             kind = f"`{a.type}`" if _MD_CODE.fullmatch(a.type) else _md(a.type)
             lines.append(f"- **{_md(a.split)}** {where}{kind}: {_md(a.description)}")
         if report.num_anomalies > _MD_ANOMALIES:
             lines.append(f"- … and {report.num_anomalies - _MD_ANOMALIES:,} more (see the HTML)")
+    ids = _identifiers(report)
+    if ids:
+        lines += ["", f"### Left out of the default model ({len(ids):,})", ""]
+        lines += [f"- **{_md(_shown(n))}** identifier-like: {_md(why)}" for n, why in ids]
     ranked = _by_interest(report.comparisons)
     exceeded = [c for c in ranked if c.exceeded]
     if exceeded:
         lines += ["", f"### Thresholds exceeded ({len(exceeded):,})", ""]
         lines += [
-            f"- **{_md(c.feature)}** {_md(c.kind)} {_md(c.split)} vs {_md(_against(c))}: "
+            f"- **{_md(_shown(c.feature))}** {_md(c.kind)} {_md(c.split)} vs {_md(_against(c))}: "
             f"{_md(_measure(c.measure))} {num(c.value)} &gt; {_threshold(c)}"
             for c in exceeded
         ]
@@ -674,7 +739,7 @@ def render_markdown(report: ValidationReport) -> str:
             if c.exceeded:
                 value = f"**{value}** ⚠️"
             lines.append(
-                f"| {_md(c.feature)} | {_md(c.kind)} | {_md(c.split)} vs {_md(_against(c))} | "
-                f"{_md(_measure(c.measure))} | {value} | {_threshold(c)} |"
+                f"| {_md(_shown(c.feature))} | {_md(c.kind)} | {_md(c.split)} vs "
+                f"{_md(_against(c))} | {_md(_measure(c.measure))} | {value} | {_threshold(c)} |"
             )
     return "\n".join(lines) + "\n"

@@ -10,15 +10,21 @@ from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 
 from mlrail.components.validate._files import resolve_file
+from mlrail.components.validate.statistics import DATETIME, UNSUPPORTED, custom_str
 from mlrail.errors import DataError
 from mlrail.io import read_uri_bytes
 
 __all__ = [
     "DRIFT_JS_THRESHOLD",
     "DRIFT_L_INFTY_THRESHOLD",
+    "IDENTIFIER",
+    "IDENTIFIER_MIN_SHARE",
+    "IDENTIFIER_MIN_VALUES",
+    "UNSUPPORTED_TAG",
     "MAX_STRING_DOMAIN_SIZE",
     "SKEW_JS_THRESHOLD",
     "SKEW_L_INFTY_THRESHOLD",
+    "has_tag",
     "infer_schema",
     "load_schema",
 ]
@@ -43,11 +49,44 @@ SKEW_JS_THRESHOLD = 0.35
 DRIFT_L_INFTY_THRESHOLD = 0.3
 DRIFT_JS_THRESHOLD = 0.35
 
+# An identifier-like text column (an id, a free-text field): one whose distinct values are at
+# least IDENTIFIER_MIN_SHARE of its non-missing values, counted over at least
+# IDENTIFIER_MIN_VALUES of them. A vocabulary of such a column is as large as the data and
+# teaches a model nothing that carries to new rows. The floor on values keeps small data's
+# categories out (30 penguins on 30 islands are all distinct); 95%, not 100%, catches ids with
+# a few repeats (a re-sent event) and free text with a few stock answers. Integer ids are left
+# as numbers: an integer's meaning (a count, a code) cannot be told from its distinctness.
+#: the annotation tag of an identifier-like column (train leaves it out of the default model)
+IDENTIFIER = "mlrail.identifier"
+IDENTIFIER_MIN_SHARE = 0.95
+IDENTIFIER_MIN_VALUES = 50
+#: the annotation tag of a column of a type no step can use (validate reports an anomaly)
+UNSUPPORTED_TAG = "mlrail.unsupported"
+
 _Type = statistics_pb2.FeatureNameStatistics
 
 
 def _common(f: statistics_pb2.FeatureNameStatistics) -> statistics_pb2.CommonStatistics:
+    if f.HasField("bytes_stats"):
+        return f.bytes_stats.common_stats
     return f.num_stats.common_stats if f.HasField("num_stats") else f.string_stats.common_stats
+
+
+def has_tag(feat: schema_pb2.Feature, tag: str) -> bool:
+    """Whether the schema feature carries the annotation ``tag`` (e.g. :data:`IDENTIFIER`)."""
+    return tag in feat.annotation.tag
+
+
+def _identifier(s: statistics_pb2.StringStatistics) -> str | None:
+    """Why a text feature is identifier-like (see ``IDENTIFIER_MIN_SHARE``), or None."""
+    present = s.common_stats.num_non_missing
+    if present < IDENTIFIER_MIN_VALUES or s.unique < IDENTIFIER_MIN_SHARE * present:
+        return None
+    return (
+        f"{s.unique:,} distinct values in {present:,} non-missing ({s.unique / present:.0%}; "
+        f"identifier-like from {IDENTIFIER_MIN_SHARE:.0%} over at least "
+        f"{IDENTIFIER_MIN_VALUES} values): an id or free text, left out of the default model"
+    )
 
 
 def _float32_at_most(x: float) -> float:
@@ -69,6 +108,20 @@ def infer_schema(
     string feature with at most ``MAX_STRING_DOMAIN_SIZE`` distinct values; for floats,
     ``float_domain.disallow_inf``; and default skew and drift comparators (``infinity_norm``
     for strings, ``jensen_shannon_divergence`` for numbers, thresholds from this module).
+
+    mlrail's additions (TFDV reads them as ordinary schema fields):
+
+    - a date or timestamp column (statistics marked ``mlrail.datetime``) is ``FLOAT`` with
+      ``time_domain { integer_format: UNIX_DAYS }`` (its values are days since 1970-01-01
+      UTC) instead of a float domain, compared for skew and drift like a number;
+    - an identifier-like text column (``IDENTIFIER_MIN_SHARE``) gets ``annotation { tag:
+      "mlrail.identifier" comment: "<why, with the counts>" }`` and no string domain and no
+      comparators: train leaves it out of the default model; it is reported, not an anomaly;
+    - a column of a type no step uses (statistics marked ``mlrail.unsupported_type``) is
+      ``BYTES`` with ``annotation { tag: "mlrail.unsupported" comment: "<the type>" }`` and
+      nothing else; validation reports it as an anomaly.
+    - a string domain is the feature's own (``string_domain`` inside it) when the column is
+      named "", which a top-level domain could not be referred to by.
 
     Args:
         stats: Statistics with a dataset named ``split``.
@@ -92,7 +145,18 @@ def infer_schema(
         name = f.path.step[0]
         feat = schema.feature.add(name=name)
         common = _common(f)
-        if f.type in (_Type.INT, _Type.FLOAT):
+        unsupported = custom_str(f, UNSUPPORTED)
+        if unsupported is not None:
+            feat.type = schema_pb2.BYTES
+            feat.annotation.tag.append(UNSUPPORTED_TAG)
+            feat.annotation.comment.append(f"type {unsupported}: not supported by mlrail")
+            continue
+        if f.type == _Type.FLOAT and custom_str(f, DATETIME) is not None:
+            feat.type = schema_pb2.FLOAT
+            feat.time_domain.integer_format = schema_pb2.TimeDomain.UNIX_DAYS
+            feat.skew_comparator.jensen_shannon_divergence.threshold = SKEW_JS_THRESHOLD
+            feat.drift_comparator.jensen_shannon_divergence.threshold = DRIFT_JS_THRESHOLD
+        elif f.type in (_Type.INT, _Type.FLOAT):
             n = f.num_stats
             if f.type == _Type.INT:
                 feat.type = schema_pb2.INT
@@ -113,12 +177,23 @@ def infer_schema(
         else:
             feat.type = schema_pb2.BYTES
             s = f.string_stats
-            if 0 < s.unique <= MAX_STRING_DOMAIN_SIZE and len(s.rank_histogram.buckets) == s.unique:
-                dom = schema.string_domain.add(name=name)
-                dom.value.extend(sorted(b.label for b in s.rank_histogram.buckets))
-                feat.domain = name
-            feat.skew_comparator.infinity_norm.threshold = SKEW_L_INFTY_THRESHOLD
-            feat.drift_comparator.infinity_norm.threshold = DRIFT_L_INFTY_THRESHOLD
+            why = _identifier(s)
+            if why is not None:
+                feat.annotation.tag.append(IDENTIFIER)
+                feat.annotation.comment.append(why)
+            else:
+                if (
+                    0 < s.unique <= MAX_STRING_DOMAIN_SIZE
+                    and len(s.rank_histogram.buckets) == s.unique
+                ):
+                    values = sorted(b.label for b in s.rank_histogram.buckets)
+                    if name:
+                        schema.string_domain.add(name=name).value.extend(values)
+                        feat.domain = name
+                    else:
+                        feat.string_domain.value.extend(values)
+                feat.skew_comparator.infinity_norm.threshold = SKEW_L_INFTY_THRESHOLD
+                feat.drift_comparator.infinity_norm.threshold = DRIFT_L_INFTY_THRESHOLD
         if common.num_non_missing > 0:
             # not for a column with no value in train (all null): it may have none elsewhere
             feat.presence.min_count = 1

@@ -25,6 +25,18 @@ release the GIL). At most one batch is read ahead and two groups of batches are 
 NaN is a value, not a missing one: it is counted in the histograms' ``num_nan`` and left out
 of the mean, standard deviation and buckets; ±inf is counted in the minimum/maximum and in
 zero-width buckets at ±inf. Only nulls are missing. ``avg_length`` is in bytes, as TFDV's.
+
+Types: integers of every width and booleans are ``INT`` (a ``uint64`` above 2**53, like any
+integer there, is rounded to float64 in the moments and extremes); floats and decimals
+(``decimal128``/``decimal256``, as float64) are ``FLOAT``; text (``string``, ``large_string``,
+``string_view``) is ``STRING``; a dictionary-encoded column is its values' type. A date or
+timestamp column is a ``FLOAT`` feature over its days since 1970-01-01 UTC
+(:func:`mlrail.datetimes.arrow_days`; a zoned timestamp is its UTC instant) with
+``custom_stats {name: "mlrail.datetime" str: "<its Arrow type>"}``. Any other type (binary,
+lists, structs, maps, time of day, durations, ...) is described, not refused: a ``BYTES``
+feature with only its counts (``bytes_stats.common_stats``) and ``custom_stats {name:
+"mlrail.unsupported_type" str: "<its Arrow type>"}``, which validation reports as an anomaly
+naming the column and the type.
 """
 
 from __future__ import annotations
@@ -44,17 +56,25 @@ import pyarrow.parquet as pq
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
 from mlrail.components.validate._files import resolve_file
+from mlrail.datetimes import arrow_days, is_datetime
 from mlrail.errors import DataError
 from mlrail.io import read_uri_bytes
 
 __all__ = [
+    "DATETIME",
     "SAMPLE_ROWS",
+    "UNSUPPORTED",
+    "custom_str",
     "compute_statistics",
     "load_statistics",
     "statistics_from_batches",
     "summarize",
 ]
 
+#: ``custom_stats`` naming a date/timestamp feature's Arrow type (its values are days)
+DATETIME = "mlrail.datetime"
+#: ``custom_stats`` naming the Arrow type of a column no step can use
+UNSUPPORTED = "mlrail.unsupported_type"
 #: rows up to which the median, quantiles and histograms are exact; the sample size above it
 SAMPLE_ROWS = 65_536
 HIST_BUCKETS = 10
@@ -73,19 +93,27 @@ _U64 = np.uint64
 # column kinds
 
 
-def _kind(t: pa.DataType) -> str | None:
-    """The statistics kind of an Arrow type: "null", "int", "float", "string" or None."""
+def _kind(t: pa.DataType) -> str:
+    """The statistics kind of an Arrow type: "null", "int", "float", "datetime", "string" or
+    "unsupported"."""
     if pa.types.is_dictionary(t):
         return _kind(t.value_type)
     if pa.types.is_null(t):
         return "null"
     if pa.types.is_integer(t) or pa.types.is_boolean(t):
         return "int"
-    if pa.types.is_floating(t):
+    if pa.types.is_floating(t) or pa.types.is_decimal(t):
         return "float"
+    if is_datetime(t):
+        return "datetime"
     if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
         return "string"
-    return None
+    return "unsupported"
+
+
+def custom_str(f: statistics_pb2.FeatureNameStatistics, name: str) -> str | None:
+    """The string of ``f``'s custom statistic ``name`` (e.g. :data:`DATETIME`), or None."""
+    return next((c.str for c in f.custom_stats if c.name == name), None)
 
 
 def _contiguous(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -107,6 +135,10 @@ class _Raw:
             arr = arr.dictionary_decode()
         if pa.types.is_boolean(arr.type):
             arr = arr.cast(pa.int8())
+        elif pa.types.is_decimal(arr.type):
+            arr = arr.cast(pa.float64(), safe=False)
+        elif is_datetime(arr.type):  # days since 1970 UTC (nulls as NaN, masked below)
+            arr = pa.array(arrow_days(arr), mask=arr.is_null().to_numpy(zero_copy_only=False))
         n, offset = len(arr), arr.offset
         data = arr.buffers()[1]
         dtype = np.dtype(arr.type.to_pandas_dtype())
@@ -372,7 +404,7 @@ class _Column:
     def __init__(self, name: str) -> None:
         self.name = name
         self.kind = "null"
-        self.arrow_type: pa.DataType = pa.null()
+        self.arrow_type: pa.DataType = pa.null()  # the first non-null type seen
         self.present = 0
         self.numbers: _Numbers | None = None
         self.strings: _Strings | None = None
@@ -436,6 +468,8 @@ class _Dataset:
             if col.task is not None:
                 col.task.result()
             if col.strings is not None:
+                if pa.types.is_string_view(arr.type):  # value_counts does not take views
+                    arr = arr.cast(pa.string())
                 col.task = self.pool.submit(col.strings.add, arr)
             elif col.numbers is not None:
                 task = self.pool.submit(_count_numbers, col.numbers, arr, idx, selected is not None)
@@ -455,20 +489,15 @@ class _Dataset:
 
     def _check_type(self, col: _Column, t: pa.DataType) -> str:
         kind = _kind(t)
-        if kind is None:
-            raise DataError(
-                f"{self.source}: column {col.name!r} has type {t}; "
-                "supported: numbers, booleans and strings"
-            )
         if kind == "null":
             return "null"
         if col.kind == "null":
             col.kind, col.arrow_type = kind, t
             if kind == "string":
                 col.strings = _Strings()
-            else:
+            elif kind != "unsupported":
                 col.numbers = _Numbers(is_int=kind == "int")
-        elif col.kind != kind and "string" in (kind, col.kind):
+        elif col.kind != kind and ({"string", "datetime", "unsupported"} & {kind, col.kind}):
             raise DataError(
                 f"{self.source}: column {col.name!r} changes type: {col.arrow_type} up to row "
                 f"{self.rows}, {t} from row {self.rows + 1}"
@@ -495,8 +524,14 @@ class _Dataset:
     def _feature(self, col: _Column) -> statistics_pb2.FeatureNameStatistics:
         f = statistics_pb2.FeatureNameStatistics()
         f.path.step.append(col.name)
-        if col.numbers is not None:
+        if col.kind == "unsupported":
+            f.type = _Type.BYTES
+            self._common(f.bytes_stats.common_stats, col.present)
+            f.custom_stats.add(name=UNSUPPORTED, str=str(col.arrow_type))
+        elif col.numbers is not None:
             self._numeric(f, col, col.numbers)
+            if col.kind == "datetime":
+                f.custom_stats.add(name=DATETIME, str=str(col.arrow_type))
         else:
             # an all-null column: no type can be inferred; recorded as string with no values
             self._string(f, col, col.strings)
@@ -617,8 +652,9 @@ def statistics_from_batches(
         The dataset's ``DatasetFeatureStatistics``, features in order of first appearance.
 
     Raises:
-        DataError: naming ``source`` and the column, when a column holds neither numbers,
-            booleans nor strings, or turns from numbers to strings (or back) between batches.
+        DataError: naming ``source`` and the column, when a column changes kind between
+            batches (numbers, text, dates, another type). A type no step uses is no error: it
+            is described (see the module doc).
     """
     total = None
     if isinstance(batches, pa.Table):
@@ -713,7 +749,7 @@ def compute_statistics(examples_dir: str | Path) -> statistics_pb2.DatasetFeatur
 
     Raises:
         DataError: naming the folder or file, when there are no splits, a split has no
-            Parquet file, a file cannot be read, or a column has an unsupported or changing type.
+            Parquet file, a file cannot be read, or a column changes type between batches.
     """
     root = Path(examples_dir)
     splits = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
@@ -757,7 +793,14 @@ def summarize(stats: statistics_pb2.DatasetFeatureStatisticsList) -> dict[str, A
         feats: dict[str, Any] = {}
         for f in ds.features:
             name = f.path.step[0]
-            if f.HasField("num_stats"):
+            unsupported = custom_str(f, UNSUPPORTED)
+            if unsupported is not None:
+                feats[name] = {
+                    "type": "UNSUPPORTED",
+                    "arrow_type": unsupported,
+                    "missing": f.bytes_stats.common_stats.num_missing,
+                }
+            elif f.HasField("num_stats"):
                 n = f.num_stats
                 feats[name] = {
                     "type": _Type.Type.Name(f.type),
@@ -769,6 +812,9 @@ def summarize(stats: statistics_pb2.DatasetFeatureStatisticsList) -> dict[str, A
                     "std_dev": _num(n.std_dev),
                     "zeros": n.num_zeros,
                 }
+                when = custom_str(f, DATETIME)
+                if when is not None:  # the figures are days since 1970-01-01 UTC
+                    feats[name]["datetime"] = when
             else:
                 s = f.string_stats
                 feats[name] = {

@@ -151,7 +151,7 @@ def test_nan_where_the_schema_disallows_it(tmp_path: Path) -> None:
 def test_an_empty_split_is_an_anomaly_unlike_tfdv(tmp_path: Path) -> None:
     ex = _examples(tmp_path / "ex", train=_base(), eval=_base().slice(0, 0))
     report = validate(ex, tmp_path / "st", tmp_path / "sc", tmp_path / "an", min_examples=0)
-    assert _types(report.anomalies) == {("eval", "", "DATASET_LOW_NUM_EXAMPLES")}
+    assert _types(report.anomalies) == {("eval", None, "DATASET_LOW_NUM_EXAMPLES")}
     assert report.anomalies[0].description.startswith("split 'eval' is empty")
     proto = text_format.Parse(
         (tmp_path / "an" / "anomalies.pbtxt").read_text(), anomalies_pb2.Anomalies()
@@ -171,8 +171,8 @@ def test_too_few_examples(tmp_path: Path) -> None:
     ex = _examples(tmp_path / "ex", train=_base(), eval=_base())
     report = validate(ex, tmp_path / "st", tmp_path / "sc", tmp_path / "an", min_examples=21)
     assert _types(report.anomalies) == {
-        ("eval", "", "DATASET_LOW_NUM_EXAMPLES"),
-        ("train", "", "DATASET_LOW_NUM_EXAMPLES"),
+        ("eval", None, "DATASET_LOW_NUM_EXAMPLES"),
+        ("train", None, "DATASET_LOW_NUM_EXAMPLES"),
     }
     assert "split 'eval' has 20 example(s); at least 21 needed" in report.anomalies[0].description
 
@@ -228,10 +228,37 @@ def test_bad_examples_and_schema_files_name_the_path(tmp_path: Path) -> None:
 
 def test_no_partial_outputs_when_statistics_fail(tmp_path: Path) -> None:
     (tmp_path / "ex" / "train").mkdir(parents=True)
-    pq.write_table(pa.table({"x": pa.array([[1], [2]])}), tmp_path / "ex" / "train" / "p.parquet")
-    with pytest.raises(DataError, match="column 'x' has type list"):
+    (tmp_path / "ex" / "train" / "p.parquet").write_bytes(b"PAR1 not really")
+    with pytest.raises(DataError, match="p.parquet: cannot read Parquet"):
         validate(tmp_path / "ex", tmp_path / "st", tmp_path / "sc", tmp_path / "an")
     assert not any((tmp_path / n).exists() for n in ("st", "sc", "an"))
+
+
+def test_a_column_of_an_unsupported_type_is_an_anomaly_naming_it(tmp_path: Path) -> None:
+    ex = _examples(
+        tmp_path / "ex",
+        train=pa.table({"x": pa.array([[1], None, [2]]), "k": [1, 2, 3]}),
+        eval=pa.table({"x": pa.array([[3], [4], [5]]), "k": [1, 2, 3]}),
+    )
+    report = validate(ex, tmp_path / "st", tmp_path / "sc", tmp_path / "an")
+    assert _types(report.anomalies) == {
+        ("train", "x", "UNEXPECTED_DATA_TYPE"),
+        ("eval", "x", "UNEXPECTED_DATA_TYPE"),
+    }
+    assert "column 'x' has type list<element: int64>" in report.anomalies[0].description
+    assert not report.ok  # the gate closes
+    summary = json.loads((tmp_path / "st" / "statistics.json").read_text())
+    x = summary["train"]["features"]["x"]
+    assert x == {"type": "UNSUPPORTED", "arrow_type": "list<element: int64>", "missing": 1}
+    (feat,) = [f for f in report.schema.feature if f.name == "x"]
+    assert list(feat.annotation.tag) == ["mlrail.unsupported"] and not feat.HasField("presence")
+    written = json.loads((tmp_path / "an" / "anomalies.json").read_text())
+    assert written["num_anomalies"] == 2 and not written["ok"]
+    # a curated schema that names it is no way around: the type is still refused
+    curated = validate(
+        ex, tmp_path / "st2", tmp_path / "sc2", tmp_path / "an2", curated_schema=tmp_path / "sc"
+    )
+    assert _types(curated.anomalies) == _types(report.anomalies)
 
 
 def test_infinity_is_an_anomaly_and_the_statistics_stay_valid_json(tmp_path: Path) -> None:

@@ -89,7 +89,7 @@ def _schema(**types: int) -> schema_pb2.Schema:
 SKEW_SPECIES = Comparison("species", "skew", "L_INFTY", "eval", "train", 0.25, 0.1)
 SKEW_BILL = Comparison("bill", "skew", "JENSEN_SHANNON_DIVERGENCE", "eval", "train", 0.0123, 0.1)
 DRIFT_BILL = Comparison("bill", "drift", "JENSEN_SHANNON_DIVERGENCE", "eval", "eval", 0.0456, None)
-EMPTY_TEST = Anomaly("test", "", "DATASET_LOW_NUM_EXAMPLES", "split 'test' has 0 example(s)")
+EMPTY_TEST = Anomaly("test", None, "DATASET_LOW_NUM_EXAMPLES", "split 'test' has 0 example(s)")
 UNEXPECTED = Anomaly(
     "eval", "species", "ENUM_TYPE_UNEXPECTED_STRING_VALUES", f"1 value(s) not in domain: {NANDU!r}"
 )
