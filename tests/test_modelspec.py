@@ -152,3 +152,20 @@ def test_dates_and_other_arrow_types_reach_the_model() -> None:
     assert f["in_i8"][0, 0] == -3.0
     assert f["in_cat"][:, 0].tolist() == ["a", ""]
     assert f["in_big"][:, 0].tolist() == ["x", ""]
+
+
+def test_the_output_is_named_apart_from_every_column() -> None:
+    from mlrail.modelspec import output_name
+
+    assert output_name("multiclass", ["x", "species"]) == "probabilities"
+    assert output_name("regression", ["x"]) == "predictions"
+    assert output_name("binary", ["probabilities"]) == "mlrail_probabilities"
+    taken = ["predictions", "mlrail_predictions", "mlrail_predictions_2"]
+    assert output_name("regression", taken) == "mlrail_predictions_3"
+
+
+@given(st.lists(_HEADER_NAMES, max_size=10), st.sampled_from(["binary", "regression"]))
+def test_no_column_list_takes_the_output_name(columns: list[str], task: str) -> None:
+    from mlrail.modelspec import output_name
+
+    assert output_name(task, columns) not in columns

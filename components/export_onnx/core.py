@@ -329,7 +329,8 @@ def name_inputs(proto: Any, spec: ModelSpec) -> None:
 
     A column may be any string, so it may already name a tensor inside the graph (a column
     called ``Identity:0`` or ``in_x``, another input's TensorFlow name): such a tensor is given
-    a fresh name first, and all renames happen at once, so nothing is renamed twice.
+    a fresh name first, and all renames happen at once, so nothing is renamed twice. The
+    inputs are then listed in the spec's order (the data's column order).
 
     Raises:
         ModelError: the graph lacks one of the spec's inputs, a column is empty (ONNX reads
@@ -364,6 +365,14 @@ def name_inputs(proto: Any, spec: ModelSpec) -> None:
             mapping[name] = f"{name}__mlrail{k}"
             taken.add(mapping[name])
     _rename(graph, mapping)
+    # in the spec's (the data's) column order, not the signature's sorted TensorFlow names
+    order = {i.column: k for k, i in enumerate(spec.inputs)}
+    inputs = sorted(graph.input, key=lambda v: order.get(v.name, len(order)))
+    copies = [type(v)() for v in inputs]
+    for copy, v in zip(copies, inputs, strict=True):
+        copy.CopyFrom(v)
+    del graph.input[:]
+    graph.input.extend(copies)
 
 
 def _signature(values: Any) -> list[dict[str, Any]]:

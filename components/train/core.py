@@ -462,7 +462,14 @@ def train(
     columns = {i.column for i in spec.inputs}
     for f in schema.feature:
         if f.name != label and f.name not in columns:
-            log.warning("column %r has no values in train; it is not a model input", f.name)
+            why = (
+                "it is an identifier (unique per row)"
+                if default.IDENTIFIER_TAG in f.annotation.tag
+                else "its name is empty"
+                if not f.name
+                else "it has no values in train"
+            )
+            log.warning("column %r is not a model input: %s", f.name, why)
 
     eval_split, eval_rows, eval_dropped = _eval_split(Path(examples_dir), label, classes)
     if labels.rows > labels.labelled:

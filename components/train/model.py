@@ -155,7 +155,10 @@ def _spec_and_prep(
     inputs: list[InputSpec] = []
     prep: dict[str, _Prep] = {}
     features = [
-        f for f in schema.feature if f.name != label.name and IDENTIFIER_TAG not in f.annotation.tag
+        f
+        for f in schema.feature
+        # an empty name cannot name an ONNX graph input (ONNX reads "" as "no tensor")
+        if f.name and f.name != label.name and IDENTIFIER_TAG not in f.annotation.tag
     ]
     names = input_names(f.name for f in features)
     for feat in features:
@@ -203,7 +206,8 @@ def model_spec(
     :data:`DATETIME_STATS`) as datetime (float64 days since 1970-01-01 UTC), each of shape
     ``[batch, 1]``. Left out: a feature annotated with the tag :data:`IDENTIFIER_TAG` (validate
     marks a column unique per row, an id or free text, so; a vocabulary as large as the data
-    would learn nothing that holds for new rows), and a feature with no value in train.
+    would learn nothing that holds for new rows), a column whose name is empty (it cannot name
+    an ONNX graph input), and a feature with no value in train.
 
     Each input's ``name`` is :func:`mlrail.modelspec.input_names`' (``in_`` + a lower-case
     slug; Keras inputs and the SavedModel use it), its ``column`` the data's column (the ONNX
