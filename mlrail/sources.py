@@ -79,7 +79,9 @@ source (``""`` for a single file) and its size, so two data sets at one URI diff
 file keeps its fingerprint.
 
 Every problem with the data is a :class:`~mlrail.errors.DataError` naming the file and, where
-there is one, the column and the line (or byte offset).
+there is one, the column and the line (or byte offset). A URI's credentials
+(``s3://KEY:SECRET@bucket/...``, ``?secret_key=...``) never appear in an error, a log line or a
+file's ``name``: they are masked (:func:`mlrail.redact.redact`).
 """
 
 from __future__ import annotations
@@ -112,6 +114,7 @@ import pyarrow.parquet as pq
 
 from mlrail.errors import DataError
 from mlrail.io import filesystem
+from mlrail.redact import redact
 
 __all__ = [
     "BLOCK_SIZE",
@@ -167,7 +170,8 @@ class SourceFile:
     """One file of a source.
 
     Attributes:
-        name: The file as a user would write it (a path or URI); errors name it.
+        name: The file as a user would write it (a path or URI, credentials masked by
+            :func:`mlrail.redact.redact`); errors name it.
         path: Its path inside ``filesystem``.
         relpath: Its name relative to the source (``""`` when the source is this file).
         size: Its size in bytes when it was listed.
@@ -243,7 +247,7 @@ def _span_day(source: str, span_date: str, scheduled_time: str) -> dt.date:
         if day is not None:
             return day
     raise ValueError(
-        f"{source}: has a span pattern ({{YYYY}}, {{MM}}, {{DD}}) but no date to fill it: "
+        f"{redact(source)}: has a span pattern ({{YYYY}}, {{MM}}, {{DD}}) but no date to fill it: "
         f"give span_date (YYYY-MM-DD), or run on a schedule (scheduled time {scheduled_time!r})"
     )
 
@@ -292,6 +296,20 @@ def resolve(
             files of several formats.
         ValueError: a span pattern without a date, or ``span_window`` < 1.
     """
+    try:
+        return _resolve(source, span_date, scheduled_time, span_window)
+    except DataError as e:
+        raise _redacted(e) from e.__cause__
+
+
+def _redacted(error: DataError) -> DataError:
+    """``error`` with the credentials of any URI in its message masked (see mlrail.redact)."""
+    text = str(error)
+    masked = redact(text)
+    return error if masked == text else DataError(masked)
+
+
+def _resolve(source: str, span_date: str, scheduled_time: str, span_window: int) -> Resolved:
     if span_window < 1:
         raise ValueError(f"span_window={span_window} must be at least 1")
     path = resolve_source(source)
@@ -314,7 +332,7 @@ def resolve(
     if not found:
         raise DataError(f"{source}: no files for its span(s); tried: {', '.join(patterns)}")
     if missing:
-        log.warning("%s: no files for span(s) %s", source, ", ".join(missing))
+        log.warning("%s: no files for span(s) %s", redact(source), ", ".join(missing))
     return Resolved(
         source,
         tuple(found),
@@ -434,7 +452,10 @@ def _extension(name: str) -> str:
 
 def _file(fs: Any, info: Any, name: str, root: str) -> SourceFile:
     rel = name[len(root) :].lstrip("/") if name.startswith(root) else name
-    return SourceFile(name=name, path=info.path, relpath=rel, size=info.size or 0, filesystem=fs)
+    # the name is for people (errors, logs, metadata): never with the URI's credentials
+    return SourceFile(
+        name=redact(name), path=info.path, relpath=rel, size=info.size or 0, filesystem=fs
+    )
 
 
 def _format_of(source: str, files: list[SourceFile]) -> str:
@@ -507,7 +528,7 @@ def stream(source: Resolved | str, use: Callable[[Blocks], T], **options: Any) -
             with read_blocks(resolved, column_types=types, **options) as blocks:
                 return use(blocks)
         except SchemaWidened as e:
-            log.info("%s; reading %s again", e.reason, resolved.source)
+            log.info("%s; reading %s again", e.reason, redact(resolved.source))
             types = e.column_types
 
 
@@ -612,7 +633,10 @@ class Blocks(Iterator[pa.Table]):
         self._gen: Generator[pa.Table, None, None] = self._run()
 
     def __next__(self) -> pa.Table:
-        return next(self._gen)
+        try:
+            return next(self._gen)
+        except DataError as e:  # a message may hold the source as given, credentials and all
+            raise _redacted(e) from e.__cause__
 
     def close(self) -> None:
         """Stop reading (threads included); safe to call twice."""

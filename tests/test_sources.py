@@ -588,3 +588,27 @@ def test_types_no_step_models_are_carried_as_they_are(tmp_path: Path) -> None:
     pq.write_table(table, tmp_path / "t.parquet")
     read = read_table(str(tmp_path / "t.parquet"))[0]
     assert read.to_pylist() == table.to_pylist()
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "s3://AKIAKEY:SECRETKEY@bucket/x.csv?endpoint_override=127.0.0.1:1&scheme=http",
+        "s3://bucket/x.csv?endpoint_override=127.0.0.1:1&scheme=http&access_key=AKIAKEY"
+        "&secret_key=SECRETKEY",
+        "s3://AKIAKEY:SECRETKEY@bucket/{YYYY}/x.csv?endpoint_override=127.0.0.1:1&scheme=http",
+    ],
+)
+def test_credentials_in_a_uri_never_reach_an_error(uri: str) -> None:
+    # an endpoint that refuses at once: the listing fails, and its error names the source
+    with pytest.raises((DataError, ValueError)) as err:
+        sources.resolve(uri)
+    assert "bucket" in str(err.value)
+    assert "SECRETKEY" not in str(err.value) and "AKIAKEY" not in str(err.value)
+
+
+def test_a_file_name_is_shown_without_credentials(tmp_path: Path) -> None:
+    fs = pa.fs.LocalFileSystem()
+    info = fs.get_file_info(str(_write(tmp_path / "a.csv", b"a\n1\n")))
+    f = sources._file(fs, info, "s3://KEY:SECRET@bucket/data/a.csv", "s3://KEY:SECRET@bucket/data")
+    assert f.name == "s3://***@bucket/data/a.csv" and f.relpath == "a.csv"

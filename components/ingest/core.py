@@ -90,7 +90,8 @@ class IngestResult:
     """What ingest read and wrote.
 
     Attributes:
-        source: The source read (its span pattern filled when it reads one span).
+        source: The source read (its span pattern filled when it reads one span; a URI's
+            credentials masked).
         fingerprint: SHA-256 of the input's bytes, file names and sizes.
         rows: Rows per split, in split order.
         span: The span date (``YYYY-MM-DD``), "" without a span pattern.
@@ -176,7 +177,8 @@ def ingest(
         rows, fingerprint = sources.stream(resolved, write, block_size=block_size, executor=pool)
     one_span = resolved.span and len(resolved.patterns) == 1  # the source, its date filled in
     return IngestResult(
-        source=resolved.patterns[0] if one_span else resolved.source,
+        # the metadata is kept in the pipeline's database: no credentials of a URI in it
+        source=redact(resolved.patterns[0] if one_span else resolved.source),
         fingerprint=fingerprint,
         rows=rows,
         span=resolved.span,

@@ -77,6 +77,7 @@ from mlrail.components.validate.statistics import (
 )
 from mlrail.errors import DataError
 from mlrail.io import atomic_dir, atomic_write_bytes, atomic_write_json, atomic_write_text
+from mlrail.redact import redact
 
 __all__ = [
     "DRIFT_JS_THRESHOLD",
@@ -652,7 +653,7 @@ def _check(
     anomalies = find_anomalies(stats, schema, min_examples=min_examples)
     comparisons, over = _compare_all(stats, schema, baseline, baseline_split, skew_against)
     report = ValidationReport(stats, schema, anomalies + over, comparisons)
-    report.baseline = str(baseline_statistics)
+    report.baseline = redact(str(baseline_statistics))  # shown in reports and metadata
     for a in report.anomalies:
         log.warning("[%s] %s: %s", a.split, a.type, a.description)
     return report
@@ -690,16 +691,19 @@ def validate(
         DataError: naming the file, when the examples, the curated schema or the baseline
             cannot be read. Nothing is written then.
     """
-    stats = compute_statistics(examples_dir)
-    schema = load_schema(curated_schema) if curated_schema else infer_schema(stats)
-    report = _check(
-        stats,
-        schema,
-        baseline_statistics=baseline_statistics,
-        baseline_split="",
-        skew_against="train",
-        min_examples=min_examples,
-    )
+    try:
+        stats = compute_statistics(examples_dir)
+        schema = load_schema(curated_schema) if curated_schema else infer_schema(stats)
+        report = _check(
+            stats,
+            schema,
+            baseline_statistics=baseline_statistics,
+            baseline_split="",
+            skew_against="train",
+            min_examples=min_examples,
+        )
+    except DataError as e:
+        raise _redacted(e) from e.__cause__
     write_report(
         report, statistics_dir=statistics_dir, schema_dir=schema_dir, anomalies_dir=anomalies_dir
     )
@@ -751,6 +755,28 @@ def validate_tables(
             baseline cannot be read. (A column of a type mlrail does not support is an
             anomaly, not an error.)
     """
+    try:
+        return _validate_tables(
+            datasets, curated_schema, infer_from, baseline_statistics, baseline_split, min_examples
+        )
+    except DataError as e:
+        raise _redacted(e) from e.__cause__
+
+
+def _redacted(error: DataError) -> DataError:
+    """``error`` with the credentials of any URI in its message masked."""
+    text = str(error)
+    return error if redact(text) == text else DataError(redact(text))
+
+
+def _validate_tables(
+    datasets: Mapping[str, Iterable[pa.RecordBatch | pa.Table]],
+    curated_schema: str | Path | schema_pb2.Schema,
+    infer_from: str,
+    baseline_statistics: str | Path,
+    baseline_split: str,
+    min_examples: int,
+) -> ValidationReport:
     stats = statistics_pb2.DatasetFeatureStatisticsList()
     for name, batches in datasets.items():
         stats.datasets.append(statistics_from_batches(name, batches))

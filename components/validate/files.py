@@ -32,6 +32,7 @@ from mlrail.components.validate.core import (
 )
 from mlrail.components.validate.report import render_html, render_markdown
 from mlrail.io import atomic_write_text
+from mlrail.redact import redact
 from mlrail.sources import Blocks, stream
 
 __all__ = ["DATASET", "infer_source_schema", "schema_text", "validate_source"]
@@ -86,7 +87,8 @@ def validate_source(
             schema_dir=out / "schema",
             anomalies_dir=out / "anomalies",
         )
-        atomic_write_text(out / "report.html", render_html(report, title=f"Validation of {source}"))
+        title = f"Validation of {redact(source)}"
+        atomic_write_text(out / "report.html", render_html(report, title=title))
         atomic_write_text(out / "summary.md", render_markdown(report))
     return report
 
