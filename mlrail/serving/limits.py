@@ -21,10 +21,13 @@ Defaults, and why:
   At the cap, the connection that has waited longest for a request is closed to make room, so
   idle sockets cannot lock out health probes; only when every connection is busy is a new one
   refused (503).
-- ``max_bytes_in_flight`` 32 MiB of request bodies per process (two of the largest bodies at
-  once; 503 with ``Retry-After`` beyond it, before the body is read). Each body byte costs several
-  bytes while a request is decoded and run; 32 MiB keeps one worker well under the 512 MiB
-  limit of the local overlay and the 1 GiB of the base ServingRuntime (see ``bench/``).
+- ``max_bytes_in_flight`` 16 MiB of request bodies per process, or ``max_body_bytes`` if that is
+  larger (503 with ``Retry-After`` beyond it, before the body is read): one body of the largest
+  size at a time, or thousands of typical few-KB requests. Measured with bench/bench_hostile.py:
+  a 16.4 MB JSON request costs about 200 MB while it is decoded and run (12x), so eight at once
+  peaked at 843 MB; with a 32 MiB budget the peak was 502 MB, the whole 512 MiB limit of the
+  local overlay. 16 MiB keeps a worker near 300 MB, well under it and under the base
+  ServingRuntime's 1 GiB.
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ DEFAULT_MAX_HEADER_BYTES = 64 * 1024
 DEFAULT_HEADER_TIMEOUT = 10.0
 DEFAULT_BODY_TIMEOUT = 30.0
 DEFAULT_MAX_CONNECTIONS = 1024
-DEFAULT_MAX_BYTES_IN_FLIGHT = 32 * 1024 * 1024
+DEFAULT_MAX_BYTES_IN_FLIGHT = 16 * 1024 * 1024
 # File descriptors kept free of connections: model files, the payload log, metrics files in
 # multiprocess mode, ONNX Runtime, the event loop's own, and one to accept and then refuse with.
 FD_RESERVE = 128

@@ -84,7 +84,7 @@ CE_REQUEST_TYPE = "org.kubeflow.serving.inference.request"  # KServe's payload l
 CE_RESPONSE_TYPE = "org.kubeflow.serving.inference.response"
 DEFAULT_QUEUE_SIZE = 10_000  # records: bounds the per-record overhead of many tiny ones
 # Bytes of request and response bodies queued or being written: a fraction of the smallest
-# memory limit in manifests/ (512 MiB), beside the transport's 32 MiB of bodies in flight.
+# memory limit in manifests/ (512 MiB), beside the transport's 16 MiB of bodies in flight.
 DEFAULT_QUEUE_BYTES = 32 * 1024 * 1024
 DEFAULT_ROTATE_BYTES = 64 * 1024 * 1024
 DEFAULT_ROTATE_SECONDS = 3600.0

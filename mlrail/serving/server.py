@@ -104,7 +104,7 @@ def serve(
     header_timeout: float = DEFAULT_HEADER_TIMEOUT,
     body_timeout: float = DEFAULT_BODY_TIMEOUT,
     max_connections: int | None = None,
-    max_bytes_in_flight: int = DEFAULT_MAX_BYTES_IN_FLIGHT,
+    max_bytes_in_flight: int | None = None,
 ) -> None:
     """Serve a model repository over the V2 inference protocol until SIGTERM/SIGINT.
 
@@ -132,7 +132,8 @@ def serve(
         max_connections: Open connections per process at most (default: 1,024, and always
             :data:`~mlrail.serving.limits.FD_RESERVE` below the open-file limit).
         max_bytes_in_flight: Request-body bytes per process being read or answered at most
-            (503 with ``Retry-After`` beyond it); at least ``max_body_bytes``.
+            (503 with ``Retry-After`` beyond it); at least ``max_body_bytes`` (default: 16 MiB,
+            or ``max_body_bytes`` if larger).
 
     Raises:
         ModelError: The repository folder does not exist, or ``workers`` is below 1.
@@ -148,7 +149,11 @@ def serve(
         header_timeout=header_timeout,
         body_timeout=body_timeout,
         max_connections=max_connections,
-        max_bytes_in_flight=max_bytes_in_flight,
+        max_bytes_in_flight=(
+            max(DEFAULT_MAX_BYTES_IN_FLIGHT, max_body_bytes)
+            if max_bytes_in_flight is None
+            else max_bytes_in_flight
+        ),
     )
     import uvicorn
     from uvicorn.supervisors import Multiprocess
