@@ -2,6 +2,7 @@
 
     python bench/bench_load.py [--model-repository DIR [--eval-dir DIR]] [--runs 3]
                                [--duration 30] [--concurrency 1 8] [--soak 60 --soak-concurrency 16]
+                               [--baseline-tree /work/baseline]
 
 Needs ``wrk`` (``apt-get install -y wrk``): a C load generator in its own process, one thread, N
 keep-alive connections, each sending the next request as soon as the answer arrives (closed
@@ -17,7 +18,10 @@ model is trained here or ``--eval-dir`` is given). Rows of the table:
 - ``floor``: :func:`floor_app`, a minimal ASGI app in this file that parses the same V2 JSON with
   orjson, builds the same feeds, runs the same ONNX Runtime session (one intra-op thread, as
   ``mlrail serve``) and writes the V2 JSON response; no routing, no validation;
-- ``mlrail``: ``mlrail.serving.server.serve`` as ``mlrail serve`` runs it.
+- ``mlrail``: ``mlrail.serving.server.serve`` as ``mlrail serve`` runs it, from this checkout;
+- ``baseline`` (with ``--baseline-tree DIR``): the same ``serve`` imported from an older source
+  tree, such as a worktree of the commit before a change, so what the change costs or saves is a
+  ratio measured in the same run (mlrail/baseline, per run, then summarised).
 
 Both servers run in their own process under uvicorn with the same settings: httptools + uvloop,
 access log off, one worker, log level warning, 127.0.0.1. Before the load, one request to each
@@ -47,7 +51,9 @@ from typing import Any
 
 import numpy as np
 import orjson
-from _servers import start_server
+from _servers import check_tree, start_server
+
+HERE = Path(__file__).resolve().parents[1]  # this checkout, served as "mlrail"
 
 UVICORN = {
     "host": "127.0.0.1",
@@ -187,7 +193,8 @@ def _serve(kind: str, port: int, repo: str) -> None:
     """Run one server in this (child) process until terminated."""
     import uvicorn
 
-    if kind == "mlrail":
+    if kind in ("mlrail", "baseline"):
+        check_tree()
         from mlrail.serving.server import serve
 
         serve(repo, host=UVICORN["host"], port=port, workers=1, log_level="warning")
@@ -196,8 +203,11 @@ def _serve(kind: str, port: int, repo: str) -> None:
     uvicorn.run(app, port=port, timeout_keep_alive=65, **UVICORN)
 
 
-def start(kind: str, repo: Path) -> tuple[subprocess.Popen[bytes], int]:
-    return start_server(__file__, kind, repo)
+def start(
+    kind: str, repo: Path, baseline_tree: Path | None = None
+) -> tuple[subprocess.Popen[bytes], int]:
+    tree = {"mlrail": HERE, "baseline": baseline_tree}.get(kind)
+    return start_server(__file__, kind, repo, tree)
 
 
 def post(url: str, body: bytes) -> dict[str, Any]:
@@ -280,6 +290,9 @@ def main() -> int:
     parser.add_argument("--soak-concurrency", type=int, default=16)
     parser.add_argument("--max-requests", type=int, default=5_000_000, help="per wrk run")
     parser.add_argument(
+        "--baseline-tree", type=Path, help="also serve mlrail from this older source tree"
+    )
+    parser.add_argument(
         "--serve", nargs=3, metavar=("KIND", "PORT", "REPO"), help=argparse.SUPPRESS
     )
     args = parser.parse_args()
@@ -310,13 +323,17 @@ def run(args: argparse.Namespace, repo: Path, eval_dir: Path | None, tmp: Path) 
     script.write_text(WRK_SCRIPT)
     infer = f"/v2/models/{folder.parent.name}/infer"
 
-    servers = {kind: start(kind, repo) for kind in ("floor", "mlrail")}
+    kinds = ["floor", "mlrail"] + (["baseline"] if args.baseline_tree else [])
+    baseline_tree = args.baseline_tree.resolve() if args.baseline_tree else None
+    servers = {kind: start(kind, repo, baseline_tree) for kind in kinds}
     try:
         urls = {k: f"http://127.0.0.1:{port}{infer}" for k, (_, port) in servers.items()}
         answers = {k: post(url, body) for k, url in urls.items()}
-        a, b = (np.asarray(answers[k]["outputs"][0]["data"]) for k in ("floor", "mlrail"))
-        if a.shape != b.shape or not np.allclose(a, b, atol=1e-6):
-            raise SystemExit(f"floor and mlrail disagree: {a} vs {b}")
+        a = np.asarray(answers["floor"]["outputs"][0]["data"])
+        for kind in kinds[1:]:
+            b = np.asarray(answers[kind]["outputs"][0]["data"])
+            if a.shape != b.shape or not np.allclose(a, b, atol=1e-6):
+                raise SystemExit(f"floor and {kind} disagree: {a} vs {b}")
 
         per: dict[tuple[str, int], list[dict[str, float]]] = {}
         for _ in range(args.runs):
@@ -324,7 +341,7 @@ def run(args: argparse.Namespace, repo: Path, eval_dir: Path | None, tmp: Path) 
                 bare_session(model_path, feeds, min(args.duration, 5.0))
             )
             for c in args.concurrency:
-                for kind in ("floor", "mlrail"):
+                for kind in kinds:
                     per.setdefault((kind, c), []).append(
                         wrk(urls[kind], script, body_file, c, args.duration, args.max_requests)
                     )
@@ -344,6 +361,9 @@ def run(args: argparse.Namespace, repo: Path, eval_dir: Path | None, tmp: Path) 
     print(
         f"model {model_path}; batch 1 (one row, {len(body)}-byte request); wrk -t1, "
         f"{args.duration:g} s per run, {args.runs} runs; uvicorn {UVICORN}\n"
+        f"mlrail: serve() from {HERE}"
+        + (f"; baseline: serve() from {baseline_tree}" if baseline_tree else "")
+        + "\n"
         "median (min-max) across runs; ratios computed within each run"
     )
     header = f"{'server':<13}{'conc':>5}{'requests/s':>28}{'p50 us':>26}{'p99 us':>30}{'errors':>8}"
@@ -383,6 +403,12 @@ def run(args: argparse.Namespace, repo: Path, eval_dir: Path | None, tmp: Path) 
         ):
             print(f"{label:<44}{fmt(values, 1, 2) + 'x':>22}{goal:>10}")
         print(f"{bare_label:<44}{fmt(vs_bare, 1, 2) + 'x':>22}")
+        if baseline_tree is not None:
+            base = per[("baseline", c)]
+            p50 = [m["p50"] / b["p50"] for m, b in zip(mlrail, base, strict=True)]
+            rps = [m["rps"] / b["rps"] for m, b in zip(mlrail, base, strict=True)]
+            print(f"{f'mlrail/baseline p50, concurrency {c}':<44}{fmt(p50, 1, 2) + 'x':>22}")
+            print(f"{f'mlrail/baseline requests/s, concurrency {c}':<44}{fmt(rps, 1, 2) + 'x':>22}")
     if soak is not None:
         print()
         print(

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import onnxruntime as ort
+import pytest
 
 from mlrail.components.deploy.core import deploy
 from mlrail.modelspec import ModelSpec
@@ -83,3 +84,16 @@ def test_mlrail_serve_answers_the_readme_request(onnx_model: Path, tmp_path: Pat
         proc.terminate()
         proc.wait(timeout=30)
         log.close()
+
+
+def test_mlrail_serve_refuses_a_port_outside_1_to_65535(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mlrail.cli import main
+
+    code = main(["serve", "--model-repository", str(tmp_path), "--port", "99999"])
+
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "port must be between 1 and 65535 (0: any free port), got 99999" in err
+    assert "Traceback" not in err
