@@ -6,7 +6,10 @@ Use it with ``train(..., module_file="examples/user_model.py")`` (or a URI such 
 
 - ``build_model(schema, statistics, hparams)`` returns a Keras model whose inputs are named as
   ``model_spec(schema, statistics).inputs`` names them (``default_inputs`` or
-  ``default_features`` build them) and whose one output is the class probabilities (softmax,
+  ``default_features`` build them): each input's ``name`` is ``in_`` + a lower-case slug of its
+  column (``Größe`` → ``in_grosse``), its ``column`` the data's own name, which is what the
+  exported ONNX model and V2 clients use; dates arrive as float64 days since 1970-01-01 UTC.
+  The one output is named ``spec.output`` and is the class probabilities (softmax,
   one column per class in ``spec.classes`` order) or, for regression, one prediction per row;
 - ``train(model, train_dataset, eval_dataset, hparams, callbacks)`` is optional: define it to
   run the training loop yourself, passing ``callbacks`` on to ``fit``.

@@ -91,3 +91,31 @@ def test_a_remote_baseline_is_copied_before_loading(onnx_model: Path, tmp_path: 
     assert reason == "" and base is not None
     assert base.source == "s3://bucket/models/penguins/1" and base.format == "onnx"
     assert base.folder.parent == scratch and (base.folder / "model.onnx").is_file()
+
+
+def test_feeding_errors_are_model_errors_that_name_the_model(
+    trained: Trained, onnx_model: Path, tmp_path: Path
+) -> None:
+    """Neither TensorFlow's binding error nor ONNX Runtime's ValueError reaches the user raw."""
+    import json
+
+    from mlrail.components.evaluate.models import predict_saved_model
+    from mlrail.modelspec import ModelSpec
+
+    spec = ModelSpec.read(trained.model)
+    features = spec.features(read_split(trained.examples / "eval"), "eval")
+    by_column = {i.column: features[i.name] for i in spec.inputs}  # the graph's names, not TF's
+    with pytest.raises(ModelError, match=r"saved_model: the SavedModel cannot run on inputs"):
+        predict_saved_model(trained.model / "saved_model", by_column)
+    # an ONNX version whose model_spec.json names columns the graph does not have
+    version = _version(onnx_model, tmp_path / "models", "1")
+    raw = json.loads((version / "model_spec.json").read_text())
+    raw["inputs"][0]["column"] = "Island (renamed)"
+    (version / "model_spec.json").write_text(json.dumps(raw))
+    with pytest.raises(ModelError, match=r"model.onnx: the ONNX graph's inputs .* are not"):
+        load_model(version)
+    # a feed of the wrong type: ONNX Runtime's own error, named
+    model = load_model(_version(onnx_model, tmp_path / "models", "2"))
+    wrong = {k: np.zeros(v.shape, np.float64) for k, v in features.items()}
+    with pytest.raises(ModelError, match=r"model.onnx: ONNX Runtime failed"):
+        model.predict(wrong)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -105,13 +106,27 @@ def test_regression_learns_a_linear_target(tmp_path: Path) -> None:
     assert np.sqrt(np.mean((pred.reshape(-1) - table.column("y").to_numpy()) ** 2)) < 1.5
 
 
-def test_rows_without_a_label_are_dropped(tmp_path: Path) -> None:
-    table = pa.table({"x": [float(i) for i in range(60)], "y": ["a", "b", None] * 20})
-    p = _prepared(tmp_path, table)
+def test_rows_without_a_label_are_dropped_counted_and_reported(tmp_path: Path) -> None:
+    from tests.components.train._protos import write_splits
+
+    def table(n: int) -> pa.Table:
+        return pa.table({"x": [float(i) for i in range(n)], "y": ["a", "b", None] * (n // 3)})
+
+    p = write_splits(tmp_path, table(60), table(30))
     result = train(
         p["examples"], p["schema"], p["statistics"], p["model"], label="y", hparams={"epochs": 1}
     )
-    assert result.dropped_unlabelled > 0 and result.rows + result.dropped_unlabelled < 60
+    assert (result.rows, result.dropped_unlabelled) == (40, 20)
+    assert (result.eval_rows, result.eval_dropped_unlabelled) == (20, 10)
+    metrics = result.metrics()
+    assert (metrics["dropped_unlabelled"], metrics["eval_dropped_unlabelled"]) == (20.0, 10.0)
+    report = json.loads((p["model"] / "training.json").read_text())
+    assert {k: report[k] for k in ("rows", "dropped_unlabelled", "eval_rows")} == {
+        "rows": 40,
+        "dropped_unlabelled": 20,
+        "eval_rows": 20,
+    }
+    assert report["eval_dropped_unlabelled"] == 10 and report["epochs"] == 1
 
 
 @pytest.mark.parametrize(
