@@ -501,6 +501,8 @@ def _decode_numbers(spec: TensorSpec, datatype: str, data: list[Any], size: int)
         raise _bad(f"input {name!r}: data is not a rectangular array: {e}") from None
     if raw.size != size:
         raise _bad(f"input {name!r}: shape needs {size} value(s), got {raw.size}")
+    if size == 0:  # numpy calls an empty list float64, which is no reason to refuse it
+        return np.empty(0, dtype=spec.dtype)
     kind = raw.dtype.kind
     target = spec.dtype
     if spec.datatype == "BOOL":
