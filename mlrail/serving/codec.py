@@ -108,6 +108,9 @@ _FLOAT_MAX = {np.dtype(t): float(np.finfo(t).max) for t in (np.float16, np.float
 #: call: for the batch-1 requests most clients send, numpy's per-call overhead (errstate,
 #: isinf, ...) costs more than the values themselves.
 _FAST_MAX = 64
+#: The largest product of a shape's non-zero dimensions: far beyond any body (which is the limit
+#: that matters), below numpy's (2**63 bytes), so a shape such as [0, 2**62] is a 400.
+_MAX_EXTENT = 2**48
 # A JSON escape that can only be half of a surrogate pair: the one way a lone surrogate (text
 # that is not Unicode, which ONNX Runtime and orjson cannot encode) gets into a parsed request.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
@@ -405,7 +408,7 @@ def _decode_input(
     # One pass over the dimensions: a loop, not all()/zip() generators, on the request path.
     model_shape = spec.shape
     fits = len(shape) == len(model_shape)
-    size = 1
+    size = extent = 1
     for axis, dim in enumerate(shape):
         if type(dim) is not int or dim < 0:  # `type is`: JSON true is not a dimension
             raise _not_v2(
@@ -413,8 +416,11 @@ def _decode_input(
                 f"got {_short(shape)}"
             )
         size *= dim
+        extent *= dim or 1
         if fits and model_shape[axis] != -1 and model_shape[axis] != dim:
             fits = False
+    if extent > _MAX_EXTENT:  # even with no elements, numpy cannot make an array this shape
+        raise _bad(f"input {name!r}: shape {_short(shape, 80)} is too large")
     datatype = item.get("datatype")
     if type(datatype) is not str:
         raise _not_v2(f'input {name!r}: "datatype" must be a string such as {spec.datatype!r}')

@@ -156,3 +156,15 @@ def test_json_and_binary_round_trips_give_the_arrays_sent(
 def test_the_property_test_s_model_serves_every_datatype(client: Client) -> None:
     metadata = client.get("/v2/models/echo").json()
     assert sorted(i["datatype"] for i in metadata["inputs"]) == sorted(TYPES)
+
+
+@pytest.mark.parametrize("shape", [[0, 2**63 - 1], [0, 2**64 - 1], [2**30, 2**30]])
+def test_an_empty_tensor_of_a_huge_shape_is_a_400_not_a_numpy_error(
+    client: Client, shape: list[int]
+) -> None:
+    request = {"inputs": [{"name": "FP32_in", "shape": shape, "datatype": "FP32", "data": []}]}
+
+    response = client.post("/v2/models/echo/infer", content=orjson.dumps(request))
+
+    assert response.status_code == 400
+    assert response.json()["error"] == f"input 'FP32_in': shape {shape} is too large"
