@@ -221,8 +221,7 @@ class Probe:
             elapsed = time.perf_counter() - start
             if not ok:
                 self.failures += 1
-                elapsed = max(elapsed, PROBE_TIMEOUT)
-            self.latencies.append(elapsed)
+            self.latencies.append(elapsed if ok else max(elapsed, PROBE_TIMEOUT))
             self._stop.wait(max(0.0, PROBE_EVERY - elapsed))
 
 
@@ -395,8 +394,13 @@ class SlowCollector(http.server.BaseHTTPRequestHandler):
         pass
 
 
+class QuietServer(http.server.ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # the server under test closing its connection at shutdown is expected
+
+
 def payload_log_slow_sink(tree: Path, repo: Path) -> Result:
-    collector = http.server.ThreadingHTTPServer(("127.0.0.1", 0), SlowCollector)
+    collector = QuietServer(("127.0.0.1", 0), SlowCollector)
     collector.daemon_threads = True
     thread = threading.Thread(target=collector.serve_forever, daemon=True)
     thread.start()

@@ -317,6 +317,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._disarm()
         self._head = 0  # what follows is the next request's head
         super().on_message_complete()
+        if self.cycle.response_complete and not self.transport.is_closing():
+            # Answered before its body ended (413, or 503 for the budget): uvicorn's keep-alive
+            # timer was cancelled by the body's bytes, so the wait for the next request is ours.
+            self._state.waiting[self] = None
+            self._arm(self._limits.header_timeout, self._header_timeout)
 
     def on_response_complete(self) -> None:
         super().on_response_complete()

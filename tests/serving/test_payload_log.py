@@ -553,3 +553,17 @@ def test_a_closed_collector_is_not_reconnected_for_every_record(
 
     assert log.dropped["write_failed"] == 1
     assert log.dropped["sink_backoff"] == 100
+
+
+def test_a_request_with_nan_literals_still_makes_a_valid_cloudevent(receiver: Any) -> None:
+    log = open_payload_log(f"http://127.0.0.1:{receiver.server_address[1]}/", 1.0)
+    with_nan = b'{"inputs":[{"name":"x","shape":[2,1],"datatype":"FP32","data":[NaN,1.5]}]}'
+    plain = b'{"inputs":[{"name":"x","shape":[1,1],"datatype":"FP32","data":[2.5]}]}'
+
+    log.offer("a", "regressor", "1", 1.7e9, 0.001, with_nan, RESPONSE)
+    log.offer("b", "regressor", "1", 1.7e9, 0.001, plain, RESPONSE)
+    log.close()
+
+    requests = [orjson.loads(body) for _, body in receiver.received[::2]]  # strict JSON
+    assert requests[0]["data"]["inputs"][0]["data"] == [None, 1.5]
+    assert requests[1]["data"] == orjson.loads(plain)
