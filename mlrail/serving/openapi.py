@@ -2,6 +2,9 @@
 
 Its V2 schemas follow the Open Inference Protocol's REST specification as KServe publishes it
 (``open_inference_rest.yaml``); the error statuses are the ones :mod:`mlrail.serving.app` answers.
+The binary tensor data extension (:mod:`mlrail.serving.codec`) appears as the
+``application/octet-stream`` form of the infer request and response: the JSON object, then the
+tensors' bytes, split by the ``Inference-Header-Content-Length`` header.
 The fuzz test (``tests/serving/test_fuzz.py``) drives schemathesis with this document against a
 real server, so a schema that drifts from what the server does fails a test.
 """
@@ -59,6 +62,22 @@ _VERSION = {
     "schema": {"type": "string"},
     "description": "A version number; only the served version answers 200.",
 }
+_BINARY = {
+    "schema": {"type": "string", "format": "binary"},
+    "description": (
+        "Binary tensor data extension: the V2 JSON object (its length in the "
+        "Inference-Header-Content-Length header), then the bytes of each tensor whose "
+        'parameters hold "binary_data_size", in order: little-endian, row-major; BYTES '
+        "elements each a 4-byte little-endian length and UTF-8 bytes."
+    ),
+}
+_HEADER_LENGTH = {
+    "name": "Inference-Header-Content-Length",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "integer", "minimum": 0},
+    "description": "The length of the JSON part of a binary tensor data body, in bytes.",
+}
 _UNKNOWN = _error("Unknown model or version, or a version that is not the one served.")
 _NOT_READY = _error("The model is not ready (it failed to load); the message says why.")
 
@@ -96,16 +115,34 @@ def _model_operations(versioned: bool) -> dict[str, dict[str, Any]]:
             "post": {
                 "operationId": f"modelInfer{suffix}",
                 "summary": "Run the model on a V2 inference request.",
-                "parameters": parameters,
+                "description": (
+                    "A date or timestamp input (FP64 in the metadata: days since 1970-01-01 "
+                    "UTC) also takes BYTES ISO 8601 strings such as 2012-01-31 or "
+                    "2012-01-31T10:00:00Z."
+                ),
+                "parameters": [*parameters, _HEADER_LENGTH],
                 "requestBody": {
                     "required": True,
-                    "content": {"application/json": {"schema": _ref("InferenceRequest")}},
+                    "content": {
+                        "application/json": {"schema": _ref("InferenceRequest")},
+                        "application/octet-stream": _BINARY,
+                    },
                 },
                 "responses": {
-                    "200": _json(_ref("InferenceResponse"), "The model's outputs."),
+                    "200": {
+                        "description": (
+                            "The model's outputs; as binary tensor data (with the "
+                            "Inference-Header-Content-Length header) when the request asks."
+                        ),
+                        "content": {
+                            "application/json": {"schema": _ref("InferenceResponse")},
+                            "application/octet-stream": _BINARY,
+                        },
+                    },
                     "400": _error(
                         "A V2 request this model cannot take: unknown, missing or repeated "
-                        "input; shape; datatype; data not matching them; unknown output."
+                        "input; shape; datatype; data not matching them; unknown output; "
+                        "binary data whose sizes do not add up; text that is not Unicode."
                     ),
                     "404": _UNKNOWN,
                     "413": _error("The body is larger than the server's limit."),
@@ -246,7 +283,8 @@ def openapi_document() -> dict[str, Any]:
         },
         "RequestInput": {
             "type": "object",
-            "required": ["name", "shape", "datatype", "data"],
+            "description": 'Its values in "data", or binary ("parameters": {"binary_data_size"}).',
+            "required": ["name", "shape", "datatype"],
             "properties": {
                 "name": {"type": "string"},
                 "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
@@ -273,7 +311,8 @@ def openapi_document() -> dict[str, Any]:
         },
         "ResponseOutput": {
             "type": "object",
-            "required": ["name", "shape", "datatype", "data"],
+            "description": 'Its values in "data", or binary ("parameters": {"binary_data_size"}).',
+            "required": ["name", "shape", "datatype"],
             "properties": {
                 "name": {"type": "string"},
                 "shape": {"type": "array", "items": {"type": "integer"}},

@@ -119,7 +119,7 @@ SIZES = st.one_of(
     st.floats(),
     st.text(max_size=3),
 )
-DIMS = st.lists(st.one_of(st.integers(-2, 4), st.integers(0, 2**64), st.just(True)), max_size=3)
+DIMS = st.lists(st.one_of(st.integers(-2, 4), st.integers(0, 2**64 - 1), st.just(True)), max_size=3)
 
 
 @st.composite
