@@ -19,6 +19,9 @@ model is trained here or ``--eval-dir`` is given). Rows of the table:
   orjson, builds the same feeds, runs the same ONNX Runtime session (one intra-op thread, as
   ``mlrail serve``) and writes the V2 JSON response; no routing, no validation;
 - ``mlrail``: ``mlrail.serving.server.serve`` as ``mlrail serve`` runs it, from this checkout;
+- ``stock_http`` (with ``--stock-http``): this checkout's ``serve`` on uvicorn's own httptools
+  protocol instead of :mod:`mlrail.serving.http`, so mlrail/stock_http is what the transport
+  limits (header bytes, timeouts, connection cap, bytes in flight) cost per request;
 - ``baseline`` (with ``--baseline-tree DIR``): the same ``serve`` imported from an older source
   tree, such as a worktree of the commit before a change, so what the change costs or saves is a
   ratio measured in the same run (mlrail/baseline, per run, then summarised).
@@ -193,9 +196,13 @@ def _serve(kind: str, port: int, repo: str) -> None:
     """Run one server in this (child) process until terminated."""
     import uvicorn
 
-    if kind in ("mlrail", "baseline"):
+    if kind in ("mlrail", "baseline", "stock_http"):
         check_tree()
+        from mlrail.serving import server
         from mlrail.serving.server import serve
+
+        if kind == "stock_http":
+            server._PROTOCOL = "httptools"  # a bench-only swap
 
         serve(repo, host=UVICORN["host"], port=port, workers=1, log_level="warning")
         return
@@ -206,7 +213,7 @@ def _serve(kind: str, port: int, repo: str) -> None:
 def start(
     kind: str, repo: Path, baseline_tree: Path | None = None
 ) -> tuple[subprocess.Popen[bytes], int]:
-    tree = {"mlrail": HERE, "baseline": baseline_tree}.get(kind)
+    tree = {"mlrail": HERE, "stock_http": HERE, "baseline": baseline_tree}.get(kind)
     return start_server(__file__, kind, repo, tree)
 
 
@@ -293,6 +300,9 @@ def main() -> int:
         "--baseline-tree", type=Path, help="also serve mlrail from this older source tree"
     )
     parser.add_argument(
+        "--stock-http", action="store_true", help="also serve on uvicorn's own httptools protocol"
+    )
+    parser.add_argument(
         "--serve", nargs=3, metavar=("KIND", "PORT", "REPO"), help=argparse.SUPPRESS
     )
     args = parser.parse_args()
@@ -323,7 +333,8 @@ def run(args: argparse.Namespace, repo: Path, eval_dir: Path | None, tmp: Path) 
     script.write_text(WRK_SCRIPT)
     infer = f"/v2/models/{folder.parent.name}/infer"
 
-    kinds = ["floor", "mlrail"] + (["baseline"] if args.baseline_tree else [])
+    kinds = ["floor", "mlrail"] + (["stock_http"] if args.stock_http else [])
+    kinds += ["baseline"] if args.baseline_tree else []
     baseline_tree = args.baseline_tree.resolve() if args.baseline_tree else None
     servers = {kind: start(kind, repo, baseline_tree) for kind in kinds}
     try:
@@ -403,12 +414,12 @@ def run(args: argparse.Namespace, repo: Path, eval_dir: Path | None, tmp: Path) 
         ):
             print(f"{label:<44}{fmt(values, 1, 2) + 'x':>22}{goal:>10}")
         print(f"{bare_label:<44}{fmt(vs_bare, 1, 2) + 'x':>22}")
-        if baseline_tree is not None:
-            base = per[("baseline", c)]
+        for other in kinds[2:]:  # stock_http, baseline
+            base = per[(other, c)]
             p50 = [m["p50"] / b["p50"] for m, b in zip(mlrail, base, strict=True)]
             rps = [m["rps"] / b["rps"] for m, b in zip(mlrail, base, strict=True)]
-            print(f"{f'mlrail/baseline p50, concurrency {c}':<44}{fmt(p50, 1, 2) + 'x':>22}")
-            print(f"{f'mlrail/baseline requests/s, concurrency {c}':<44}{fmt(rps, 1, 2) + 'x':>22}")
+            print(f"{f'mlrail/{other} p50, concurrency {c}':<44}{fmt(p50, 1, 2) + 'x':>22}")
+            print(f"{f'mlrail/{other} requests/s, concurrency {c}':<44}{fmt(rps, 1, 2) + 'x':>22}")
     if soak is not None:
         print()
         print(

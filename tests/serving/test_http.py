@@ -137,6 +137,16 @@ def test_oversized_headers_get_431_and_health_answers_meanwhile(repo: Path) -> N
         sock.close()
 
 
+def test_worker_processes_take_the_limits_too(repo: Path) -> None:
+    with running_server(repo, workers=2, max_header_bytes=4096) as server:
+        for _ in range(4):  # a few connections, so both workers are likely to take one
+            sock = connect(server)
+            sock.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: t\r\nX-Pad: " + b"p" * 6000)
+            assert status_of(read_answer(sock)) == 431  # the default (64 KiB) would wait for more
+            sock.close()
+        assert live(server) == 200
+
+
 def test_headers_just_under_the_limit_are_answered(repo: Path) -> None:
     with running_server(repo, max_header_bytes=8192) as server:
         sock = connect(server)
