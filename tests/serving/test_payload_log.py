@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 import pytest
 
@@ -567,3 +568,32 @@ def test_a_request_with_nan_literals_still_makes_a_valid_cloudevent(receiver: An
     requests = [orjson.loads(body) for _, body in receiver.received[::2]]  # strict JSON
     assert requests[0]["data"]["inputs"][0]["data"] == [None, 1.5]
     assert requests[1]["data"] == orjson.loads(plain)
+
+
+def test_a_binary_extension_request_is_logged_as_v2_json(tmp_path: Path, receiver: Any) -> None:
+    header = orjson.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "x",
+                    "shape": [2, 1],
+                    "datatype": "FP32",
+                    "parameters": {"binary_data_size": 8},
+                }
+            ]
+        }
+    )
+    body = header + np.array([1.5, 2.5], dtype="<f4").tobytes()
+    url = f"http://127.0.0.1:{receiver.server_address[1]}/"
+    logs = [open_payload_log(str(tmp_path / "p.jsonl"), 1.0), open_payload_log(url, 1.0)]
+
+    for log in logs:
+        log.offer("bin", "regressor", "1", 1.7e9, 0.001, body, RESPONSE,
+                  request_header_length=len(header))  # fmt: skip
+        log.close()
+
+    (record,) = read_jsonl(tmp_path / "p.jsonl")
+    event = orjson.loads(receiver.received[0][1])
+    for inputs in (record["inputs"], event["data"]["inputs"]):
+        assert inputs[0]["data"] == [1.5, 2.5]
+        assert "binary_data_size" not in inputs[0].get("parameters", {})
