@@ -588,8 +588,9 @@ def test_a_binary_extension_request_is_logged_as_v2_json(tmp_path: Path, receive
     logs = [open_payload_log(str(tmp_path / "p.jsonl"), 1.0), open_payload_log(url, 1.0)]
 
     for log in logs:
-        log.offer("bin", "regressor", "1", 1.7e9, 0.001, body, RESPONSE,
-                  request_header_length=len(header))  # fmt: skip
+        log.offer(
+            "bin", "regressor", "1", 1.7e9, 0.001, body, RESPONSE, request_header_length=len(header)
+        )
         log.close()
 
     (record,) = read_jsonl(tmp_path / "p.jsonl")
