@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,8 @@ import onnxruntime as ort
 import pyarrow as pa
 import pytest
 from google.protobuf import text_format
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from onnx import TensorProto, helper
 from tensorflow_metadata.proto.v0 import schema_pb2
 
@@ -217,3 +220,43 @@ def test_pbtxt_strings_read_back_as_written(name: str) -> None:
     text = f"name: {pbtxt_string(name)}"
     assert text.isascii() and "\n" not in text
     assert text_format.Parse(text, schema_pb2.Feature()).name == name
+
+
+@settings(max_examples=3)
+@given(
+    st.lists(
+        st.text(alphabet=st.characters(exclude_categories=("Cs",)), min_size=1, max_size=30)
+        | st.sampled_from(["x:0", "Identity", "in_x", "probabilities", "Größe", " "]),
+        min_size=2,
+        max_size=4,
+        unique=True,
+    ).filter(lambda cs: "label" not in cs)
+)
+def test_generated_headers_convert_and_are_fed_by_their_own_names(columns: list[str]) -> None:
+    """An untrained default model (conversion is what is tested) over generated columns."""
+    from mlrail.components.export_onnx.core import _convert
+    from mlrail.components.train.model import default_model, model_spec, prepare_schema
+    from tests.components.train._protos import protos
+
+    n = 6
+    data: dict[str, pa.Array] = {
+        c: pa.array([float(k) for k in range(n)]) if j % 2 == 0 else pa.array(["a", "b"] * 3)
+        for j, c in enumerate(columns)
+    }
+    table = pa.table({**data, "label": pa.array(["p", "q"] * 3)})
+    schema, stats = protos(table)
+    schema = prepare_schema(schema, "label", "binary", ["p", "q"])
+    spec = model_spec(schema, stats)
+    model = default_model(schema, stats, {"hidden_units": [2], "dropout": 0.0})
+    with tempfile.TemporaryDirectory() as tmp:
+        saved = Path(tmp) / "saved_model"
+        model.export(str(saved), format="tf_saved_model", verbose=False)
+        proto = _convert(saved, spec, 17)
+        name_inputs(proto, spec)
+        onnx.checker.check_model(proto, full_check=True)
+        features = spec.features(table, "generated")
+        want = predict_saved_model(saved, features)
+    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == columns
+    (got,) = session.run([spec.output], _by_column(spec, features))
+    np.testing.assert_allclose(got, want, atol=1e-5)
