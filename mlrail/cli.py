@@ -2,26 +2,116 @@
 
 Heavy libraries (TensorFlow, kfp, ONNX Runtime) are imported inside the subcommands that need
 them, so ``mlrail --help`` starts in well under a second.
+
+Usage errors exit 2 with one line on stderr, ``mlrail <command>: error: <what>``, naming the
+flag, file or field, before any step runs: values out of range (negative or NaN tolerances,
+ratios outside (0, 1)), thresholds on metrics that do not exist, columns the data does not
+have (its header is read first), an output path that cannot be written. Nothing the command
+prints (errors, the run's lines, its summary and log) shows credentials from a URI.
+
+The KFP token (``submit``, ``schedule``): ``--token-file PATH`` (a projected service account
+token, say) or ``--token`` (visible to other users in the process list: avoid it on shared
+machines), else the ``MLRAIL_KFP_TOKEN`` environment variable. It is never printed.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
+import re
 import shlex
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from mlrail import __version__
 from mlrail.errors import MlrailError
+from mlrail.redact import redact
 
-__all__ = ["build_parser", "main", "parse_args"]
+__all__ = ["TOKEN_ENV", "build_parser", "main", "parse_args"]
 
 DEFAULT_WORKDIR = "mlrail-local"
 DEFAULT_PIPELINE = "training"
+#: The environment variable holding the KFP API's bearer token.
+TOKEN_ENV = "MLRAIL_KFP_TOKEN"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error on one line (the usage is one ``--help`` away)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {redact(message)}\n")
+
+
+# --- values ------------------------------------------------------------------------------------
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    """A tolerance: a negative bound would let every difference through (0 is allowed)."""
+    value = _number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    """A share of rows held out: 0 would leave nothing to evaluate on, 1 nothing to train on."""
+    value = _number(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (both excluded), got {text}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = _number(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    return value
+
+
+def _integer(low: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be {low} or more, got {text}")
+        return value
+
+    parse.__name__ = f"integer >= {low}"
+    return parse
+
+
+def _sha256(text: str) -> str:
+    if not re.fullmatch(r"[0-9a-fA-F]{64}", text.strip()):
+        raise argparse.ArgumentTypeError(f"not a SHA-256 (64 hexadecimal digits): {text!r}")
+    return text.strip().lower()
+
+
+#: Pipeline parameters whose values are bounds or shares (``--param`` of submit and schedule):
+#: name → (lowest, highest, whether the lowest is allowed, whether the highest is allowed).
+_PARAMETER_RANGES = {
+    "eval_ratio": (0.0, 1.0, False, False),
+    "test_ratio": (0.0, 1.0, True, False),
+    "parity_tolerance": (0.0, math.inf, True, False),
+    "max_accuracy_drop": (0.0, math.inf, True, False),
+    "max_rmse_increase": (0.0, math.inf, True, False),
+}
 
 
 def _json_object(text: str) -> dict[str, Any]:
@@ -40,7 +130,11 @@ def _names(text: str) -> list[str]:
 
 
 def _params(pairs: Sequence[str] | None) -> dict[str, Any]:
-    """``KEY=VALUE`` pairs; a value is JSON when it parses as JSON, else a string."""
+    """``KEY=VALUE`` pairs; a value is JSON when it parses as JSON, else a string.
+
+    Bounds and shares of mlrail's pipelines (:data:`_PARAMETER_RANGES`) are checked here: a
+    negative tolerance turns a gate off, and NaN passes every comparison.
+    """
     out: dict[str, Any] = {}
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
@@ -50,7 +144,59 @@ def _params(pairs: Sequence[str] | None) -> dict[str, Any]:
             out[key] = json.loads(value)
         except json.JSONDecodeError:
             out[key] = value
+        if key in _PARAMETER_RANGES and isinstance(out[key], int | float):
+            low, high, low_ok, high_ok = _PARAMETER_RANGES[key]
+            x = float(out[key])
+            if not (
+                math.isfinite(x)
+                and (low < x or (low_ok and x == low))
+                and (x < high or (high_ok and x == high))
+            ):
+                ends = f"{'[' if low_ok else '('}{low:g}, {high:g}{']' if high_ok else ')'}"
+                raise MlrailError(f"--param {key}={value}: must be in {ends}")
     return out
+
+
+def _token(a: argparse.Namespace) -> str | None:
+    """The KFP token: --token or --token-file, else $MLRAIL_KFP_TOKEN (see the module doc)."""
+    if a.token and a.token_file:
+        raise MlrailError("give --token or --token-file, not both")
+    if a.token_file:
+        try:
+            token = Path(a.token_file).read_text(encoding="utf-8").strip()
+        except OSError as e:
+            raise MlrailError(f"--token-file {a.token_file}: {e.strerror or e}") from e
+        except UnicodeDecodeError as e:
+            raise MlrailError(f"--token-file {a.token_file}: not a text file") from e
+        if not token:
+            raise MlrailError(f"--token-file {a.token_file}: the file is empty")
+        return token
+    return a.token or os.environ.get(TOKEN_ENV) or None
+
+
+def _output_file(flag: str, path: str) -> None:
+    """Refuse an output file that cannot be written, before any work: a folder, a parent
+    that is a file or cannot be created or written (checked by writing there: root ignores
+    file modes, not a read-only file system)."""
+    target = Path(path)
+    if target.is_dir():
+        raise MlrailError(f"{flag} {path}: is a folder; give a file name in it")
+    _writable_folder(flag, target.parent, shown=path)
+
+
+def _writable_folder(flag: str, folder: Path, *, shown: str | None = None) -> None:
+    """Create ``folder`` if needed and check a file can be created in it."""
+    shown = shown or str(folder)
+    existing = next((p for p in [folder, *folder.parents] if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise MlrailError(f"{flag} {shown}: {existing} is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as e:
+        where = e.filename or folder
+        raise MlrailError(f"{flag} {shown}: cannot write in {where}: {e.strerror or e}") from e
 
 
 def _package(target: str, tmp: str) -> str:
@@ -67,8 +213,65 @@ def _package(target: str, tmp: str) -> str:
 # --- subcommands -------------------------------------------------------------------------------
 
 
+def _check_evaluation(a: argparse.Namespace, task: str) -> None:
+    """Refuse thresholds that evaluate would refuse after training: unreadable bounds, metrics
+    no evaluation of ``task`` computes (any task when it is ``auto``), slices and columns that
+    are not among ``--slices`` / ``--sensitive-columns``."""
+    from mlrail.components.evaluate.core import parse_fairness_thresholds, parse_thresholds
+    from mlrail.components.evaluate.fairness import FAIRNESS_METRICS
+    from mlrail.components.evaluate.metrics import is_metric, task_metrics
+    from mlrail.modelspec import ModelSpec
+
+    tasks = ["binary", "multiclass", "regression"] if task == "auto" else [task]
+
+    def known(metric: str) -> bool:
+        # a per-class figure such as recall[Adelie]: the class is known only after training
+        cls = metric[:-1].partition("[")[2] if metric.endswith("]") else ""
+        return any(is_metric(ModelSpec(t, "", [], "", [cls] if cls else []), metric) for t in tasks)
+
+    for t in parse_thresholds(a.thresholds or {}):
+        if not known(t.metric):
+            names = sorted({m for task_ in tasks for m in task_metrics(task_)})
+            raise MlrailError(
+                f"--thresholds: no metric {t.metric!r} for a {task} task; there are: "
+                f"{', '.join(names)} and per class precision[C], recall[C], f1[C], support[C]"
+            )
+        if t.slice is not None and t.slice.split("=", 1)[0] not in (a.slices or []):
+            raise MlrailError(
+                f"--thresholds: thresholds for slice {t.slice!r}, but --slices is "
+                f"{','.join(a.slices or []) or 'not set'}"
+            )
+    for t in parse_fairness_thresholds(a.fairness_thresholds or {}):
+        if t.metric not in FAIRNESS_METRICS:  # checked there for flat keys only
+            raise MlrailError(
+                f"--fairness-thresholds: no fairness metric {t.metric!r}; there are: "
+                f"{', '.join(FAIRNESS_METRICS)}"
+            )
+        if t.slice is not None and t.slice not in (a.sensitive_columns or []):
+            raise MlrailError(
+                f"--fairness-thresholds: thresholds for column {t.slice!r}, but "
+                f"--sensitive-columns is {','.join(a.sensitive_columns or []) or 'not set'}"
+            )
+    if a.fairness_thresholds and not a.sensitive_columns:
+        raise MlrailError("--fairness-thresholds needs --sensitive-columns: which columns?")
+
+
+def _check_module_file(path: str, sha256: str | None) -> None:
+    """The module file exists and, with a pin, has that SHA-256 (checked again in train)."""
+    from mlrail.components.train.user_module import check_sha256
+    from mlrail.errors import DataError
+    from mlrail.io import read_uri_bytes
+
+    try:
+        data = read_uri_bytes(path)
+    except DataError as e:
+        raise MlrailError(f"--module-file {e}") from e
+    if sha256:
+        check_sha256(path, data, sha256)
+
+
 def _cmd_run(a: argparse.Namespace) -> int:
-    from mlrail.local import format_summary, model_name_for, run_training
+    from mlrail.local import check_columns, format_summary, model_name_for, run_training
 
     if a.data is None:
         data, label = "bundled:penguins", a.label or "species"
@@ -76,7 +279,6 @@ def _cmd_run(a: argparse.Namespace) -> int:
         raise MlrailError("--label is required with --data: which column should the model predict?")
     else:
         data, label = a.data, a.label
-    from mlrail.components.evaluate.core import parse_thresholds
     from mlrail.components.train.core import check_hparams
 
     hparams = dict(a.hparams or {})
@@ -84,7 +286,25 @@ def _cmd_run(a: argparse.Namespace) -> int:
         hparams["epochs"] = a.epochs
     # refuse bad settings now, not after ingest, validate and a whole training run
     check_hparams(hparams)
-    parse_thresholds(a.thresholds or {})
+    _check_evaluation(a, a.task)
+    if a.module_file_sha256 and not a.module_file:
+        raise MlrailError("--module-file-sha256 pins a --module-file: give the file too")
+    if a.module_file:
+        _check_module_file(a.module_file, a.module_file_sha256)
+    for flag, path in (("--schema", a.schema), ("--baseline-statistics", a.baseline_statistics)):
+        if path and "://" not in path and not Path(path).expanduser().exists():
+            raise MlrailError(f"{flag} {path}: no such file")
+    # the data's header: the label and every column named in a setting must be in it
+    check_columns(
+        data,
+        {
+            "--label": [label],
+            "--key-column": [a.key_column] if a.key_column else [],
+            "--slices": list(a.slices or []),
+            "--sensitive-columns": list(a.sensitive_columns or []),
+        },
+    )
+    _writable_folder("--workdir", Path(a.workdir).expanduser())
     arguments = {
         "source": data,
         "label": label,
@@ -107,7 +327,8 @@ def _cmd_run(a: argparse.Namespace) -> int:
     if a.no_baseline:
         arguments["baseline_model"] = ""
     print(
-        f"mlrail run: training pipeline on {data} (label {label!r}) through kfp.local", flush=True
+        redact(f"mlrail run: training pipeline on {data} (label {label!r}) through kfp.local"),
+        flush=True,
     )
     run = run_training(workdir=a.workdir, arguments=arguments, echo=sys.stdout)
     print(format_summary(run))
@@ -118,8 +339,11 @@ def _cmd_compile(a: argparse.Namespace) -> int:
     from mlrail.compiler import compile_manifests, compile_pipeline
 
     if a.format == "manifests":
-        out = compile_manifests(a.pipeline, a.output or "pipeline-manifests", namespace=a.namespace)
+        folder = a.output or "pipeline-manifests"
+        _writable_folder("-o", Path(folder))
+        out = compile_manifests(a.pipeline, folder, namespace=a.namespace)
     else:
+        _output_file("-o", a.output or "pipeline.yaml")
         out = compile_pipeline(a.pipeline, a.output or "pipeline.yaml")
     print(f"wrote {out}")
     return 0
@@ -128,16 +352,18 @@ def _cmd_compile(a: argparse.Namespace) -> int:
 def _cmd_submit(a: argparse.Namespace) -> int:
     from mlrail import kfp_client
 
+    token, arguments = _token(a), _params(a.param)  # usage errors before the pipeline compiles
     with tempfile.TemporaryDirectory() as tmp:
         result = kfp_client.submit(
             a.host,
             _package(a.pipeline, tmp),
-            arguments=_params(a.param),
+            arguments=arguments,
             experiment=a.experiment,
             run_name=a.run_name,
             namespace=a.namespace,
-            existing_token=a.token,
+            existing_token=token,
             enable_caching=False if a.no_cache else None,
+            timeout=a.timeout,
         )
     print(f"run {result.run_id} created in experiment {a.experiment!r}")
     return 0
@@ -148,9 +374,14 @@ def _cmd_schedule(a: argparse.Namespace) -> int:
 
     from mlrail import kfp_client
 
-    def when(text: str | None) -> datetime | None:
-        return datetime.fromisoformat(text) if text else None
+    def when(flag: str, text: str | None) -> datetime | None:
+        try:
+            return datetime.fromisoformat(text) if text else None
+        except ValueError:
+            raise MlrailError(f"{flag} {text!r}: not an ISO 8601 time") from None
 
+    start, end = when("--start", a.start), when("--end", a.end)
+    token, arguments = _token(a), _params(a.param)
     with tempfile.TemporaryDirectory() as tmp:
         result = kfp_client.schedule(
             a.host,
@@ -160,13 +391,14 @@ def _cmd_schedule(a: argparse.Namespace) -> int:
             interval_seconds=a.interval,
             max_concurrency=a.max_concurrency,
             catchup=a.catchup,
-            start=when(a.start),
-            end=when(a.end),
-            arguments=_params(a.param),
+            start=start,
+            end=end,
+            arguments=arguments,
             experiment=a.experiment,
             namespace=a.namespace,
-            existing_token=a.token,
+            existing_token=token,
             enable_caching=False if a.no_cache else None,
+            timeout=a.timeout,
         )
     what = {
         "created": "created",
@@ -203,9 +435,7 @@ def _schedule_action_args(argv: Sequence[str]) -> argparse.Namespace | None:
     if len(argv) < 2 or argv[0] != "schedule" or argv[1] not in _SCHEDULE_ACTIONS:
         return None
     action = argv[1]
-    p = argparse.ArgumentParser(
-        prog=f"mlrail schedule {action}", description=_SCHEDULE_ACTIONS[action]
-    )
+    p = _Parser(prog=f"mlrail schedule {action}", description=_SCHEDULE_ACTIONS[action])
     p.add_argument("--host", required=True, help="KFP API endpoint, e.g. http://localhost:8888")
     if action != "list":
         p.add_argument("--name", required=True, help="the recurring run's name")
@@ -217,7 +447,7 @@ def _schedule_action_args(argv: Sequence[str]) -> argparse.Namespace | None:
         + ")",
     )
     p.add_argument("--namespace", default=None, help="Kubeflow profile namespace")
-    p.add_argument("--token", default=None, help="bearer token for the KFP API (existing_token)")
+    _connection_args(p)
     args = p.parse_args(argv[2:])
     args.command = f"schedule {action}"
     args.func = _cmd_schedule_list if action == "list" else _cmd_schedule_change
@@ -229,7 +459,11 @@ def _cmd_schedule_list(a: argparse.Namespace) -> int:
     from mlrail import kfp_client
 
     found = kfp_client.list_schedules(
-        a.host, experiment=a.experiment, namespace=a.namespace, existing_token=a.token
+        a.host,
+        experiment=a.experiment,
+        namespace=a.namespace,
+        existing_token=_token(a),
+        timeout=a.timeout,
     )
     if not found:
         where = f" in experiment {a.experiment!r}" if a.experiment else ""
@@ -263,7 +497,14 @@ def _cmd_schedule_change(a: argparse.Namespace) -> int:
         "resume": (kfp_client.resume_schedule, "resumed"),
         "delete": (kfp_client.delete_schedule, "deleted"),
     }[a.action]
-    rr = act(a.host, a.name, experiment=a.experiment, namespace=a.namespace, existing_token=a.token)
+    rr = act(
+        a.host,
+        a.name,
+        experiment=a.experiment,
+        namespace=a.namespace,
+        existing_token=_token(a),
+        timeout=a.timeout,
+    )
     print(f"recurring run {rr.recurring_run_id} ({rr.name!r}) {done}")
     return 0
 
@@ -272,6 +513,7 @@ def _cmd_validate(a: argparse.Namespace) -> int:
     from mlrail.components.validate.files import validate_source
     from mlrail.components.validate.report import render_markdown
 
+    _writable_folder("--out", Path(a.out))
     report = validate_source(
         a.data,
         a.out,
@@ -289,6 +531,7 @@ def _cmd_evaluate(a: argparse.Namespace) -> int:
     from mlrail.components.evaluate import core
 
     out = Path(a.out)
+    _writable_folder("--out", out)
     options: Any = {
         "report_path": out / "report.html",
         "thresholds": a.thresholds,
@@ -315,6 +558,8 @@ def _cmd_schema(a: argparse.Namespace) -> int:
     from mlrail.components.validate.files import infer_source_schema, schema_text
     from mlrail.io import atomic_write_text
 
+    if a.output != "-":
+        _output_file("-o", a.output)
     text = schema_text(infer_source_schema(a.data, ranges=not a.no_ranges))
     if a.output == "-":
         sys.stdout.write(text)
@@ -363,9 +608,33 @@ def _kfp_args(p: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="pipeline parameter; VALUE is JSON when it parses as JSON (repeatable)",
     )
-    p.add_argument("--token", default=None, help="bearer token for the KFP API (existing_token)")
+    _connection_args(p)
     p.add_argument(
         "--no-cache", action="store_true", help="turn caching off for every task of this run"
+    )
+
+
+def _connection_args(p: argparse.ArgumentParser) -> None:
+    """How to reach and authenticate to the KFP API."""
+    p.add_argument(
+        "--token-file",
+        metavar="PATH",
+        default=None,
+        help="file holding the bearer token for the KFP API, e.g. a projected service account "
+        f"token (default: ${TOKEN_ENV})",
+    )
+    p.add_argument(
+        "--token",
+        default=None,
+        help="bearer token for the KFP API; other users can read it in the process list: "
+        f"prefer --token-file or ${TOKEN_ENV}",
+    )
+    p.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=60.0,
+        metavar="SECONDS",
+        help="seconds to wait for each answer of the KFP API (default: 60; connecting: at most 10)",
     )
 
 
@@ -384,7 +653,7 @@ def _evaluation_args(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="mlrail",
         description="Kubeflow Pipelines components from a data file to a served ONNX model.",
     )
@@ -403,16 +672,29 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_WORKDIR,
         help=f"artifacts, model repository and logs (default: ./{DEFAULT_WORKDIR})",
     )
-    p.add_argument("--eval-ratio", type=float, default=0.2)
+    p.add_argument(
+        "--eval-ratio",
+        type=_fraction,
+        default=0.2,
+        help="share of rows held out for evaluation, between 0 and 1 (default: 0.2)",
+    )
     p.add_argument("--key-column", default="", help="column whose hash decides the split")
     p.add_argument("--schema", default="", help="curated schema.pbtxt to validate against")
-    p.add_argument("--epochs", type=int, help="training epochs (shortcut for --hparams)")
+    p.add_argument("--epochs", type=_integer(1), help="training epochs (shortcut for --hparams)")
     p.add_argument("--hparams", type=_json_object, help="JSON, e.g. '{\"epochs\": 30}'")
     _evaluation_args(p)
     p.add_argument(
         "--module-file",
         default="",
-        help="Python file with build_model(schema, statistics, hparams)",
+        help="Python file (path or URI) with build_model(schema, statistics, hparams): it is "
+        "RUN, with your permissions and credentials; use only code you trust, and pin it",
+    )
+    p.add_argument(
+        "--module-file-sha256",
+        type=_sha256,
+        default=None,
+        metavar="HEX",
+        help="refuse the --module-file unless its SHA-256 is this (checked before it is loaded)",
     )
     p.add_argument(
         "--baseline-statistics", default="", help="statistics of earlier data, for drift"
@@ -422,7 +704,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="bless on value thresholds alone, not against the newest deployed version",
     )
-    p.add_argument("--parity-tolerance", type=float, default=1e-4)
+    p.add_argument(
+        "--parity-tolerance",
+        type=_non_negative,
+        default=1e-4,
+        help="absolute part of the ONNX Runtime vs SavedModel bound per value, 0 or more "
+        "(default: 1e-4)",
+    )
     p.add_argument(
         "--optimize", action="store_true", help="also write an ONNX Runtime-optimised graph"
     )
@@ -477,7 +765,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     when = p.add_mutually_exclusive_group(required=True)
     when.add_argument("--cron", help="cron expression, 5 fields or KFP's 6 (with seconds)")
-    when.add_argument("--interval", type=int, metavar="SECONDS", help="run every SECONDS")
+    when.add_argument("--interval", type=_integer(1), metavar="SECONDS", help="run every SECONDS")
     p.add_argument("--max-concurrency", type=int, default=1)
     p.add_argument("--catchup", action="store_true", help="run missed intervals (off by default)")
     p.add_argument("--start", help="ISO 8601 start time")
@@ -494,7 +782,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--baseline", default="", help="statistics.pb (or its folder) of earlier data, for drift"
     )
     p.add_argument("--baseline-split", default="train", help="the baseline's split to compare with")
-    p.add_argument("--min-examples", type=int, default=1)
+    p.add_argument(
+        "--min-examples",
+        type=_integer(0),
+        default=1,
+        help="fewest rows a split may have before it is flagged (default: 1)",
+    )
     p.add_argument(
         "--out",
         default="mlrail-validate",
@@ -549,12 +842,24 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     return _schedule_action_args(argv) or build_parser().parse_args(argv)
 
 
+def _os_error(e: OSError) -> str:
+    """An OSError on one line, naming the path(s): ``PATH: Permission denied``."""
+    what = e.strerror or str(e)
+    if e.filename is None:
+        return what
+    where = str(e.filename) + (f" -> {e.filename2}" if e.filename2 is not None else "")
+    return f"{where}: {what}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(list(sys.argv[1:] if argv is None else argv))
     try:
         return int(args.func(args))
-    except (MlrailError, ValueError, FileNotFoundError) as e:
-        print(f"mlrail {args.command}: error: {e}", file=sys.stderr)
+    except (MlrailError, ValueError, OSError) as e:
+        message = _os_error(e) if isinstance(e, OSError) else str(e)
+        # one line: a library's message may span several
+        message = " ".join(message.split()) or type(e).__name__
+        print(f"mlrail {args.command}: error: {redact(message)}", file=sys.stderr)
         return 2
 
 

@@ -2,25 +2,50 @@
 
 Tasks run as subprocesses of this Python (``SubprocessRunner(use_venv=False)``: the installed
 mlrail is the component image's library, and nothing is pip-installed at run time). Everything
-KFP prints goes to a log file; the terminal gets one line per step and a summary read from the
-artifacts the steps wrote.
+KFP prints goes to a log file, with credentials in URIs masked; the terminal gets one line per
+step and a summary read from the artifacts the steps wrote.
+
+The working folder (``--workdir``) may be shared by runs at the same time. Each run has its own
+id (``<UTC time>-<random>``), its own log (``logs/training-<id>.log``, created exclusively), its
+own run folder (``pipeline_root/training-<id>-<kfp's time stamp>/``, the only one the summary
+reads) and its own temporary folder (``tmp/.run.pid<PID>-*.tmp``: kfp.local's workspace and
+each task's program folder, removed when the run ends). A run swept at the start removes what
+killed runs left behind (:func:`mlrail.io.sweep_stale`: only temporaries whose process is gone).
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import io
 import json
 import logging
+import os
 import re
+import secrets
+import shutil
 import tempfile
 import time
 import warnings
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["STEPS", "LocalRun", "StepResult", "format_summary", "model_name_for", "run_training"]
+from mlrail.errors import MlrailError
+from mlrail.redact import redact
+
+__all__ = [
+    "STEPS",
+    "LocalRun",
+    "StepResult",
+    "check_columns",
+    "format_summary",
+    "model_name_for",
+    "new_run_id",
+    "run_training",
+    "source_columns",
+]
 
 #: Steps of the training pipeline in order, and the task folder kfp.local writes for each.
 STEPS = {
@@ -57,6 +82,7 @@ class LocalRun:
     figures: dict[str, Any] = field(default_factory=dict)
     onnx_model: Path | None = None
     error: str = ""
+    run_id: str = ""
 
     @property
     def ok(self) -> bool:
@@ -101,6 +127,98 @@ def model_name_for(source: str) -> str:
     stem = re.split(r"[/:]", source.rstrip("/"))[-1].split(".")[0]
     name = re.sub(r"[^a-z0-9]+", "-", stem.lower()).strip("-")[:45].strip("-")
     return name or "model"
+
+
+def source_columns(source: str, wanted: Iterable[str] = ()) -> list[str]:
+    """The column names of a data source, read as cheaply as the format allows.
+
+    CSV: the header record of the first file (every file of a source has the same columns);
+    Parquet: the first file's schema (its footer, no rows); JSON Lines: the keys of the first
+    block, and only when one of ``wanted`` is not among them, the keys of every line (a key
+    may first appear late).
+
+    Raises:
+        DataError: the source names no readable file, naming it.
+        ValueError: a span pattern with no date to fill it.
+    """
+    import pyarrow as pa
+
+    from mlrail.errors import DataError
+    from mlrail.sources import read_blocks, resolve, stream
+
+    resolved = resolve(source)
+    first = resolved.files[0]
+    try:
+        if resolved.format == "parquet":
+            import pyarrow.parquet as pq
+
+            with first.filesystem.open_input_file(first.path) as f:
+                return list(pq.read_schema(f).names)
+        if resolved.format == "csv":
+            return _csv_header(first)
+    except FileNotFoundError as e:
+        raise DataError(f"{first.name}: no such file") from e
+    except (OSError, pa.ArrowException) as e:
+        raise DataError(f"{first.name}: cannot read its header: {e}") from e
+    with read_blocks(resolved, fingerprint=False, allow_empty=True) as blocks:
+        names = list(next(blocks).column_names)
+    if all(n in names for n in wanted):
+        return names
+
+    def every_key(blocks: Any) -> list[str]:
+        for table in blocks:
+            names.extend(n for n in table.column_names if n not in names)
+        return names
+
+    return stream(resolved, every_key, fingerprint=False, allow_empty=True)
+
+
+def _csv_header(f: Any) -> list[str]:
+    """The first record of a CSV file (a quoted name may span lines), BOM and blank lines
+    skipped as the reader skips them."""
+    import csv
+
+    from mlrail.errors import DataError
+
+    size = 1 << 16
+    with f.filesystem.open_input_stream(f.path) as stream:
+        data = b""
+        while True:
+            more = stream.read(size)
+            data += more
+            text = data.decode("utf-8", errors="replace").removeprefix("\ufeff")
+            lines = text.lstrip("\r\n").splitlines(keepends=True)
+            reader = csv.reader(lines)
+            header = next(reader, None)
+            # complete when the record ended before the data read so far did, or at the end
+            if header is not None and (reader.line_num < len(lines) or not more):
+                return header
+            if not more:
+                raise DataError(f"{f.name}: the file is empty (no header)")
+            size *= 4
+
+
+def check_columns(source: str, columns: dict[str, list[str]]) -> None:
+    """Refuse settings naming columns the data does not have, before any step runs.
+
+    Args:
+        source: The data source (as for ingest).
+        columns: Setting (e.g. ``--label``) to the column names it gives.
+
+    Raises:
+        MlrailError: naming the setting, the column, the source and the columns it has.
+    """
+    wanted = [c for names in columns.values() for c in names]
+    if not wanted:
+        return
+    have = source_columns(source, wanted)
+    for setting, names in columns.items():
+        for name in names:
+            if name not in have:
+                shown = ", ".join(map(repr, have[:20])) + (", ..." if len(have) > 20 else "")
+                raise MlrailError(
+                    f"{setting} {name!r}: not a column of {source} (its columns: {shown})"
+                )
 
 
 def _read(path: Path) -> Any:
@@ -190,14 +308,57 @@ def _last_error(log_file: Path) -> str:
             m = _ERROR_LINE.match(_ANSI.sub("", line))
             if m and "finished with status" not in line:
                 found = f"{m.group(1)}: {m.group(2)}"
-    return found
+    return redact(found)
 
 
 #: The evaluation figures a run's summary shows (the report has them all).
 _HEADLINE = ("accuracy", "balanced_accuracy", "roc_auc", "log_loss", "rmse", "mae", "r2")
 
 
-def _for_local(pipeline: Any) -> Any:
+# Each task's shell script, for kfp.local's SubprocessRunner. kfp.local replaces the text
+# "python3" in EVERY element of a task's command line with this Python's path (to run the
+# task in it), its executor input (the JSON holding every argument value and artifact path)
+# included, so "--data ~/python3-data/x.csv" reached ingest as ".../bin/python-data/x.csv".
+# It leaves alone only the element right after the one that holds both
+# '"$program_path/ephemeral_component.py"' and '"$@"' (meant for the component's source), so
+# here that element is the executor input ($0), the source comes next ($1). The program folder
+# is made under $TMPDIR (the run's own temporary folder) and removed when the task ends: kfp's
+# own script leaves a /tmp/tmp.* folder per task.
+_LOCAL_TASK_SCRIPT = """\
+program_path=$(mktemp -d "${TMPDIR:-/tmp}/mlrail-task.XXXXXXXX")
+trap 'rm -rf "$program_path"' EXIT
+printf "%s" "$1" > "$program_path/ephemeral_component.py"
+executor_input=$0
+shift
+_KFP_RUNTIME=true python3 -m kfp.dsl.executor_main \\
+    --component_module_path "$program_path/ephemeral_component.py" \\
+    --executor_input "$executor_input" "$@"
+"""
+
+
+def _local_command(name: str, container: dict[str, Any]) -> None:
+    """Rewrite one executor's command in place for :data:`_LOCAL_TASK_SCRIPT`."""
+    command, args = container.get("command", []), container.get("args", [])
+    expected = (
+        len(command) == 4
+        and command[:2] == ["sh", "-ec"]
+        and "ephemeral_component.py" in command[2]
+        and args[:2] == ["--executor_input", "{{$}}"]
+    )
+    if not expected:
+        raise MlrailError(
+            f"{name}: not the lightweight Python component command this kfp.local "
+            "workaround expects (a kfp upgrade?): see _LOCAL_TASK_SCRIPT in mlrail/local.py"
+        )
+    source = command[3]
+    if "python3" in source:
+        # the one element kfp.local skips is the executor input now: the source is rewritten
+        raise MlrailError(f"{name}: the component's source holds the text 'python3'")
+    container["command"] = ["sh", "-ec", _LOCAL_TASK_SCRIPT, "{{$}}", source, *args[2:]]
+    container["args"] = []
+
+
+def _for_local(pipeline: Any, name: str = "") -> Any:
     """The compiled pipeline, adapted to a laptop, loaded back as a component.
 
     - Retry policies are dropped: retries with backoff are for transient failures on the cluster
@@ -205,6 +366,10 @@ def _for_local(pipeline: Any) -> Any:
     - The Kubernetes platform settings (second YAML document) are dropped: they mean nothing here.
     - KFP's scheduled-time placeholder becomes "": kfp.local cannot resolve it, and a local run
       has no schedule (a span pattern in the source then needs ``span_date``).
+    - Each task's command passes its arguments where kfp.local does not rewrite "python3" in
+      them, and removes its program folder (:data:`_LOCAL_TASK_SCRIPT`).
+    - ``name`` (if given) becomes the pipeline's name, so kfp.local's run folder
+      (``<name>-<time stamp>``) says which run made it.
 
     Loading the compiled IR also means the local run executes what ``mlrail compile`` ships.
     """
@@ -222,7 +387,65 @@ def _for_local(pipeline: Any) -> Any:
                 constant = value.get("runtimeValue", {})
                 if constant.get("constant") == dsl.PIPELINE_JOB_SCHEDULE_TIME_UTC_PLACEHOLDER:
                     constant["constant"] = ""
+    for executor, body in spec.get("deploymentSpec", {}).get("executors", {}).items():
+        if "container" in body:
+            _local_command(executor, body["container"])
+    if name:
+        spec["pipelineInfo"]["name"] = name
     return components.load_component_from_text(yaml.safe_dump(spec))
+
+
+def new_run_id() -> str:
+    """A run id unique on this working folder: UTC time to the second and 24 random bits."""
+    return f"{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
+class _Redacting(io.TextIOBase):
+    """A text stream that masks credentials (:func:`mlrail.redact.redact`) line by line.
+
+    Whole lines are redacted, so a URI split across two writes is still caught.
+    """
+
+    def __init__(self, out: IO[str]) -> None:
+        super().__init__()
+        self._out = out
+        self._pending = ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        lines = (self._pending + text).split("\n")
+        self._pending = lines.pop()
+        if lines:
+            self._out.write("".join(redact(line) + "\n" for line in lines))
+        return len(text)
+
+    def flush(self) -> None:
+        if self._pending:
+            self._out.write(redact(self._pending))
+            self._pending = ""
+        self._out.flush()
+
+
+@contextlib.contextmanager
+def _run_tmp(root: Path) -> Iterator[Path]:
+    """The run's own temporary folder (``TMPDIR`` for its tasks), removed when the run ends."""
+    from mlrail.io import staging_dir
+
+    parent = root / "tmp"
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = staging_dir(parent, prefix=".run.")
+    before = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = str(tmp)  # tasks inherit this process's environment
+    try:
+        yield tmp
+    finally:
+        if before is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = before
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def run_training(
@@ -231,23 +454,30 @@ def run_training(
     arguments: dict[str, Any],
     echo: IO[str] | None = None,
     runner: Any = None,
+    run_id: str | None = None,
 ) -> LocalRun:
     """Run the ``training`` pipeline through kfp.local.
 
     Args:
         workdir: Holds ``pipeline_root/`` (every artifact), ``models/`` (the local model
-            repository deploy pushes to) and ``logs/``.
+            repository deploy pushes to), ``logs/`` and ``tmp/`` (see the module doc).
         arguments: Pipeline parameters; ``deploy_target`` defaults to ``local``,
             ``model_repository`` to ``<workdir>/models`` and, when deploying locally,
             ``baseline_model`` to the model's folder there (its newest version is the baseline).
         echo: Where to print one line per finished step (None: nowhere).
         runner: A kfp.local runner; default ``SubprocessRunner(use_venv=False)`` (this Python).
             A ``DockerRunner`` runs each step in the component image instead.
+        run_id: The run's id (default: :func:`new_run_id`); names its log and run folder.
+
+    Raises:
+        MlrailError: the working folder cannot be written (naming it); nothing ran.
     """
     from kfp import local
 
+    from mlrail.io import sweep_stale
     from mlrail.pipelines.training import training
 
+    run_id = run_id or new_run_id()
     root = Path(workdir).expanduser().resolve()
     models = Path(arguments.get("model_repository") or root / "models").expanduser().resolve()
     args = {"deploy_target": "local", **arguments, "model_repository": str(models)}
@@ -258,25 +488,34 @@ def run_training(
         value = str(args.get(key, ""))
         if value and "://" not in value and not value.startswith("bundled:"):
             args[key] = str(Path(value).expanduser().resolve())  # tasks run in the work folder
-    (root / "logs").mkdir(parents=True, exist_ok=True)
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    log_file = root / "logs" / f"training-{stamp}.log"
+    try:
+        (root / "logs").mkdir(parents=True, exist_ok=True)
+        log_file = root / "logs" / f"training-{run_id}.log"
+        # exclusive: a run never writes into another run's log
+        log_stream = open(log_file, "x", encoding="utf-8")  # closed by the with below
+    except OSError as e:
+        raise MlrailError(f"--workdir {root}: cannot write there: {e.strerror or e}") from e
     pipeline_root = root / "pipeline_root"
-    before = set(pipeline_root.glob("training-*")) if pipeline_root.is_dir() else set()
+    # what killed runs left (a half-written artifact folder, a task's program folder); a
+    # concurrent run's temporaries stay, its process being alive
+    sweep_stale(root)
 
     steps = [StepResult(name) for name in STEPS]
     clock = _TaskClock({s.name: s for s in steps}, echo)
     root_logger = logging.getLogger()
     status, error = "SUCCESS", ""
+    pipeline_name = f"training-{run_id}"
     # Tasks run ``python -m`` in the current folder, where a source checkout's ``mlrail/`` would
     # shadow the installed package (which maps mlrail.components from ``components/``): run them
     # from the work folder instead.
     with (
+        log_stream as raw_log,
+        _Redacting(raw_log) as log,
         contextlib.chdir(root),
-        open(log_file, "w", encoding="utf-8") as log,
         contextlib.redirect_stdout(log),
         contextlib.redirect_stderr(log),
         warnings.catch_warnings(),
+        _run_tmp(root) as tmp,
     ):
         # Both are expected here: the component image *is* this environment, and resources are
         # settings for the cluster.
@@ -285,19 +524,24 @@ def run_training(
         warnings.filterwarnings("ignore", message=".*use_venv=False.*")
         root_logger.addFilter(clock)
         start = time.monotonic()
+        print(f"run {run_id}", file=log)
         try:
+            workspace = tmp / "workspace"
+            workspace.mkdir()
             local.init(
                 runner=runner or local.SubprocessRunner(use_venv=False),
                 pipeline_root=str(pipeline_root),
+                workspace_root=str(workspace),
             )
-            _for_local(training)(**args)
+            _for_local(training, pipeline_name)(**args)
         except RuntimeError as e:
-            status, error = "FAILURE", _ANSI.sub("", str(e))
+            status, error = "FAILURE", redact(_ANSI.sub("", str(e)))
         finally:
             root_logger.removeFilter(clock)
             print(f"total {time.monotonic() - start:.1f} s", file=log)
-    new = sorted(set(pipeline_root.glob("training-*")) - before)
-    run = LocalRun(status, steps, new[-1] if new else None, log_file, models)
+    # this run's own folder: its name carries the run id (another run may have started since)
+    mine = sorted(pipeline_root.glob(f"{pipeline_name}-*"))
+    run = LocalRun(status, steps, mine[-1] if mine else None, log_file, models, run_id=run_id)
     gate_closed = False
     for s in steps:
         if s.status == "NOT RUN" and status == "SUCCESS":
@@ -329,4 +573,4 @@ def format_summary(run: LocalRun, *, serve_hint: bool = True) -> str:
         failed = [s.name for s in run.steps if s.status == "FAILURE"]
         lines.append(f"FAILED at {', '.join(failed) or 'start'}: {run.error}")
     lines.append(f"Full log:    {run.log_file}")
-    return "\n".join(lines)
+    return redact("\n".join(lines))

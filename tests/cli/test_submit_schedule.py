@@ -396,7 +396,8 @@ def test_schedule_list_of_an_unknown_experiment_exits_2(kfp_api, capsys):
 )
 def test_schedule_action_usage_errors_exit_2(kfp_api, capsys, argv):
     assert _exit_code(argv) == 2
-    assert f"usage: mlrail {argv[0]} {argv[1]}" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith(f"mlrail {argv[0]} {argv[1]}: error: ") and err.count("\n") == 1
 
 
 def test_schedule_help_names_the_actions_and_each_has_its_own(capsys):

@@ -1,0 +1,87 @@
+"""Two real ``mlrail run``s at once on one working folder, with "python3" in every path."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from mlrail.local import _Redacting
+
+PENGUINS = Path(__file__).parents[2] / "mlrail" / "data" / "penguins.csv"
+
+
+def _start(argv: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "mlrail.cli", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        cwd=cwd,
+    )
+
+
+def test_two_runs_at_once_keep_their_own_log_folder_and_model(tmp_path: Path) -> None:
+    # kfp.local rewrote the text "python3" in every argument: data, working folder and model
+    # name all hold it here
+    data = tmp_path / "python3-data" / "penguins.csv"
+    data.parent.mkdir()
+    shutil.copy(PENGUINS, data)
+    work = tmp_path / "python3-work"
+    # a killed run's half-written artifact (its pid is gone), and a live run's (a live pid)
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"])
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = work / "pipeline_root" / "training-x" / "ingest" / f".examples.pid{dead.pid}-ab.tmp"
+    live = work / "pipeline_root" / "training-y" / "ingest" / f".examples.pid{sleeper.pid}-cd.tmp"
+    for folder in (stale, live):
+        folder.mkdir(parents=True)
+        (folder / "part-00000.parquet").write_bytes(b"half")
+    # kfp's task script made a /tmp/tmp.* folder per task and never removed it
+    system_tmp = tmp_path / "system-tmp"
+    system_tmp.mkdir()
+    env = {**os.environ, "TMPDIR": str(system_tmp)}
+    env.pop("PYTHONPATH", None)
+    argv = ["run", "--data", str(data), "--label", "species", "--epochs", "2"]
+    argv += ["--workdir", str(work), "--model-name", "python3-penguins", "--no-baseline"]
+    try:
+        runs = [_start(argv, env, tmp_path) for _ in range(2)]
+        outputs = [run.communicate()[0] for run in runs]
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    versions, logs = [], []
+    for out in outputs:
+        log = Path(re.search(r"Full log: +(\S+)", out)[1])  # type: ignore[index]
+        run_id = re.fullmatch(r"training-(.+)\.log", log.name)[1]  # type: ignore[index]
+        assert log.read_text().startswith(f"run {run_id}\n")  # its own log, not the other's
+        (run_dir,) = (work / "pipeline_root").glob(f"training-{run_id}-*")
+        deployed = json.loads((run_dir / "deploy" / "deployment" / "deployment.json").read_text())
+        # the summary shows the model this run deployed
+        model = work / "models" / "python3-penguins" / str(deployed["version"]) / "model.onnx"
+        assert f"ONNX model:  {model}" in out
+        versions.append(deployed["version"])
+        logs.append(log)
+    assert sorted(versions) == [1, 2] and logs[0] != logs[1]
+    assert list(system_tmp.iterdir()) == []  # no task folder left in the system's temp
+    assert list((work / "tmp").iterdir()) == []  # nor in the runs' own
+    assert not stale.exists()
+    assert (live / "part-00000.parquet").read_bytes() == b"half"
+
+
+def test_run_logs_mask_credentials_even_across_writes() -> None:
+    import io
+
+    out = io.StringIO()
+    log = _Redacting(out)
+    log.write("reading s3://AKIA:wJal")
+    log.write("r/SECRET@bucket/data.csv\nnext line with no secret\nlast")
+    log.flush()
+    assert out.getvalue() == ("reading s3://***@bucket/data.csv\nnext line with no secret\nlast")
