@@ -519,6 +519,8 @@ def _uint_words(u: np.ndarray) -> np.ndarray:
 
 
 def _dictionary_words(chunk: pa.DictionaryArray, name: str) -> np.ndarray:
+    if not len(chunk.dictionary):  # every value missing (a text block of nulls only)
+        return np.full(len(chunk), _NULL, dtype=np.uint64)
     hashed = _dictionary_hashes(chunk.dictionary, name)
     indices = chunk.indices
     return _with_nulls(np.take(hashed, _values(indices, indices.type.to_pandas_dtype())), chunk)

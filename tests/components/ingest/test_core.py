@@ -442,3 +442,9 @@ def test_column_names_of_any_kind_are_kept_and_types_written_as_read(tmp_path: P
     pq.write_table(table, tmp_path / "t.parquet")
     ingest(str(tmp_path / "t.parquet"), str(tmp_path / "t"))
     assert pq.read_schema(tmp_path / "t" / "train" / SPLIT_FILE).types == table.schema.types
+
+
+def test_a_text_block_of_nulls_only_hashes_as_missing_values() -> None:
+    nulls = pa.array([None, None], pa.string())
+    assert _buckets(s=nulls) == _buckets(s=pa.array([None, None], pa.int64()))
+    assert _buckets(s=nulls.dictionary_encode()) == _buckets(s=nulls)
