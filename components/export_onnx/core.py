@@ -82,6 +82,7 @@ from typing import Any
 import numpy as np
 
 from mlrail import __version__
+from mlrail.components.export_onnx.naming import name_inputs, pbtxt_string, triton_config
 from mlrail.errors import DataError, ModelError, ParityError
 from mlrail.io import atomic_dir, atomic_write_bytes, atomic_write_json, atomic_write_text
 from mlrail.modelspec import CLASSIFICATION, ModelSpec, read_split
@@ -276,105 +277,6 @@ def _convert(saved_model_dir: Path, spec: ModelSpec, opset: int) -> Any:
     return proto
 
 
-def _subgraphs(graph: Any) -> list[Any]:
-    from onnx import AttributeProto
-
-    out = []
-    for node in graph.node:
-        for attr in node.attribute:
-            if attr.type == AttributeProto.GRAPH:
-                out.append(attr.g)
-            elif attr.type == AttributeProto.GRAPHS:
-                out.extend(attr.graphs)
-    return out
-
-
-def _tensor_names(graph: Any) -> set[str]:
-    """Every tensor name in ``graph`` and its subgraphs."""
-    names: set[str] = set()
-    for v in (*graph.input, *graph.output, *graph.value_info):
-        names.add(v.name)
-    names.update(t.name for t in graph.initializer)
-    names.update(t.values.name for t in graph.sparse_initializer)
-    for node in graph.node:
-        names.update(node.input)
-        names.update(node.output)
-    for sub in _subgraphs(graph):
-        names |= _tensor_names(sub)
-    names.discard("")  # an omitted optional input, not a tensor
-    return names
-
-
-def _rename(graph: Any, mapping: dict[str, str]) -> None:
-    """Rename tensors everywhere in ``graph`` (subgraphs too), all at once."""
-
-    def new(name: str) -> str:
-        return mapping.get(name, name)
-
-    for v in (*graph.input, *graph.output, *graph.value_info):
-        v.name = new(v.name)
-    for t in graph.initializer:
-        t.name = new(t.name)
-    for t in graph.sparse_initializer:
-        t.values.name = new(t.values.name)
-    for node in graph.node:
-        node.input[:] = [new(n) for n in node.input]
-        node.output[:] = [new(n) for n in node.output]
-    for sub in _subgraphs(graph):
-        _rename(sub, mapping)
-
-
-def name_inputs(proto: Any, spec: ModelSpec) -> None:
-    """Rename the converted graph's inputs from their TensorFlow names to the data's columns.
-
-    A column may be any string, so it may already name a tensor inside the graph (a column
-    called ``Identity:0`` or ``in_x``, another input's TensorFlow name): such a tensor is given
-    a fresh name first, and all renames happen at once, so nothing is renamed twice. The
-    inputs are then listed in the spec's order (the data's column order).
-
-    Raises:
-        ModelError: the graph lacks one of the spec's inputs, a column is empty (ONNX reads
-            an empty name as "no tensor") or is the output's name.
-    """
-    graph = proto.graph
-    targets = {i.name: i.column for i in spec.inputs}
-    graph_inputs = {v.name for v in graph.input}
-    missing = sorted(set(targets) - graph_inputs)
-    if missing:
-        raise ModelError(
-            f"the converted graph lacks input(s) {', '.join(map(repr, missing))} "
-            f"(graph inputs: {', '.join(map(repr, sorted(graph_inputs)))})"
-        )
-    for i in spec.inputs:
-        if not i.column:
-            raise ModelError("a model input has an empty column name; ONNX cannot name it")
-        if i.column == spec.output:
-            raise ModelError(
-                f"column {i.column!r} has the output's name; retrain (train names the output "
-                "apart from every column)"
-            )
-    existing = _tensor_names(graph)
-    reserved = set(targets.values()) | {spec.output}
-    taken = existing | reserved
-    mapping = dict(targets)
-    for name in sorted(existing):
-        if name in reserved and name not in targets and name != spec.output:
-            k = 1
-            while f"{name}__mlrail{k}" in taken:
-                k += 1
-            mapping[name] = f"{name}__mlrail{k}"
-            taken.add(mapping[name])
-    _rename(graph, mapping)
-    # in the spec's (the data's) column order, not the signature's sorted TensorFlow names
-    order = {i.column: k for k, i in enumerate(spec.inputs)}
-    inputs = sorted(graph.input, key=lambda v: order.get(v.name, len(order)))
-    copies = [type(v)() for v in inputs]
-    for copy, v in zip(copies, inputs, strict=True):
-        copy.CopyFrom(v)
-    del graph.input[:]
-    graph.input.extend(copies)
-
-
 def _signature(values: Any) -> list[dict[str, Any]]:
     """Names, dtypes and shapes of graph inputs or outputs (``-1`` for a symbolic dimension)."""
     from onnx import TensorProto, helper
@@ -537,50 +439,6 @@ def golden_requests(
             }
         ],
     }
-
-
-def pbtxt_string(value: str) -> str:
-    """``value`` as a quoted protobuf text-format string, escaped as protobuf's own CEscape does:
-    quotes, backslashes and control characters by C escapes, other non-ASCII as the octal
-    escapes of its UTF-8 bytes (a column name may hold anything)."""
-    named = {ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t", ord('"'): '\\"',
-             ord("'"): "\\'", ord("\\"): "\\\\"}  # fmt: skip
-    out = []
-    for byte in value.encode("utf-8", "surrogatepass"):
-        if byte in named:
-            out.append(named[byte])
-        elif 0x20 <= byte < 0x7F:
-            out.append(chr(byte))
-        else:
-            out.append(f"\\{byte:03o}")
-    return '"' + "".join(out) + '"'
-
-
-_TRITON_TYPES = {"float32": "TYPE_FP32", "datetime": "TYPE_FP64", "string": "TYPE_STRING"}
-
-
-def triton_config(name: str, spec: ModelSpec, outputs: int) -> str:
-    """A Triton ``config.pbtxt`` for the ONNX Runtime backend (KServe's Triton runtime reads it).
-
-    Inputs are named by column (the graph's names), every name escaped by :func:`pbtxt_string`.
-    """
-    lines = [f"name: {pbtxt_string(name)}", 'platform: "onnxruntime_onnx"', "max_batch_size: 0"]
-    for i in spec.inputs:
-        lines += [
-            "input {",
-            f"  name: {pbtxt_string(i.column)}",
-            f"  data_type: {_TRITON_TYPES[i.dtype]}",
-            "  dims: [ -1, 1 ]",
-            "}",
-        ]
-    lines += [
-        "output {",
-        f"  name: {pbtxt_string(spec.output)}",
-        "  data_type: TYPE_FP32",
-        f"  dims: [ -1, {outputs} ]",
-        "}",
-    ]
-    return "\n".join(lines) + "\n"
 
 
 def _session(data: bytes, options: Any = None, what: str = "the converted model") -> Any:
