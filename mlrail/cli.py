@@ -233,7 +233,8 @@ def _check_evaluation(a: argparse.Namespace, task: str) -> None:
         if not known(t.metric):
             names = sorted({m for task_ in tasks for m in task_metrics(task_)})
             raise MlrailError(
-                f"--thresholds: no metric {t.metric!r} for a {task} task; there are: "
+                f"--thresholds: no metric {t.metric!r} for "
+                f"{'any task' if task == 'auto' else f'a {task} task'}; there are: "
                 f"{', '.join(names)} and per class precision[C], recall[C], f1[C], support[C]"
             )
         if t.slice is not None and t.slice.split("=", 1)[0] not in (a.slices or []):
@@ -416,7 +417,7 @@ def _cmd_schedule(a: argparse.Namespace) -> int:
         again = f"mlrail schedule resume --host {a.host} --name {shlex.quote(result.name)}"
         if a.experiment != "Default":
             again += f" --experiment {shlex.quote(a.experiment)}"
-        print(f"it is paused, as it was: `{again}` starts it again")
+        print(redact(f"it is paused, as it was: `{again}` starts it again"))
     return 0
 
 
@@ -522,7 +523,7 @@ def _cmd_validate(a: argparse.Namespace) -> int:
         baseline_split=a.baseline_split,
         min_examples=a.min_examples,
     )
-    print(render_markdown(report))
+    print(redact(render_markdown(report)))
     print(f"Report: {Path(a.out) / 'report.html'}")
     return 0 if report.ok else 1
 
@@ -549,7 +550,7 @@ def _cmd_evaluate(a: argparse.Namespace) -> int:
     for name, value in ev.metrics.items():
         print(f"  {name:<20} {value:.4f}")
     failed = [c.reason or c.describe() for c in ev.checks if not c.passed]
-    print("blessed" if ev.blessed else "NOT blessed: " + "; ".join(failed))
+    print(redact("blessed" if ev.blessed else "NOT blessed: " + "; ".join(failed)))
     print(f"Report: {out / 'report.html'}")
     return 0 if ev.blessed else 1
 

@@ -496,9 +496,11 @@ def run_training(
     except OSError as e:
         raise MlrailError(f"--workdir {root}: cannot write there: {e.strerror or e}") from e
     pipeline_root = root / "pipeline_root"
-    # what killed runs left (a half-written artifact folder, a task's program folder); a
-    # concurrent run's temporaries stay, its process being alive
-    sweep_stale(root)
+    # what killed runs left (a half-written artifact folder, a push, a task's program folder);
+    # a concurrent run's temporaries stay, its process being alive. Only mlrail's own folders:
+    # a working folder may be one's home.
+    for folder in (pipeline_root, models, root / "tmp"):
+        sweep_stale(folder)
 
     steps = [StepResult(name) for name in STEPS]
     clock = _TaskClock({s.name: s for s in steps}, echo)
