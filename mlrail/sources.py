@@ -43,9 +43,11 @@ in TFDV: ``nan``, ``NaN``, ``-nan``, ``inf``, ``-Infinity``... in a number colum
 float values NaN and ±inf (statistics count NaN in ``num_nan``, not as missing), and in a text
 column they are text. (pyarrow's default null spellings also hold ``nan``, ``NaN``, ``-nan``,
 ``1.#QNAN``, ``-1.#IND``...: a 1M-row file with 9,880 ``nan`` had 9,880 missing values where
-TFDV counts 9,880 NaN.) A text column whose values are 90% or more numbers (NaN and infinity
-spellings count as numbers) is refused, naming its first other value: a stray ``n/a-ish`` or
-``1.#QNAN`` among numbers would otherwise make a measurement a category.
+TFDV counts 9,880 NaN.) A CSV text column whose values are 90% or more numbers (NaN and
+infinity spellings count as numbers), or 90% or more ISO dates or datetimes, is refused, naming
+its first other value: a stray ``n/a-ish`` or ``1.#QNAN`` among numbers, or ``soon`` among
+dates, would otherwise make a measurement or a date a category. (Past the first block the same
+value is refused as a type change; this rule makes the answer the same for a small file.)
 
 Column names: any string a header can hold is a column name, kept exactly (capitals, spaces,
 punctuation, leading digits, non-ASCII, names equal after case-folding, very long names) and
@@ -57,8 +59,10 @@ float, rounded), ``true``/``false`` booleans, ISO dates ``date32``, ISO datetime
 ``timestamp[s]`` (with a zone or ``Z``: converted to UTC, ``timestamp[s, tz=UTC]``), ``HH:MM:SS``
 ``time32`` (not a model input: validate reports it), the rest text. JSON Lines values are
 numbers, booleans, text, lists and objects; pyarrow infers ``timestamp[s]`` for a key whose
-strings are all ISO dates or datetimes (a date is its midnight, a zone converted to UTC), else
-they stay text. Parquet keeps the file's types (a dictionary-encoded column is its values'
+strings in the first block are all ISO dates or datetimes (a date is its midnight, a zone
+converted to UTC), else they stay text; a later block's other text in such a key is a
+:class:`~mlrail.errors.DataError` naming its line (a JSON string is never refused for being
+mostly numbers: JSON says what is a number). Parquet keeps the file's types (a dictionary-encoded column is its values'
 type; ``string_view`` is read as ``string``). Files or blocks of one source widen to a common
 type: integers of any width and floats to ``int64`` or ``float64`` (``uint64`` with a signed
 integer, or a decimal with anything else, to ``float64``), a date and a timestamp to the
@@ -560,16 +564,21 @@ class _Chunk:
 
 @dataclass
 class _Mixed:
-    """Running counts for a text column that may be numbers with a stray word in them."""
+    """Running counts for a text column that may be numbers (or dates) with a stray word."""
 
     values: int = 0
-    numeric: int = 0
-    # the first non-number: its block (without its bytes), the block's length, row and value
+    numeric: int = 0  # values that are numbers (or dates: what the state counts)
+    # the first other value: its block (without its bytes), the block's length, row and value
     first_bad: tuple[_Chunk, int, int, Any] | None = None
+    dropped: bool = False  # under half: the column is not that
 
 
 # a number as pyarrow's float parser reads it, NaN and infinity spellings included
 _NUMBER = r"(?i)^\s*[-+]?((\d+\.?\d*|\.\d+)(e[-+]?\d+)?|nan(\([0-9a-z_]*\))?|inf(inity)?)\s*$"
+# an ISO 8601 date or datetime, as pyarrow's CSV reader infers them
+_ISO_DATE = r"^\s*\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)?)?\s*$"
+# what a text column may be with a stray word in it, and the pattern of its values
+_MIXED = {"numbers": _NUMBER, "dates": _ISO_DATE}
 _STOP = object()
 
 
@@ -624,7 +633,7 @@ class Blocks(Iterator[pa.Table]):
         self._first_file = ""
         self._file_names: list[str] = []  # the current CSV file's header
         self._seen_null: set[str] = set()  # columns handed out all null so far
-        self._mixed: dict[str, _Mixed] = {}
+        self._mixed: dict[tuple[str, str], _Mixed] = {}  # (column, "numbers" or "dates")
         self._settled: set[str] = set()  # text columns that clearly hold words
         self._sha: Any = hashlib.sha256() if fingerprint else _NoFingerprint()
         self._spare: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
@@ -992,11 +1001,12 @@ class Blocks(Iterator[pa.Table]):
         )
 
     def _track_mixed(self, table: pa.Table, chunk: _Chunk) -> None:
-        """Count numbers in text columns, to refuse numbers with a few stray words in them.
+        """Count numbers and dates in text columns, to refuse them with a few stray words.
 
-        pyarrow reads such a column as text, which would silently turn a measurement into a
-        category with thousands of values; one "n/a" or "12,5" among numbers is almost always a
-        typo. A column stops being checked once it clearly holds words (under half numbers).
+        pyarrow reads such a column as text, which would silently turn a measurement (or a
+        date) into a category with thousands of values; one "n/a" or "12,5" among numbers is
+        almost always a typo. A column stops being checked once it clearly holds words (under
+        half numbers and under half dates).
         """
         for name in table.column_names:
             if name in self._settled:
@@ -1007,37 +1017,44 @@ class Blocks(Iterator[pa.Table]):
             values = len(column) - column.null_count
             if not values:
                 continue
-            if name not in self._mixed:  # first values: most text columns are words, seen soon
+            if (name, "numbers") not in self._mixed:  # most text columns are words, seen soon
                 sample = column.slice(0, 1024)
                 seen = len(sample) - sample.null_count
-                if seen and (pc.sum(pc.match_substring_regex(sample, _NUMBER)).as_py() or 0) < (
-                    0.5 * seen
+                if seen and all(
+                    (pc.sum(pc.match_substring_regex(sample, pattern)).as_py() or 0) < 0.5 * seen
+                    for pattern in _MIXED.values()
                 ):
                     self._settled.add(name)
                     continue
-            numeric_mask = pc.match_substring_regex(column, _NUMBER)
-            numeric = pc.sum(numeric_mask).as_py() or 0
-            state = self._mixed.setdefault(name, _Mixed())
-            if numeric < values and state.first_bad is None:
-                bad = pc.and_(column.is_valid(), pc.invert(pc.fill_null(numeric_mask, True)))
-                row = int(pc.index(bad, True).as_py())
-                where = _Chunk(chunk.file, chunk.offset, None, chunk.first, names=chunk.names)
-                state.first_bad = (where, len(chunk.data), row, column[row].as_py())
-            state.values += values
-            state.numeric += numeric
-            if state.numeric < 0.5 * state.values:
+            alive = False
+            for what, pattern in _MIXED.items():
+                state = self._mixed.setdefault((name, what), _Mixed())
+                if state.dropped:
+                    continue
+                mask = pc.match_substring_regex(column, pattern)
+                matched = pc.sum(mask).as_py() or 0
+                if matched < values and state.first_bad is None:
+                    bad = pc.and_(column.is_valid(), pc.invert(pc.fill_null(mask, True)))
+                    row = int(pc.index(bad, True).as_py())
+                    where = _Chunk(chunk.file, chunk.offset, None, chunk.first, names=chunk.names)
+                    state.first_bad = (where, len(chunk.data), row, column[row].as_py())
+                state.values += values
+                state.numeric += matched
+                state.dropped = state.numeric < 0.5 * state.values
+                alive = alive or not state.dropped
+            if not alive:
                 self._settled.add(name)
 
     def _check_mixed(self) -> None:
-        for name, state in self._mixed.items():
-            if name in self._settled or state.first_bad is None:
+        for (name, what), state in self._mixed.items():
+            if name in self._settled or state.dropped or state.first_bad is None:
                 continue
             if state.numeric < 0.9 * state.values:
                 continue
             where, length, row, value = state.first_bad
             where.data = memoryview(_read_range(where.file, where.offset, length))
             raise DataError(
-                f"{where.file.name}: column {name!r} holds numbers except for "
+                f"{where.file.name}: column {name!r} holds {what} except for "
                 f"{state.values - state.numeric} value(s), first at line "
                 f"{self._record_line(where, row)}: {value!r}; fix the value, or leave it empty "
                 "if missing"

@@ -612,3 +612,16 @@ def test_a_file_name_is_shown_without_credentials(tmp_path: Path) -> None:
     info = fs.get_file_info(str(_write(tmp_path / "a.csv", b"a\n1\n")))
     f = sources._file(fs, info, "s3://KEY:SECRET@bucket/data/a.csv", "s3://KEY:SECRET@bucket/data")
     assert f.name == "s3://***@bucket/data/a.csv" and f.relpath == "a.csv"
+
+
+def test_dates_with_a_stray_word_are_refused_wherever_it_is(tmp_path: Path) -> None:
+    dates = "".join(f"2012-01-{d:02d},{d}\n" for d in range(1, 29))
+    src = _write(tmp_path / "d.csv", f"day,n\n{dates}soon,29\n".encode())
+    # in one block pyarrow reads the column as text: the 90% rule names the word
+    assert "column 'day' holds dates except for 1 value(s), first at line 30: 'soon'" in _error(src)
+    # past the first block it is a type change, named alike
+    assert "column 'day' changes type at line 30: 'soon'" in _error(src, block_size=64)
+    # a column of words with a few dates is text
+    words = "".join(f"w{i},{i}\n" for i in range(20))
+    fine = _write(tmp_path / "w.csv", f"note,n\n{words}2012-01-01,1\n".encode())
+    assert read_table(str(fine))[0].column("note").type == pa.string()
