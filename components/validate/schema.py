@@ -161,7 +161,12 @@ def infer_schema(
             if f.type == _Type.INT:
                 feat.type = schema_pb2.INT
                 if ranges and common.num_non_missing:
-                    feat.int_domain.min, feat.int_domain.max = int(n.min), int(n.max)
+                    # an IntDomain holds int64: a bound the statistics' float64 puts at or past
+                    # 2**63 (a uint64, or int64's own extremes, rounded) is left open
+                    if n.min >= -(2.0**63):
+                        feat.int_domain.min = math.floor(n.min)
+                    if n.max < 2.0**63:
+                        feat.int_domain.max = math.ceil(n.max)
             else:
                 feat.type = schema_pb2.FLOAT
                 # Unlike TFDV, infinities are refused unless a curated schema allows them: no

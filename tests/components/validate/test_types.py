@@ -275,3 +275,15 @@ def test_mlrail_schema_keeps_names_and_marks_dates_from_a_csv(tmp_path: Path) ->
     by_name = {f.name: f for f in schema.feature}
     assert by_name["Größe?"].HasField("time_domain") and by_name["a.b/c"].HasField("time_domain")
     assert by_name["Age"].type == schema_pb2.INT and by_name[""].type == schema_pb2.INT
+
+
+def test_inferred_integer_ranges_stay_within_int64() -> None:
+    table = pa.table(
+        {"u": pa.array([2**64 - 1, 5], pa.uint64()), "i": [-(2**63), 2**63 - 1], "s": [-3, 9]}
+    )
+    stats = statistics_pb2.DatasetFeatureStatisticsList()
+    stats.datasets.append(statistics_from_batches("train", table))
+    schema = {f.name: f for f in infer_schema(stats, ranges=True).feature}
+    assert schema["u"].int_domain.min == 5 and not schema["u"].int_domain.HasField("max")
+    assert schema["i"].int_domain.min == -(2**63) and not schema["i"].int_domain.HasField("max")
+    assert (schema["s"].int_domain.min, schema["s"].int_domain.max) == (-3, 9)
