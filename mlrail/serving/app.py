@@ -314,7 +314,7 @@ class InferenceApp:
         request_id: str,
         start: float,
         elapsed: float,
-        body: bytes,
+        body: bytes | bytearray,
         json_length: int | None,
         response: bytes,
         response_length: int | None,
@@ -322,6 +322,8 @@ class InferenceApp:
         assert self.payload_log is not None
         offer: Any = self.payload_log.offer
         timestamp = time.time() - elapsed
+        if not isinstance(body, bytes):  # the logger keeps bytes (a body read in many parts)
+            body = bytes(body)
         if self._log_bytes:
             offer(
                 request_id,
@@ -353,7 +355,7 @@ class InferenceApp:
 
     async def _run(
         self, scope: Scope, receive: Receive, name: str, version: str | None
-    ) -> tuple[LoadedModel, str, bytes, int | None, bytes, int | None]:
+    ) -> tuple[LoadedModel, str, bytes | bytearray, int | None, bytes, int | None]:
         # Find the model before reading the body: a request to an unknown model is refused
         # without buffering up to max_body_bytes of it.
         model = self._served(name, version)
@@ -385,28 +387,50 @@ class InferenceApp:
         response, response_length = encode_response(model, request, results)
         return model, request.id, body, json_length, response, response_length
 
-    async def _read_body(self, receive: Receive, declared: int | None) -> bytes:
+    async def _read_body(self, receive: Receive, declared: int | None) -> bytes | bytearray:
         limit = self.max_body_bytes
         if declared is not None and declared > limit:
             raise _HTTPError(
                 413,
                 f"request body of {declared} bytes is larger than the limit of {limit} bytes",
             )
-        chunks: list[bytes] = []
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _Disconnected
+        first: bytes = message.get("body", b"")
+        if len(first) > limit:
+            raise _HTTPError(413, f"request body is larger than the limit of {limit} bytes")
+        if not message.get("more_body", False):
+            return first  # the common case: the whole body in one message, no copy
+        # A body in many messages is copied into one buffer as it arrives: joining a list of
+        # chunks at the end would hold the body twice.
+        body = bytearray(declared) if declared is not None else bytearray()
+        view = memoryview(body)
         size = 0
+        chunk = first
         while True:
+            end = size + len(chunk)
+            # Counted while reading too: a chunked body declares no length.
+            if end > limit:
+                raise _HTTPError(413, f"request body is larger than the limit of {limit} bytes")
+            if declared is not None and end <= declared:
+                view[size:end] = chunk
+            else:  # no Content-Length (chunked), or more than it said: grow
+                view.release()
+                del body[size:]
+                body += chunk
+                view = memoryview(body)
+            size = end
+            if not message.get("more_body", False):
+                break
             message = await receive()
             if message["type"] == "http.disconnect":
                 raise _Disconnected
-            chunk: bytes = message.get("body", b"")
-            size += len(chunk)
-            # Counted while reading too: a chunked body declares no length.
-            if size > limit:
-                raise _HTTPError(413, f"request body is larger than the limit of {limit} bytes")
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            chunk = message.get("body", b"")
+        view.release()
+        if size < len(body):
+            del body[size:]
+        return body
 
 
 def create_app(
