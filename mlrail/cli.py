@@ -229,7 +229,15 @@ def _check_evaluation(a: argparse.Namespace, task: str) -> None:
         cls = metric[:-1].partition("[")[2] if metric.endswith("]") else ""
         return any(is_metric(ModelSpec(t, "", [], "", [cls] if cls else []), metric) for t in tasks)
 
-    for t in parse_thresholds(a.thresholds or {}):
+    try:
+        thresholds = parse_thresholds(a.thresholds or {})
+    except ValueError as e:
+        raise MlrailError(f"--thresholds: {e}") from e
+    try:
+        fairness = parse_fairness_thresholds(a.fairness_thresholds or {})
+    except ValueError as e:
+        raise MlrailError(f"--fairness-thresholds: {e}") from e
+    for t in thresholds:
         if not known(t.metric):
             names = sorted({m for task_ in tasks for m in task_metrics(task_)})
             raise MlrailError(
@@ -242,7 +250,7 @@ def _check_evaluation(a: argparse.Namespace, task: str) -> None:
                 f"--thresholds: thresholds for slice {t.slice!r}, but --slices is "
                 f"{','.join(a.slices or []) or 'not set'}"
             )
-    for t in parse_fairness_thresholds(a.fairness_thresholds or {}):
+    for t in fairness:
         if t.metric not in FAIRNESS_METRICS:  # checked there for flat keys only
             raise MlrailError(
                 f"--fairness-thresholds: no fairness metric {t.metric!r}; there are: "
