@@ -44,7 +44,6 @@ Value conventions (missing values, dates, nested data) are :mod:`mlrail.serving.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import os
 import time
@@ -62,7 +61,6 @@ from mlrail.serving.codec import (
     decode_request,
     encode_response,
     header_length,
-    json_body,
 )
 from mlrail.serving.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from mlrail.serving.metrics import Metrics
@@ -132,11 +130,6 @@ class InferenceApp:
             {"name": SERVER_NAME, "version": __version__, "extensions": list(EXTENSIONS)}
         )
         self._openapi = orjson.dumps(openapi_document())
-        # The payload log takes the bodies as bytes (parsed requests held in its queue cost
-        # 15x their size); a logger still taking the parsed request gets it, parsed here.
-        self._log_bytes = payload_log is not None and "request_body" in (
-            inspect.signature(payload_log.offer).parameters
-        )
 
     def close(self) -> None:
         """Flush and stop the payload log (uvicorn's shutdown calls this through lifespan)."""
@@ -294,9 +287,7 @@ class InferenceApp:
         elapsed = time.perf_counter() - start
         self.metrics.observe(model.name, 200, elapsed)
         if self.payload_log is not None:
-            self._log(
-                model, request_id, start, elapsed, body, json_length, response, response_length
-            )
+            self._log(model, request_id, elapsed, body, json_length, response, response_length)
         if response_length is None:
             return 200, response, _JSON_HEADERS
         return (
@@ -312,7 +303,6 @@ class InferenceApp:
         self,
         model: LoadedModel,
         request_id: str,
-        start: float,
         elapsed: float,
         body: bytes | bytearray,
         json_length: int | None,
@@ -320,34 +310,19 @@ class InferenceApp:
         response_length: int | None,
     ) -> None:
         assert self.payload_log is not None
-        offer: Any = self.payload_log.offer
-        timestamp = time.time() - elapsed
-        if not isinstance(body, bytes):  # the logger keeps bytes (a body read in many parts)
-            body = bytes(body)
-        if self._log_bytes:
-            offer(
-                request_id,
-                model.name,
-                str(model.version),
-                timestamp,
-                elapsed,
-                body,
-                response,
-                request_header_length=json_length,
-                response_header_length=response_length,
-            )
-        else:  # the logger before it took bytes: a parsed request and an all-JSON response
-            offer(
-                request_id,
-                model.name,
-                str(model.version),
-                timestamp,
-                elapsed,
-                json_body(body, json_length),
-                response
-                if response_length is None
-                else orjson.dumps(json_body(response, response_length)),
-            )
+        # Bytes, not the parsed request: parsed requests in the log's queue cost 15x their size;
+        # the writer thread turns them into V2 JSON (codec.json_body) off the request path.
+        self.payload_log.offer(
+            request_id,
+            model.name,
+            str(model.version),
+            time.time() - elapsed,
+            elapsed,
+            body if isinstance(body, bytes) else bytes(body),  # read in many parts: a bytearray
+            response,
+            request_header_length=json_length,
+            response_header_length=response_length,
+        )
 
     def _model_label(self, name: str) -> str:
         # Only names the repository holds: clients must not create label values at will.

@@ -563,3 +563,24 @@ def test_json_body_of_a_binary_response_equals_the_json_response(client: Client)
 def test_json_body_refuses_what_is_not_a_v2_body(body: bytes, length: int | None) -> None:
     with pytest.raises(ValueError):
         json_body(body, length)
+
+
+def test_the_payload_log_records_a_binary_exchange_as_json(repo: Path, tmp_path: Path) -> None:
+    log = tmp_path / "payloads.jsonl"
+    app = create_app(repo, log_payloads=str(log))
+    client = Client(app)
+    body, headers = classifier_binary(
+        [40.5], ["Größe"], id="logged", parameters={"binary_data_output": True}
+    )
+    try:
+        response = client.post("/v2/models/penguins/infer", content=body, headers=headers)
+        assert response.status_code == 200
+    finally:
+        client.close()
+        app.close()
+
+    (record,) = [orjson.loads(line) for line in log.read_bytes().splitlines()]
+    assert record["id"] == "logged"
+    assert [i["data"] for i in record["inputs"]] == [[40.5], ["Größe"]]
+    length = int(response.headers["inference-header-content-length"])
+    assert record["outputs"] == json_body(response.content, length)["outputs"]
