@@ -437,6 +437,9 @@ def _run_tmp(root: Path) -> Iterator[Path]:
     parent = root / "tmp"
     parent.mkdir(parents=True, exist_ok=True)
     tmp = staging_dir(parent, prefix=".run.")
+    # this process's own temporary folder is decided (and cached by tempfile) now: were it
+    # first asked for during the run, it would be this folder, gone after the run
+    tempfile.gettempdir()
     before = os.environ.get("TMPDIR")
     os.environ["TMPDIR"] = str(tmp)  # tasks inherit this process's environment
     try:

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from mlrail.local import _Redacting
 
 PENGUINS = Path(__file__).parents[2] / "mlrail" / "data" / "penguins.csv"
@@ -124,3 +126,21 @@ def test_the_summary_masks_credentials(tmp_path: Path) -> None:
     text = format_summary(run)
     assert "SECRET" not in text and "abc" not in text and "KEY" not in text
     assert "FAILED at ingest: DataError: s3://***@bucket/x.csv?secret_key=***" in text
+
+
+def test_a_runs_temporary_folder_is_the_tasks_not_this_processs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """run_training may be called again in the same process (a notebook): tempfile must not
+    have cached the first run's folder, removed when that run ended."""
+    import tempfile
+
+    from mlrail.local import _run_tmp
+
+    monkeypatch.setattr(tempfile, "tempdir", None)  # not yet decided, as in a fresh process
+    with _run_tmp(tmp_path) as tmp:
+        assert os.environ["TMPDIR"] == str(tmp)  # for the tasks
+        during = tempfile.gettempdir()  # as _for_local's compile asks during the run
+    assert not tmp.exists()
+    assert during == tempfile.gettempdir() and Path(during).is_dir()
+    assert tmp_path not in Path(during).parents
