@@ -58,7 +58,8 @@ def validate_source(
             None to write nothing.
         curated_schema: Path or URI of a ``schema.pbtxt`` to check against; empty to infer one
             from the data itself (then only what inference cannot accept is an anomaly: an
-            empty file, ±inf in a number column, too few rows).
+            empty file, ±inf in a number column, too few rows, a column of a type mlrail does
+            not support).
         baseline_statistics: Path or URI of a ``statistics.pb`` (or a statistics artifact's
             folder) from an earlier run, to measure drift against; empty for none.
         baseline_split: The baseline's dataset the files are compared with.
