@@ -215,54 +215,35 @@ def _package(target: str, tmp: str) -> str:
 
 def _check_evaluation(a: argparse.Namespace, task: str) -> None:
     """Refuse thresholds that evaluate would refuse after training: unreadable bounds, metrics
-    no evaluation of ``task`` computes (any task when it is ``auto``), slices and columns that
-    are not among ``--slices`` / ``--sensitive-columns``."""
-    from mlrail.components.evaluate.core import parse_fairness_thresholds, parse_thresholds
-    from mlrail.components.evaluate.fairness import FAIRNESS_METRICS
+    no task computes (or, with ``--task`` given, not this task), slices and columns that are
+    not among ``--slices`` / ``--sensitive-columns``."""
+    from mlrail.components.evaluate.core import check_threshold_names, parse_thresholds
     from mlrail.components.evaluate.metrics import is_metric, task_metrics
     from mlrail.modelspec import ModelSpec
 
-    tasks = ["binary", "multiclass", "regression"] if task == "auto" else [task]
-
-    def known(metric: str) -> bool:
-        # a per-class figure such as recall[Adelie]: the class is known only after training
-        cls = metric[:-1].partition("[")[2] if metric.endswith("]") else ""
-        return any(is_metric(ModelSpec(t, "", [], "", [cls] if cls else []), metric) for t in tasks)
-
     try:
-        thresholds = parse_thresholds(a.thresholds or {})
+        check_threshold_names(a.thresholds or {}, None, slices=a.slices or [])
     except ValueError as e:
         raise MlrailError(f"--thresholds: {e}") from e
     try:
-        fairness = parse_fairness_thresholds(a.fairness_thresholds or {})
+        check_threshold_names(
+            None, a.fairness_thresholds or {}, sensitive_columns=a.sensitive_columns or []
+        )
     except ValueError as e:
         raise MlrailError(f"--fairness-thresholds: {e}") from e
-    for t in thresholds:
-        if not known(t.metric):
-            names = sorted({m for task_ in tasks for m in task_metrics(task_)})
-            raise MlrailError(
-                f"--thresholds: no metric {t.metric!r} for "
-                f"{'any task' if task == 'auto' else f'a {task} task'}; there are: "
-                f"{', '.join(names)} and per class precision[C], recall[C], f1[C], support[C]"
-            )
-        if t.slice is not None and t.slice.split("=", 1)[0] not in (a.slices or []):
-            raise MlrailError(
-                f"--thresholds: thresholds for slice {t.slice!r}, but --slices is "
-                f"{','.join(a.slices or []) or 'not set'}"
-            )
-    for t in fairness:
-        if t.metric not in FAIRNESS_METRICS:  # checked there for flat keys only
-            raise MlrailError(
-                f"--fairness-thresholds: no fairness metric {t.metric!r}; there are: "
-                f"{', '.join(FAIRNESS_METRICS)}"
-            )
-        if t.slice is not None and t.slice not in (a.sensitive_columns or []):
-            raise MlrailError(
-                f"--fairness-thresholds: thresholds for column {t.slice!r}, but "
-                f"--sensitive-columns is {','.join(a.sensitive_columns or []) or 'not set'}"
-            )
     if a.fairness_thresholds and not a.sensitive_columns:
+        # else nothing would check them: a silent pass
         raise MlrailError("--fairness-thresholds needs --sensitive-columns: which columns?")
+    if task == "auto":
+        return
+    for t in parse_thresholds(a.thresholds or {}):
+        # a per-class figure such as recall[Adelie]: the classes are known only after training
+        cls = t.metric[:-1].partition("[")[2] if t.metric.endswith("]") else ""
+        if not is_metric(ModelSpec(task, "", [], "", [cls] if cls else []), t.metric):
+            raise MlrailError(
+                f"--thresholds: no metric {t.metric!r} for a {task} task; there are: "
+                f"{', '.join(task_metrics(task))}"
+            )
 
 
 def _check_module_file(path: str, sha256: str | None) -> None:

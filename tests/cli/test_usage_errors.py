@@ -71,24 +71,25 @@ def test_out_of_range_values_are_refused_by_the_parser(
     ("args", "message"),
     [
         # these failed at evaluate, after ingest, validate and training
-        (["--thresholds", '{"acuracy": ">= 0.5"}'], "--thresholds: no metric 'acuracy'"),
+        (["--thresholds", '{"acuracy": ">= 0.5"}'], "--thresholds: threshold on 'acuracy'"),
         (
             ["--task", "regression", "--thresholds", '{"accuracy": ">= 0.5"}'],
             "--thresholds: no metric 'accuracy' for a regression task",
         ),
         (
             ["--thresholds", '{"slices": {"island": {"accuracy": 0.5}}}'],
-            "thresholds for slice 'island', but --slices is not set",
+            "--thresholds: thresholds for slice 'island', but the slices are: none",
         ),
         (
             ["--sensitive-columns", "sex"]
             + ["--fairness-thresholds", '{"demographic_parity_diff": "<= 0.5"}'],
-            "fairness threshold 'demographic_parity_diff': not a fairness metric",
+            "--fairness-thresholds: fairness threshold 'demographic_parity_diff': not a "
+            "fairness metric",
         ),
         (
             ["--sensitive-columns", "sex"]
             + ["--fairness-thresholds", '{"island": {"demographic_parity_difference": 0.1}}'],
-            "thresholds for column 'island', but --sensitive-columns is sex",
+            "thresholds for column 'island', but the sensitive columns are: sex",
         ),
         (
             ["--fairness-thresholds", f'{{"{FAIRNESS_METRICS[0]}": 0.1}}'],
