@@ -56,20 +56,22 @@ are refused, naming the file and the name.
 
 Types, as read: CSV numbers are ``int64``/``float64`` (an integer beyond int64 is read as a
 float, rounded), ``true``/``false`` booleans, ISO dates ``date32``, ISO datetimes
-``timestamp[s]`` (with a zone or ``Z``: converted to UTC, ``timestamp[s, tz=UTC]``), ``HH:MM:SS``
-``time32`` (not a model input: validate reports it), the rest text. JSON Lines values are
-numbers, booleans, text, lists and objects; pyarrow infers ``timestamp[s]`` for a key whose
-strings in the first block are all ISO dates or datetimes (a date is its midnight, a zone
-converted to UTC), else they stay text; a later block's other text in such a key is a
+``timestamp[s]`` (with a zone or ``Z``: converted to UTC, ``timestamp[s, tz=UTC]``),
+``HH:MM:SS`` ``time32`` (not a model input: validate reports it), the rest text; dates and
+datetimes with and without a zone in one column are refused, naming one of each. JSON Lines
+values are numbers, booleans, text, lists and objects; pyarrow infers ``timestamp[s]`` for a
+key whose strings in the first block are all ISO dates or datetimes (a date is its midnight, a
+zone converted to UTC), else they stay text; a later block's other text in such a key is a
 :class:`~mlrail.errors.DataError` naming its line (a JSON string is never refused for being
-mostly numbers: JSON says what is a number). Parquet keeps the file's types (a dictionary-encoded column is its values'
-type; ``string_view`` is read as ``string``). Files or blocks of one source widen to a common
-type: integers of any width and floats to ``int64`` or ``float64`` (``uint64`` with a signed
-integer, or a decimal with anything else, to ``float64``), a date and a timestamp to the
-timestamp, timestamps to the finer unit (a zone wins over none, which is UTC). Other
-combinations are a :class:`~mlrail.errors.DataError`. Types no step models (binary, lists,
-structs, maps, time of day, durations, ...) are read as they are: ingest carries them into the
-splits, validate reports each as an anomaly naming the column and its type.
+mostly numbers: JSON says what is a number). Parquet keeps the file's types (a
+dictionary-encoded column is its values' type; ``string_view`` is read as ``string``).
+Files or blocks of one source widen to a common type: integers of any width and floats to
+``int64`` or ``float64`` (``uint64`` with a signed integer, or a decimal with anything else, to
+``float64``), a date and a timestamp to the timestamp, timestamps to the finer unit (a zone
+wins over none, which is UTC). Other combinations are a :class:`~mlrail.errors.DataError`.
+Types no step models (binary, lists, structs, maps, time of day, durations, ...) are read as
+they are: ingest carries them into the splits, validate reports each as an anomaly naming the
+column and its type.
 
 Types: the first block decides each column's type, later blocks and files are read as those types.
 When a later block needs a wider type (a float in a column so far all integers, a value in a
@@ -571,12 +573,16 @@ class _Mixed:
     # the first other value: its block (without its bytes), the block's length, row and value
     first_bad: tuple[_Chunk, int, int, Any] | None = None
     dropped: bool = False  # under half: the column is not that
+    # dates only: the first value with a time zone and the first without
+    zoned: str | None = None
+    naive: str | None = None
 
 
 # a number as pyarrow's float parser reads it, NaN and infinity spellings included
 _NUMBER = r"(?i)^\s*[-+]?((\d+\.?\d*|\.\d+)(e[-+]?\d+)?|nan(\([0-9a-z_]*\))?|inf(inity)?)\s*$"
 # an ISO 8601 date or datetime, as pyarrow's CSV reader infers them
 _ISO_DATE = r"^\s*\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)?)?\s*$"
+_ZONED = r"\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)\s*$"  # a time with its zone
 # what a text column may be with a stray word in it, and the pattern of its values
 _MIXED = {"numbers": _NUMBER, "dates": _ISO_DATE}
 _STOP = object()
@@ -1038,6 +1044,8 @@ class Blocks(Iterator[pa.Table]):
                     row = int(pc.index(bad, True).as_py())
                     where = _Chunk(chunk.file, chunk.offset, None, chunk.first, names=chunk.names)
                     state.first_bad = (where, len(chunk.data), row, column[row].as_py())
+                if what == "dates" and (state.zoned is None or state.naive is None):
+                    self._zones(state, column)
                 state.values += values
                 state.numeric += matched
                 state.dropped = state.numeric < 0.5 * state.values
@@ -1045,9 +1053,38 @@ class Blocks(Iterator[pa.Table]):
             if not alive:
                 self._settled.add(name)
 
+    @staticmethod
+    def _zones(state: _Mixed, column: pa.ChunkedArray) -> None:
+        """Note the first date/time value of ``column`` with a time zone and the first without."""
+        dated = pc.match_substring_regex(column, _ISO_DATE)
+        zoned = pc.match_substring_regex(column, _ZONED)
+        for want, attr in ((True, "zoned"), (False, "naive")):
+            if getattr(state, attr) is None:
+                hits = pc.and_(dated, zoned if want else pc.invert(zoned))
+                row = pc.index(pc.fill_null(hits, False), True).as_py()
+                if row >= 0:
+                    setattr(state, attr, column[row].as_py())
+
     def _check_mixed(self) -> None:
         for (name, what), state in self._mixed.items():
-            if name in self._settled or state.dropped or state.first_bad is None:
+            if name in self._settled or state.dropped:
+                continue
+            if what == "dates" and state.first_bad is None and state.values:
+                # every value is an ISO date or datetime, yet pyarrow read them as text
+                f = self.resolved.files[0].name if len(self.resolved.files) == 1 else (
+                    redact(self.resolved.source)
+                )  # fmt: skip
+                why = (
+                    f"some with a time zone (first {state.zoned!r}), some without (first "
+                    f"{state.naive!r}); give every value a zone (or Z), or none"
+                    if state.zoned is not None and state.naive is not None
+                    else "one of them is not a real date or time (such as 2012-02-30); fix it"
+                )
+                raise DataError(
+                    f"{f}: column {name!r} holds ISO dates and times that cannot be read as one "
+                    f"type: {why}"
+                )
+            if state.first_bad is None:
                 continue
             if state.numeric < 0.9 * state.values:
                 continue

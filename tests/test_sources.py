@@ -625,3 +625,17 @@ def test_dates_with_a_stray_word_are_refused_wherever_it_is(tmp_path: Path) -> N
     words = "".join(f"w{i},{i}\n" for i in range(20))
     fine = _write(tmp_path / "w.csv", f"note,n\n{words}2012-01-01,1\n".encode())
     assert read_table(str(fine))[0].column("note").type == pa.string()
+
+
+def test_dates_with_and_without_a_zone_in_one_column_are_refused_naming_both(
+    tmp_path: Path,
+) -> None:
+    dates = "".join(f"2012-01-{d:02d},{d}\n" for d in range(1, 29))
+    src = _write(tmp_path / "z.csv", f"when,n\n{dates}2012-02-01T06:00:00Z,29\n".encode())
+    assert (
+        f"{src}: column 'when' holds ISO dates and times that cannot be read as one type: some "
+        "with a time zone (first '2012-02-01T06:00:00Z'), some without (first '2012-01-01')"
+    ) in _error(src)
+    assert "changes type at line 30: '2012-02-01T06:00:00Z'" in _error(src, block_size=64)
+    bad = _write(tmp_path / "b.csv", b"day\n2012-01-01\n2012-02-30\n")
+    assert "not a real date or time (such as 2012-02-30)" in _error(bad)
