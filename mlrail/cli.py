@@ -684,7 +684,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_sha256,
         default=None,
         metavar="HEX",
-        help="refuse the --module-file unless its SHA-256 is this (checked before it is loaded)",
+        help="refuse the --module-file unless its SHA-256 is this (checked before any step runs)",
     )
     p.add_argument(
         "--baseline-statistics", default="", help="statistics of earlier data, for drift"

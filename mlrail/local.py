@@ -9,7 +9,7 @@ The working folder (``--workdir``) may be shared by runs at the same time. Each 
 id (``<UTC time>-<random>``), its own log (``logs/training-<id>.log``, created exclusively), its
 own run folder (``pipeline_root/training-<id>-<kfp's time stamp>/``, the only one the summary
 reads) and its own temporary folder (``tmp/.run.pid<PID>-*.tmp``: kfp.local's workspace and
-each task's program folder, removed when the run ends). A run swept at the start removes what
+each task's program folder, removed when the run ends). Each run, as it starts, removes what
 killed runs left behind (:func:`mlrail.io.sweep_stale`: only temporaries whose process is gone).
 """
 
