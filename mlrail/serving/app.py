@@ -29,11 +29,12 @@ for unknown/unready models (KServe answers versioned paths with 501; we serve th
 =====  ======================================================================================
 400    a V2 request this model cannot take: unknown, missing or repeated input; shape; datatype;
        data that does not match its shape or datatype; an infinite number; unknown output;
-       binary data whose sizes do not add up; text that is not Unicode
+       binary data whose sizes do not add up; input text that is not Unicode
 404    unknown path, model or version (or a version on disk that is not the one served)
 405    wrong method for the path
 413    body larger than ``max_body_bytes`` (from Content-Length, and counted while reading)
 422    the body is not a V2 inference request: not JSON, not an object, fields of the wrong type
+       (or an ``id``, name or key that is not Unicode: a lone surrogate escape)
 503    the model (or, for /v2/health/ready, some model) is not ready; the message says why
 500    ONNX Runtime failed on a valid request (or a bug here); the message says what failed
 =====  ======================================================================================

@@ -120,6 +120,9 @@ _LARGE_JSON = 1024 * 1024
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
+_NONE: frozenset[str] = frozenset()
+
+
 class RequestError(Exception):
     """A request the server refuses, with the HTTP status and the message for the client.
 
@@ -210,22 +213,21 @@ def decode_request(
         RequestError: The request is not V2 (422), or this model cannot take it (400); the
             message names the input and, where there is one, the element.
     """
+    if json_length is None:  # all JSON: no views (the batch-1 path counts each microsecond)
+        return _decode_request(model, _parse_json(body, body), None)
     view = memoryview(body)
-    binary: memoryview | None = None
-    if json_length is None:
-        header = view
-    else:
-        if json_length > len(view):
-            raise _bad(
-                f"Inference-Header-Content-Length {json_length} is larger than the body "
-                f"({len(view)} bytes)"
-            )
-        header, binary = view[:json_length], view[json_length:]
-    request = _parse_json(header, body if json_length is None else None)
-    return _decode_request(model, request, binary)
+    if json_length > len(view):
+        raise _bad(
+            f"Inference-Header-Content-Length {json_length} is larger than the body "
+            f"({len(view)} bytes)"
+        )
+    header, binary = view[:json_length], view[json_length:]
+    return _decode_request(model, _parse_json(header, None), binary)
 
 
-def _parse_json(raw: memoryview, whole: bytes | bytearray | None) -> dict[str, Any]:
+def _parse_json(
+    raw: bytes | bytearray | memoryview, whole: bytes | bytearray | None
+) -> dict[str, Any]:
     """The JSON part of a body; ``whole`` is the same bytes when the body is all JSON."""
     request: Any
     if len(raw) > _LARGE_JSON:
@@ -304,10 +306,11 @@ def _decode_request(
         raise _not_v2(f'"id" must be a string, got a JSON {_json_type(request_id)}')
     parameters = request.get("parameters")
     if parameters is None:
-        parameters = {}
+        binary_default = False
     elif not isinstance(parameters, dict):
         raise _not_v2(f'"parameters" must be an object, got a JSON {_json_type(parameters)}')
-    binary_default = _flag(parameters, "binary_data_output", '"parameters"')
+    else:
+        binary_default = _flag(parameters, "binary_data_output", '"parameters"')
 
     items = request.get("inputs")
     if not isinstance(items, list):
@@ -377,7 +380,7 @@ def _requested_outputs(
 ) -> tuple[list[str], frozenset[str]]:
     if outputs is None:
         every = list(model.output_names)
-        return every, frozenset(every) if binary_default else frozenset()
+        return every, frozenset(every) if binary_default else _NONE
     if not isinstance(outputs, list):
         raise _not_v2(f'"outputs" must be a list, got a JSON {_json_type(outputs)}')
     names: list[str] = []
