@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Iterable
@@ -207,6 +208,7 @@ class Repository:
         self.poll_interval = poll_interval
         self._models: dict[str, ModelEntry] = {}
         self._repository_problem: str | None = None  # the last one logged, to log it once
+        self._root_prefix = re.compile(r"(?<![\w./-])" + re.escape(str(self.root) + os.sep))
         self._refresh_lock = threading.Lock()
         self.refresh()
         self._next_poll = time.monotonic() + poll_interval  # it has just scanned
@@ -299,9 +301,12 @@ class Repository:
             self._repository_problem = message
 
     def _relative(self, message: str) -> str:
-        """``message`` with the repository's own path cut from the paths it names."""
-        root = str(self.root)
-        return message.replace(root + os.sep, "").replace(root, "the model repository")
+        """``message`` with the repository's own path cut from the paths it names.
+
+        Only where a path starts (not inside a longer one: a model folder may share the
+        repository's name), and never a bare ``.``.
+        """
+        return self._root_prefix.sub("", message)
 
     def _refresh_model(self, entry: ModelEntry) -> None:
         versions = _list_versions(entry.folder)

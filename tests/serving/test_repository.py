@@ -341,3 +341,17 @@ def test_an_empty_repository_is_logged_once(
             repository.refresh()
 
     assert len([r for r in caplog.records if "holds no model folders" in r.getMessage()]) == 1
+
+
+@pytest.mark.parametrize("root", [".", "model_repository", "models"])
+def test_errors_name_files_relative_to_a_repository_given_as_a_relative_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, root: str
+) -> None:
+    # A model folder named like the repository ("models/models/...") keeps its own name.
+    monkeypatch.chdir(tmp_path)
+    corrupt(tmp_path / root / "models" / "1")
+    write_regressor(tmp_path / root, 1)
+
+    error = Repository(root).model("models").error or ""  # type: ignore[union-attr]
+
+    assert error.startswith("models/1/model.onnx: ONNX Runtime cannot load this model"), error
