@@ -332,7 +332,7 @@ def _decode_request(
         spec = model.input_index.get(name)
         if spec is None:
             raise _bad(
-                f"model {model.name!r} has no input {name!r}; its inputs are: "
+                f"model {model.name!r} has no input {_short(name, 80)}; its inputs are: "
                 f"{', '.join(t.name for t in model.inputs)}"
             )
         if name in feeds:
@@ -391,7 +391,7 @@ def _requested_outputs(
             raise _not_v2(f'outputs[{position}] must be an object with a "name" string')
         if name not in model.output_index:
             raise _bad(
-                f"model {model.name!r} has no output {name!r}; its outputs are: "
+                f"model {model.name!r} has no output {_short(name, 80)}; its outputs are: "
                 f"{', '.join(model.output_names)}"
             )
         parameters = item.get("parameters")
@@ -468,7 +468,7 @@ def _decode_input(
 
     if not fits:
         raise _bad(
-            f"input {name!r}: shape {shape} does not match the model's "
+            f"input {name!r}: shape {_short(shape, 80)} does not match the model's "
             f"{list(model_shape)} (-1: any size)"
         )
     accepts = _ACCEPTS_DATETIME if spec.datetime else _ACCEPTS[spec.datatype]

@@ -584,3 +584,19 @@ def test_the_payload_log_records_a_binary_exchange_as_json(repo: Path, tmp_path:
     assert [i["data"] for i in record["inputs"]] == [[40.5], ["Größe"]]
     length = int(response.headers["inference-header-content-length"])
     assert record["outputs"] == json_body(response.content, length)["outputs"]
+
+
+@pytest.mark.parametrize("where", ["input name", "output name", "shape"])
+def test_an_error_does_not_echo_a_megabyte_of_the_request(client: Client, where: str) -> None:
+    request = classifier_request([40.0], ["Dream"])
+    if where == "input name":
+        request["inputs"][0]["name"] = "x" * 1_000_000
+    elif where == "output name":
+        request["outputs"] = [{"name": "y" * 1_000_000}]
+    else:
+        request["inputs"][0]["shape"] = [1] * 200_000
+
+    response = client.post("/v2/models/penguins/infer", json=request)
+
+    assert response.status_code == 400
+    assert len(response.content) < 1000
