@@ -177,11 +177,8 @@ def kserve_infer(
     request = InferRequest(model_name=model, infer_inputs=inputs)
 
     async def call() -> Any:
-        client = InferenceRESTClient(RESTConfig(protocol="v2"))
-        try:
+        async with InferenceRESTClient(RESTConfig(protocol="v2")) as client:
             return await client.infer(server.url, request, model_name=model)
-        finally:
-            await client._client.aclose()  # it has no close() of its own in 0.21
 
     response = asyncio.run(call())
     return {o.name: np.asarray(o.as_numpy()) for o in response.outputs}
