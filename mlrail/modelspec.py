@@ -29,6 +29,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -263,7 +264,10 @@ class ModelSpec:
 
 
 def class_key(value: Any) -> str:
-    """How a label value is written as a class name (``3.0`` and ``3`` are the class "3")."""
+    """How a label value is written as a class name (``3.0``, ``3`` and a decimal ``3.00`` are
+    the class "3")."""
+    if isinstance(value, Decimal):
+        value = float(value)
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return str(value)

@@ -129,7 +129,14 @@ class LabelSummary:
             DataError: when ``type`` is neither numbers, booleans nor strings (no file named:
                 the caller names it).
         """
-        numeric = pa.types.is_integer(type) or pa.types.is_floating(type) or pa.types.is_null(type)
+        if pa.types.is_dictionary(type):  # dictionary-encoded: its values are the labels
+            type = type.value_type
+        numeric = (
+            pa.types.is_integer(type)
+            or pa.types.is_floating(type)
+            or pa.types.is_decimal(type)
+            or pa.types.is_null(type)
+        )
         text = pa.types.is_string(type) or pa.types.is_large_string(type)
         if not (numeric or text or pa.types.is_boolean(type)):
             raise DataError(f"type {type}: a label must be numbers, booleans or strings")
@@ -140,6 +147,8 @@ class LabelSummary:
 def summarize_column(s: LabelSummary, col: pa.Array | pa.ChunkedArray) -> None:
     """Add one batch of label values to ``s``."""
     s.rows += len(col)
+    if pa.types.is_dictionary(col.type):
+        col = col.cast(col.type.value_type)
     if s.numeric:
         values = col.cast(pa.float64()).to_numpy(zero_copy_only=False)
         present = values[~np.isnan(values)]  # nulls come through as NaN
@@ -189,10 +198,14 @@ def summarize_labels(
 
 
 def _numeric_type(t: pa.DataType) -> bool:
+    """What :meth:`ModelSpec.features` reads as float32 (a dictionary by its values)."""
+    if pa.types.is_dictionary(t):
+        t = t.value_type
     return (
         pa.types.is_integer(t)
         or pa.types.is_floating(t)
         or pa.types.is_boolean(t)
+        or pa.types.is_decimal(t)
         or pa.types.is_null(t)
     )
 

@@ -35,6 +35,8 @@ def protos(
     ds = stats.datasets.add(name="train", num_examples=table.num_rows)
     for name in table.column_names:
         col = table.column(name)
+        if pa.types.is_dictionary(col.type):
+            col = col.cast(col.type.value_type)
         feat = schema.feature.add(name=name)
         st = ds.features.add()
         st.path.step.append(name)

@@ -474,3 +474,39 @@ def test_training_streamed_from_many_row_groups_is_reproducible(
     assert runs[0].rows == 450 and runs[0].eval_rows == 90
     assert runs[0].history == runs[1].history
     assert runs[0].history["val_accuracy"][-1] > 0.6  # it learns through the stream
+
+
+def test_decimal_dictionary_and_large_string_columns_train_and_label(tmp_path: Path) -> None:
+    """Arrow types a Parquet file may hold, as inputs and as the label (dictionary, decimal)."""
+    from decimal import Decimal
+
+    from tests.components.train._protos import write_splits
+
+    def table(n: int, label: str) -> pa.Table:
+        price = pa.array([Decimal(f"{i % 7}.25") for i in range(n)], pa.decimal128(8, 2))
+        colour = pa.array(["red", "blue"] * (n // 2)).dictionary_encode()
+        labels = {
+            "dict": pa.array(["a", "b", "b"] * (n // 3)).dictionary_encode(),
+            "decimal": pa.array([Decimal(i % 2) for i in range(n)], pa.decimal128(4, 0)),
+        }[label]
+        return pa.table(
+            {
+                "price": price,
+                "colour": colour,
+                "text": pa.array(["x", "y", "z"] * (n // 3), pa.large_string()),
+                "y": labels,
+            }
+        )
+
+    for label, classes in (("dict", ["a", "b"]), ("decimal", ["0", "1"])):
+        p = write_splits(tmp_path / label, table(60, label), table(30, label))
+        result = train(
+            p["examples"], p["schema"], p["statistics"], p["model"], label="y",
+            hparams={"epochs": 1},
+        )  # fmt: skip
+        assert result.spec.classes == classes and result.rows == 60
+        assert {i.column: i.dtype for i in result.spec.inputs} == {
+            "price": "float32",
+            "colour": "string",
+            "text": "string",
+        }
