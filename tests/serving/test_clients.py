@@ -11,6 +11,7 @@ same feeds.
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,11 +19,32 @@ from typing import Any
 import numpy as np
 import pytest
 import tritonclient.http as triton
-from kserve import InferenceRESTClient, InferInput, InferRequest, RESTConfig
 
 from mlrail.datetimes import parse_days
 
 from .helpers import ISLANDS, Running, running_server, session, write_classifier, write_columns
+
+
+def _import_kserve() -> Any:
+    """``kserve``, imported with an empty command line.
+
+    Importing it runs its model server's argument parser over ``sys.argv`` (kserve 0.21,
+    model_server.py), which takes pytest's own options for abbreviations of its own
+    (``--co`` for ``--configure_logging``) and exits the whole test session.
+    """
+    argv, sys.argv = sys.argv, sys.argv[:1]
+    try:
+        import kserve
+    finally:
+        sys.argv = argv
+    return kserve
+
+
+kserve = _import_kserve()
+InferenceRESTClient = kserve.InferenceRESTClient
+InferInput = kserve.InferInput
+InferRequest = kserve.InferRequest
+RESTConfig = kserve.RESTConfig
 
 BATCHES = [1, 64]
 
