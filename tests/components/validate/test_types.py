@@ -97,6 +97,12 @@ def test_dates_are_compared_for_skew_like_numbers() -> None:
     assert {a.type for a in report.anomalies} == {"COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH"}
     same = validate_tables({"train": [train], "eval": [train.slice(0, 80)]})
     assert same.ok
+    # the report shows a date column's figures as dates, not as days since 1970
+    page = ET.fromstring(render_html(report))
+    (table,) = [t for t in page.iter("table") if t.get("id") == "features-numeric"]
+    cells = ["".join(td.itertext()) for td in table.iter("td")]
+    assert "2012-01-01" in cells and "2013-02-04" in cells  # train's and eval's minimum
+    assert "dates (date32[day])" in "".join(table.itertext())
 
 
 def test_a_curated_time_domain_and_dates_must_meet(tmp_path: Path) -> None:
