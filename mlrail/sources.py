@@ -46,8 +46,9 @@ column they are text. (pyarrow's default null spellings also hold ``nan``, ``NaN
 TFDV counts 9,880 NaN.) A CSV text column whose values are 90% or more numbers (NaN and
 infinity spellings count as numbers), or 90% or more ISO dates or datetimes, is refused, naming
 its first other value: a stray ``n/a-ish`` or ``1.#QNAN`` among numbers, or ``soon`` among
-dates, would otherwise make a measurement or a date a category. (Past the first block the same
-value is refused as a type change; this rule makes the answer the same for a small file.)
+dates, would otherwise make a measurement or a date a category. (Past the first block a word
+in a number column is refused as a type change; a word in a date column makes it text, so
+the same rule then applies: the answer does not depend on where the blocks are cut.)
 
 Column names: any string a header can hold is a column name, kept exactly (capitals, spaces,
 punctuation, leading digits, non-ASCII, names equal after case-folding, very long names) and
@@ -61,14 +62,15 @@ float, rounded), ``true``/``false`` booleans, ISO dates ``date32``, ISO datetime
 datetimes with and without a zone in one column are refused, naming one of each. JSON Lines
 values are numbers, booleans, text, lists and objects; pyarrow infers ``timestamp[s]`` for a
 key whose strings in the first block are all ISO dates or datetimes (a date is its midnight, a
-zone converted to UTC), else they stay text; a later block's other text in such a key is a
-:class:`~mlrail.errors.DataError` naming its line (a JSON string is never refused for being
-mostly numbers: JSON says what is a number). Parquet keeps the file's types (a
+zone converted to UTC), else they stay text; when a later block holds other text in such a
+key, the key is read again as the text it is (a JSON string is never refused for being mostly
+numbers or dates: JSON says what is a number, and has no dates). Parquet keeps the file's types (a
 dictionary-encoded column is its values' type; ``string_view`` is read as ``string``).
 Files or blocks of one source widen to a common type: integers of any width and floats to
 ``int64`` or ``float64`` (``uint64`` with a signed integer, or a decimal with anything else, to
 ``float64``), a date and a timestamp to the timestamp, timestamps to the finer unit (a zone
-wins over none, which is UTC). Other combinations are a :class:`~mlrail.errors.DataError`.
+wins over none, which is UTC), dates or timestamps and text to text. Other combinations are a
+:class:`~mlrail.errors.DataError`.
 Types no step models (binary, lists, structs, maps, time of day, durations, ...) are read as
 they are: ingest carries them into the splits, validate reports each as an anomaly naming the
 column and its type.
@@ -118,6 +120,7 @@ import pyarrow.fs as pafs
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
+from mlrail.datetimes import is_datetime
 from mlrail.errors import DataError
 from mlrail.io import filesystem
 from mlrail.redact import redact
@@ -1269,9 +1272,23 @@ def _parse_chunk(
             ),
         )
     # one block, always: pyarrow refuses a line longer than its block
-    return pajson.read_json(
-        data, read_options=pajson.ReadOptions(use_threads=False, block_size=block)
-    )
+    read = pajson.ReadOptions(use_threads=False, block_size=block)
+    table = pajson.read_json(data, read_options=read)
+    # a key an earlier pass found to be text, which pyarrow took for timestamps in this block:
+    # read again as the text it is, the keys in their order (rare: it costs a second parse)
+    retyped = [
+        (n, t)
+        for n, t in types.items()
+        if _is_text(t) and n in table.column_names and is_datetime(table.schema.field(n).type)
+    ]
+    if retyped:
+        parse = pajson.ParseOptions(
+            explicit_schema=pa.schema(retyped), unexpected_field_behavior="infer"
+        )
+        order = table.column_names
+        data = pa.BufferReader(pa.py_buffer(chunk.data))
+        table = pajson.read_json(data, read_options=read, parse_options=parse).select(order)
+    return table
 
 
 # ------------------------------------------------------------------------------------ helpers
@@ -1413,6 +1430,10 @@ def _merge(have: pa.DataType | None, new: pa.DataType) -> pa.DataType | None:
         return pa.float64()  # also uint64 with a signed integer: no integer type holds both
     if _is_text(have) and _is_text(new):
         return have
+    if (is_datetime(have) and _is_text(new)) or (_is_text(have) and is_datetime(new)):
+        # ISO strings read as dates in one block, with other text in another: the column is
+        # text (a CSV column of 90% dates or more is then refused, naming the other value)
+        return new if _is_text(new) else have
     dated = (pa.types.is_date(have) or pa.types.is_timestamp(have)) and (
         pa.types.is_date(new) or pa.types.is_timestamp(new)
     )
