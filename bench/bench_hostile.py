@@ -10,7 +10,7 @@ case and run so each peak is the case's own, and runs each attack:
 - ``json_16mb_x8``: eight 16.5 MB JSON inference requests at once;
 - ``slow_clients``: 400 requests that send their headers and 10 bytes of a 1,000-byte body, plus
   ``--idle`` sockets that connect and send nothing (opened by helper processes, so the client's
-  own file limit is not the bound), held for ``--hold`` seconds;
+  own file limit is not the bound), held for ``--hold`` seconds (35: past the body timeout);
 - ``payload_log_slow_sink``: payload logging to a CloudEvents collector that takes 5 s per event,
   and 40 requests of 3.8 MB; RSS is also read 5 s after the last answer ("after");
 - ``lone_surrogate``: a request whose ``id``, then whose BYTES input, is ``"\\ud800"``.
@@ -490,7 +490,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--case", action="append", help="run only these cases")
     parser.add_argument("--idle", type=int, default=21_000, help="idle sockets in slow_clients")
-    parser.add_argument("--hold", type=float, default=15.0, help="seconds slow_clients holds")
+    # Past the 30 s body timeout, so the half-sent requests' fate is part of the figure.
+    parser.add_argument("--hold", type=float, default=35.0, help="seconds slow_clients holds")
     args = parser.parse_args()
     trees = [t.resolve() for t in (args.tree or [HERE])]
     chosen = cases(args)
