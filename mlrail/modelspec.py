@@ -202,7 +202,17 @@ class ModelSpec:
                     raise DataError(
                         f"{where}: column {spec.column!r} should be numeric, found {col.type}"
                     )
-                arr = col.cast(pa.float32()).to_numpy(zero_copy_only=False).astype(np.float32)
+                try:
+                    # unchecked: a safe cast refuses integers past 2**24 (float32's exact
+                    # range) and decimals it must round; the model takes them rounded
+                    wide = col.cast(pa.float64(), safe=False)
+                except pa.ArrowException as e:
+                    raise DataError(
+                        f"{where}: column {spec.column!r} ({col.type}) cannot be read as "
+                        f"numbers: {e}"
+                    ) from e
+                with np.errstate(over="ignore"):  # beyond float32: ±inf, as Arrow's cast gave
+                    arr = wide.to_numpy(zero_copy_only=False).astype(np.float32)
             else:
                 arr = np.array(["" if v is None else str(v) for v in col.to_pylist()], dtype=object)
             out[spec.name] = arr.reshape(-1, 1)

@@ -169,3 +169,15 @@ def test_no_column_list_takes_the_output_name(columns: list[str], task: str) -> 
     from mlrail.modelspec import output_name
 
     assert output_name(task, columns) not in columns
+
+
+def test_integers_past_float32_s_exact_range_are_rounded_not_refused() -> None:
+    """A safe Arrow cast to float32 refuses 20,000,000 (> 2**24): the model takes it rounded."""
+    spec = ModelSpec("regression", "y", [InputSpec("in_n", "n", "float32")], "predictions")
+    big = [20_000_001, 2**53 + 1, None, -(2**63)]
+    for t in (pa.int64(), pa.uint64(), pa.decimal128(38, 0)):
+        values = [v for v in big if v is None or v >= 0] if t == pa.uint64() else big
+        col = pa.array(values, t)
+        got = spec.features(pa.table({"n": col}), "t")["in_n"][:, 0]
+        want = np.array([np.nan if v is None else float(v) for v in values], np.float32)
+        np.testing.assert_array_equal(got, want)

@@ -374,7 +374,7 @@ def slice_rows(table: pa.Table, spec: SliceSpec, where: str) -> list[Slice]:
     col = table.column(spec.column)
     numeric = pa.types.is_integer(col.type) or pa.types.is_floating(col.type)
     if numeric:
-        x = col.cast(pa.float64()).to_numpy(zero_copy_only=False)
+        x = col.cast(pa.float64(), safe=False).to_numpy(zero_copy_only=False)
         present = np.isfinite(x)
         distinct = np.unique(x[present])
         if len(distinct) > spec.buckets:

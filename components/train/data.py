@@ -150,7 +150,7 @@ def summarize_column(s: LabelSummary, col: pa.Array | pa.ChunkedArray) -> None:
     if pa.types.is_dictionary(col.type):
         col = col.cast(col.type.value_type)
     if s.numeric:
-        values = col.cast(pa.float64()).to_numpy(zero_copy_only=False)
+        values = col.cast(pa.float64(), safe=False).to_numpy(zero_copy_only=False)
         present = values[~np.isnan(values)]  # nulls come through as NaN
         s.labelled += len(present)
         if s.counts is None:
