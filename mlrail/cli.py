@@ -562,10 +562,20 @@ def _cmd_schema(a: argparse.Namespace) -> int:
 def _cmd_serve(a: argparse.Namespace) -> int:
     from mlrail.serving.server import serve
 
-    print(
-        f"serving {a.model_repository} on http://{a.host}:{a.port} (Open Inference Protocol v2)",
-        flush=True,
-    )
+    # serve() prints the banner itself once the socket is bound (with the port really bound),
+    # so nothing is announced before a start-up error
+    limits = {
+        key: value
+        for key in (
+            "max_body_bytes",
+            "max_header_bytes",
+            "header_timeout",
+            "body_timeout",
+            "max_connections",
+            "max_bytes_in_flight",
+        )
+        if (value := getattr(a, key)) is not None
+    }
     serve(
         a.model_repository,
         host=a.host,
@@ -574,6 +584,7 @@ def _cmd_serve(a: argparse.Namespace) -> int:
         model_version=a.model_version,
         log_payloads=a.log_payloads,
         log_sample_rate=a.log_sample_rate,
+        **limits,
     )
     return 0
 
@@ -822,6 +833,32 @@ def build_parser() -> argparse.ArgumentParser:
         default=1.0,
         metavar="0..1",
         help="fraction of answered inferences logged with --log-payloads (default: 1.0)",
+    )
+    # limits against careless and hostile clients (defaults and reasons: mlrail.serving.limits);
+    # None keeps serve()'s default, which is not imported here to keep --help fast
+    limit = p.add_argument_group("limits per server process")
+    limit.add_argument(
+        "--max-body-bytes", type=_integer(1), help="largest request body (413 above; 16 MiB)"
+    )
+    limit.add_argument(
+        "--max-header-bytes",
+        type=_integer(1024),
+        help="request line and headers together (431 above; 64 KiB)",
+    )
+    limit.add_argument(
+        "--header-timeout", type=_seconds, help="seconds to receive the headers (408; 10)"
+    )
+    limit.add_argument("--body-timeout", type=_seconds, help="seconds to receive a body (408; 30)")
+    limit.add_argument(
+        "--max-connections",
+        type=_integer(1),
+        help="open connections (1024, always kept below the open-file limit)",
+    )
+    limit.add_argument(
+        "--max-bytes-in-flight",
+        type=_integer(1),
+        help="request bodies being read or answered at once (503 + Retry-After above; "
+        "16 MiB, or --max-body-bytes if larger)",
     )
     p.set_defaults(func=_cmd_serve)
     return parser

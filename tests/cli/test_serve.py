@@ -97,3 +97,51 @@ def test_mlrail_serve_refuses_a_port_outside_1_to_65535(
     err = capsys.readouterr().err
     assert "port must be between 1 and 65535 (0: any free port), got 99999" in err
     assert "Traceback" not in err
+
+
+def test_mlrail_serve_limits_reach_the_server_and_the_banner_comes_once(
+    onnx_model: Path, tmp_path: Path
+) -> None:
+    """``--max-header-bytes`` is the server's limit (431), and the banner is printed once, after
+    the socket is bound (never before a start-up error)."""
+    import socket
+
+    repo = tmp_path / "models"
+    deploy(
+        onnx_model,
+        tmp_path / "d",
+        target="local",
+        model_name="penguins",
+        model_repository=str(repo),
+    )
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlrail.cli", "serve", "--model-repository", str(repo),
+         "--port", str(port), "--max-header-bytes", "2048"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/v2/health/live").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+            s.sendall(
+                b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 4096 + b"\r\n\r\n"
+            )
+            assert s.recv(100).startswith(b"HTTP/1.1 431")
+        assert (
+            httpx.get(f"{url}/v2/health/live", headers={"X-Small": "a" * 1000}).status_code == 200
+        )
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=30)
+    assert out.count(f"serving {repo} on http://127.0.0.1:{port}") == 1, out
