@@ -228,3 +228,35 @@ def test_kserve_client_column_names_and_dates(server: Running, repo: Path, rows:
     want = expected(repo, "columns", feeds)
     for name in ("predictions", "days"):
         np.testing.assert_array_equal(answer[name].reshape(want[name].shape), want[name])
+
+
+def test_the_readme_tritonclient_example_runs_as_written(onnx_model: Path, tmp_path: Path) -> None:
+    """The README's Python example, against the penguins model on a real server: it prints
+    ONNX Runtime's probabilities (the client sent binary tensors, its default)."""
+    import contextlib
+    import io
+    import re
+    import shutil
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    blocks = [
+        b for b in re.findall(r"```python\n(.*?)```", readme, flags=re.S) if "tritonclient" in b
+    ]
+    assert len(blocks) == 1, "the README's tritonclient example is gone"
+    models = tmp_path / "models" / "penguins"
+    shutil.copytree(onnx_model / "model_repository" / "penguins", models)
+    with running_server(tmp_path / "models") as running:
+        code = blocks[0].replace('"127.0.0.1:8080"', f'"127.0.0.1:{running.port}"')
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            exec(compile(code, "README.md", "exec"), {})
+    printed = np.array(re.findall(r"[-\d.e]+", out.getvalue()), dtype=np.float32)
+    feeds = {
+        "island": np.array([["Biscoe"]], object), "bill_length_mm": np.array([[46.5]], np.float32),
+        "bill_depth_mm": np.array([[15.2]], np.float32),
+        "flipper_length_mm": np.array([[219.0]], np.float32),
+        "body_mass_g": np.array([[5200.0]], np.float32), "sex": np.array([["male"]], object),
+        "year": np.array([[2008.0]], np.float32),
+    }  # fmt: skip
+    (want,) = session(models / "1").run(["probabilities"], feeds)
+    np.testing.assert_allclose(printed, want.reshape(-1), rtol=1e-6)
