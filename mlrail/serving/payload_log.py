@@ -201,9 +201,6 @@ class PayloadLogger:
         if self._paused_until and time.monotonic() < self._paused_until:
             self._drop("sink_backoff", 1)
             return
-        if isinstance(request_body, dict):
-            # Transitional, until app.py passes the body it received: a parsed request.
-            request_body = orjson.dumps(request_body)
         entry = _Entry(
             request_id,
             model_name,
