@@ -44,6 +44,7 @@ from mlrail.io import atomic_write_json, read_json
 __all__ = [
     "CLASSIFICATION",
     "DTYPES",
+    "KERAS_DTYPES",
     "TASKS",
     "InputSpec",
     "ModelSpec",
@@ -59,6 +60,8 @@ CLASSIFICATION = ("binary", "multiclass")
 SPEC_FILE = "model_spec.json"
 #: Input dtypes: numbers, text, and dates/timestamps (float64 days since 1970-01-01 UTC).
 DTYPES = ("float32", "string", "datetime")
+#: The Keras (and SavedModel) dtype of each input dtype.
+KERAS_DTYPES = {"float32": "float32", "string": "string", "datetime": "float64"}
 #: Every TensorFlow-side input name starts with this: no input can take a layer's name.
 _PREFIX = "in_"
 #: Longest slug kept before a name is cut and given a hash (TensorFlow op names get long).

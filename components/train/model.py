@@ -30,7 +30,14 @@ from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 
 from mlrail.components.train.layers import Calendar, Impute
 from mlrail.errors import DataError
-from mlrail.modelspec import CLASSIFICATION, InputSpec, ModelSpec, input_names, output_name
+from mlrail.modelspec import (
+    CLASSIFICATION,
+    KERAS_DTYPES,
+    InputSpec,
+    ModelSpec,
+    input_names,
+    output_name,
+)
 
 __all__ = [
     "CLASSES_DOMAIN",
@@ -55,8 +62,6 @@ CLASSES_DOMAIN = "mlrail.classes"
 IDENTIFIER_TAG = "mlrail.identifier"
 #: The custom statistic validate writes on a date or timestamp column (its stats are FLOAT days).
 DATETIME_STATS = "mlrail.datetime"
-#: The Keras (and SavedModel) dtype of each ModelSpec input dtype.
-KERAS_DTYPES = {"float32": "float32", "string": "string", "datetime": "float64"}
 _SERVING = "SERVING"
 _TRAINING = "TRAINING"
 

@@ -57,7 +57,7 @@ import numpy as np
 
 from mlrail.errors import DataError, ModelError
 from mlrail.io import read_uri_bytes
-from mlrail.modelspec import CLASSIFICATION, InputSpec, ModelSpec
+from mlrail.modelspec import CLASSIFICATION, KERAS_DTYPES, InputSpec, ModelSpec
 
 __all__ = ["check_model", "check_outputs", "check_sha256", "load_module"]
 
@@ -147,7 +147,7 @@ def load_module(source: str, *, sha256: str = "") -> ModuleType:
 
 
 def _dtype(i: InputSpec) -> str:
-    return "float32" if i.dtype == "float32" else "string"
+    return KERAS_DTYPES[i.dtype]
 
 
 def check_model(model: Any, spec: ModelSpec, source: str) -> ModelSpec:

@@ -242,3 +242,30 @@ def test_a_pinned_module_that_changed_is_refused_before_its_code_runs(tmp_path: 
     assert not marker.exists()
     load_module(str(module))  # no pin: loaded (and run) as before
     assert marker.exists()
+
+
+def test_a_module_built_on_the_default_inputs_takes_date_columns() -> None:
+    """A date column is a float64 input (days since 1970): the contract check expects it so,
+    and refuses a module that declares it as text."""
+    import keras
+
+    from mlrail.components.train.user_module import check_model
+    from mlrail.modelspec import InputSpec
+
+    spec = ModelSpec(
+        task="regression", label="y", output="predictions",
+        inputs=[InputSpec("in_day", "Day", "datetime"), InputSpec("in_x", "x", "float32")],
+    )  # fmt: skip
+
+    def model(day_dtype: str) -> keras.Model:
+        day = keras.Input(shape=(1,), name="in_day", dtype=day_dtype)
+        x = keras.Input(shape=(1,), name="in_x", dtype="float32")
+        out = keras.layers.Dense(1, name="predictions")(x)
+        return keras.Model({"in_day": day, "in_x": x}, out)
+
+    assert [i.name for i in check_model(model("float64"), spec, "m.py").inputs] == [
+        "in_day",
+        "in_x",
+    ]
+    with pytest.raises(ModelError, match=r"input 'in_day' is string, expected float64"):
+        check_model(model("string"), spec, "m.py")
