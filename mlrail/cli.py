@@ -309,6 +309,8 @@ def _cmd_run(a: argparse.Namespace) -> int:
         "parity_tolerance": a.parity_tolerance,
         "model_name": a.model_name or model_name_for(data),
         "module_file": a.module_file,
+        # checked above and again by train on the bytes it runs (the file may change between)
+        "module_file_sha256": a.module_file_sha256 or "",
         "baseline_statistics": a.baseline_statistics,
         "slices": a.slices,
         "sensitive_columns": a.sensitive_columns,
@@ -695,7 +697,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_sha256,
         default=None,
         metavar="HEX",
-        help="refuse the --module-file unless its SHA-256 is this (checked before any step runs)",
+        help="refuse the --module-file unless its SHA-256 is this (checked before any step runs, "
+        "and by train on the very bytes it runs)",
     )
     p.add_argument(
         "--baseline-statistics", default="", help="statistics of earlier data, for drift"

@@ -78,6 +78,7 @@ def pipeline_function(gpus: int = 0) -> Callable[..., None]:
         min_examples: int = 1,
         hparams: dict = {},  # noqa: B006 (a literal in the IR; never mutated)
         module_file: str = "",
+        module_file_sha256: str = "",
         train_node_selector: dict = {},  # noqa: B006
         train_tolerations: list = [],  # noqa: B006
         thresholds: dict = {},  # noqa: B006 (a literal in the IR; never mutated)
@@ -127,7 +128,9 @@ def pipeline_function(gpus: int = 0) -> Callable[..., None]:
             hparams: Training hyperparameters (epochs, batch_size, learning_rate, hidden_units,
                 dropout, class_weights, early_stopping_patience, seed).
             module_file: Python file (path or URI) with the user's build_model (and optionally
-                train); empty for mlrail's default model.
+                train); empty for mlrail's default model. Its code runs in the train step.
+            module_file_sha256: The module file's SHA-256; train refuses the file, before any
+                of it runs, unless its bytes hash to this. Empty: not pinned.
             train_node_selector: Node labels for the train step, e.g. a GPU node pool.
             train_tolerations: Tolerations for the train step, e.g. of a GPU node taint.
             thresholds: Metric bounds for the blessing: values, e.g. {"accuracy": ">= 0.9"}, and
@@ -197,6 +200,7 @@ def pipeline_function(gpus: int = 0) -> Callable[..., None]:
                     task=task,
                     hparams=hparams,
                     module_file=module_file,
+                    module_file_sha256=module_file_sha256,
                 ),
                 "train",
             )

@@ -19,6 +19,7 @@ def train(
     task: str = "auto",
     hparams: dict = {},  # noqa: B006 (a literal in the IR; never mutated)
     module_file: str = "",
+    module_file_sha256: str = "",
 ):
     """Trains a Keras 3 model whose preprocessing (imputation, normalisation, lookups) is inside it.
 
@@ -38,6 +39,9 @@ def train(
         module_file: A Python file (local path or URI, e.g. ``s3://bucket/model.py``) defining
             ``build_model(schema, statistics, hparams)`` and optionally ``train(model,
             train_dataset, eval_dataset, hparams, callbacks)``; empty: mlrail's default model.
+            Its code runs in this step, with the step's credentials.
+        module_file_sha256: The module's SHA-256 (64 hex digits): the file is refused, before
+            any of it runs, unless its bytes hash to this; empty: not pinned.
     """
     from mlrail.components.train import core
 
@@ -50,11 +54,18 @@ def train(
         task=task,
         hparams=hparams,
         module_file=module_file,
+        module_file_sha256=module_file_sha256,
         curves_file=curves.path,
         tensorboard_dir=tensorboard.path,
     )
     model.metadata.update(
-        {"framework": "keras", "label": label, "task": result.spec.task, "rows": result.rows}
+        {
+            "framework": "keras",
+            "label": label,
+            "task": result.spec.task,
+            "rows": result.rows,
+            "dropped_unlabelled": result.dropped_unlabelled,
+        }
     )
     for name, value in result.metrics().items():
         training_metrics.log_metric(name, value)

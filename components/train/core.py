@@ -403,6 +403,7 @@ def train(
     task: str = "auto",
     hparams: dict[str, Any] | None = None,
     module_file: str = "",
+    module_file_sha256: str = "",
     curves_file: str | Path | None = None,
     tensorboard_dir: str | Path | None = None,
 ) -> TrainResult:
@@ -417,7 +418,9 @@ def train(
         task: ``auto`` (from the label), ``binary``, ``multiclass`` or ``regression``.
         hparams: Hyperparameters (:func:`check_hparams`).
         module_file: A user module (local path or URI) defining ``build_model`` and
-            optionally ``train``; empty: the default model.
+            optionally ``train``; empty: the default model. Importing it runs its code.
+        module_file_sha256: The module's SHA-256, checked on the bytes read before any of
+            them runs; empty: not pinned.
         curves_file: Where the HTML training curves go (none when ``None``).
         tensorboard_dir: Where TensorBoard logs go (none when ``None``).
 
@@ -436,7 +439,7 @@ def train(
     if module_file:
         from mlrail.components.train.user_module import load_module
 
-        module = load_module(module_file)
+        module = load_module(module_file, sha256=module_file_sha256)
 
     train_split = data.open_split(Path(examples_dir) / "train")
     where = str(train_split.path)

@@ -269,3 +269,20 @@ def test_a_module_built_on_the_default_inputs_takes_date_columns() -> None:
     ]
     with pytest.raises(ModelError, match=r"input 'in_day' is string, expected float64"):
         check_model(model("string"), spec, "m.py")
+
+
+def test_train_refuses_a_pinned_module_whose_bytes_changed(
+    trained: Trained, tmp_path: Path
+) -> None:
+    """The pin travels to train (the cluster's check): a changed file is refused before it runs."""
+    import hashlib
+
+    module = tmp_path / "m.py"
+    module.write_text("raise SystemExit('ran')\n", encoding="utf-8")
+    pin = hashlib.sha256(b"something else").hexdigest()
+    with pytest.raises(ModelError, match=f"does not match the pin {pin[:8]}"):
+        train(
+            trained.examples, trained.schema, trained.statistics, tmp_path / "model",
+            label="species", module_file=str(module), module_file_sha256=pin,
+        )  # fmt: skip
+    assert not (tmp_path / "model").exists()
