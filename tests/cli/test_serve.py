@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shlex
+import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -43,22 +46,7 @@ def test_mlrail_serve_answers_the_readme_request(onnx_model: Path, tmp_path: Pat
     args = shlex.split(line)[1:]
     args[args.index("--model-repository") + 1] = str(repo)
     args[args.index("--port") + 1] = str(port)
-    log = (tmp_path / "serve.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mlrail.cli", *args], stdout=log, stderr=subprocess.STDOUT
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/v2/health/ready").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            alive = proc.poll() is None and time.monotonic() < deadline
-            assert alive, (tmp_path / "serve.log").read_text()
-            time.sleep(0.1)
+    with _mlrail_serve(args, port, tmp_path / "serve.log") as url:
         meta = httpx.get(f"{url}/v2/models/penguins").json()
         assert meta["name"] == "penguins" and meta["versions"] == ["1"]
         request = _readme_request()
@@ -80,10 +68,30 @@ def test_mlrail_serve_answers_the_readme_request(onnx_model: Path, tmp_path: Pat
         assert spec.classes[int(np.argmax(out["data"]))] == "Gentoo"
         bad = httpx.post(f"{url}/v2/models/penguins/infer", content=b"{not json")
         assert bad.status_code == 422 and "error" in bad.json()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
+
+
+@contextlib.contextmanager
+def _mlrail_serve(args: list[str], port: int, log: Path) -> Iterator[str]:
+    """``python -m mlrail.cli <args>`` until it answers /v2/health/ready; its output in ``log``."""
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mlrail.cli", *args], stdout=out, stderr=subprocess.STDOUT
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if httpx.get(f"{url}/v2/health/ready").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+                time.sleep(0.1)
+            yield url
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
 
 
 def test_mlrail_serve_refuses_a_port_outside_1_to_65535(
@@ -104,8 +112,6 @@ def test_mlrail_serve_limits_reach_the_server_and_the_banner_comes_once(
 ) -> None:
     """``--max-header-bytes`` is the server's limit (431), and the banner is printed once, after
     the socket is bound (never before a start-up error)."""
-    import socket
-
     repo = tmp_path / "models"
     deploy(
         onnx_model,
@@ -115,24 +121,17 @@ def test_mlrail_serve_limits_reach_the_server_and_the_banner_comes_once(
         model_repository=str(repo),
     )
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mlrail.cli", "serve", "--model-repository", str(repo),
-         "--port", str(port), "--max-header-bytes", "2048"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/v2/health/live").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline
-            time.sleep(0.1)
+    args = [
+        "serve",
+        "--model-repository",
+        str(repo),
+        "--port",
+        str(port),
+        "--max-header-bytes",
+        "2048",
+    ]
+    log = tmp_path / "serve.log"
+    with _mlrail_serve(args, port, log) as url:
         with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
             s.sendall(
                 b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 4096 + b"\r\n\r\n"
@@ -141,7 +140,4 @@ def test_mlrail_serve_limits_reach_the_server_and_the_banner_comes_once(
         assert (
             httpx.get(f"{url}/v2/health/live", headers={"X-Small": "a" * 1000}).status_code == 200
         )
-    finally:
-        proc.terminate()
-        out, _ = proc.communicate(timeout=30)
-    assert out.count(f"serving {repo} on http://127.0.0.1:{port}") == 1, out
+    assert log.read_text().count(f"serving {repo} on http://127.0.0.1:{port}") == 1, log.read_text()

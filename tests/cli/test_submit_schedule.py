@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,17 +12,6 @@ from tests.kfp_api.fake_server import API, FakeKfpServer, check_pipeline_spec
 from tests.kfp_api.tiny_pipeline import compile_tiny_pipeline
 
 NEXT_YEAR = datetime.now(UTC).year + 1
-
-
-@pytest.fixture
-def kfp_api() -> Iterator[FakeKfpServer]:
-    with FakeKfpServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def package(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return str(compile_tiny_pipeline(tmp_path_factory.mktemp("cli") / "tiny.yaml"))
 
 
 def _exit_code(argv: list[str]) -> int:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,6 @@ import pytest
 from mlrail.cli import TOKEN_ENV, main
 from mlrail.components.evaluate.fairness import FAIRNESS_METRICS
 from tests.kfp_api.fake_server import FakeKfpServer
-from tests.kfp_api.tiny_pipeline import compile_tiny_pipeline
 
 PENGUINS = Path(__file__).parents[2] / "mlrail" / "data" / "penguins.csv"
 
@@ -227,17 +225,6 @@ def test_credentials_in_a_data_uri_are_never_printed(
 
 
 # -- submit and schedule ------------------------------------------------------------------------
-
-
-@pytest.fixture
-def kfp_api() -> Iterator[FakeKfpServer]:
-    with FakeKfpServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def package(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return str(compile_tiny_pipeline(tmp_path_factory.mktemp("usage") / "tiny.yaml"))
 
 
 @pytest.mark.parametrize(
