@@ -278,7 +278,8 @@ def _summaries(run: LocalRun) -> None:
         run.onnx_model = d / "export-onnx" / "onnx_model" / "model.onnx"
         steps["export_onnx"].summary = (
             f"parity: max |diff| {parity['max_abs_diff']:.2g} over {parity['rows']} eval rows "
-            f"(bound {parity['tolerance']:g} + {parity['rtol']:g} x |value|)"
+            f"(bound {parity['tolerance']:g} + {parity['rtol']:g} x "
+            f"max(|value|, {parity.get('scale', 0.0):.4g}))"
         )
     variants = (_read(d / "export-onnx" / "onnx_model" / "variants.json") or {}).get("variants", [])
     if variants:

@@ -75,9 +75,10 @@ Choices, and why:
 - Smoke test: ``golden.json``'s request (the first eval rows, written by export_onnx) posted to
   ``/v2/models/<name>/infer``, where ``<name>`` is the model's folder in ``model_repository`` (the
   name the V2 server uses, which may differ from the InferenceService's); outputs compared by
-  name with ONNX Runtime's recorded ones within ``tolerance + rtol * |expected|`` (parity.json's
-  bound). For ``kserve-tritonserver`` rows with a missing number are left out: Triton's JSON
-  reader takes no ``null``. Transport errors and 502/503/504 are retried twice.
+  name with ONNX Runtime's recorded ones within ``tolerance + rtol * max(|expected|, largest
+  |expected|)`` (parity.json's bound). For ``kserve-tritonserver`` rows with a missing number
+  are left out: Triton's JSON reader takes no ``null``. Transport errors and 502/503/504 are
+  retried twice.
 - While waiting, an API error that may pass (429, 5xx, no connection) is polled through until the
   deadline; any other error (403, a missing KServe) stops deploy at once.
 
@@ -584,15 +585,17 @@ def _compare(
             for v in values
         ):
             return None, f"output {name!r} holds non-numbers or the wrong count: {values[:10]}"
+        # parity.json's bound: relative to the outputs' scale, not only to each value
+        scale = max((abs(w) for w in want["data"]), default=0.0)
         for i, (g, w) in enumerate(zip(values, want["data"], strict=True)):
             diff = abs(g - w)
             worst = max(worst, diff)
-            if diff > tolerance + rtol * abs(w) and len(problems) < 3:
+            if diff > tolerance + rtol * max(abs(w), scale) and len(problems) < 3:
                 problems.append(f"{name}[{i}] = {g:.7g}, ONNX Runtime gave {w:.7g}")
     if problems:
         return worst, (
             f"answers differ from ONNX Runtime's by up to {worst:.3g} (bound {tolerance:g} + "
-            f"{rtol:g} x |value|): " + "; ".join(problems)
+            f"{rtol:g} x max(|value|, largest |value|)): " + "; ".join(problems)
         )
     return worst, ""
 
