@@ -664,7 +664,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("run", help="run the training pipeline locally (kfp.local, no cluster)")
-    p.add_argument("--data", help="CSV or Parquet file or URI (default: the bundled penguins)")
+    p.add_argument(
+        "--data",
+        help="CSV, Parquet or JSON Lines: a file, folder, glob or URI (default: the bundled "
+        "penguins)",
+    )
     p.add_argument("--label", help="column to predict (default with the penguins: species)")
     p.add_argument("--task", default="auto", choices=["auto", "binary", "multiclass", "regression"])
     p.add_argument(
@@ -803,7 +807,11 @@ def build_parser() -> argparse.ArgumentParser:
         "evaluate", help="evaluate a model on data, against thresholds and a baseline model"
     )
     p.add_argument("model", help="a train output (saved_model/) or an ONNX model folder")
-    p.add_argument("data", help="a CSV or Parquet file with the label, or an examples folder")
+    p.add_argument(
+        "data",
+        help="CSV, Parquet or JSON Lines data with the label (a file, folder, glob or URI), "
+        "or an examples folder",
+    )
     p.add_argument("--baseline", default="", help="the model to compare with (its folder)")
     _evaluation_args(p)
     p.add_argument("--out", default="mlrail-evaluate", help="metrics.json, blessing/, report.html")

@@ -110,7 +110,8 @@ def pipeline_function(gpus: int = 0) -> Callable[..., None]:
         """Trains, checks and deploys a model for one label of one tabular data file.
 
         Args:
-            source: CSV or Parquet file: a path, an s3:// or gs:// URI, or bundled:penguins.
+            source: CSV, Parquet or JSON Lines data: a file, folder or glob, as a path or an
+                s3:// or gs:// URI, or bundled:penguins.
             label: The column to predict.
             task: auto, binary, multiclass or regression.
             eval_ratio: Share of rows held out for evaluation.

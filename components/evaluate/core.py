@@ -5,7 +5,8 @@ with scikit-learn (:mod:`.metrics`), fairlearn (:mod:`.fairness`) and scikit-lea
 importance (:mod:`.importance`), compared with a baseline model when there is one (:mod:`.models`:
 the latest deployed version, say), and checked against thresholds. The model is blessed when no
 enforced check fails. Entry points: :func:`evaluate` (an examples folder, the component),
-:func:`evaluate_file` (a CSV or Parquet file) and :func:`evaluate_table` (a pyarrow table).
+:func:`evaluate_file` (CSV, Parquet or JSON Lines data) and :func:`evaluate_table` (a pyarrow
+table).
 
 Thresholds (``thresholds``), either a flat mapping for the whole eval set::
 
@@ -914,9 +915,9 @@ def evaluate_file(
     blessing_dir: str | Path | None = None,
     **options: Unpack[Options],
 ) -> Evaluation:
-    """Evaluate the model on every row of a CSV or Parquet file (a path or URI, read as ingest
-    reads it: :func:`mlrail.components.ingest.core.read_table`) that has the model's label and
-    input columns; ``options`` are :func:`evaluate_table`'s."""
+    """Evaluate the model on every row of CSV, Parquet or JSON Lines data (a file, folder, glob
+    or URI, read as ingest reads it: :func:`mlrail.components.ingest.core.read_table`) that has
+    the model's label and input columns; ``options`` are :func:`evaluate_table`'s."""
     from mlrail.components.ingest.core import read_table
 
     table, _ = read_table(data)
