@@ -27,7 +27,7 @@ import shutil
 import tempfile
 import time
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -44,7 +44,6 @@ __all__ = [
     "model_name_for",
     "new_run_id",
     "run_training",
-    "source_columns",
 ]
 
 #: Steps of the training pipeline in order, and the task folder kfp.local writes for each.
@@ -129,76 +128,6 @@ def model_name_for(source: str) -> str:
     return name or "model"
 
 
-def source_columns(source: str, wanted: Iterable[str] = ()) -> list[str]:
-    """The column names of a data source, read as cheaply as the format allows.
-
-    CSV: the header record of the first file (every file of a source has the same columns);
-    Parquet: the first file's schema (its footer, no rows); JSON Lines: the keys of the first
-    block, and only when one of ``wanted`` is not among them, the keys of every line (a key
-    may first appear late).
-
-    Raises:
-        DataError: the source names no readable file, naming it.
-        ValueError: a span pattern with no date to fill it.
-    """
-    import pyarrow as pa
-
-    from mlrail.errors import DataError
-    from mlrail.sources import read_blocks, resolve, stream
-
-    resolved = resolve(source)
-    first = resolved.files[0]
-    try:
-        if resolved.format == "parquet":
-            import pyarrow.parquet as pq
-
-            with first.filesystem.open_input_file(first.path) as f:
-                return list(pq.read_schema(f).names)
-        if resolved.format == "csv":
-            return _csv_header(first)
-    except FileNotFoundError as e:
-        raise DataError(f"{first.name}: no such file") from e
-    except (OSError, pa.ArrowException) as e:
-        raise DataError(f"{first.name}: cannot read its header: {e}") from e
-    # a first look: one block of about 1 MiB, not the reader's 8
-    with read_blocks(resolved, fingerprint=False, allow_empty=True, block_size=1 << 20) as blocks:
-        names = list(next(blocks).column_names)
-    if all(n in names for n in wanted):
-        return names
-
-    def every_key(blocks: Any) -> list[str]:
-        for table in blocks:
-            names.extend(n for n in table.column_names if n not in names)
-        return names
-
-    return stream(resolved, every_key, fingerprint=False, allow_empty=True)
-
-
-def _csv_header(f: Any) -> list[str]:
-    """The first record of a CSV file (a quoted name may span lines), BOM and blank lines
-    skipped as the reader skips them."""
-    import csv
-
-    from mlrail.errors import DataError
-
-    size = 1 << 16
-    with f.filesystem.open_input_stream(f.path) as stream:
-        data = b""
-        while True:
-            more = stream.read(size)
-            data += more
-            text = data.decode("utf-8", errors="replace").removeprefix("\ufeff")
-            lines = text.lstrip("\r\n").splitlines(keepends=True)
-            reader = csv.reader(lines)
-            header = next(reader, None)
-            # complete when the record ended before the data read so far did, or at the end
-            if header is not None and (reader.line_num < len(lines) or not more):
-                return header
-            if not more:
-                raise DataError(f"{f.name}: the file is empty (no header)")
-            size *= 4
-
-
 def check_columns(source: str, columns: dict[str, list[str]]) -> None:
     """Refuse settings naming columns the data does not have, before any step runs.
 
@@ -212,6 +141,8 @@ def check_columns(source: str, columns: dict[str, list[str]]) -> None:
     wanted = [c for names in columns.values() for c in names]
     if not wanted:
         return
+    from mlrail.sources import columns as source_columns
+
     have = source_columns(source, wanted)
     for setting, names in columns.items():
         for name in names:

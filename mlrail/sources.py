@@ -107,7 +107,7 @@ import queue
 import re
 import threading
 from collections import deque
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Executor, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -133,6 +133,7 @@ __all__ = [
     "Resolved",
     "SchemaWidened",
     "SourceFile",
+    "columns",
     "read_blocks",
     "read_table",
     "resolve",
@@ -553,6 +554,65 @@ def read_table(source: Resolved | str, *, block_size: int = BLOCK_SIZE) -> tuple
         return pa.concat_tables(tables), blocks.fingerprint
 
     return stream(source, whole, block_size=block_size)
+
+
+def columns(source: str, wanted: Iterable[str] = ()) -> list[str]:
+    """The column names of a data source, read as cheaply as the format allows.
+
+    CSV: the header record of the first file (every file of a source has the same columns);
+    Parquet: the first file's schema (its footer, no rows); JSON Lines: the keys of the first
+    block, and only when one of ``wanted`` is not among them, the keys of every line (a key
+    may first appear late).
+
+    Raises:
+        DataError: the source names no readable file, naming it.
+        ValueError: a span pattern with no date to fill it.
+    """
+    resolved = resolve(source)
+    first = resolved.files[0]
+    try:
+        if resolved.format == "parquet":
+            with first.filesystem.open_input_file(first.path) as f:
+                return list(pq.read_schema(f).names)
+        if resolved.format == "csv":
+            return _csv_header(first)
+    except FileNotFoundError as e:
+        raise DataError(f"{first.name}: no such file") from e
+    except (OSError, pa.ArrowException) as e:
+        raise DataError(f"{first.name}: cannot read its header: {e}") from e
+    # a first look: one block of about 1 MiB, not the reader's 8
+    with read_blocks(resolved, fingerprint=False, allow_empty=True, block_size=1 << 20) as blocks:
+        names = list(next(blocks).column_names)
+    if all(n in names for n in wanted):
+        return names
+
+    def every_key(blocks: Any) -> list[str]:
+        for table in blocks:
+            names.extend(n for n in table.column_names if n not in names)
+        return names
+
+    return stream(resolved, every_key, fingerprint=False, allow_empty=True)
+
+
+def _csv_header(f: Any) -> list[str]:
+    """The first record of a CSV file (a quoted name may span lines), BOM and blank lines
+    skipped as the reader skips them."""
+    size = 1 << 16
+    with f.filesystem.open_input_stream(f.path) as stream:
+        data = b""
+        while True:
+            more = stream.read(size)
+            data += more
+            text = data.decode("utf-8", errors="replace").removeprefix("\ufeff")
+            lines = text.lstrip("\r\n").splitlines(keepends=True)
+            reader = csv.reader(lines)
+            header = next(reader, None)
+            # complete when the record ended before the data read so far did, or at the end
+            if header is not None and (reader.line_num < len(lines) or not more):
+                return header
+            if not more:
+                raise DataError(f"{f.name}: the file is empty (no header)")
+            size *= 4
 
 
 @dataclass

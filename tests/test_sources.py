@@ -17,7 +17,7 @@ import pytest
 
 from mlrail import sources
 from mlrail.errors import DataError
-from mlrail.sources import SchemaWidened, read_blocks, read_table, resolve
+from mlrail.sources import SchemaWidened, columns, read_blocks, read_table, resolve
 
 ROWS = [{"id": i, "x": i * 0.5, "cat": f"c{i % 7}"} for i in range(60)]
 
@@ -662,3 +662,21 @@ def test_json_dates_with_other_text_in_a_later_block_are_text_as_written(tmp_pat
         assert table.column("d").to_pylist() == expected
     dates = read_table(str(_write(tmp_path / "d.jsonl", lines.encode())), block_size=64)[0]
     assert dates.column("d").type == pa.timestamp("s")
+
+
+def test_columns_reads_only_the_header_of_each_format(tmp_path: Path) -> None:
+    # a BOM, blank lines and a quoted name spanning lines, as the reader takes them; the
+    # rows after the header are not valid CSV, and need not be read
+    (tmp_path / "a.csv").write_bytes(b'\xef\xbb\xbf\n\n"Gr\xc3\xb6\xc3\x9fe\nx",Age,age\n1,"2\n')
+    assert columns(str(tmp_path / "a.csv")) == ["Größe\nx", "Age", "age"]
+    # a header longer than the first read
+    wide = [f"column_{i}" for i in range(20_000)]
+    (tmp_path / "wide.csv").write_text(",".join(wide) + "\n" + ",".join("1" * len(wide)) + "\n")
+    assert columns(str(tmp_path / "wide.csv")) == wide
+    pq.write_table(pa.table({"x": [1.0], "Churned?": ["no"]}), tmp_path / "t.parquet")
+    assert columns(str(tmp_path / "t.parquet")) == ["x", "Churned?"]
+    # JSON Lines: a key first seen after the first look (1 MiB) is found when it is wanted
+    lines = ['{"a": 1}\n'] * 150_000 + ['{"a": 2, "late": "x"}\n']
+    (tmp_path / "t.jsonl").write_text("".join(lines))
+    assert columns(str(tmp_path / "t.jsonl")) == ["a"]
+    assert columns(str(tmp_path / "t.jsonl"), ["late"]) == ["a", "late"]

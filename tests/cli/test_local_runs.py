@@ -89,29 +89,6 @@ def test_run_logs_mask_credentials_even_across_writes() -> None:
     assert out.getvalue() == ("reading s3://***@bucket/data.csv\nnext line with no secret\nlast")
 
 
-def test_source_columns_reads_only_the_header_of_each_format(tmp_path: Path) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from mlrail.local import source_columns
-
-    # a BOM, blank lines and a quoted name spanning lines, as the reader takes them; the
-    # rows after the header are not valid CSV, and need not be read
-    (tmp_path / "a.csv").write_bytes(b'\xef\xbb\xbf\n\n"Gr\xc3\xb6\xc3\x9fe\nx",Age,age\n1,"2\n')
-    assert source_columns(str(tmp_path / "a.csv")) == ["Größe\nx", "Age", "age"]
-    # a header longer than the first read
-    wide = [f"column_{i}" for i in range(20_000)]
-    (tmp_path / "wide.csv").write_text(",".join(wide) + "\n" + ",".join("1" * len(wide)) + "\n")
-    assert source_columns(str(tmp_path / "wide.csv")) == wide
-    pq.write_table(pa.table({"x": [1.0], "Churned?": ["no"]}), tmp_path / "t.parquet")
-    assert source_columns(str(tmp_path / "t.parquet")) == ["x", "Churned?"]
-    # JSON Lines: a key first seen after the first look (1 MiB) is found when it is wanted
-    lines = ['{"a": 1}\n'] * 150_000 + ['{"a": 2, "late": "x"}\n']
-    (tmp_path / "t.jsonl").write_text("".join(lines))
-    assert source_columns(str(tmp_path / "t.jsonl")) == ["a"]
-    assert source_columns(str(tmp_path / "t.jsonl"), ["late"]) == ["a", "late"]
-
-
 def test_the_summary_masks_credentials(tmp_path: Path) -> None:
     from mlrail.local import STEPS, LocalRun, StepResult, format_summary
 
