@@ -32,7 +32,8 @@ def _readme_request() -> dict:
     return json.loads(body.group(1))
 
 
-def test_mlrail_serve_answers_the_readme_request(onnx_model: Path, tmp_path: Path) -> None:
+def _penguins_repository(onnx_model: Path, tmp_path: Path) -> Path:
+    """A local model repository holding the exported penguins model, deployed as version 1."""
     repo = tmp_path / "models"
     deploy(
         onnx_model,
@@ -41,6 +42,11 @@ def test_mlrail_serve_answers_the_readme_request(onnx_model: Path, tmp_path: Pat
         model_name="penguins",
         model_repository=str(repo),
     )
+    return repo
+
+
+def test_mlrail_serve_answers_the_readme_request(onnx_model: Path, tmp_path: Path) -> None:
+    repo = _penguins_repository(onnx_model, tmp_path)
     port = free_port()
     line = next(x for x in README.splitlines() if x.startswith("mlrail serve "))
     args = shlex.split(line)[1:]
@@ -112,14 +118,7 @@ def test_mlrail_serve_limits_reach_the_server_and_the_banner_comes_once(
 ) -> None:
     """``--max-header-bytes`` is the server's limit (431), and the banner is printed once, after
     the socket is bound (never before a start-up error)."""
-    repo = tmp_path / "models"
-    deploy(
-        onnx_model,
-        tmp_path / "d",
-        target="local",
-        model_name="penguins",
-        model_repository=str(repo),
-    )
+    repo = _penguins_repository(onnx_model, tmp_path)
     port = free_port()
     args = [
         "serve",
