@@ -43,7 +43,9 @@ from mlrail.io import atomic_write_json, read_json
 
 __all__ = [
     "CLASSIFICATION",
+    "DATETIME_STATS",
     "DTYPES",
+    "IDENTIFIER_TAG",
     "KERAS_DTYPES",
     "TASKS",
     "InputSpec",
@@ -60,6 +62,11 @@ CLASSIFICATION = ("binary", "multiclass")
 SPEC_FILE = "model_spec.json"
 #: Input dtypes: numbers, text, and dates/timestamps (float64 days since 1970-01-01 UTC).
 DTYPES = ("float32", "string", "datetime")
+#: The schema markers validate writes and train reads (one definition for both sides): a schema
+#: feature with this annotation tag is an identifier (unique per row, an id or free text), not a
+#: model input; a feature with this custom statistic is a date or timestamp (FLOAT days).
+IDENTIFIER_TAG = "mlrail.identifier"
+DATETIME_STATS = "mlrail.datetime"
 #: The Keras (and SavedModel) dtype of each input dtype.
 KERAS_DTYPES = {"float32": "float32", "string": "string", "datetime": "float64"}
 #: Every TensorFlow-side input name starts with this: no input can take a layer's name.

@@ -32,6 +32,8 @@ from mlrail.components.train.layers import Calendar, Impute
 from mlrail.errors import DataError
 from mlrail.modelspec import (
     CLASSIFICATION,
+    DATETIME_STATS,
+    IDENTIFIER_TAG,
     KERAS_DTYPES,
     InputSpec,
     ModelSpec,
@@ -57,11 +59,6 @@ __all__ = [
 ONE_HOT_MAX = 50
 #: The string domain of a prepared schema that lists a classifier's classes.
 CLASSES_DOMAIN = "mlrail.classes"
-#: A schema feature with this annotation tag is an identifier (unique per row, an id or free
-#: text): it is not a model input (a vocabulary as large as the data learns nothing general).
-IDENTIFIER_TAG = "mlrail.identifier"
-#: The custom statistic validate writes on a date or timestamp column (its stats are FLOAT days).
-DATETIME_STATS = "mlrail.datetime"
 _SERVING = "SERVING"
 _TRAINING = "TRAINING"
 

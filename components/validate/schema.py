@@ -14,6 +14,9 @@ from mlrail.components.validate.statistics import DATETIME, UNSUPPORTED, custom_
 from mlrail.errors import DataError
 from mlrail.io import read_uri_bytes
 
+# the annotation tag of an identifier-like column (train leaves it out of the default model)
+from mlrail.modelspec import IDENTIFIER_TAG as IDENTIFIER
+
 __all__ = [
     "DRIFT_JS_THRESHOLD",
     "DRIFT_L_INFTY_THRESHOLD",
@@ -56,8 +59,6 @@ DRIFT_JS_THRESHOLD = 0.35
 # categories out (30 penguins on 30 islands are all distinct); 95%, not 100%, catches ids with
 # a few repeats (a re-sent event) and free text with a few stock answers. Integer ids are left
 # as numbers: an integer's meaning (a count, a code) cannot be told from its distinctness.
-#: the annotation tag of an identifier-like column (train leaves it out of the default model)
-IDENTIFIER = "mlrail.identifier"
 IDENTIFIER_MIN_SHARE = 0.95
 IDENTIFIER_MIN_VALUES = 50
 #: the annotation tag of a column of a type no step can use (validate reports an anomaly)

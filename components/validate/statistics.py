@@ -60,6 +60,9 @@ from mlrail.datetimes import arrow_days, is_datetime
 from mlrail.errors import DataError
 from mlrail.io import read_uri_bytes
 
+# a date/timestamp feature's custom statistic (its Arrow type; the values are days)
+from mlrail.modelspec import DATETIME_STATS as DATETIME
+
 __all__ = [
     "DATETIME",
     "SAMPLE_ROWS",
@@ -71,8 +74,6 @@ __all__ = [
     "summarize",
 ]
 
-#: ``custom_stats`` naming a date/timestamp feature's Arrow type (its values are days)
-DATETIME = "mlrail.datetime"
 #: ``custom_stats`` naming the Arrow type of a column no step can use
 UNSUPPORTED = "mlrail.unsupported_type"
 #: rows up to which the median, quantiles and histograms are exact; the sample size above it
