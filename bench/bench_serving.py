@@ -43,7 +43,7 @@ def build_repository(root: Path) -> Path:
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    from mlrail.modelspec import InputSpec, ModelSpec
+    from mlrail.artifacts.modelspec import InputSpec, ModelSpec
 
     nodes, inputs = [], []
     for name in STRINGS:

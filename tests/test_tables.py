@@ -34,7 +34,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from mlrail.modelspec import ModelSpec
+from mlrail.artifacts.modelspec import ModelSpec
 from mlrail.sources import read_table, resolve
 from tests.serving.helpers import running_server
 

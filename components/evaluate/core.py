@@ -91,6 +91,7 @@ from typing import Any, TypedDict, Unpack
 import numpy as np
 import pyarrow as pa
 
+from mlrail.artifacts.modelspec import CLASSIFICATION, TASKS, ModelSpec, read_split
 from mlrail.components.evaluate.fairness import FAIRNESS_METRICS, Fairness, compute_fairness
 from mlrail.components.evaluate.importance import Importance, permutation_feature_importance
 from mlrail.components.evaluate.metrics import (
@@ -114,7 +115,6 @@ from mlrail.components.evaluate.models import (
 )
 from mlrail.errors import DataError, ModelError
 from mlrail.io import atomic_dir, atomic_write_json, atomic_write_text
-from mlrail.modelspec import CLASSIFICATION, TASKS, ModelSpec, read_split
 
 __all__ = [
     "DEFAULT_CHANGE_THRESHOLDS",

@@ -37,8 +37,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from mlrail.artifacts.modelspec import CLASSIFICATION, ModelSpec
 from mlrail.components.evaluate.metrics import SliceSpec, slice_rows
-from mlrail.modelspec import CLASSIFICATION, ModelSpec
 
 __all__ = ["FAIRNESS_METRICS", "Fairness", "Group", "compute_fairness"]
 

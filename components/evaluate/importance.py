@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from mlrail.modelspec import CLASSIFICATION, ModelSpec
+from mlrail.artifacts.modelspec import CLASSIFICATION, ModelSpec
 
 __all__ = ["Importance", "permutation_feature_importance"]
 

@@ -38,9 +38,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from mlrail.artifacts.modelspec import CLASSIFICATION, ModelSpec
 from mlrail.charts import num
 from mlrail.errors import DataError
-from mlrail.modelspec import CLASSIFICATION, ModelSpec
 
 __all__ = [
     "DEFAULT_BUCKETS",

@@ -27,9 +27,9 @@ from typing import Any
 
 import numpy as np
 
+from mlrail.artifacts.modelspec import SPEC_FILE, ModelSpec, tf_inputs
 from mlrail.errors import ModelError
 from mlrail.io import filesystem
-from mlrail.modelspec import SPEC_FILE, ModelSpec, tf_inputs
 
 __all__ = [
     "Predictor",

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from mlrail.artifacts.modelspec import CLASSIFICATION
 from mlrail.charts import (
     PALETTE,
     Bar,
@@ -40,7 +41,6 @@ from mlrail.charts import (
 )
 from mlrail.components.evaluate.core import Check, Evaluation
 from mlrail.components.evaluate.metrics import task_metrics
-from mlrail.modelspec import CLASSIFICATION
 
 __all__ = ["render_html"]
 

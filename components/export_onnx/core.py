@@ -33,10 +33,10 @@ written only if within its bound (a rejected variant is reported, not an error):
 
 Names: the graph's inputs are the data's column names (``spec.column``: what V2 clients send,
 the golden request and ``config.pbtxt`` use), whatever they hold. The SavedModel's inputs have
-TensorFlow-safe names (``spec.name``, :func:`mlrail.modelspec.input_names`); after conversion
-each graph input is renamed to its column, and an internal tensor that already had a column's
-name is renamed first (:func:`name_inputs`). The output keeps ``spec.output``, which train chose
-to differ from every column.
+TensorFlow-safe names (``spec.name``, :func:`mlrail.artifacts.modelspec.input_names`); after
+conversion each graph input is renamed to its column, and an internal tensor that already had a
+column's name is renamed first (:func:`name_inputs`). The output keeps ``spec.output``, which
+train chose to differ from every column.
 
 Bounds: ``tolerance``, ``rtol``, ``max_accuracy_drop`` and ``max_rmse_increase`` must be finite
 numbers >= 0 (:func:`check_options`): a negative or NaN bound would let every row pass (or
@@ -52,7 +52,7 @@ Output layout of the ``onnx_model`` artifact::
 
     onnx_model/
       model.onnx
-      model_spec.json                      the input contract (mlrail.modelspec), for the server
+      model_spec.json                      the input contract (mlrail.artifacts.modelspec)
       golden.json                          {"request": V2 infer request of the first eval rows,
                                             "outputs": ONNX Runtime's V2 outputs for it}
       parity.json                          {"rows", "max_abs_diff", "max_rel_diff",
@@ -83,10 +83,10 @@ from typing import Any
 import numpy as np
 
 from mlrail import __version__
+from mlrail.artifacts.modelspec import CLASSIFICATION, ModelSpec, read_split
 from mlrail.components.export_onnx.naming import name_inputs, pbtxt_string, triton_config
 from mlrail.errors import DataError, ModelError, ParityError
 from mlrail.io import atomic_dir, atomic_write_bytes, atomic_write_json, atomic_write_text
-from mlrail.modelspec import CLASSIFICATION, ModelSpec, read_split
 
 __all__ = [
     "DEFAULT_MAX_ACCURACY_DROP",

@@ -2,17 +2,17 @@
 ``config.pbtxt``.
 
 The converted graph's inputs have the SavedModel's TensorFlow-safe names
-(:func:`mlrail.modelspec.input_names`); :func:`name_inputs` gives each its column's name, which
-may be any string, so it may already name another tensor of the graph. ``config.pbtxt`` holds
-the same names, escaped for protobuf's text format (:func:`pbtxt_string`).
+(:func:`mlrail.artifacts.modelspec.input_names`); :func:`name_inputs` gives each its column's
+name, which may be any string, so it may already name another tensor of the graph.
+``config.pbtxt`` holds the same names, escaped for protobuf's text format (:func:`pbtxt_string`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from mlrail.artifacts.modelspec import ModelSpec
 from mlrail.errors import ModelError
-from mlrail.modelspec import ModelSpec
 
 __all__ = ["name_inputs", "pbtxt_string", "triton_config"]
 

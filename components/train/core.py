@@ -18,7 +18,7 @@ Output layout of the ``model`` artifact::
     model/
       saved_model/        Keras ``model.export`` (TF SavedModel, signature ``serve``)
       model.keras         the Keras model (custom layers registered under "mlrail>")
-      model_spec.json     inputs, output, task, label and classes (mlrail.modelspec)
+      model_spec.json     inputs, output, task, label and classes (mlrail.artifacts.modelspec)
       history.json        per-epoch loss and metrics, as Keras names them (val_*: eval split)
       training.json       {"rows", "dropped_unlabelled", "eval_rows", "eval_dropped_unlabelled",
                           "epochs", "best_epoch", "stopped_early"}: the rows trained and
@@ -42,8 +42,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from mlrail.artifacts.modelspec import CLASSIFICATION, TASKS, ModelSpec
 from mlrail.errors import DataError, ModelError
-from mlrail.modelspec import CLASSIFICATION, TASKS, ModelSpec
 
 __all__ = [
     "DEFAULT_HPARAMS",
@@ -511,7 +511,7 @@ def train(
             from mlrail.components.train.user_module import check_outputs
 
             first = next(iter(data.batches(train_split, spec, read_rows=64)))
-            from mlrail.modelspec import tf_inputs
+            from mlrail.artifacts.modelspec import tf_inputs
 
             check_outputs(np.asarray(model(tf_inputs(first.features))), spec, module_file)
 

@@ -21,9 +21,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from mlrail.artifacts.modelspec import CLASSIFICATION, ModelSpec, class_key
 from mlrail.datetimes import is_datetime
 from mlrail.errors import DataError
-from mlrail.modelspec import CLASSIFICATION, ModelSpec, class_key
 
 __all__ = [
     "CACHE_ROWS",
@@ -108,7 +108,8 @@ def _record_batches(
 class LabelSummary:
     """One pass over a split's label column: what the task and the classes are decided from.
 
-    ``counts`` maps each class (as :func:`~mlrail.modelspec.class_key` writes it) to its rows;
+    ``counts`` maps each class (as
+    :func:`~mlrail.artifacts.modelspec.class_key` writes it) to its rows;
     for numbers it becomes ``None`` once the label is seen to be continuous (a fractional or
     infinite value, or more than ``max_classes`` distinct values), so a regression label costs
     no memory.

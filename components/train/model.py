@@ -28,9 +28,7 @@ from typing import Any
 import keras
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 
-from mlrail.components.train.layers import Calendar, Impute
-from mlrail.errors import DataError
-from mlrail.modelspec import (
+from mlrail.artifacts.modelspec import (
     CLASSIFICATION,
     DATETIME_STATS,
     IDENTIFIER_TAG,
@@ -40,6 +38,8 @@ from mlrail.modelspec import (
     input_names,
     output_name,
 )
+from mlrail.components.train.layers import Calendar, Impute
+from mlrail.errors import DataError
 
 __all__ = [
     "CLASSES_DOMAIN",
@@ -211,10 +211,10 @@ def model_spec(
     would learn nothing that holds for new rows), a column whose name is empty (it cannot name
     an ONNX graph input), and a feature with no value in train.
 
-    Each input's ``name`` is :func:`mlrail.modelspec.input_names`' (``in_`` + a lower-case
+    Each input's ``name`` is :func:`mlrail.artifacts.modelspec.input_names`' (``in_`` + a lower-case
     slug; Keras inputs and the SavedModel use it), its ``column`` the data's column (the ONNX
     graph's input and the name V2 clients send). The output is named by
-    :func:`mlrail.modelspec.output_name`: ``probabilities`` or ``predictions``, or
+    :func:`mlrail.artifacts.modelspec.output_name`: ``probabilities`` or ``predictions``, or
     ``mlrail_probabilities``/``mlrail_predictions`` when a column already has that name.
 
     Args:

@@ -55,9 +55,9 @@ from typing import Any
 
 import numpy as np
 
+from mlrail.artifacts.modelspec import CLASSIFICATION, KERAS_DTYPES, InputSpec, ModelSpec
 from mlrail.errors import DataError, ModelError
 from mlrail.io import read_uri_bytes
-from mlrail.modelspec import CLASSIFICATION, KERAS_DTYPES, InputSpec, ModelSpec
 
 __all__ = ["check_model", "check_outputs", "check_sha256", "load_module"]
 

@@ -9,13 +9,12 @@ import numpy as np
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 
+# the annotation tag of an identifier-like column (train leaves it out of the default model)
+from mlrail.artifacts.modelspec import IDENTIFIER_TAG as IDENTIFIER
 from mlrail.components.validate._files import resolve_file
 from mlrail.components.validate.statistics import DATETIME, UNSUPPORTED, custom_str
 from mlrail.errors import DataError
 from mlrail.io import read_uri_bytes
-
-# the annotation tag of an identifier-like column (train leaves it out of the default model)
-from mlrail.modelspec import IDENTIFIER_TAG as IDENTIFIER
 
 __all__ = [
     "DRIFT_JS_THRESHOLD",

@@ -55,13 +55,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
+# a date/timestamp feature's custom statistic (its Arrow type; the values are days)
+from mlrail.artifacts.modelspec import DATETIME_STATS as DATETIME
 from mlrail.components.validate._files import resolve_file
 from mlrail.datetimes import arrow_days, is_datetime
 from mlrail.errors import DataError
 from mlrail.io import read_uri_bytes
-
-# a date/timestamp feature's custom statistic (its Arrow type; the values are days)
-from mlrail.modelspec import DATETIME_STATS as DATETIME
 
 __all__ = [
     "DATETIME",

@@ -36,11 +36,12 @@ import numpy as np
 from mlrail.errors import ModelError
 
 if TYPE_CHECKING:
-    # Both are imported where they are used: onnxruntime costs ~0.3 s and mlrail.modelspec pulls
-    # in pyarrow, and neither is needed to import the server module (`mlrail serve --help`).
+    # Both are imported where they are used: onnxruntime costs ~0.3 s and
+    # mlrail.artifacts.modelspec pulls in pyarrow, and neither is needed to import the server
+    # module (`mlrail serve --help`).
     import onnxruntime as ort
 
-    from mlrail.modelspec import ModelSpec
+    from mlrail.artifacts.modelspec import ModelSpec
 
 __all__ = ["LoadedModel", "ModelEntry", "Repository", "TensorSpec", "load_model"]
 
@@ -449,7 +450,7 @@ def _tensor_spec(arg: Any, onnx_path: Path, kind: str) -> TensorSpec:
 
 
 def _read_spec(folder: Path) -> ModelSpec | None:
-    from mlrail.modelspec import ModelSpec
+    from mlrail.artifacts.modelspec import ModelSpec
 
     path = folder / SPEC_FILE
     if not path.is_file():

@@ -18,8 +18,8 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
+from mlrail.artifacts.modelspec import ModelSpec
 from mlrail.components.deploy.core import deploy
-from mlrail.modelspec import ModelSpec
 from tests.serving.helpers import free_port
 
 README = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")

@@ -13,8 +13,8 @@ from pathlib import Path
 import onnxruntime as ort
 import pytest
 
+from mlrail.artifacts.modelspec import ModelSpec
 from mlrail.local import run_training
-from mlrail.modelspec import ModelSpec
 
 DATASETS = Path(__file__).parents[1] / "fixtures" / "datasets"
 

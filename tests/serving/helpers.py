@@ -37,7 +37,7 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
-from mlrail.modelspec import InputSpec, ModelSpec, input_names
+from mlrail.artifacts.modelspec import InputSpec, ModelSpec, input_names
 from mlrail.serving.app import InferenceApp
 
 ISLANDS = ["Biscoe", "Dream", "Torgersen"]

@@ -11,6 +11,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
+from mlrail.artifacts.modelspec import read_split
 from mlrail.components.evaluate.core import (
     Threshold,
     check_threshold_names,
@@ -20,7 +21,6 @@ from mlrail.components.evaluate.core import (
     parse_thresholds,
 )
 from mlrail.errors import DataError, ModelError
-from mlrail.modelspec import read_split
 from tests.conftest import PENGUINS, Trained
 
 FAST = {"importance_repeats": 0}  # permutation importance has its own tests

@@ -15,9 +15,9 @@ from fairlearn.metrics import (
 )
 from sklearn.metrics import mean_absolute_error, zero_one_loss
 
+from mlrail.artifacts.modelspec import ModelSpec, read_split
 from mlrail.components.evaluate.core import evaluate
 from mlrail.components.evaluate.models import load_model
-from mlrail.modelspec import ModelSpec, read_split
 from tests.conftest import Trained
 
 

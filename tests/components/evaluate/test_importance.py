@@ -6,9 +6,9 @@ from pathlib import Path
 import numpy as np
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
+from mlrail.artifacts.modelspec import InputSpec, ModelSpec
 from mlrail.components.evaluate.core import evaluate
 from mlrail.components.evaluate.importance import permutation_feature_importance
-from mlrail.modelspec import InputSpec, ModelSpec
 from tests.conftest import Trained
 
 

@@ -9,6 +9,7 @@ import pyarrow as pa
 import pytest
 from sklearn import metrics as skm
 
+from mlrail.artifacts.modelspec import InputSpec, ModelSpec
 from mlrail.components.evaluate.metrics import (
     MISSING,
     compute_curves,
@@ -19,7 +20,6 @@ from mlrail.components.evaluate.metrics import (
     slice_rows,
 )
 from mlrail.errors import DataError
-from mlrail.modelspec import InputSpec, ModelSpec
 
 X = [InputSpec("x", "x", "float32")]
 MULTI = ModelSpec("multiclass", "y", X, "probabilities", ["a", "b", "c"])

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mlrail.artifacts.modelspec import read_split
 from mlrail.components.evaluate.models import latest_deployed, load_model, resolve_baseline
 from mlrail.errors import ModelError
-from mlrail.modelspec import read_split
 from tests.conftest import Trained
 
 
@@ -46,7 +46,7 @@ def test_an_onnx_baseline_does_not_import_tensorflow(trained: Trained, onnx_mode
     code = (
         "import sys\n"
         "from mlrail.components.evaluate.models import resolve_baseline\n"
-        "from mlrail.modelspec import read_split\n"
+        "from mlrail.artifacts.modelspec import read_split\n"
         f"base, _ = resolve_baseline({str(onnx_model)!r})\n"
         f"where = {str(trained.examples / 'eval')!r}\n"
         "base.predict(base.spec.features(read_split(where), where))\n"
@@ -99,8 +99,8 @@ def test_feeding_errors_are_model_errors_that_name_the_model(
     """Neither TensorFlow's binding error nor ONNX Runtime's ValueError reaches the user raw."""
     import json
 
+    from mlrail.artifacts.modelspec import ModelSpec
     from mlrail.components.evaluate.models import predict_saved_model
-    from mlrail.modelspec import ModelSpec
 
     spec = ModelSpec.read(trained.model)
     features = spec.features(read_split(trained.examples / "eval"), "eval")

@@ -9,9 +9,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from mlrail.artifacts.modelspec import read_split
 from mlrail.components.evaluate.core import Evaluation, evaluate
 from mlrail.components.evaluate.report import render_html
-from mlrail.modelspec import read_split
 from tests.conftest import Trained
 from tests.pages import assert_self_contained
 

@@ -8,10 +8,10 @@ import onnx
 import onnxruntime as ort
 import pytest
 
+from mlrail.artifacts.modelspec import ModelSpec, read_split
 from mlrail.components.evaluate.core import predict_saved_model
 from mlrail.components.export_onnx.core import UNSEEN, edge_rows, export_onnx, parity
 from mlrail.errors import ParityError
-from mlrail.modelspec import ModelSpec, read_split
 from tests.conftest import Trained
 
 

@@ -10,8 +10,8 @@ import onnx
 import onnxruntime as ort
 import pytest
 
+from mlrail.artifacts.modelspec import ModelSpec, read_split
 from mlrail.components.export_onnx.core import ExportResult, export_onnx, signature
-from mlrail.modelspec import ModelSpec, read_split
 from tests.conftest import Trained
 
 

@@ -7,10 +7,10 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from mlrail.artifacts.modelspec import ModelSpec, tf_inputs
 from mlrail.components.evaluate.core import predict_saved_model
 from mlrail.components.train.core import infer_task, train
 from mlrail.errors import DataError
-from mlrail.modelspec import ModelSpec, tf_inputs
 from tests.components.train._data import prepared as _prepared
 from tests.components.train._data import splits
 from tests.conftest import Trained
@@ -320,7 +320,7 @@ def test_early_stopping_keeps_the_weights_of_the_lowest_eval_loss(tmp_path: Path
 
 
 def pq_read(folder: Path) -> pa.Table:
-    from mlrail.modelspec import read_split
+    from mlrail.artifacts.modelspec import read_split
 
     return read_split(folder)
 

@@ -9,9 +9,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from mlrail.artifacts.modelspec import InputSpec, ModelSpec
 from mlrail.components.train import data
 from mlrail.errors import DataError
-from mlrail.modelspec import InputSpec, ModelSpec
 
 SPEC = ModelSpec(
     task="binary",

@@ -10,6 +10,7 @@ import pytest
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
+from mlrail.artifacts.modelspec import ModelSpec
 from mlrail.components.train.core import train
 from mlrail.components.train.model import (
     CLASSES_DOMAIN,
@@ -20,7 +21,6 @@ from mlrail.components.train.model import (
 )
 from mlrail.components.validate.core import load_schema, load_statistics
 from mlrail.errors import DataError
-from mlrail.modelspec import ModelSpec
 from tests.components.train._data import prepared, splits
 
 

@@ -12,13 +12,13 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mlrail.artifacts.modelspec import ModelSpec
 from mlrail.components.train.model import (
     default_inputs,
     default_model,
     model_spec,
     prepare_schema,
 )
-from mlrail.modelspec import ModelSpec
 from tests.components.train._protos import protos
 
 LABEL = "label"

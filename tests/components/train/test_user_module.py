@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mlrail.artifacts.modelspec import ModelSpec
 from mlrail.components.train.core import train
 from mlrail.errors import ModelError
-from mlrail.modelspec import ModelSpec
 from tests.conftest import Trained
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "user_model.py"
@@ -249,8 +249,8 @@ def test_a_module_built_on_the_default_inputs_takes_date_columns() -> None:
     and refuses a module that declares it as text."""
     import keras
 
+    from mlrail.artifacts.modelspec import InputSpec
     from mlrail.components.train.user_module import check_model
-    from mlrail.modelspec import InputSpec
 
     spec = ModelSpec(
         task="regression", label="y", output="predictions",

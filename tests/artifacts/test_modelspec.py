@@ -1,4 +1,4 @@
-"""mlrail.modelspec: whatever the column types, the model gets the dtypes it declares."""
+"""mlrail.artifacts.modelspec: whatever the column types, the model gets the dtypes it declares."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mlrail.artifacts.modelspec import InputSpec, ModelSpec, input_names
 from mlrail.errors import DataError, ModelError
-from mlrail.modelspec import InputSpec, ModelSpec, input_names
 
 SPEC = ModelSpec(
     task="binary",
@@ -155,7 +155,7 @@ def test_dates_and_other_arrow_types_reach_the_model() -> None:
 
 
 def test_the_output_is_named_apart_from_every_column() -> None:
-    from mlrail.modelspec import output_name
+    from mlrail.artifacts.modelspec import output_name
 
     assert output_name("multiclass", ["x", "species"]) == "probabilities"
     assert output_name("regression", ["x"]) == "predictions"
@@ -166,7 +166,7 @@ def test_the_output_is_named_apart_from_every_column() -> None:
 
 @given(st.lists(_HEADER_NAMES, max_size=10), st.sampled_from(["binary", "regression"]))
 def test_no_column_list_takes_the_output_name(columns: list[str], task: str) -> None:
-    from mlrail.modelspec import output_name
+    from mlrail.artifacts.modelspec import output_name
 
     assert output_name(task, columns) not in columns
 
