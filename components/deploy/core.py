@@ -56,6 +56,7 @@ from typing import Any
 
 import yaml
 
+from mlrail.artifacts.parity import DEFAULT_RTOL, DEFAULT_TOLERANCE
 from mlrail.components.deploy import kserve
 from mlrail.errors import DataError
 from mlrail.io import (
@@ -279,7 +280,11 @@ def _golden(src: Path) -> tuple[dict[str, Any], float, float]:
         raise DataError(f"{golden_file}: expected an object with 'request' and 'outputs'")
     parity_file = src / "parity.json"
     parity = read_json(parity_file) if parity_file.is_file() else {}
-    return golden, float(parity.get("tolerance", 1e-4)), float(parity.get("rtol", 1e-6))
+    return (
+        golden,
+        float(parity.get("tolerance", DEFAULT_TOLERANCE)),
+        float(parity.get("rtol", DEFAULT_RTOL)),
+    )
 
 
 def _write(deployment_dir: str | Path, record: dict[str, Any], isvc: dict[str, Any] | None) -> None:

@@ -111,6 +111,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
+from mlrail.artifacts.parity import DEFAULT_RTOL, DEFAULT_TOLERANCE
 from mlrail.errors import MlrailError
 
 if TYPE_CHECKING:  # importing kubernetes costs about half a second: only target kserve pays it
@@ -568,6 +569,11 @@ def _compare(
     expected: list[Mapping[str, Any]], answer: Any, tolerance: float, rtol: float
 ) -> tuple[float | None, str]:
     """(max abs diff, "" or what is wrong)."""
+    # numpy only when a smoke test compares: deploy's other paths never need it
+    import numpy as np
+
+    from mlrail.artifacts.parity import compare
+
     if not isinstance(answer, Mapping) or not isinstance(answer.get("outputs"), list):
         return None, f"the answer is not a V2 inference response: {str(answer)[:200]}"
     got = {str(o.get("name")): o for o in answer["outputs"] if isinstance(o, Mapping)}
@@ -585,13 +591,13 @@ def _compare(
             for v in values
         ):
             return None, f"output {name!r} holds non-numbers or the wrong count: {values[:10]}"
-        # parity.json's bound: relative to the outputs' scale, not only to each value
-        scale = max((abs(w) for w in want["data"]), default=0.0)
-        for i, (g, w) in enumerate(zip(values, want["data"], strict=True)):
-            diff = abs(g - w)
-            worst = max(worst, diff)
-            if diff > tolerance + rtol * max(abs(w), scale) and len(problems) < 3:
-                problems.append(f"{name}[{i}] = {g:.7g}, ONNX Runtime gave {w:.7g}")
+        # parity.json's bound (mlrail.artifacts.parity), over this output's values
+        within = compare(np.asarray(want["data"]), np.asarray(values), tolerance, rtol)
+        worst = max(worst, float(within.diff.max(initial=0.0)))
+        for i in np.flatnonzero(within.ratio > 1.0)[: 3 - len(problems)]:
+            problems.append(
+                f"{name}[{i}] = {values[i]:.7g}, ONNX Runtime gave {want['data'][i]:.7g}"
+            )
     if problems:
         return worst, (
             f"answers differ from ONNX Runtime's by up to {worst:.3g} (bound {tolerance:g} + "
@@ -608,8 +614,8 @@ def smoke_test(
     http: HttpPost = _urllib_post,
     clock: Clock | None = None,
     ingress_url: str = "",
-    tolerance: float = 1e-4,
-    rtol: float = 1e-6,
+    tolerance: float = DEFAULT_TOLERANCE,
+    rtol: float = DEFAULT_RTOL,
     drop_missing: bool = False,
 ) -> SmokeTest:
     """POST golden.json's request to ``<base_url>/v2/models/<model>/infer``; compare answers."""
@@ -754,8 +760,8 @@ def rollout(
     canary_traffic_percent: int = 0,
     timeout_seconds: float = 600,
     ingress_url: str = "",
-    tolerance: float = 1e-4,
-    rtol: float = 1e-6,
+    tolerance: float = DEFAULT_TOLERANCE,
+    rtol: float = DEFAULT_RTOL,
     api: KubeApi | None = None,
     http: HttpPost | None = None,
     clock: Clock | None = None,

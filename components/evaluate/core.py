@@ -91,6 +91,7 @@ from typing import Any, TypedDict, Unpack
 import numpy as np
 import pyarrow as pa
 
+from mlrail.artifacts.jsonsafe import finite
 from mlrail.artifacts.modelspec import CLASSIFICATION, TASKS, ModelSpec, read_split
 from mlrail.components.evaluate.fairness import FAIRNESS_METRICS, Fairness, compute_fairness
 from mlrail.components.evaluate.importance import Importance, permutation_feature_importance
@@ -110,7 +111,6 @@ from mlrail.components.evaluate.models import (
     Predictor,
     latest_deployed,
     load_model,
-    predict_saved_model,
     resolve_baseline,
 )
 from mlrail.errors import DataError, ModelError
@@ -132,7 +132,6 @@ __all__ = [
     "latest_deployed",
     "parse_fairness_thresholds",
     "parse_thresholds",
-    "predict_saved_model",
 ]
 
 #: Used when the overall thresholds hold no value threshold: clearly better than chance.
@@ -880,10 +879,10 @@ def evaluate_table(
         where,
     )
     if metrics_path is not None:
-        atomic_write_json(metrics_path, _finite(metrics_json(ev)))
+        atomic_write_json(metrics_path, finite(metrics_json(ev)))
     if blessing_dir is not None:
         with atomic_dir(blessing_dir) as tmp:
-            atomic_write_json(tmp / "blessing.json", _finite(blessing_json(ev)))
+            atomic_write_json(tmp / "blessing.json", finite(blessing_json(ev)))
     if report_path is not None:
         from mlrail.components.evaluate.report import render_html
 
@@ -916,9 +915,9 @@ def evaluate_file(
     **options: Unpack[Options],
 ) -> Evaluation:
     """Evaluate the model on every row of CSV, Parquet or JSON Lines data (a file, folder, glob
-    or URI, read as ingest reads it: :func:`mlrail.components.ingest.core.read_table`) that has
-    the model's label and input columns; ``options`` are :func:`evaluate_table`'s."""
-    from mlrail.components.ingest.core import read_table
+    or URI, read as ingest reads it: :func:`mlrail.sources.read_table`) that has the model's
+    label and input columns; ``options`` are :func:`evaluate_table`'s."""
+    from mlrail.sources import read_table
 
     table, _ = read_table(data)
     return evaluate_table(model_dir, table, data, metrics_path, blessing_dir, **options)
@@ -926,19 +925,6 @@ def evaluate_file(
 
 # ---------------------------------------------------------------------------------------------
 # outputs
-
-
-def _finite(obj: Any) -> Any:
-    """``obj`` with NaN and ±inf as null: JSON has no such numbers."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    return obj
-
-
 def _curves_json(c: Curves) -> dict[str, Any]:
     return {
         "roc": c.roc,

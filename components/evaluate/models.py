@@ -18,7 +18,6 @@ the first run: there is no baseline, and :func:`resolve_baseline` says why.
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from mlrail.artifacts.modelspec import SPEC_FILE, ModelSpec, tf_inputs
+from mlrail.artifacts.modelspec import SPEC_FILE, ModelSpec
+from mlrail.artifacts.saved_model import saved_model_fn
 from mlrail.errors import ModelError
 from mlrail.io import filesystem
 
@@ -35,7 +35,6 @@ __all__ = [
     "Predictor",
     "latest_deployed",
     "load_model",
-    "predict_saved_model",
     "resolve_baseline",
 ]
 
@@ -61,36 +60,6 @@ class Predictor:
     format: str
     spec: ModelSpec
     predict: Callable[[dict[str, np.ndarray]], np.ndarray]
-
-
-def predict_saved_model(saved_model_dir: str | Path, features: dict[str, np.ndarray]) -> np.ndarray:
-    """Outputs of the SavedModel's ``serving_default`` signature on ``features``."""
-    return _saved_model_fn(Path(saved_model_dir))(features)
-
-
-def _saved_model_fn(saved_model_dir: Path) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
-
-    try:
-        fn = tf.saved_model.load(str(saved_model_dir)).signatures["serving_default"]
-    except (OSError, ValueError, KeyError, tf.errors.OpError) as e:
-        raise ModelError(f"{saved_model_dir}: cannot load the SavedModel: {e}") from e
-
-    def predict(features: dict[str, np.ndarray]) -> np.ndarray:
-        try:
-            (out,) = fn(**tf_inputs(features)).values()
-        except (TypeError, ValueError, tf.errors.OpError) as e:
-            # TensorFlow's binding error lists every tensor; the names are what a user needs
-            expected = sorted(fn.structured_input_signature[1])
-            raise ModelError(
-                f"{saved_model_dir}: the SavedModel cannot run on inputs "
-                f"{', '.join(sorted(features))} (it takes {', '.join(expected)}): "
-                f"{type(e).__name__}: {str(e)[:500]}"
-            ) from e
-        return np.asarray(out.numpy())
-
-    return predict
 
 
 def _onnx_fn(folder: Path, spec: ModelSpec) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
@@ -136,7 +105,7 @@ def load_model(folder: str | Path, *, source: str = "") -> Predictor:
     if (path / _ONNX).is_file():
         return Predictor(source or str(path), path, "onnx", spec, _onnx_fn(path, spec))
     if (path / _SAVED_MODEL).is_dir():
-        predict = _saved_model_fn(path / _SAVED_MODEL)
+        predict = saved_model_fn(path / _SAVED_MODEL)
         return Predictor(source or str(path), path, "saved_model", spec, predict)
     raise ModelError(f"{path}: has {SPEC_FILE} but neither {_SAVED_MODEL}/ nor {_ONNX}")
 

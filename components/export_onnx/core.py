@@ -83,7 +83,10 @@ from typing import Any
 import numpy as np
 
 from mlrail import __version__
+from mlrail.artifacts.jsonsafe import finite
 from mlrail.artifacts.modelspec import CLASSIFICATION, ModelSpec, read_split
+from mlrail.artifacts.parity import DEFAULT_RTOL, DEFAULT_TOLERANCE, compare, output_scale
+from mlrail.artifacts.saved_model import predict_saved_model
 from mlrail.components.export_onnx.naming import name_inputs, pbtxt_string, triton_config
 from mlrail.errors import DataError, ModelError, ParityError
 from mlrail.io import atomic_dir, atomic_write_bytes, atomic_write_json, atomic_write_text
@@ -113,8 +116,6 @@ __all__ = [
 DEFAULT_OPSET = 17
 #: Eval rows kept as golden requests for deploy's smoke test.
 GOLDEN_ROWS = 8
-#: Relative part of the parity bound: about ten float32 rounding steps.
-DEFAULT_RTOL = 1e-6
 #: A variant may lose at most one point of eval accuracy (and change at most 1% of the labels).
 DEFAULT_MAX_ACCURACY_DROP = 0.01
 #: A regression variant's eval RMSE may grow by at most 1% of the unquantised model's.
@@ -123,7 +124,7 @@ DEFAULT_MAX_RMSE_INCREASE = 0.01
 
 def check_options(
     *,
-    tolerance: float = 1e-4,
+    tolerance: float = DEFAULT_TOLERANCE,
     rtol: float = DEFAULT_RTOL,
     max_accuracy_drop: float = DEFAULT_MAX_ACCURACY_DROP,
     max_rmse_increase: float = DEFAULT_MAX_RMSE_INCREASE,
@@ -328,31 +329,6 @@ def _dir_hash(path: Path) -> str:
     return h.hexdigest()
 
 
-def output_scale(reference: np.ndarray) -> float:
-    """The largest finite |value| of ``reference`` (0 when it has none): the parity bound's base."""
-    finite = np.abs(reference[np.isfinite(reference)])
-    return float(finite.max()) if finite.size else 0.0
-
-
-def _excess(
-    reference: np.ndarray, onnx_out: np.ndarray, tolerance: float, rtol: float, scale: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(|diff|, relative diff, per-row worst diff / bound): a row is within bound at <= 1."""
-    ref = reference.astype(np.float64)
-    got = onnx_out.astype(np.float64)
-    diff = np.abs(ref - got)
-    # NaN on one side only is the worst disagreement there is, not an incomparable value
-    diff = np.where(np.isnan(ref) & np.isnan(got), 0.0, np.where(np.isnan(diff), np.inf, diff))
-    finite_ref = np.abs(np.nan_to_num(ref, posinf=0.0, neginf=0.0))
-    rel = diff / np.maximum(finite_ref, 1e-12)
-    bound = tolerance + rtol * np.maximum(finite_ref, scale)
-    # a zero bound (tolerance and rtol 0) asks for equality: 0 / 0 is within it, not NaN
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(diff == 0, 0.0, diff / bound)
-    excess = ratio.reshape(len(diff), -1).max(axis=1)
-    return diff, rel, excess
-
-
 def parity(
     spec: ModelSpec,
     reference: np.ndarray,
@@ -371,7 +347,8 @@ def parity(
     7,528 differed by 0.031 — two float32 steps at 200,000 — where its own bound was 0.0076.
     """
     scale = output_scale(reference)
-    diff, rel, excess = _excess(reference, onnx_out, tolerance, rtol, scale)
+    within = compare(reference, onnx_out, tolerance, rtol, scale)
+    diff, rel, excess = within.diff, within.rel, within.row_excess()
     agreement = None
     if spec.task in CLASSIFICATION:
         agreement = float(np.mean(reference.argmax(axis=1) == onnx_out.argmax(axis=1)))
@@ -574,7 +551,7 @@ def export_onnx(
     onnx_model_dir: str | Path,
     *,
     model_name: str = "model",
-    tolerance: float = 1e-4,
+    tolerance: float = DEFAULT_TOLERANCE,
     rtol: float = DEFAULT_RTOL,
     opset: int = DEFAULT_OPSET,
     split: str = "eval",
@@ -600,8 +577,6 @@ def export_onnx(
         ValueError: a bound that is negative, NaN or infinite (:func:`check_options`).
     """
     import onnx
-
-    from mlrail.components.evaluate.core import predict_saved_model
 
     check_options(
         tolerance=tolerance,
@@ -635,7 +610,8 @@ def export_onnx(
     edge_out = _run(session, spec, edges, "the converted model", f"edge rows derived from {where}")
     edge_ref = predict_saved_model(saved_model, edges)
     # the eval rows' scale: an edge row's output (say, all inputs missing) is no better a base
-    edge_diff, _, edge_excess = _excess(edge_ref, edge_out, tolerance, rtol, result.scale)
+    edge_within = compare(edge_ref, edge_out, tolerance, rtol, result.scale)
+    edge_diff, edge_excess = edge_within.diff, edge_within.row_excess()
     failed = [edge_names[i] for i in np.flatnonzero(edge_excess > 1.0)]
     result = replace(result, edge_rows=len(edge_names), edge_max_abs_diff=float(edge_diff.max()))
     bound = f"bound {tolerance:g} + {rtol:g} x max(|value|, {result.scale:.4g})"
@@ -687,7 +663,7 @@ def export_onnx(
                 atomic_write_bytes(tmp / v.file, variant_data)
         spec.write(tmp)
         atomic_write_json(tmp / "parity.json", asdict(result))
-        atomic_write_json(tmp / "variants.json", _finite(report))
+        atomic_write_json(tmp / "variants.json", finite(report))
         atomic_write_json(tmp / "golden.json", golden_requests(spec, features, onnx_out))
         repo = tmp / "model_repository" / model_name
         (repo / "1").mkdir(parents=True)
@@ -704,14 +680,3 @@ def export_onnx(
         base=base,
         variants=[v for v, _ in variants],
     )
-
-
-def _finite(obj: Any) -> Any:
-    """``obj`` with NaN/inf floats as ``None`` (JSON has no such numbers)."""
-    if isinstance(obj, float):
-        return obj if np.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_finite(v) for v in obj]
-    return obj

@@ -60,7 +60,6 @@ __all__ = [
     "BUNDLED",
     "IngestResult",
     "ingest",
-    "read_table",
     "resolve_source",
     "resolve_span",
     "row_buckets",
@@ -113,15 +112,6 @@ class IngestResult:
     @property
     def splits(self) -> list[str]:
         return list(self.rows)
-
-
-def read_table(source: str) -> tuple[pa.Table, str]:
-    """Read ``source`` (a path, folder, glob, URI or ``bundled:<name>``) into memory.
-
-    Returns:
-        The table and its content fingerprint (see :mod:`mlrail.sources`).
-    """
-    return sources.read_table(source)
 
 
 def ingest(

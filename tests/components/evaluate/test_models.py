@@ -100,7 +100,7 @@ def test_feeding_errors_are_model_errors_that_name_the_model(
     import json
 
     from mlrail.artifacts.modelspec import ModelSpec
-    from mlrail.components.evaluate.models import predict_saved_model
+    from mlrail.artifacts.saved_model import predict_saved_model
 
     spec = ModelSpec.read(trained.model)
     features = spec.features(read_split(trained.examples / "eval"), "eval")

@@ -9,7 +9,7 @@ import onnxruntime as ort
 import pytest
 
 from mlrail.artifacts.modelspec import ModelSpec, read_split
-from mlrail.components.evaluate.core import predict_saved_model
+from mlrail.artifacts.saved_model import predict_saved_model
 from mlrail.components.export_onnx.core import UNSEEN, edge_rows, export_onnx, parity
 from mlrail.errors import ParityError
 from tests.conftest import Trained

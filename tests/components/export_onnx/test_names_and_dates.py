@@ -21,7 +21,8 @@ from onnx import TensorProto, helper
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 from mlrail.artifacts.modelspec import InputSpec, ModelSpec, read_split
-from mlrail.components.evaluate.core import evaluate, predict_saved_model
+from mlrail.artifacts.saved_model import predict_saved_model
+from mlrail.components.evaluate.core import evaluate
 from mlrail.components.export_onnx.core import export_onnx, name_inputs, pbtxt_string
 from mlrail.errors import ModelError
 from tests.components.train._protos import write_splits

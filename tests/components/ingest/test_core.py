@@ -11,8 +11,9 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from mlrail.components.ingest.core import SPLIT_FILE, ingest, read_table, row_buckets
+from mlrail.components.ingest.core import SPLIT_FILE, ingest, row_buckets
 from mlrail.errors import DataError
+from mlrail.sources import read_table
 
 
 def _write(path: Path, data: bytes) -> Path:

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 
 from mlrail.artifacts.modelspec import ModelSpec, tf_inputs
-from mlrail.components.evaluate.core import predict_saved_model
+from mlrail.artifacts.saved_model import predict_saved_model
 from mlrail.components.train.core import infer_task, train
 from mlrail.errors import DataError
 from tests.components.train._data import prepared as _prepared
