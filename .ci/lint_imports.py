@@ -35,8 +35,7 @@ def main() -> int:
             [
                 sys.executable,
                 "-c",
-                "import sys; from importlinter.cli import lint_imports_command as c; "
-                "sys.exit(c())",
+                "import sys; from importlinter.cli import lint_imports_command as c; sys.exit(c())",
                 "--config",
                 str(root / "pyproject.toml"),
                 "--no-cache",

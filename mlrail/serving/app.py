@@ -54,6 +54,7 @@ from typing import Any
 import orjson
 
 from mlrail import __version__
+from mlrail.artifacts.tensors import TensorSpec
 from mlrail.serving.codec import (
     BINARY_CONTENT_TYPE,
     EXTENSIONS,
@@ -67,7 +68,7 @@ from mlrail.serving.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from mlrail.serving.metrics import Metrics
 from mlrail.serving.openapi import openapi_document
 from mlrail.serving.payload_log import PayloadLogger, open_payload_log
-from mlrail.serving.repository import LoadedModel, ModelEntry, Repository, TensorSpec
+from mlrail.serving.repository import LoadedModel, ModelEntry, Repository
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "InferenceApp", "create_app"]
 

@@ -52,8 +52,9 @@ from typing import Any
 import numpy as np
 import orjson
 
+from mlrail.artifacts.tensors import TensorSpec
 from mlrail.datetimes import parse_days
-from mlrail.serving.repository import LoadedModel, TensorSpec
+from mlrail.serving.repository import LoadedModel
 
 __all__ = [
     "BINARY_CONTENT_TYPE",

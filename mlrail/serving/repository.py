@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mlrail.artifacts.tensors import TensorSpec
 from mlrail.errors import ModelError
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
 
     from mlrail.artifacts.modelspec import ModelSpec
 
-__all__ = ["LoadedModel", "ModelEntry", "Repository", "TensorSpec", "load_model"]
+__all__ = ["LoadedModel", "ModelEntry", "Repository", "load_model"]
 
 logger = logging.getLogger("mlrail.serving")
 
@@ -69,26 +70,6 @@ _ORT_TYPES: dict[str, tuple[str, np.dtype[Any]]] = {
 # model_spec.json dtypes and the V2 datatype the graph must take for them. A date or timestamp
 # is FP64 days since 1970-01-01 UTC (mlrail.datetimes); the server also takes ISO 8601 strings.
 _SPEC_DATATYPES = {"float32": "FP32", "string": "BYTES", "datetime": "FP64"}
-
-
-@dataclass(frozen=True)
-class TensorSpec:
-    """One input or output of a served model.
-
-    Attributes:
-        name: The tensor's name in the graph and in V2 requests.
-        datatype: The V2 datatype (``FP32``, ``BYTES``, ...).
-        shape: The graph's shape; ``-1`` for a dimension of any size (the batch).
-        dtype: The numpy dtype ONNX Runtime takes or returns (``object`` for strings).
-        datetime: A date or timestamp input (``datetime`` in ``model_spec.json``): FP64 days
-            since 1970-01-01 UTC, which requests may also send as BYTES ISO 8601 strings.
-    """
-
-    name: str
-    datatype: str
-    shape: tuple[int, ...]
-    dtype: np.dtype[Any]
-    datetime: bool = False
 
 
 @dataclass(frozen=True, eq=False)
