@@ -19,7 +19,7 @@ Endpoints (JSON shapes as KServe 0.21 writes them)::
 Answered inferences are sampled into the payload log when one is given
 (:mod:`mlrail.serving.payload_log`): after the response is encoded, off the request path.
 
-Requests and responses are decoded and encoded by :mod:`mlrail.serving.codec`: JSON, or the
+Requests and responses are decoded and encoded by :mod:`mlrail.artifacts.v2`: JSON, or the
 binary tensor data extension that ``tritonclient`` and KServe's client send by default.
 
 Errors are ``{"error": "<what was wrong, naming the input>"}``. Statuses follow KServe: 422
@@ -39,7 +39,7 @@ for unknown/unready models (KServe answers versioned paths with 501; we serve th
 500    ONNX Runtime failed on a valid request (or a bug here); the message says what failed
 =====  ======================================================================================
 
-Value conventions (missing values, dates, nested data) are :mod:`mlrail.serving.codec`'s.
+Value conventions (missing values, dates, nested data) are :mod:`mlrail.artifacts.v2`'s.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ import orjson
 
 from mlrail import __version__
 from mlrail.artifacts.tensors import TensorSpec
-from mlrail.serving.codec import (
+from mlrail.artifacts.v2 import (
     BINARY_CONTENT_TYPE,
     EXTENSIONS,
     HEADER_LENGTH,
@@ -313,7 +313,8 @@ class InferenceApp:
     ) -> None:
         assert self.payload_log is not None
         # Bytes, not the parsed request: parsed requests in the log's queue cost 15x their size;
-        # the writer thread turns them into V2 JSON (codec.json_body) off the request path.
+        # the writer thread turns them into V2 JSON (mlrail.artifacts.v2.json_body) off the
+        # request path.
         self.payload_log.offer(
             request_id,
             model.name,

@@ -2,7 +2,7 @@
 
 Its V2 schemas follow the Open Inference Protocol's REST specification as KServe publishes it
 (``open_inference_rest.yaml``); the error statuses are the ones :mod:`mlrail.serving.app` answers.
-The binary tensor data extension (:mod:`mlrail.serving.codec`) appears as the
+The binary tensor data extension (:mod:`mlrail.artifacts.v2`) appears as the
 ``application/octet-stream`` form of the infer request and response: the JSON object, then the
 tensors' bytes, split by the ``Inference-Header-Content-Length`` header.
 The fuzz test (``tests/serving/test_fuzz.py``) drives schemathesis with this document against a

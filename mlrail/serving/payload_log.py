@@ -8,7 +8,7 @@ about 15x its size, and 40 requests of 3.8 MB held that way took a server from 1
 A full queue, a failing sink or a sink in back-off drops records (counted); nothing here delays or
 fails a request.
 
-The writer thread turns the bodies into V2 JSON (:func:`mlrail.serving.codec.json_body` decodes
+The writer thread turns the bodies into V2 JSON (:func:`mlrail.artifacts.v2.json_body` decodes
 the binary tensor data extension), in one of two sinks, chosen by :func:`open_payload_log` from
 ``--log-payloads``:
 
@@ -349,7 +349,7 @@ def open_payload_log(
 def _document(body: bytes, header_length: int | None) -> dict[str, Any]:
     """A logged body as its V2 JSON object."""
     if header_length is not None:
-        from mlrail.serving.codec import json_body  # only binary-extension bodies need it
+        from mlrail.artifacts.v2 import json_body  # only binary-extension bodies need it
 
         return json_body(body, header_length)
     try:

@@ -17,9 +17,9 @@ import numpy as np
 import orjson
 import pytest
 
+from mlrail.artifacts.v2 import json_body
 from mlrail.datetimes import parse_days
 from mlrail.serving.app import InferenceApp, create_app
-from mlrail.serving.codec import json_body
 
 from .helpers import ISLANDS, Client, classifier_request, session, write_columns
 

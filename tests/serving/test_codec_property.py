@@ -20,8 +20,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from onnx import TensorProto, helper
 
+from mlrail.artifacts.v2 import json_body
 from mlrail.serving.app import create_app
-from mlrail.serving.codec import json_body
 
 from .helpers import Client
 
