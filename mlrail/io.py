@@ -192,9 +192,10 @@ def filesystem(source: str) -> tuple[Any, str]:
     if "://" not in source:
         return pafs.LocalFileSystem(), str(Path(source).resolve())
     try:
-        return pafs.FileSystem.from_uri(source)
+        fs, path = pafs.FileSystem.from_uri(source)
     except (OSError, pa.ArrowException) as e:
         raise DataError(f"{source}: cannot open: {e}") from e
+    return fs, str(path)
 
 
 def read_uri_bytes(source: str) -> bytes:

@@ -51,7 +51,8 @@ class Comparison:
 
     def row_excess(self) -> np.ndarray:
         """The worst ratio of each row (first axis): a row is within bound at <= 1."""
-        return self.ratio.reshape(len(self.ratio), -1).max(axis=1)
+        worst: np.ndarray = self.ratio.reshape(len(self.ratio), -1).max(axis=1)
+        return worst
 
     @property
     def ok(self) -> bool:
