@@ -342,7 +342,7 @@ def _cmd_compile(a: argparse.Namespace) -> int:
 
 
 def _cmd_submit(a: argparse.Namespace) -> int:
-    from mlrail import kfp_client
+    from mlrail import kfp as kfp_client
 
     token, arguments = _token(a), _params(a.param)  # usage errors before the pipeline compiles
     with tempfile.TemporaryDirectory() as tmp:
@@ -364,7 +364,7 @@ def _cmd_submit(a: argparse.Namespace) -> int:
 def _cmd_schedule(a: argparse.Namespace) -> int:
     from datetime import datetime
 
-    from mlrail import kfp_client
+    from mlrail import kfp as kfp_client
 
     def when(flag: str, text: str | None) -> datetime | None:
         try:
@@ -448,7 +448,7 @@ def _schedule_action_args(argv: Sequence[str]) -> argparse.Namespace | None:
 
 
 def _cmd_schedule_list(a: argparse.Namespace) -> int:
-    from mlrail import kfp_client
+    from mlrail import kfp as kfp_client
 
     found = kfp_client.list_schedules(
         a.host,
@@ -482,7 +482,7 @@ def _cmd_schedule_list(a: argparse.Namespace) -> int:
 
 
 def _cmd_schedule_change(a: argparse.Namespace) -> int:
-    from mlrail import kfp_client
+    from mlrail import kfp as kfp_client
 
     act, done = {
         "pause": (kfp_client.pause_schedule, "paused"),

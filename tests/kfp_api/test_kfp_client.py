@@ -1,4 +1,4 @@
-"""mlrail.kfp_client against the fake KFP v2beta1 API: what is sent, and what is never sent."""
+"""mlrail.kfp against the fake KFP v2beta1 API: what is sent, and what is never sent."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
 from mlrail.errors import MlrailError
-from mlrail.kfp_client import (
+from mlrail.kfp import (
     KfpApiError,
     list_schedules,
     normalize_cron,

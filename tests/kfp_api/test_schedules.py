@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from mlrail.kfp_client import (
+from mlrail.kfp import (
     KfpApiError,
     ScheduleLookupError,
     delete_schedule,
