@@ -74,7 +74,8 @@ class Metrics:
             from prometheus_client import multiprocess
 
             self._exposition = CollectorRegistry()
-            multiprocess.MultiProcessCollector(self._exposition)
+            # prometheus_client leaves this constructor unannotated
+            multiprocess.MultiProcessCollector(self._exposition)  # type: ignore[no-untyped-call]
 
     def observe(self, model: str, status: int, seconds: float) -> None:
         """Count one inference request and its latency."""

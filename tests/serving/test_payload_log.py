@@ -16,18 +16,18 @@ import numpy as np
 import orjson
 import pytest
 
-from mlrail.serving import payload_log
 from mlrail.serving.app import InferenceApp, create_app
 from mlrail.serving.payload_log import (
     BACKOFF_MAX_SECONDS,
     CE_REQUEST_TYPE,
     CE_RESPONSE_TYPE,
     PayloadLogger,
-    _Entry,
-    _FileSink,
     backoff_delay,
     open_payload_log,
+    writer,
 )
+from mlrail.serving.payload_log.file_sink import FileSink
+from mlrail.serving.payload_log.writer import Entry
 
 from .helpers import Client, classifier_request
 
@@ -138,9 +138,9 @@ class BlockedSink:
     def __init__(self) -> None:
         self.entered = threading.Event()
         self.release = threading.Event()
-        self.entries: list[_Entry] = []
+        self.entries: list[Entry] = []
 
-    def write(self, entries: list[_Entry]) -> None:
+    def write(self, entries: list[Entry]) -> None:
         self.entered.set()
         self.release.wait(30)
         self.entries.extend(entries)
@@ -150,7 +150,7 @@ class BlockedSink:
 
 
 class FailingSink:
-    def write(self, entries: list[_Entry]) -> None:
+    def write(self, entries: list[Entry]) -> None:
         raise OSError("disk full")
 
     def close(self) -> None:
@@ -408,8 +408,8 @@ def test_a_log_path_that_is_not_a_regular_file_is_refused(tmp_path: Path) -> Non
         os.close(reader)
 
 
-def entry(i: int) -> _Entry:
-    return _Entry(str(i), "penguins", "2", 1.7e9, 0.001, REQUEST, RESPONSE, None, None)
+def entry(i: int) -> Entry:
+    return Entry(str(i), "penguins", "2", 1.7e9, 0.001, REQUEST, RESPONSE, None, None)
 
 
 def all_records(folder: Path) -> list[dict[str, Any]]:
@@ -417,12 +417,12 @@ def all_records(folder: Path) -> list[dict[str, Any]]:
 
 
 def test_the_file_rotates_by_size_and_keeps_a_bounded_count(tmp_path: Path) -> None:
-    scratch = _FileSink(tmp_path / "scratch.log")
+    scratch = FileSink(tmp_path / "scratch.log")
     scratch.write([entry(10)])
     scratch.close()
     one = (tmp_path / "scratch.log").stat().st_size  # one record's line
     path = tmp_path / "p.jsonl"
-    sink = _FileSink(path, rotate_bytes=3 * one, keep_files=3)
+    sink = FileSink(path, rotate_bytes=3 * one, keep_files=3)
     for i in range(40):
         sink.write([entry(i)])
     sink.close()
@@ -439,7 +439,7 @@ def test_the_file_rotates_by_size_and_keeps_a_bounded_count(tmp_path: Path) -> N
 
 def test_the_file_rotates_by_age(tmp_path: Path) -> None:
     path = tmp_path / "p.jsonl"
-    sink = _FileSink(path, rotate_seconds=1e-9, keep_files=10)
+    sink = FileSink(path, rotate_seconds=1e-9, keep_files=10)
     for i in range(3):
         sink.write([entry(i)])
     sink.close()
@@ -451,7 +451,7 @@ def test_the_file_rotates_by_age(tmp_path: Path) -> None:
 def test_two_workers_sharing_the_file_lose_nothing_across_rotations(tmp_path: Path) -> None:
     path = tmp_path / "p.jsonl"
     # Two sinks on one path have their own open files, as two worker processes do.
-    workers = [_FileSink(path, rotate_bytes=2000, keep_files=1000) for _ in range(2)]
+    workers = [FileSink(path, rotate_bytes=2000, keep_files=1000) for _ in range(2)]
     for i in range(60):
         workers[i % 2].write([entry(i)])
     for w in workers:
@@ -469,7 +469,7 @@ class CountingFailingSink:
     def __init__(self) -> None:
         self.calls = 0
 
-    def write(self, entries: list[_Entry]) -> None:
+    def write(self, entries: list[Entry]) -> None:
         self.calls += 1
         raise OSError("connection refused")
 
@@ -497,7 +497,7 @@ def wait_for(condition: Callable[[], object]) -> None:
 def test_records_offered_while_backing_off_are_dropped_without_trying_the_sink(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(payload_log, "BACKOFF_FIRST_SECONDS", 3600.0)  # no retry in this test
+    monkeypatch.setattr(writer, "BACKOFF_FIRST_SECONDS", 3600.0)  # no retry in this test
     sink = CountingFailingSink()
     log = PayloadLogger(sink, 1.0)
 
@@ -514,7 +514,7 @@ def test_records_offered_while_backing_off_are_dropped_without_trying_the_sink(
 def test_the_sink_is_tried_again_after_the_backoff_and_recovers(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(payload_log, "BACKOFF_FIRST_SECONDS", 0.0)  # retried at once
+    monkeypatch.setattr(writer, "BACKOFF_FIRST_SECONDS", 0.0)  # retried at once
 
     class FlakySink(BlockedSink):
         def __init__(self) -> None:
@@ -522,7 +522,7 @@ def test_the_sink_is_tried_again_after_the_backoff_and_recovers(
             self.release.set()
             self.failed = False
 
-        def write(self, entries: list[_Entry]) -> None:
+        def write(self, entries: list[Entry]) -> None:
             if not self.failed:
                 self.failed = True
                 raise OSError("collector restarting")
@@ -542,7 +542,7 @@ def test_the_sink_is_tried_again_after_the_backoff_and_recovers(
 def test_a_closed_collector_is_not_reconnected_for_every_record(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(payload_log, "BACKOFF_FIRST_SECONDS", 3600.0)
+    monkeypatch.setattr(writer, "BACKOFF_FIRST_SECONDS", 3600.0)
     with http.server.HTTPServer(("127.0.0.1", 0), Receiver) as closed:
         port = closed.server_address[1]  # bound, then closed: nothing listens
     log = open_payload_log(f"http://127.0.0.1:{port}/", 1.0)

@@ -136,7 +136,8 @@ def unpack_any(chunk: memoryview, datatype: Any) -> list[Any]:
         raise ValueError(f"binary data of datatype {datatype!r} cannot be decoded")
     values = np.frombuffer(chunk, dtype=wire)
     if datatype == "BOOL":
-        return values.astype(bool).tolist()
+        flags: list[Any] = values.astype(bool).tolist()
+        return flags
     # Through orjson, so each value reads as a JSON client would have seen it: FP32's shortest
     # text (0.6409714, not float64's 0.6409714221954346) and NaN as null.
     result: list[Any] = orjson.loads(orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY))
