@@ -4,21 +4,29 @@ Regenerate (after an intended change to a pipeline or a component):
 
     python -m tests.pipelines.golden
 
-Only what legitimately varies is normalised: the KFP SDK version and the image tag.
+Only what legitimately varies is normalised: the KFP SDK version and the image tag. Every module
+of :mod:`mlrail.pipelines` is a pipeline (module and pipeline share the name) and has a golden:
+``tests/pipelines/test_goldens.py`` compares each one.
 """
 
 from __future__ import annotations
 
+import pkgutil
 import re
 import sys
 import tempfile
 from pathlib import Path
 
+import mlrail.pipelines
 from mlrail import __version__
 from mlrail.compiler import compile_pipeline
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
-PIPELINES = ["training", "training_gpu"]
+#: Every pipeline of mlrail.pipelines, by module name (what ``mlrail compile`` takes); a private
+#: module (``_name``) holds shared pieces, not a pipeline.
+PIPELINES = sorted(
+    m.name for m in pkgutil.iter_modules(mlrail.pipelines.__path__) if not m.name.startswith("_")
+)
 
 
 def normalise(text: str) -> str:
