@@ -13,6 +13,7 @@ from kubernetes import client
 
 from mlrail.components.deploy import kserve
 from mlrail.components.deploy.kserve import DeployError, KubernetesApi, connect
+from mlrail.components.deploy.kserve import api as kserve_api
 from tests.manifests.kube_schema import CrdSchemas
 
 from .conftest import Servers
@@ -124,7 +125,7 @@ def test_connect_falls_back_to_the_kubeconfig(
         monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
         monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
         api = connect()
-        assert kserve._get(api, NAMESPACE, NAME) is None
+        assert kserve_api.get(api, NAMESPACE, NAME) is None
     assert front.requests[0]["authorization"] == "Bearer t0ken"
 
 

@@ -1,6 +1,6 @@
 """RBAC proof: every Kubernetes API call deploy makes, in every scenario, is allowed by the Role
-the pipeline runs under (manifests/base/rbac.yaml), and the list in kserve's module doc is exactly
-those calls with the rule that allows each."""
+the pipeline runs under (manifests/base/rbac.yaml), and the list in kserve.api's module doc is
+exactly those calls with the rule that allows each."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from mlrail.components.deploy import kserve
+from mlrail.components.deploy.kserve import api
 
 from .fake_kube import Call
 from .scenarios import SCENARIOS, Outcome
@@ -77,10 +77,10 @@ def test_the_module_doc_lists_exactly_the_calls_and_their_rules(
         (c.verb, c.group, c.version, c.resource, allowing_rule(c, rules))
         for c in _all_calls(outcome)
     }
-    assert kserve.__doc__ is not None
+    assert api.__doc__ is not None
     listed = {
         (verb, group, version, resource, int(rule))
-        for verb, group, version, resource, rule in DOC_LINE.findall(kserve.__doc__)
+        for verb, group, version, resource, rule in DOC_LINE.findall(api.__doc__)
     }
     assert listed == made
 

@@ -80,7 +80,7 @@ def test_an_unknown_model_is_a_4xx_named_and_not_retried(
 
 
 def test_unavailable_is_retried_then_passes(golden: dict[str, Any], servers: Servers) -> None:
-    from mlrail.components.deploy.kserve import _urllib_post
+    from mlrail.components.deploy.kserve.smoke import urllib_post
 
     calls: list[str] = []
 
@@ -88,7 +88,7 @@ def test_unavailable_is_retried_then_passes(golden: dict[str, Any], servers: Ser
         calls.append(url)
         if len(calls) == 1:
             return 503, b"no healthy upstream"
-        return _urllib_post(url, body, headers, timeout)
+        return urllib_post(url, body, headers, timeout)
 
     clock = FakeClock()
     result = smoke_test(golden, servers.good, "penguins", http=flaky, clock=clock)
