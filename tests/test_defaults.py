@@ -94,7 +94,7 @@ def _core_defaults(fn: Callable[..., Any]) -> dict[str, Any]:
             and isinstance(node.func, ast.Name)
             and any(k.arg is None and ast.unparse(k.value) == varkw for k in node.keywords)
         ):
-            callee = fn.__globals__[node.func.id]  # type: ignore[attr-defined]
+            callee = fn.__globals__[node.func.id]
             return {**_core_defaults(callee), **out}
     raise AssertionError(f"{fn.__qualname__} takes **{varkw} but passes it to no function")
 
