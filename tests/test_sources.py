@@ -6,9 +6,11 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import hashlib
+import importlib
 import json
 import math
 import os
+import pkgutil
 from pathlib import Path
 
 import pyarrow as pa
@@ -18,6 +20,7 @@ import pytest
 from mlrail import sources
 from mlrail.errors import DataError
 from mlrail.sources import SchemaWidened, columns, read_blocks, read_table, resolve
+from mlrail.sources.resolver import _file
 
 ROWS = [{"id": i, "x": i * 0.5, "cat": f"c{i % 7}"} for i in range(60)]
 
@@ -460,7 +463,10 @@ def test_the_public_api_is_documented() -> None:
     assert sources.__doc__ and "read_blocks" in sources.__doc__ and "fingerprint" in sources.__doc__
     for name in sources.__all__:
         assert getattr(sources, name) is not None
-    assert os.path.basename(sources.__file__) == "sources.py"
+    # a package whose every module says what it holds
+    assert os.path.basename(sources.__file__) == "__init__.py"
+    for module in pkgutil.iter_modules(sources.__path__):
+        assert importlib.import_module(f"mlrail.sources.{module.name}").__doc__, module.name
 
 
 def test_without_a_fingerprint_the_same_tables_and_no_hash(tmp_path: Path) -> None:
@@ -619,7 +625,7 @@ def test_a_data_error_naming_a_source_with_credentials_is_masked(tmp_path: Path)
 def test_a_file_name_is_shown_without_credentials(tmp_path: Path) -> None:
     fs = pa.fs.LocalFileSystem()
     info = fs.get_file_info(str(_write(tmp_path / "a.csv", b"a\n1\n")))
-    f = sources._file(fs, info, "s3://KEY:SECRET@bucket/data/a.csv", "s3://KEY:SECRET@bucket/data")
+    f = _file(fs, info, "s3://KEY:SECRET@bucket/data/a.csv", "s3://KEY:SECRET@bucket/data")
     assert f.name == "s3://***@bucket/data/a.csv" and f.relpath == "a.csv"
 
 
