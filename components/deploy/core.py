@@ -2,9 +2,10 @@
 
 Targets:
 
-- ``local``: push the model into a local model repository (Triton layout) as a new version,
-  atomically — the version folder appears by one rename, complete — so a running ``mlrail serve``
-  picks it up without a restart.
+- ``local``: push the model into a local model repository as a new version
+  (:func:`mlrail.artifacts.model_repository.push`: atomically — the version folder appears by one
+  rename, complete — so a running ``mlrail serve`` picks it up without a restart), with its Triton
+  ``config.pbtxt`` written for the name it is deployed under.
 - ``render``: write the KServe ``InferenceService`` for the model without touching a cluster.
 - ``kserve``: apply that InferenceService to the cluster (server-side apply), wait for it,
   smoke-test the live endpoint with export_onnx's golden requests, with an optional canary that is
@@ -20,7 +21,7 @@ the object and of the predictor; ``serviceAccountName: mlrail-serving`` with no 
 Security "restricted" settings on the predictor pod and the model container (the ServingRuntime
 supplies the user id).
 
-Model repository layout (``local``)::
+Model repository layout (``local``; :mod:`mlrail.artifacts.model_repository`'s)::
 
     <repository>/<model_name>/config.pbtxt
     <repository>/<model_name>/<version>/model.onnx        versions 1, 2, 3, ...
@@ -45,29 +46,21 @@ For ``kserve`` the record is written also when deploy fails (decision ``rolled_b
 from __future__ import annotations
 
 import copy
-import errno
 import hashlib
-import os
 import re
-import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from mlrail.artifacts import model_repository as repository
+from mlrail.artifacts.model_repository import CONFIG_FILE, MODEL_FILE
+from mlrail.artifacts.modelspec import ModelSpec
 from mlrail.artifacts.parity import DEFAULT_RTOL, DEFAULT_TOLERANCE
 from mlrail.components.deploy import kserve
 from mlrail.errors import DataError
-from mlrail.io import (
-    atomic_dir,
-    atomic_write_json,
-    atomic_write_text,
-    fsync_dir,
-    fsync_tree,
-    read_json,
-    staging_dir,
-)
+from mlrail.io import atomic_dir, atomic_write_json, atomic_write_text, read_json
 
 __all__ = [
     "DEPLOYMENT_MODES",
@@ -76,7 +69,6 @@ __all__ = [
     "Deployment",
     "deploy",
     "inference_service",
-    "next_version",
     "storage_uri",
 ]
 
@@ -112,16 +104,6 @@ class Deployment:
     #: kserve: applied, unchanged, promoted, rolled_back or failed; "" for the other targets
     decision: str = ""
     url: str = ""
-
-
-def next_version(model_root: Path) -> int:
-    """One more than the highest integer version folder under ``model_root`` (1 if none)."""
-    versions = (
-        [int(p.name) for p in model_root.iterdir() if p.is_dir() and p.name.isdigit()]
-        if (model_root.is_dir())
-        else []
-    )
-    return max(versions, default=0) + 1
 
 
 def storage_uri(artifact_uri: str) -> str:
@@ -212,56 +194,16 @@ def inference_service(
     }
 
 
-def _push_version(root: Path, onnx_file: Path, spec_file: Path) -> int:
-    """Copy the model into a hidden folder, then claim the next version by one rename.
-
-    The version folder appears complete, so a running server never sees it half-copied; its
-    files are flushed to disk before the rename, so a crash after it cannot leave a version
-    folder of empty files. A rename onto an existing (non-empty) version fails instead of
-    replacing it, so two concurrent deploys never share a number: the loser takes the next one.
-    """
-    staging = staging_dir(root, prefix=".incoming-")
-    try:
-        shutil.copyfile(onnx_file, staging / "model.onnx")
-        shutil.copyfile(spec_file, staging / "model_spec.json")
-        fsync_tree(staging)
-        for _ in range(100):
-            version = next_version(root)
-            try:
-                os.rename(staging, root / str(version))
-                fsync_dir(root)
-                return version
-            except OSError as e:
-                if e.errno not in (errno.EEXIST, errno.ENOTEMPTY):
-                    raise
-        raise RuntimeError(f"{root}: could not claim a new version folder")
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-
-
-def _config_for(src: Path, model_name: str) -> str:
-    """export_onnx's Triton config, renamed to the name the model is deployed under."""
-    configs = sorted((src / "model_repository").glob("*/config.pbtxt"))
-    if len(configs) != 1:
-        raise DataError(
-            f"{src}/model_repository: expected one model's config.pbtxt, found "
-            f"{len(configs)}; was this written by export_onnx?"
-        )
-    text = configs[0].read_text(encoding="utf-8")
-    return re.sub(r'^name: ".*"$', f'name: "{model_name}"', text, count=1, flags=re.M)
-
-
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _served_name(src: Path) -> str:
     """The model's name on a V2 server: its folder in export_onnx's model repository."""
-    configs = sorted((src / "model_repository").glob("*/config.pbtxt"))
+    configs = sorted((src / "model_repository").glob(f"*/{CONFIG_FILE}"))
     if len(configs) != 1:
         raise DataError(
-            f"{src}/model_repository: expected one model's config.pbtxt, found "
+            f"{src}/model_repository: expected one model's {CONFIG_FILE}, found "
             f"{len(configs)}; was this written by export_onnx?"
         )
     return configs[0].parent.name
@@ -326,7 +268,7 @@ def deploy(
             first deploy that failed); deployment.json is written first.
     """
     src = Path(onnx_model_dir)
-    onnx_file = src / "model.onnx"
+    onnx_file = src / MODEL_FILE
     if not onnx_file.is_file():
         raise DataError(f"{onnx_file}: no ONNX model; was it written by export_onnx?")
     if target not in TARGETS:
@@ -336,10 +278,7 @@ def deploy(
         if not model_repository:
             raise ValueError("target 'local' needs a model_repository folder")
         root = Path(model_repository).expanduser().resolve() / model_name
-        root.mkdir(parents=True, exist_ok=True)
-        version = _push_version(root, onnx_file, src / "model_spec.json")
-        # after the push: a failed push must not leave the old version under a new config
-        atomic_write_text(root / "config.pbtxt", _config_for(src, model_name))
+        version = repository.push(root, src, ModelSpec.read(src))
         result = Deployment("local", model_name, version, str(root / str(version)), sha)
         _write(deployment_dir, asdict(result), None)
         return result

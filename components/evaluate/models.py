@@ -11,9 +11,10 @@ TensorFlow is imported only for a SavedModel, so an ONNX baseline costs no Tenso
 
 A baseline is given as a path or a URI (``s3://``, ``gs://``, ``file://``; a remote model is
 copied to a temporary folder first) to one of those folders, or to a model's folder in a
-repository (``<repository>/<name>``), which means its newest version (see
-:func:`latest_deployed`). A path that does not exist, or a model folder with no version yet, is
-the first run: there is no baseline, and :func:`resolve_baseline` says why.
+repository (``<repository>/<name>``), which means its newest version that holds a model (what a
+version is: :mod:`mlrail.artifacts.model_repository`). A path that does not exist, or a model
+folder with no version yet, is the first run: there is no baseline, and :func:`resolve_baseline`
+says why.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from mlrail.artifacts.modelspec import SPEC_FILE, ModelSpec
+from mlrail.artifacts import model_repository as _repository
+from mlrail.artifacts.model_repository import MODEL_FILE, SPEC_FILE
+from mlrail.artifacts.modelspec import ModelSpec
 from mlrail.artifacts.saved_model import saved_model_fn
 from mlrail.errors import ModelError
 from mlrail.io import filesystem
@@ -38,7 +41,6 @@ __all__ = [
     "resolve_baseline",
 ]
 
-_ONNX = "model.onnx"
 _SAVED_MODEL = "saved_model"
 
 
@@ -65,7 +67,7 @@ class Predictor:
 def _onnx_fn(folder: Path, spec: ModelSpec) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
     import onnxruntime as ort
 
-    path = folder / _ONNX
+    path = folder / MODEL_FILE
     try:
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     except Exception as e:  # ORT's pybind errors share no base class
@@ -99,29 +101,24 @@ def load_model(folder: str | Path, *, source: str = "") -> Predictor:
     if not (path / SPEC_FILE).is_file():
         raise ModelError(
             f"{path}: not a model: expected {SPEC_FILE} with {_SAVED_MODEL}/ (a train output) "
-            f"or {_ONNX} (export_onnx, a model repository version)"
+            f"or {MODEL_FILE} (export_onnx, a model repository version)"
         )
     spec = ModelSpec.read(path)
-    if (path / _ONNX).is_file():
+    if (path / MODEL_FILE).is_file():
         return Predictor(source or str(path), path, "onnx", spec, _onnx_fn(path, spec))
     if (path / _SAVED_MODEL).is_dir():
         predict = saved_model_fn(path / _SAVED_MODEL)
         return Predictor(source or str(path), path, "saved_model", spec, predict)
-    raise ModelError(f"{path}: has {SPEC_FILE} but neither {_SAVED_MODEL}/ nor {_ONNX}")
+    raise ModelError(f"{path}: has {SPEC_FILE} but neither {_SAVED_MODEL}/ nor {MODEL_FILE}")
 
 
 def latest_deployed(model_repository: str | Path, name: str) -> Path | None:
     """The newest version folder of model ``name`` in a local model repository, or None.
 
-    Versions are the integer-named folders under ``<model_repository>/<name>/`` that hold a
-    ``model.onnx`` (deploy renames a version folder into place complete, so one that exists is
-    whole); hidden folders (a deploy in progress) are ignored.
+    Kept for :mod:`.core`'s re-export only: it is
+    :func:`mlrail.artifacts.model_repository.latest_version` of ``<model_repository>/<name>``.
     """
-    root = Path(model_repository) / name
-    if not root.is_dir():
-        return None
-    versions = [int(p.name) for p in root.iterdir() if p.name.isdigit() and (p / _ONNX).is_file()]
-    return root / str(max(versions)) if versions else None
+    return _repository.latest_version(Path(model_repository) / name)
 
 
 def resolve_baseline(baseline: str, scratch: Path | None = None) -> tuple[Predictor | None, str]:
@@ -161,24 +158,17 @@ def _resolve_on(
     names = {i.base_name: i for i in fs.get_file_info(pafs.FileSelector(path))}
     chosen, where = path, baseline
     if SPEC_FILE not in names:
-        versions = sorted(
-            (int(n) for n, i in names.items() if n.isdigit() and i.type == pafs.FileType.Directory),
-            reverse=True,
-        )
-        found = next(
-            (
-                v
-                for v in versions
-                if fs.get_file_info(f"{path}/{v}/{_ONNX}").type == pafs.FileType.File
-            ),
-            None,
+        folders = [n for n, i in names.items() if i.type == pafs.FileType.Directory]
+        found = _repository.newest_version(
+            folders,
+            lambda v: fs.get_file_info(f"{path}/{v}/{MODEL_FILE}").type == pafs.FileType.File,
         )
         if found is None:
-            if versions or not names:
+            if any(_repository.version_number(n) is not None for n in folders) or not names:
                 return None, f"{baseline} has no deployed version yet (first run)"
             raise ModelError(
                 f"{baseline}: not a model: expected {SPEC_FILE} with {_SAVED_MODEL}/ or "
-                f"{_ONNX}, or numbered version folders of a model repository"
+                f"{MODEL_FILE}, or numbered version folders of a model repository"
             )
         chosen, where = f"{path}/{found}", f"{baseline.rstrip('/')}/{found}"
     if isinstance(fs, pafs.LocalFileSystem):

@@ -1,9 +1,10 @@
 """A local model repository in the Triton layout, loaded into ONNX Runtime sessions.
 
-Layout (written by export_onnx/deploy; also what KServe's Triton runtime reads)::
+The layout and what a version is (a canonical positive integer folder: ``1``, ``2``, ``10``) are
+:mod:`mlrail.artifacts.model_repository`'s::
 
     <repository>/<model_name>/config.pbtxt               (read by Triton, not by us)
-    <repository>/<model_name>/<version>/model.onnx       version = 1, 2, 3, ... (integers)
+    <repository>/<model_name>/<version>/model.onnx
     <repository>/<model_name>/<version>/model_spec.json  mlrail's input contract (optional here)
 
 Each model serves one version: the pinned one, or else the highest version that loads. A version
@@ -15,8 +16,9 @@ ready if it has none. Other models are not affected.
 New versions and models are picked up without a restart: :meth:`Repository.poll`, called on every
 request, starts a background re-scan at most once per ``poll_interval`` seconds, and a new session
 replaces the old one only once it has loaded, so requests never wait for a load. Version folders
-appear atomically (``mlrail.io.atomic_dir`` renames a finished folder into place), so a version
-folder that exists is complete; hidden folders (``.1.tmp…``, the rename's source) are ignored.
+appear atomically (:func:`mlrail.artifacts.model_repository.push` renames a finished hidden
+folder to the version's number), so a version folder that exists is complete; hidden folders
+(the rename's source) are not versions.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mlrail.artifacts import model_repository
+from mlrail.artifacts.model_repository import MODEL_FILE, SPEC_FILE
 from mlrail.artifacts.tensors import TensorSpec
 from mlrail.errors import ModelError
 
@@ -47,9 +51,6 @@ if TYPE_CHECKING:
 __all__ = ["LoadedModel", "ModelEntry", "Repository", "load_model"]
 
 logger = logging.getLogger("mlrail.serving")
-
-MODEL_FILE = "model.onnx"
-SPEC_FILE = "model_spec.json"
 
 # ONNX tensor element types and their Open Inference Protocol v2 datatype and numpy dtype.
 _ORT_TYPES: dict[str, tuple[str, np.dtype[Any]]] = {
@@ -291,7 +292,7 @@ class Repository:
         return self._root_prefix.sub("", message)
 
     def _refresh_model(self, entry: ModelEntry) -> None:
-        versions = _list_versions(entry.folder)
+        versions = model_repository.versions(entry.folder)
         entry.versions = tuple(versions)
         name = entry.name
         if not versions:
@@ -499,19 +500,6 @@ def _check_spec(
             f"(graph outputs: {', '.join(o.name for o in outputs)})"
         )
     return served
-
-
-def _list_versions(folder: Path) -> list[int]:
-    try:
-        entries = list(os.scandir(folder))
-    except OSError:
-        return []
-    # Only canonical positive integers: "01" beside "1" would be two folders for one version.
-    return sorted(
-        int(e.name)
-        for e in entries
-        if e.name.isdigit() and e.name == str(int(e.name)) and int(e.name) > 0 and e.is_dir()
-    )
 
 
 def _fingerprint(folder: Path) -> tuple[int, ...]:

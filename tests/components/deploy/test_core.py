@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -190,3 +191,26 @@ def test_deploying_under_another_name_renames_the_triton_config(
     )
     config = (tmp_path / "r" / "birds" / "config.pbtxt").read_text()
     assert config.startswith('name: "birds"\n') and 'platform: "onnxruntime_onnx"' in config
+    # export's config but for the name: one writer for both
+    exported = (onnx_model / "model_repository" / "penguins" / "config.pbtxt").read_text()
+    assert config == exported.replace('name: "penguins"\n', 'name: "birds"\n', 1)
+
+
+def test_folders_that_are_not_versions_do_not_move_the_next_version(
+    onnx_model: Path, tmp_path: Path
+) -> None:
+    """``0``, ``01`` and ``latest`` are not versions to the server, so not to deploy either:
+    deploy used to count any digit-named folder, and pushed version 2 beside an ``01`` that
+    ``mlrail serve`` does not serve."""
+    from mlrail.serving.repository import Repository
+
+    repo = tmp_path / "models"
+    for name in ("0", "01", "latest"):
+        shutil.copytree(onnx_model / "model_repository" / "penguins" / "1", repo / "m" / name)
+    result = deploy(
+        onnx_model, tmp_path / "d", target="local", model_name="m", model_repository=str(repo)
+    )
+    assert result.version == 1
+    served = Repository(repo).model("m")
+    assert served is not None and served.versions == (1,)
+    assert served.served is not None and served.served.version == result.version
