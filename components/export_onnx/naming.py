@@ -1,10 +1,9 @@
-"""The names the exported model carries: its graph inputs (the data's columns) and Triton's
-``config.pbtxt``.
+"""The names the exported graph's inputs carry: the data's columns.
 
 The converted graph's inputs have the SavedModel's TensorFlow-safe names
 (:func:`mlrail.artifacts.modelspec.input_names`); :func:`name_inputs` gives each its column's
-name, which may be any string, so it may already name another tensor of the graph.
-``config.pbtxt`` holds the same names, escaped for protobuf's text format (:func:`pbtxt_string`).
+name, which may be any string, so it may already name another tensor of the graph. Triton's
+``config.pbtxt`` holds the same names (:func:`mlrail.artifacts.model_repository.triton_config`).
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ from typing import Any
 from mlrail.artifacts.modelspec import ModelSpec
 from mlrail.errors import ModelError
 
-__all__ = ["name_inputs", "pbtxt_string", "triton_config"]
+__all__ = ["name_inputs"]
 
 
 def _subgraphs(graph: Any) -> list[Any]:
@@ -114,47 +113,3 @@ def name_inputs(proto: Any, spec: ModelSpec) -> None:
         copy.CopyFrom(v)
     del graph.input[:]
     graph.input.extend(copies)
-
-
-def pbtxt_string(value: str) -> str:
-    """``value`` as a quoted protobuf text-format string, escaped as protobuf's own CEscape does:
-    quotes, backslashes and control characters by C escapes, other non-ASCII as the octal
-    escapes of its UTF-8 bytes (a column name may hold anything)."""
-    named = {ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t", ord('"'): '\\"',
-             ord("'"): "\\'", ord("\\"): "\\\\"}  # fmt: skip
-    out = []
-    for byte in value.encode("utf-8", "surrogatepass"):
-        if byte in named:
-            out.append(named[byte])
-        elif 0x20 <= byte < 0x7F:
-            out.append(chr(byte))
-        else:
-            out.append(f"\\{byte:03o}")
-    return '"' + "".join(out) + '"'
-
-
-_TRITON_TYPES = {"float32": "TYPE_FP32", "datetime": "TYPE_FP64", "string": "TYPE_STRING"}
-
-
-def triton_config(name: str, spec: ModelSpec, outputs: int) -> str:
-    """A Triton ``config.pbtxt`` for the ONNX Runtime backend (KServe's Triton runtime reads it).
-
-    Inputs are named by column (the graph's names), every name escaped by :func:`pbtxt_string`.
-    """
-    lines = [f"name: {pbtxt_string(name)}", 'platform: "onnxruntime_onnx"', "max_batch_size: 0"]
-    for i in spec.inputs:
-        lines += [
-            "input {",
-            f"  name: {pbtxt_string(i.column)}",
-            f"  data_type: {_TRITON_TYPES[i.dtype]}",
-            "  dims: [ -1, 1 ]",
-            "}",
-        ]
-    lines += [
-        "output {",
-        f"  name: {pbtxt_string(spec.output)}",
-        "  data_type: TYPE_FP32",
-        f"  dims: [ -1, {outputs} ]",
-        "}",
-    ]
-    return "\n".join(lines) + "\n"

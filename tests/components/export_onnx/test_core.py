@@ -10,7 +10,8 @@ import pytest
 
 from mlrail.artifacts.modelspec import ModelSpec, read_split
 from mlrail.artifacts.saved_model import predict_saved_model
-from mlrail.components.export_onnx.core import UNSEEN, edge_rows, export_onnx, parity
+from mlrail.components.export_onnx.checks import UNSEEN, edge_rows, parity
+from mlrail.components.export_onnx.core import export_onnx
 from mlrail.errors import ParityError
 from tests.conftest import Trained
 
@@ -86,6 +87,7 @@ def test_layout_metadata_and_triton_config(onnx_model: Path) -> None:
     repo = onnx_model / "model_repository" / "penguins"
     assert (repo / "1" / "model.onnx").read_bytes() == (onnx_model / "model.onnx").read_bytes()
     assert ModelSpec.read(repo / "1") == ModelSpec.read(onnx_model)
+    assert sorted(p.name for p in repo.iterdir()) == ["1", "config.pbtxt"]  # no staging left
     config = (repo / "config.pbtxt").read_text()
     assert 'name: "penguins"' in config and 'platform: "onnxruntime_onnx"' in config
     assert config.count("TYPE_STRING") == 2 and "dims: [ -1, 3 ]" in config
@@ -151,7 +153,7 @@ def test_regression_in_the_thousands_passes_parity(
     trained: Trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """One float32 step at 5,000 g is ~5e-4: the relative part of the bound is what admits it."""
-    from mlrail.components.export_onnx import core
+    from mlrail.components.export_onnx import variants
     from mlrail.components.train.core import train
 
     train(
@@ -163,8 +165,8 @@ def test_regression_in_the_thousands_passes_parity(
         hparams={"epochs": 3},
     )
     # variants that predict minus the mass: far over any RMSE bound, both are rejected
-    monkeypatch.setattr(core, "_optimized", _negated)
-    monkeypatch.setattr(core, "_int8", _negated)
+    monkeypatch.setattr(variants, "_optimized", _negated)
+    monkeypatch.setattr(variants, "_int8", _negated)
     result = export_onnx(
         tmp_path / "m",
         trained.examples,
@@ -188,12 +190,12 @@ def test_regression_in_the_thousands_passes_parity(
 def test_component_defaults_match_the_core() -> None:
     import inspect
 
+    from mlrail.artifacts.parity import DEFAULT_RTOL
     from mlrail.components.export_onnx import export_onnx as component
-    from mlrail.components.export_onnx.core import (
+    from mlrail.components.export_onnx.core import DEFAULT_OPSET
+    from mlrail.components.export_onnx.variants import (
         DEFAULT_MAX_ACCURACY_DROP,
         DEFAULT_MAX_RMSE_INCREASE,
-        DEFAULT_OPSET,
-        DEFAULT_RTOL,
     )
 
     defaults = inspect.signature(component.python_func).parameters

@@ -20,10 +20,12 @@ from hypothesis import strategies as st
 from onnx import TensorProto, helper
 from tensorflow_metadata.proto.v0 import schema_pb2
 
+from mlrail.artifacts.model_repository import pbtxt_string
 from mlrail.artifacts.modelspec import InputSpec, ModelSpec, read_split
 from mlrail.artifacts.saved_model import predict_saved_model
 from mlrail.components.evaluate.core import evaluate
-from mlrail.components.export_onnx.core import export_onnx, name_inputs, pbtxt_string
+from mlrail.components.export_onnx.core import export_onnx
+from mlrail.components.export_onnx.naming import name_inputs
 from mlrail.errors import ModelError
 from tests.components.train._protos import write_splits
 
@@ -235,7 +237,7 @@ def test_pbtxt_strings_read_back_as_written(name: str) -> None:
 )
 def test_generated_headers_convert_and_are_fed_by_their_own_names(columns: list[str]) -> None:
     """An untrained default model (conversion is what is tested) over generated columns."""
-    from mlrail.components.export_onnx.core import _convert
+    from mlrail.components.export_onnx.convert import convert
     from mlrail.components.train.model import default_model, model_spec, prepare_schema
     from tests.components.train._protos import protos
 
@@ -252,8 +254,7 @@ def test_generated_headers_convert_and_are_fed_by_their_own_names(columns: list[
     with tempfile.TemporaryDirectory() as tmp:
         saved = Path(tmp) / "saved_model"
         model.export(str(saved), format="tf_saved_model", verbose=False)
-        proto = _convert(saved, spec, 17)
-        name_inputs(proto, spec)
+        proto = convert(saved, spec, 17)  # names the inputs by column (name_inputs)
         onnx.checker.check_model(proto, full_check=True)
         features = spec.features(table, "generated")
         want = predict_saved_model(saved, features)

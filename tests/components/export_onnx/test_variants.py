@@ -11,7 +11,8 @@ import onnxruntime as ort
 import pytest
 
 from mlrail.artifacts.modelspec import ModelSpec, read_split
-from mlrail.components.export_onnx.core import ExportResult, export_onnx, signature
+from mlrail.components.export_onnx.convert import signature
+from mlrail.components.export_onnx.core import ExportResult, export_onnx
 from tests.conftest import Trained
 
 
@@ -77,11 +78,11 @@ def test_int8_quantises_only_the_dense_weights_and_the_default_stays_float(
 def test_a_variant_over_its_bound_is_reported_and_not_written(
     trained: Trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mlrail.components.export_onnx import core
+    from mlrail.components.export_onnx import variants
     from tests.components.export_onnx.test_core import _negated
 
     # an "int8" model whose probabilities are negated: its argmax is the least likely class
-    monkeypatch.setattr(core, "_int8", _negated)
+    monkeypatch.setattr(variants, "_int8", _negated)
     out = tmp_path / "onnx"
     result = export_onnx(trained.model, trained.examples, out, quantize=True)
     (v,) = result.variants
