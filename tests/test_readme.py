@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
 import re
 import shlex
+import tomllib
 from pathlib import Path
 
 import pytest
 
-from mlrail.cli import parse_args
+from mlrail.cli import build_parser, parse_args
+from mlrail.errors import DataError
+from tests.pipelines.golden import PIPELINES
 
 ROOT = Path(__file__).parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -36,18 +40,93 @@ def test_quick_start_installs_pinned_and_runs() -> None:
     )
 
 
-@pytest.mark.parametrize(
-    "line", [line for line in sh_lines() if line.startswith("mlrail ")], ids=lambda s: s[:60]
-)
+def mlrail_lines() -> list[str]:
+    return [line for line in sh_lines() if line.startswith("mlrail ")]
+
+
+def subcommands() -> set[str]:
+    """The CLI's subcommands, from its parser."""
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return set(sub.choices)
+
+
+@pytest.mark.parametrize("line", mlrail_lines(), ids=lambda s: s[:60])
 def test_every_mlrail_example_parses(line: str) -> None:
     args = parse_args(shlex.split(line)[1:])
-    assert args.command.split()[0] in {
-        "run",
-        "compile",
-        "submit",
-        "schedule",
-        "serve",
-        "validate",
-        "schema",
-        "evaluate",
+    assert args.command.split()[0] in subcommands()
+
+
+def test_every_subcommand_has_an_example() -> None:
+    shown = {shlex.split(line)[1] for line in mlrail_lines()}
+    assert subcommands() - shown == set(), "a subcommand the README never shows"
+
+
+def test_every_pipeline_has_a_compile_example() -> None:
+    compiled = {
+        shlex.split(line)[2] for line in mlrail_lines() if line.startswith("mlrail compile")
     }
+    assert set(PIPELINES) - compiled == set(), "a pipeline the README never compiles"
+
+
+def _table(header: str) -> list[list[str]]:
+    """The rows of the README's table whose header row is ``header``, cell by cell."""
+    lines = README.split(header + "\n", 1)[1].splitlines()[1:]  # past the |---| row
+    rows = []
+    for line in lines:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip("|").split("|")])
+    return rows
+
+
+#: The README's format names and mlrail.sources' (``Resolved.format``).
+_FORMATS = {"CSV": "csv", "Parquet": "parquet", "JSON Lines": "jsonl"}
+
+
+def test_the_formats_table_is_what_sources_accepts(tmp_path: Path) -> None:
+    from mlrail.sources import resolve
+
+    listed = {}
+    for name, extensions in _table("| format | extensions |"):
+        for ext in re.findall(r"`(\.\w+)`", extensions):
+            listed[ext] = _FORMATS[name.split(" (")[0]]
+    assert listed, "the README lists no format"
+    for ext, fmt in listed.items():
+        (tmp_path / f"data{ext}").write_text("a\n1\n")
+        assert resolve(str(tmp_path / f"data{ext}")).format == fmt, ext
+    # and nothing more: an unknown extension's error lists every one sources takes
+    (tmp_path / "data.unknown").write_text("a\n1\n")
+    with pytest.raises(DataError, match="unknown file type") as error:
+        resolve(str(tmp_path / "data.unknown"))
+    accepted = set(re.findall(r"\.\w+", str(error.value).split("expected", 1)[1]))
+    assert accepted == set(listed), "README's formats table and mlrail.sources disagree"
+
+
+def test_the_missing_values_listed_are_sources_null_values() -> None:
+    from mlrail.sources import NULL_VALUES
+
+    sentence = README.split("in CSV exactly", 1)[1].split("(`mlrail.sources.NULL_VALUES`)", 1)[0]
+    listed = [v.replace('""', "") for v in re.findall(r"`([^`]*)`", sentence)]
+    assert listed == list(NULL_VALUES)
+
+
+def test_the_architecture_is_the_import_contract() -> None:
+    """The layers the README draws are pyproject.toml's import-linter layers, in order."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    (layers,) = [
+        c["layers"] for c in config["tool"]["importlinter"]["contracts"] if c["type"] == "layers"
+    ]
+    section = README.split("## Architecture", 1)[1]
+    block = section.split("```text\n", 1)[1].split("```", 1)[0]
+    drawn = [re.split(r"\s{2,}", line.strip())[0] for line in block.splitlines()]
+    assert drawn == layers
+    assert ".venv/bin/python .ci/lint_imports.py" in sh_lines()
+    assert (ROOT / ".ci" / "lint_imports.py").is_file()
+
+
+def test_ci_runs_every_check_the_readme_lists() -> None:
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    (row,) = [r for r in _table("| job | command |") if r[0].startswith("lint")]
+    commands = [c.strip() for c in row[1].strip("`").split("&&")]
+    assert all(c in ci for c in commands), commands
