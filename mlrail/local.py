@@ -3,7 +3,10 @@
 Tasks run as subprocesses of this Python (``SubprocessRunner(use_venv=False)``: the installed
 mlrail is the component image's library, and nothing is pip-installed at run time). Everything
 KFP prints goes to a log file, with credentials in URIs masked; the terminal gets one line per
-step and a summary read from the artifacts the steps wrote.
+step and a summary. All of it is read from what the steps wrote down, never from log text: the
+steps and their task folders from the compiled pipeline (:mod:`mlrail.local_ir`), each step's
+status, time and error from its record (:mod:`mlrail.local_steps`), its headline figures from
+the metadata its adapter put on its outputs (:mod:`mlrail.local_summary`).
 
 The working folder (``--workdir``) may be shared by runs at the same time. Each run has its own
 id (``<UTC time>-<random>``), its own log (``logs/training-<id>.log``, created exclusively), its
@@ -18,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import io
-import json
 import logging
 import os
 import re
@@ -33,42 +35,46 @@ from pathlib import Path
 from typing import IO, Any
 
 from mlrail.errors import MlrailError
+from mlrail.local_ir import Step, compile_ir, for_local, steps_of
+from mlrail.local_steps import read_record
+from mlrail.local_summary import summarise
 from mlrail.redact import redact
 
 __all__ = [
-    "STEPS",
     "LocalRun",
     "StepResult",
     "check_columns",
     "format_summary",
     "model_name_for",
     "new_run_id",
+    "pipeline_steps",
     "run_training",
 ]
 
-#: Steps of the training pipeline in order, and the task folder kfp.local writes for each.
-STEPS = {
-    "ingest": "ingest",
-    "validate": "validate",
-    "train": "train",
-    "evaluate": "evaluate",
-    "export_onnx": "export-onnx",
-    "deploy": "deploy",
-}
-_TASK_EVENT = re.compile(
-    r"(Executing task|Task) \W*'([\w-]+)'\W*(?:finished with status \W*(\w+))?"
-)
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
-_ERROR_LINE = re.compile(r"^\s*((?:mlrail\.errors\.)?\w*(?:Error|Exception)): (.+)$")
 
 
 @dataclass
 class StepResult:
+    """One step of a local run, as its record and outputs tell (:mod:`mlrail.local_steps`).
+
+    Attributes:
+        name: The component function the step runs (``export_onnx``).
+        status: ``SUCCESS``, ``FAILURE``, ``SKIPPED`` (behind a closed gate) or ``NOT RUN``.
+        seconds: How long its last attempt took (None: it did not run, or never ended).
+        summary: Its headline figures, from its outputs' metadata.
+        attempts: How many attempts it started.
+        task: Its task folder in the run folder (``export-onnx``).
+        error: Its recorded error, one line ("" if none).
+    """
+
     name: str
-    status: str = "NOT RUN"  # SUCCESS | FAILURE | SKIPPED | NOT RUN
+    status: str = "NOT RUN"
     seconds: float | None = None
     summary: str = ""
     attempts: int = 0
+    task: str = ""
+    error: str = ""
 
 
 @dataclass
@@ -88,36 +94,80 @@ class LocalRun:
         return self.status == "SUCCESS"
 
 
-class _TaskClock(logging.Filter):
-    """Times each task from kfp.local's own log records and reports each as it finishes.
+def pipeline_steps(pipeline: Any) -> list[Step]:
+    """The steps of ``pipeline`` (a ``@dsl.pipeline``), from its compiled IR, in order."""
+    return steps_of(compile_ir(pipeline))
 
-    kfp.local swaps the root logger's handlers per task, so this is a filter on the root logger
-    (filters stay) that only reads records and lets every one through.
+
+def __getattr__(name: str) -> Any:
+    if name == "STEPS":
+        # The old constant, for its callers (not in __all__: it is computed, and compiling
+        # costs a second, so only when asked): the training pipeline's steps and their task
+        # folders, read from its compiled IR. New code: pipeline_steps, StepResult.task.
+        from mlrail.pipelines.training import training
+
+        return {s.name: s.task for s in pipeline_steps(training)}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _seconds(seconds: float | None) -> str:
+    return f"{seconds:6.1f} s" if seconds is not None else "       -"
+
+
+class _Progress(logging.Filter):
+    """Reads the steps' records as the run goes and prints each step's line as it ends.
+
+    A step's record (:mod:`mlrail.local_steps`) is the only source: kfp.local's log records
+    serve as a clock tick (kfp.local logs as each task ends, after the task wrote its record),
+    never read. kfp.local swaps the root logger's handlers per task, so this is a filter on the
+    root logger (filters stay) that lets every record through.
     """
 
-    def __init__(self, steps: dict[str, StepResult], echo: IO[str] | None) -> None:
+    def __init__(
+        self, steps: list[StepResult], runs: Path, pipeline_name: str, echo: IO[str] | None
+    ) -> None:
         super().__init__()
-        self.steps = {task: steps[name] for name, task in STEPS.items()}
-        self.started: dict[str, float] = {}
+        self.steps = steps
+        self.runs, self.pipeline_name = runs, pipeline_name
+        self.run_dir: Path | None = None
         self.echo = echo
+        self.shown: set[str] = set()
+
+    def find_run_dir(self) -> Path | None:
+        """This run's own folder: its name carries the run id (another run may share the root)."""
+        if self.run_dir is None:
+            mine = sorted(self.runs.glob(f"{self.pipeline_name}-*"))
+            self.run_dir = mine[-1] if mine else None
+        return self.run_dir
+
+    def poll(self, *, final: bool = False) -> None:
+        """Take in every step whose record says it ended (``final``: and those that never did)."""
+        run_dir = self.find_run_dir()
+        if run_dir is None:
+            return
+        for step in self.steps:
+            if step.name in self.shown:
+                continue
+            record = read_record(run_dir / step.task)
+            if record is None or not (record.ended or final):
+                continue
+            step.attempts, step.seconds = record.attempts, record.seconds
+            if record.ended:
+                step.status, step.error = record.status, record.error
+            else:  # started and never ended: killed hard (the kernel, a timeout, a user)
+                step.status = "FAILURE"
+                step.error = "killed: the step's record has its start and no end"
+            self.shown.add(step.name)
+            if self.echo:
+                retry = f" (attempt {step.attempts})" if step.attempts > 1 else ""
+                print(
+                    f"  {step.name:<12} {step.status:<8} {_seconds(step.seconds)}{retry}",
+                    file=self.echo,
+                    flush=True,
+                )
 
     def filter(self, record: logging.LogRecord) -> bool:
-        m = _TASK_EVENT.search(_ANSI.sub("", str(record.getMessage())))
-        if m and m.group(2) in self.steps:
-            step = self.steps[m.group(2)]
-            if m.group(1) == "Executing task":
-                self.started[m.group(2)] = record.created
-                step.attempts += 1
-            elif m.group(3):
-                step.seconds = record.created - self.started.get(m.group(2), record.created)
-                step.status = m.group(3)
-                if self.echo:
-                    retry = f" (attempt {step.attempts})" if step.attempts > 1 else ""
-                    print(
-                        f"  {step.name:<12} {step.status:<8} {step.seconds:6.1f} s{retry}",
-                        file=self.echo,
-                        flush=True,
-                    )
+        self.poll()
         return True
 
 
@@ -151,181 +201,6 @@ def check_columns(source: str, columns: dict[str, list[str]]) -> None:
                 raise MlrailError(
                     f"{setting} {name!r}: not a column of {source} (its columns: {shown})"
                 )
-
-
-def _read(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
-def _metadata(run_dir: Path, task: str, artifact: str) -> dict[str, Any]:
-    out = _read(run_dir / task / "executor_output.json") or {}
-    arts = out.get("artifacts", {}).get(artifact, {}).get("artifacts", [{}])
-    return dict(arts[0].get("metadata", {}))
-
-
-def _summaries(run: LocalRun) -> None:
-    """Fill each step's one-line summary and the run's figures from the artifacts written."""
-    d = run.run_dir
-    if d is None:
-        return
-    steps = {s.name: s for s in run.steps}
-    ex = _metadata(d, "ingest", "examples")
-    if ex:
-        rows = {k.removeprefix("rows_"): v for k, v in ex.items() if k.startswith("rows_")}
-        run.figures["rows"] = rows
-        steps["ingest"].summary = "rows: " + ", ".join(f"{k} {int(v)}" for k, v in rows.items())
-    an = _read(d / "validate" / "anomalies" / "anomalies.json")
-    if an:
-        run.figures["anomalies"] = an["num_anomalies"]
-        lines = [f"[{a['split']}] {a['description']}" for a in an["anomalies"][:5]]
-        steps["validate"].summary = f"anomalies: {an['num_anomalies']}" + "".join(
-            f"\n{'':33}{line}" for line in lines
-        )
-    model = _metadata(d, "train", "model")
-    if model:
-        steps["train"].summary = f"task: {model.get('task')}, {int(model.get('rows', 0))} rows"
-    metrics = _read(d / "evaluate" / "metrics")
-    blessing = _read(d / "evaluate" / "blessing" / "blessing.json")
-    if metrics:
-        run.figures["metrics"] = metrics["metrics"]
-        figures = metrics["metrics"]
-        shown = ", ".join(f"{k} {figures[k]:.4f}" for k in _HEADLINE if k in figures)
-        verdict = ""
-        if blessing:
-            run.figures["blessed"] = blessing["blessed"]
-            failed = [
-                f"{c['metric']}: {c.get('reason') or 'failed'}"
-                for c in blessing["checks"]
-                if not c["passed"]
-            ]
-            verdict = "; blessed" if blessing["blessed"] else "; NOT blessed: " + ", ".join(failed)
-        steps["evaluate"].summary = f"{shown}{verdict}"
-    parity = _read(d / "export-onnx" / "onnx_model" / "parity.json")
-    if parity:
-        run.figures["parity_max_abs_diff"] = parity["max_abs_diff"]
-        run.onnx_model = d / "export-onnx" / "onnx_model" / "model.onnx"
-        steps["export_onnx"].summary = (
-            f"parity: max |diff| {parity['max_abs_diff']:.2g} over {parity['rows']} eval rows "
-            f"(bound {parity['tolerance']:g} + {parity['rtol']:g} x "
-            f"max(|value|, {parity.get('scale', 0.0):.4g}))"
-        )
-    variants = (_read(d / "export-onnx" / "onnx_model" / "variants.json") or {}).get("variants", [])
-    if variants:
-        run.figures["variants"] = variants
-        steps["export_onnx"].summary += "".join(
-            f"\n{'':33}{v['name']}: {'kept' if v['accepted'] else 'rejected'}, {v['bytes']:,} bytes"
-            + ("" if v["accepted"] else f" ({v['reason']})")
-            for v in variants
-        )
-    dep = _read(d / "deploy" / "deployment" / "deployment.json")
-    if dep:
-        run.figures["deployment"] = dep
-        if dep["target"] == "local":
-            run.onnx_model = Path(dep["location"]) / "model.onnx"
-            steps["deploy"].summary = f"version {dep['version']} in {Path(dep['location']).parent}"
-        elif dep["target"] == "render":
-            steps["deploy"].summary = f"rendered InferenceService {dep['location']}"
-        else:
-            url = f" at {dep['url']}" if dep.get("url") else ""
-            steps["deploy"].summary = f"{dep.get('decision', '?')}: {dep['location']}{url}"
-
-
-def _last_error(log_file: Path) -> str:
-    """The last exception a failed task printed: its own error, not kfp's wrapper around it."""
-    found = ""
-    with contextlib.suppress(OSError):
-        for line in log_file.read_text(encoding="utf-8", errors="replace").splitlines():
-            m = _ERROR_LINE.match(_ANSI.sub("", line))
-            if m and "finished with status" not in line:
-                found = f"{m.group(1)}: {m.group(2)}"
-    return redact(found)
-
-
-#: The evaluation figures a run's summary shows (the report has them all).
-_HEADLINE = ("accuracy", "balanced_accuracy", "roc_auc", "log_loss", "rmse", "mae", "r2")
-
-
-# Each task's shell script, for kfp.local's SubprocessRunner. kfp.local replaces the text
-# "python3" in EVERY element of a task's command line with this Python's path (to run the
-# task in it), its executor input (the JSON holding every argument value and artifact path)
-# included, so "--data ~/python3-data/x.csv" reached ingest as ".../bin/python-data/x.csv".
-# It leaves alone only the element right after the one that holds both
-# '"$program_path/ephemeral_component.py"' and '"$@"' (meant for the component's source), so
-# here that element is the executor input ($0), the source comes next ($1). The program folder
-# is made under $TMPDIR (the run's own temporary folder) and removed when the task ends: kfp's
-# own script leaves a /tmp/tmp.* folder per task.
-_LOCAL_TASK_SCRIPT = """\
-program_path=$(mktemp -d "${TMPDIR:-/tmp}/mlrail-task.XXXXXXXX")
-trap 'rm -rf "$program_path"' EXIT
-printf "%s" "$1" > "$program_path/ephemeral_component.py"
-executor_input=$0
-shift
-_KFP_RUNTIME=true python3 -m kfp.dsl.executor_main \\
-    --component_module_path "$program_path/ephemeral_component.py" \\
-    --executor_input "$executor_input" "$@"
-"""
-
-
-def _local_command(name: str, container: dict[str, Any]) -> None:
-    """Rewrite one executor's command in place for :data:`_LOCAL_TASK_SCRIPT`."""
-    command, args = container.get("command", []), container.get("args", [])
-    expected = (
-        len(command) == 4
-        and command[:2] == ["sh", "-ec"]
-        and "ephemeral_component.py" in command[2]
-        and args[:2] == ["--executor_input", "{{$}}"]
-    )
-    if not expected:
-        raise MlrailError(
-            f"{name}: not the lightweight Python component command this kfp.local "
-            "workaround expects (a kfp upgrade?): see _LOCAL_TASK_SCRIPT in mlrail/local.py"
-        )
-    source = command[3]
-    if "python3" in source:
-        # the one element kfp.local skips is the executor input now: the source is rewritten
-        raise MlrailError(f"{name}: the component's source holds the text 'python3'")
-    container["command"] = ["sh", "-ec", _LOCAL_TASK_SCRIPT, "{{$}}", source, *args[2:]]
-    container["args"] = []
-
-
-def _for_local(pipeline: Any, name: str = "") -> Any:
-    """The compiled pipeline, adapted to a laptop, loaded back as a component.
-
-    - Retry policies are dropped: retries with backoff are for transient failures on the cluster
-      (an object store hiccup); locally a step that failed fails again, so it fails at once.
-    - The Kubernetes platform settings (second YAML document) are dropped: they mean nothing here.
-    - KFP's scheduled-time placeholder becomes "": kfp.local cannot resolve it, and a local run
-      has no schedule (a span pattern in the source then needs ``span_date``).
-    - Each task's command passes its arguments where kfp.local does not rewrite "python3" in
-      them, and removes its program folder (:data:`_LOCAL_TASK_SCRIPT`).
-    - ``name`` (if given) becomes the pipeline's name, so kfp.local's run folder
-      (``<name>-<time stamp>``) says which run made it.
-
-    Loading the compiled IR also means the local run executes what ``mlrail compile`` ships.
-    """
-    import yaml
-    from kfp import compiler, components, dsl
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "pipeline.yaml"
-        compiler.Compiler().compile(pipeline, str(path))
-        spec = next(yaml.safe_load_all(path.read_text(encoding="utf-8")))
-    for comp in [spec["root"], *spec["components"].values()]:
-        for task in comp.get("dag", {}).get("tasks", {}).values():
-            task.pop("retryPolicy", None)
-            for value in task.get("inputs", {}).get("parameters", {}).values():
-                constant = value.get("runtimeValue", {})
-                if constant.get("constant") == dsl.PIPELINE_JOB_SCHEDULE_TIME_UTC_PLACEHOLDER:
-                    constant["constant"] = ""
-    for executor, body in spec.get("deploymentSpec", {}).get("executors", {}).items():
-        if "container" in body:
-            _local_command(executor, body["container"])
-    if name:
-        spec["pipelineInfo"]["name"] = name
-    return components.load_component_from_text(yaml.safe_dump(spec))
 
 
 def new_run_id() -> str:
@@ -438,11 +313,12 @@ def run_training(
     for folder in (pipeline_root, models, root / "tmp"):
         sweep_stale(folder)
 
-    steps = [StepResult(name) for name in STEPS]
-    clock = _TaskClock({s.name: s for s in steps}, echo)
+    spec = compile_ir(training)
+    steps = [StepResult(step.name, task=step.task) for step in steps_of(spec)]
+    pipeline_name = f"training-{run_id}"
+    progress = _Progress(steps, pipeline_root, pipeline_name, echo)
     root_logger = logging.getLogger()
     status, error = "SUCCESS", ""
-    pipeline_name = f"training-{run_id}"
     # Tasks run ``python -m`` in the current folder, where a source checkout's ``mlrail/`` would
     # shadow the installed package (which maps mlrail.components from ``components/``): run them
     # from the work folder instead.
@@ -460,7 +336,7 @@ def run_training(
         warnings.filterwarnings("ignore", message=".*non-Python base image.*")
         warnings.filterwarnings("ignore", message=".*have no effect in the current local runner.*")
         warnings.filterwarnings("ignore", message=".*use_venv=False.*")
-        root_logger.addFilter(clock)
+        root_logger.addFilter(progress)
         start = time.monotonic()
         print(f"run {run_id}", file=log)
         try:
@@ -471,15 +347,16 @@ def run_training(
                 pipeline_root=str(pipeline_root),
                 workspace_root=str(workspace),
             )
-            _for_local(training, pipeline_name)(**args)
+            for_local(spec, pipeline_name)(**args)
         except RuntimeError as e:
+            # kfp.local's own words (colour codes removed), shown only when no step recorded
+            # its failure: a step killed before it could write its record
             status, error = "FAILURE", redact(_ANSI.sub("", str(e)))
         finally:
-            root_logger.removeFilter(clock)
+            root_logger.removeFilter(progress)
+            progress.poll(final=True)
             print(f"total {time.monotonic() - start:.1f} s", file=log)
-    # this run's own folder: its name carries the run id (another run may have started since)
-    mine = sorted(pipeline_root.glob(f"{pipeline_name}-*"))
-    run = LocalRun(status, steps, mine[-1] if mine else None, log_file, models, run_id=run_id)
+    run = LocalRun(status, steps, progress.find_run_dir(), log_file, models, run_id=run_id)
     gate_closed = False
     for s in steps:
         if s.status == "NOT RUN" and status == "SUCCESS":
@@ -487,8 +364,12 @@ def run_training(
     if gate_closed:
         run.status = "STOPPED"
     if status == "FAILURE":
-        run.error = _last_error(log_file) or error
-    _summaries(run)
+        failed = [s.error for s in steps if s.status == "FAILURE"]
+        run.error = failed[-1] if failed else f"no step recorded a failure ({error})"
+    if run.run_dir is not None:
+        for s in steps:
+            s.summary = summarise(s.name, run.run_dir / s.task, run.figures)
+    run.onnx_model = run.figures.pop("onnx_model", None)
     return run
 
 

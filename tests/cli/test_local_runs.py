@@ -1,7 +1,9 @@
-"""Two real ``mlrail run``s at once on one working folder, with "python3" in every path."""
+"""The local runner: two real ``mlrail run``s at once on one working folder, with "python3" in
+every path; the steps it reads from the compiled pipeline; the records the steps write."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -79,8 +81,6 @@ def test_two_runs_at_once_keep_their_own_log_folder_and_model(tmp_path: Path) ->
 
 
 def test_run_logs_mask_credentials_even_across_writes() -> None:
-    import io
-
     out = io.StringIO()
     log = _Redacting(out)
     log.write("reading s3://AKIA:wJal")
@@ -90,11 +90,11 @@ def test_run_logs_mask_credentials_even_across_writes() -> None:
 
 
 def test_the_summary_masks_credentials(tmp_path: Path) -> None:
-    from mlrail.local import STEPS, LocalRun, StepResult, format_summary
+    from mlrail.local import LocalRun, StepResult, format_summary
 
     run = LocalRun(
         "FAILURE",
-        [StepResult(name, "FAILURE" if name == "ingest" else "NOT RUN") for name in STEPS],
+        [StepResult("ingest", "FAILURE"), StepResult("validate", "NOT RUN")],
         None,
         tmp_path / "run.log",
         tmp_path / "models",
@@ -121,3 +121,85 @@ def test_a_runs_temporary_folder_is_the_tasks_not_this_processs(
     assert not tmp.exists()
     assert during == tempfile.gettempdir() and Path(during).is_dir()
     assert tmp_path not in Path(during).parents
+
+
+def test_the_steps_and_their_task_folders_come_from_the_compiled_pipeline() -> None:
+    from mlrail.local import STEPS, pipeline_steps
+    from mlrail.pipelines.training import training
+
+    steps = pipeline_steps(training)
+    # in dependency order through both gates' sub-DAGs; named by the component's function,
+    # found in kfp.local's folder named by its component reference
+    assert [(s.name, s.task) for s in steps] == [
+        ("ingest", "ingest"),
+        ("validate", "validate"),
+        ("train", "train"),
+        ("evaluate", "evaluate"),
+        ("export_onnx", "export-onnx"),
+        ("deploy", "deploy"),
+    ]
+    assert STEPS == {s.name: s.task for s in steps}
+
+
+def test_a_step_records_each_attempt_with_its_time_status_and_error(tmp_path: Path) -> None:
+    from mlrail.errors import DataError
+    from mlrail.local_steps import RECORD_FILE, read_record, recording
+
+    assert read_record(tmp_path) is None  # never ran
+    with pytest.raises(DataError), recording(tmp_path):
+        raise DataError("s3://KEY:SECRET@bucket/x.csv: no such file\nsecond line")
+    first = read_record(tmp_path)
+    assert first is not None and first.status == "FAILURE" and first.attempts == 1
+    # one line, as the traceback's last line names it, with the credentials masked
+    assert first.error == "mlrail.errors.DataError: s3://***@bucket/x.csv: no such file"
+    with recording(tmp_path):  # a retry
+        pass
+    second = read_record(tmp_path)
+    assert second is not None and second.status == "SUCCESS" and second.error == ""
+    assert second.attempts == 2 and second.seconds is not None and second.seconds >= 0
+    record = json.loads((tmp_path / RECORD_FILE).read_text())
+    assert [a["status"] for a in record["attempts"]] == ["FAILURE", "SUCCESS"]
+    assert all(a["started"] <= a["ended"] for a in record["attempts"])
+
+
+def test_a_step_killed_hard_is_a_failure_and_one_never_started_has_no_record(
+    tmp_path: Path,
+) -> None:
+    from mlrail.local import StepResult, _Progress
+    from mlrail.local_steps import read_record
+
+    run_dir = tmp_path / "training-x-2026"
+    for task in ("ingest", "validate", "train"):
+        (run_dir / task).mkdir(parents=True)
+    killed = (
+        "import os, signal, sys\n"
+        "from mlrail.local_steps import recording\n"
+        "with recording(sys.argv[1]):\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from mlrail.local_steps import recording\n"
+            "import sys\nwith recording(sys.argv[1]): pass",
+            str(run_dir / "ingest"),
+        ],
+        check=True,
+    )
+    subprocess.run([sys.executable, "-c", killed, str(run_dir / "validate")], check=False)
+    record = read_record(run_dir / "validate")
+    assert record is not None and not record.ended and record.seconds is None
+
+    steps = [StepResult(n, task=n) for n in ("ingest", "validate", "train")]
+    echo = io.StringIO()
+    progress = _Progress(steps, tmp_path, "training-x", echo)
+    progress.poll()  # while the run goes: only steps that ended
+    assert [s.status for s in steps] == ["SUCCESS", "NOT RUN", "NOT RUN"]
+    progress.poll(final=True)  # when it is over: a step that never ended was killed
+    assert [s.status for s in steps] == ["SUCCESS", "FAILURE", "NOT RUN"]
+    assert "killed" in steps[1].error and steps[1].seconds is None
+    assert steps[2].attempts == 0  # no record: it never started
+    lines = echo.getvalue().splitlines()
+    assert lines[0].split()[:2] == ["ingest", "SUCCESS"]
+    assert lines[1].split() == ["validate", "FAILURE", "-"]

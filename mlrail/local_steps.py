@@ -1,0 +1,146 @@
+"""Step records: what each task of a local run writes down about itself, and how it is read.
+
+A local run's task runs ``python -m mlrail.local_steps kfp.dsl.executor_main ...`` (see
+:mod:`mlrail.local_ir`): this runs KFP's own entry point as ``python -m`` would, and around it
+keeps a record in the task's folder (the folder of its ``executor_output.json``)::
+
+    <task folder>/mlrail_step.json
+        {"attempts": [{"started": ISO 8601 UTC, "ended": ISO 8601 UTC, "seconds": float,
+                       "status": "SUCCESS" | "FAILURE", "error": "<one line>"}, ...]}
+
+An attempt is written when it starts (status ``RUNNING``, no ``ended``) and again when it ends,
+atomically each time (:func:`mlrail.io.atomic_write_json`). A retry appends an attempt. So the
+record tells the runner, without reading any log text, whether a step ran, how long it took,
+how it ended and why it failed; a step killed hard leaves its attempt ``RUNNING`` (it started
+and never ended), and one killed before it started leaves no record at all.
+
+The record lives beside the artifacts, not in one: artifacts are what steps pass each other
+(and their layouts are documented by their cores); this is the runner's bookkeeping.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlrail.io import atomic_write_json, read_json
+from mlrail.redact import redact
+
+__all__ = ["RECORD_FILE", "StepRecord", "main", "read_record", "recording"]
+
+#: The record's name in the task folder (a name no output can take: outputs are identifiers).
+RECORD_FILE = "mlrail_step.json"
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """A step's record as the runner reads it: its last attempt, and how many there were.
+
+    Attributes:
+        status: ``SUCCESS``, ``FAILURE`` or ``RUNNING`` (started, never ended: killed).
+        seconds: The last attempt's duration (None while or if it never ended).
+        attempts: How many attempts the step started.
+        error: The last attempt's error, one line with credentials masked ("" if none).
+    """
+
+    status: str
+    seconds: float | None
+    attempts: int
+    error: str = ""
+
+    @property
+    def ended(self) -> bool:
+        return self.status != "RUNNING"
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat()
+
+
+def error_line(exc: BaseException) -> str:
+    """An exception as the last line of its traceback would name it, its message cut to one line.
+
+    ``mlrail.errors.DataError: data.csv: the file is empty``: mlrail's errors are written to be
+    read by a user (they name the file, the column, the line), so this is what a run shows.
+    """
+    kind = type(exc)
+    name = kind.__qualname__
+    if kind.__module__ not in ("builtins", "__main__"):
+        name = f"{kind.__module__}.{name}"
+    message = next((line for line in str(exc).splitlines() if line.strip()), "")
+    return redact(f"{name}: {message}" if message else name)
+
+
+def _attempts(path: Path) -> list[dict[str, Any]]:
+    record = read_json(path) if path.is_file() else None
+    attempts = record.get("attempts") if isinstance(record, dict) else None
+    return list(attempts) if isinstance(attempts, list) else []
+
+
+@contextlib.contextmanager
+def recording(folder: str | Path) -> Iterator[None]:
+    """Record one attempt of a step in ``folder`` (see the module doc) around the block.
+
+    The exception that ends the block is recorded and raised again: the step still fails, with
+    its traceback in the log, exactly as without a record.
+    """
+    path = Path(folder) / RECORD_FILE
+    attempts = _attempts(path)  # earlier attempts of this task: a retry appends
+    attempt: dict[str, Any] = {"started": _now(), "status": "RUNNING"}
+    attempts.append(attempt)
+    atomic_write_json(path, {"attempts": attempts})
+    start = time.monotonic()
+    try:
+        yield
+    except BaseException as e:
+        attempt.update(status="FAILURE", error=error_line(e))
+        raise
+    else:
+        attempt["status"] = "SUCCESS"
+    finally:
+        attempt.update(ended=_now(), seconds=time.monotonic() - start)
+        atomic_write_json(path, {"attempts": attempts})
+
+
+def read_record(folder: str | Path) -> StepRecord | None:
+    """The record of the step whose task folder is ``folder``; None if it wrote none."""
+    attempts = _attempts(Path(folder) / RECORD_FILE)
+    if not attempts:
+        return None
+    last = attempts[-1]
+    seconds = last.get("seconds")
+    return StepRecord(
+        status=str(last.get("status", "RUNNING")),
+        seconds=float(seconds) if isinstance(seconds, int | float) else None,
+        attempts=len(attempts),
+        error=redact(str(last.get("error", ""))),
+    )
+
+
+def main() -> None:
+    """``python -m mlrail.local_steps MODULE ARGS...``: run ``python -m MODULE ARGS...``, recording.
+
+    MODULE is KFP's executor entry point (``kfp.dsl.executor_main``; kfp.local looks for its name
+    in a task's command), ARGS its arguments (``--executor_input JSON ...``). The record goes in
+    the folder of the executor input's ``outputs.outputFile``, which kfp.local puts in the
+    task's own folder.
+    """
+    import runpy
+
+    module, *args = sys.argv[1:]
+    executor_input = json.loads(args[args.index("--executor_input") + 1])
+    folder = Path(executor_input["outputs"]["outputFile"]).parent
+    sys.argv = [module, *args]
+    with recording(folder):
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
+
+
+if __name__ == "__main__":
+    main()

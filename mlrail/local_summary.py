@@ -1,0 +1,151 @@
+"""Each step's one-line summary and the run's figures, read from what the steps wrote.
+
+A step's outputs are read from its ``executor_output.json`` (in its task folder): the metadata
+its adapter put on each output artifact, and each artifact's location. Only the steps the
+runner knows a headline for get a summary; another pipeline's steps still get their status and
+time (:mod:`mlrail.local_steps`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Outputs", "read_outputs", "summarise"]
+
+#: The evaluation figures a run's summary shows (the report has them all).
+_HEADLINE = ("accuracy", "balanced_accuracy", "roc_auc", "log_loss", "rmse", "mae", "r2")
+#: Indent of a summary's continuation lines (under the "figures" column).
+_MORE = "\n" + " " * 33
+
+
+@dataclass
+class Outputs:
+    """What one step's executor wrote: each output artifact's metadata and local path."""
+
+    metadata: dict[str, dict[str, Any]] = field(default_factory=dict)
+    paths: dict[str, Path] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.metadata)
+
+    def file(self, output: str, name: str) -> Any:
+        """The JSON file ``name`` inside the output artifact ``output`` (None if unreadable)."""
+        if output not in self.paths:
+            return None
+        return _read(self.paths[output] / name)
+
+
+def _read(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def read_outputs(task_dir: Path) -> Outputs:
+    """The outputs a step recorded in ``task_dir/executor_output.json`` (empty if none)."""
+    out = _read(task_dir / "executor_output.json") or {}
+    outputs = Outputs()
+    for name, listed in out.get("artifacts", {}).items():
+        (artifact, *_) = listed.get("artifacts") or [{}]
+        outputs.metadata[name] = dict(artifact.get("metadata", {}))
+        if uri := artifact.get("uri"):
+            # kfp.local's artifact URIs are local paths (the run folder under pipeline_root)
+            outputs.paths[name] = Path(uri)
+    return outputs
+
+
+def _ingest(out: Outputs, figures: dict[str, Any]) -> str:
+    examples = out.metadata.get("examples", {})
+    rows = {k.removeprefix("rows_"): v for k, v in examples.items() if k.startswith("rows_")}
+    figures["rows"] = rows
+    return "rows: " + ", ".join(f"{k} {int(v)}" for k, v in rows.items())
+
+
+def _validate(out: Outputs, figures: dict[str, Any]) -> str:
+    count = out.metadata.get("anomalies", {}).get("num_anomalies")
+    if count is None:
+        return ""
+    figures["anomalies"] = count
+    found = (out.file("anomalies", "anomalies.json") or {}).get("anomalies", [])
+    lines = [f"[{a['split']}] {a['description']}" for a in found[:5]]
+    return f"anomalies: {count}" + "".join(_MORE + line for line in lines)
+
+
+def _train(out: Outputs, figures: dict[str, Any]) -> str:
+    model = out.metadata.get("model", {})
+    return f"task: {model.get('task')}, {int(model.get('rows', 0))} rows"
+
+
+def _evaluate(out: Outputs, figures: dict[str, Any]) -> str:
+    metrics = out.metadata.get("metrics", {})
+    figures["metrics"] = metrics
+    shown = ", ".join(f"{k} {metrics[k]:.4f}" for k in _HEADLINE if k in metrics)
+    if "blessed" not in out.metadata.get("blessing", {}):
+        return shown
+    blessed = figures["blessed"] = out.metadata["blessing"]["blessed"]
+    checks = (out.file("blessing", "blessing.json") or {}).get("checks", [])
+    failed = [f"{c['metric']}: {c.get('reason') or 'failed'}" for c in checks if not c["passed"]]
+    return f"{shown}; blessed" if blessed else f"{shown}; NOT blessed: " + ", ".join(failed)
+
+
+def _export_onnx(out: Outputs, figures: dict[str, Any]) -> str:
+    if "onnx_model" in out.paths:
+        figures["onnx_model"] = out.paths["onnx_model"] / "model.onnx"
+    parity = out.file("onnx_model", "parity.json")
+    if not parity:
+        return ""
+    figures["parity_max_abs_diff"] = parity["max_abs_diff"]
+    summary = (
+        f"parity: max |diff| {parity['max_abs_diff']:.2g} over {parity['rows']} eval rows "
+        f"(bound {parity['tolerance']:g} + {parity['rtol']:g} x "
+        f"max(|value|, {parity.get('scale', 0.0):.4g}))"
+    )
+    variants = (out.file("onnx_model", "variants.json") or {}).get("variants", [])
+    if variants:
+        figures["variants"] = variants
+    return summary + "".join(
+        f"{_MORE}{v['name']}: {'kept' if v['accepted'] else 'rejected'}, {v['bytes']:,} bytes"
+        + ("" if v["accepted"] else f" ({v['reason']})")
+        for v in variants
+    )
+
+
+def _deploy(out: Outputs, figures: dict[str, Any]) -> str:
+    dep = out.metadata.get("deployment", {})
+    if not dep:
+        return ""
+    figures["deployment"] = dep
+    if dep["target"] == "local":
+        figures["onnx_model"] = Path(dep["location"]) / "model.onnx"
+        return f"version {dep['version']} in {Path(dep['location']).parent}"
+    if dep["target"] == "render":
+        return f"rendered InferenceService {dep['location']}"
+    url = f" at {dep['url']}" if dep.get("url") else ""
+    return f"{dep.get('decision', '?')}: {dep['location']}{url}"
+
+
+#: Each known component's headline, by the component function's name (a step's name).
+_SUMMARIES: dict[str, Callable[[Outputs, dict[str, Any]], str]] = {
+    "ingest": _ingest,
+    "validate": _validate,
+    "train": _train,
+    "evaluate": _evaluate,
+    "export_onnx": _export_onnx,
+    "deploy": _deploy,
+}
+
+
+def summarise(step: str, task_dir: Path, figures: dict[str, Any]) -> str:
+    """The summary of ``step`` from its task folder; adds its figures to ``figures``.
+
+    ``figures["onnx_model"]`` is the model file to serve: export's, then deploy's copy.
+    """
+    out = read_outputs(task_dir)
+    if not out or step not in _SUMMARIES:
+        return ""
+    return _SUMMARIES[step](out, figures)
