@@ -39,8 +39,8 @@ from mlrail.charts import (
     plural,
     table,
 )
-from mlrail.components.evaluate.core import Check, Evaluation
 from mlrail.components.evaluate.metrics import task_metrics
+from mlrail.components.evaluate.results import Check, Evaluation
 
 __all__ = ["render_html"]
 

@@ -12,11 +12,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from mlrail.artifacts.modelspec import read_split
-from mlrail.components.evaluate.core import (
+from mlrail.components.evaluate.core import check_threshold_names, evaluate, evaluate_file
+from mlrail.components.evaluate.thresholds import (
     Threshold,
-    check_threshold_names,
-    evaluate,
-    evaluate_file,
     parse_fairness_thresholds,
     parse_thresholds,
 )

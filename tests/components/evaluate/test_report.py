@@ -10,8 +10,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from mlrail.artifacts.modelspec import read_split
-from mlrail.components.evaluate.core import Evaluation, evaluate
+from mlrail.components.evaluate.core import evaluate
 from mlrail.components.evaluate.report import render_html
+from mlrail.components.evaluate.results import Evaluation
 from tests.conftest import Trained
 from tests.pages import assert_self_contained
 
