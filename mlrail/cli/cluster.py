@@ -1,0 +1,405 @@
+"""The commands for a Kubeflow Pipelines cluster: ``compile``, ``submit`` and ``schedule``.
+
+``schedule`` also manages recurring runs by name: ``mlrail schedule list|pause|resume|delete``
+(:func:`schedule_action_args`). The work is done by :mod:`mlrail.kfp`, imported when a command
+runs (kfp costs about 0.6 s to import).
+
+The KFP token: ``--token-file PATH`` (a projected service account token, say) or ``--token``
+(visible to other users in the process list: avoid it on shared machines), else the
+:data:`TOKEN_ENV` environment variable. It is never printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shlex
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from mlrail.cli.options import (
+    Parser,
+    Subcommands,
+    integer,
+    output_file,
+    seconds,
+    writable_folder,
+)
+from mlrail.errors import MlrailError
+from mlrail.redact import redact
+
+__all__ = [
+    "DEFAULT_PIPELINE",
+    "SCHEDULE_ACTIONS",
+    "TOKEN_ENV",
+    "add_compile",
+    "add_schedule",
+    "add_submit",
+    "cmd_compile",
+    "cmd_schedule",
+    "cmd_schedule_change",
+    "cmd_schedule_list",
+    "cmd_submit",
+    "schedule_action_args",
+]
+
+DEFAULT_PIPELINE = "training"
+#: The environment variable holding the KFP API's bearer token.
+TOKEN_ENV = "MLRAIL_KFP_TOKEN"
+
+
+#: Pipeline parameters whose values are bounds or shares (``--param`` of submit and schedule):
+#: name → (lowest, highest, whether the lowest is allowed, whether the highest is allowed).
+_PARAMETER_RANGES = {
+    "eval_ratio": (0.0, 1.0, False, False),
+    "test_ratio": (0.0, 1.0, True, False),
+    "parity_tolerance": (0.0, math.inf, True, False),
+    "max_accuracy_drop": (0.0, math.inf, True, False),
+    "max_rmse_increase": (0.0, math.inf, True, False),
+}
+
+
+def _params(pairs: Sequence[str] | None) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs; a value is JSON when it parses as JSON, else a string.
+
+    Bounds and shares of mlrail's pipelines (:data:`_PARAMETER_RANGES`) are checked here: a
+    negative tolerance turns a gate off, and NaN passes every comparison.
+    """
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise MlrailError(f"--param {pair!r}: expected KEY=VALUE")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+        if key in _PARAMETER_RANGES and isinstance(out[key], int | float):
+            low, high, low_ok, high_ok = _PARAMETER_RANGES[key]
+            x = float(out[key])
+            if not (
+                math.isfinite(x)
+                and (low < x or (low_ok and x == low))
+                and (x < high or (high_ok and x == high))
+            ):
+                ends = f"{'[' if low_ok else '('}{low:g}, {high:g}{']' if high_ok else ')'}"
+                raise MlrailError(f"--param {key}={value}: must be in {ends}")
+    return out
+
+
+def _token(a: argparse.Namespace) -> str | None:
+    """The KFP token: --token or --token-file, else $MLRAIL_KFP_TOKEN (see the module doc)."""
+    if a.token and a.token_file:
+        raise MlrailError("give --token or --token-file, not both")
+    if a.token_file:
+        try:
+            token = Path(a.token_file).read_text(encoding="utf-8").strip()
+        except OSError as e:
+            raise MlrailError(f"--token-file {a.token_file}: {e.strerror or e}") from e
+        except UnicodeDecodeError as e:
+            raise MlrailError(f"--token-file {a.token_file}: not a text file") from e
+        if not token:
+            raise MlrailError(f"--token-file {a.token_file}: the file is empty")
+        return token
+    return a.token or os.environ.get(TOKEN_ENV) or None
+
+
+def _package(target: str, tmp: str) -> str:
+    """A compiled YAML path as given, or a pipeline name compiled into ``tmp``."""
+    if target.endswith((".yaml", ".yml", ".json")) or Path(target).is_file():
+        if not Path(target).is_file():
+            raise MlrailError(f"{target}: no such pipeline package")
+        return target
+    from mlrail.compiler import compile_pipeline
+
+    return str(compile_pipeline(target, Path(tmp) / f"{target}.yaml"))
+
+
+def cmd_compile(a: argparse.Namespace) -> int:
+    """``mlrail compile``: writes the IR file or the manifests folder; exit status 0."""
+    from mlrail.compiler import compile_manifests, compile_pipeline
+
+    if a.format == "manifests":
+        folder = a.output or "pipeline-manifests"
+        writable_folder("-o", Path(folder))
+        out = compile_manifests(a.pipeline, folder, namespace=a.namespace)
+    else:
+        output_file("-o", a.output or "pipeline.yaml")
+        out = compile_pipeline(a.pipeline, a.output or "pipeline.yaml")
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_submit(a: argparse.Namespace) -> int:
+    """``mlrail submit``: creates one run and prints its id; exit status 0."""
+    from mlrail.kfp import submit
+
+    token, arguments = _token(a), _params(a.param)  # usage errors before the pipeline compiles
+    with tempfile.TemporaryDirectory() as tmp:
+        result = submit(
+            a.host,
+            _package(a.pipeline, tmp),
+            arguments=arguments,
+            experiment=a.experiment,
+            run_name=a.run_name,
+            namespace=a.namespace,
+            existing_token=token,
+            enable_caching=False if a.no_cache else None,
+            timeout=a.timeout,
+        )
+    print(f"run {result.run_id} created in experiment {a.experiment!r}")
+    return 0
+
+
+def cmd_schedule(a: argparse.Namespace) -> int:
+    """``mlrail schedule``: creates, keeps or replaces the recurring run; exit status 0."""
+    from datetime import datetime
+
+    from mlrail.kfp import schedule
+
+    def when(flag: str, text: str | None) -> datetime | None:
+        try:
+            return datetime.fromisoformat(text) if text else None
+        except ValueError:
+            raise MlrailError(f"{flag} {text!r}: not an ISO 8601 time") from None
+
+    start, end = when("--start", a.start), when("--end", a.end)
+    token, arguments = _token(a), _params(a.param)
+    with tempfile.TemporaryDirectory() as tmp:
+        result = schedule(
+            a.host,
+            _package(a.pipeline, tmp),
+            name=a.name,
+            cron=a.cron,
+            interval_seconds=a.interval,
+            max_concurrency=a.max_concurrency,
+            catchup=a.catchup,
+            start=start,
+            end=end,
+            arguments=arguments,
+            experiment=a.experiment,
+            namespace=a.namespace,
+            existing_token=token,
+            enable_caching=False if a.no_cache else None,
+            timeout=a.timeout,
+        )
+    what = {
+        "created": "created",
+        "unchanged": "unchanged",
+        "replaced": f"replaced {', '.join(result.removed_ids)} ({', '.join(result.changed)} "
+        "changed)",
+    }[result.action]
+    print(f"recurring run {result.recurring_run_id} ({result.name!r}) {what}")
+    if result.action == "unchanged" and result.removed_ids:
+        print(
+            f"deleted the other recurring run(s) named {result.name!r}: "
+            + ", ".join(result.removed_ids)
+        )
+    if not result.enabled:
+        again = f"mlrail schedule resume --host {a.host} --name {shlex.quote(result.name)}"
+        if a.experiment != "Default":
+            again += f" --experiment {shlex.quote(a.experiment)}"
+        print(redact(f"it is paused, as it was: `{again}` starts it again"))
+    return 0
+
+
+# `mlrail schedule ACTION ...`: argparse cannot put sub-commands beside the optional PIPELINE of
+# `mlrail schedule [PIPELINE] ...`, so main() hands these to their own small parsers.
+SCHEDULE_ACTIONS = {
+    "list": "list recurring runs with their status, trigger and pipeline version",
+    "pause": "disable a recurring run by name (it starts no run until resumed)",
+    "resume": "enable a paused recurring run by name",
+    "delete": "delete a recurring run by name (the runs it started are kept)",
+}
+
+
+def schedule_action_args(argv: Sequence[str]) -> argparse.Namespace | None:
+    """The parsed `mlrail schedule ACTION ...`, or None for any other command line."""
+    if len(argv) < 2 or argv[0] != "schedule" or argv[1] not in SCHEDULE_ACTIONS:
+        return None
+    action = argv[1]
+    p = Parser(prog=f"mlrail schedule {action}", description=SCHEDULE_ACTIONS[action])
+    p.add_argument("--host", required=True, help="KFP API endpoint, e.g. http://localhost:8888")
+    if action != "list":
+        p.add_argument("--name", required=True, help="the recurring run's name")
+    p.add_argument(
+        "--experiment",
+        default=None,
+        help="only in this experiment (default: every experiment"
+        + ("" if action == "list" else "; several matches are refused")
+        + ")",
+    )
+    p.add_argument("--namespace", default=None, help="Kubeflow profile namespace")
+    _connection_args(p)
+    args = p.parse_args(argv[2:])
+    args.command = f"schedule {action}"
+    args.func = cmd_schedule_list if action == "list" else cmd_schedule_change
+    args.action = action
+    return args
+
+
+def cmd_schedule_list(a: argparse.Namespace) -> int:
+    """``mlrail schedule list``: a table of recurring runs; exit status 0."""
+    from mlrail.kfp import list_schedules
+
+    found = list_schedules(
+        a.host,
+        experiment=a.experiment,
+        namespace=a.namespace,
+        existing_token=_token(a),
+        timeout=a.timeout,
+    )
+    if not found:
+        where = f" in experiment {a.experiment!r}" if a.experiment else ""
+        print(f"no recurring runs{where}")
+        return 0
+    rows = [("NAME", "ID", "STATUS", "TRIGGER", "PIPELINE VERSION", "EXPERIMENT")]
+    rows += [
+        (
+            rr.name,
+            rr.recurring_run_id,
+            "enabled" if rr.enabled else "disabled",
+            rr.trigger,
+            rr.pipeline_version_name or rr.pipeline_version_id or "(inline spec)",
+            rr.experiment_name or rr.experiment_id or "",
+        )
+        for rr in found
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+    return 0
+
+
+def cmd_schedule_change(a: argparse.Namespace) -> int:
+    """``mlrail schedule pause|resume|delete``: one recurring run by name; exit status 0."""
+    from mlrail.kfp import delete_schedule, pause_schedule, resume_schedule
+
+    act, done = {
+        "pause": (pause_schedule, "paused"),
+        "resume": (resume_schedule, "resumed"),
+        "delete": (delete_schedule, "deleted"),
+    }[a.action]
+    rr = act(
+        a.host,
+        a.name,
+        experiment=a.experiment,
+        namespace=a.namespace,
+        existing_token=_token(a),
+        timeout=a.timeout,
+    )
+    print(f"recurring run {rr.recurring_run_id} ({rr.name!r}) {done}")
+    return 0
+
+
+def _kfp_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "pipeline",
+        nargs="?",
+        default=DEFAULT_PIPELINE,
+        help="compiled pipeline YAML, or a pipeline name in mlrail.pipelines "
+        f"(default: {DEFAULT_PIPELINE})",
+    )
+    p.add_argument("--host", required=True, help="KFP API endpoint, e.g. http://localhost:8888")
+    p.add_argument("--experiment", default="Default", help="experiment name (created if absent)")
+    p.add_argument("--namespace", default=None, help="Kubeflow profile namespace")
+    p.add_argument(
+        "--param",
+        action="append",
+        metavar="KEY=VALUE",
+        help="pipeline parameter; VALUE is JSON when it parses as JSON (repeatable)",
+    )
+    _connection_args(p)
+    p.add_argument(
+        "--no-cache", action="store_true", help="turn caching off for every task of this run"
+    )
+
+
+def _connection_args(p: argparse.ArgumentParser) -> None:
+    """How to reach and authenticate to the KFP API."""
+    p.add_argument(
+        "--token-file",
+        metavar="PATH",
+        default=None,
+        help="file holding the bearer token for the KFP API, e.g. a projected service account "
+        f"token (default: ${TOKEN_ENV})",
+    )
+    p.add_argument(
+        "--token",
+        default=None,
+        help="bearer token for the KFP API; other users can read it in the process list: "
+        f"prefer --token-file or ${TOKEN_ENV}",
+    )
+    p.add_argument(
+        "--timeout",
+        type=seconds,
+        default=60.0,
+        metavar="SECONDS",
+        help="seconds to wait for each answer of the KFP API (default: 60; connecting: at most 10)",
+    )
+
+
+def add_compile(sub: Subcommands) -> None:
+    """``mlrail compile``: a pipeline as KFP IR YAML or as KFP resources."""
+    p = sub.add_parser("compile", help="compile a pipeline to KFP IR YAML")
+    p.add_argument("pipeline", nargs="?", default=DEFAULT_PIPELINE)
+    p.add_argument(
+        "-o",
+        "--output",
+        help="the IR file (default pipeline.yaml), or with --format manifests a kustomize folder "
+        "(default pipeline-manifests/)",
+    )
+    p.add_argument(
+        "--format",
+        choices=["ir", "manifests"],
+        default="ir",
+        help="ir: KFP IR YAML for the UI and the client; manifests: KFP Pipeline and "
+        "PipelineVersion resources (Kubernetes-native mode) for GitOps",
+    )
+    p.add_argument(
+        "--namespace", default="kubeflow", help="namespace of the resources (--format manifests)"
+    )
+    p.set_defaults(func=cmd_compile)
+
+
+def add_submit(sub: Subcommands) -> None:
+    """``mlrail submit``: one run on a cluster."""
+    p = sub.add_parser("submit", help="create a run on a Kubeflow Pipelines server")
+    _kfp_args(p)
+    p.add_argument("--run-name", default=None)
+    p.set_defaults(func=cmd_submit)
+
+
+def add_schedule(sub: Subcommands) -> None:
+    """``mlrail schedule``: a recurring run by name (its actions: :func:`schedule_action_args`)."""
+    p = sub.add_parser(
+        "schedule",
+        help="create or update a recurring run; also: schedule list|pause|resume|delete",
+        description="Create a recurring run of a pipeline, or bring the one with this name up to "
+        "date: an identical one is left unchanged, a different one is replaced.",
+        epilog="Manage recurring runs by name (each has --help):\n"
+        + "\n".join(
+            f"  mlrail schedule {action:<6}  {text}" for action, text in SCHEDULE_ACTIONS.items()
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _kfp_args(p)
+    p.add_argument(
+        "--name",
+        required=True,
+        help="recurring run name, its identity in the experiment: a second call updates it",
+    )
+    when = p.add_mutually_exclusive_group(required=True)
+    when.add_argument("--cron", help="cron expression, 5 fields or KFP's 6 (with seconds)")
+    when.add_argument("--interval", type=integer(1), metavar="SECONDS", help="run every SECONDS")
+    p.add_argument("--max-concurrency", type=int, default=1)
+    p.add_argument("--catchup", action="store_true", help="run missed intervals (off by default)")
+    p.add_argument("--start", help="ISO 8601 start time")
+    p.add_argument("--end", help="ISO 8601 end time")
+    p.set_defaults(func=cmd_schedule)

@@ -1,0 +1,211 @@
+"""``mlrail run``: the training pipeline on this machine, through ``kfp.local``.
+
+Every setting that a step would refuse after others have run (hyperparameters, thresholds,
+columns the data does not have, a module file and its pin) is checked first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from mlrail.cli.options import (
+    DEFAULT_WORKDIR,
+    Subcommands,
+    evaluation_args,
+    fraction,
+    integer,
+    json_object,
+    non_negative,
+    sha256_hex,
+    writable_folder,
+)
+from mlrail.errors import MlrailError
+from mlrail.redact import redact
+
+__all__ = ["add_run", "cmd_run"]
+
+
+def add_run(sub: Subcommands) -> None:
+    """``mlrail run``: the training pipeline on this machine."""
+    p = sub.add_parser("run", help="run the training pipeline locally (kfp.local, no cluster)")
+    p.add_argument(
+        "--data",
+        help="CSV, Parquet or JSON Lines: a file, folder, glob or URI (default: the bundled "
+        "penguins)",
+    )
+    p.add_argument("--label", help="column to predict (default with the penguins: species)")
+    p.add_argument("--task", default="auto", choices=["auto", "binary", "multiclass", "regression"])
+    p.add_argument(
+        "--model-name", help="model name in the repository (default: from the file name)"
+    )
+    p.add_argument(
+        "--workdir",
+        default=DEFAULT_WORKDIR,
+        help=f"artifacts, model repository and logs (default: ./{DEFAULT_WORKDIR})",
+    )
+    p.add_argument(
+        "--eval-ratio",
+        type=fraction,
+        default=0.2,
+        help="share of rows held out for evaluation, between 0 and 1 (default: 0.2)",
+    )
+    p.add_argument("--key-column", default="", help="column whose hash decides the split")
+    p.add_argument("--schema", default="", help="curated schema.pbtxt to validate against")
+    p.add_argument("--epochs", type=integer(1), help="training epochs (shortcut for --hparams)")
+    p.add_argument("--hparams", type=json_object, help="JSON, e.g. '{\"epochs\": 30}'")
+    evaluation_args(p)
+    p.add_argument(
+        "--module-file",
+        default="",
+        help="Python file (path or URI) with build_model(schema, statistics, hparams): it is "
+        "RUN, with your permissions and credentials; use only code you trust, and pin it",
+    )
+    p.add_argument(
+        "--module-file-sha256",
+        type=sha256_hex,
+        default=None,
+        metavar="HEX",
+        help="refuse the --module-file unless its SHA-256 is this (checked before any step runs, "
+        "and by train on the very bytes it runs)",
+    )
+    p.add_argument(
+        "--baseline-statistics", default="", help="statistics of earlier data, for drift"
+    )
+    p.add_argument(
+        "--no-baseline",
+        action="store_true",
+        help="bless on value thresholds alone, not against the newest deployed version",
+    )
+    p.add_argument(
+        "--parity-tolerance",
+        type=non_negative,
+        default=1e-4,
+        help="absolute part of the ONNX Runtime vs SavedModel bound per value, 0 or more "
+        "(default: 1e-4)",
+    )
+    p.add_argument(
+        "--optimize", action="store_true", help="also write an ONNX Runtime-optimised graph"
+    )
+    p.add_argument(
+        "--quantize",
+        action="store_true",
+        help="also write a dynamically int8-quantised model (kept only within its accuracy gate)",
+    )
+    p.set_defaults(func=cmd_run)
+
+
+def _check_evaluation(a: argparse.Namespace, task: str) -> None:
+    """Refuse thresholds that evaluate would refuse after training: unreadable bounds, metrics
+    no task computes (or, with ``--task`` given, not this task), slices and columns that are
+    not among ``--slices`` / ``--sensitive-columns``."""
+    from mlrail.artifacts.modelspec import ModelSpec
+    from mlrail.components.evaluate.core import check_threshold_names, parse_thresholds
+    from mlrail.components.evaluate.metrics import is_metric, task_metrics
+
+    try:
+        check_threshold_names(a.thresholds or {}, None, slices=a.slices or [])
+    except ValueError as e:
+        raise MlrailError(f"--thresholds: {e}") from e
+    try:
+        check_threshold_names(
+            None, a.fairness_thresholds or {}, sensitive_columns=a.sensitive_columns or []
+        )
+    except ValueError as e:
+        raise MlrailError(f"--fairness-thresholds: {e}") from e
+    if a.fairness_thresholds and not a.sensitive_columns:
+        # else nothing would check them: a silent pass
+        raise MlrailError("--fairness-thresholds needs --sensitive-columns: which columns?")
+    if task == "auto":
+        return
+    for t in parse_thresholds(a.thresholds or {}):
+        # a per-class figure such as recall[Adelie]: the classes are known only after training
+        cls = t.metric[:-1].partition("[")[2] if t.metric.endswith("]") else ""
+        if not is_metric(ModelSpec(task, "", [], "", [cls] if cls else []), t.metric):
+            raise MlrailError(
+                f"--thresholds: no metric {t.metric!r} for a {task} task; there are: "
+                f"{', '.join(task_metrics(task))}"
+            )
+
+
+def _check_module_file(path: str, sha256: str | None) -> None:
+    """The module file exists and, with a pin, has that SHA-256 (checked again in train)."""
+    from mlrail.components.train.user_module import check_sha256
+    from mlrail.errors import DataError
+    from mlrail.io import read_uri_bytes
+
+    try:
+        data = read_uri_bytes(path)
+    except DataError as e:
+        raise MlrailError(f"--module-file {e}") from e
+    if sha256:
+        check_sha256(path, data, sha256)
+
+
+def cmd_run(a: argparse.Namespace) -> int:
+    """``mlrail run``: exit status 0 when the run succeeded, else 1."""
+    from mlrail.local import check_columns, format_summary, model_name_for, run_training
+
+    if a.data is None:
+        data, label = "bundled:penguins", a.label or "species"
+    elif a.label is None:
+        raise MlrailError("--label is required with --data: which column should the model predict?")
+    else:
+        data, label = a.data, a.label
+    from mlrail.components.train.core import check_hparams
+
+    hparams = dict(a.hparams or {})
+    if a.epochs is not None:
+        hparams["epochs"] = a.epochs
+    # refuse bad settings now, not after ingest, validate and a whole training run
+    check_hparams(hparams)
+    _check_evaluation(a, a.task)
+    if a.module_file_sha256 and not a.module_file:
+        raise MlrailError("--module-file-sha256 pins a --module-file: give the file too")
+    if a.module_file:
+        _check_module_file(a.module_file, a.module_file_sha256)
+    for flag, path in (("--schema", a.schema), ("--baseline-statistics", a.baseline_statistics)):
+        if path and "://" not in path and not Path(path).expanduser().exists():
+            raise MlrailError(f"{flag} {path}: no such file")
+    # the data's header: the label and every column named in a setting must be in it
+    check_columns(
+        data,
+        {
+            "--label": [label],
+            "--key-column": [a.key_column] if a.key_column else [],
+            "--slices": list(a.slices or []),
+            "--sensitive-columns": list(a.sensitive_columns or []),
+        },
+    )
+    writable_folder("--workdir", Path(a.workdir).expanduser())
+    arguments = {
+        "source": data,
+        "label": label,
+        "task": a.task,
+        "eval_ratio": a.eval_ratio,
+        "key_column": a.key_column,
+        "curated_schema": a.schema,
+        "optimize": a.optimize,
+        "quantize": a.quantize,
+        "hparams": hparams,
+        "thresholds": a.thresholds or {},
+        "parity_tolerance": a.parity_tolerance,
+        "model_name": a.model_name or model_name_for(data),
+        "module_file": a.module_file,
+        # checked above and again by train on the bytes it runs (the file may change between)
+        "module_file_sha256": a.module_file_sha256 or "",
+        "baseline_statistics": a.baseline_statistics,
+        "slices": a.slices,
+        "sensitive_columns": a.sensitive_columns,
+        "fairness_thresholds": a.fairness_thresholds or {},
+    }
+    if a.no_baseline:
+        arguments["baseline_model"] = ""
+    print(
+        redact(f"mlrail run: training pipeline on {data} (label {label!r}) through kfp.local"),
+        flush=True,
+    )
+    run = run_training(workdir=a.workdir, arguments=arguments, echo=sys.stdout)
+    print(format_summary(run))
+    return 0 if run.ok else 1

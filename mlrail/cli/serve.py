@@ -1,0 +1,95 @@
+"""``mlrail serve``: a model repository over the Open Inference Protocol v2.
+
+The server's limits are flags here; their defaults and reasons are in
+:mod:`mlrail.serving.limits`, which is not imported to build the parser (``--help`` stays fast).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from mlrail.cli.options import DEFAULT_WORKDIR, Subcommands, integer, seconds
+
+__all__ = ["add_serve", "cmd_serve"]
+
+
+def add_serve(sub: Subcommands) -> None:
+    """``mlrail serve``: a model repository over the Open Inference Protocol v2."""
+    p = sub.add_parser("serve", help="serve a model repository over the Open Inference Protocol v2")
+    p.add_argument("--model-repository", default=f"{DEFAULT_WORKDIR}/models")
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default: 127.0.0.1 only)")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--model-version", type=int, default=None, help="pin this version")
+    p.add_argument(
+        "--log-payloads",
+        metavar="PATH_OR_URL",
+        default=None,
+        help="log sampled inference inputs and outputs: append JSON Lines to PATH, or POST "
+        "CloudEvents (KServe's logger format) to an http(s):// URL (default: off)",
+    )
+    p.add_argument(
+        "--log-sample-rate",
+        type=float,
+        default=1.0,
+        metavar="0..1",
+        help="fraction of answered inferences logged with --log-payloads (default: 1.0)",
+    )
+    # limits against careless and hostile clients (defaults and reasons: mlrail.serving.limits);
+    # None keeps serve()'s default, which is not imported here to keep --help fast
+    limit = p.add_argument_group("limits per server process")
+    limit.add_argument(
+        "--max-body-bytes", type=integer(1), help="largest request body (413 above; 16 MiB)"
+    )
+    limit.add_argument(
+        "--max-header-bytes",
+        type=integer(1024),
+        help="request line and headers together (431 above; 64 KiB)",
+    )
+    limit.add_argument(
+        "--header-timeout", type=seconds, help="seconds to receive the headers (408; 10)"
+    )
+    limit.add_argument("--body-timeout", type=seconds, help="seconds to receive a body (408; 30)")
+    limit.add_argument(
+        "--max-connections",
+        type=integer(1),
+        help="open connections (1024, always kept below the open-file limit)",
+    )
+    limit.add_argument(
+        "--max-bytes-in-flight",
+        type=integer(1),
+        help="request bodies being read or answered at once (503 + Retry-After above; "
+        "16 MiB, or --max-body-bytes if larger)",
+    )
+    p.set_defaults(func=cmd_serve)
+
+
+def cmd_serve(a: argparse.Namespace) -> int:
+    """``mlrail serve``: serves until stopped; exit status 0."""
+    from mlrail.serving.server import serve
+
+    # serve() prints the banner itself once the socket is bound (with the port really bound),
+    # so nothing is announced before a start-up error
+    limits = {
+        key: value
+        for key in (
+            "max_body_bytes",
+            "max_header_bytes",
+            "header_timeout",
+            "body_timeout",
+            "max_connections",
+            "max_bytes_in_flight",
+        )
+        if (value := getattr(a, key)) is not None
+    }
+    serve(
+        a.model_repository,
+        host=a.host,
+        port=a.port,
+        workers=a.workers,
+        model_version=a.model_version,
+        log_payloads=a.log_payloads,
+        log_sample_rate=a.log_sample_rate,
+        **limits,
+    )
+    return 0
