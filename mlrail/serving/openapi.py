@@ -14,26 +14,14 @@ from __future__ import annotations
 from typing import Any
 
 from mlrail import __version__
+from mlrail.artifacts.v2.wire import V2_DATATYPES
 
 __all__ = ["OPENAPI_PATH", "openapi_document"]
 
 OPENAPI_PATH = "/v2/openapi.json"
 
-_V2_DATATYPES = [
-    "BOOL",
-    "UINT8",
-    "UINT16",
-    "UINT32",
-    "UINT64",
-    "INT8",
-    "INT16",
-    "INT32",
-    "INT64",
-    "FP16",
-    "FP32",
-    "FP64",
-    "BYTES",
-]
+# The codec's list (an enum is a set: its order in the document carries nothing).
+_V2_DATATYPES = list(V2_DATATYPES)
 
 
 def _ref(name: str) -> dict[str, str]:
