@@ -182,9 +182,11 @@ class Blocks(Iterator[pa.Table]):
         chunks: queue.Queue[Any] = queue.Queue(maxsize=QUEUE_DEPTH)
         stop = threading.Event()
         workers = self._workers
-        files = ChunkReader(self.resolved.files, fmt == "csv", self._sha, self._block_size, workers)
+        chunker = ChunkReader(
+            self.resolved.files, fmt == "csv", self._sha, self._block_size, workers
+        )
         reader = threading.Thread(
-            target=files.produce, args=(chunks, stop), name="mlrail-read", daemon=True
+            target=chunker.produce, args=(chunks, stop), name="mlrail-read", daemon=True
         )
         pool = self._executor or ThreadPoolExecutor(workers, thread_name_prefix="mlrail-parse")
         pending: deque[tuple[Chunk, Future[pa.Table], dict[str, pa.DataType] | None]] = deque()
@@ -215,7 +217,7 @@ class Blocks(Iterator[pa.Table]):
                 table = self._conform(table, chunk, fmt)
                 if fmt == "csv":
                     self._mixed.track(table, chunk)
-                files.release(chunk)
+                chunker.release(chunk)
                 if table.num_rows:
                     yield self._emit(table)
         finally:
