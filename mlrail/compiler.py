@@ -52,6 +52,7 @@ def compile_manifests(name: str, out_dir: str | Path, *, namespace: str = "kubef
     Returns:
         The pipeline's manifest file.
     """
+    import yaml
     from kfp import compiler
     from kfp.compiler.compiler_utils import KubernetesManifestOptions
 
@@ -60,6 +61,8 @@ def compile_manifests(name: str, out_dir: str | Path, *, namespace: str = "kubef
     with tempfile.TemporaryDirectory() as tmp:
         ir = Path(tmp) / "ir.yaml"
         compiler.Compiler().compile(pipeline, str(ir))
+        # the pipeline's own name (KFP's, as its Pipeline resource is named: training-gpu)
+        ir_name = next(yaml.safe_load_all(ir.read_text(encoding="utf-8")))["pipelineInfo"]["name"]
         version = f"{name}-{hashlib.sha256(ir.read_bytes()).hexdigest()[:12]}"
         manifests = Path(tmp) / "manifests.yaml"
         compiler.Compiler().compile(
@@ -72,7 +75,7 @@ def compile_manifests(name: str, out_dir: str | Path, *, namespace: str = "kubef
                 include_pipeline_manifest=True,
             ),
         )
-        target = out / f"{name.replace('_', '-')}.yaml"
+        target = out / f"{ir_name}.yaml"
         atomic_write_text(target, _HEADER.format(name=name) + manifests.read_text(encoding="utf-8"))
     resources = sorted(p.name for p in out.glob("*.yaml") if p.name != "kustomization.yaml")
     atomic_write_text(
