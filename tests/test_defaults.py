@@ -2,7 +2,8 @@
 
 A default is written in up to four places: the core function (what a notebook or the CLI gets),
 the component's ``python_func`` (what a user's own pipeline gets), each pipeline's parameter that
-feeds the component (what the Kubeflow UI shows) and ``mlrail run``'s option of the same name.
+feeds the component (what the Kubeflow UI shows) and ``mlrail run``'s option of the same name;
+and a CLI option's help that states its default (``(default: 0.2)``) states the one it has.
 Nothing here lists values: the mapping is read from the code, so a new parameter is covered the
 day it is added.
 
@@ -251,15 +252,28 @@ def test_every_listed_pipeline_choice_is_still_a_choice() -> None:
 # --- mlrail run -------------------------------------------------------------------------------
 
 
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(sub.choices)
+
+
 def _run_options() -> dict[str, Any]:
     """``mlrail run``'s option defaults, by destination name."""
-    parser = build_parser()
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     return {
         a.dest: a.default
-        for a in sub.choices["run"]._actions
+        for a in _subparsers(build_parser())["run"]._actions
         if a.default is not None and a.default is not argparse.SUPPRESS
     }
+
+
+def _stated_defaults() -> Iterator[Any]:
+    """Every CLI option whose help states its default as a value: ``(default: 0.2)``."""
+    for command, parser in _subparsers(build_parser()).items():
+        for action in parser._actions:
+            stated = re.search(r"\(default: ([^;) ]+)[;)]", action.help or "")
+            if stated and action.default is not None:
+                name = action.option_strings[-1] if action.option_strings else action.dest
+                yield pytest.param(action.default, stated[1], id=f"{command} {name}")
 
 
 @pytest.mark.parametrize("pipeline", PIPELINES)
@@ -275,3 +289,11 @@ def test_mlrail_run_options_default_as_the_pipeline(pipeline: str) -> None:
             f"mlrail run --{name.replace('_', '-')} defaults to {value!r}; "
             f"the {pipeline} pipeline's {name} to {got!r}"
         )
+
+
+@pytest.mark.parametrize(("default", "stated"), list(_stated_defaults()))
+def test_cli_help_states_the_default_it_has(default: Any, stated: str) -> None:
+    if isinstance(default, int | float) and not isinstance(default, bool):
+        assert float(stated) == default
+    else:
+        assert stated.removeprefix("./") == str(default)
