@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import re
 import shlex
 import tomllib
@@ -130,3 +131,36 @@ def test_ci_runs_every_check_the_readme_lists() -> None:
     (row,) = [r for r in _table("| job | command |") if r[0].startswith("lint")]
     commands = [c.strip() for c in row[1].strip("`").split("&&")]
     assert all(c in ci for c in commands), commands
+
+
+#: Folders a build writes, which the README names but the repository does not hold.
+_BUILT = {"images/out/"}
+
+
+def _ticked() -> set[str]:
+    return set(re.findall(r"`([^`\n]+)`", README))
+
+
+def test_every_repository_path_named_exists() -> None:
+    top = {p.name for p in ROOT.iterdir() if p.is_dir()}
+    named = {
+        t.removeprefix("./")
+        for t in _ticked()
+        if re.fullmatch(r"(\./)?[\w.-]+(/[\w.-]+)+/?", t)
+        and t.removeprefix("./").split("/")[0] in top
+    }
+    assert named, "the README names no file"
+    assert sorted(n for n in named - _BUILT if not (ROOT / n).exists()) == []
+
+
+def test_every_python_name_named_exists() -> None:
+    """``mlrail.sources.NULL_VALUES`` and the like: a module, or a module's attribute."""
+    missing = []
+    for name in sorted(t for t in _ticked() if re.fullmatch(r"mlrail(\.\w+)+", t)):
+        module, _, attribute = name.rpartition(".")
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError:
+            if not hasattr(importlib.import_module(module), attribute):
+                missing.append(name)
+    assert missing == []
