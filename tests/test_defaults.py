@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import ast
 import importlib
+import importlib.util
 import inspect
 import pkgutil
 import re
@@ -120,11 +121,14 @@ def _core_arguments(name: str) -> tuple[Callable[..., Any], list[CoreArgument]]:
     assert len(calls) == 1, f"{name}: the adapter makes one core.{name}(...) call"
     core = getattr(importlib.import_module(f"mlrail.components.{name}.core"), name)
     own = set(inspect.signature(func).parameters)
+    # positional arguments take the core's parameters in order, keywords by name
+    passed = list(zip(inspect.signature(core).parameters, calls[0].args, strict=False))
+    passed += [(k.arg, k.value) for k in calls[0].keywords if k.arg is not None]
     out = []
-    for keyword in calls[0].keywords:
-        used = {n.id for n in ast.walk(keyword.value) if isinstance(n, ast.Name)} & own
-        if len(used) == 1 and keyword.arg is not None:
-            out.append(CoreArgument(name, used.pop(), keyword.arg, keyword.value))
+    for core_parameter, expression in passed:
+        used = {n.id for n in ast.walk(expression) if isinstance(n, ast.Name)} & own
+        if len(used) == 1:
+            out.append(CoreArgument(name, used.pop(), core_parameter, expression))
     return core, out
 
 
