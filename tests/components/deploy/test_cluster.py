@@ -1,8 +1,10 @@
-"""Opt-in: the real thing on a live cluster with KServe (``pytest -m cluster``).
+"""Opt-in: the real thing on a live cluster with KServe (``pytest -m cluster``, or
+``MLRAIL_CLUSTER_TESTS=1``); not asked for, it is skipped, and asked for, a missing setting below
+fails it (an opted-in run that skips has tested nothing, yet passes: :mod:`tests.opt_in`).
 
 Needs, besides a cluster with KServe and manifests/ applied:
 
-- ``KUBECONFIG``: the cluster's kubeconfig (the test skips without it);
+- ``KUBECONFIG``: the cluster's kubeconfig;
 - ``MLRAIL_CLUSTER_STORAGE_URI``: a folder URI (``s3://bucket/prefix``, ``gs://...``) this
   machine can write with its ambient credentials (pyarrow's filesystems) and KServe's storage
   initializer can read as the ``mlrail-serving`` service account;
@@ -24,35 +26,47 @@ from pathlib import Path
 import pytest
 
 from mlrail.components.deploy import core, kserve
+from tests.opt_in import OptIn
 
 pytestmark = pytest.mark.cluster
 
 NAME = "mlrail-cluster-test"
+NEED = OptIn(
+    "cluster",
+    "MLRAIL_CLUSTER_TESTS",
+    how="set KUBECONFIG (a cluster with KServe and manifests/ applied) and "
+    "MLRAIL_CLUSTER_STORAGE_URI",
+)
 
 
-def _settings() -> tuple[str, str, str]:
+def _settings(config: pytest.Config) -> tuple[str, str, str]:
+    NEED.check(config)
     kubeconfig = os.environ.get("KUBECONFIG", "")
     files = [p for p in kubeconfig.split(os.pathsep) if p]
-    if not files or not all(Path(p).is_file() for p in files):
-        pytest.skip("KUBECONFIG does not name a kubeconfig file: no live cluster to deploy to")
+    NEED.require(
+        files and all(Path(p).is_file() for p in files),
+        "KUBECONFIG does not name a kubeconfig file: no live cluster to deploy to",
+    )
     storage = os.environ.get("MLRAIL_CLUSTER_STORAGE_URI", "")
-    if not storage:
-        pytest.skip(
-            "MLRAIL_CLUSTER_STORAGE_URI is not set: the cluster needs the model in object "
-            "storage it can read"
-        )
+    NEED.require(
+        storage,
+        "MLRAIL_CLUSTER_STORAGE_URI is not set: the cluster needs the model in object "
+        "storage it can read",
+    )
     namespace = os.environ.get("MLRAIL_CLUSTER_NAMESPACE", "mlrail")
     return storage.rstrip("/"), namespace, os.environ.get("MLRAIL_CLUSTER_INGRESS_URL", "")
 
 
 def test_deploys_smoke_tests_and_is_unchanged_the_second_time(
-    onnx_model: Path, tmp_path: Path
+    tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     import pyarrow.fs as pafs
     from kubernetes import client
     from kubernetes.client.exceptions import ApiException
 
-    storage, namespace, ingress = _settings()
+    storage, namespace, ingress = _settings(request.config)
+    # only now: a run that skips this test need not train and export a model for it
+    onnx_model: Path = request.getfixturevalue("onnx_model")
     uri = f"{storage}/{NAME}-{uuid.uuid4().hex[:8]}/onnx_model"
     pafs.copy_files(str(onnx_model), uri)
     options = {
