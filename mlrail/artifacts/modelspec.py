@@ -35,8 +35,8 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
+from mlrail.artifacts.examples import read_split  # noqa: F401  (moved; importers follow)
 from mlrail.datetimes import arrow_days, is_datetime
 from mlrail.errors import DataError, ModelError
 from mlrail.io import atomic_write_json, read_json
@@ -53,7 +53,6 @@ __all__ = [
     "class_key",
     "input_names",
     "output_name",
-    "read_split",
     "tf_inputs",
 ]
 
@@ -298,15 +297,3 @@ def tf_inputs(features: dict[str, np.ndarray]) -> dict[str, Any]:
     import tensorflow as tf
 
     return {k: tf.constant(v.astype(str) if v.dtype == object else v) for k, v in features.items()}
-
-
-def read_split(split_dir: str | Path) -> pa.Table:
-    """All ``*.parquet`` parts of one split as a table."""
-    path = Path(split_dir)
-    files = sorted(path.glob("*.parquet"))
-    if not files:
-        raise DataError(f"{path}: no Parquet files in this split")
-    try:
-        return pa.concat_tables([pq.read_table(f) for f in files], promote_options="permissive")
-    except (pa.ArrowException, OSError) as e:
-        raise DataError(f"{path}: cannot read Parquet: {e}") from e

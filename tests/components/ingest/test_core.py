@@ -11,7 +11,9 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from mlrail.components.ingest.core import SPLIT_FILE, ingest, row_buckets
+from mlrail.artifacts.examples import part_name
+from mlrail.components.ingest.core import ingest
+from mlrail.components.ingest.split_hash import row_buckets
 from mlrail.errors import DataError
 from mlrail.sources import read_table
 
@@ -177,7 +179,7 @@ def test_numbers_with_a_stray_word_are_refused(tmp_path: Path) -> None:
 def test_span_pattern_is_filled_from_the_run_date(
     span_date: str, scheduled_time: str, resolved: str, span: str
 ) -> None:
-    from mlrail.components.ingest.core import resolve_span
+    from mlrail.sources import resolve_span
 
     assert resolve_span("data/{YYYY}-{MM}-{DD}/x.csv", span_date, scheduled_time) == (
         resolved,
@@ -187,7 +189,7 @@ def test_span_pattern_is_filled_from_the_run_date(
 
 
 def test_span_pattern_without_a_date_is_refused() -> None:
-    from mlrail.components.ingest.core import resolve_span
+    from mlrail.sources import resolve_span
 
     with pytest.raises(ValueError, match="has a span pattern .* but no date"):
         resolve_span("d/{YYYY}.csv", "", "{{$.pipeline_job_schedule_time_utc}}")
@@ -388,7 +390,7 @@ def test_dates_split_alike_in_every_format_unit_and_type(tmp_path: Path) -> None
     csv_rows = "".join(f"{i},{d.isoformat()}\n" for i, d in enumerate(days))
     ingest(str(_write(tmp_path / "d.csv", f"id,day\n{csv_rows}".encode())), str(tmp_path / "c"))
     expected = _split_ids(tmp_path / "c")
-    assert pq.read_schema(tmp_path / "c" / "train" / SPLIT_FILE).field("day").type == pa.date32()
+    assert pq.read_schema(tmp_path / "c" / "train" / part_name(0)).field("day").type == pa.date32()
     assert all(len(ids) > 10 for ids in expected.values())
     midnights = [dt.datetime(d.year, d.month, d.day) for d in days]
     for name, column in {
@@ -432,7 +434,7 @@ def test_column_names_of_any_kind_are_kept_and_types_written_as_read(tmp_path: P
         str(_write(tmp_path / "n.csv", f"{header}\n{rows}".encode())), str(tmp_path / "e")
     )
     assert sum(result.rows.values()) == 30
-    assert pq.read_schema(tmp_path / "e" / "train" / SPLIT_FILE).names == names
+    assert pq.read_schema(tmp_path / "e" / "train" / part_name(0)).names == names
     table = pa.table(
         {
             "took": pa.array(range(30), pa.duration("ms")),
@@ -442,7 +444,7 @@ def test_column_names_of_any_kind_are_kept_and_types_written_as_read(tmp_path: P
     )
     pq.write_table(table, tmp_path / "t.parquet")
     ingest(str(tmp_path / "t.parquet"), str(tmp_path / "t"))
-    assert pq.read_schema(tmp_path / "t" / "train" / SPLIT_FILE).types == table.schema.types
+    assert pq.read_schema(tmp_path / "t" / "train" / part_name(0)).types == table.schema.types
 
 
 def test_a_text_block_of_nulls_only_hashes_as_missing_values() -> None:
