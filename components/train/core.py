@@ -32,231 +32,24 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 
-from mlrail.artifacts.modelspec import CLASSIFICATION, TASKS, ModelSpec
+from mlrail.artifacts.modelspec import CLASSIFICATION, IDENTIFIER_TAG, TASKS, ModelSpec
+from mlrail.components.train.hparams import check_hparams, class_weight_vector
+from mlrail.components.train.results import TrainResult, best_epoch
+from mlrail.components.train.task import MAX_AUTO_CLASSES, MAX_CLASSES, task_and_classes
 from mlrail.errors import DataError, ModelError
 
-__all__ = [
-    "DEFAULT_HPARAMS",
-    "TrainResult",
-    "check_hparams",
-    "class_weight_vector",
-    "infer_task",
-    "split_history",
-    "train",
-]
+__all__ = ["train"]
 
 log = logging.getLogger("mlrail.components.train")
 
-DEFAULT_HPARAMS: dict[str, Any] = {
-    "epochs": 60,
-    "batch_size": 32,
-    "learning_rate": 0.01,
-    "hidden_units": [32, 16],
-    "dropout": 0.0,
-    "class_weights": None,
-    "early_stopping_patience": 10,
-    "seed": 42,
-}
-#: Classification with more classes than this is refused unless the task is given explicitly.
-_MAX_AUTO_CLASSES = 20
-#: A classifier asked for explicitly may have up to this many classes.
-_MAX_CLASSES = 100_000
 _STEPS_PER_EXECUTION = 32
-
-
-def _positive_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool) and v > 0
-
-
-def _number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _class_weights_ok(v: Any) -> bool:
-    if v is None or v == "balanced":
-        return True
-    return (
-        isinstance(v, dict)
-        and bool(v)
-        and all(isinstance(k, str) and _number(w) and w > 0 for k, w in v.items())
-    )
-
-
-_HPARAM_CHECKS: dict[str, tuple[Any, str]] = {
-    "epochs": (_positive_int, "a whole number > 0"),
-    "batch_size": (_positive_int, "a whole number > 0"),
-    "learning_rate": (lambda v: _number(v) and v > 0, "a number > 0"),
-    "hidden_units": (
-        lambda v: isinstance(v, list) and all(_positive_int(u) for u in v),
-        "a list of whole numbers > 0 (the hidden layers' sizes), e.g. [32, 16]",
-    ),
-    "dropout": (lambda v: _number(v) and 0 <= v < 1, "a number in [0, 1)"),
-    "class_weights": (
-        _class_weights_ok,
-        'null, "balanced" or a {class: weight > 0} mapping, e.g. {"Chinstrap": 2.0}',
-    ),
-    "early_stopping_patience": (
-        lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
-        "a whole number >= 0 (epochs without a lower eval loss before stopping; 0: never stop)",
-    ),
-    "seed": (lambda v: isinstance(v, int) and not isinstance(v, bool), "a whole number"),
-}
-
-
-def check_hparams(hparams: dict[str, Any] | None) -> dict[str, Any]:
-    """The defaults overlaid with ``hparams``, each checked; a clear error names a bad one.
-
-    Keys: ``epochs``; ``batch_size``; ``learning_rate`` (Adam's, for a model train compiles);
-    ``hidden_units`` (the default model's hidden layer sizes); ``dropout`` (after each hidden
-    layer); ``class_weights`` (``None``, ``"balanced"`` — scikit-learn's ``n / (k * n_c)`` —
-    or ``{class: weight}``, missing classes weighing 1); ``early_stopping_patience`` (epochs
-    without a lower eval loss before stopping, the best epoch's weights restored; 0: off);
-    ``seed``. Whole numbers may arrive as floats (KFP passes JSON numbers as floats); they are
-    accepted when they are integral.
-
-    Raises:
-        ValueError: naming the unknown or the bad hyperparameter and what was expected.
-    """
-
-    def whole(v: Any) -> Any:
-        return int(v) if isinstance(v, float) and v.is_integer() else v
-
-    given: dict[str, Any] = {}
-    for k, v in (hparams or {}).items():
-        if isinstance(v, list):
-            given[k] = [whole(u) for u in v]
-        else:
-            given[k] = v if k in ("learning_rate", "dropout", "class_weights") else whole(v)
-    unknown = set(given) - set(DEFAULT_HPARAMS)
-    if unknown:
-        raise ValueError(
-            f"unknown hyperparameter(s): {', '.join(sorted(unknown))} "
-            f"(known: {', '.join(DEFAULT_HPARAMS)})"
-        )
-    for name, value in given.items():
-        ok, expected = _HPARAM_CHECKS[name]
-        if not ok(value):
-            raise ValueError(f"hyperparameter {name}={value!r}: expected {expected}")
-    return {**DEFAULT_HPARAMS, **given}
-
-
-def _task(summary: Any, label: str, where: str) -> str:
-    """binary / multiclass when the label has few whole or text values; else regression."""
-    if not summary.labelled:
-        raise DataError(f"{where}: label column {label!r} has no values")
-    if summary.counts is None:
-        return "regression"
-    return "binary" if len(summary.counts) == 2 else "multiclass"
-
-
-def infer_task(table: pa.Table, label: str, where: str) -> str:
-    """The task :func:`train` infers for ``label`` in ``table`` (``task="auto"``)."""
-    from mlrail.components.train.data import LabelSummary, summarize_column
-
-    if label not in table.column_names:
-        raise DataError(
-            f"{where}: label column {label!r} is not in the data "
-            f"(columns: {', '.join(table.column_names)})"
-        )
-    try:
-        summary = LabelSummary.empty(table.schema.field(label).type, _MAX_AUTO_CLASSES)
-    except DataError as e:
-        raise DataError(f"{where}: label column {label!r}: {e}") from e
-    summarize_column(summary, table.column(label))
-    return _task(summary, label, where)
-
-
-def class_weight_vector(
-    class_weights: str | dict[str, float] | None, classes: list[str], counts: dict[str, int]
-) -> np.ndarray | None:
-    """Per class index, the weight of its rows; ``None`` when every row weighs 1.
-
-    ``"balanced"`` is scikit-learn's ``compute_class_weight("balanced")`` over the train
-    split's class counts (computed from the counts, so the labels are never held in memory).
-
-    Raises:
-        ValueError: naming classes of a ``{class: weight}`` mapping the label does not have.
-    """
-    if class_weights is None:
-        return None
-    if class_weights == "balanced":
-        from sklearn.utils.class_weight import compute_class_weight
-
-        index = np.arange(len(classes))
-        n = np.array([counts[c] for c in classes], dtype=np.float64)
-        # one sample per class weighted by its count is the same as the full label column
-        return np.asarray(
-            compute_class_weight("balanced", classes=index, y=index, sample_weight=n),
-            dtype=np.float32,
-        )
-    assert isinstance(class_weights, dict)
-    unknown = sorted(set(class_weights) - set(classes))
-    if unknown:
-        raise ValueError(
-            f"hyperparameter class_weights: {', '.join(map(repr, unknown))} "
-            f"not among the classes ({', '.join(map(repr, classes))})"
-        )
-    return np.array([float(class_weights.get(c, 1.0)) for c in classes], dtype=np.float32)
-
-
-def split_history(history: dict[str, list[float]]) -> dict[str, tuple[list[float], list[float]]]:
-    """Per metric, its (train, eval) values per epoch; eval is empty without an eval split."""
-    return {
-        k: (v, history.get(f"val_{k}", [])) for k, v in history.items() if not k.startswith("val_")
-    }
-
-
-@dataclass(frozen=True)
-class TrainResult:
-    """What one training run gave.
-
-    ``best_epoch`` (1-based) is the epoch whose weights were saved: the one with the lowest
-    eval loss when early stopping was on, else the last. ``rows`` and ``eval_rows`` count
-    labelled rows; ``dropped_unlabelled`` the train rows without a label.
-    """
-
-    spec: ModelSpec
-    history: dict[str, list[float]]
-    rows: int
-    dropped_unlabelled: int
-    eval_rows: int = 0
-    best_epoch: int = 0
-    stopped_early: bool = False
-    eval_dropped_unlabelled: int = 0
-
-    def metrics(self) -> dict[str, float]:
-        """Flat figures for a KFP ``Metrics`` artifact: each metric at the kept epoch.
-
-        ``train_<metric>`` and ``eval_<metric>`` (Keras' names, e.g. ``train_loss``,
-        ``eval_accuracy``), plus ``epochs`` run, ``best_epoch``, ``rows``, ``eval_rows``,
-        ``dropped_unlabelled`` and ``eval_dropped_unlabelled``.
-        """
-        at = self.best_epoch - 1
-        out = {
-            "epochs": float(len(self.history.get("loss", []))),
-            "best_epoch": float(self.best_epoch),
-            "rows": float(self.rows),
-            "eval_rows": float(self.eval_rows),
-            "dropped_unlabelled": float(self.dropped_unlabelled),
-            "eval_dropped_unlabelled": float(self.eval_dropped_unlabelled),
-        }
-        for name, (tr, ev) in split_history(self.history).items():
-            if 0 <= at < len(tr):
-                out[f"train_{name}"] = tr[at]
-            if 0 <= at < len(ev):
-                out[f"eval_{name}"] = ev[at]
-        # KFP metrics are JSON numbers: a diverged run's NaN loss is in history.json only
-        return {k: float(v) for k, v in out.items() if math.isfinite(v)}
 
 
 @contextlib.contextmanager
@@ -299,53 +92,17 @@ def _compile(model: Any, spec: ModelSpec, hp: dict[str, Any]) -> None:
     )
 
 
-def _best_epoch(history: dict[str, list[float]], early_stopping: bool) -> int:
-    epochs = len(history.get("loss", []))
-    val = history.get("val_loss", [])
-    if not early_stopping or not val:
-        return epochs
-    finite = [v if math.isfinite(v) else math.inf for v in val]
-    # Keras keeps the first of equal minima (it restores on a strict improvement only)
-    return int(np.argmin(finite)) + 1
-
-
-def _task_and_classes(labels: Any, label: str, task: str, where: str) -> tuple[str, list[str]]:
-    """The task (``task``, or inferred when "auto") and, for a classifier, its sorted classes."""
-    if task == "auto":
-        task = _task(labels, label, where)
-    elif task == "regression" and not labels.numeric:
-        raise DataError(
-            f"{where}: label column {label!r} holds {labels.type} values; "
-            "a regression label must be numbers"
-        )
-    elif task in CLASSIFICATION and labels.counts is None:
-        raise DataError(
-            f"{where}: label column {label!r} holds fractional numbers or more than "
-            f"{_MAX_CLASSES} values; not classes (use task regression)"
-        )
-    if not labels.labelled:
-        raise DataError(f"{where}: label column {label!r} has no values")
-    classes = sorted(labels.counts or {}) if task in CLASSIFICATION else []
-    if task in CLASSIFICATION and len(classes) < 2:
-        raise DataError(
-            f"{where}: label column {label!r} has a single class {classes[0]!r}; "
-            "a classifier needs at least two"
-        )
-    if labels.labelled < 2:
-        raise DataError(f"{where}: {labels.labelled} labelled row(s); too few to train on")
-    return task, classes
-
-
 def _eval_split(examples_dir: Path, label: str, classes: list[str]) -> tuple[Any, int, int]:
     """The eval split (``None`` when absent), its labelled rows and its rows without a label;
     a class train lacks fails."""
+    from mlrail.artifacts.examples import EVAL, open_split
     from mlrail.components.train import data
 
-    folder = examples_dir / "eval"
-    split = data.open_split(folder) if folder.is_dir() else None
+    folder = examples_dir / EVAL
+    split = open_split(folder) if folder.is_dir() else None
     rows = dropped = 0
     if split is not None:
-        labels = data.summarize_labels(split, label, _MAX_CLASSES)
+        labels = data.summarize_labels(split, label, MAX_CLASSES)
         rows, dropped = labels.labelled, labels.rows - labels.labelled
         unseen = sorted(set(labels.counts or {}) - set(classes)) if classes else []
         if unseen:
@@ -416,7 +173,7 @@ def train(
         model_dir: Where the model artifact goes (written atomically).
         label: The column to predict.
         task: ``auto`` (from the label), ``binary``, ``multiclass`` or ``regression``.
-        hparams: Hyperparameters (:func:`check_hparams`).
+        hparams: Hyperparameters (:func:`.hparams.check_hparams`).
         module_file: A user module (local path or URI) defining ``build_model`` and
             optionally ``train``; empty: the default model. Importing it runs its code.
         module_file_sha256: The module's SHA-256, checked on the bytes read before any of
@@ -429,8 +186,9 @@ def train(
         ModelError: the user module breaks its contract (named file, what is wrong).
         ValueError: a bad hyperparameter or task.
     """
+    from mlrail.artifacts.examples import TRAIN, open_split
+    from mlrail.artifacts.tfmd import load_schema, load_statistics
     from mlrail.components.train import data
-    from mlrail.components.validate.core import load_schema, load_statistics
 
     hp = check_hparams(hparams)
     if task != "auto" and task not in TASKS:
@@ -441,11 +199,11 @@ def train(
 
         module = load_module(module_file, sha256=module_file_sha256)
 
-    train_split = data.open_split(Path(examples_dir) / "train")
+    train_split = open_split(Path(examples_dir) / TRAIN)
     where = str(train_split.path)
-    max_classes = {"auto": _MAX_AUTO_CLASSES, "regression": 0}.get(task, _MAX_CLASSES)
+    max_classes = {"auto": MAX_AUTO_CLASSES, "regression": 0}.get(task, MAX_CLASSES)
     labels = data.summarize_labels(train_split, label, max_classes)
-    task, classes = _task_and_classes(labels, label, task, where)
+    task, classes = task_and_classes(labels, label, task, where)
     if hp["class_weights"] is not None and task not in CLASSIFICATION:
         raise ValueError(
             "hyperparameter class_weights: only for classification (task is regression)"
@@ -467,7 +225,7 @@ def train(
         if f.name != label and f.name not in columns:
             why = (
                 "it is an identifier (unique per row)"
-                if default.IDENTIFIER_TAG in f.annotation.tag
+                if IDENTIFIER_TAG in f.annotation.tag
                 else "its name is empty"
                 if not f.name
                 else "it has no values in train"
@@ -554,7 +312,7 @@ def train(
                         "was given (pass callbacks=callbacks to model.fit)"
                     )
     hist = progress.history
-    best = _best_epoch(hist, early)
+    best = best_epoch(hist, early)
     stopped = bool(stopper is not None and stopper.stopped_epoch > 0)
     log.info("kept the weights of epoch %d of %d", best, len(hist.get("loss", [])))
     with atomic_dir(model_dir) as tmp:

@@ -18,7 +18,7 @@ from typing import Any
 import keras
 
 from mlrail import charts
-from mlrail.components.train.core import split_history
+from mlrail.components.train.results import split_history
 
 __all__ = ["EpochLog", "ScalarWriter", "curves_html"]
 

@@ -1,9 +1,10 @@
 """Training input streamed from a split's Parquet files, never the whole split in memory.
 
-A split is read one row group at a time in record batches of at most ``read_rows`` rows
-(:func:`batches`); :func:`dataset` wraps that in a ``tf.data`` pipeline that re-batches to the
-training batch size behind a shuffle buffer of bounded size. Data order depends only on the
-seed: row groups are visited in a seeded order each epoch, and the shuffle is seeded.
+A split (:func:`mlrail.artifacts.examples.open_split`) is read one row group at a time in record
+batches of at most ``read_rows`` rows (:func:`batches`); :func:`dataset` wraps that in a
+``tf.data`` pipeline that re-batches to the training batch size behind a shuffle buffer of
+bounded size. Data order depends only on the seed: row groups are visited in a seeded order each
+epoch, and the shuffle is seeded.
 
 A split of at most :data:`CACHE_ROWS` rows is read once (in the same record batches) and kept
 in memory as tensors, shuffled over all its rows: small data stays fast.
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from mlrail.artifacts.examples import Split, stream
 from mlrail.artifacts.modelspec import CLASSIFICATION, ModelSpec, class_key
 from mlrail.datetimes import is_datetime
 from mlrail.errors import DataError
@@ -31,11 +32,9 @@ __all__ = [
     "SHUFFLE_ROWS",
     "Batch",
     "LabelSummary",
-    "Split",
     "batches",
     "check_columns",
     "dataset",
-    "open_split",
     "summarize_column",
     "summarize_labels",
 ]
@@ -46,62 +45,6 @@ READ_ROWS = 8192
 SHUFFLE_ROWS = 50_000
 #: A split with at most this many rows is read once and kept in memory.
 CACHE_ROWS = 200_000
-
-
-@dataclass(frozen=True)
-class Split:
-    """A split's Parquet files, each with its row groups' sizes (from the footers only)."""
-
-    path: Path
-    files: tuple[Path, ...]
-    row_groups: tuple[tuple[int, ...], ...]
-
-    @property
-    def rows(self) -> int:
-        return sum(sum(g) for g in self.row_groups)
-
-    def chunks(self) -> list[tuple[int, int]]:
-        """Every ``(file index, row group index)`` with rows, in file order."""
-        return [
-            (f, g) for f, groups in enumerate(self.row_groups) for g, n in enumerate(groups) if n
-        ]
-
-
-def open_split(split_dir: str | Path) -> Split:
-    """The split's ``*.parquet`` files and their row groups, read from the footers.
-
-    Raises:
-        DataError: naming the folder when it holds no Parquet file, or the file that is not
-            readable Parquet.
-    """
-    path = Path(split_dir)
-    files = tuple(sorted(path.glob("*.parquet")))
-    if not files:
-        raise DataError(f"{path}: no Parquet files in this split")
-    groups = []
-    for f in files:
-        try:
-            meta = pq.ParquetFile(f).metadata
-        except (pa.ArrowException, OSError) as e:
-            raise DataError(f"{f}: cannot read Parquet: {e}") from e
-        groups.append(tuple(meta.row_group(i).num_rows for i in range(meta.num_row_groups)))
-    return Split(path, files, tuple(groups))
-
-
-def _record_batches(
-    split: Split, columns: list[str], read_rows: int, order: list[tuple[int, int]]
-) -> Iterator[tuple[Path, pa.RecordBatch]]:
-    for f, g in order:
-        file = split.files[f]
-        try:
-            pf = pq.ParquetFile(file)
-            missing = [c for c in columns if c not in pf.schema_arrow.names]
-            if missing:
-                raise DataError(f"{file}: column(s) {', '.join(map(repr, missing))} missing")
-            for rb in pf.iter_batches(batch_size=read_rows, row_groups=[g], columns=columns):
-                yield file, rb
-        except (pa.ArrowException, OSError) as e:
-            raise DataError(f"{file}: cannot read Parquet: {e}") from e
 
 
 @dataclass
@@ -193,7 +136,7 @@ def summarize_labels(
         s = LabelSummary.empty(file_schema.field(label).type, max_classes)
     except DataError as e:
         raise DataError(f"{split.path}: label column {label!r}: {e}") from e
-    for _, rb in _record_batches(split, [label], read_rows, split.chunks()):
+    for _, rb in stream(split, batch_size=read_rows, columns=[label], chunks=split.chunks()):
         summarize_column(s, rb.column(0))
     return s
 
@@ -265,7 +208,8 @@ def batches(
     read (all, in file order, by default).
     """
     columns = [i.column for i in spec.inputs] + [spec.label]
-    for file, rb in _record_batches(split, columns, read_rows, order or split.chunks()):
+    chunks = order or split.chunks()
+    for file, rb in stream(split, batch_size=read_rows, columns=columns, chunks=chunks):
         table = pa.Table.from_batches([rb])
         where = str(file)
         y, mask = spec.labels(table, where)

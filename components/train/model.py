@@ -43,9 +43,6 @@ from mlrail.errors import DataError
 
 __all__ = [
     "CLASSES_DOMAIN",
-    "DATETIME_STATS",
-    "IDENTIFIER_TAG",
-    "KERAS_DTYPES",
     "ONE_HOT_MAX",
     "default_features",
     "default_inputs",

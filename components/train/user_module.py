@@ -14,8 +14,8 @@ The module (TFX's ``module_file``) defines::
   classes in output order;
 - ``statistics``: the ``DatasetFeatureStatisticsList`` validate wrote (datasets named by split;
   ``train`` is the one the default model's preprocessing reads);
-- ``hparams``: the checked hyperparameters (:data:`mlrail.components.train.core.DEFAULT_HPARAMS`
-  overlaid with the run's).
+- ``hparams``: the checked hyperparameters
+  (:data:`mlrail.components.train.hparams.DEFAULT_HPARAMS` overlaid with the run's).
 
 and returns a Keras 3 functional model, compiled or not (train compiles one that is not, with
 Adam at ``learning_rate`` and the task's loss), whose

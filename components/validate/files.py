@@ -12,7 +12,7 @@ Output layout of ``validate_source(..., out_dir)``::
       statistics/statistics.pb, statistics.json
       schema/schema.pbtxt
       anomalies/anomalies.pbtxt, anomalies.json
-      report.html      the self-contained report (components/validate/report.py)
+      report.html      the self-contained report (:mod:`.report`)
       summary.md       the Markdown summary
 """
 
@@ -20,22 +20,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 
+from mlrail.artifacts.tfmd import schema_text  # noqa: F401  (moved; importers follow)
 from mlrail.components.validate.core import (
     ValidationReport,
     infer_schema,
     statistics_from_batches,
     validate_tables,
+    write_pages,
     write_report,
 )
-from mlrail.components.validate.report import render_html, render_markdown
-from mlrail.io import atomic_write_text
 from mlrail.redact import redact
 from mlrail.sources import Blocks, stream
 
-__all__ = ["DATASET", "infer_source_schema", "schema_text", "validate_source"]
+__all__ = ["DATASET", "infer_source_schema", "validate_source"]
 
 #: The name of the files' dataset in the statistics.
 DATASET = "data"
@@ -88,9 +87,12 @@ def validate_source(
             schema_dir=out / "schema",
             anomalies_dir=out / "anomalies",
         )
-        title = f"Validation of {redact(source)}"
-        atomic_write_text(out / "report.html", render_html(report, title=title))
-        atomic_write_text(out / "summary.md", render_markdown(report))
+        write_pages(
+            report,
+            html_file=out / "report.html",
+            markdown_file=out / "summary.md",
+            title=f"Validation of {redact(source)}",
+        )
     return report
 
 
@@ -107,8 +109,3 @@ def infer_source_schema(source: str, *, ranges: bool = True) -> schema_pb2.Schem
         return infer_schema(stats, DATASET, ranges=ranges)
 
     return stream(source, infer, allow_empty=True, fingerprint=False)
-
-
-def schema_text(schema: schema_pb2.Schema) -> str:
-    """The schema in text format, as ``schema.pbtxt`` holds it."""
-    return text_format.MessageToString(schema)

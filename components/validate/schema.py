@@ -1,20 +1,19 @@
-"""Schema inference from statistics, and reading a (curated) schema, in TFDV's Schema proto."""
+"""Schema inference from statistics, in TFDV's Schema proto.
+
+Reading and writing ``schema.pbtxt`` is :mod:`mlrail.artifacts.tfmd`'s.
+"""
 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
-from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 
 # the annotation tag of an identifier-like column (train leaves it out of the default model)
 from mlrail.artifacts.modelspec import IDENTIFIER_TAG as IDENTIFIER
-from mlrail.components.validate._files import resolve_file
-from mlrail.components.validate.statistics import DATETIME, UNSUPPORTED, custom_str
+from mlrail.components.validate.statistics import DATETIME, UNSUPPORTED, common_stats, custom_str
 from mlrail.errors import DataError
-from mlrail.io import read_uri_bytes
 
 __all__ = [
     "DRIFT_JS_THRESHOLD",
@@ -28,7 +27,6 @@ __all__ = [
     "SKEW_L_INFTY_THRESHOLD",
     "has_tag",
     "infer_schema",
-    "load_schema",
 ]
 
 #: a string feature with at most this many distinct values gets a string domain (as TFDV)
@@ -64,12 +62,6 @@ IDENTIFIER_MIN_VALUES = 50
 UNSUPPORTED_TAG = "mlrail.unsupported"
 
 _Type = statistics_pb2.FeatureNameStatistics
-
-
-def _common(f: statistics_pb2.FeatureNameStatistics) -> statistics_pb2.CommonStatistics:
-    if f.HasField("bytes_stats"):
-        return f.bytes_stats.common_stats
-    return f.num_stats.common_stats if f.HasField("num_stats") else f.string_stats.common_stats
 
 
 def has_tag(feat: schema_pb2.Feature, tag: str) -> bool:
@@ -144,7 +136,7 @@ def infer_schema(
     for f in by_name[split].features:
         name = f.path.step[0]
         feat = schema.feature.add(name=name)
-        common = _common(f)
+        common = common_stats(f)
         unsupported = custom_str(f, UNSUPPORTED)
         if unsupported is not None:
             feat.type = schema_pb2.BYTES
@@ -205,19 +197,3 @@ def infer_schema(
             if common.num_missing == 0:
                 feat.presence.min_fraction = 1.0
     return schema
-
-
-def load_schema(path: str | Path) -> schema_pb2.Schema:
-    """Read a Schema (text format) from a ``schema.pbtxt`` file, a folder holding one, or a URI.
-
-    Raises:
-        DataError: naming the file when it is missing, not UTF-8 or not a valid Schema.
-    """
-    source = resolve_file(str(path), "schema.pbtxt")
-    try:
-        text = read_uri_bytes(source).decode("utf-8")
-        return text_format.Parse(text, schema_pb2.Schema())
-    except UnicodeDecodeError as e:
-        raise DataError(f"{source}: not UTF-8 text: {e}") from e
-    except text_format.ParseError as e:
-        raise DataError(f"{source}: not a valid Schema in text format: {e}") from e

@@ -52,63 +52,44 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from tensorflow_metadata.proto.v0 import statistics_pb2
+
+from mlrail.artifacts.examples import open_split, split_names, stream
 
 # a date/timestamp feature's custom statistic (its Arrow type; the values are days)
 from mlrail.artifacts.modelspec import DATETIME_STATS as DATETIME
-from mlrail.components.validate._files import resolve_file
-from mlrail.datetimes import arrow_days, is_datetime
+from mlrail.components.validate.accumulators import (
+    SAMPLE_ROWS,
+    Numbers,
+    Sample,
+    Strings,
+    column_kind,
+    count_numbers,
+)
 from mlrail.errors import DataError
-from mlrail.io import read_uri_bytes
 
 __all__ = [
     "DATETIME",
     "SAMPLE_ROWS",
     "UNSUPPORTED",
+    "common_stats",
     "custom_str",
+    "json_number",
     "compute_statistics",
-    "load_statistics",
     "statistics_from_batches",
     "summarize",
 ]
 
 #: ``custom_stats`` naming the Arrow type of a column no step can use
 UNSUPPORTED = "mlrail.unsupported_type"
-#: rows up to which the median, quantiles and histograms are exact; the sample size above it
-SAMPLE_ROWS = 65_536
 HIST_BUCKETS = 10
 TOP_K = 20
 RANK_MAX = 1000
-_SEED = 0x6D6C7261696C  # "mlrail": the sample must not change between runs
 _BATCH_ROWS = 131_072  # Parquet batch size: large enough that per-batch Python costs vanish
 _GROUP_ROWS = 131_072  # smaller batches are grouped up to this many rows before counting
 _THREADS = 2  # columns counted at once: the machines this runs on have two cores or more
 _Type = statistics_pb2.FeatureNameStatistics
 _Histogram = statistics_pb2.Histogram
-_U64 = np.uint64
-
-
-# ---------------------------------------------------------------------------------------------
-# column kinds
-
-
-def _kind(t: pa.DataType) -> str:
-    """The statistics kind of an Arrow type: "null", "int", "float", "datetime", "string" or
-    "unsupported"."""
-    if pa.types.is_dictionary(t):
-        return _kind(t.value_type)
-    if pa.types.is_null(t):
-        return "null"
-    if pa.types.is_integer(t) or pa.types.is_boolean(t):
-        return "int"
-    if pa.types.is_floating(t) or pa.types.is_decimal(t):
-        return "float"
-    if is_datetime(t):
-        return "datetime"
-    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
-        return "string"
-    return "unsupported"
 
 
 def custom_str(f: statistics_pb2.FeatureNameStatistics, name: str) -> str | None:
@@ -116,288 +97,11 @@ def custom_str(f: statistics_pb2.FeatureNameStatistics, name: str) -> str | None
     return next((c.str for c in f.custom_stats if c.name == name), None)
 
 
-def _contiguous(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
-    if isinstance(arr, pa.ChunkedArray):
-        return arr.chunk(0) if arr.num_chunks == 1 else arr.combine_chunks()
-    return arr
-
-
-class _Raw:
-    """A numeric Arrow array seen through numpy, row by row, without copying.
-
-    ``values`` has one entry per row (whatever lies in the buffer where a row is null) and
-    ``valid`` is the unpacked validity bitmap, None when there are no nulls. Unpacking the
-    bitmap with numpy and indexing is an order of magnitude faster than ``drop_null``/``take``.
-    """
-
-    def __init__(self, arr: pa.Array) -> None:
-        if pa.types.is_dictionary(arr.type):
-            arr = arr.dictionary_decode()
-        if pa.types.is_boolean(arr.type):
-            arr = arr.cast(pa.int8())
-        elif pa.types.is_decimal(arr.type):
-            arr = arr.cast(pa.float64(), safe=False)
-        elif is_datetime(arr.type):  # days since 1970 UTC (nulls as NaN, masked below)
-            arr = pa.array(arrow_days(arr), mask=arr.is_null().to_numpy(zero_copy_only=False))
-        n, offset = len(arr), arr.offset
-        data = arr.buffers()[1]
-        dtype = np.dtype(arr.type.to_pandas_dtype())
-        self.values = (
-            np.frombuffer(data, dtype=dtype)[offset : offset + n]
-            if data is not None
-            else np.zeros(n, dtype)
-        )
-        self.valid: np.ndarray | None = None
-        if arr.null_count:
-            bits = np.frombuffer(arr.buffers()[0], dtype=np.uint8)
-            self.valid = np.unpackbits(bits, bitorder="little")[offset : offset + n].view(bool)
-
-    def present(self) -> np.ndarray:
-        """The non-null values."""
-        return self.values if self.valid is None else self.values[self.valid]
-
-    def rows(self, idx: np.ndarray | None = None) -> np.ndarray:
-        """The rows ``idx`` (default: all) as a new float64 array, nulls as NaN."""
-        if idx is None:  # a copy: the sample must not pin the batch's buffers
-            out = self.values.astype(np.float64)
-        else:  # the gather is a copy already
-            out = self.values[idx].astype(np.float64, copy=False)
-        if self.valid is not None:
-            out[~(self.valid if idx is None else self.valid[idx])] = np.nan
-        return out
-
-
-# ---------------------------------------------------------------------------------------------
-# accumulators
-
-
-class _Numbers:
-    """Exact counts and moments of one numeric column, merged batch by batch."""
-
-    def __init__(self, is_int: bool) -> None:
-        self.is_int = is_int
-        self.zeros = self.nan = self.pos_inf = self.neg_inf = 0
-        self.count = 0  # finite values, which the moments are over
-        self.mean = self.m2 = 0.0
-        self.min = self.max = math.nan  # over values that are not NaN (±inf included)
-        self.fmin = self.fmax = math.nan  # over finite values: the STANDARD histogram's range
-
-    def add(self, values: np.ndarray) -> None:
-        if not len(values):
-            return
-        self.zeros += int(np.count_nonzero(values == 0))  # 4x faster than len - count_nonzero
-        if values.dtype.kind in "iub":
-            lo, hi = float(values.min()), float(values.max())
-            values = values.astype(np.float64)
-            total = float(values.sum())
-        else:
-            with np.errstate(invalid="ignore", over="ignore"):  # inf - inf: NaN, handled below
-                total = float(values.sum())
-            if not math.isfinite(total):  # NaN or ±inf somewhere (or an overflowing sum)
-                nan = np.isnan(values)
-                self.nan += int(nan.sum())
-                values = values[~nan]
-                if not len(values):
-                    return
-                self._extremes(float(values.min()), float(values.max()), finite=False)
-                self.pos_inf += int(np.count_nonzero(values == np.inf))
-                self.neg_inf += int(np.count_nonzero(values == -np.inf))
-                values = values[np.isfinite(values)]
-                if not len(values):
-                    return
-                total = float(values.sum(dtype=np.float64))
-            values = values.astype(np.float64, copy=False)
-            lo, hi = float(values.min()), float(values.max())
-        self._extremes(lo, hi, finite=True)
-        mean = total / len(values)
-        dev = values - mean  # the batch's own two-pass moments, then merged
-        # einsum, not dev @ dev: a BLAS dot spins up its thread pool (measured 200x slower)
-        self._merge(len(values), mean, float(np.einsum("i,i->", dev, dev)))
-
-    def _extremes(self, lo: float, hi: float, *, finite: bool) -> None:
-        self.min = lo if math.isnan(self.min) else min(self.min, lo)
-        self.max = hi if math.isnan(self.max) else max(self.max, hi)
-        if finite:
-            self.fmin = lo if math.isnan(self.fmin) else min(self.fmin, lo)
-            self.fmax = hi if math.isnan(self.fmax) else max(self.fmax, hi)
-
-    def _merge(self, n: int, mean: float, m2: float) -> None:
-        # Chan, Golub & LeVeque (1979): the moments of two parts give those of the whole
-        total = self.count + n
-        delta = mean - self.mean
-        self.mean += delta * n / total
-        self.m2 += m2 + delta * delta * self.count * n / total
-        self.count = total
-
-
-class _Strings:
-    """Exact value counts of one string column: per-batch counts merged in Arrow."""
-
-    def __init__(self) -> None:
-        self.merged: pa.Table | None = None
-        self.pending: list[pa.Table] = []
-        self.pending_rows = 0
-
-    def add(self, arr: pa.Array | pa.ChunkedArray) -> None:
-        if len(arr) == arr.null_count:
-            return
-        if isinstance(arr, pa.ChunkedArray) and pa.types.is_dictionary(arr.type):
-            for chunk in arr.chunks:  # each chunk may have its own dictionary
-                self.add(chunk)
-            return
-        if pa.types.is_dictionary(arr.type):
-            # Parquet hands string columns over dictionary-encoded (read_dictionary): counting
-            # the indices costs a tenth of hashing the strings again
-            idx = _Raw(arr.indices).present()
-            counts = np.bincount(idx, minlength=len(arr.dictionary))
-            used = np.flatnonzero(counts)
-            values = arr.dictionary.take(pa.array(used))
-            part = pa.table({"v": values.cast(pa.large_string()), "c": counts[used]})
-        else:
-            vc = pc.value_counts(arr)
-            if arr.null_count:
-                vc = vc.filter(vc.field("values").is_valid())
-            part = pa.table(
-                {"v": vc.field("values").cast(pa.large_string()), "c": vc.field("counts")}
-            )
-        self.pending.append(part)
-        self.pending_rows += part.num_rows
-        # merge once the partial counts outgrow the merged ones: O(distinct) memory, and each
-        # value is re-aggregated a logarithmic number of times
-        if self.pending_rows > max(SAMPLE_ROWS, 2 * self._merged_rows()):
-            self._merge()
-
-    def _merged_rows(self) -> int:
-        return 0 if self.merged is None else self.merged.num_rows
-
-    def _merge(self) -> None:
-        parts = ([self.merged] if self.merged is not None else []) + self.pending
-        self.pending, self.pending_rows = [], 0
-        if len(parts) <= 1:
-            self.merged = parts[0] if parts else None
-            return
-        table = pa.concat_tables(parts)
-        summed = table.group_by("v", use_threads=False).aggregate([("c", "sum")])
-        self.merged = summed.rename_columns(["v", "c"])
-
-    def counts(self) -> pa.Table:
-        """Distinct values and their counts, most frequent first, ties by value."""
-        self._merge()
-        if self.merged is None:
-            return pa.table({"v": pa.array([], pa.large_string()), "c": pa.array([], pa.int64())})
-        order = pc.sort_indices(self.merged, sort_keys=[("c", "descending"), ("v", "ascending")])
-        return self.merged.take(order)
-
-
-class _Sample:
-    """A bottom-k sample of rows: the ``SAMPLE_ROWS`` rows with the smallest priorities.
-
-    A row's priority is the splitmix64 hash of its position in the dataset and a fixed seed, so
-    the sample depends on the data alone, not on how it was cut into batches. Only numeric
-    columns are kept (as float64, null and NaN alike as NaN: neither enters a histogram).
-    """
-
-    def __init__(self, total: int | None = None) -> None:
-        self.priorities: list[np.ndarray] = []
-        self.values: list[dict[str, np.ndarray]] = []
-        self.kept = 0
-        self.bound: int | None = None  # rows with a priority up to it are taken
-        if total is not None and total > SAMPLE_ROWS:
-            # With the number of rows known, the final bound is known before any row is read
-            # (priorities depend on positions only), so only the sampled rows are ever copied.
-            # More rows than announced would still be sampled right (the bound only drops).
-            self.bound = self._final_bound(total)
-
-    @classmethod
-    def _final_bound(cls, total: int) -> int:
-        """The ``SAMPLE_ROWS``-th smallest priority among positions 0 .. total - 1."""
-        best = np.empty(0, dtype=_U64)
-        chunk = 1 << 20
-        for start in range(0, total, chunk):
-            prio = cls._priorities(start, min(chunk, total - start))
-            if len(best) == SAMPLE_ROWS:
-                prio = prio[prio <= best.max()]
-            merged = np.concatenate([best, prio])
-            if len(merged) > SAMPLE_ROWS:
-                merged = np.partition(merged, SAMPLE_ROWS - 1)[:SAMPLE_ROWS]
-            best = merged
-        return int(best.max())
-
-    @staticmethod
-    def _priorities(start: int, n: int) -> np.ndarray:
-        x = np.arange(start, start + n, dtype=_U64)
-        x += _U64(_SEED)
-        x ^= x >> _U64(30)
-        x *= _U64(0xBF58476D1CE4E5B9)
-        x ^= x >> _U64(27)
-        x *= _U64(0x94D049BB133111EB)
-        x ^= x >> _U64(31)
-        return x
-
-    def select(self, start: int, rows: int) -> tuple[np.ndarray, np.ndarray | None] | None:
-        """Which of the rows ``start``.. ``start + rows`` may be in the sample.
-
-        Returns:
-            Their priorities and positions in the batch (None: every row), or None for none.
-        """
-        prio = self._priorities(start, rows)
-        if self.bound is None and self.kept + rows > SAMPLE_ROWS:
-            # the bound is set as soon as there are enough rows: a large batch is never
-            # copied whole, only its rows that can be in the sample
-            every = np.concatenate([*self.priorities, prio])
-            self.bound = int(np.partition(every, SAMPLE_ROWS - 1)[SAMPLE_ROWS - 1])
-        if self.bound is None:
-            return prio, None
-        idx = np.flatnonzero(prio <= _U64(self.bound))
-        return (prio[idx], idx) if len(idx) else None
-
-    def append(self, prio: np.ndarray, values: dict[str, np.ndarray]) -> None:
-        """Add the selected rows: their priorities and each numeric column's values."""
-        self.priorities.append(prio)
-        self.values.append(values)
-        self.kept += len(prio)
-        if self.kept >= 2 * SAMPLE_ROWS:
-            self._shrink()
-
-    def _shrink(self) -> None:
-        if len(self.priorities) <= 1 and self.kept <= SAMPLE_ROWS:
-            return
-        prio = np.concatenate(self.priorities)
-        names = dict.fromkeys(c for part in self.values for c in part)
-        columns = {
-            # NaN where a column was absent from a batch (or not yet typed): missing there
-            c: np.concatenate(
-                [
-                    part[c] if c in part else np.full(len(p), np.nan)
-                    for part, p in zip(self.values, self.priorities, strict=True)
-                ]
-            )
-            for c in names
-        }
-        if len(prio) > SAMPLE_ROWS:
-            keep = np.argpartition(prio, SAMPLE_ROWS - 1)[:SAMPLE_ROWS]
-            prio = prio[keep]
-            columns = {c: v[keep] for c, v in columns.items()}
-            self.bound = int(prio.max())
-        self.priorities, self.values, self.kept = [prio], [columns], len(prio)
-
-    def finish(self) -> None:
-        """Cut the sample down to its final rows; ``column`` reads it from then on."""
-        self._shrink()
-
-    def column(self, name: str) -> np.ndarray:
-        """The sampled finite values of ``name``, sorted (after ``finish``)."""
-        values = self.values[0].get(name, np.empty(0)) if self.values else np.empty(0)
-        return np.sort(values[np.isfinite(values)])
-
-
-def _count_numbers(
-    numbers: _Numbers, arr: pa.Array | pa.ChunkedArray, idx: np.ndarray | None, sample: bool
-) -> np.ndarray | None:
-    """Add a numeric column's batch to its moments; return its sampled rows (``idx``, or all)."""
-    raw = _Raw(_contiguous(arr))
-    numbers.add(raw.present())
-    return raw.rows(idx) if sample else None
+def common_stats(f: statistics_pb2.FeatureNameStatistics) -> statistics_pb2.CommonStatistics:
+    """``f``'s counts (present, missing), whichever kind of statistics it has."""
+    if f.HasField("bytes_stats"):
+        return f.bytes_stats.common_stats
+    return f.num_stats.common_stats if f.HasField("num_stats") else f.string_stats.common_stats
 
 
 class _Column:
@@ -406,8 +110,8 @@ class _Column:
         self.kind = "null"
         self.arrow_type: pa.DataType = pa.null()  # the first non-null type seen
         self.present = 0
-        self.numbers: _Numbers | None = None
-        self.strings: _Strings | None = None
+        self.numbers: Numbers | None = None
+        self.strings: Strings | None = None
         self.task: Future[Any] | None = None  # the batch being counted
 
 
@@ -422,7 +126,7 @@ class _Dataset:
         self.pool = pool
         self.rows = 0
         self.columns: dict[str, _Column] = {}
-        self.sample = _Sample(total)
+        self.sample = Sample(total)
         self.pending: list[pa.RecordBatch] = []
         self.pending_rows = 0
         self.in_flight: tuple[np.ndarray, dict[str, Future[np.ndarray | None]]] | None = None
@@ -472,7 +176,7 @@ class _Dataset:
                     arr = arr.cast(pa.string())
                 col.task = self.pool.submit(col.strings.add, arr)
             elif col.numbers is not None:
-                task = self.pool.submit(_count_numbers, col.numbers, arr, idx, selected is not None)
+                task = self.pool.submit(count_numbers, col.numbers, arr, idx, selected is not None)
                 col.task = sampled[name] = task
         self._collect()
         if selected is not None:
@@ -488,15 +192,15 @@ class _Dataset:
             self.sample.append(prio, {k: v for k, v in values.items() if v is not None})
 
     def _check_type(self, col: _Column, t: pa.DataType) -> str:
-        kind = _kind(t)
+        kind = column_kind(t)
         if kind == "null":
             return "null"
         if col.kind == "null":
             col.kind, col.arrow_type = kind, t
             if kind == "string":
-                col.strings = _Strings()
+                col.strings = Strings()
             elif kind != "unsupported":
-                col.numbers = _Numbers(is_int=kind == "int")
+                col.numbers = Numbers(is_int=kind == "int")
         elif col.kind != kind and ({"string", "datetime", "unsupported"} & {kind, col.kind}):
             raise DataError(
                 f"{self.source}: column {col.name!r} changes type: {col.arrow_type} up to row "
@@ -545,7 +249,7 @@ class _Dataset:
             common.avg_num_values = 1.0
             common.tot_num_values = present
 
-    def _numeric(self, f: statistics_pb2.FeatureNameStatistics, col: _Column, n: _Numbers) -> None:
+    def _numeric(self, f: statistics_pb2.FeatureNameStatistics, col: _Column, n: Numbers) -> None:
         f.type = _Type.INT if n.is_int else _Type.FLOAT
         num = f.num_stats
         self._common(num.common_stats, col.present)
@@ -565,7 +269,7 @@ class _Dataset:
             num.median = median
 
     def _string(
-        self, f: statistics_pb2.FeatureNameStatistics, col: _Column, strings: _Strings | None
+        self, f: statistics_pb2.FeatureNameStatistics, col: _Column, strings: Strings | None
     ) -> None:
         f.type = _Type.STRING
         s = f.string_stats
@@ -585,7 +289,7 @@ class _Dataset:
             )
 
 
-def _standard(h: statistics_pb2.Histogram, n: _Numbers, sample: np.ndarray) -> None:
+def _standard(h: statistics_pb2.Histogram, n: Numbers, sample: np.ndarray) -> None:
     """Equal-width buckets over the exact finite range, counts scaled to the exact count."""
     h.type = _Histogram.STANDARD
     h.num_nan = n.nan
@@ -607,7 +311,7 @@ def _standard(h: statistics_pb2.Histogram, n: _Numbers, sample: np.ndarray) -> N
         h.buckets.add(low_value=math.inf, high_value=math.inf, sample_count=n.pos_inf)
 
 
-def _quantiles(h: statistics_pb2.Histogram, n: _Numbers, sample: np.ndarray) -> float | None:
+def _quantiles(h: statistics_pb2.Histogram, n: Numbers, sample: np.ndarray) -> float | None:
     """Buckets between the deciles, each holding a tenth of the finite values.
 
     Returns:
@@ -668,36 +372,6 @@ def statistics_from_batches(
         return ds.statistics()
 
 
-def _parquet_batches(split: Path) -> Iterator[pa.RecordBatch]:
-    files = sorted(split.glob("*.parquet"))
-    if not files:
-        raise DataError(f"{split}: no Parquet files in this split")
-    for path in files:
-        try:
-            strings = [f.name for f in pq.read_schema(path) if _kind(f.type) == "string"]
-            # String columns come dictionary-encoded as stored: counting codes beats hashing
-            # strings. Without pre-buffering one row group at a time is in memory (with it, a
-            # 5M-row file took 2.4x the peak memory of a 1M-row one).
-            pf = pq.ParquetFile(path, read_dictionary=strings, pre_buffer=False)
-            empty = True
-            for batch in pf.iter_batches(batch_size=_BATCH_ROWS):
-                empty = False
-                yield batch
-            if empty:  # header only: its columns and their types still count
-                yield pa.RecordBatch.from_pylist([], schema=pf.schema_arrow)
-        except (pa.ArrowException, OSError) as e:
-            raise DataError(f"{path}: cannot read Parquet: {e}") from e
-
-
-def _parquet_rows(split: Path) -> int | None:
-    """The split's row count from the Parquet footers (None if one cannot be read: the read
-    that follows names the file)."""
-    try:
-        return sum(pq.ParquetFile(p).metadata.num_rows for p in sorted(split.glob("*.parquet")))
-    except (pa.ArrowException, OSError):
-        return None
-
-
 def _read_ahead(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     """``batches``, the next one read in a thread while the caller counts this one.
 
@@ -752,34 +426,22 @@ def compute_statistics(examples_dir: str | Path) -> statistics_pb2.DatasetFeatur
             Parquet file, a file cannot be read, or a column changes type between batches.
     """
     root = Path(examples_dir)
-    splits = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
-    if not splits:
-        raise DataError(f"{root}: no splits (expected sub-folders such as train/ and eval/)")
+    splits = split_names(root)
     out = statistics_pb2.DatasetFeatureStatisticsList()
     with ThreadPoolExecutor(max_workers=_THREADS, thread_name_prefix="mlrail-statistics") as pool:
-        for split in splits:
-            ds = _Dataset(split.name, str(split), pool, _parquet_rows(split))
-            for batch in _read_ahead(_parquet_batches(split)):
+        for name in splits:
+            split = open_split(root / name)
+            ds = _Dataset(name, str(split.path), pool, split.rows)
+            parts = stream(split, batch_size=_BATCH_ROWS, dictionary=True)
+            for batch in _read_ahead(batch for _, batch in parts):
                 ds.add(batch)
             out.datasets.append(ds.statistics())
     return out
 
 
-def load_statistics(path: str | Path) -> statistics_pb2.DatasetFeatureStatisticsList:
-    """Read statistics from a ``statistics.pb`` file, a folder holding one, or a URI."""
-    source = resolve_file(str(path), "statistics.pb")
-    data = read_uri_bytes(source)
-    stats = statistics_pb2.DatasetFeatureStatisticsList()
-    try:
-        stats.ParseFromString(data)
-    except Exception as e:  # protobuf raises DecodeError, a bare Exception subclass
-        raise DataError(f"{source}: not a DatasetFeatureStatisticsList: {e}") from e
-    return stats
-
-
-def _num(x: float) -> float | str:
+def json_number(x: float | None) -> float | str | None:
     """A JSON-safe number: non-finite values as the strings "inf", "-inf", "nan"."""
-    return x if math.isfinite(x) else str(x)
+    return x if x is None or math.isfinite(x) else str(x)
 
 
 def summarize(stats: statistics_pb2.DatasetFeatureStatisticsList) -> dict[str, Any]:
@@ -805,11 +467,11 @@ def summarize(stats: statistics_pb2.DatasetFeatureStatisticsList) -> dict[str, A
                 feats[name] = {
                     "type": _Type.Type.Name(f.type),
                     "missing": n.common_stats.num_missing,
-                    "min": _num(n.min),
-                    "max": _num(n.max),
-                    "mean": _num(n.mean),
-                    "median": _num(n.median),
-                    "std_dev": _num(n.std_dev),
+                    "min": json_number(n.min),
+                    "max": json_number(n.max),
+                    "mean": json_number(n.mean),
+                    "median": json_number(n.median),
+                    "std_dev": json_number(n.std_dev),
                     "zeros": n.num_zeros,
                 }
                 when = custom_str(f, DATETIME)

@@ -9,7 +9,8 @@ import pytest
 
 from mlrail.artifacts.modelspec import ModelSpec, tf_inputs
 from mlrail.artifacts.saved_model import predict_saved_model
-from mlrail.components.train.core import infer_task, train
+from mlrail.components.train.core import train
+from mlrail.components.train.task import infer_task
 from mlrail.errors import DataError
 from tests.components.train._data import prepared as _prepared
 from tests.components.train._data import splits
@@ -201,14 +202,14 @@ def test_regression_on_a_text_label_is_refused(trained: Trained, tmp_path: Path)
     ],
 )
 def test_bad_hyperparameters_are_named(hparams: dict, message: str) -> None:
-    from mlrail.components.train.core import check_hparams
+    from mlrail.components.train.hparams import check_hparams
 
     with pytest.raises(ValueError, match=message):
         check_hparams(hparams)
 
 
 def test_whole_floats_from_kfp_are_whole_numbers() -> None:
-    from mlrail.components.train.core import check_hparams
+    from mlrail.components.train.hparams import check_hparams
 
     hp = check_hparams({"epochs": 5.0, "hidden_units": [8.0, 4.0], "learning_rate": 1.0})
     assert hp["epochs"] == 5 and hp["hidden_units"] == [8, 4] and hp["learning_rate"] == 1.0
@@ -230,7 +231,7 @@ def test_the_model_imputes_infinity_like_a_missing_number(trained: Trained) -> N
 
 
 def test_every_hyperparameter_has_a_check() -> None:
-    from mlrail.components.train.core import _HPARAM_CHECKS, DEFAULT_HPARAMS, check_hparams
+    from mlrail.components.train.hparams import _HPARAM_CHECKS, DEFAULT_HPARAMS, check_hparams
 
     assert set(_HPARAM_CHECKS) == set(DEFAULT_HPARAMS)
     assert check_hparams({}) == DEFAULT_HPARAMS
@@ -240,7 +241,7 @@ def test_every_hyperparameter_has_a_check() -> None:
 def test_balanced_class_weights_are_scikit_learns() -> None:
     from sklearn.utils.class_weight import compute_class_weight
 
-    from mlrail.components.train.core import class_weight_vector
+    from mlrail.components.train.hparams import class_weight_vector
 
     counts = {"a": 90, "b": 9, "c": 1}
     y = np.repeat([0, 1, 2], [90, 9, 1])
@@ -320,7 +321,7 @@ def test_early_stopping_keeps_the_weights_of_the_lowest_eval_loss(tmp_path: Path
 
 
 def pq_read(folder: Path) -> pa.Table:
-    from mlrail.artifacts.modelspec import read_split
+    from mlrail.artifacts.examples import read_split
 
     return read_split(folder)
 
@@ -457,13 +458,14 @@ def test_training_streamed_from_many_row_groups_is_reproducible(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The path for data larger than memory (no split held in memory), end to end."""
+    from mlrail.artifacts.examples import open_split
     from mlrail.components.train import data
 
     monkeypatch.setattr(data, "CACHE_ROWS", 0)
     monkeypatch.setattr(data, "SHUFFLE_ROWS", 64)
     parts = [_mixed_small(150, k) for k in range(3)]
     p = splits(tmp_path, parts, _mixed_small(90, 9), row_group_size=40)
-    assert len(data.open_split(p["examples"] / "train").chunks()) == 12
+    assert len(open_split(p["examples"] / "train").chunks()) == 12
     hp = {"epochs": 3, "batch_size": 16, "early_stopping_patience": 0}
     runs = [
         train(

@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from mlrail.artifacts.examples import Split, open_split
 from mlrail.artifacts.modelspec import InputSpec, ModelSpec
 from mlrail.components.train import data
 from mlrail.errors import DataError
@@ -22,7 +23,7 @@ SPEC = ModelSpec(
 )
 
 
-def _split(tmp_path: Path, files: int = 3, rows: int = 250, row_group: int = 50) -> data.Split:
+def _split(tmp_path: Path, files: int = 3, rows: int = 250, row_group: int = 50) -> Split:
     """``files`` parts of ``rows`` rows in row groups of ``row_group``; every 10th label null."""
     folder = tmp_path / "train"
     folder.mkdir()
@@ -38,7 +39,7 @@ def _split(tmp_path: Path, files: int = 3, rows: int = 250, row_group: int = 50)
             }
         )
         pq.write_table(table, folder / f"part-{f:05d}.parquet", row_group_size=row_group)
-    return data.open_split(folder)
+    return open_split(folder)
 
 
 def test_a_split_is_read_in_bounded_batches_across_files_and_row_groups(tmp_path: Path) -> None:
@@ -99,14 +100,14 @@ def test_a_regression_label_is_not_counted(tmp_path: Path) -> None:
     folder = tmp_path / "s"
     folder.mkdir()
     pq.write_table(pa.table({"y": np.linspace(0, 1, 1000)}), folder / "p.parquet")
-    s = data.summarize_labels(data.open_split(folder), "y", 20)
+    s = data.summarize_labels(open_split(folder), "y", 20)
     assert s.counts is None and s.labelled == 1000
 
 
 def test_a_part_without_an_input_column_is_named_before_training(tmp_path: Path) -> None:
     split = _split(tmp_path, files=2)
     pq.write_table(pa.table({"x": [1.0], "y": ["a"]}), split.files[1])
-    problems = data.check_columns(data.open_split(split.path), SPEC)
+    problems = data.check_columns(open_split(split.path), SPEC)
     assert problems == [f"{split.files[1]}: column 'c' (a model input) is missing"]
 
 
@@ -114,4 +115,4 @@ def test_a_corrupt_part_is_named(tmp_path: Path) -> None:
     split = _split(tmp_path, files=2)
     split.files[1].write_bytes(b"PAR1 not really")
     with pytest.raises(DataError, match=r"part-00001.parquet: cannot read Parquet"):
-        data.open_split(split.path)
+        open_split(split.path)

@@ -11,6 +11,7 @@ from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 from mlrail.artifacts.modelspec import ModelSpec
+from mlrail.artifacts.tfmd import load_schema, load_statistics
 from mlrail.components.train.core import train
 from mlrail.components.train.model import (
     CLASSES_DOMAIN,
@@ -19,7 +20,6 @@ from mlrail.components.train.model import (
     model_spec,
     prepare_schema,
 )
-from mlrail.components.validate.core import load_schema, load_statistics
 from mlrail.errors import DataError
 from tests.components.train._data import prepared, splits
 

@@ -12,6 +12,7 @@ import pytest
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
 
+from mlrail.artifacts.tfmd import load_schema
 from mlrail.components.validate.core import (
     DRIFT_JS_THRESHOLD,
     DRIFT_L_INFTY_THRESHOLD,
@@ -20,7 +21,6 @@ from mlrail.components.validate.core import (
     compute_statistics,
     find_anomalies,
     infer_schema,
-    load_schema,
     validate,
     validate_tables,
 )
