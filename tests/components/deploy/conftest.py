@@ -3,19 +3,14 @@
 ``servers.good`` serves the penguins model export_onnx wrote (its own ``model_repository``);
 ``servers.bad`` serves the same model with its last dense kernel negated, under the same name:
 a model that loads and answers, wrongly. Both are ``mlrail serve``'s app under uvicorn, in a
-thread of this process; nothing about the models is mocked.
+thread of this process (:mod:`.v2_servers`); nothing about the models is mocked.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -24,6 +19,7 @@ from tests.manifests.kube_schema import CrdSchemas
 
 from .fake_kube import TALLY
 from .scenarios import SCENARIOS, Context, Outcome
+from .v2_servers import Servers, negate_last_kernel, serving
 
 CRDS_ENV = "MLRAIL_CRDS_DIR"
 CRDS_DEFAULT = Path(__file__).parents[4] / "shared" / "crds"
@@ -58,66 +54,14 @@ def require_crds(crds: CrdSchemas | None) -> CrdSchemas:
     return crds
 
 
-@dataclass(frozen=True)
-class Servers:
-    good: str
-    bad: str
-
-
-@contextmanager
-def _serving(repository: Path) -> Iterator[str]:
-    import uvicorn
-
-    from mlrail.serving.app import create_app
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(repository), log_level="warning", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise AssertionError(f"the V2 server on {repository} did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(30)
-        sock.close()
-
-
-def _negate_last_kernel(src: Path, dest: Path) -> None:
-    import numpy as np
-    import onnx
-    from onnx import numpy_helper
-
-    model = onnx.load(str(src))
-    kernels = [
-        (i, t)
-        for i, t in enumerate(model.graph.initializer)
-        if t.data_type == onnx.TensorProto.FLOAT and len(t.dims) == 2
-    ]
-    index, tensor = kernels[-1]
-    negated = numpy_helper.from_array(
-        -numpy_helper.to_array(tensor).astype(np.float32), tensor.name
-    )
-    model.graph.initializer[index].CopyFrom(negated)
-    onnx.save(model, str(dest))
-
-
 @pytest.fixture(scope="session")
 def servers(onnx_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     (good_model,) = (onnx_model / "model_repository").iterdir()
     bad_repo = tmp_path_factory.mktemp("bad") / "model_repository"
     shutil.copytree(good_model, bad_repo / good_model.name)
     model_file = bad_repo / good_model.name / "1" / "model.onnx"
-    _negate_last_kernel(onnx_model / "model.onnx", model_file)
-    with _serving(onnx_model / "model_repository") as good, _serving(bad_repo) as bad:
+    negate_last_kernel(onnx_model / "model.onnx", model_file)
+    with serving(onnx_model / "model_repository") as good, serving(bad_repo) as bad:
         yield Servers(good, bad)
 
 

@@ -21,7 +21,6 @@ from mlrail.errors import DataError
 from tests.manifests.kube_schema import CrdSchemas
 from tests.manifests.policy import pod_security_violations
 
-from .conftest import Servers
 from .fake_kube import FakeKube, Revision
 from .scenarios import (
     NAME,
@@ -34,6 +33,7 @@ from .scenarios import (
     previous_isvc,
     run,
 )
+from .v2_servers import Servers
 
 Get = Callable[[str], Outcome]
 

@@ -16,9 +16,9 @@ from mlrail.components.deploy.kserve import DeployError, KubernetesApi, connect
 from mlrail.components.deploy.kserve import api as kserve_api
 from tests.manifests.kube_schema import CrdSchemas
 
-from .conftest import Servers
 from .fake_kube import FakeKube, KubeHttpFront, Revision
 from .scenarios import NAME, NAMESPACE, Context, previous_isvc, run
+from .v2_servers import Servers
 
 ISVC_PATH = f"/apis/{kserve.GROUP}/{kserve.VERSION}/namespaces/{NAMESPACE}/{kserve.PLURAL}/{NAME}"
 

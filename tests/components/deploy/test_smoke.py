@@ -12,8 +12,8 @@ import pytest
 
 from mlrail.components.deploy.kserve import golden_rows, smoke_test
 
-from .conftest import Servers
 from .scenarios import FakeClock
+from .v2_servers import Servers
 
 
 @pytest.fixture(scope="module")
