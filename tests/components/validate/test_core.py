@@ -90,6 +90,21 @@ def test_clean_data_has_no_anomalies_and_writes_tfx_files(tmp_path: Path) -> Non
     assert json.loads((tmp_path / "an" / "anomalies.json").read_text())["ok"] is True
 
 
+def test_the_core_renders_the_pages_it_is_given_paths_for(tmp_path: Path) -> None:
+    """The adapter's one call writes the report and the summary too, as train writes curves."""
+    from mlrail.components.validate.report import render_html, render_markdown
+
+    ex = _examples(tmp_path / "ex", train=_base(), eval=_base())
+    out = [tmp_path / n for n in ("st", "sc", "an")]
+    plain = validate(ex, *out)
+    assert not (tmp_path / "report.html").exists()
+    report = validate(
+        ex, *out, report_file=tmp_path / "report.html", summary_file=tmp_path / "summary.md"
+    )
+    assert (tmp_path / "report.html").read_text() == render_html(report) == render_html(plain)
+    assert (tmp_path / "summary.md").read_text() == render_markdown(report)
+
+
 def test_each_anomaly_kind_is_found(tmp_path: Path) -> None:
     bad_eval = pa.table(
         {
