@@ -54,7 +54,8 @@ from typing import Any, TypedDict, Unpack
 import numpy as np
 import pyarrow as pa
 
-from mlrail.artifacts.modelspec import TASKS, ModelSpec, read_split
+from mlrail.artifacts.examples import read_split
+from mlrail.artifacts.modelspec import TASKS, ModelSpec
 from mlrail.components.evaluate.checks import run_checks, validate_thresholds, with_defaults
 from mlrail.components.evaluate.fairness import FAIRNESS_METRICS, compute_fairness
 from mlrail.components.evaluate.importance import permutation_feature_importance

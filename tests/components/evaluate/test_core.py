@@ -11,7 +11,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from mlrail.artifacts.modelspec import read_split
+from mlrail.artifacts.examples import read_split
 from mlrail.components.evaluate.core import check_threshold_names, evaluate, evaluate_file
 from mlrail.errors import DataError, ModelError
 from tests.conftest import PENGUINS, Trained

@@ -15,7 +15,8 @@ from fairlearn.metrics import (
 )
 from sklearn.metrics import mean_absolute_error, zero_one_loss
 
-from mlrail.artifacts.modelspec import ModelSpec, read_split
+from mlrail.artifacts.examples import read_split
+from mlrail.artifacts.modelspec import ModelSpec
 from mlrail.components.evaluate.core import evaluate
 from mlrail.components.evaluate.models import load_model
 from tests.conftest import Trained

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from mlrail.artifacts.modelspec import read_split
+from mlrail.artifacts.examples import read_split
 from mlrail.components.evaluate.core import evaluate
 from mlrail.components.evaluate.report import render_html
 from mlrail.components.evaluate.results import Evaluation
