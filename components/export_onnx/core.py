@@ -84,7 +84,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mlrail.artifacts.modelspec import ModelSpec, read_split
+from mlrail.artifacts.examples import read_split
+from mlrail.artifacts.modelspec import ModelSpec
 from mlrail.artifacts.parity import DEFAULT_RTOL, DEFAULT_TOLERANCE
 from mlrail.components.export_onnx import artifact, checks, variants
 from mlrail.components.export_onnx.checks import Parity

@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from mlrail.artifacts.examples import read_split
 from mlrail.artifacts.jsonsafe import finite
-from mlrail.artifacts.modelspec import CLASSIFICATION, ModelSpec, read_split
+from mlrail.artifacts.modelspec import CLASSIFICATION, ModelSpec
 from mlrail.components.export_onnx.checks import run, session
 from mlrail.errors import DataError
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mlrail.artifacts.modelspec import read_split
+from mlrail.artifacts.examples import read_split
 from mlrail.components.evaluate.models import latest_deployed, load_model, resolve_baseline
 from mlrail.errors import ModelError
 from tests.conftest import Trained
@@ -29,8 +29,21 @@ def test_latest_deployed_is_the_highest_whole_version_with_a_model(
         _version(onnx_model, repo, v)
     (repo / "penguins" / "11").mkdir()  # no model.onnx: not a version
     _version(onnx_model, repo, ".12.tmp")  # a deploy in progress
+    _version(onnx_model, repo, "011")  # not a version: the server does not serve it
     assert latest_deployed(repo, "penguins") == repo / "penguins" / "10"
     assert latest_deployed(repo, "other") is None
+
+
+def test_a_baseline_is_a_version_the_server_serves(onnx_model: Path, tmp_path: Path) -> None:
+    """``0`` and ``01`` are not versions (the model repository's one rule): never a baseline."""
+    repo = tmp_path / "models"
+    for v in ("0", "01"):
+        _version(onnx_model, repo, v)
+    with pytest.raises(ModelError, match="not a model: .* or numbered version folders"):
+        resolve_baseline(str(repo / "penguins"))
+    _version(onnx_model, repo, "1")
+    base, _ = resolve_baseline(str(repo / "penguins"))
+    assert base is not None and base.source == f"{repo / 'penguins'}/1"
 
 
 def test_onnx_and_saved_model_folders_predict_the_same(trained: Trained, onnx_model: Path) -> None:
@@ -46,7 +59,7 @@ def test_an_onnx_baseline_does_not_import_tensorflow(trained: Trained, onnx_mode
     code = (
         "import sys\n"
         "from mlrail.components.evaluate.models import resolve_baseline\n"
-        "from mlrail.artifacts.modelspec import read_split\n"
+        "from mlrail.artifacts.examples import read_split\n"
         f"base, _ = resolve_baseline({str(onnx_model)!r})\n"
         f"where = {str(trained.examples / 'eval')!r}\n"
         "base.predict(base.spec.features(read_split(where), where))\n"

@@ -8,7 +8,8 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from mlrail.artifacts.modelspec import ModelSpec, read_split
+from mlrail.artifacts.examples import read_split
+from mlrail.artifacts.modelspec import ModelSpec
 from mlrail.artifacts.saved_model import predict_saved_model
 from mlrail.components.export_onnx.checks import UNSEEN, edge_rows, parity
 from mlrail.components.export_onnx.core import export_onnx

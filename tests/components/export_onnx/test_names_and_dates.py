@@ -20,8 +20,9 @@ from hypothesis import strategies as st
 from onnx import TensorProto, helper
 from tensorflow_metadata.proto.v0 import schema_pb2
 
+from mlrail.artifacts.examples import read_split
 from mlrail.artifacts.model_repository import pbtxt_string
-from mlrail.artifacts.modelspec import InputSpec, ModelSpec, read_split
+from mlrail.artifacts.modelspec import InputSpec, ModelSpec
 from mlrail.artifacts.saved_model import predict_saved_model
 from mlrail.components.evaluate.core import evaluate
 from mlrail.components.export_onnx.core import export_onnx

@@ -10,7 +10,8 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from mlrail.artifacts.modelspec import ModelSpec, read_split
+from mlrail.artifacts.examples import read_split
+from mlrail.artifacts.modelspec import ModelSpec
 from mlrail.components.export_onnx.convert import signature
 from mlrail.components.export_onnx.core import ExportResult, export_onnx
 from tests.conftest import Trained
