@@ -101,8 +101,9 @@ def _check_evaluation(a: argparse.Namespace, task: str) -> None:
     no task computes (or, with ``--task`` given, not this task), slices and columns that are
     not among ``--slices`` / ``--sensitive-columns``."""
     from mlrail.artifacts.modelspec import ModelSpec
-    from mlrail.components.evaluate.core import check_threshold_names, parse_thresholds
+    from mlrail.components.evaluate.core import check_threshold_names
     from mlrail.components.evaluate.metrics import is_metric, task_metrics
+    from mlrail.components.evaluate.thresholds import parse_thresholds
 
     try:
         check_threshold_names(a.thresholds or {}, None, slices=a.slices or [])
