@@ -7,13 +7,15 @@ import importlib
 import re
 import shlex
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from mlrail.cli import build_parser, parse_args
 from mlrail.errors import DataError
-from tests.pipelines.golden import PIPELINES
+from tests.pipelines.golden import PIPELINES, compiled
 
 ROOT = Path(__file__).parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -102,6 +104,40 @@ def test_the_formats_table_is_what_sources_accepts(tmp_path: Path) -> None:
         resolve(str(tmp_path / "data.unknown"))
     accepted = set(re.findall(r"\.\w+", str(error.value).split("expected", 1)[1]))
     assert accepted == set(listed), "README's formats table and mlrail.sources disagree"
+
+
+def _help_texts(parser: argparse.ArgumentParser, where: str) -> Iterator[tuple[str, str]]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _help_texts(sub, f"{where} {name}")
+        elif action.help:
+            yield f"{where} {'/'.join(action.option_strings) or action.dest}", action.help
+
+
+def _ui_descriptions() -> Iterator[tuple[str, str]]:
+    for name in PIPELINES:
+        ir = next(yaml.safe_load_all(compiled(name)))
+        for param, spec in ir["root"]["inputDefinitions"]["parameters"].items():
+            yield f"pipeline {name}: {param}", spec.get("description", "")
+        for ref, component in ir["components"].items():
+            for group in ("parameters", "artifacts"):
+                for param, spec in component.get("inputDefinitions", {}).get(group, {}).items():
+                    yield f"{ref}: {param}", spec.get("description", "")
+
+
+def test_every_list_of_formats_names_them_all() -> None:
+    """Where the CLI's help or the Kubeflow UI names CSV or Parquet as input, it names every
+    format the README lists (they once said "CSV or Parquet" where JSON Lines was read as well;
+    JSON Lines alone is also the payload log's format, an output)."""
+    formats = [name.split(" (")[0] for name, _ in _table("| format | extensions |")]
+    texts = [*_help_texts(build_parser(), "mlrail"), *_ui_descriptions()]
+    partial = [
+        f"{where}: {text!r}"
+        for where, text in texts
+        if ("CSV" in text or "Parquet" in text) and not all(f in text for f in formats)
+    ]
+    assert len(formats) == 3 and partial == []
 
 
 def test_the_missing_values_listed_are_sources_null_values() -> None:
