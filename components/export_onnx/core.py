@@ -85,6 +85,7 @@ from pathlib import Path
 import numpy as np
 
 from mlrail.artifacts.examples import read_split
+from mlrail.artifacts.model_repository import MODEL_FILE
 from mlrail.artifacts.modelspec import ModelSpec
 from mlrail.artifacts.parity import DEFAULT_RTOL, DEFAULT_TOLERANCE
 from mlrail.components.export_onnx import artifact, checks, variants
@@ -146,7 +147,7 @@ class ExportResult:
     @property
     def files(self) -> list[str]:
         """The ONNX files written: ``model.onnx`` first, then each accepted variant."""
-        return ["model.onnx"] + [v.file for v in self.variants if v.accepted]
+        return [MODEL_FILE] + [v.file for v in self.variants if v.accepted]
 
     def metrics(self) -> dict[str, float]:
         """Flat numeric figures for a KFP ``Metrics`` artifact (parity, sizes, variants)."""
