@@ -36,7 +36,7 @@ import yaml
 
 import mlrail.components
 from mlrail.cli import build_parser
-from tests.pipelines.golden import PIPELINES, compiled
+from tests.pipelines.golden import PIPELINES, compiled_once
 
 COMPONENTS = sorted(
     m.name
@@ -182,7 +182,7 @@ def test_every_component_passes_every_setting_to_its_core() -> None:
 
 @cache
 def _ir(pipeline: str) -> dict[str, Any]:
-    return next(yaml.safe_load_all(compiled(pipeline)))
+    return next(yaml.safe_load_all(compiled_once(pipeline)))
 
 
 def _fed(ir: dict[str, Any]) -> Iterator[tuple[str, str, str]]:

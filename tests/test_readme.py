@@ -15,7 +15,7 @@ import yaml
 
 from mlrail.cli import build_parser, parse_args
 from mlrail.errors import DataError
-from tests.pipelines.golden import PIPELINES, compiled
+from tests.pipelines.golden import PIPELINES, compiled_once
 
 ROOT = Path(__file__).parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -117,7 +117,7 @@ def _help_texts(parser: argparse.ArgumentParser, where: str) -> Iterator[tuple[s
 
 def _ui_descriptions() -> Iterator[tuple[str, str]]:
     for name in PIPELINES:
-        ir = next(yaml.safe_load_all(compiled(name)))
+        ir = next(yaml.safe_load_all(compiled_once(name)))
         for param, spec in ir["root"]["inputDefinitions"]["parameters"].items():
             yield f"pipeline {name}: {param}", spec.get("description", "")
         for ref, component in ir["components"].items():

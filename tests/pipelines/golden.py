@@ -11,6 +11,7 @@ of :mod:`mlrail.pipelines` is a pipeline (module and pipeline share the name) an
 
 from __future__ import annotations
 
+import functools
 import pkgutil
 import re
 import sys
@@ -37,6 +38,12 @@ def normalise(text: str) -> str:
 def compiled(name: str) -> str:
     with tempfile.TemporaryDirectory() as tmp:
         return compile_pipeline(name, Path(tmp) / f"{name}.yaml").read_text(encoding="utf-8")
+
+
+@functools.cache
+def compiled_once(name: str) -> str:
+    """:func:`compiled`, once per test session: the tests only read the text."""
+    return compiled(name)
 
 
 def main() -> int:

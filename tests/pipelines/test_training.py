@@ -10,12 +10,12 @@ import pytest
 import yaml
 
 from mlrail.local import run_training
-from tests.pipelines.golden import compiled
+from tests.pipelines.golden import compiled_once
 
 
 @pytest.fixture(scope="module")
 def ir_text() -> str:
-    return compiled("training")
+    return compiled_once("training")
 
 
 @pytest.fixture(scope="module")

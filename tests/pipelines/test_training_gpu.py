@@ -13,18 +13,18 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.pipelines.golden import compiled
+from tests.pipelines.golden import compiled_once
 
 
 @pytest.fixture(scope="module")
 def gpu() -> list[dict[str, Any]]:
     """The compiled IR's two documents: the pipeline spec and its Kubernetes platform spec."""
-    return list(yaml.safe_load_all(compiled("training_gpu")))
+    return list(yaml.safe_load_all(compiled_once("training_gpu")))
 
 
 @pytest.fixture(scope="module")
 def plain() -> list[dict[str, Any]]:
-    return list(yaml.safe_load_all(compiled("training")))
+    return list(yaml.safe_load_all(compiled_once("training")))
 
 
 def test_named_and_described_as_the_gpu_variant(gpu: list[dict[str, Any]]) -> None:
