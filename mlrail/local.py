@@ -131,7 +131,7 @@ class _Progress(logging.Filter):
         self.runs, self.pipeline_name = runs, pipeline_name
         self.run_dir: Path | None = None
         self.echo = echo
-        self.shown: set[str] = set()
+        self.shown: dict[str, int] = {}  # step: the attempts it had when its line was printed
 
     def find_run_dir(self) -> Path | None:
         """This run's own folder: its name carries the run id (another run may share the root)."""
@@ -141,15 +141,18 @@ class _Progress(logging.Filter):
         return self.run_dir
 
     def poll(self, *, final: bool = False) -> None:
-        """Take in every step whose record says it ended (``final``: and those that never did)."""
+        """Take in each step whose latest attempt ended (``final``: or never will: it was killed).
+
+        A step retried gets a line per attempt that ended, as it ends.
+        """
         run_dir = self.find_run_dir()
         if run_dir is None:
             return
         for step in self.steps:
-            if step.name in self.shown:
-                continue
             record = read_record(run_dir / step.task)
-            if record is None or not (record.ended or final):
+            if record is None or self.shown.get(step.name) == record.attempts:
+                continue
+            if not (record.ended or final):
                 continue
             step.attempts, step.seconds = record.attempts, record.seconds
             if record.ended:
@@ -157,7 +160,7 @@ class _Progress(logging.Filter):
             else:  # started and never ended: killed hard (the kernel, a timeout, a user)
                 step.status = "FAILURE"
                 step.error = "killed: the step's record has its start and no end"
-            self.shown.add(step.name)
+            self.shown[step.name] = record.attempts
             if self.echo:
                 retry = f" (attempt {step.attempts})" if step.attempts > 1 else ""
                 print(

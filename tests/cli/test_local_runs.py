@@ -203,3 +203,25 @@ def test_a_step_killed_hard_is_a_failure_and_one_never_started_has_no_record(
     lines = echo.getvalue().splitlines()
     assert lines[0].split()[:2] == ["ingest", "SUCCESS"]
     assert lines[1].split() == ["validate", "FAILURE", "-"]
+
+
+def test_a_retried_step_gets_a_line_per_attempt_as_each_ends(tmp_path: Path) -> None:
+    from mlrail.errors import DataError
+    from mlrail.local import StepResult, _Progress
+    from mlrail.local_steps import recording
+
+    task = tmp_path / "training-x-2026" / "ingest"
+    task.mkdir(parents=True)
+    step, echo = StepResult("ingest", task="ingest"), io.StringIO()
+    progress = _Progress([step], tmp_path, "training-x", echo)
+    with pytest.raises(DataError), recording(task):
+        raise DataError("s3://bucket/x.csv: the object store did not answer")
+    progress.poll()
+    progress.poll()  # once per attempt
+    with recording(task):
+        progress.poll()  # the retry is running: nothing to say yet
+    progress.poll()
+    lines = echo.getvalue().splitlines()
+    assert [line.split()[:2] for line in lines] == [["ingest", "FAILURE"], ["ingest", "SUCCESS"]]
+    assert lines[1].endswith("(attempt 2)") and not lines[0].endswith(")")
+    assert (step.status, step.attempts, step.error) == ("SUCCESS", 2, "")
