@@ -125,7 +125,8 @@ def run(args: argparse.Namespace, model_dir: Path, onnx_path: Path, split: Path)
     import onnxruntime as ort
     import tensorflow as tf
 
-    from mlrail.artifacts.modelspec import ModelSpec, read_split, tf_inputs
+    from mlrail.artifacts.examples import read_split
+    from mlrail.artifacts.modelspec import ModelSpec, tf_inputs
 
     spec = ModelSpec.read(model_dir)
     table = read_split(split)

@@ -103,7 +103,8 @@ def model_folder(repo: Path) -> Path:
 
 def one_row(folder: Path, eval_dir: Path | None) -> dict[str, np.ndarray]:
     """The model's inputs for one row: the first eval row, or placeholder values."""
-    from mlrail.artifacts.modelspec import ModelSpec, read_split
+    from mlrail.artifacts.examples import read_split
+    from mlrail.artifacts.modelspec import ModelSpec
 
     spec = ModelSpec.read(folder)
     if eval_dir is not None:

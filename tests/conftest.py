@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis.configuration import set_hypothesis_home_dir
 
-from mlrail.components.ingest.core import resolve_source
+from mlrail.sources import resolve_source
 
 # No example database: tests never write into the repository (hypothesis would keep .hypothesis/
 # in the working folder). Deadlines off: a test's speed is never asserted (a loaded CI machine

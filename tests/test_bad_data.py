@@ -13,10 +13,11 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from mlrail.artifacts.tfmd import load_schema, schema_text
 from mlrail.components.ingest.core import ingest
 from mlrail.components.train.core import train
-from mlrail.components.validate.core import load_schema, validate
-from mlrail.components.validate.files import infer_source_schema, schema_text, validate_source
+from mlrail.components.validate.core import validate
+from mlrail.components.validate.files import infer_source_schema, validate_source
 from mlrail.errors import DataError
 
 DATA = Path(__file__).parent / "fixtures" / "bad_data"

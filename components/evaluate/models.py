@@ -36,7 +36,6 @@ from mlrail.io import filesystem
 
 __all__ = [
     "Predictor",
-    "latest_deployed",
     "load_model",
     "resolve_baseline",
 ]
@@ -110,15 +109,6 @@ def load_model(folder: str | Path, *, source: str = "") -> Predictor:
         predict = saved_model_fn(path / _SAVED_MODEL)
         return Predictor(source or str(path), path, "saved_model", spec, predict)
     raise ModelError(f"{path}: has {SPEC_FILE} but neither {_SAVED_MODEL}/ nor {MODEL_FILE}")
-
-
-def latest_deployed(model_repository: str | Path, name: str) -> Path | None:
-    """The newest version folder of model ``name`` in a local model repository, or None.
-
-    Kept for :mod:`.core`'s re-export only: it is
-    :func:`mlrail.artifacts.model_repository.latest_version` of ``<model_repository>/<name>``.
-    """
-    return _repository.latest_version(Path(model_repository) / name)
 
 
 def resolve_baseline(baseline: str, scratch: Path | None = None) -> tuple[Predictor | None, str]:

@@ -26,9 +26,6 @@ from mlrail.components.ingest.writer import SplitWriter
 from mlrail.io import atomic_dir
 from mlrail.redact import redact
 
-# (moved; importers follow: tests/conftest.py reads resolve_source here, it is mlrail.sources')
-from mlrail.sources import BUNDLED, resolve_source, resolve_span  # noqa: F401
-
 __all__ = ["MAX_LISTED_FILES", "IngestResult", "ingest"]
 
 log = logging.getLogger(__name__)

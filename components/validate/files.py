@@ -22,7 +22,6 @@ from pathlib import Path
 
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 
-from mlrail.artifacts.tfmd import schema_text  # noqa: F401  (moved; importers follow)
 from mlrail.components.validate.core import (
     ValidationReport,
     infer_schema,

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from mlrail.artifacts.examples import read_split  # noqa: F401  (moved; importers follow)
+from mlrail.artifacts.model_repository import SPEC_FILE
 from mlrail.datetimes import arrow_days, is_datetime
 from mlrail.errors import DataError, ModelError
 from mlrail.io import atomic_write_json, read_json
@@ -58,7 +58,6 @@ __all__ = [
 
 TASKS = ("binary", "multiclass", "regression")
 CLASSIFICATION = ("binary", "multiclass")
-SPEC_FILE = "model_spec.json"
 #: Input dtypes: numbers, text, and dates/timestamps (float64 days since 1970-01-01 UTC).
 DTYPES = ("float32", "string", "datetime")
 #: The schema markers validate writes and train reads (one definition for both sides): a schema

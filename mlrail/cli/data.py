@@ -127,7 +127,8 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
 
 def cmd_schema(a: argparse.Namespace) -> int:
     """``mlrail schema``: writes the inferred schema (or prints it); exit status 0."""
-    from mlrail.components.validate.files import infer_source_schema, schema_text
+    from mlrail.artifacts.tfmd import schema_text
+    from mlrail.components.validate.files import infer_source_schema
     from mlrail.io import atomic_write_text
 
     if a.output != "-":

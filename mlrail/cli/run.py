@@ -154,7 +154,7 @@ def cmd_run(a: argparse.Namespace) -> int:
         raise MlrailError("--label is required with --data: which column should the model predict?")
     else:
         data, label = a.data, a.label
-    from mlrail.components.train.core import check_hparams
+    from mlrail.components.train.hparams import check_hparams
 
     hparams = dict(a.hparams or {})
     if a.epochs is not None:

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from mlrail.artifacts.examples import read_split
-from mlrail.components.evaluate.models import latest_deployed, load_model, resolve_baseline
+from mlrail.artifacts.model_repository import latest_version
+from mlrail.components.evaluate.models import load_model, resolve_baseline
 from mlrail.errors import ModelError
 from tests.conftest import Trained
 
@@ -20,18 +21,18 @@ def _version(onnx_model: Path, repository: Path, version: str) -> Path:
     return dest
 
 
-def test_latest_deployed_is_the_highest_whole_version_with_a_model(
+def test_the_latest_version_is_the_highest_whole_version_with_a_model(
     onnx_model: Path, tmp_path: Path
 ) -> None:
     repo = tmp_path / "models"
-    assert latest_deployed(repo, "penguins") is None  # nothing deployed yet
+    assert latest_version(repo / "penguins") is None  # nothing deployed yet
     for v in ("2", "10"):
         _version(onnx_model, repo, v)
     (repo / "penguins" / "11").mkdir()  # no model.onnx: not a version
     _version(onnx_model, repo, ".12.tmp")  # a deploy in progress
     _version(onnx_model, repo, "011")  # not a version: the server does not serve it
-    assert latest_deployed(repo, "penguins") == repo / "penguins" / "10"
-    assert latest_deployed(repo, "other") is None
+    assert latest_version(repo / "penguins") == repo / "penguins" / "10"
+    assert latest_version(repo / "other") is None
 
 
 def test_a_baseline_is_a_version_the_server_serves(onnx_model: Path, tmp_path: Path) -> None:
