@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis.configuration import set_hypothesis_home_dir
 
-from mlrail.sources import resolve_source
+from tests.helpers import PENGUINS, Trained
 
 # No example database: tests never write into the repository (hypothesis would keep .hypothesis/
 # in the working folder). Deadlines off: a test's speed is never asserted (a loaded CI machine
@@ -23,8 +22,6 @@ settings.load_profile("mlrail")
 # its caches (unicode tables, constants) go to a folder of their own, not the working folder
 set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "mlrail-hypothesis")
 
-PENGUINS = Path(resolve_source("bundled:penguins"))
-
 
 @pytest.fixture
 def penguins_csv(tmp_path: Path) -> Path:
@@ -32,17 +29,6 @@ def penguins_csv(tmp_path: Path) -> Path:
     dest = tmp_path / "penguins.csv"
     shutil.copyfile(PENGUINS, dest)
     return dest
-
-
-@dataclass(frozen=True)
-class Trained:
-    """Artifacts of ingest → validate → train on penguins, made once per test session."""
-
-    examples: Path
-    statistics: Path
-    schema: Path
-    anomalies: Path
-    model: Path
 
 
 @pytest.fixture(scope="session")

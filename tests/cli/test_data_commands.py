@@ -11,7 +11,7 @@ from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 from mlrail.cli import main
-from tests.conftest import Trained
+from tests.helpers import Trained
 
 DATA = Path(__file__).parents[1] / "fixtures" / "bad_data"
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Trained
+from tests.helpers import Trained
 
 
 def _train(trained: Trained, out: Path, label: str, **hparams: object) -> Path:

@@ -14,7 +14,7 @@ import pytest
 from mlrail.artifacts.examples import read_split
 from mlrail.components.evaluate.core import check_threshold_names, evaluate, evaluate_file
 from mlrail.errors import DataError, ModelError
-from tests.conftest import PENGUINS, Trained
+from tests.helpers import PENGUINS, Trained
 
 FAST = {"importance_repeats": 0}  # permutation importance has its own tests
 

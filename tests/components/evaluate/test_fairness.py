@@ -19,7 +19,7 @@ from mlrail.artifacts.examples import read_split
 from mlrail.artifacts.modelspec import ModelSpec
 from mlrail.components.evaluate.core import evaluate
 from mlrail.components.evaluate.models import load_model
-from tests.conftest import Trained
+from tests.helpers import Trained
 
 
 def _rows(model: Path, examples: Path, column: str):

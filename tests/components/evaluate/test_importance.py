@@ -9,7 +9,7 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from mlrail.artifacts.modelspec import InputSpec, ModelSpec
 from mlrail.components.evaluate.core import evaluate
 from mlrail.components.evaluate.importance import permutation_feature_importance
-from tests.conftest import Trained
+from tests.helpers import Trained
 
 
 def _synthetic(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -12,7 +12,7 @@ from mlrail.artifacts.examples import read_split
 from mlrail.artifacts.model_repository import latest_version
 from mlrail.components.evaluate.models import load_model, resolve_baseline
 from mlrail.errors import ModelError
-from tests.conftest import Trained
+from tests.helpers import Trained
 
 
 def _version(onnx_model: Path, repository: Path, version: str) -> Path:

@@ -13,7 +13,7 @@ from mlrail.artifacts.examples import read_split
 from mlrail.components.evaluate.core import evaluate
 from mlrail.components.evaluate.report import render_html
 from mlrail.components.evaluate.results import Evaluation
-from tests.conftest import Trained
+from tests.helpers import Trained
 from tests.pages import assert_self_contained
 
 EVIL = '<script>&"x"\x01'

@@ -14,7 +14,7 @@ from mlrail.artifacts.saved_model import predict_saved_model
 from mlrail.components.export_onnx.checks import UNSEEN, edge_rows, parity
 from mlrail.components.export_onnx.core import export_onnx
 from mlrail.errors import ParityError
-from tests.conftest import Trained
+from tests.helpers import Trained
 
 
 def test_onnx_matches_the_saved_model_on_every_eval_row(trained: Trained, onnx_model: Path) -> None:

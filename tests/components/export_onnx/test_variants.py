@@ -14,7 +14,7 @@ from mlrail.artifacts.examples import read_split
 from mlrail.artifacts.modelspec import ModelSpec
 from mlrail.components.export_onnx.convert import signature
 from mlrail.components.export_onnx.core import ExportResult, export_onnx
-from tests.conftest import Trained
+from tests.helpers import Trained
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from mlrail.components.train.task import infer_task
 from mlrail.errors import DataError
 from tests.components.train._data import prepared as _prepared
 from tests.components.train._data import splits
-from tests.conftest import Trained
+from tests.helpers import Trained
 
 
 @pytest.mark.parametrize(

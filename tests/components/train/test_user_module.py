@@ -11,7 +11,7 @@ import pytest
 from mlrail.artifacts.modelspec import ModelSpec
 from mlrail.components.train.core import train
 from mlrail.errors import ModelError
-from tests.conftest import Trained
+from tests.helpers import Trained
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "user_model.py"
 
