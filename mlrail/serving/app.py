@@ -2,7 +2,7 @@
 
 No web framework: DESIGN §4 measured the HTTP layer, not ONNX Runtime, as the cost to cut. JSON
 is read and written with orjson; each model's inputs, dtypes and output names are looked up in
-tables built once when the model loads (:class:`mlrail.serving.repository.LoadedModel`).
+tables built once when the model loads (:class:`mlrail.serving.model.LoadedModel`).
 
 Endpoints (JSON shapes as KServe 0.21 writes them)::
 
@@ -21,6 +21,10 @@ Answered inferences are sampled into the payload log when one is given
 
 Requests and responses are decoded and encoded by :mod:`mlrail.artifacts.v2`: JSON, or the
 binary tensor data extension that ``tritonclient`` and KServe's client send by default.
+
+One piece at a little over 500 lines: the routes share the request-path state (the repository
+poll, the body reader, the metrics and the payload log), and cutting the body reader out would
+add a call to every request on the hot path.
 
 Errors are ``{"error": "<what was wrong, naming the input>"}``. Statuses follow KServe: 422
 where its (FastAPI) request schema rejects a body, 400 where its ``InvalidInput`` does, 404/503
@@ -66,9 +70,10 @@ from mlrail.artifacts.v2 import (
 )
 from mlrail.serving.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from mlrail.serving.metrics import Metrics
+from mlrail.serving.model import LoadedModel
 from mlrail.serving.openapi import openapi_document
 from mlrail.serving.payload_log import PayloadLogger, open_payload_log
-from mlrail.serving.repository import LoadedModel, ModelEntry, Repository
+from mlrail.serving.repository import ModelEntry, Repository
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "InferenceApp", "create_app"]
 

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from mlrail.errors import ModelError
-from mlrail.serving.repository import Repository, load_model
+from mlrail.serving.model import load_model
+from mlrail.serving.repository import Repository
 
 from .helpers import (
     COLUMNS,

@@ -1,7 +1,7 @@
 """What the V2 codec needs of a model: its name, version and tensors, with the lookups a request
 is checked against.
 
-The server's loaded models (``mlrail.serving.repository.LoadedModel``) have these attributes, so
+The server's loaded models (``mlrail.serving.model.LoadedModel``) have these attributes, so
 they are :class:`V2Model`\\ s without naming it; so can anything else that describes a model's
 tensors (a golden request's writer, a smoke test's reader).
 """
