@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from mlrail.local import _Redacting
+from mlrail.local.runner import _Redacting
 
 PENGUINS = Path(__file__).parents[2] / "mlrail" / "data" / "penguins.csv"
 
@@ -112,7 +112,7 @@ def test_a_runs_temporary_folder_is_the_tasks_not_this_processs(
     have cached the first run's folder, removed when that run ended."""
     import tempfile
 
-    from mlrail.local import _run_tmp
+    from mlrail.local.runner import _run_tmp
 
     monkeypatch.setattr(tempfile, "tempdir", None)  # not yet decided, as in a fresh process
     with _run_tmp(tmp_path) as tmp:
@@ -143,7 +143,7 @@ def test_the_steps_and_their_task_folders_come_from_the_compiled_pipeline() -> N
 
 def test_a_step_records_each_attempt_with_its_time_status_and_error(tmp_path: Path) -> None:
     from mlrail.errors import DataError
-    from mlrail.local_steps import RECORD_FILE, read_record, recording
+    from mlrail.local.steps import RECORD_FILE, read_record, recording
 
     assert read_record(tmp_path) is None  # never ran
     with pytest.raises(DataError), recording(tmp_path):
@@ -165,15 +165,15 @@ def test_a_step_records_each_attempt_with_its_time_status_and_error(tmp_path: Pa
 def test_a_step_killed_hard_is_a_failure_and_one_never_started_has_no_record(
     tmp_path: Path,
 ) -> None:
-    from mlrail.local import StepResult, _Progress
-    from mlrail.local_steps import read_record
+    from mlrail.local.runner import StepResult, _Progress
+    from mlrail.local.steps import read_record
 
     run_dir = tmp_path / "training-x-2026"
     for task in ("ingest", "validate", "train"):
         (run_dir / task).mkdir(parents=True)
     killed = (
         "import os, signal, sys\n"
-        "from mlrail.local_steps import recording\n"
+        "from mlrail.local.steps import recording\n"
         "with recording(sys.argv[1]):\n"
         "    os.kill(os.getpid(), signal.SIGKILL)\n"
     )
@@ -181,7 +181,7 @@ def test_a_step_killed_hard_is_a_failure_and_one_never_started_has_no_record(
         [
             sys.executable,
             "-c",
-            "from mlrail.local_steps import recording\n"
+            "from mlrail.local.steps import recording\n"
             "import sys\nwith recording(sys.argv[1]): pass",
             str(run_dir / "ingest"),
         ],
@@ -207,8 +207,8 @@ def test_a_step_killed_hard_is_a_failure_and_one_never_started_has_no_record(
 
 def test_a_retried_step_gets_a_line_per_attempt_as_each_ends(tmp_path: Path) -> None:
     from mlrail.errors import DataError
-    from mlrail.local import StepResult, _Progress
-    from mlrail.local_steps import recording
+    from mlrail.local.runner import StepResult, _Progress
+    from mlrail.local.steps import recording
 
     task = tmp_path / "training-x-2026" / "ingest"
     task.mkdir(parents=True)

@@ -3,7 +3,7 @@
 A step's outputs are read from its ``executor_output.json`` (in its task folder): the metadata
 its adapter put on each output artifact, and each artifact's location. Only the steps the
 runner knows a headline for get a summary; another pipeline's steps still get their status and
-time (:mod:`mlrail.local_steps`).
+time (:mod:`mlrail.local.steps`).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Step records: what each task of a local run writes down about itself, and how it is read.
 
-A local run's task runs ``python -m mlrail.local_steps kfp.dsl.executor_main ...`` (see
-:mod:`mlrail.local_ir`): this runs KFP's own entry point as ``python -m`` would, and around it
+A local run's task runs ``python -m mlrail.local.steps kfp.dsl.executor_main ...`` (see
+:mod:`mlrail.local.ir`): this runs KFP's own entry point as ``python -m`` would, and around it
 keeps a record in the task's folder (the folder of its ``executor_output.json``)::
 
     <task folder>/mlrail_step.json
@@ -125,7 +125,7 @@ def read_record(folder: str | Path) -> StepRecord | None:
 
 
 def main() -> None:
-    """``python -m mlrail.local_steps MODULE ARGS...``: run ``python -m MODULE ARGS...``, recording.
+    """``python -m mlrail.local.steps MODULE ARGS...``: run ``python -m MODULE ARGS...``, recording.
 
     MODULE is KFP's executor entry point (``kfp.dsl.executor_main``; kfp.local looks for its name
     in a task's command), ARGS its arguments (``--executor_input JSON ...``). The record goes in

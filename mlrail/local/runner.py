@@ -1,12 +1,12 @@
-"""The embedded default: run a pipeline on this machine through ``kfp.local``, no cluster.
+"""The local run itself: run the training pipeline through ``kfp.local``, no cluster.
 
 Tasks run as subprocesses of this Python (``SubprocessRunner(use_venv=False)``: the installed
 mlrail is the component image's library, and nothing is pip-installed at run time). Everything
 KFP prints goes to a log file, with credentials in URIs masked; the terminal gets one line per
 step and a summary. All of it is read from what the steps wrote down, never from log text: the
-steps and their task folders from the compiled pipeline (:mod:`mlrail.local_ir`), each step's
-status, time and error from its record (:mod:`mlrail.local_steps`), its headline figures from
-the metadata its adapter put on its outputs (:mod:`mlrail.local_summary`).
+steps and their task folders from the compiled pipeline (:mod:`mlrail.local.ir`), each step's
+status, time and error from its record (:mod:`mlrail.local.steps`), its headline figures from
+the metadata its adapter put on its outputs (:mod:`mlrail.local.summary`).
 
 The working folder (``--workdir``) may be shared by runs at the same time. Each run has its own
 id (``<UTC time>-<random>``), its own log (``logs/training-<id>.log``, created exclusively), its
@@ -35,9 +35,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from mlrail.errors import MlrailError
-from mlrail.local_ir import Step, compile_ir, for_local, steps_of
-from mlrail.local_steps import read_record
-from mlrail.local_summary import summarise
+from mlrail.local.ir import Step, compile_ir, for_local, steps_of
+from mlrail.local.steps import read_record
+from mlrail.local.summary import summarise
 from mlrail.redact import redact
 
 __all__ = [
@@ -56,7 +56,7 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 @dataclass
 class StepResult:
-    """One step of a local run, as its record and outputs tell (:mod:`mlrail.local_steps`).
+    """One step of a local run, as its record and outputs tell (:mod:`mlrail.local.steps`).
 
     Attributes:
         name: The component function the step runs (``export_onnx``).
@@ -99,17 +99,6 @@ def pipeline_steps(pipeline: Any) -> list[Step]:
     return steps_of(compile_ir(pipeline))
 
 
-def __getattr__(name: str) -> Any:
-    if name == "STEPS":
-        # The old constant, for its callers (not in __all__: it is computed, and compiling
-        # costs a second, so only when asked): the training pipeline's steps and their task
-        # folders, read from its compiled IR. New code: pipeline_steps, StepResult.task.
-        from mlrail.pipelines.training import training
-
-        return {s.name: s.task for s in pipeline_steps(training)}
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def _seconds(seconds: float | None) -> str:
     return f"{seconds:6.1f} s" if seconds is not None else "       -"
 
@@ -117,7 +106,7 @@ def _seconds(seconds: float | None) -> str:
 class _Progress(logging.Filter):
     """Reads the steps' records as the run goes and prints each step's line as it ends.
 
-    A step's record (:mod:`mlrail.local_steps`) is the only source: kfp.local's log records
+    A step's record (:mod:`mlrail.local.steps`) is the only source: kfp.local's log records
     serve as a clock tick (kfp.local logs as each task ends, after the task wrote its record),
     never read. kfp.local swaps the root logger's handlers per task, so this is a filter on the
     root logger (filters stay) that lets every record through.

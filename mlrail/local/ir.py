@@ -99,7 +99,7 @@ def steps_of(spec: dict[str, Any]) -> list[Step]:
 # '"$program_path/ephemeral_component.py"' and '"$@"' (meant for the component's source), so
 # here that element is the executor input ($0), the source comes next ($1). The program folder
 # is made under $TMPDIR (the run's own temporary folder) and removed when the task ends: kfp's
-# own script leaves a /tmp/tmp.* folder per task. The task runs through mlrail.local_steps,
+# own script leaves a /tmp/tmp.* folder per task. The task runs through mlrail.local.steps,
 # which runs kfp's executor_main and writes the step's record (start, end, status, error).
 _LOCAL_TASK_SCRIPT = """\
 program_path=$(mktemp -d "${TMPDIR:-/tmp}/mlrail-task.XXXXXXXX")
@@ -107,7 +107,7 @@ trap 'rm -rf "$program_path"' EXIT
 printf "%s" "$1" > "$program_path/ephemeral_component.py"
 executor_input=$0
 shift
-_KFP_RUNTIME=true python3 -m mlrail.local_steps kfp.dsl.executor_main \\
+_KFP_RUNTIME=true python3 -m mlrail.local.steps kfp.dsl.executor_main \\
     --component_module_path "$program_path/ephemeral_component.py" \\
     --executor_input "$executor_input" "$@"
 """
@@ -125,7 +125,7 @@ def _local_command(name: str, container: dict[str, Any]) -> None:
     if not expected:
         raise MlrailError(
             f"{name}: not the lightweight Python component command this kfp.local "
-            "workaround expects (a kfp upgrade?): see _LOCAL_TASK_SCRIPT in mlrail/local_ir.py"
+            "workaround expects (a kfp upgrade?): see _LOCAL_TASK_SCRIPT in mlrail/local/ir.py"
         )
     source = command[3]
     if "python3" in source:
