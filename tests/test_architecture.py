@@ -8,6 +8,7 @@ reject it, naming the import.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -146,3 +147,14 @@ def test_every_package_is_in_the_distribution() -> None:
             found.add(".".join((name, *parts)))
     found |= {"mlrail.data"}  # the bundled data: files, no __init__.py
     assert set(setuptools["packages"]) == found
+
+
+def test_no_test_imports_a_conftest() -> None:
+    """Fixtures are pytest's to find in conftest.py; what a test imports comes from a helpers
+    module (tests/helpers.py and its kind), so a conftest never doubles as a library."""
+    importers = [
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "tests").rglob("*.py")
+        if re.search(r"^\s*(from|import)\s+\S*conftest\b", path.read_text(encoding="utf-8"), re.M)
+    ]
+    assert importers == []

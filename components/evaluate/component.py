@@ -70,4 +70,5 @@ def evaluate(
     classification_metrics.log_roc_curve(*ev.kfp_roc_curve())
     blessing.metadata["blessed"] = ev.blessed
     blessing.metadata["baseline"] = ev.baseline.source if ev.baseline else ""
+    blessing.metadata["failed_checks"] = ev.failed_checks
     return ev.blessed

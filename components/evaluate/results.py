@@ -99,6 +99,11 @@ class Evaluation:
         return all(c.passed for c in self.checks)
 
     @property
+    def failed_checks(self) -> list[dict[str, str]]:
+        """Each failed check's metric and why (the blessing's metadata)."""
+        return [{"metric": c.metric, "reason": c.reason} for c in self.checks if not c.passed]
+
+    @property
     def decided_on(self) -> str:
         """In words, what the blessing rests on."""
         kinds = {c.kind for c in self.checks if c.verdict != "skipped"}

@@ -28,7 +28,8 @@ def export_onnx(
     Args:
         model: The model written by train.
         examples: The splits written by ingest; parity is checked on ``eval``.
-        onnx_model: model.onnx, parity.json, variants.json, model_spec.json, a Triton model
+        onnx_model: model.onnx, parity.json, variants.json, model_spec.json, golden.json (V2
+            requests and ONNX Runtime's answers, for deploy's smoke test), a Triton model
             repository, and the accepted optional variants (model.optimized.onnx, model.int8.onnx).
         parity: Parity with the SavedModel (rows, max_abs_diff, max_rel_diff, label_agreement,
             edge_rows, edge_max_abs_diff) and each optional variant's size, quality and verdict
@@ -65,6 +66,12 @@ def export_onnx(
             "inputs": result.inputs,
             "outputs": result.outputs,
             "max_abs_diff": result.parity.max_abs_diff,
+            # the parity bound (tolerance + rtol x max(|value|, scale)) and the rows it held on
+            "rows": result.parity.rows,
+            "tolerance": result.parity.tolerance,
+            "rtol": result.parity.rtol,
+            "scale": result.parity.scale,
+            "variants": result.verdicts,
             "framework": "onnx",
             "model_name": model_name,
             "files": result.files,

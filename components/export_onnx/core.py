@@ -81,6 +81,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -148,6 +149,14 @@ class ExportResult:
     def files(self) -> list[str]:
         """The ONNX files written: ``model.onnx`` first, then each accepted variant."""
         return [MODEL_FILE] + [v.file for v in self.variants if v.accepted]
+
+    @property
+    def verdicts(self) -> list[dict[str, Any]]:
+        """Each variant's name, verdict, size and reason (the model's metadata)."""
+        return [
+            {"name": v.name, "accepted": v.accepted, "bytes": v.bytes, "reason": v.reason}
+            for v in self.variants
+        ]
 
     def metrics(self) -> dict[str, float]:
         """Flat numeric figures for a KFP ``Metrics`` artifact (parity, sizes, variants)."""

@@ -27,7 +27,8 @@ def train(
         examples: The splits written by ingest; trains on ``train``, validates on ``eval``.
         schema: The schema validate checked the data against.
         statistics: The statistics validate computed (means, deviations, vocabularies).
-        model: SavedModel, ``model.keras``, ``model_spec.json`` and ``history.json``.
+        model: SavedModel, ``model.keras``, ``model_spec.json``, ``history.json`` and
+            ``training.json`` (rows trained and evaluated on, rows without a label, epochs).
         training_metrics: Loss and metrics, train and eval, of the epoch whose weights were
             kept; epochs run and the best epoch.
         curves: The training curves per epoch (train and eval), one HTML page.

@@ -37,8 +37,6 @@ def validate(
         True when no anomaly was found: the gate in front of training.
     """
     from mlrail.components.validate import core
-    from mlrail.components.validate import report as pages
-    from mlrail.io import atomic_write_text
 
     result = core.validate(
         examples.path,
@@ -48,14 +46,16 @@ def validate(
         curated_schema=curated_schema,
         baseline_statistics=baseline_statistics,
         min_examples=min_examples,
+        report_file=report.path,
+        summary_file=summary.path,
     )
-    atomic_write_text(report.path, pages.render_html(result))
-    atomic_write_text(summary.path, pages.render_markdown(result))
     statistics.metadata.update({f"num_examples_{s}": n for s, n in result.num_examples().items()})
     schema.metadata["num_features"] = len(result.schema.feature)
     anomalies.metadata.update(
         {
             "num_anomalies": result.num_anomalies,
+            # metadata lives in the pipeline's database: the first few, anomalies.json has all
+            "anomalies": [f"[{a.split}] {a.description}" for a in result.anomalies[:5]],
             "drift_detected": result.drift_detected,
             "drift_baseline": result.baseline,
         }

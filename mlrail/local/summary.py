@@ -1,9 +1,10 @@
 """Each step's one-line summary and the run's figures, read from what the steps wrote.
 
 A step's outputs are read from its ``executor_output.json`` (in its task folder): the metadata
-its adapter put on each output artifact, and each artifact's location. Only the steps the
-runner knows a headline for get a summary; another pipeline's steps still get their status and
-time (:mod:`mlrail.local.steps`).
+its adapter put on each output artifact, and each artifact's location. No artifact's files are
+opened: the adapters put the headline figures in the metadata (which the Kubeflow UI shows
+too). Only the steps the runner knows a headline for get a summary; another pipeline's steps
+still get their status and time (:mod:`mlrail.local.steps`).
 """
 
 from __future__ import annotations
@@ -31,12 +32,6 @@ class Outputs:
 
     def __bool__(self) -> bool:
         return bool(self.metadata)
-
-    def file(self, output: str, name: str) -> Any:
-        """The JSON file ``name`` inside the output artifact ``output`` (None if unreadable)."""
-        if output not in self.paths:
-            return None
-        return _read(self.paths[output] / name)
 
 
 def _read(path: Path) -> Any:
@@ -67,13 +62,11 @@ def _ingest(out: Outputs, figures: dict[str, Any]) -> str:
 
 
 def _validate(out: Outputs, figures: dict[str, Any]) -> str:
-    count = out.metadata.get("anomalies", {}).get("num_anomalies")
-    if count is None:
+    anomalies = out.metadata.get("anomalies", {})
+    if "num_anomalies" not in anomalies:
         return ""
-    figures["anomalies"] = count
-    found = (out.file("anomalies", "anomalies.json") or {}).get("anomalies", [])
-    lines = [f"[{a['split']}] {a['description']}" for a in found[:5]]
-    return f"anomalies: {count}" + "".join(_MORE + line for line in lines)
+    count = figures["anomalies"] = anomalies["num_anomalies"]
+    return f"anomalies: {count}" + "".join(_MORE + a for a in anomalies.get("anomalies", []))
 
 
 def _train(out: Outputs, figures: dict[str, Any]) -> str:
@@ -85,28 +78,27 @@ def _evaluate(out: Outputs, figures: dict[str, Any]) -> str:
     metrics = out.metadata.get("metrics", {})
     figures["metrics"] = metrics
     shown = ", ".join(f"{k} {metrics[k]:.4f}" for k in _HEADLINE if k in metrics)
-    if "blessed" not in out.metadata.get("blessing", {}):
+    blessing = out.metadata.get("blessing", {})
+    if "blessed" not in blessing:
         return shown
-    blessed = figures["blessed"] = out.metadata["blessing"]["blessed"]
-    checks = (out.file("blessing", "blessing.json") or {}).get("checks", [])
-    failed = [f"{c['metric']}: {c.get('reason') or 'failed'}" for c in checks if not c["passed"]]
-    return f"{shown}; blessed" if blessed else f"{shown}; NOT blessed: " + ", ".join(failed)
+    figures["blessed"] = blessing["blessed"]
+    if blessing["blessed"]:
+        return f"{shown}; blessed"
+    failed = [f"{c['metric']}: {c['reason'] or 'failed'}" for c in blessing["failed_checks"]]
+    return f"{shown}; NOT blessed: " + ", ".join(failed)
 
 
 def _export_onnx(out: Outputs, figures: dict[str, Any]) -> str:
-    if "onnx_model" in out.paths:
-        figures["onnx_model"] = out.paths["onnx_model"] / "model.onnx"
-    parity = out.file("onnx_model", "parity.json")
-    if not parity:
+    onnx = out.metadata.get("onnx_model", {})
+    if "max_abs_diff" not in onnx:
         return ""
-    figures["parity_max_abs_diff"] = parity["max_abs_diff"]
+    figures["onnx_model"] = out.paths["onnx_model"] / "model.onnx"
+    figures["parity_max_abs_diff"] = onnx["max_abs_diff"]
     summary = (
-        f"parity: max |diff| {parity['max_abs_diff']:.2g} over {parity['rows']} eval rows "
-        f"(bound {parity['tolerance']:g} + {parity['rtol']:g} x "
-        f"max(|value|, {parity.get('scale', 0.0):.4g}))"
+        f"parity: max |diff| {onnx['max_abs_diff']:.2g} over {onnx['rows']} eval rows "
+        f"(bound {onnx['tolerance']:g} + {onnx['rtol']:g} x max(|value|, {onnx['scale']:.4g}))"
     )
-    variants = (out.file("onnx_model", "variants.json") or {}).get("variants", [])
-    if variants:
+    if variants := onnx["variants"]:
         figures["variants"] = variants
     return summary + "".join(
         f"{_MORE}{v['name']}: {'kept' if v['accepted'] else 'rejected'}, {v['bytes']:,} bytes"

@@ -22,7 +22,7 @@ from pathlib import Path
 def main(request_path: str, result_path: str) -> None:
     from kfp import local
 
-    from mlrail.local import STEPS, run_training
+    from mlrail.local import run_training
 
     request = json.loads(Path(request_path).read_text(encoding="utf-8"))
     root = Path(request["pipeline_root"])
@@ -36,8 +36,7 @@ def main(request_path: str, result_path: str) -> None:
     result = {
         "error": "" if run.ok else (run.error or run.status),
         "steps": {
-            STEPS[s.name]: {"status": s.status, "seconds": round(s.seconds or 0.0, 1)}
-            for s in run.steps
+            s.task: {"status": s.status, "seconds": round(s.seconds or 0.0, 1)} for s in run.steps
         },
         "seconds": round(sum(s.seconds or 0.0 for s in run.steps), 1),
     }

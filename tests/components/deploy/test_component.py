@@ -11,8 +11,8 @@ from mlrail.components.deploy import deploy
 from tests.components._compile import compiled_container
 from tests.manifests.kube_schema import CrdSchemas
 
-from .conftest import Servers
 from .fake_kube import FakeKube, KubeHttpFront, Revision
+from .v2_servers import Servers
 
 
 def test_python_func_pushes_locally(onnx_model: Path, tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from kfp.dsl import HTML, Artifact, ClassificationMetrics, Dataset, Metrics, Mod
 
 from mlrail.components.evaluate import evaluate
 from tests.components._compile import compiled_container
-from tests.conftest import Trained
+from tests.helpers import Trained
 
 
 def _outputs(tmp_path: Path) -> dict:
@@ -31,7 +31,8 @@ def test_python_func_logs_kfp_metrics(trained: Trained, tmp_path: Path) -> None:
         sensitive_columns=["sex"],
         **out,
     )
-    assert blessed is True and out["blessing"].metadata == {"blessed": True, "baseline": ""}
+    assert blessed is True
+    assert out["blessing"].metadata == {"blessed": True, "baseline": "", "failed_checks": []}
     metrics = out["metrics"].metadata
     assert metrics["accuracy"] >= 0.95
     assert {"balanced_accuracy", "f1_macro", "roc_auc", "log_loss", "ece"} <= set(metrics)
@@ -50,6 +51,23 @@ def test_python_func_logs_kfp_metrics(trained: Trained, tmp_path: Path) -> None:
     assert blessing["blessed"] is True
     page = Path(out["report"].path).read_text(encoding="utf-8")
     assert page.startswith("<!DOCTYPE html>") and 'id="slices"' in page
+
+
+def test_a_model_not_blessed_names_its_failed_checks_in_the_metadata(
+    trained: Trained, tmp_path: Path
+) -> None:
+    out = _outputs(tmp_path)
+    blessed = evaluate.python_func(
+        model=Model(name="model", uri=str(trained.model)),
+        examples=Dataset(name="examples", uri=str(trained.examples)),
+        thresholds={"accuracy": ">= 0.5", "log_loss": "<= 0.0000001"},
+        **out,
+    )
+    assert blessed is False and out["blessing"].metadata["blessed"] is False
+    checks = json.loads((Path(out["blessing"].path) / "blessing.json").read_text())["checks"]
+    failed = [{"metric": c["metric"], "reason": c["reason"]} for c in checks if not c["passed"]]
+    assert out["blessing"].metadata["failed_checks"] == failed
+    assert [c["metric"] for c in failed] == ["log_loss"]
 
 
 def test_binary_roc_curve_with_finite_thresholds_and_a_baseline(

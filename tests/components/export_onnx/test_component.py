@@ -5,7 +5,7 @@ from kfp.dsl import Dataset, Metrics, Model
 
 from mlrail.components.export_onnx import export_onnx
 from tests.components._compile import compiled_container
-from tests.conftest import Trained
+from tests.helpers import Trained
 
 
 def test_python_func_records_parity_and_hash(trained: Trained, tmp_path: Path) -> None:
@@ -35,6 +35,14 @@ def test_python_func_records_parity_and_hash(trained: Trained, tmp_path: Path) -
     assert m["int8_accepted"] == 1.0 and m["int8_bytes"] == int8["bytes"]
     assert m["int8_accuracy_drop"] == int8["accuracy_drop"] <= 0.01
     assert "optimized_accepted" not in m
+    # the parity bound and the variants' verdicts, for whoever reads the metadata (mlrail run)
+    assert {k: md[k] for k in ("rows", "tolerance", "rtol", "scale")} == {
+        k: report[k] for k in ("rows", "tolerance", "rtol", "scale")
+    }
+    assert md["tolerance"] == 1e-4 and md["scale"] > 0
+    assert md["variants"] == [
+        {"name": "int8", "accepted": True, "bytes": int8["bytes"], "reason": int8["reason"]}
+    ]
     assert all(isinstance(v, float) for v in m.values())
 
 

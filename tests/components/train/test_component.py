@@ -4,7 +4,7 @@ from kfp.dsl import HTML, Artifact, Dataset, Metrics, Model
 
 from mlrail.components.train import train
 from tests.components._compile import compiled_container
-from tests.conftest import Trained
+from tests.helpers import Trained
 
 
 def test_python_func_writes_the_model_metrics_curves_and_tensorboard_logs(

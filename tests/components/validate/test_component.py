@@ -1,3 +1,4 @@
+import json
 import shutil
 from pathlib import Path
 
@@ -5,7 +6,7 @@ from kfp.dsl import HTML, Artifact, Dataset, Markdown
 
 from mlrail.components.validate import validate
 from tests.components._compile import compiled_container
-from tests.conftest import Trained
+from tests.helpers import Trained
 
 
 def _outputs(tmp_path: Path) -> dict[str, Artifact]:
@@ -25,6 +26,7 @@ def test_python_func_gates_on_anomalies(trained: Trained, tmp_path: Path) -> Non
     assert validate.python_func(examples=examples, curated_schema="", min_examples=1, **out) is True
     assert out["anomalies"].metadata == {
         "num_anomalies": 0,
+        "anomalies": [],
         "drift_detected": False,
         "drift_baseline": "",
     }
@@ -48,6 +50,9 @@ def test_python_func_gates_on_anomalies(trained: Trained, tmp_path: Path) -> Non
         **out,
     )
     assert ok is False and out["anomalies"].metadata["num_anomalies"] == 1
+    (found,) = json.loads((Path(out["anomalies"].path) / "anomalies.json").read_text())["anomalies"]
+    assert found["type"] == "SCHEMA_MISSING_COLUMN"
+    assert out["anomalies"].metadata["anomalies"] == [f"[eval] {found['description']}"]
     assert "SCHEMA_MISSING_COLUMN" in Path(out["summary"].path).read_text(encoding="utf-8")
 
 
