@@ -63,7 +63,8 @@ def compile_manifests(name: str, out_dir: str | Path, *, namespace: str = "kubef
         compiler.Compiler().compile(pipeline, str(ir))
         # the pipeline's own name (KFP's, as its Pipeline resource is named: training-gpu)
         ir_name = next(yaml.safe_load_all(ir.read_text(encoding="utf-8")))["pipelineInfo"]["name"]
-        version = f"{name}-{hashlib.sha256(ir.read_bytes()).hexdigest()[:12]}"
+        # named after the pipeline, not the module: a Kubernetes name has no underscore
+        version = f"{ir_name}-{hashlib.sha256(ir.read_bytes()).hexdigest()[:12]}"
         manifests = Path(tmp) / "manifests.yaml"
         compiler.Compiler().compile(
             pipeline,

@@ -13,7 +13,7 @@ from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
 from mlrail.compiler import compile_manifests, compile_pipeline
-from tests.pipelines.golden import normalise
+from tests.pipelines.golden import PIPELINES, normalise
 
 from .kube_schema import CrdSchemas, schema_errors
 from .kustomize import MANIFESTS
@@ -76,3 +76,18 @@ def test_a_changed_pipeline_is_a_new_version_an_unchanged_one_the_same(tmp_path:
     assert pipeline_version["metadata"]["name"] == (
         f"training-{hashlib.sha256(ir).hexdigest()[:12]}"
     )
+
+
+def test_every_pipeline_compiles_to_resources_kubernetes_accepts(
+    tmp_path: Path, crd_schemas: CrdSchemas
+) -> None:
+    """A pipeline module's name may hold an underscore (training_gpu); its resources' names
+    must be DNS-1123 labels all the same, or the API server refuses them."""
+    dns_label = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+    for name in PIPELINES:
+        objs = [d for d in yaml.safe_load_all(compile_manifests(name, tmp_path / name).read_text())]
+        assert [o["kind"] for o in objs] == ["Pipeline", "PipelineVersion"]
+        for o in objs:
+            assert dns_label.fullmatch(o["metadata"]["name"]), (name, o["metadata"]["name"])
+            assert len(o["metadata"]["name"]) <= 63
+        assert schema_errors(objs, K8S_VERSIONS[-1], crd_schemas) == []
