@@ -6,8 +6,6 @@
 - :mod:`.summary`: each step's headline figures, from its outputs' metadata.
 """
 
-from typing import Any
-
 from mlrail.local.runner import (
     LocalRun,
     StepResult,
@@ -29,14 +27,3 @@ __all__ = [
     "pipeline_steps",
     "run_training",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    if name == "STEPS":
-        # The old constant, for its callers (not in __all__: it is computed, and compiling
-        # costs a second, so only when asked): the training pipeline's steps and their task
-        # folders, read from its compiled IR. New code: pipeline_steps, StepResult.task.
-        from mlrail.pipelines.training import training
-
-        return {s.name: s.task for s in pipeline_steps(training)}
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
