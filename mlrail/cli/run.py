@@ -10,6 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from mlrail.artifacts.parity import DEFAULT_TOLERANCE
 from mlrail.cli.options import (
     DEFAULT_WORKDIR,
     Subcommands,
@@ -81,7 +82,7 @@ def add_run(sub: Subcommands) -> None:
     p.add_argument(
         "--parity-tolerance",
         type=non_negative,
-        default=1e-4,
+        default=DEFAULT_TOLERANCE,
         help="absolute part of the ONNX Runtime vs SavedModel bound per value, 0 or more "
         "(default: 1e-4)",
     )

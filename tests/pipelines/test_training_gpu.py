@@ -1,8 +1,8 @@
 """The training_gpu pipeline: the training pipeline plus one GPU for train, and nothing else.
 
 Its golden is compared in test_goldens.py; these asserts say what the variant adds, so a failure
-names it: the accelerator on train only, train's node selector and tolerations for the GPU pool,
-and every other field equal to the training pipeline's.
+names it: the accelerator on train only, and every other field equal to the training pipeline's
+(so train's node selector and tolerations, asserted in test_training.py, are the GPU pool's too).
 """
 
 from __future__ import annotations
@@ -42,22 +42,6 @@ def test_requests_one_gpu_for_train_only(gpu: list[dict[str, Any]]) -> None:
     # the CPU and memory of train stay the training pipeline's
     resources = executors["exec-train"]["container"]["resources"]
     assert (resources["resourceCpuLimit"], resources["resourceMemoryLimit"]) == ("2", "4G")
-
-
-def test_train_takes_the_gpu_pools_node_selector_and_tolerations(
-    gpu: list[dict[str, Any]],
-) -> None:
-    platform = gpu[1]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
-    train = platform["exec-train"]
-    assert train["nodeSelector"]["nodeSelectorJson"]["componentInputParameter"].endswith(
-        "train_node_selector"
-    )
-    assert train["tolerations"][0]["tolerationJson"]["componentInputParameter"].endswith(
-        "train_tolerations"
-    )
-    assert all("nodeSelector" not in c for n, c in platform.items() if n != "exec-train")
-    parameters = gpu[0]["root"]["inputDefinitions"]["parameters"]
-    assert {"train_node_selector", "train_tolerations"} <= set(parameters)
 
 
 def test_otherwise_the_training_pipeline(
