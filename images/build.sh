@@ -8,7 +8,10 @@
 #   3. localhost/mlrail:<version> and localhost/mlrail-serving:<version> from the Containerfiles,
 #      built with no network: pip installs only the wheels from step 2;
 #   4. a CycloneDX SBOM per image in images/out/<image>.cdx.json (Python packages and Debian
-#      packages), then each image's size and SBOM component count.
+#      packages), then each image's size and SBOM component count;
+#   5. the digest record images/digests/kustomization.yaml (images/record.py): each image by its
+#      digest, as pushed to MLRAIL_PUSH_REGISTRY when set, else as built in local storage. The
+#      prod overlay and `mlrail compile --image-record` read it.
 #
 # Usage: images/build.sh            (from anywhere; needs root, podman, debootstrap, python 3.11)
 # Environment:
@@ -17,6 +20,8 @@
 #   MLRAIL_DEBIAN_MIRROR      Debian mirror for debootstrap, e.g. a snapshot.debian.org URL
 #   MLRAIL_REFRESH_BASE=1     debootstrap again even when the cached tarball exists
 #   MLRAIL_UPDATE_BASE_LOCK=1 accept the debootstrapped package versions and rewrite base.lock
+#   MLRAIL_PUSH_REGISTRY      push both images there (e.g. ghcr.io/mlrail) and record the digests
+#                             the registry answered with, the ones a cluster pulls
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -196,3 +201,24 @@ for name in mlrail mlrail-serving; do
   printf '%-32s %6d MB  SBOM %s: %s\n' "$image" $((size / 1000000)) "images/out/$name.cdx.json" \
     "$("$python" "$here/sbom.py" --count "$out/$name.cdx.json")"
 done
+
+# ---------------------------------------------------------------------------------------------
+# 5. The digest record
+# ---------------------------------------------------------------------------------------------
+# A pushed image's digest is the registry's (the push may compress layers anew), so it is read
+# from the push itself; without a push, the local digest names exactly what was built here.
+references=()
+for name in mlrail mlrail-serving; do
+  image=localhost/$name:$version
+  if [[ -n ${MLRAIL_PUSH_REGISTRY:-} ]]; then
+    repository=${MLRAIL_PUSH_REGISTRY%/}/$name
+    log "push $image to $repository:$version"
+    podman push --digestfile "$out/$name.digest" "$image" "docker://$repository:$version"
+    digest=$(<"$out/$name.digest")
+  else
+    repository=localhost/$name
+    digest=$(podman image inspect --format '{{.Digest}}' "$image")
+  fi
+  references+=("$name=$repository@$digest")
+done
+"$python" "$here/record.py" --out "$here/digests" "${references[@]}"

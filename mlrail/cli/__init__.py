@@ -13,6 +13,9 @@ The KFP token (``submit``, ``schedule``): ``--token-file PATH`` (a projected ser
 token, say) or ``--token`` (visible to other users in the process list: avoid it on shared
 machines), else the ``MLRAIL_KFP_TOKEN`` environment variable. It is never printed.
 
+``compile`` names the component image by digest with ``--image-digest``, else the
+``MLRAIL_IMAGE_DIGEST`` environment variable, or ``--image-record`` (images/build.sh's record).
+
 The modules: :mod:`~mlrail.cli.program` (the parser and :func:`main`), one module per group of
 commands, each with its arguments and what it does (:mod:`~mlrail.cli.run`,
 :mod:`~mlrail.cli.cluster` for compile, submit and schedule, :mod:`~mlrail.cli.data` for
@@ -20,7 +23,7 @@ validate, evaluate and schema, :mod:`~mlrail.cli.serve`), and :mod:`~mlrail.cli.
 they share.
 """
 
-from mlrail.cli.cluster import TOKEN_ENV
+from mlrail.cli.cluster import IMAGE_DIGEST_ENV, TOKEN_ENV
 from mlrail.cli.program import build_parser, main, parse_args
 
-__all__ = ["TOKEN_ENV", "build_parser", "main", "parse_args"]
+__all__ = ["IMAGE_DIGEST_ENV", "TOKEN_ENV", "build_parser", "main", "parse_args"]

@@ -7,6 +7,10 @@ runs (kfp costs about 0.6 s to import).
 The KFP token: ``--token-file PATH`` (a projected service account token, say) or ``--token``
 (visible to other users in the process list: avoid it on shared machines), else the
 :data:`TOKEN_ENV` environment variable. It is never printed.
+
+``compile`` names the component image by digest with ``--image-digest sha256:…`` (else the
+:data:`IMAGE_DIGEST_ENV` environment variable) or ``--image-record FILE``, the record
+images/build.sh writes. A malformed digest or record is a usage error before anything compiles.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from mlrail.redact import redact
 
 __all__ = [
     "DEFAULT_PIPELINE",
+    "IMAGE_DIGEST_ENV",
     "SCHEDULE_ACTIONS",
     "TOKEN_ENV",
     "add_compile",
@@ -50,6 +55,8 @@ __all__ = [
 DEFAULT_PIPELINE = "training"
 #: The environment variable holding the KFP API's bearer token.
 TOKEN_ENV = "MLRAIL_KFP_TOKEN"
+#: The environment variable holding the component image's digest for ``mlrail compile``.
+IMAGE_DIGEST_ENV = "MLRAIL_IMAGE_DIGEST"
 
 
 #: Pipeline parameters whose values are bounds or shares (``--param`` of submit and schedule):
@@ -119,18 +126,54 @@ def _package(target: str, tmp: str) -> str:
     return str(compile_pipeline(target, Path(tmp) / f"{target}.yaml"))
 
 
+def _image_digest(text: str) -> str:
+    """``--image-digest``: the component image named by this digest (``sha256:`` + 64 hex)."""
+    from mlrail.compiler import component_image_by_digest
+
+    try:
+        return component_image_by_digest(text)
+    except MlrailError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _image_record(path: str) -> str:
+    """``--image-record``: the component image of images/build.sh's digest record."""
+    from mlrail.compiler import component_image_of_record
+
+    try:
+        return component_image_of_record(path)
+    except MlrailError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _component_image(a: argparse.Namespace) -> str | None:
+    """The component image by digest: --image-digest or --image-record, else $IMAGE_DIGEST_ENV."""
+    if a.image_digest or a.image_record:
+        return str(a.image_digest or a.image_record)
+    digest = os.environ.get(IMAGE_DIGEST_ENV)
+    if not digest:
+        return None
+    from mlrail.compiler import component_image_by_digest
+
+    try:
+        return component_image_by_digest(digest)
+    except MlrailError as e:
+        raise MlrailError(f"${IMAGE_DIGEST_ENV}: {e}") from None
+
+
 def cmd_compile(a: argparse.Namespace) -> int:
     """``mlrail compile``: writes the IR file or the manifests folder; exit status 0."""
     from mlrail.compiler import compile_manifests, compile_pipeline
 
+    image = _component_image(a)
     if a.format == "manifests":
         folder = a.output or "pipeline-manifests"
         writable_folder("-o", Path(folder))
-        out = compile_manifests(a.pipeline, folder, namespace=a.namespace)
+        out = compile_manifests(a.pipeline, folder, namespace=a.namespace, component_image=image)
     else:
         output_file("-o", a.output or "pipeline.yaml")
-        out = compile_pipeline(a.pipeline, a.output or "pipeline.yaml")
-    print(f"wrote {out}")
+        out = compile_pipeline(a.pipeline, a.output or "pipeline.yaml", component_image=image)
+    print(f"wrote {out}" + (f" (tasks run {image})" if image else ""))
     return 0
 
 
@@ -364,6 +407,21 @@ def add_compile(sub: Subcommands) -> None:
     )
     p.add_argument(
         "--namespace", default="kubeflow", help="namespace of the resources (--format manifests)"
+    )
+    pin = p.add_mutually_exclusive_group()
+    pin.add_argument(
+        "--image-digest",
+        type=_image_digest,
+        metavar="sha256:HEX",
+        help="every task runs the component image by this digest, not by tag "
+        f"(default: ${IMAGE_DIGEST_ENV})",
+    )
+    pin.add_argument(
+        "--image-record",
+        type=_image_record,
+        metavar="FILE",
+        help="every task runs the component image named in this digest record "
+        "(images/digests/kustomization.yaml, written by images/build.sh)",
     )
     p.set_defaults(func=cmd_compile)
 

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from .kube_schema import CrdSchemas
-from .kustomize import MANIFESTS, REPO, Render, find_tool
+from .kustomize import REPO, Render, find_tool, pinned_copy
 
 CRDS_ENV = "MLRAIL_CRDS_DIR"
 
@@ -25,16 +25,23 @@ def kubectl() -> str:
 
 
 @pytest.fixture(scope="session")
-def render(kubectl: str) -> Render:
+def pinned_manifests(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of manifests/ beside a digest record (tests/manifests/kustomize.py's ``RECORD``)."""
+    return pinned_copy(tmp_path_factory.mktemp("release"))
+
+
+@pytest.fixture(scope="session")
+def render(kubectl: str, pinned_manifests: Path) -> Render:
     """``render(overlay)`` -> the overlay's objects; kubectl runs once per overlay per session.
 
+    Every overlay renders from :func:`pinned_manifests`: prod renders only with a digest record.
     Each call parses afresh, so a test that mutates what it gets cannot leak into another.
     """
     texts: dict[str, str] = {}
 
     def _render(overlay: str) -> list[dict[str, Any]]:
         if overlay not in texts:
-            directory = MANIFESTS / "overlays" / overlay
+            directory = pinned_manifests / "overlays" / overlay
             proc = subprocess.run(
                 [kubectl, "kustomize", str(directory)],
                 capture_output=True,

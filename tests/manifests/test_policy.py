@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from .kube_schema import schema_errors
-from .kustomize import OVERLAYS, Render
+from .kustomize import OVERLAYS, RECORD, Render
 from .policy import (
     ALLOWED_CLUSTER_RBAC,
     AUTOMOUNT_ALLOWED,
@@ -35,6 +35,14 @@ def test_policy_sees_the_serving_container(render: Render, overlay: str) -> None
     # Guards against a vacuous pass: a check over zero pod templates finds nothing wrong.
     containers = [c.where for pod in pod_templates(render(overlay)) for c in pod.containers]
     assert containers == ["ServingRuntime/mlrail-onnx containers[0](kserve-container)"]
+
+
+def test_prod_passes_the_digest_rule_with_the_record_image(render: Render) -> None:
+    # prod renders from a copy pinned by a digest record (conftest): the image the rule passes
+    # is the record's, not a placeholder committed in the overlay.
+    images = [c.spec["image"] for pod in pod_templates(render("prod")) for c in pod.containers]
+    assert images == [RECORD["mlrail-serving"]]
+    assert image_digest_violations(render("prod")) == []
 
 
 def test_images_by_tag_would_fail_the_digest_rule(render: Render) -> None:

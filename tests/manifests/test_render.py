@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +13,7 @@ import yaml
 from yamllint import linter
 from yamllint.config import YamlLintConfig
 
-from .kustomize import MANIFESTS, OVERLAYS, REPO, Render
+from .kustomize import MANIFESTS, OVERLAYS, RECORD, REPO, Render, pinned_copy
 
 EXPECTED_OBJECTS = {
     ("Namespace", "mlrail"),
@@ -32,6 +31,8 @@ EXPECTED_OBJECTS = {
 SERVE_ARGS = ["serve", "--host", "0.0.0.0", "--port", "8080", "--model-repository", "/mnt/models"]
 # The name base/servingruntime.yaml uses; overlays replace it through kustomize `images:`.
 BASE_IMAGE_NAME = "mlrail-serving"
+# Where the prod overlay takes its images from: images/build.sh's digest record, a Component.
+PROD_COMPONENTS = ["../../../images/digests"]
 
 
 def _serving_container(objs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -84,10 +85,25 @@ def test_dev_overlay_image_matches_components_images(render: Render) -> None:
     assert _serving_container(render("dev"))["image"] == _default_serving_image()
 
 
-def test_prod_overlay_pins_the_same_repository_by_digest(render: Render) -> None:
+def test_prod_overlay_takes_the_serving_image_from_the_digest_record(render: Render) -> None:
+    # The record names the repository it was pushed to; a push to the default registry gives
+    # the repository components/_images.py names.
     repository = _default_serving_image().rsplit(":", 1)[0]
-    image = _serving_container(render("prod"))["image"]
-    assert re.fullmatch(re.escape(repository) + r"@sha256:[0-9a-f]{64}", image), image
+    assert RECORD[BASE_IMAGE_NAME].startswith(repository + "@sha256:")
+    assert _serving_container(render("prod"))["image"] == RECORD[BASE_IMAGE_NAME]
+
+
+def test_prod_overlay_does_not_render_without_a_digest_record(kubectl: str, tmp_path: Path) -> None:
+    # A checkout where images/build.sh never ran: no image by tag, no placeholder, no render.
+    manifests = pinned_copy(tmp_path, record=None)
+    proc = subprocess.run(
+        [kubectl, "kustomize", str(manifests / "overlays" / "prod")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode != 0 and proc.stdout == ""
+    assert f"{tmp_path / 'images' / 'digests'}: no such file or directory" in proc.stderr
 
 
 @pytest.mark.parametrize("overlay", ("base", *(f"overlays/{o}" for o in OVERLAYS)))
@@ -97,6 +113,10 @@ def test_images_are_named_only_through_kustomize_images(overlay: str) -> None:
     assert "image" not in patches, "set images with kustomize `images:`, not with patches"
     if overlay == "base":
         assert "images" not in kustomization, "the base leaves image references to the overlays"
+    elif overlay == "overlays/prod":
+        # Only the record names prod's images: no tag or placeholder digest here to fall back on.
+        assert "images" not in kustomization
+        assert kustomization["components"] == PROD_COMPONENTS
     else:
         assert [i["name"] for i in kustomization["images"]] == [BASE_IMAGE_NAME]
 
