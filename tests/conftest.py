@@ -12,6 +12,9 @@ from hypothesis.configuration import set_hypothesis_home_dir
 
 from tests.helpers import PENGUINS, Trained
 
+# The real control plane (etcd + kube-apiserver built from Go modules): tests/cluster/plugin.py.
+pytest_plugins = ["tests.cluster.plugin"]
+
 # No example database: tests never write into the repository (hypothesis would keep .hypothesis/
 # in the working folder). Deadlines off: a test's speed is never asserted (a loaded CI machine
 # would make the first, import-paying example fail).
