@@ -28,11 +28,14 @@ from .control_plane import ControlPlane, StartError, start
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
 
-__all__ = ["CRDS_DIR", "control_plane", "kube_admin"]
+__all__ = ["CRDS_DIR", "INSTALLED_OVERLAY", "NAMESPACE", "control_plane", "installed", "kube_admin"]
 
 REPO = Path(__file__).resolve().parents[2]
 CRDS_DIR = Path(os.environ.get("MLRAIL_CRDS_DIR") or REPO.parent / "shared" / "crds")
-_FIXTURES = frozenset({"control_plane", "kube_admin"})
+_FIXTURES = frozenset({"control_plane", "kube_admin", "installed"})
+#: the namespace the overlays install into
+NAMESPACE = "mlrail"
+INSTALLED_OVERLAY = "dev"
 _SUMMARY: list[str] = []
 
 
@@ -119,3 +122,20 @@ def kube_admin(control_plane: ControlPlane) -> Iterator[ApiClient]:
         yield api
     finally:
         api.close()
+
+
+@pytest.fixture(scope="session")
+def installed(control_plane: ControlPlane) -> str:
+    """The dev overlay applied (server-side) as a user would: ``kubectl apply --server-side -k``.
+
+    Returns the namespace (``mlrail``). Its Namespace, ServiceAccounts, Role, RoleBinding,
+    NetworkPolicies and ServingRuntime are the working tree's. Tests may add to the namespace
+    but must not delete it or change what the overlay put there.
+    """
+    overlay = REPO / "manifests" / "overlays" / INSTALLED_OVERLAY
+    cmd = [kubectl_path(), "--kubeconfig", str(control_plane.kubeconfig), "apply"]
+    cmd += ["--server-side", "--field-manager=mlrail-test", "-k", str(overlay)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.fail(f"kubectl apply -k {overlay} failed: {proc.stderr.strip()}", pytrace=False)
+    return NAMESPACE

@@ -54,3 +54,13 @@ def test_the_shared_crds_are_served(control_plane: ControlPlane) -> None:
     status, body = _get(control_plane, "/apis/serving.kserve.io/v1beta1", control_plane.token)
     assert status == 200
     assert "inferenceservices" in [r["name"] for r in body["resources"]]  # type: ignore[attr-defined]
+
+
+def test_the_dev_overlay_is_installed(control_plane: ControlPlane, installed: str) -> None:
+    status, body = _get(
+        control_plane,
+        f"/apis/rbac.authorization.k8s.io/v1/namespaces/{installed}/roles",
+        control_plane.token,
+    )
+    assert status == 200
+    assert "mlrail-pipeline-runner" in [r["metadata"]["name"] for r in body["items"]]  # type: ignore[attr-defined]
