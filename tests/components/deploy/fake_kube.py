@@ -17,15 +17,11 @@ It plays :class:`mlrail.components.deploy.kserve.KubeApi` and is strict where th
 Every call is recorded as the API server authorizes it (:class:`Call`): a server-side apply is a
 ``patch``, and one that creates the object is also a ``create``.
 
-The controller follows KServe's Knative reconciler (``ksvc_reconciler.go``): a change of the
-predictor (other than ``canaryTrafficPercent``) or of the labels/annotations makes a new revision;
-with ``canaryTrafficPercent`` and a rolled-out revision, traffic is split between the latest ready
-revision (tag ``latest`` under tag routing) and the last rolled-out one (tag ``prev``); a revision
-becomes "rolled out" when the latest-revision target has 100%. The status is rebuilt on each GET
-(after ``lag`` GETs that still show the status from before an apply). Each revision is scripted
-(:class:`Revision`): the test server that answers for it, how many polls (GETs) until it is ready,
-whether it never is, whether it fails to load. URLs stand for routes: a tag URL is the URL of the
-revision it names; ``status.address.url`` is that of the revision with most of the traffic.
+The controller is :class:`~.kserve_model.Reconciler` (KServe's Knative reconciler, shared with
+the test controller of tests/cluster): a new revision on each apply that changes the template,
+the status rebuilt on each GET (after ``lag`` GETs that still show the status from before an
+apply), and each GET a step of the latest revision's script (:class:`Revision`: ready after
+``ready_after`` polls that saw it pending).
 """
 
 from __future__ import annotations
@@ -55,6 +51,8 @@ from kubernetes.client.exceptions import ApiException
 from mlrail.components.deploy import kserve
 from tests.manifests.kube_schema import K8S_VERSIONS, CrdSchemas, crd_errors
 
+from .kserve_model import Reconciler, Revision, Revisions
+
 __all__ = ["TALLY", "Call", "FakeKube", "KubeHttpFront", "Revision"]
 
 #: Checks across the session, for the summary line (conftest.py).
@@ -76,33 +74,12 @@ class Call:
     subresource: str = ""
 
 
-@dataclass(frozen=True)
-class Revision:
-    """How the fake controller treats one revision it creates."""
-
-    url: str
-    #: GETs after its creation until it is ready (or failed); None: never
-    ready_after: int | None = 1
-    fails: bool = False
-
-
-@dataclass
-class _Rev:
-    name: str
-    template: Any
-    script: Revision
-    polls: int = 0
-    state: str = "pending"  # pending | ready | failed
-
-
 @dataclass
 class _Live:
     obj: dict[str, Any]
     managers: dict[str, set[tuple[str, ...]]] = field(default_factory=dict)
-    revisions: list[_Rev] = field(default_factory=list)
+    revisions: Revisions = field(default_factory=Revisions)
     stale: int = 0
-    rolled_out: str = ""
-    previous_rolled_out: str = ""
 
 
 def _status(code: int, reason: str, message: str, **details: Any) -> ApiException:
@@ -181,13 +158,11 @@ class FakeKube:
         lag: int = 0,
     ) -> None:
         self.crds = crds
-        self.script = list(revisions)
+        self.kserve = Reconciler(revisions, tag_routing=tag_routing, domain=domain)
         self.kserve_installed = kserve_installed
         self.forbidden = set(forbidden)  # verbs answered with 403
-        self.tag_routing = tag_routing  # False: a KServe that ignores the tag-routing annotation
         self.tally = tally  # False for tests that send invalid bodies on purpose
         self.lag = lag  # GETs after an apply that still show the status from before it
-        self.domain = domain
         self.calls: list[Call] = []
         self.received: list[dict[str, Any]] = []
         #: (field manager, force) of each apply received
@@ -220,6 +195,7 @@ class FakeKube:
                 live.stale -= 1  # the controller has not caught up with the last apply
             else:
                 self._reconcile(live)
+                self.kserve.step(live.revisions)  # each poll is a step of the latest revision
             return self._out(live.obj)
 
     def apply_namespaced_custom_object(
@@ -255,7 +231,7 @@ class FakeKube:
     def seed(self, body: dict[str, Any], url: str, manager: str = kserve.FIELD_MANAGER) -> None:
         """An InferenceService as an earlier deploy left it: applied, ready, rolled out."""
         with self._lock:
-            self.script.insert(0, Revision(url, ready_after=0))
+            self.kserve.script.insert(0, Revision(url, ready_after=0))
             self._apply(copy.deepcopy(body), manager, force=True)
             live = self._objects[(body["metadata"]["namespace"], body["metadata"]["name"])]
             self._reconcile(live)
@@ -414,133 +390,13 @@ class FakeKube:
             for m, owned in sorted(live.managers.items())
         ]
         self._objects[(ns, name)] = live
-        self._new_revision(live)
+        self.kserve.observe(live.revisions, live.obj)
         return live
 
-    # -- the controller ---------------------------------------------------------------------------
-
-    def _template(self, obj: Mapping[str, Any]) -> Any:
-        predictor = dict(_get_path(obj, ("spec", "predictor")) or {})
-        predictor.pop("canaryTrafficPercent", None)
-        meta = obj["metadata"]
-        return json.dumps([predictor, meta.get("labels"), meta.get("annotations")], sort_keys=True)
-
-    def _new_revision(self, live: _Live) -> None:
-        template = self._template(live.obj)
-        if live.revisions and live.revisions[-1].template == template:
-            return
-        if self.script:
-            script = self.script.pop(0)
-        else:  # a template seen before (a rollback): the same server answers for it again
-            same = [r for r in live.revisions if r.template == template]
-            if not same:
-                raise AssertionError("the test scripted no Revision for this new revision")
-            script = Revision(same[-1].script.url)
-        name = live.obj["metadata"]["name"]
-        number = len(live.revisions) + 1
-        live.revisions.append(_Rev(f"{name}-predictor-{number:05d}", template, script))
+    # -- the controller (kserve_model.py) --------------------------------------------------------
 
     def _reconcile(self, live: _Live) -> None:
-        obj = live.obj
-        meta, spec = obj["metadata"], obj.get("spec") or {}
-        annotations = meta.get("annotations") or {}
-        mode = annotations.get(kserve.MODE_ANNOTATION, "Serverless")
-        latest = live.revisions[-1]
-        if latest.state == "pending":
-            latest.polls += 1
-            ready_after = latest.script.ready_after
-            if ready_after is not None and latest.polls > ready_after:
-                latest.state = "failed" if latest.script.fails else "ready"
-        ready = [r for r in live.revisions if r.state == "ready"]
-        latest_ready = ready[-1] if ready else None
-        urls = {r.name: r.script.url for r in live.revisions}
-        name, ns = meta["name"], meta["namespace"]
-        status: dict[str, Any] = {
-            "observedGeneration": meta["generation"],
-            "deploymentMode": mode,
-            "url": f"http://{name}-{ns}.{self.domain}",
-        }
-        predictor_status: dict[str, Any] = {}
-        address = urls[latest_ready.name] if latest_ready else ""
-        if mode == "Serverless":
-            canary = _get_path(spec, ("predictor", "canaryTrafficPercent"))
-            tags = self.tag_routing and annotations.get(kserve.TAG_ROUTING_ANNOTATION) == "true"
-            traffic: list[dict[str, Any]] = []
-            if latest_ready is not None:
-                share = 100 if canary is None or not live.rolled_out else int(canary)
-                target = {"latestRevision": True, "percent": share}
-                target["revisionName"] = latest_ready.name
-                if tags:
-                    target |= {"tag": "latest", "url": urls[latest_ready.name]}
-                traffic.append(target)
-                if share < 100:
-                    # KServe tags the previous revision "prev" whether or not tag routing is on
-                    traffic.append(
-                        {
-                            "latestRevision": False,
-                            "percent": 100 - share,
-                            "revisionName": live.rolled_out,
-                            "tag": "prev",
-                            "url": urls[live.rolled_out],
-                        }
-                    )
-                # rolled out: the latest-revision target has all the traffic and is the newest
-                if share == 100 and latest_ready is latest and live.rolled_out != latest.name:
-                    live.previous_rolled_out = live.rolled_out
-                    live.rolled_out = latest.name
-                address = urls[max(traffic, key=lambda t: t["percent"])["revisionName"]]
-            predictor_status = {
-                "latestCreatedRevision": latest.name,
-                "traffic": traffic,
-                "url": f"http://{name}-predictor-{ns}.{self.domain}",
-            }
-            if latest_ready is not None:
-                predictor_status["latestReadyRevision"] = latest_ready.name
-            if live.rolled_out:
-                predictor_status["latestRolledoutRevision"] = live.rolled_out
-            if live.previous_rolled_out:
-                predictor_status["previousRolledoutRevision"] = live.previous_rolled_out
-        if address:
-            status["address"] = {"url": address}
-            predictor_status["address"] = {"url": address}
-        status["components"] = {"predictor": predictor_status}
-        ready_condition = {"type": "Ready", "status": "True"}
-        if latest.state == "pending":
-            ready_condition = {
-                "type": "Ready",
-                "status": "False",
-                "reason": "RevisionMissing",
-                "message": f"Configuration is waiting for a Revision {latest.name} to be ready",
-            }
-        elif latest.state == "failed":
-            ready_condition = {
-                "type": "Ready",
-                "status": "False",
-                "reason": "RevisionFailed",
-                "message": f"Revision {latest.name} failed with message: container exited",
-            }
-        status["conditions"] = [
-            {**ready_condition, "lastTransitionTime": self._now().isoformat()},
-        ]
-        model_status: dict[str, Any] = {
-            "transitionStatus": {"pending": "InProgress", "ready": "UpToDate"}.get(
-                latest.state, "BlockedByFailedLoad"
-            ),
-            "states": {
-                "activeModelState": "Loaded" if latest_ready else "Pending",
-                "targetModelState": {"ready": "Loaded", "failed": "FailedToLoad"}.get(
-                    latest.state, "Loading"
-                ),
-            },
-        }
-        if latest.state == "failed":
-            model_status["lastFailureInfo"] = {
-                "reason": "ModelLoadFailed",
-                "message": "failed to load model.onnx: Protobuf parsing failed",
-                "modelRevisionName": latest.name,
-            }
-        status["modelStatus"] = model_status
-        obj["status"] = status
+        live.obj["status"] = self.kserve.status(live.revisions, live.obj, self._now())
 
 
 class KubeHttpFront:
