@@ -1,22 +1,25 @@
 """deploy's decision table as runnable scenarios, shared by the decision tests and the RBAC proof.
 
-Each scenario builds a :class:`FakeKube` in a given state, runs ``core.deploy(target="kserve")``
-against it with a :class:`FakeClock` and the real urllib HTTP client against the real V2 servers
-of conftest.py, and returns everything the tests look at (:class:`Outcome`).
+Each scenario builds a Kubernetes API in a given state (:class:`Kube`: the :class:`FakeKube` by
+default, or the real API server with a test controller, tests/cluster/test_deploy.py, through
+``Context.kube``), runs ``core.deploy(target="kserve")`` against it with a :class:`FakeClock` and
+the real urllib HTTP client against the real V2 servers of conftest.py, and returns everything the
+tests look at (:class:`Outcome`).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from mlrail.components.deploy import core
+from mlrail.components.deploy import core, kserve
 from tests.manifests.kube_schema import CrdSchemas
 
-from .fake_kube import FakeKube, Revision
+from .fake_kube import Call, FakeKube
+from .kserve_model import Revision
 
 __all__ = [
     "NAME",
@@ -27,6 +30,7 @@ __all__ = [
     "URI",
     "Context",
     "FakeClock",
+    "Kube",
     "Outcome",
     "previous_isvc",
     "run",
@@ -57,6 +61,25 @@ class FakeClock:
         self.now += seconds
 
 
+class Kube(kserve.KubeApi, Protocol):
+    """The API a scenario deploys to, and what the tests read of it."""
+
+    #: every call, as the API server authorizes it (an apply that creates is also a "create")
+    calls: list[Call]
+    #: every apply body, and its (field manager, force)
+    received: list[dict[str, Any]]
+    apply_options: list[tuple[str, bool]]
+
+    def seed(self, body: dict[str, Any], url: str, manager: str = kserve.FIELD_MANAGER) -> None:
+        """An InferenceService as an earlier deploy (or ``manager``) left it: ready, rolled out."""
+
+    def live(self, namespace: str, name: str) -> dict[str, Any]:
+        """The object as it is now."""
+
+    def managers(self, namespace: str, name: str) -> dict[str, set[tuple[str, ...]]]:
+        """Each field manager's fields (leaf paths)."""
+
+
 @dataclass(frozen=True)
 class Context:
     crds: CrdSchemas | None
@@ -64,11 +87,19 @@ class Context:
     bad: str
     onnx_model: Path
     tmp: Path
+    #: the API for a scenario, given its scripted revisions; None: a FakeKube
+    kube: Callable[[list[Revision]], Kube] | None = None
+    clock: Callable[[], FakeClock] = FakeClock
+
+    def new_kube(self, revisions: Iterable[Revision] = ()) -> Kube:
+        if self.kube is not None:
+            return self.kube(list(revisions))
+        return FakeKube(self.crds, revisions)
 
 
 @dataclass
 class Outcome:
-    fake: FakeKube
+    fake: Kube
     clock: FakeClock
     result: core.Deployment | None
     error: Exception | None
@@ -97,7 +128,7 @@ def previous_isvc(mode: str = "Serverless") -> dict[str, Any]:
 
 def run(
     ctx: Context,
-    fake: FakeKube,
+    fake: Kube,
     label: str,
     *,
     clock: FakeClock | None = None,
@@ -105,7 +136,7 @@ def run(
 ) -> Outcome:
     """``core.deploy(target="kserve")`` against ``fake`` (or ``api=``, e.g. the real client over
     HTTP to it); an error is kept, not raised."""
-    clock = clock or FakeClock()
+    clock = clock or ctx.clock()
     out = ctx.tmp / label
     error: Exception | None = None
     result = None
@@ -128,13 +159,13 @@ def run(
 
 
 def apply_new(ctx: Context) -> Outcome:
-    fake = FakeKube(ctx.crds, [Revision(ctx.good, ready_after=2)])
+    fake = ctx.new_kube([Revision(ctx.good, ready_after=2)])
     return run(ctx, fake, "apply_new")
 
 
 def unchanged(ctx: Context) -> Outcome:
     """The same model deployed twice: the second run finds it in place."""
-    fake = FakeKube(ctx.crds, [Revision(ctx.good)])
+    fake = ctx.new_kube([Revision(ctx.good)])
     first = run(ctx, fake, "unchanged-first")
     assert first.error is None, first.error
     fake.calls.clear()
@@ -143,73 +174,73 @@ def unchanged(ctx: Context) -> Outcome:
 
 
 def canary_promote(ctx: Context) -> Outcome:
-    fake = FakeKube(ctx.crds, [Revision(ctx.good, ready_after=2)])
+    fake = ctx.new_kube([Revision(ctx.good, ready_after=2)])
     fake.seed(previous_isvc(), ctx.good)
     return run(ctx, fake, "canary_promote", canary_traffic_percent=20)
 
 
 def canary_rollback_smoke(ctx: Context) -> Outcome:
-    fake = FakeKube(ctx.crds, [Revision(ctx.bad)])
+    fake = ctx.new_kube([Revision(ctx.bad)])
     fake.seed(previous_isvc(), ctx.good)
     return run(ctx, fake, "canary_rollback_smoke", canary_traffic_percent=20)
 
 
 def canary_rollback_timeout(ctx: Context) -> Outcome:
-    fake = FakeKube(ctx.crds, [Revision(ctx.good, ready_after=None)])
+    fake = ctx.new_kube([Revision(ctx.good, ready_after=None)])
     fake.seed(previous_isvc(), ctx.good)
     return run(ctx, fake, "canary_rollback_timeout", canary_traffic_percent=20)
 
 
 def canary_rollback_load_failure(ctx: Context) -> Outcome:
-    fake = FakeKube(ctx.crds, [Revision(ctx.good, ready_after=2, fails=True)])
+    fake = ctx.new_kube([Revision(ctx.good, ready_after=2, fails=True)])
     fake.seed(previous_isvc(), ctx.good)
     return run(ctx, fake, "canary_rollback_load_failure", canary_traffic_percent=20)
 
 
 def raw_canary_refused(ctx: Context) -> Outcome:
-    fake = FakeKube(ctx.crds)
+    fake = ctx.new_kube()
     return run(
         ctx, fake, "raw_canary_refused", deployment_mode="RawDeployment", canary_traffic_percent=20
     )
 
 
 def first_deploy_canary(ctx: Context) -> Outcome:
-    fake = FakeKube(ctx.crds, [Revision(ctx.good)])
+    fake = ctx.new_kube([Revision(ctx.good)])
     return run(ctx, fake, "first_deploy_canary", canary_traffic_percent=20)
 
 
 def update_rollback_smoke(ctx: Context) -> Outcome:
     """A full rollout (no canary) of a bad model over a good one."""
-    fake = FakeKube(ctx.crds, [Revision(ctx.bad)])
+    fake = ctx.new_kube([Revision(ctx.bad)])
     fake.seed(previous_isvc(), ctx.good)
     return run(ctx, fake, "update_rollback_smoke")
 
 
 def raw_apply(ctx: Context) -> Outcome:
-    fake = FakeKube(ctx.crds, [Revision(ctx.good, ready_after=3)])
+    fake = ctx.new_kube([Revision(ctx.good, ready_after=3)])
     return run(ctx, fake, "raw_apply", deployment_mode="RawDeployment")
 
 
 def raw_update_rollback_timeout(ctx: Context) -> Outcome:
-    fake = FakeKube(ctx.crds, [Revision(ctx.good, ready_after=None)])
+    fake = ctx.new_kube([Revision(ctx.good, ready_after=None)])
     fake.seed(previous_isvc("RawDeployment"), ctx.good)
     return run(ctx, fake, "raw_update_rollback_timeout", deployment_mode="RawDeployment")
 
 
 def first_deploy_fails(ctx: Context) -> Outcome:
-    fake = FakeKube(ctx.crds, [Revision(ctx.bad)])
+    fake = ctx.new_kube([Revision(ctx.bad)])
     return run(ctx, fake, "first_deploy_fails")
 
 
 def mode_mismatch(ctx: Context) -> Outcome:
-    fake = FakeKube(ctx.crds)
+    fake = ctx.new_kube()
     fake.seed(previous_isvc("RawDeployment"), ctx.good)
     return run(ctx, fake, "mode_mismatch")
 
 
 def taken_over_from_kubectl(ctx: Context) -> Outcome:
     """Someone scaled the service by hand (another field manager): deploy takes the field back."""
-    fake = FakeKube(ctx.crds, [Revision(ctx.good)])
+    fake = ctx.new_kube([Revision(ctx.good)])
     hand_edited = previous_isvc()
     hand_edited["spec"]["predictor"]["maxReplicas"] = 5
     fake.seed(hand_edited, ctx.good, manager="kubectl-client-side-apply")

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from mlrail.components.deploy import core, kserve
 from mlrail.components.deploy.kserve import DeployError
@@ -21,12 +20,12 @@ from mlrail.errors import DataError
 from tests.manifests.kube_schema import CrdSchemas
 from tests.manifests.policy import pod_security_violations
 
+from . import expectations as expect
+from .expectations import canary, live
 from .fake_kube import FakeKube, Revision
 from .scenarios import (
     NAME,
     NAMESPACE,
-    PREVIOUS_SHA,
-    PREVIOUS_URI,
     SCENARIOS,
     Context,
     Outcome,
@@ -38,176 +37,73 @@ from .v2_servers import Servers
 Get = Callable[[str], Outcome]
 
 
-def _canary(body: dict[str, Any]) -> Any:
-    return body["spec"]["predictor"].get("canaryTrafficPercent")
+# -- the decision table (expectations.py) ---------------------------------------------------------
 
 
-def _live(o: Outcome) -> dict[str, Any]:
-    return o.fake.live(NAMESPACE, NAME)
+def test_apply_new_creates_waits_for_ready_and_smoke_tests(outcome: Get, servers: Servers) -> None:
+    expect.apply_new(outcome("apply_new"), servers)
 
 
-def _latest_share(o: Outcome) -> list[tuple[str, int, bool]]:
-    traffic = _live(o)["status"]["components"]["predictor"]["traffic"]
-    return [(t["revisionName"], t["percent"], t["latestRevision"]) for t in traffic]
+def test_the_same_model_again_is_unchanged_and_nothing_is_applied(
+    outcome: Get, servers: Servers
+) -> None:
+    expect.unchanged(outcome("unchanged"), servers)
 
 
-# -- the decision table ---------------------------------------------------------------------------
-
-
-def test_apply_new_creates_waits_for_ready_and_smoke_tests(outcome: Get) -> None:
-    o = outcome("apply_new")
-    assert o.error is None and o.result is not None
-    assert o.result.decision == "applied" and o.result.url == "http://penguins-mlrail.example.com"
-    # read, apply (which creates), then poll until the scripted revision is ready (third GET)
-    assert o.verbs() == ["get", "patch", "create", "get", "get", "get"]
-    assert o.clock.sleeps == [1.0, 2.0]
-    (body,) = o.fake.received
-    assert _canary(body) is None
-    assert o.fake.apply_options == [(kserve.FIELD_MANAGER, True)]
-    record = o.record
-    assert record["decision"] == "applied" and record["target"] == "kserve"
-    assert record["traffic"] == [
-        {"revision": "penguins-predictor-00001", "percent": 100, "tag": "latest", "latest": True}
-    ]
-    smoke = record["smoke_test"]
-    assert smoke["ok"] and smoke["rows"] == 8 and smoke["model"] == "penguins"
-    assert smoke["max_abs_diff"] <= smoke["tolerance"] and smoke["latency_ms"] > 0
-    assert record["model_sha256"] == o.result.sha256 and record["previous_model_sha256"] == ""
-    written = yaml.safe_load((o.deployment_dir / "inferenceservice.yaml").read_text())
-    assert written == body
-
-
-def test_the_same_model_again_is_unchanged_and_nothing_is_applied(outcome: Get) -> None:
-    o = outcome("unchanged")
-    assert o.error is None and o.result is not None and o.result.decision == "unchanged"
-    assert "patch" not in o.verbs() and o.fake.received == []
-    record = o.record
-    assert record["smoke_test"]["ok"] and record["previous_model_sha256"] == o.result.sha256
-
-
-def test_canary_is_smoke_tested_then_promoted(outcome: Get) -> None:
-    o = outcome("canary_promote")
-    assert o.error is None and o.result is not None and o.result.decision == "promoted"
-    split, promotion = o.fake.received
-    assert _canary(split) == 20 and _canary(promotion) is None
-    assert o.verbs() == ["get", "patch", "get", "get", "get", "patch", "get"]
-    # the promotion removed the field (server-side apply drops what the manager stops sending)
-    assert "canaryTrafficPercent" not in _live(o)["spec"]["predictor"]
-    assert _latest_share(o) == [("penguins-predictor-00002", 100, True)]
-    record = o.record
-    assert record["revisions"]["latest_rolled_out"] == "penguins-predictor-00002"
-    assert record["revisions"]["previous_rolled_out"] == "penguins-predictor-00001"
-    assert record["previous_model_sha256"] == PREVIOUS_SHA
-    assert record["canary_traffic_percent"] == 20 and record["smoke_test"]["ok"]
+def test_canary_is_smoke_tested_then_promoted(outcome: Get, servers: Servers) -> None:
+    expect.canary_promote(outcome("canary_promote"), servers)
 
 
 def test_canary_that_fails_its_smoke_test_is_rolled_back(outcome: Get, servers: Servers) -> None:
-    o = outcome("canary_rollback_smoke")
-    assert isinstance(o.error, DeployError)
-    assert "smoke test failed" in str(o.error) and "rolled back" in str(o.error)
-    split, rollback = o.fake.received
-    assert _canary(split) == 20 and _canary(rollback) == 0
-    # the canary alone was tested (the split's address still answered correctly)
-    assert o.record["smoke_test"]["url"].startswith(servers.bad)
-    assert _latest_share(o) == [
-        ("penguins-predictor-00002", 0, True),
-        ("penguins-predictor-00001", 100, False),
-    ]
-    record = o.record
-    assert record["decision"] == "rolled_back" and not record["smoke_test"]["ok"]
-    assert record["smoke_test"]["max_abs_diff"] > 0.5
-    assert "ONNX Runtime gave" in record["reason"]
+    expect.canary_rollback_smoke(outcome("canary_rollback_smoke"), servers)
 
 
-def test_canary_not_ready_in_time_is_rolled_back(outcome: Get) -> None:
-    o = outcome("canary_rollback_timeout")
-    assert isinstance(o.error, DeployError)
-    assert "not ready within 60 s" in str(o.error) and "penguins-predictor-00002" in str(o.error)
-    # backoff 1, 2, 4, 8, then 10 s, cut to the deadline; then the rollback's first poll is done
-    assert o.clock.sleeps == [1.0, 2.0, 4.0, 8.0, 10.0, 10.0, 10.0, 10.0, 5.0]
-    assert [_canary(b) for b in o.fake.received] == [20, 0]
-    assert o.record["decision"] == "rolled_back" and o.record["smoke_test"] is None
-    assert ("penguins-predictor-00001", 100, False) in _latest_share(o)
+def test_canary_not_ready_in_time_is_rolled_back(outcome: Get, servers: Servers) -> None:
+    expect.canary_rollback_timeout(outcome("canary_rollback_timeout"), servers)
 
 
-def test_canary_that_fails_to_load_is_rolled_back_without_waiting_out(outcome: Get) -> None:
-    o = outcome("canary_rollback_load_failure")
-    assert isinstance(o.error, DeployError)
-    assert "ModelLoadFailed: failed to load model.onnx" in str(o.error)
-    assert sum(o.clock.sleeps) < 60
-    assert [_canary(b) for b in o.fake.received] == [20, 0]
-    assert o.record["decision"] == "rolled_back"
+def test_canary_that_fails_to_load_is_rolled_back_without_waiting_out(
+    outcome: Get, servers: Servers
+) -> None:
+    expect.canary_rollback_load_failure(outcome("canary_rollback_load_failure"), servers)
 
 
-def test_canary_in_raw_deployment_is_refused_before_any_call(outcome: Get) -> None:
-    o = outcome("raw_canary_refused")
-    assert isinstance(o.error, ValueError)
-    assert "needs deployment mode Serverless" in str(o.error)
-    assert o.fake.calls == [] and not o.deployment_dir.exists()
+def test_canary_in_raw_deployment_is_refused_before_any_call(
+    outcome: Get, servers: Servers
+) -> None:
+    expect.raw_canary_refused(outcome("raw_canary_refused"), servers)
 
 
-def test_first_deploy_with_a_canary_goes_to_100_percent_and_says_so(outcome: Get) -> None:
-    o = outcome("first_deploy_canary")
-    assert o.error is None and o.result is not None and o.result.decision == "applied"
-    (body,) = o.fake.received
-    assert _canary(body) is None
-    (note,) = o.record["notes"]
-    assert "first deploy" in note and "100%" in note
+def test_first_deploy_with_a_canary_goes_to_100_percent_and_says_so(
+    outcome: Get, servers: Servers
+) -> None:
+    expect.first_deploy_canary(outcome("first_deploy_canary"), servers)
 
 
-# -- the rows beyond the canary ----------------------------------------------------------------
+def test_full_rollout_that_fails_restores_the_previous_spec(outcome: Get, servers: Servers) -> None:
+    expect.update_rollback_smoke(outcome("update_rollback_smoke"), servers)
 
 
-def test_full_rollout_that_fails_restores_the_previous_spec(outcome: Get) -> None:
-    o = outcome("update_rollback_smoke")
-    assert isinstance(o.error, DeployError) and "previous spec was re-applied" in str(o.error)
-    new, restored = o.fake.received
-    previous = previous_isvc()
-    assert restored["spec"] == previous["spec"]
-    assert restored["metadata"]["annotations"] == previous["metadata"]["annotations"]
-    live = _live(o)
-    assert live["spec"]["predictor"]["model"]["storageUri"] == PREVIOUS_URI
-    assert live["metadata"]["annotations"][kserve.MODEL_HASH_ANNOTATION] == PREVIOUS_SHA
-    assert o.record["decision"] == "rolled_back"
+def test_raw_deployment_applies_and_waits_for_ready(outcome: Get, servers: Servers) -> None:
+    expect.raw_apply(outcome("raw_apply"), servers)
 
 
-def test_raw_deployment_applies_and_waits_for_ready(outcome: Get) -> None:
-    o = outcome("raw_apply")
-    assert o.error is None and o.result is not None and o.result.decision == "applied"
-    (body,) = o.fake.received
-    annotations = body["metadata"]["annotations"]
-    assert annotations[kserve.MODE_ANNOTATION] == "RawDeployment"
-    assert kserve.TAG_ROUTING_ANNOTATION not in annotations
-    assert o.record["traffic"] == [] and o.record["smoke_test"]["ok"]
+def test_raw_deployment_timeout_restores_the_previous_spec(outcome: Get, servers: Servers) -> None:
+    expect.raw_update_rollback_timeout(outcome("raw_update_rollback_timeout"), servers)
 
 
-def test_raw_deployment_timeout_restores_the_previous_spec(outcome: Get) -> None:
-    o = outcome("raw_update_rollback_timeout")
-    assert isinstance(o.error, DeployError) and "not ready within 60 s" in str(o.error)
-    assert o.fake.received[-1]["spec"] == previous_isvc("RawDeployment")["spec"]
-    assert o.record["decision"] == "rolled_back"
+def test_first_deploy_that_fails_is_left_in_place_and_reported(
+    outcome: Get, servers: Servers
+) -> None:
+    expect.first_deploy_fails(outcome("first_deploy_fails"), servers)
 
 
-def test_first_deploy_that_fails_is_left_in_place_and_reported(outcome: Get) -> None:
-    o = outcome("first_deploy_fails")
-    assert isinstance(o.error, DeployError) and "nothing to roll back to" in str(o.error)
-    assert o.verbs().count("patch") == 1
-    assert o.record["decision"] == "failed" and not o.record["smoke_test"]["ok"]
+def test_the_deployment_mode_cannot_change_in_place(outcome: Get, servers: Servers) -> None:
+    expect.mode_mismatch(outcome("mode_mismatch"), servers)
 
 
-def test_the_deployment_mode_cannot_change_in_place(outcome: Get) -> None:
-    o = outcome("mode_mismatch")
-    assert isinstance(o.error, DeployError) and "runs in RawDeployment mode" in str(o.error)
-    assert o.verbs() == ["get"]
-
-
-def test_fields_set_by_another_manager_are_taken_back(outcome: Get) -> None:
-    o = outcome("taken_over_from_kubectl")
-    assert o.error is None
-    assert _live(o)["spec"]["predictor"]["maxReplicas"] == 1
-    managers = o.fake.managers(NAMESPACE, NAME)
-    assert ("spec", "predictor", "maxReplicas") in managers[kserve.FIELD_MANAGER]
-    assert ("spec", "predictor", "maxReplicas") not in managers["kubectl-client-side-apply"]
+def test_fields_set_by_another_manager_are_taken_back(outcome: Get, servers: Servers) -> None:
+    expect.taken_over_from_kubectl(outcome("taken_over_from_kubectl"), servers)
 
 
 # -- every object fits the CRD and the restricted profile ---------------------------------------
@@ -309,7 +205,7 @@ def test_a_canary_that_cannot_be_reached_alone_is_rolled_back(ctx: Context) -> N
     o = run(ctx, fake, "untagged", canary_traffic_percent=10)
     assert isinstance(o.error, DeployError)
     assert "no URL reaches the new revision alone" in str(o.error)
-    assert [_canary(b) for b in fake.received] == [10, 0]
+    assert [canary(b) for b in fake.received] == [10, 0]
 
 
 def test_forbidden_names_the_role_to_grant(ctx: Context) -> None:
@@ -424,4 +320,4 @@ def test_a_rollback_that_cannot_be_applied_says_both_reasons(ctx: Context) -> No
     assert "smoke test failed" in message and "the rollback failed too" in message
     assert "admission webhook timed out" in message
     assert o.record["decision"] == "failed"
-    assert _canary(_live(o)) == 20  # still split: the record says failed, not rolled back
+    assert canary(live(o)) == 20  # still split: the record says failed, not rolled back
