@@ -2,9 +2,12 @@
 
 - Pod Security "restricted" (https://kubernetes.io/docs/concepts/security/pod-security-standards/)
   for every pod template: workloads, Pods, KServe ServingRuntimes and InferenceServices.
-- RBAC least privilege: no wildcards, no reading every secret, no pods/exec, no privilege
-  escalation verbs, no cluster-scoped RBAC unless allow-listed with a reason.
-- NetworkPolicy: a default-deny per namespace, and every pod template selected for both directions.
+- RBAC least privilege: no wildcards, no reading every secret (list, watch, or get without
+  resourceNames), no pods/exec, no privilege escalation verbs, no cluster-scoped RBAC unless
+  allow-listed with a reason.
+- NetworkPolicy: a default-deny per namespace, and every pod template selected for both directions;
+  no ingress rule without sources; no egress rule without destinations, to a placeholder that is
+  not a CIDR, or to an address block wider than a /8 (0.0.0.0/0 is the whole internet).
 - ServiceAccounts do not mount API tokens unless allow-listed with a reason.
 - The namespace enforces Pod Security "restricted"; production images are pinned by digest.
 
@@ -13,6 +16,7 @@ Objects are plain dicts as ``yaml.safe_load`` returns them; nothing here mutates
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +34,7 @@ __all__ = [
     "pod_security_violations",
     "pod_templates",
     "rbac_violations",
+    "selector_matches",
     "service_account_violations",
 ]
 
@@ -113,6 +118,8 @@ _SECCOMP_TYPES = frozenset({"RuntimeDefault", "Localhost"})
 _DANGEROUS_VERBS = ("escalate", "bind", "impersonate")
 _SHELL_SUBRESOURCES = ("pods/exec", "pods/attach", "pods/portforward")
 _DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
+# The widest address block an egress rule may name: a /8 is already a whole private range.
+_WIDEST_EGRESS_PREFIX = {4: 8, 6: 32}
 
 
 def _name(obj: Obj) -> str:
@@ -293,6 +300,8 @@ def _rule_violations(where: str, rule: Mapping[str, Any]) -> list[str]:
         # list/watch return every secret's data, not just names.
         for verb in sorted(verbs & {"list", "watch"}):
             found.append(f"{where}: grants {verb} on secrets")
+        if "get" in verbs and not rule.get("resourceNames"):
+            found.append(f"{where}: grants get on every secret (name them in resourceNames)")
     if "" in groups:
         for sub in _SHELL_SUBRESOURCES:
             if sub in resources:
@@ -333,7 +342,8 @@ def rbac_violations(
     return found
 
 
-def _selector_matches(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:
+def selector_matches(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:
+    """Whether a label selector (matchLabels and matchExpressions) selects ``labels``."""
     selector = selector or {}
     for key, value in (selector.get("matchLabels") or {}).items():
         if labels.get(key) != value:
@@ -382,7 +392,7 @@ def network_policy_violations(objs: Iterable[Obj]) -> list[str]:
             p
             for p in policies
             if p.get("metadata", {}).get("namespace") == pod.namespace
-            and _selector_matches(_dig(p, ["spec", "podSelector"]), pod.labels)
+            and selector_matches(_dig(p, ["spec", "podSelector"]), pod.labels)
         ]
         if not selecting:
             found.append(f"{pod.where}: no NetworkPolicy selects its pods (labels {pod.labels})")
@@ -394,6 +404,29 @@ def network_policy_violations(objs: Iterable[Obj]) -> list[str]:
         for i, rule in enumerate(_dig(policy, ["spec", "ingress"]) or []):
             if not rule.get("from"):
                 found.append(f"{_name(policy)} ingress[{i}] has no 'from': it admits every source")
+        for i, rule in enumerate(_dig(policy, ["spec", "egress"]) or []):
+            found += _egress_rule_violations(f"{_name(policy)} egress[{i}]", rule)
+    return found
+
+
+def _egress_rule_violations(where: str, rule: Mapping[str, Any]) -> list[str]:
+    if not rule.get("to"):
+        return [f"{where} has no 'to': it allows every destination"]
+    found = []
+    for peer in rule["to"]:
+        cidr = _dig(peer, ["ipBlock", "cidr"])
+        if cidr is None:
+            continue
+        try:
+            network = ipaddress.ip_network(str(cidr), strict=False)
+        except ValueError:
+            found.append(f"{where}: ipBlock {cidr!r} is not a CIDR (a placeholder left unset?)")
+            continue
+        if network.prefixlen < _WIDEST_EGRESS_PREFIX[network.version]:
+            found.append(
+                f"{where}: opens egress to {cidr}, wider than a "
+                f"/{_WIDEST_EGRESS_PREFIX[network.version]}: name the destination's addresses"
+            )
     return found
 
 

@@ -7,16 +7,20 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import yaml
 
 from .kube_schema import schema_errors
 from .kustomize import OVERLAYS, RECORD, Render
 from .policy import (
     ALLOWED_CLUSTER_RBAC,
     AUTOMOUNT_ALLOWED,
+    KSERVE_ISVC_LABEL,
     all_violations,
     image_digest_violations,
+    network_policy_violations,
     pod_security_violations,
     pod_templates,
+    selector_matches,
 )
 
 Objs = list[dict[str, Any]]
@@ -86,6 +90,17 @@ def _add_rule(group: str, resource: str, *verbs: str) -> Callable[[Objs], None]:
         _one(objs, "Role")["rules"].append(rule)
 
     return mutate
+
+
+def _egress(objs: Objs, policy: str) -> list[dict[str, Any]]:
+    return _one(objs, "NetworkPolicy", policy)["spec"]["egress"]
+
+
+# The rule the base shipped before egress was narrowed (issue 12).
+_INTERNET_443 = {
+    "to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["169.254.169.254/32"]}}],
+    "ports": [{"protocol": "TCP", "port": 443}],
+}
 
 
 def _drop(kind: str, name: str | None = None) -> Callable[[Objs], None]:
@@ -236,6 +251,12 @@ MUTANTS = [
         "grants the 'bind' verb",
     ),
     Mutant(
+        "secrets-get-any",
+        _add_rule("", "secrets", "get"),
+        "policy",
+        "grants get on every secret (name them in resourceNames)",
+    ),
+    Mutant(
         "impersonate-verb",
         _add_rule("", "serviceaccounts", "impersonate"),
         "policy",
@@ -275,6 +296,32 @@ MUTANTS = [
         ),
         "policy",
         "allow-serving-ingress ingress[0] has no 'from': it admits every source",
+    ),
+    Mutant(
+        "predictor-egress-to-the-internet",
+        lambda o: _egress(o, "allow-serving-egress-object-store").append(_INTERNET_443),
+        "policy",
+        "allow-serving-egress-object-store egress[1]: opens egress to 0.0.0.0/0",
+    ),
+    Mutant(
+        "pipeline-egress-to-the-internet",
+        lambda o: _egress(o, "allow-pipeline-egress-api-server").append(_INTERNET_443),
+        "policy",
+        "allow-pipeline-egress-api-server egress[1]: opens egress to 0.0.0.0/0",
+    ),
+    Mutant(
+        "egress-without-destination",
+        lambda o: _egress(o, "allow-pipeline-egress-api-server")[0].pop("to"),
+        "policy",
+        "allow-pipeline-egress-api-server egress[0] has no 'to': it allows every destination",
+    ),
+    Mutant(
+        "egress-placeholder-left",
+        lambda o: _egress(o, "allow-serving-egress-object-store")[0].update(
+            to=[{"ipBlock": {"cidr": "SET-IN-OVERLAY"}}]
+        ),
+        "policy",
+        "ipBlock 'SET-IN-OVERLAY' is not a CIDR",
     ),
     # ServiceAccount, Namespace, images
     Mutant(
@@ -453,3 +500,70 @@ def test_inference_service_model_takes_the_runtime_security_context() -> None:
         "InferenceService/penguins predictor containers[0](sidecar): runAsNonRoot must be true"
         in (pod_security_violations([isvc]))
     )
+
+
+# --- egress: what each kind of pod may reach -----------------------------------------------
+
+
+def _egress_policies(objs: Objs, labels: dict[str, str]) -> dict[str, list[Any]]:
+    """The egress rules of every policy that selects pods with ``labels``, by policy name."""
+    return {
+        p["metadata"]["name"]: p["spec"].get("egress", [])
+        for p in objs
+        if p["kind"] == "NetworkPolicy"
+        and "Egress" in p["spec"].get("policyTypes", [])
+        and selector_matches(p["spec"]["podSelector"], labels)
+    }
+
+
+PREDICTOR = {KSERVE_ISVC_LABEL: "penguins"}
+PIPELINE_POD = {"workflows.argoproj.io/workflow": "training-x7k2p"}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_predictors_reach_only_dns_and_the_object_store(render: Render, overlay: str) -> None:
+    # The model server handles untrusted requests: no API server, no internet; its storage
+    # initializer (same pod) reads the object store the pipeline wrote the model to.
+    objs = render(overlay)
+    egress = _egress_policies(objs, PREDICTOR)
+    assert set(egress) == {
+        "default-deny-all",
+        "allow-dns-egress",
+        "allow-serving-egress-object-store",
+    }
+    pipeline = _egress_policies(objs, PIPELINE_POD)
+    assert (
+        egress["allow-serving-egress-object-store"]
+        == pipeline["allow-pipeline-egress-object-store"]
+    )
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_pipeline_pods_reach_what_the_overlay_names(render: Render, overlay: str) -> None:
+    egress = _egress_policies(render(overlay), PIPELINE_POD)
+    assert set(egress) == {
+        "default-deny-all",
+        "allow-dns-egress",
+        "allow-pipeline-egress",
+        "allow-pipeline-egress-object-store",
+        "allow-pipeline-egress-api-server",
+        "allow-pipeline-egress-registry",
+        "allow-pipeline-egress-event-sink",
+    }
+    # The overlay's addresses, never the base's placeholder.
+    assert "SET-IN-OVERLAY" not in yaml.safe_dump(egress)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_no_egress_reaches_the_whole_internet(render: Render, overlay: str) -> None:
+    cidrs = [
+        peer["ipBlock"]["cidr"]
+        for policy in render(overlay)
+        if policy["kind"] == "NetworkPolicy"
+        for rule in policy["spec"].get("egress", [])
+        for peer in rule["to"]
+        if "ipBlock" in peer
+    ]
+    assert cidrs, "no ipBlock at all: the check below would pass vacuously"
+    assert not {"0.0.0.0/0", "::/0"} & set(cidrs)
+    assert network_policy_violations(render(overlay)) == []

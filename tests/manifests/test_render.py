@@ -24,15 +24,21 @@ EXPECTED_OBJECTS = {
     ("NetworkPolicy", "default-deny-all"),
     ("NetworkPolicy", "allow-dns-egress"),
     ("NetworkPolicy", "allow-serving-ingress"),
-    ("NetworkPolicy", "allow-serving-egress-storage"),
+    ("NetworkPolicy", "allow-serving-egress-object-store"),
     ("NetworkPolicy", "allow-pipeline-egress"),
+    ("NetworkPolicy", "allow-pipeline-egress-object-store"),
+    ("NetworkPolicy", "allow-pipeline-egress-api-server"),
+    ("NetworkPolicy", "allow-pipeline-egress-registry"),
+    ("NetworkPolicy", "allow-pipeline-egress-event-sink"),
+    ("Secret", "mlrail-s3-credentials"),
     ("ServingRuntime", "mlrail-onnx"),
 }
 SERVE_ARGS = ["serve", "--host", "0.0.0.0", "--port", "8080", "--model-repository", "/mnt/models"]
 # The name base/servingruntime.yaml uses; overlays replace it through kustomize `images:`.
 BASE_IMAGE_NAME = "mlrail-serving"
-# Where the prod overlay takes its images from: images/build.sh's digest record, a Component.
-PROD_COMPONENTS = ["../../../images/digests"]
+# Where the prod overlay takes its images from: images/build.sh's digest record, a Component;
+# then the Component every overlay shares that applies its cluster-endpoints.yaml.
+PROD_COMPONENTS = ["../../../images/digests", "../../base/cluster-endpoints"]
 
 
 def _serving_container(objs: list[dict[str, Any]]) -> dict[str, Any]:
