@@ -1,0 +1,281 @@
+"""Pod Security ``restricted`` in namespace ``mlrail`` is decided by the real API server.
+
+Every pod is created with ``dry_run="All"`` in the namespace the dev overlay installed (the
+``installed`` fixture), so admission runs in full and nothing is stored. Each pod-security
+mutant of tests/manifests/test_policy.py (the same table, applied to the same prod render) must
+be refused with a 403 naming its violation; every pod mlrail's objects lead to (tests/cluster/
+pods.py says how each is built, and from which controller's source) must be admitted.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import yaml
+
+from mlrail.components.deploy import core
+from tests.manifests.kustomize import OVERLAYS, pinned_copy
+from tests.manifests.policy import pod_security_violations
+from tests.manifests.test_policy import MUTANTS, MUTATED_OVERLAY, Mutant
+from tests.pipelines.golden import PIPELINES, compiled_once
+
+from .kube import Obj, render, report
+from .pods import RESTRICTED_CONTAINER, kfp_task_pods, pod, predictor_pod, runtime_pod_spec
+
+if TYPE_CHECKING:
+    from kubernetes.client import ApiClient
+
+POLICY = 'violates PodSecurity "restricted:v1.31"'
+FORBIDDEN, INVALID = 403, 422
+
+#: What the API server answers for each pod-security mutant of test_policy.py's table: Pod
+#: Security admission's own wording, or for a mutant that is not a valid pod at all, the
+#: validation error that stops it before admission. Its keys must be exactly the table's
+#: pod-security mutants.
+SERVER_SAYS: dict[str, tuple[int, str]] = {
+    "privileged": (
+        INVALID,
+        "cannot set `allowPrivilegeEscalation` to false and `privileged` to true",
+    ),
+    "run-as-non-root-false": (
+        FORBIDDEN,
+        'runAsNonRoot != true (container "kserve-container" must not set '
+        "securityContext.runAsNonRoot=false)",
+    ),
+    "run-as-uid-0": (
+        FORBIDDEN,
+        'runAsUser=0 (container "kserve-container" must not set runAsUser=0)',
+    ),
+    "allow-privilege-escalation": (
+        FORBIDDEN,
+        'allowPrivilegeEscalation != false (container "kserve-container" must set '
+        "securityContext.allowPrivilegeEscalation=false)",
+    ),
+    "privilege-escalation-unset": (
+        FORBIDDEN,
+        'allowPrivilegeEscalation != false (container "kserve-container" must set '
+        "securityContext.allowPrivilegeEscalation=false)",
+    ),
+    "missing-seccomp": (
+        FORBIDDEN,
+        'seccompProfile (pod or container "kserve-container" must set '
+        'securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost")',
+    ),
+    "seccomp-unconfined": (
+        FORBIDDEN,
+        'seccompProfile (container "kserve-container" must not set '
+        'securityContext.seccompProfile.type to "Unconfined")',
+    ),
+    "capability-add-sys-admin": (
+        FORBIDDEN,
+        'unrestricted capabilities (container "kserve-container" must not include "SYS_ADMIN" '
+        "in securityContext.capabilities.add)",
+    ),
+    "capabilities-not-dropped": (
+        FORBIDDEN,
+        'unrestricted capabilities (container "kserve-container" must set '
+        'securityContext.capabilities.drop=["ALL"])',
+    ),
+    "proc-mount-unmasked": (
+        INVALID,
+        'securityContext.procMount: Invalid value: "Unmasked": `hostUsers` must be false',
+    ),
+    "host-path-volume": (
+        FORBIDDEN,
+        'restricted volume types (volume "root" uses restricted volume type "hostPath")',
+    ),
+    "host-network": (FORBIDDEN, "host namespaces (hostNetwork=true)"),
+    "host-ipc": (FORBIDDEN, "host namespaces (hostIPC=true)"),
+    "host-port": (FORBIDDEN, 'hostPort (container "kserve-container" uses hostPort 8080)'),
+}
+
+
+def _drop_escalation_setting(spec: Obj) -> None:
+    del spec["containers"][0]["securityContext"]["allowPrivilegeEscalation"]
+
+
+def _user_namespace(spec: Obj) -> None:
+    spec["hostUsers"] = False
+
+
+#: For each mutant the server finds invalid: the least further change that makes it a valid pod,
+#: and what Pod Security admission then says of it.
+VALID_VARIANTS: dict[str, tuple[Callable[[Obj], None], str]] = {
+    "privileged": (
+        _drop_escalation_setting,
+        'privileged (container "kserve-container" must not set securityContext.privileged=true)',
+    ),
+    "proc-mount-unmasked": (
+        _user_namespace,
+        'procMount (container "kserve-container" must not set securityContext.procMount to '
+        '"Unmasked")',
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def pinned(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """manifests/ as a release build leaves it: beside a digest record."""
+    return pinned_copy(tmp_path_factory.mktemp("release"))
+
+
+def _runtime_spec(objs: list[Obj]) -> dict[str, Any]:
+    (runtime,) = [o for o in objs if o["kind"] == "ServingRuntime"]
+    return dict(runtime["spec"])
+
+
+def _create(api: ApiClient, namespace: str, body: Mapping[str, Any]) -> tuple[int, str]:
+    """Create ``body`` with dry-run: (HTTP status, the server's message)."""
+    from kubernetes.client import CoreV1Api
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        CoreV1Api(api).create_namespaced_pod(namespace, dict(body), dry_run="All")
+    except ApiException as e:
+        return int(e.status), str(json.loads(e.body).get("message", e.body))
+    return 201, ""
+
+
+def _is_pod_security(mutant: Mutant, objs: list[Obj]) -> bool:
+    return any(mutant.expected in v for v in pod_security_violations(objs))
+
+
+def _mutated(pinned: Path, mutant: Mutant) -> list[Obj]:
+    objs = render(pinned / "overlays" / MUTATED_OVERLAY)
+    mutant.mutate(objs)
+    return objs
+
+
+def test_the_server_table_names_every_pod_security_mutant(pinned: Path) -> None:
+    policy = [m for m in MUTANTS if m.checker == "policy"]
+    ids = {m.id for m in policy if _is_pod_security(m, _mutated(pinned, m))}
+    assert ids == set(SERVER_SAYS)
+
+
+def _mutant_pod(pinned: Path, mutant_id: str) -> Obj:
+    """The mutant's ServingRuntime, read as a pod spec (as the policy checks read it)."""
+    (mutant,) = [m for m in MUTANTS if m.id == mutant_id]
+    return runtime_pod_spec(_runtime_spec(_mutated(pinned, mutant)))
+
+
+def test_every_pod_security_mutant_is_refused_by_the_server(
+    kube_admin: ApiClient, installed: str, pinned: Path, request: pytest.FixtureRequest
+) -> None:
+    wrong, by = [], {FORBIDDEN: 0, INVALID: 0}
+    for mutant_id, (status, says) in SERVER_SAYS.items():
+        body = pod(f"mutant-{mutant_id}", {"app": "mutant"}, _mutant_pod(pinned, mutant_id))
+        got, message = _create(kube_admin, installed, body)
+        if got == status and says in message and (status != FORBIDDEN or POLICY in message):
+            by[status] += 1
+        else:
+            wrong.append(f"{mutant_id}: {got} {message or '(admitted)'}")
+    refused = sum(by.values())
+    report(
+        request.config,
+        f"pod security: mutants refused by the real server {refused}/{len(SERVER_SAYS)} "
+        f"({by[FORBIDDEN]} by Pod Security admission, {by[INVALID]} as invalid pods)",
+    )
+    assert not wrong, "\n".join(wrong)
+
+
+def test_each_invalid_mutant_made_valid_is_refused_by_pod_security(
+    kube_admin: ApiClient, installed: str, pinned: Path
+) -> None:
+    # an invalid pod never reaches admission: its nearest valid form must, and fail there
+    assert set(VALID_VARIANTS) == {k for k, (status, _) in SERVER_SAYS.items() if status == INVALID}
+    for mutant_id, (make_valid, says) in VALID_VARIANTS.items():
+        spec = _mutant_pod(pinned, mutant_id)
+        make_valid(spec)
+        status, message = _create(kube_admin, installed, pod(f"variant-{mutant_id}", {}, spec))
+        assert status == FORBIDDEN, f"{mutant_id}: {status} {message}"
+        assert POLICY in message and says in message, message
+
+
+def _ir(pipeline: str) -> list[Obj]:
+    """The compiled pipeline's documents: the pipeline spec, then its platform spec."""
+    return [d for d in yaml.safe_load_all(compiled_once(pipeline)) if d]
+
+
+def _templates(pinned: Path) -> Iterator[tuple[str, Obj]]:
+    """Every pod mlrail's objects lead to, by a name that says where it comes from."""
+    for overlay in OVERLAYS:
+        spec = runtime_pod_spec(_runtime_spec(render(pinned / "overlays" / overlay)))
+        yield f"ServingRuntime ({overlay})", pod(f"runtime-{overlay}", {"app": "m"}, spec)
+    runtime = _runtime_spec(render(pinned / "overlays" / "dev"))
+    for mode in core.DEPLOYMENT_MODES:
+        isvc = core.inference_service(
+            "penguins",
+            "mlrail",
+            core.storage_uri("minio://mlpipeline/v2/artifacts/training/run/export-onnx/onnx_model"),
+            service_account="mlrail-serving",
+            deployment_mode=mode,
+            model_sha256="0" * 64,
+        )
+        yield f"predictor ({mode})", predictor_pod(isvc, runtime, RESTRICTED_CONTAINER)
+    for pipeline in PIPELINES:
+        for label, task in kfp_task_pods(_ir(pipeline), pipeline).items():
+            yield f"{pipeline} {label}", task
+
+
+def test_every_pod_mlrail_leads_to_is_admitted(
+    kube_admin: ApiClient, installed: str, pinned: Path, request: pytest.FixtureRequest
+) -> None:
+    templates = list(_templates(pinned))
+    executors = sum(
+        1
+        for p in PIPELINES
+        for e in _ir(p)[0]["deploymentSpec"]["executors"].values()
+        if "container" in e
+    )
+    # 3 overlays' runtimes, 2 deployment modes, every container executor of every pipeline
+    assert len(templates) == len(OVERLAYS) + len(core.DEPLOYMENT_MODES) + executors
+    assert executors >= 12
+    refused = []
+    for where, body in templates:
+        status, message = _create(kube_admin, installed, body)
+        if status != 201:
+            refused.append(f"{where}: {status} {message}")
+    admitted = len(templates) - len(refused)
+    report(
+        request.config, f"pod security: mlrail pod templates admitted {admitted}/{len(templates)}"
+    )
+    assert not refused, "\n".join(refused)
+
+
+def test_kserves_storage_initializer_as_shipped_is_refused(
+    kube_admin: ApiClient, installed: str, pinned: Path
+) -> None:
+    """KServe v0.20 gives its storage initializer no securityContext: under ``restricted`` the
+    predictor pod of any ``storageUri`` model is refused unless the cluster's
+    ClusterStorageContainer gives it one (manifests/README.md lists it as a prerequisite)."""
+    runtime = _runtime_spec(render(pinned / "overlays" / "dev"))
+    isvc = core.inference_service(
+        "penguins", "mlrail", "s3://bucket/model_repository", service_account="mlrail-serving"
+    )
+    status, message = _create(kube_admin, installed, predictor_pod(isvc, runtime, None))
+    assert status == 403, message
+    assert (
+        'container "storage-initializer" must set securityContext.allowPrivilegeEscalation=false'
+        in message
+    )
+    assert "kserve-container" not in message
+
+
+def test_the_pipelines_own_security_context_is_what_admits_its_task_pods(
+    kube_admin: ApiClient, installed: str
+) -> None:
+    # KFP 2.17 sets runAsNonRoot on neither the pod nor the user container (a user's image may
+    # run as root): without the pipeline's set_security_context every task pod is refused.
+    task = kfp_task_pods(_ir("training"), "training")["exec-train"]
+    (main,) = [c for c in task["spec"]["containers"] if c["name"] == "main"]
+    assert main["securityContext"]["runAsNonRoot"] is True
+    assert main["securityContext"]["runAsUser"] == 10001
+    for key in ("runAsNonRoot", "runAsUser", "runAsGroup"):
+        del main["securityContext"][key]
+    status, message = _create(kube_admin, installed, task)
+    assert status == FORBIDDEN, message
+    assert 'pod or container "main" must set securityContext.runAsNonRoot=true' in message
