@@ -65,7 +65,6 @@ def deploy_context(
         return ClusterKube(runner_api, kserve_controller)
 
     return Context(
-        None,
         servers.good,
         servers.bad,
         onnx_model,

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from mlrail.components.deploy import core, kserve
-from tests.manifests.kube_schema import CrdSchemas
 
 from .fake_kube import Call, FakeKube
 from .kserve_model import Revision
@@ -82,7 +81,6 @@ class Kube(kserve.KubeApi, Protocol):
 
 @dataclass(frozen=True)
 class Context:
-    crds: CrdSchemas | None
     good: str
     bad: str
     onnx_model: Path
@@ -94,7 +92,7 @@ class Context:
     def new_kube(self, revisions: Iterable[Revision] = ()) -> Kube:
         if self.kube is not None:
             return self.kube(list(revisions))
-        return FakeKube(self.crds, revisions)
+        return FakeKube(revisions)
 
 
 @dataclass

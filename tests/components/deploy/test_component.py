@@ -9,7 +9,6 @@ from kubernetes import client
 
 from mlrail.components.deploy import deploy
 from tests.components._compile import compiled_container
-from tests.manifests.kube_schema import CrdSchemas
 
 from .fake_kube import FakeKube, KubeHttpFront, Revision
 from .v2_servers import Servers
@@ -64,11 +63,10 @@ def kubeconfig_for(
 def test_python_func_deploys_to_kserve(
     onnx_model: Path,
     tmp_path: Path,
-    crds: CrdSchemas | None,
     servers: Servers,
     kubeconfig_for: type[KubeHttpFront],
 ) -> None:
-    fake = FakeKube(crds, [Revision(servers.good, ready_after=0)])
+    fake = FakeKube([Revision(servers.good, ready_after=0)])
     deployment = Artifact(name="deployment", uri=str(tmp_path / "deployment"))
     with kubeconfig_for(fake):
         deploy.python_func(

@@ -14,7 +14,6 @@ from kubernetes import client
 from mlrail.components.deploy import kserve
 from mlrail.components.deploy.kserve import DeployError, KubernetesApi, connect
 from mlrail.components.deploy.kserve import api as kserve_api
-from tests.manifests.kube_schema import CrdSchemas
 
 from .fake_kube import FakeKube, KubeHttpFront, Revision
 from .scenarios import NAME, NAMESPACE, Context, previous_isvc, run
@@ -24,8 +23,8 @@ ISVC_PATH = f"/apis/{kserve.GROUP}/{kserve.VERSION}/namespaces/{NAMESPACE}/{kser
 
 
 @pytest.fixture
-def ctx(crds: CrdSchemas | None, servers: Servers, onnx_model: Path, tmp_path: Path) -> Context:
-    return Context(crds, servers.good, servers.bad, onnx_model, tmp_path)
+def ctx(servers: Servers, onnx_model: Path, tmp_path: Path) -> Context:
+    return Context(servers.good, servers.bad, onnx_model, tmp_path)
 
 
 @pytest.fixture
@@ -42,7 +41,7 @@ def _api(url: str) -> KubernetesApi:
 
 
 def test_a_canary_rollout_over_http_is_server_side_apply(ctx: Context) -> None:
-    fake = FakeKube(ctx.crds, [Revision(ctx.good)])
+    fake = FakeKube([Revision(ctx.good)])
     fake.seed(previous_isvc(), ctx.good)
     with KubeHttpFront(fake) as front:
         o = run(ctx, fake, "over-http", canary_traffic_percent=30, api=_api(front.url))
@@ -59,7 +58,7 @@ def test_a_canary_rollout_over_http_is_server_side_apply(ctx: Context) -> None:
 
 
 def test_a_first_deploy_over_http_reads_404_as_absent(ctx: Context) -> None:
-    fake = FakeKube(ctx.crds, [Revision(ctx.good)])
+    fake = FakeKube([Revision(ctx.good)])
     with KubeHttpFront(fake) as front:
         o = run(ctx, fake, "first", api=_api(front.url))
     assert o.error is None and o.result is not None and o.result.decision == "applied"
@@ -73,7 +72,7 @@ def test_the_generated_patch_method_cannot_apply(ctx: Context) -> None:
     If this fails, the client learned to send ``application/apply-patch+yaml`` and KubernetesApi
     can go back to ``patch_namespaced_custom_object``.
     """
-    fake = FakeKube(ctx.crds)
+    fake = FakeKube()
     with KubeHttpFront(fake) as front:
         objects = client.CustomObjectsApi(_api(front.url).api_client)
         with pytest.raises(client.ApiException) as caught:
@@ -107,7 +106,7 @@ def test_connect_falls_back_to_the_kubeconfig(
     monkeypatch: pytest.MonkeyPatch,
     restore_kubernetes_defaults: None,
 ) -> None:
-    fake = FakeKube(ctx.crds)
+    fake = FakeKube()
     with KubeHttpFront(fake) as front:
         kubeconfig = tmp_path / "kubeconfig"
         kubeconfig.write_text(
