@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from .control_plane import ControlPlane
+from .kube import report
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
@@ -158,6 +159,8 @@ MUST_NOT = [Row(RUNNER, c, False, why) for c, why in _RUNNER_MUST_NOT] + [
     Row(SERVING, c, False, why) for c, why in _SERVING_MUST_NOT
 ]
 TABLE = MUST + MUST_NOT
+#: Each row's outcome in this run: True when the server answered as the table says.
+_AS_EXPECTED: dict[Row, bool] = {}
 
 
 def _user(account: str) -> tuple[str, list[str]]:
@@ -204,8 +207,25 @@ def test_the_table_covers_both_accounts_and_both_answers() -> None:
 def test_rbac_table(kube_admin: ApiClient, installed: str, row: Row) -> None:
     assert installed == NS
     allowed = review(kube_admin, row.account, row.call)
+    _AS_EXPECTED[row] = allowed == row.allowed
     expected = "allowed" if row.allowed else "refused"
     assert allowed == row.allowed, f"{row.account} must be {expected}: {row.call} ({row.why})"
+
+
+def test_rbac_table_figure(installed: str, request: pytest.FixtureRequest) -> None:
+    """Reports, at the end of the run, how many rows the server answered as the table says.
+
+    It asks for ``installed`` so that it runs with (after) the table's rows, which the plugin
+    moves to the end of the run.
+    """
+    allowed = sum(ok for row, ok in _AS_EXPECTED.items() if row.allowed)
+    refused = sum(ok for row, ok in _AS_EXPECTED.items() if not row.allowed)
+    report(
+        request.config,
+        f"RBAC table: {allowed} / {len(MUST)} allowed and {refused} / {len(MUST_NOT)} refused "
+        f"as expected ({allowed + refused} / {len(TABLE)})",
+    )
+    assert len(_AS_EXPECTED) in (0, len(TABLE))  # all rows ran, or this test alone was chosen
 
 
 def test_the_review_is_not_vacuous(kube_admin: ApiClient, installed: str) -> None:
