@@ -10,6 +10,7 @@ pods.py says how each is built, and from which controller's source) must be admi
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,7 +24,9 @@ from tests.manifests.policy import pod_security_violations
 from tests.manifests.test_policy import MUTANTS, MUTATED_OVERLAY, Mutant
 from tests.pipelines.golden import PIPELINES, compiled_once
 
+from .control_plane import ControlPlane
 from .kube import Obj, render, report
+from .plugin import kubectl_path
 from .pods import RESTRICTED_CONTAINER, kfp_task_pods, pod, predictor_pod, runtime_pod_spec
 
 if TYPE_CHECKING:
@@ -279,3 +282,24 @@ def test_the_pipelines_own_security_context_is_what_admits_its_task_pods(
     status, message = _create(kube_admin, installed, task)
     assert status == FORBIDDEN, message
     assert 'pod or container "main" must set securityContext.runAsNonRoot=true' in message
+
+
+def test_a_serving_runtime_with_host_network_is_refused_by_server_side_apply(
+    control_plane: ControlPlane, installed: str, pinned: Path
+) -> None:
+    """The host-network mutant sets a field KServe's ServingRuntime does not have: server-side
+    apply refuses the runtime itself, so no predictor pod could ever get it (the pod-shaped
+    check above still shows Pod Security would refuse it too)."""
+    objs = _mutated(pinned, next(m for m in MUTANTS if m.id == "host-network"))
+    (runtime,) = [o for o in objs if o["kind"] == "ServingRuntime"]
+    assert runtime["spec"]["hostNetwork"] is True
+    runtime["metadata"]["namespace"] = installed
+    cmd = [kubectl_path(), "--kubeconfig", str(control_plane.kubeconfig), "apply"]
+    cmd += ["--server-side", "--dry-run=server", "--field-manager=mlrail-test", "-f", "-"]
+    proc = subprocess.run(cmd, input=json.dumps(runtime), capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert ".spec.hostNetwork: field not declared in schema" in proc.stderr
+    # the same object without the mutant applies: the field is what the server refuses
+    del runtime["spec"]["hostNetwork"]
+    proc = subprocess.run(cmd, input=json.dumps(runtime), capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
