@@ -167,7 +167,9 @@ class KServeController:
 
     def _raise_errors(self) -> None:
         if self.errors:
-            raise AssertionError(f"the test controller failed: {self.errors[0]!r}")
+            error = self.errors[0]
+            said = getattr(error, "body", None) or ""  # an ApiException: the server's Status
+            raise AssertionError(f"the test controller failed: {error!r} {said}".strip())
 
     def _run(self) -> None:
         from kubernetes import watch

@@ -6,6 +6,7 @@ its last dense kernel negated. Tests import :class:`Servers` from here, not from
 
 from __future__ import annotations
 
+import shutil
 import socket
 import threading
 import time
@@ -14,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Servers", "negate_last_kernel", "serving"]
+__all__ = ["Servers", "good_and_bad", "negate_last_kernel", "serving"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,23 @@ def serving(repository: Path) -> Iterator[str]:
         server.should_exit = True
         thread.join(30)
         sock.close()
+
+
+@contextmanager
+def good_and_bad(onnx_model: Path, scratch: Path) -> Iterator[Servers]:
+    """The ``servers`` fixture's two servers: export_onnx's model, and it with a kernel negated.
+
+    Args:
+        onnx_model: export_onnx's output folder.
+        scratch: An empty folder for the bad model's repository.
+    """
+    (good_model,) = (onnx_model / "model_repository").iterdir()
+    bad_repo = scratch / "model_repository"
+    shutil.copytree(good_model, bad_repo / good_model.name)
+    model_file = bad_repo / good_model.name / "1" / "model.onnx"
+    negate_last_kernel(onnx_model / "model.onnx", model_file)
+    with serving(onnx_model / "model_repository") as good, serving(bad_repo) as bad:
+        yield Servers(good, bad)
 
 
 def negate_last_kernel(src: Path, dest: Path) -> None:
