@@ -203,22 +203,32 @@ def _ir(pipeline: str) -> list[Obj]:
     return [d for d in yaml.safe_load_all(compiled_once(pipeline)) if d]
 
 
+def _deploys_isvc(mode: str) -> Obj:
+    """The InferenceService deploy (target kserve) applies, as core.deploy builds it."""
+    return core.inference_service(
+        "penguins",
+        "mlrail",
+        core.storage_uri("minio://mlpipeline/v2/artifacts/training/run/export-onnx/onnx_model"),
+        service_account="mlrail-serving",
+        deployment_mode=mode,
+        model_sha256="0" * 64,
+    )
+
+
 def _templates(pinned: Path) -> Iterator[tuple[str, Obj]]:
     """Every pod mlrail's objects lead to, by a name that says where it comes from."""
     for overlay in OVERLAYS:
         spec = runtime_pod_spec(_runtime_spec(render(pinned / "overlays" / overlay)))
         yield f"ServingRuntime ({overlay})", pod(f"runtime-{overlay}", {"app": "m"}, spec)
     runtime = _runtime_spec(render(pinned / "overlays" / "dev"))
-    for mode in core.DEPLOYMENT_MODES:
-        isvc = core.inference_service(
-            "penguins",
-            "mlrail",
-            core.storage_uri("minio://mlpipeline/v2/artifacts/training/run/export-onnx/onnx_model"),
-            service_account="mlrail-serving",
-            deployment_mode=mode,
-            model_sha256="0" * 64,
-        )
-        yield f"predictor ({mode})", predictor_pod(isvc, runtime, RESTRICTED_CONTAINER)
+    predictors = {
+        mode: predictor_pod(_deploys_isvc(mode), runtime, RESTRICTED_CONTAINER)
+        for mode in core.DEPLOYMENT_MODES
+    }
+    # the modes differ in what KServe's controller makes around the pod (a Knative Service or
+    # a Deployment), not in the pod spec it builds: one pod stands for both
+    (predictor,) = {json.dumps(p, sort_keys=True) for p in predictors.values()}
+    yield "predictor (deploy's InferenceService)", json.loads(predictor)
     for pipeline in PIPELINES:
         for label, task in kfp_task_pods(_ir(pipeline), pipeline).items():
             yield f"{pipeline} {label}", task
@@ -234,8 +244,8 @@ def test_every_pod_mlrail_leads_to_is_admitted(
         for e in _ir(p)[0]["deploymentSpec"]["executors"].values()
         if "container" in e
     )
-    # 3 overlays' runtimes, 2 deployment modes, every container executor of every pipeline
-    assert len(templates) == len(OVERLAYS) + len(core.DEPLOYMENT_MODES) + executors
+    # each overlay's runtime, deploy's predictor, every container executor of every pipeline
+    assert len(templates) == len(OVERLAYS) + 1 + executors
     assert executors >= 12
     refused = []
     for where, body in templates:
