@@ -3,8 +3,10 @@
 Every pod is created with ``dry_run="All"`` in the namespace the dev overlay installed (the
 ``installed`` fixture), so admission runs in full and nothing is stored. Each pod-security
 mutant of tests/manifests/test_policy.py (the same table, applied to the same prod render) must
-be refused with a 403 naming its violation; every pod mlrail's objects lead to (tests/cluster/
-pods.py says how each is built, and from which controller's source) must be admitted.
+be refused: with a 403 naming its violation, or, for the two that are not valid pods at all, with
+the 422 of validation (their nearest valid forms then get the 403); every pod mlrail's objects
+lead to (tests/cluster/pods.py says how each is built, from which controller's source) must be
+admitted.
 """
 
 from __future__ import annotations
