@@ -37,10 +37,12 @@ def servers(onnx_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
         yield both
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def kserve_controller(kube_admin: ApiClient, installed: str) -> Iterator[KServeController]:
+    """The controller for the module's tests; their InferenceService is gone after them."""
     with KServeController(kube_admin, installed, NAME) as controller:
         yield controller
+        controller.delete()
 
 
 @pytest.fixture(scope="session")
@@ -49,7 +51,7 @@ def runner_api(control_plane: ControlPlane, kube_admin: ApiClient, installed: st
     return api_as(control_plane, kube_admin, installed, RUNNER)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def deploy_context(
     runner_api: KubernetesApi,
     kserve_controller: KServeController,
