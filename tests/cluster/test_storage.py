@@ -166,7 +166,7 @@ def _s3_env(annotations: Mapping[str, str], data: Mapping[str, str]) -> list[Obj
 
 
 def test_the_reproduction_follows_kserve_on_the_endpoint_forms() -> None:
-    # kserve pkg/credentials/s3/utils_test.go's cases, in short
+    # getEndpointConfiguration's three branches, and getEnvValue's fall-back to the data
     url = {"serving.kserve.io/s3-endpoint": "https://minio.example:9000"}
     assert _s3_env(url, {})[:3] == _env(
         S3_USE_HTTPS="1",
