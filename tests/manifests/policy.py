@@ -9,7 +9,8 @@
   no ingress rule without sources; no egress rule without destinations, to a placeholder that is
   not a CIDR, or to an address block wider than a /8 (0.0.0.0/0 is the whole internet).
 - ServiceAccounts do not mount API tokens unless allow-listed with a reason.
-- The namespace enforces Pod Security "restricted"; production images are pinned by digest.
+- The namespace enforces Pod Security "restricted"; production images are pinned by digest (a
+  real one: the all-zero placeholder pins nothing).
 
 Objects are plain dicts as ``yaml.safe_load`` returns them; nothing here mutates its input.
 """
@@ -118,6 +119,8 @@ _SECCOMP_TYPES = frozenset({"RuntimeDefault", "Localhost"})
 _DANGEROUS_VERBS = ("escalate", "bind", "impersonate")
 _SHELL_SUBRESOURCES = ("pods/exec", "pods/attach", "pods/portforward")
 _DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
+# Well-formed, and the digest of no image anyone built: what placeholders in manifests use.
+_PLACEHOLDER_DIGEST = "@sha256:" + "0" * 64
 # The widest address block an egress rule may name: a /8 is already a whole private range.
 _WIDEST_EGRESS_PREFIX = {4: 8, 6: 32}
 
@@ -459,14 +462,24 @@ def namespace_violations(objs: Iterable[Obj]) -> list[str]:
 
 
 def image_digest_violations(objs: Iterable[Obj]) -> list[str]:
-    """Every container image is pinned by digest (what production runs is what was tested)."""
+    """Every container image is pinned by a digest that is not the all-zero placeholder.
+
+    What production runs is then what was tested; a placeholder left in an overlay names no
+    image (well-formed, it passes a pattern check, and every pull of it fails).
+    """
     found = []
     for pod in pod_templates(objs):
         for c in pod.containers:
             if "image" not in c.spec and not c.complete:
                 continue  # an InferenceService model spec that takes its runtime's image
-            if not _DIGEST.search(str(c.spec.get("image", ""))):
+            image = str(c.spec.get("image", ""))
+            if not _DIGEST.search(image):
                 found.append(f"{c.where}: image {c.spec.get('image')} is not pinned by digest")
+            elif image.endswith(_PLACEHOLDER_DIGEST):
+                found.append(
+                    f"{c.where}: image {image} names the all-zero placeholder digest, not a "
+                    "built image"
+                )
     return found
 
 

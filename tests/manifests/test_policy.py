@@ -1,7 +1,8 @@
-"""The policy holds on every overlay, and each single-change mutant of prod is rejected."""
+"""The policy holds on every overlay, and each mutant of prod (one change) is rejected."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -122,6 +123,28 @@ def _rename_key(parent: dict[str, Any], old: str, new: str) -> None:
     parent[new] = parent.pop(old)
 
 
+# Pod-security mutants are valid pods, so a real API server's Pod Security admission, not its
+# validation, is what refuses them (tests/cluster/test_pod_security.py): each changes what it
+# names and, where validation ties another field to it, that field too.
+
+
+def _privileged(objs: Objs) -> None:
+    # "cannot set allowPrivilegeEscalation to false and privileged to true": the setting goes
+    security = _security(objs)
+    security["privileged"] = True
+    del security["allowPrivilegeEscalation"]
+
+
+def _proc_mount_unmasked(objs: Objs) -> None:
+    # an Unmasked /proc needs a user namespace ("hostUsers must be false to use Unmasked")
+    _security(objs)["procMount"] = "Unmasked"
+    _runtime(objs)["hostUsers"] = False
+
+
+# Well-formed, so a pattern check passes it, and the digest of no image anyone built.
+_PLACEHOLDER_IMAGE = "ghcr.io/mlrail/mlrail-serving@sha256:" + "0" * 64
+
+
 @dataclass(frozen=True)
 class Mutant:
     id: str
@@ -135,7 +158,7 @@ MUTANTS = [
     # Pod Security "restricted"
     Mutant(
         "privileged",
-        lambda o: _security(o).update(privileged=True),
+        _privileged,
         "policy",
         "privileged must not be true",
     ),
@@ -189,7 +212,7 @@ MUTANTS = [
     ),
     Mutant(
         "proc-mount-unmasked",
-        lambda o: _security(o).update(procMount="Unmasked"),
+        _proc_mount_unmasked,
         "policy",
         "procMount must be Default",
     ),
@@ -341,6 +364,12 @@ MUTANTS = [
         "pod-security.kubernetes.io/enforce must be 'restricted' (got baseline)",
     ),
     Mutant(
+        "image-digest-placeholder-in-prod",
+        lambda o: _container(o).update(image=_PLACEHOLDER_IMAGE),
+        "policy",
+        f"image {_PLACEHOLDER_IMAGE} names the all-zero placeholder digest, not a built image",
+    ),
+    Mutant(
         "image-by-tag-in-prod",
         lambda o: _container(o).update(image="ghcr.io/mlrail/mlrail-serving:0.1.0"),
         "policy",
@@ -428,7 +457,7 @@ def test_mutant_is_rejected(render: Render, request: pytest.FixtureRequest, muta
 def _restricted_container(name: str) -> dict[str, Any]:
     return {
         "name": name,
-        "image": "example@sha256:" + "0" * 64,
+        "image": "example@sha256:" + hashlib.sha256(name.encode()).hexdigest(),
         "securityContext": {
             "runAsNonRoot": True,
             "allowPrivilegeEscalation": False,
