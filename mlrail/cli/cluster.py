@@ -10,7 +10,9 @@ The KFP token: ``--token-file PATH`` (a projected service account token, say) or
 
 ``compile`` names the component image by digest with ``--image-digest sha256:…`` (else the
 :data:`IMAGE_DIGEST_ENV` environment variable) or ``--image-record FILE``, the record
-images/build.sh writes. A malformed digest or record is a usage error before anything compiles.
+images/build.sh writes; so do ``submit`` and ``schedule`` when they compile a pipeline by name (a
+compiled package is sent as it is: the options are refused with one, the variable not read). A
+malformed digest or record is a usage error before anything compiles.
 """
 
 from __future__ import annotations
@@ -55,7 +57,8 @@ __all__ = [
 DEFAULT_PIPELINE = "training"
 #: The environment variable holding the KFP API's bearer token.
 TOKEN_ENV = "MLRAIL_KFP_TOKEN"
-#: The environment variable holding the component image's digest for ``mlrail compile``.
+#: The environment variable holding the component image's digest for ``mlrail compile`` (and
+#: ``submit`` and ``schedule`` of a pipeline by name).
 IMAGE_DIGEST_ENV = "MLRAIL_IMAGE_DIGEST"
 
 
@@ -115,15 +118,27 @@ def _token(a: argparse.Namespace) -> str | None:
     return a.token or os.environ.get(TOKEN_ENV) or None
 
 
-def _package(target: str, tmp: str) -> str:
-    """A compiled YAML path as given, or a pipeline name compiled into ``tmp``."""
+def _package(a: argparse.Namespace, tmp: str) -> str:
+    """A compiled YAML path as given, or a pipeline name compiled into ``tmp``.
+
+    A name is compiled as ``mlrail compile`` would, with the component image it pins
+    (:func:`_component_image`); a compiled package already names its images.
+    """
+    target = a.pipeline
     if target.endswith((".yaml", ".yml", ".json")) or Path(target).is_file():
+        if a.image_digest or a.image_record:
+            flag = "--image-digest" if a.image_digest else "--image-record"
+            raise MlrailError(
+                f"{flag} pins the image of a pipeline given by name; {target} is compiled "
+                "already (compile it with the pin: mlrail compile --help)"
+            )
         if not Path(target).is_file():
             raise MlrailError(f"{target}: no such pipeline package")
         return target
     from mlrail.compiler import compile_pipeline
 
-    return str(compile_pipeline(target, Path(tmp) / f"{target}.yaml"))
+    image = _component_image(a)
+    return str(compile_pipeline(target, Path(tmp) / f"{target}.yaml", component_image=image))
 
 
 def _image_digest(text: str) -> str:
@@ -185,7 +200,7 @@ def cmd_submit(a: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         result = submit(
             a.host,
-            _package(a.pipeline, tmp),
+            _package(a, tmp),
             arguments=arguments,
             experiment=a.experiment,
             run_name=a.run_name,
@@ -215,7 +230,7 @@ def cmd_schedule(a: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         result = schedule(
             a.host,
-            _package(a.pipeline, tmp),
+            _package(a, tmp),
             name=a.name,
             cron=a.cron,
             interval_seconds=a.interval,
@@ -362,6 +377,27 @@ def _kfp_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--no-cache", action="store_true", help="turn caching off for every task of this run"
     )
+    _image_args(p, "when PIPELINE is a name, ")
+
+
+def _image_args(p: argparse.ArgumentParser, when: str = "") -> None:
+    """``--image-digest`` or ``--image-record``: the component image by digest (see the module
+    doc); ``when`` starts each help text with the case they apply to."""
+    pin = p.add_mutually_exclusive_group()
+    pin.add_argument(
+        "--image-digest",
+        type=_image_digest,
+        metavar="sha256:HEX",
+        help=f"{when}every task runs the component image by this digest, not by tag "
+        f"(default: ${IMAGE_DIGEST_ENV})",
+    )
+    pin.add_argument(
+        "--image-record",
+        type=_image_record,
+        metavar="FILE",
+        help=f"{when}every task runs the component image named in this digest record "
+        "(images/digests/kustomization.yaml, written by images/build.sh)",
+    )
 
 
 def _connection_args(p: argparse.ArgumentParser) -> None:
@@ -408,21 +444,7 @@ def add_compile(sub: Subcommands) -> None:
     p.add_argument(
         "--namespace", default="kubeflow", help="namespace of the resources (--format manifests)"
     )
-    pin = p.add_mutually_exclusive_group()
-    pin.add_argument(
-        "--image-digest",
-        type=_image_digest,
-        metavar="sha256:HEX",
-        help="every task runs the component image by this digest, not by tag "
-        f"(default: ${IMAGE_DIGEST_ENV})",
-    )
-    pin.add_argument(
-        "--image-record",
-        type=_image_record,
-        metavar="FILE",
-        help="every task runs the component image named in this digest record "
-        "(images/digests/kustomization.yaml, written by images/build.sh)",
-    )
+    _image_args(p)
     p.set_defaults(func=cmd_compile)
 
 
