@@ -8,7 +8,9 @@ placeholders where they do not (nothing pulls an image here).
 
 - KServe v0.20.0 (``pkg/controller/v1beta1/inferenceservice/components/predictor.go``
   ``buildPodSpec``; ``utils.MergePodSpec``; the storage initializer of
-  ``pkg/webhook/admission/pod/storage_initializer_injector.go`` and ``pkg/utils/storage.go``).
+  ``pkg/webhook/admission/pod/storage_initializer_injector.go`` (``GetStorageContainerSpec``,
+  ``CommonStorageInitialization``), ``pkg/utils/storage.go`` (``CreateInitContainerWithConfig``)
+  and ``pkg/utils/container_merge.go`` (``MergeContainerWithPatch``)).
 - KFP 2.17.0 (``backend/src/v2/compiler/argocompiler/container.go`` and ``security_context.go``;
   ``backend/src/v2/driver/driver.go`` ``initPodSpecPatch`` and ``k8s.go``), with Argo's executor
   containers as KFP's manifests configure them (``manifests/kustomize/third-party/argo/base/
@@ -18,26 +20,32 @@ placeholders where they do not (nothing pulls an image here).
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 __all__ = [
     "KFP_EXECUTOR_SECURITY",
+    "KSERVE_VERSION",
     "RESTRICTED_CONTAINER",
     "SERVING_ACCOUNT",
     "kfp_task_pods",
     "pod",
     "predictor_pod",
     "runtime_pod_spec",
+    "storage_container_for",
 ]
 
 Obj = dict[str, Any]
+#: The KServe release whose pods are rebuilt here (its Go module holds the sources cited).
+KSERVE_VERSION = "v0.20.0"
 SERVING_ACCOUNT = "mlrail-serving"
 PIPELINE_ACCOUNT = "mlrail-pipeline-runner"
 _ISVC_LABEL = "serving.kserve.io/inferenceservice"
 
 #: What a container needs of its own under ``restricted`` when the pod sets runAsNonRoot and
-#: seccomp: the securityContext a ClusterStorageContainer must give KServe's storage initializer.
+#: seccomp: what manifests/cluster gives KServe's storage initializer through the
+#: ClusterStorageContainer ``default`` (with the image's uid besides).
 RESTRICTED_CONTAINER: Mapping[str, Any] = {
     "allowPrivilegeEscalation": False,
     "capabilities": {"drop": ["ALL"]},
@@ -141,10 +149,70 @@ def _merge(base: Any, override: Any) -> Any:
     return copy.deepcopy(override)
 
 
+# Container lists a strategic merge patch merges by key (k8s.io/api core/v1 Container's
+# patchMergeKey tags); every other list is replaced.
+_CONTAINER_MERGE_KEYS = {
+    "env": "name",
+    "ports": "containerPort",
+    "volumeMounts": "mountPath",
+    "volumeDevices": "devicePath",
+}
+
+
+def _merge_container(base: Mapping[str, Any], patch: Mapping[str, Any]) -> Obj:
+    """``patch`` over ``base`` as KServe's ``MergeContainerWithPatch`` does it: a strategic
+    merge patch of two ``corev1.Container`` (maps merge key by key, keyed lists item by item).
+
+    No ``$patch`` directives or nulls: a ClusterStorageContainer read from the server has none.
+    """
+    merged = _merge(base, {k: v for k, v in patch.items() if k not in _CONTAINER_MERGE_KEYS})
+    for field, key in _CONTAINER_MERGE_KEYS.items():
+        if field not in patch:
+            continue
+        items = [copy.deepcopy(i) for i in base.get(field) or []]
+        for item in patch[field]:
+            same = [i for i, old in enumerate(items) if old.get(key) == item.get(key)]
+            if same:
+                items[same[0]] = _merge(items[same[0]], item)
+            else:
+                items.append(copy.deepcopy(item))
+        merged[field] = items
+    return merged
+
+
+def storage_container_for(
+    storage_containers: Iterable[Mapping[str, Any]], storage_uri: str
+) -> Obj | None:
+    """The ``spec.container`` KServe's webhook takes for ``storage_uri``, or None.
+
+    KServe's ``GetStorageContainerSpec`` without an explicit name: the first
+    ClusterStorageContainer, in the order the API lists them (by name), that is not disabled,
+    has ``workloadType: initContainer`` and has a ``supportedUriFormats`` entry whose prefix
+    starts the URI or whose regex matches in it (Go's ``regexp.MatchString``: unanchored).
+
+    Args:
+        storage_containers: ClusterStorageContainers as the API server lists them.
+        storage_uri: The model's ``storageUri``.
+    """
+    for csc in storage_containers:
+        spec = csc["spec"]
+        if csc.get("disabled") or spec.get("workloadType") != "initContainer":
+            continue
+        for uri_format in spec["supportedUriFormats"]:
+            prefix, regex = uri_format.get("prefix"), uri_format.get("regex")
+            if (prefix and storage_uri.startswith(prefix)) or (
+                not prefix and regex and re.search(regex, storage_uri)
+            ):
+                return copy.deepcopy(dict(spec["container"]))
+    return None
+
+
 def predictor_pod(
     isvc: Mapping[str, Any],
     runtime_spec: Mapping[str, Any],
-    storage_initializer_security: Mapping[str, Any] | None,
+    storage_initializer_security: Mapping[str, Any] | None = None,
+    *,
+    storage_container: Mapping[str, Any] | None = None,
 ) -> Obj:
     """The predictor pod KServe v0.20 makes for ``isvc`` served by ``runtime_spec``.
 
@@ -160,8 +228,12 @@ def predictor_pod(
     Args:
         isvc: The InferenceService (v1beta1, a ``predictor.model`` naming the runtime).
         runtime_spec: The ServingRuntime's spec.
-        storage_initializer_security: The storage initializer's securityContext. KServe sets
-            none (None); a ClusterStorageContainer's ``spec.container`` can give it one.
+        storage_initializer_security: A securityContext set on the storage initializer as
+            it is made. KServe sets none (None).
+        storage_container: The ``spec.container`` of the ClusterStorageContainer KServe picks
+            for the URI (:func:`storage_container_for`): merged over the initializer after its
+            volume mount, as ``CommonStorageInitialization`` does with
+            ``utils.MergeContainerWithPatch``. None: no ClusterStorageContainer matched.
     """
     predictor = isvc["spec"]["predictor"]
     unknown = set(predictor) - _PREDICTOR_COMPONENT_KEYS - _POD_SPEC_KEYS
@@ -180,7 +252,7 @@ def predictor_pod(
     if "storageUri" in model:
         initializer: Obj = {
             "name": "storage-initializer",
-            "image": "kserve/storage-initializer:v0.20.0",
+            "image": f"kserve/storage-initializer:{KSERVE_VERSION}",
             "args": [model["storageUri"], _MODEL_MOUNT],
             "terminationMessagePolicy": "FallbackToLogsOnError",
             # KServe's default StorageInitializerConfig
@@ -192,6 +264,8 @@ def predictor_pod(
         }
         if storage_initializer_security is not None:
             initializer["securityContext"] = copy.deepcopy(dict(storage_initializer_security))
+        if storage_container is not None:
+            initializer = _merge_container(initializer, storage_container)
         spec["initContainers"] = [*spec.get("initContainers", []), initializer]
         spec["volumes"] = [*spec.get("volumes", []), {"name": _PROVISION_VOLUME, "emptyDir": {}}]
         mount = {"name": _PROVISION_VOLUME, "mountPath": _MODEL_MOUNT, "readOnly": True}
