@@ -28,7 +28,7 @@ from tests.pipelines.golden import PIPELINES, compiled_once
 from .control_plane import ControlPlane
 from .kube import Obj, render, report
 from .plugin import kubectl_path
-from .pods import RESTRICTED_CONTAINER, kfp_task_pods, pod, predictor_pod, runtime_pod_spec
+from .pods import kfp_task_pods, pod, predictor_pod, runtime_pod_spec
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
@@ -196,8 +196,13 @@ def _templates(pinned: Path) -> Iterator[tuple[str, Obj]]:
         spec = runtime_pod_spec(_runtime_spec(render(pinned / "overlays" / overlay)))
         yield f"ServingRuntime ({overlay})", pod(f"runtime-{overlay}", {"app": "m"}, spec)
     runtime = _runtime_spec(render(pinned / "overlays" / "dev"))
+    # the storage initializer as KServe makes it once manifests/cluster is applied to its
+    # ClusterStorageContainer `default` (test_storage_container.py: with KServe's own object)
+    (storage,) = render(pinned / "cluster")
     predictors = {
-        mode: predictor_pod(_deploys_isvc(mode), runtime, RESTRICTED_CONTAINER)
+        mode: predictor_pod(
+            _deploys_isvc(mode), runtime, storage_container=storage["spec"]["container"]
+        )
         for mode in core.DEPLOYMENT_MODES
     }
     # the modes differ in what KServe's controller makes around the pod (a Knative Service or
@@ -239,7 +244,9 @@ def test_kserves_storage_initializer_as_shipped_is_refused(
 ) -> None:
     """KServe v0.20 gives its storage initializer no securityContext: under ``restricted`` the
     predictor pod of any ``storageUri`` model is refused unless the cluster's
-    ClusterStorageContainer gives it one (manifests/README.md lists it as a prerequisite)."""
+    ClusterStorageContainer ``default`` gives it one, as manifests/cluster does
+    (manifests/README.md, "Cluster prerequisite: storage initializer"; the server's refusal
+    and admission with KServe's own object: test_storage_container.py)."""
     runtime = _runtime_spec(render(pinned / "overlays" / "dev"))
     isvc = core.inference_service(
         "penguins", "mlrail", "s3://bucket/model_repository", service_account="mlrail-serving"
