@@ -26,6 +26,7 @@ __all__ = [
     "identity",
     "kubectl",
     "report",
+    "reapply",
     "render",
     "state",
     "wrap_in_namespace",
@@ -127,6 +128,20 @@ def state(objs: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str, str, str], 
             "managedFields": meta.get("managedFields"),
         }
     return found
+
+
+def reapply(plane: ControlPlane, directory: Path, first: list[Obj]) -> list[Obj]:
+    """Apply ``directory`` again and read it back; both must show the ``state`` of ``first``.
+
+    Returns the objects as stored after the second apply.
+    """
+    second = apply(plane, directory)
+    proc = kubectl(plane, "get", "-k", str(directory), "-o", "json")
+    assert proc.returncode == 0, proc.stderr
+    stored: list[Obj] = json.loads(proc.stdout)["items"]
+    assert state(second) == state(first)
+    assert state(stored) == state(first)
+    return stored
 
 
 class _Summary:

@@ -9,7 +9,6 @@ beside a digest record (``pinned_copy`` of tests/manifests/kustomize.py): prod r
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ import pytest
 from tests.manifests.kustomize import OVERLAYS, pinned_copy
 
 from .control_plane import ControlPlane
-from .kube import FIELD_MANAGER, Obj, apply, identity, kubectl, render, report, state
+from .kube import FIELD_MANAGER, Obj, apply, identity, kubectl, reapply, render, report, state
 from .kube import wrap_in_namespace as wrap
 
 NAMESPACE = "mlrail"
@@ -79,13 +78,8 @@ def test_overlay_applies_and_a_second_apply_changes_nothing(
     assert sorted(map(identity, first)) == rendered
     assert all(o["metadata"]["uid"] for o in first)
 
-    second = apply(control_plane, wrapper)
-    proc = kubectl(control_plane, "get", "-k", str(wrapper), "-o", "json")
-    assert proc.returncode == 0, proc.stderr
-    stored = json.loads(proc.stdout)["items"]
-    assert state(second) == state(first)
-    assert state(stored) == state(first)
-    changed = sum(state(second)[key] != value for key, value in state(first).items())
+    stored = reapply(control_plane, wrapper, first)
+    changed = sum(state(stored)[key] != value for key, value in state(first).items())
 
     # the same question asked the way a user would: kubectl diff exits 0 when nothing differs
     diff = kubectl(

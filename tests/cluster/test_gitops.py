@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from .control_plane import ControlPlane
-from .kube import FIELD_MANAGER, Obj, apply, identity, kubectl, render, report, state
+from .kube import FIELD_MANAGER, Obj, apply, identity, reapply, render, report, state
 from .plugin import kubectl_path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -98,12 +98,7 @@ def test_pipeline_resources_apply_are_stored_as_written_and_reapply_as_a_no_op(
 
     first = apply(control_plane, folder)
     assert sorted(map(identity, first)) == sorted(map(identity, rendered))
-    second = apply(control_plane, folder)
-    proc = kubectl(control_plane, "get", "-k", str(folder), "-o", "json")
-    assert proc.returncode == 0, proc.stderr
-    stored = json.loads(proc.stdout)["items"]
-    assert state(second) == state(first)
-    assert state(stored) == state(first)
+    stored = reapply(control_plane, folder, first)
 
     # read back: the server keeps the spec as written (pipelineSpec and platformSpec are
     # preserve-unknown-fields in KFP's CRD: no pruning, no defaults)
@@ -115,7 +110,7 @@ def test_pipeline_resources_apply_are_stored_as_written_and_reapply_as_a_no_op(
     assert version["pipelineSpec"] == kinds["PipelineVersion"]["spec"]["pipelineSpec"]
     assert version["pipelineName"] == back["Pipeline"]["metadata"]["name"]
 
-    changed = sum(state(second)[key] != value for key, value in state(first).items())
+    changed = sum(state(stored)[key] != value for key, value in state(first).items())
     report(
         request.config,
         f"gitops ({folder.name if folder == COMMITTED else 'fresh compile'}, {namespace}): "
