@@ -25,7 +25,7 @@ import re
 import subprocess
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
@@ -65,7 +65,7 @@ STORAGE_URI = core.storage_uri(
 REFUSED = 'container "storage-initializer" must set securityContext.allowPrivilegeEscalation=false'
 
 
-def _unavailable(reason: str) -> None:
+def _unavailable(reason: str) -> NoReturn:
     # as tests/cluster/plugin.py: required under CI, a skip with the reason elsewhere
     if os.environ.get("CI") == "true":
         pytest.fail(f"KServe's Go module is required under CI: {reason}", pytrace=False)
@@ -80,7 +80,6 @@ def kserve_source() -> Path:
     go_cmd = go()
     if go_cmd is None:
         _unavailable("no `go` on PATH")
-        raise AssertionError("unreachable")
     module = f"{KSERVE_MODULE}@{KSERVE_VERSION}"
     proc = subprocess.run(
         [go_cmd, "mod", "download", "-json", module], capture_output=True, text=True, check=False
