@@ -128,4 +128,4 @@ def test_build_script_records_both_images_after_building_them() -> None:
 
 def test_prod_overlay_reads_the_folder_the_build_writes() -> None:
     components = yaml.safe_load(PROD.read_text(encoding="utf-8"))["components"]
-    assert [(PROD.parent / c).resolve() for c in components] == [REPO / "images" / "digests"]
+    assert REPO / "images" / "digests" in [(PROD.parent / c).resolve() for c in components]
