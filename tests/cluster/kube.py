@@ -23,6 +23,7 @@ __all__ = [
     "FIELD_MANAGER",
     "Obj",
     "apply",
+    "create_pod_dry_run",
     "identity",
     "kubectl",
     "report",
@@ -142,6 +143,19 @@ def reapply(plane: ControlPlane, directory: Path, first: list[Obj]) -> list[Obj]
     assert state(second) == state(first)
     assert state(stored) == state(first)
     return stored
+
+
+def create_pod_dry_run(api: Any, namespace: str, body: Mapping[str, Any]) -> tuple[int, str]:
+    """Create the pod ``body`` with dry-run (``api``: a kubernetes ApiClient): (HTTP status,
+    the server's message)."""
+    from kubernetes.client import CoreV1Api
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        CoreV1Api(api).create_namespaced_pod(namespace, dict(body), dry_run="All")
+    except ApiException as e:
+        return int(e.status), str(json.loads(e.body).get("message", e.body))
+    return 201, ""
 
 
 class _Summary:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +27,7 @@ from tests.pipelines.golden import PIPELINES, compiled_once
 
 from .control_plane import ControlPlane
 from .kube import Obj, render, report
+from .kube import create_pod_dry_run as _create
 from .plugin import kubectl_path
 from .pods import kfp_task_pods, pod, predictor_pod, runtime_pod_spec
 
@@ -106,18 +107,6 @@ def pinned(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _runtime_spec(objs: list[Obj]) -> dict[str, Any]:
     (runtime,) = [o for o in objs if o["kind"] == "ServingRuntime"]
     return dict(runtime["spec"])
-
-
-def _create(api: ApiClient, namespace: str, body: Mapping[str, Any]) -> tuple[int, str]:
-    """Create ``body`` with dry-run: (HTTP status, the server's message)."""
-    from kubernetes.client import CoreV1Api
-    from kubernetes.client.exceptions import ApiException
-
-    try:
-        CoreV1Api(api).create_namespaced_pod(namespace, dict(body), dry_run="All")
-    except ApiException as e:
-        return int(e.status), str(json.loads(e.body).get("message", e.body))
-    return 201, ""
 
 
 def _is_pod_security(mutant: Mutant, objs: list[Obj]) -> bool:

@@ -34,6 +34,7 @@ from tests.manifests.policy import pod_security_violations
 
 from .control_plane import ControlPlane
 from .kube import Obj, kubectl, render
+from .kube import create_pod_dry_run as _create
 from .plugin import kubectl_path
 from .pods import (
     KSERVE_VERSION,
@@ -170,18 +171,6 @@ def _predictor(api: ApiClient) -> Obj:
     container = storage_container_for(_storage_containers(api), STORAGE_URI)
     assert container is not None, f"no ClusterStorageContainer supports {STORAGE_URI}"
     return predictor_pod(isvc, runtime["spec"], storage_container=container)
-
-
-def _create(api: ApiClient, namespace: str, body: Mapping[str, Any]) -> tuple[int, str]:
-    """Create ``body`` with dry-run: (HTTP status, the server's message)."""
-    from kubernetes.client import CoreV1Api
-    from kubernetes.client.exceptions import ApiException
-
-    try:
-        CoreV1Api(api).create_namespaced_pod(namespace, dict(body), dry_run="All")
-    except ApiException as e:
-        return int(e.status), str(json.loads(e.body).get("message", e.body))
-    return 201, ""
 
 
 def _initializer(pod: Mapping[str, Any]) -> Obj:
