@@ -1,4 +1,93 @@
 """Lifecycle events: CloudEvents 1.0 to an HTTP sink (``K_SINK``) or a JSON Lines file.
 
-A sink that is down never fails a run or blocks a deploy (DESIGN §4).
+A sink that is down never fails a run or blocks a deploy (DESIGN §4): :func:`send` and
+:func:`emit` return a :class:`Delivery` record instead of raising, and the step that sent the
+event writes it to its log and output metadata.
+
+The types and their data fields: :mod:`mlrail.events.types`. Sinks, modes, retries:
+:mod:`mlrail.events.sinks`. From a component's core or adapter, one call::
+
+    from mlrail import events
+
+    delivery = events.send(
+        "model.deployed",
+        {"version": "3", "target": "kserve", "links": {"release_record": uri}},
+        model_name="penguins",
+        events_sink=events_sink,  # "" -> K_SINK -> none
+    )
+    print(delivery.line())
+    artifact.metadata.update(delivery.metadata())
+
+Importing this package costs no more than its own modules: the CloudEvents SDK and the HTTP
+client are imported by the calls that need them.
 """
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from mlrail.errors import MlrailError
+from mlrail.events.event import make_event, source_for, to_json_line
+from mlrail.events.sinks import Delivery, Retry, Sink, emit, parse_sink, resolve_sink
+from mlrail.events.types import PREFIX, TYPES, EventType, event_type, markdown_table
+
+__all__ = [
+    "PREFIX",
+    "TYPES",
+    "Delivery",
+    "EventType",
+    "Retry",
+    "Sink",
+    "emit",
+    "event_type",
+    "make_event",
+    "markdown_table",
+    "parse_sink",
+    "resolve_sink",
+    "send",
+    "source_for",
+    "to_json_line",
+]
+
+_log = logging.getLogger(__name__)
+
+
+def send(
+    type_: str,
+    data: Mapping[str, Any],
+    *,
+    model_name: str = "",
+    events_sink: str = "",
+    pipeline: str = "",
+    run: str = "",
+    retry: Retry | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Delivery:
+    """Build one event and send it; never raises, whatever the sink or the data.
+
+    Args:
+        type_: The event type, full or short (``model.deployed``).
+        data: The facts: the type's required fields, ``links`` to the evidence, more if useful.
+        model_name: The event's ``subject``.
+        events_sink: The sink (see :mod:`mlrail.events.sinks`); empty: ``K_SINK``, then none.
+        pipeline: The pipeline's name, for the ``source``.
+        run: The run's id or name, for the ``source``.
+        retry: Delivery bounds (default :class:`Retry`: about 5 s at most).
+        env: Where ``K_SINK`` is read (default: the process environment).
+
+    Returns:
+        What happened: also logged (a warning when not delivered).
+    """
+    source = source_for(pipeline, run)
+    try:
+        event = make_event(type_, data, subject=model_name, source=source)
+    except MlrailError as e:
+        # a bug in the sender's facts must not stop the step that reports them either
+        delivery = Delivery(type_, "", resolve_sink(events_sink, env), False, 0, error=str(e))
+    else:
+        delivery = emit(event, events_sink, retry=retry, env=env)
+    level = logging.INFO if delivery.delivered or not delivery.sink else logging.WARNING
+    _log.log(level, "%s", delivery.line())
+    return delivery

@@ -1,0 +1,107 @@
+"""notify: a run's final status as a lifecycle event (``io.mlrail.run.succeeded`` or
+``io.mlrail.run.failed``), sent from the pipeline's exit handler.
+
+The exit handler runs after every step, whether they succeeded, failed or closed a gate, so a
+failed run is heard too. KFP hands the exit task its ``PipelineTaskFinalStatus``; the facts it
+holds become the event's data: ``state``, and for a failure ``failed_task`` (the task the status
+names: on KFP's backend and in kfp.local alike, the exit handler's group, e.g.
+``exit-handler-1``) with ``error`` and ``error_code`` when KFP gives them.
+
+A sink that is down never fails the exit handler: the delivery is recorded instead.
+
+Output (the ``delivery`` artifact)::
+
+    delivery.json   {"event": {CloudEvents attributes + "data"},
+                     "delivery": {"event_type", "event_id", "event_sink", "event_delivered",
+                                  "event_attempts", "event_error"[, "event_status"]}}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlrail import events
+from mlrail.io import atomic_write_json
+
+__all__ = ["DELIVERY_FILE", "Notified", "notify"]
+
+DELIVERY_FILE = "delivery.json"
+
+
+@dataclass(frozen=True)
+class Notified:
+    """What notify sent (``event``: attributes and data; empty if it could not be built) and
+    what happened to it."""
+
+    event: dict[str, Any]
+    delivery: events.Delivery
+
+
+def notify(
+    state: str,
+    *,
+    failed_task: str = "",
+    error_code: int | None = None,
+    error_message: str = "",
+    events_sink: str = "",
+    model_name: str = "",
+    pipeline: str = "",
+    run_id: str = "",
+    run_name: str = "",
+    links: Mapping[str, str] | None = None,
+    delivery_dir: str | Path | None = None,
+    retry: events.Retry | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Notified:
+    """Sends run.succeeded (state SUCCEEDED) or run.failed (any other state); never raises for
+    the sink.
+
+    Args:
+        state: KFP's final state: SUCCEEDED, FAILED or CANCELLED.
+        failed_task: The task KFP's final status names.
+        error_code: Its error code, if any.
+        error_message: Its error message, if any.
+        events_sink: The sink (an http(s) URL, ``…#structured``, a file); empty: ``K_SINK``,
+            then none.
+        model_name: The event's subject.
+        pipeline: The pipeline's name (the event's source).
+        run_id: The run's id (the event's source).
+        run_name: The run's name.
+        links: Names to URIs a receiver may follow (the run's page, its artifacts).
+        delivery_dir: Where ``delivery.json`` goes (None: nowhere).
+        retry: Delivery bounds.
+        env: Where ``K_SINK`` is read (default: the process environment).
+
+    Returns:
+        The event and its delivery record.
+    """
+    data: dict[str, Any] = {"state": state}
+    if pipeline:
+        data["pipeline"] = pipeline
+    if run_id:
+        data["run_id"] = run_id
+    if run_name:
+        data["run_name"] = run_name
+    if state == "SUCCEEDED":
+        kind = "run.succeeded"
+    else:
+        kind = "run.failed"
+        data["failed_task"] = failed_task
+        if error_message:
+            data["error"] = error_message
+        if error_code is not None:
+            data["error_code"] = error_code
+    if links:
+        data["links"] = dict(links)
+    source = events.source_for(pipeline, run_id or run_name)
+    event = events.make_event(kind, data, subject=model_name, source=source)
+    delivery = events.emit(event, events_sink, retry=retry, env=env)
+    record = {k: event[k] for k in event} | {"data": event.get_data()}
+    if delivery_dir is not None:
+        atomic_write_json(
+            Path(delivery_dir) / DELIVERY_FILE, {"event": record, "delivery": delivery.metadata()}
+        )
+    return Notified(record, delivery)
