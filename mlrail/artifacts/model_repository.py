@@ -5,6 +5,7 @@ Layout (Triton's model repository: what ``mlrail serve`` and KServe's Triton run
     <repository>/<name>/config.pbtxt               Triton's model configuration (triton_config)
     <repository>/<name>/<version>/model.onnx       version = 1, 2, 3, ...
     <repository>/<name>/<version>/model_spec.json  mlrail's input contract
+    <repository>/<name>/<version>/model_config.pbtxt, model.sig   a signed version's (optional)
 
 A version is a folder whose name is a canonical positive integer (:func:`version_number`): ``1``,
 ``2``, ``10``; not ``0``, not ``01`` (beside ``1`` it would be a second folder for one version),
@@ -17,6 +18,10 @@ a version folder that exists is complete, and a running server may load it at on
 onto an existing version fails instead of replacing it, so two concurrent pushes never share a
 number: the loser takes the next one. ``config.pbtxt`` is written after the version, so a failed
 push never leaves the old versions under a new configuration.
+
+A signed version (:mod:`mlrail.artifacts.signing`) carries its signature and the configuration
+it was signed with; a push copies both with it and writes ``config.pbtxt`` from that signed copy
+under the model's name, so the signature still verifies at the new version number and name.
 
 Nothing heavy is imported here (no numpy, pyarrow or ONNX): the server imports this module, and
 so does ``mlrail serve --help``.
@@ -31,6 +36,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Protocol
 
+from mlrail.artifacts.signing import SIGNATURE_FILE, SIGNED_CONFIG_FILE, config_for
 from mlrail.io import atomic_write_text, fsync_dir, fsync_tree, staging_dir
 
 __all__ = [
@@ -145,6 +151,10 @@ def _push_version(model_folder: Path, source: Path) -> int:
         shutil.copyfile(source / MODEL_FILE, staging / MODEL_FILE)
         # the server's input contract travels with the version (KServe mounts only the repository)
         shutil.copyfile(source / SPEC_FILE, staging / SPEC_FILE)
+        # a signed version's signature and signed configuration travel with it
+        for signed in (SIGNED_CONFIG_FILE, SIGNATURE_FILE):
+            if (source / signed).is_file():
+                shutil.copyfile(source / signed, staging / signed)
         fsync_tree(staging)
         for _ in range(_PUSH_ATTEMPTS):
             version = next_version(model_folder)
@@ -170,20 +180,32 @@ def push(
     Args:
         model_folder: The model's folder in a repository (``<repository>/<name>``; made if
             missing). Its name is the model's name, in ``config.pbtxt`` too.
-        source: A folder holding ``model.onnx`` and ``model_spec.json`` (export_onnx's output).
-        spec: The model's contract (``source``'s ``model_spec.json``), for ``config.pbtxt``.
+        source: A folder holding ``model.onnx`` and ``model_spec.json`` (export_onnx's output),
+            and for a signed version also ``model_config.pbtxt`` and ``model.sig`` (a signed
+            version folder of export_onnx's model repository).
+        spec: The model's contract (``source``'s ``model_spec.json``), for ``config.pbtxt``
+            when ``source`` carries no signed configuration.
 
     Returns:
         The new version's number.
 
     Raises:
         FileNotFoundError: ``source`` lacks one of the two files; nothing is pushed.
+        ModelError: ``source``'s signed configuration has no top-level ``name:`` line.
     """
     folder = Path(model_folder)
+    src = Path(source)
+    signed_config = src / SIGNED_CONFIG_FILE
+    # read before the push, so a config that cannot be used fails with nothing pushed
+    config = (
+        config_for(signed_config.read_text(encoding="utf-8"), folder.name)
+        if signed_config.is_file()
+        else triton_config(folder.name, spec)
+    )
     folder.mkdir(parents=True, exist_ok=True)
-    version = _push_version(folder, Path(source))
+    version = _push_version(folder, src)
     # after the push: a failed push must not leave the old version under a new config
-    atomic_write_text(folder / CONFIG_FILE, triton_config(folder.name, spec))
+    atomic_write_text(folder / CONFIG_FILE, config)
     return version
 
 

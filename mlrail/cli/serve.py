@@ -35,6 +35,14 @@ def add_serve(sub: Subcommands) -> None:
         metavar="0..1",
         help="fraction of answered inferences logged with --log-payloads (default: 1.0)",
     )
+    p.add_argument(
+        "--verify-key",
+        metavar="PUBLIC_KEY",
+        default=None,
+        help="PEM public key: serve only model versions signed with its private key, checked "
+        "at load and at every reload; an unsigned or changed version is refused and the model "
+        "keeps the version it had (default: no verification)",
+    )
     # limits against careless and hostile clients (defaults and reasons: mlrail.serving.limits);
     # None keeps serve()'s default, which is not imported here to keep --help fast
     limit = p.add_argument_group("limits per server process")
@@ -90,6 +98,7 @@ def cmd_serve(a: argparse.Namespace) -> int:
         model_version=a.model_version,
         log_payloads=a.log_payloads,
         log_sample_rate=a.log_sample_rate,
+        verify_key=a.verify_key,
         **limits,
     )
     return 0

@@ -425,6 +425,7 @@ def create_app(
     poll_interval: float = 1.0,
     log_payloads: str | None = None,
     log_sample_rate: float = 1.0,
+    verify_key: str | os.PathLike[str] | None = None,
 ) -> InferenceApp:
     """Load a model repository and return the V2 ASGI app serving it.
 
@@ -437,13 +438,16 @@ def create_app(
         log_payloads: Log sampled inferences to this JSON Lines file, or POST them as
             CloudEvents to this ``http(s)://`` URL (:mod:`mlrail.serving.payload_log`).
         log_sample_rate: The fraction of answered inferences logged, 0 to 1.
+        verify_key: A PEM public key: serve only model versions signed with its private key
+            (:mod:`mlrail.serving.repository`); None verifies nothing.
 
     Returns:
         The ASGI application; ``close()`` flushes its payload log.
 
     Raises:
-        ModelError: The repository folder does not exist. (A model that fails to load does not
-            raise: it is reported not ready and the others serve.)
+        ModelError: The repository folder does not exist, or ``verify_key`` is not a usable
+            public key. (A model that fails to load or verify does not raise: it is reported
+            not ready and the others serve.)
         ValueError: The sample rate is outside 0..1, or the payload log cannot be opened.
     """
     if not 0.0 <= log_sample_rate <= 1.0:  # also refuses NaN
@@ -453,6 +457,7 @@ def create_app(
         model_version,
         intra_op_threads=intra_op_threads,
         poll_interval=poll_interval,
+        verify_key=verify_key,
     )
     metrics = Metrics()
     payload_log = None

@@ -66,6 +66,8 @@ class LoadedModel:
         outputs: The graph's outputs.
         spec: The model's contract, or None if the version has no ``model_spec.json``.
         fingerprint: Identity of the files it was loaded from, to notice a replaced folder.
+        signer: The fingerprint of the key its signature was verified with (None when the
+            server verifies no signatures).
     """
 
     name: str
@@ -76,6 +78,7 @@ class LoadedModel:
     outputs: tuple[TensorSpec, ...]
     spec: ModelSpec | None = None
     fingerprint: tuple[int, ...] = ()
+    signer: str | None = None
     # Lookups the request path needs, computed once here instead of per request.
     input_index: dict[str, TensorSpec] = field(init=False, repr=False)
     output_index: dict[str, TensorSpec] = field(init=False, repr=False)
@@ -103,6 +106,7 @@ def load_model(
     intra_op_threads: int = 1,
     *,
     fingerprint: tuple[int, ...] = (),
+    signer: str | None = None,
 ) -> LoadedModel:
     """Load one version folder into an ONNX Runtime session and check it against its contract.
 
@@ -112,6 +116,7 @@ def load_model(
         version: The version number.
         intra_op_threads: ONNX Runtime threads per run (0: ONNX Runtime's default).
         fingerprint: Identity of the files, kept to notice when the folder is replaced.
+        signer: The key fingerprint its signature was verified with, if it was.
 
     Returns:
         The loaded model, its inputs in the contract's order.
@@ -152,6 +157,7 @@ def load_model(
         outputs=tuple(outputs),
         spec=spec,
         fingerprint=fingerprint,
+        signer=signer,
     )
 
 

@@ -19,6 +19,16 @@ replaces the old one only once it has loaded, so requests never wait for a load.
 appear atomically (:func:`mlrail.artifacts.model_repository.push` renames a finished hidden
 folder to the version's number), so a version folder that exists is complete; hidden folders
 (the rename's source) are not versions.
+
+With a ``verify_key`` (``mlrail serve --verify-key``) every version is checked against its
+signature before it loads, at start and at every re-scan
+(:func:`mlrail.artifacts.signing.verify_version`: its files and the model's ``config.pbtxt``).
+A version that is unsigned, signed by another key, or whose files differ from what was signed
+is refused like one that does not load: never loaded, one log line naming the file, its
+``/v2/models/<name>/versions/<n>/ready`` answers 503 with that reason, and the model keeps
+serving the version it had. A refused version is checked again when its files (the signature,
+the signed files or ``config.pbtxt``) change. Without a key nothing is verified and
+``model_signing`` is never imported.
 """
 
 from __future__ import annotations
@@ -34,7 +44,13 @@ from pathlib import Path
 from typing import Any
 
 from mlrail.artifacts import model_repository
-from mlrail.artifacts.model_repository import MODEL_FILE
+from mlrail.artifacts.model_repository import CONFIG_FILE, MODEL_FILE, SPEC_FILE
+from mlrail.artifacts.signing import (
+    SIGNATURE_FILE,
+    SIGNED_CONFIG_FILE,
+    read_public_key,
+    verify_version,
+)
 from mlrail.errors import ModelError
 from mlrail.serving.model import LoadedModel, load_model
 
@@ -91,9 +107,11 @@ class Repository:
             small batches, concurrency comes from requests and workers, and ORT's default pool
             (one thread per core, spinning between runs) burns CPU the server needs for HTTP.
         poll_interval: Seconds between re-scans for new versions triggered by :meth:`poll`.
+        verify_key: A PEM public key: serve only versions signed with its private key (see the
+            module doc); None verifies nothing.
 
     Raises:
-        ModelError: ``root`` is not a folder.
+        ModelError: ``root`` is not a folder, or ``verify_key`` is not a usable public key.
     """
 
     def __init__(
@@ -103,6 +121,7 @@ class Repository:
         *,
         intra_op_threads: int = 1,
         poll_interval: float = 1.0,
+        verify_key: str | os.PathLike[str] | None = None,
     ) -> None:
         self.root = Path(root)
         if not self.root.is_dir():
@@ -113,6 +132,9 @@ class Repository:
             raise ModelError(
                 f"intra_op_threads must be >= 0 (0: ONNX Runtime's default), got {intra_op_threads}"
             )
+        self.verify_key = None if verify_key is None else Path(verify_key)
+        if self.verify_key is not None:
+            read_public_key(self.verify_key)  # a bad key fails at start, not at every load
         self.model_version = model_version
         self.intra_op_threads = intra_op_threads
         self.poll_interval = poll_interval
@@ -247,20 +269,34 @@ class Repository:
             if current and current.version == version and current.fingerprint == fingerprint:
                 chosen = current
                 break
+            # a refused version is retried when any file its verification read changes
+            stamp = fingerprint + _signed_stamp(folder) if self.verify_key else fingerprint
             known = failures.get(version)
-            if known and known[0] == fingerprint:
+            if known and known[0] == stamp:
                 continue  # failed before and unchanged: don't re-read a corrupt file every scan
             try:
+                signer = self._verify(folder, entry.name)
                 chosen = load_model(
-                    folder, entry.name, version, self.intra_op_threads, fingerprint=fingerprint
+                    folder,
+                    entry.name,
+                    version,
+                    self.intra_op_threads,
+                    fingerprint=fingerprint,
+                    signer=signer,
                 )
             except ModelError as e:
                 # Logged once per distinct failure: an unchanged file is not re-read (above).
-                failures[version] = (fingerprint, self._relative(str(e)))
+                failures[version] = (stamp, self._relative(str(e)))
                 logger.error("model %r version %d not loaded: %s", entry.name, version, e)
                 continue
             failures.pop(version, None)
-            logger.info("model %r: serving version %d from %s", entry.name, version, folder)
+            logger.info(
+                "model %r: serving version %d from %s%s",
+                entry.name,
+                version,
+                folder,
+                f" (signature verified, signer {signer})" if signer else "",
+            )
             break
 
         newest_failure = max(failures, default=0)
@@ -285,6 +321,30 @@ class Repository:
             else "; ".join(failures[v][1] for v in sorted(failures, reverse=True))
             or f"{name}: no version could be loaded"
         )
+
+    def _verify(self, folder: Path, name: str) -> str | None:
+        """The signer of a version folder, or None with no key; SignatureError if refused."""
+        if self.verify_key is None:
+            return None
+        return verify_version(folder, self.verify_key, model_name=name).signer
+
+
+def _signed_stamp(folder: Path) -> tuple[int, ...]:
+    """Identity of the other files a verification reads (0s for a missing one)."""
+    stamp: list[int] = []
+    for path in (
+        folder / SIGNATURE_FILE,
+        folder / SIGNED_CONFIG_FILE,
+        folder / SPEC_FILE,
+        folder.parent / CONFIG_FILE,
+    ):
+        try:
+            s = os.stat(path)
+        except OSError:
+            stamp += [0, 0, 0]
+            continue
+        stamp += [s.st_ino, s.st_mtime_ns, s.st_size]
+    return tuple(stamp)
 
 
 def _fingerprint(folder: Path) -> tuple[int, ...]:

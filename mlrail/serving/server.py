@@ -76,6 +76,7 @@ _ENV_MAX_BODY = "MLRAIL_SERVE_MAX_BODY_BYTES"
 _ENV_THREADS = "MLRAIL_SERVE_INTRA_OP_THREADS"
 _ENV_LOG_PAYLOADS = "MLRAIL_SERVE_LOG_PAYLOADS"
 _ENV_LOG_SAMPLE_RATE = "MLRAIL_SERVE_LOG_SAMPLE_RATE"
+_ENV_VERIFY_KEY = "MLRAIL_SERVE_VERIFY_KEY"
 _ENV_PROMETHEUS_DIR = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client reads it at import
 _FACTORY = "mlrail.serving.server:_app_from_environment"
 _PROTOCOL = "mlrail.serving.http:GuardedHttpToolsProtocol"
@@ -105,6 +106,7 @@ def serve(
     body_timeout: float = DEFAULT_BODY_TIMEOUT,
     max_connections: int | None = None,
     max_bytes_in_flight: int | None = None,
+    verify_key: str | None = None,
 ) -> None:
     """Serve a model repository over the V2 inference protocol until SIGTERM/SIGINT.
 
@@ -134,9 +136,13 @@ def serve(
         max_bytes_in_flight: Request-body bytes per process being read or answered at most
             (503 with ``Retry-After`` beyond it); at least ``max_body_bytes`` (default: 16 MiB,
             or ``max_body_bytes`` if larger).
+        verify_key: A PEM public key file: every model version is verified against its
+            signature at load and at every reload, and refused if unsigned or changed
+            (:mod:`mlrail.serving.repository`); None verifies nothing.
 
     Raises:
-        ModelError: The repository folder does not exist, or ``workers`` is below 1.
+        ModelError: The repository folder does not exist, ``workers`` is below 1, or
+            ``verify_key`` is not a usable public key.
         ValueError: The port, a limit or the sample rate is out of range, or the payload log
             cannot be opened.
         ListenError: The address cannot be bound (in use, or not this machine's).
@@ -172,6 +178,7 @@ def serve(
         intra_op_threads=intra_op_threads,
         log_payloads=log_payloads,
         log_sample_rate=log_sample_rate,
+        verify_key=verify_key,
     )
     if workers == 1:
         app = options["app"]
@@ -194,6 +201,7 @@ def serve(
         intra_op_threads,
         log_payloads,
         log_sample_rate,
+        verify_key,
     )
     env.update(limits.to_environment())
     metrics_dir = tempfile.mkdtemp(prefix="mlrail-metrics-")
@@ -284,6 +292,7 @@ def _uvicorn_options(
     intra_op_threads: int,
     log_payloads: str | None = None,
     log_sample_rate: float = 1.0,
+    verify_key: str | None = None,
 ) -> dict[str, Any]:
     """The keyword arguments of ``uvicorn.run`` for :func:`serve` (loads models if workers=1)."""
     if workers < 1:
@@ -298,12 +307,17 @@ def _uvicorn_options(
             intra_op_threads=intra_op_threads,
             log_payloads=log_payloads,
             log_sample_rate=log_sample_rate,
+            verify_key=verify_key,
         )
     else:
         if not Path(model_repository).is_dir():
             raise ModelError(f"{model_repository}: model repository not found (not a folder)")
         if not 0.0 <= log_sample_rate <= 1.0:  # refused here, before any worker starts
             raise ValueError(f"log_sample_rate must be between 0 and 1, got {log_sample_rate}")
+        if verify_key is not None:  # refused here, before any worker starts
+            from mlrail.artifacts.signing import read_public_key
+
+            read_public_key(verify_key)
         app = _FACTORY
     return {
         "app": app,
@@ -341,6 +355,7 @@ def _environment(
     intra_op_threads: int,
     log_payloads: str | None,
     log_sample_rate: float,
+    verify_key: str | None = None,
 ) -> dict[str, str]:
     destination = log_payloads or ""
     if destination and not destination.startswith(("http://", "https://")):
@@ -352,6 +367,7 @@ def _environment(
         _ENV_THREADS: str(intra_op_threads),
         _ENV_LOG_PAYLOADS: destination,
         _ENV_LOG_SAMPLE_RATE: repr(log_sample_rate),
+        _ENV_VERIFY_KEY: "" if verify_key is None else str(Path(verify_key).resolve()),
     }
 
 
@@ -365,4 +381,5 @@ def _app_from_environment() -> InferenceApp:
         intra_op_threads=int(os.environ.get(_ENV_THREADS, "1")),
         log_payloads=os.environ.get(_ENV_LOG_PAYLOADS) or None,
         log_sample_rate=float(os.environ.get(_ENV_LOG_SAMPLE_RATE, "1.0")),
+        verify_key=os.environ.get(_ENV_VERIFY_KEY) or None,
     )
