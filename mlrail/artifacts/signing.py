@@ -71,6 +71,9 @@ SIGNED_CONFIG_FILE = "model_config.pbtxt"
 # CONFIG_FILE; not imported from there, which imports this module).
 _CONFIG_FILE = "config.pbtxt"
 
+# The curves model-signing's key-based signer and verifier accept.
+_CURVES = ("secp256r1", "secp384r1", "secp521r1")
+
 # The top-level name field of a Triton config: the first unindented ``name:`` line.
 _NAME_LINE = re.compile(r"^name:[^\n]*$", re.MULTILINE)
 
@@ -176,13 +179,28 @@ def read_public_key(public_key: str | os.PathLike[str]) -> bytes:
         key = serialization.load_pem_public_key(pem)
     except ValueError as e:
         raise ModelError(f"{path}: not a PEM public key ({e})") from None
-    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name not in (
-        "secp256r1",
-        "secp384r1",
-        "secp521r1",
-    ):
+    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name not in _CURVES:
         raise ModelError(f"{path}: not an elliptic-curve public key on P-256, P-384 or P-521")
     return pem
+
+
+def _check_private_key(path: Path) -> None:
+    """Refuse a private key model-signing cannot sign with, naming the file."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    try:
+        pem = path.read_bytes()
+    except OSError as e:
+        raise ModelError(f"{path}: cannot read the private key: {e.strerror or e}") from None
+    try:
+        key = serialization.load_pem_private_key(pem, password=None)
+    except (ValueError, TypeError) as e:  # not PEM, or encrypted
+        raise ModelError(f"{path}: cannot sign with this key: {e}") from None
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name not in _CURVES:
+        raise ModelError(
+            f"{path}: cannot sign with this key: not an elliptic-curve key on P-256, P-384 or P-521"
+        )
 
 
 def key_fingerprint(public_key: str | os.PathLike[str]) -> str:
@@ -228,8 +246,7 @@ def sign_version(
         raise ModelError(f"{config_path}: cannot read the model configuration: {e}") from None
     config_for(config_text, folder.parent.name)  # refuses a config without a name line
     key_path = Path(private_key)
-    if not key_path.is_file():
-        raise ModelError(f"{key_path}: private key not found")
+    _check_private_key(key_path)  # before anything is written: a failed sign changes nothing
     atomic_write_text(folder / SIGNED_CONFIG_FILE, config_text)
     (folder / SIGNATURE_FILE).unlink(missing_ok=True)
 
@@ -237,10 +254,7 @@ def sign_version(
 
     # model-signing 1.1's Config.__init__ lacks "-> None", hence the ignores
     hashing = model_signing.hashing.Config().set_ignored_paths(paths=[SIGNATURE_FILE])  # type: ignore[no-untyped-call]
-    try:
-        signer = model_signing.signing.Config().use_elliptic_key_signer(private_key=key_path)  # type: ignore[no-untyped-call]
-    except (ValueError, TypeError) as e:  # not PEM, encrypted, not an EC key on a known curve
-        raise ModelError(f"{key_path}: cannot sign with this key: {e}") from None
+    signer = model_signing.signing.Config().use_elliptic_key_signer(private_key=key_path)  # type: ignore[no-untyped-call]
     # signed into a scratch folder, then written atomically: no half-written model.sig
     with tempfile.TemporaryDirectory(prefix="mlrail-sign-") as scratch:
         signature = Path(scratch) / SIGNATURE_FILE
