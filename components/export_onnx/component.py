@@ -63,6 +63,8 @@ def export_onnx(
         {
             "opset": result.opset,
             "sha256": result.sha256,
+            "identity": result.identity,
+            "source_sha256": result.source_sha256,
             "inputs": result.inputs,
             "outputs": result.outputs,
             "max_abs_diff": result.parity.max_abs_diff,

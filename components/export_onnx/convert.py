@@ -3,7 +3,9 @@
 tf2onnx 1.17's Python API has no ``from_saved_model``; the path its command line takes
 (``tf_loader.from_saved_model`` then ``_convert_common``) is the one that carries StringLookup
 tables over, so it is reused here in process (why not ``from_keras`` or Keras' own export: the
-:mod:`~mlrail.components.export_onnx.core` module doc).
+:mod:`~mlrail.components.export_onnx.core` module doc). The converted model is then made
+reproducible (:mod:`.reproducible`) and its identity (:mod:`mlrail.artifacts.identity`) is
+recorded in its metadata.
 """
 
 from __future__ import annotations
@@ -15,15 +17,20 @@ from pathlib import Path
 from typing import Any
 
 from mlrail import __version__
+from mlrail.artifacts.identity import IDENTITY_METADATA_KEY, model_identity
 from mlrail.artifacts.modelspec import ModelSpec
 from mlrail.components.export_onnx.naming import name_inputs
+from mlrail.components.export_onnx.reproducible import reproducible
 from mlrail.errors import ModelError
 
-__all__ = ["convert", "signature"]
+__all__ = ["convert", "signature", "source_hash"]
 
 
 def convert(saved_model: Path, spec: ModelSpec, opset: int) -> Any:
     """The SavedModel as a checked ONNX ``ModelProto``: inputs named by column, metadata set.
+
+    The same SavedModel (or a same-seed retraining's) gives the same bytes (:mod:`.reproducible`);
+    the identity is in the metadata prop ``mlrail.identity``.
 
     Raises:
         ModelError: the model cannot be converted, its inputs cannot be named, or the converted
@@ -36,7 +43,12 @@ def convert(saved_model: Path, spec: ModelSpec, opset: int) -> Any:
         name_inputs(proto, spec)
     except ModelError as e:
         raise ModelError(f"{saved_model}: {e}") from e
-    _metadata(proto, spec, _dir_hash(saved_model))
+    reproducible(proto)
+    try:
+        identity = model_identity(proto)
+    except ModelError as e:
+        raise ModelError(f"{saved_model}: {e}") from e
+    _metadata(proto, spec, identity)
     try:
         onnx.checker.check_model(proto, full_check=True)
     except onnx.checker.ValidationError as e:
@@ -102,14 +114,14 @@ def signature(proto: Any) -> dict[str, list[dict[str, Any]]]:
     return {"inputs": _signature(proto.graph.input), "outputs": _signature(proto.graph.output)}
 
 
-def _metadata(proto: Any, spec: ModelSpec, source_hash: str) -> None:
+def _metadata(proto: Any, spec: ModelSpec, identity: str) -> None:
     proto.producer_name = "mlrail"
     proto.producer_version = __version__
     props = {
         "mlrail.task": spec.task,
         "mlrail.label": spec.label,
         "mlrail.classes": ",".join(spec.classes),
-        "mlrail.source_sha256": source_hash,
+        IDENTITY_METADATA_KEY: identity,
         "mlrail.signature": json.dumps(signature(proto), sort_keys=True),
     }
     for k, v in props.items():
@@ -117,7 +129,12 @@ def _metadata(proto: Any, spec: ModelSpec, source_hash: str) -> None:
         entry.key, entry.value = k, v
 
 
-def _dir_hash(path: Path) -> str:
+def source_hash(path: Path) -> str:
+    """sha256 over the SavedModel's files (relative path, bytes), in path order.
+
+    Recorded in the artifact's metadata, not in the file: it differs between two same-seed
+    trainings (TensorFlow's function names), so in the file it would change the bytes.
+    """
     h = hashlib.sha256()
     for f in sorted(p for p in path.rglob("*") if p.is_file()):
         h.update(str(f.relative_to(path)).encode())

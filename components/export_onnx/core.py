@@ -52,7 +52,14 @@ none), so the parity gate would be off without anyone saying so.
 The file carries its signature in the metadata prop ``mlrail.signature``:
 ``{"inputs": [{"name", "dtype", "onnx_type", "shape"}], "outputs": [...]}``, with ``-1`` for
 a dimension of any size, besides ``mlrail.task``, ``mlrail.label``, ``mlrail.classes`` and
-``mlrail.source_sha256`` (producer ``mlrail``, producer version the mlrail version).
+``mlrail.identity`` (producer ``mlrail``, producer version the mlrail version).
+
+Identity and reproducibility: the same SavedModel, or a retraining with the same data and seed,
+gives the same ``model.onnx`` bytes (:mod:`.reproducible` says what tf2onnx varied and how it
+is fixed). The model's identity (:mod:`mlrail.artifacts.identity`: what it computes, not how the
+file spells it) is in the file's ``mlrail.identity`` metadata and the artifact's ``identity``
+metadata; deploy decides "unchanged" by it. The SavedModel's hash (``source_sha256``) is only in
+the artifact's metadata: it differs between two same-seed trainings.
 
 Output layout of the ``onnx_model`` artifact::
 
@@ -86,12 +93,13 @@ from typing import Any
 import numpy as np
 
 from mlrail.artifacts.examples import read_split
+from mlrail.artifacts.identity import IDENTITY_METADATA_KEY
 from mlrail.artifacts.model_repository import MODEL_FILE
 from mlrail.artifacts.modelspec import ModelSpec
 from mlrail.artifacts.parity import DEFAULT_RTOL, DEFAULT_TOLERANCE
 from mlrail.components.export_onnx import artifact, checks, variants
 from mlrail.components.export_onnx.checks import Parity
-from mlrail.components.export_onnx.convert import convert
+from mlrail.components.export_onnx.convert import convert, source_hash
 from mlrail.components.export_onnx.variants import (
     DEFAULT_MAX_ACCURACY_DROP,
     DEFAULT_MAX_RMSE_INCREASE,
@@ -140,6 +148,10 @@ class ExportResult:
     parity: Parity
     opset: int
     sha256: str
+    #: :func:`mlrail.artifacts.identity.model_identity` of ``model.onnx``
+    identity: str
+    #: sha256 over the SavedModel's files (``convert.source_hash``)
+    source_sha256: str
     inputs: list[str]
     outputs: list[str]
     base: Quality | None = None
@@ -226,7 +238,9 @@ def export_onnx(
     )
     spec = ModelSpec.read(model_dir)
     saved_model = Path(model_dir) / "saved_model"
-    data = convert(saved_model, spec, opset).SerializeToString()
+    proto = convert(saved_model, spec, opset)
+    identity = next(p.value for p in proto.metadata_props if p.key == IDENTITY_METADATA_KEY)
+    data = proto.SerializeToString()
 
     where = str(Path(examples_dir) / split)
     features = spec.features(read_split(where), where)
@@ -251,6 +265,8 @@ def export_onnx(
         parity=result,
         opset=opset,
         sha256=hashlib.sha256(data).hexdigest(),
+        identity=identity,
+        source_sha256=source_hash(saved_model),
         inputs=[i.column for i in spec.inputs],
         outputs=[spec.output],
         base=base,
