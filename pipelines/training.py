@@ -1,10 +1,11 @@
 """The training pipeline: from a data file to a deployed ONNX model, with two gates.
 
-    ingest → validate → (ok?) train → evaluate → (blessed?) export_onnx → deploy
+    ingest → validate → (ok?) train → export_onnx → evaluate → (blessed?) deploy
 
-Two gates: no training on data with anomalies, and no export or deploy of a model that is not
-blessed. export_onnx fails the run (and so blocks deploy) when ONNX Runtime does not match the
-SavedModel on every eval row.
+The evidence is about what is served: export_onnx converts the SavedModel and fails the run when
+ONNX Runtime does not match it on every eval row; evaluate then measures that ONNX model, in ONNX
+Runtime, and its blessing is the gate in front of deploy. Two gates: no training on data with
+anomalies, and no deploy of a model that is not blessed.
 """
 
 from collections.abc import Callable
@@ -210,9 +211,28 @@ def pipeline_function(gpus: int = 0) -> Callable[..., None]:
             kubernetes.add_node_selector_json(train_task, train_node_selector)
             kubernetes.add_toleration_json(train_task, train_tolerations)
             _object_store(train_task, object_store_secret)
+            # Never cached: this makes the bytes that are served, so each run's are its own (made
+            # with what the run has now, its signing key once export signs), and a new onnx_model
+            # each run is also what keeps evaluate below from being answered by a cache hit.
+            export_task = _on_cluster(
+                export_onnx(
+                    model=train_task.outputs["model"],
+                    examples=ingest_task.outputs["examples"],
+                    model_name=model_name,
+                    tolerance=parity_tolerance,
+                    opset=opset,
+                    optimize=optimize,
+                    quantize=quantize,
+                    max_accuracy_drop=max_accuracy_drop,
+                    max_rmse_increase=max_rmse_increase,
+                ),
+                "export_onnx",
+            ).set_caching_options(False)
+            # Never cached: the verdict rests on the baseline as it is now (the newest deployed
+            # version), which the cache key (the baseline's path) cannot see.
             evaluate_task = _on_cluster(
                 evaluate(
-                    model=train_task.outputs["model"],
+                    onnx_model=export_task.outputs["onnx_model"],
                     examples=ingest_task.outputs["examples"],
                     thresholds=thresholds,
                     baseline_model=baseline_model,
@@ -222,23 +242,9 @@ def pipeline_function(gpus: int = 0) -> Callable[..., None]:
                     fairness_thresholds=fairness_thresholds,
                 ),
                 "evaluate",
-            )
+            ).set_caching_options(False)
             _object_store(evaluate_task, object_store_secret)
             with dsl.If(evaluate_task.outputs["Output"] == True, name="model-blessed"):  # noqa: E712
-                export_task = _on_cluster(
-                    export_onnx(
-                        model=train_task.outputs["model"],
-                        examples=ingest_task.outputs["examples"],
-                        model_name=model_name,
-                        tolerance=parity_tolerance,
-                        opset=opset,
-                        optimize=optimize,
-                        quantize=quantize,
-                        max_accuracy_drop=max_accuracy_drop,
-                        max_rmse_increase=max_rmse_increase,
-                    ),
-                    "export_onnx",
-                ).set_caching_options(False)
                 _on_cluster(
                     deploy(
                         onnx_model=export_task.outputs["onnx_model"],

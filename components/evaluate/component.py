@@ -8,7 +8,7 @@ from mlrail.components._images import COMPONENT_IMAGE
 
 @dsl.component(base_image=COMPONENT_IMAGE, install_kfp_package=False)
 def evaluate(
-    model: Input[Model],
+    onnx_model: Input[Model],
     examples: Input[Dataset],
     metrics: Output[Metrics],
     classification_metrics: Output[ClassificationMetrics],
@@ -21,11 +21,11 @@ def evaluate(
     fairness_thresholds: dict = {},  # noqa: B006
     baseline_model: str = "",
 ) -> bool:
-    """Measures the model on the eval split, overall, per slice and per group, against a baseline
-    when there is one, and blesses it when no enforced threshold fails.
+    """Measures the ONNX model, in ONNX Runtime, on the eval split, overall, per slice and per
+    group, against a baseline when there is one, and blesses it when no enforced threshold fails.
 
     Args:
-        model: The model written by train.
+        onnx_model: The model export_onnx wrote (its model.onnx is what deploy serves).
         examples: The splits written by ingest; evaluates on ``eval``.
         metrics: Scalar metrics (accuracy, balanced_accuracy, precision/recall/f1 macro, roc_auc,
             log_loss, ece; or rmse, mae, mape, r2) and fairness figures per sensitive column.
@@ -46,12 +46,12 @@ def evaluate(
             path with nothing deployed yet means no baseline (the first run).
 
     Returns:
-        True when the model is blessed: the gate in front of export and deploy.
+        True when the model is blessed: the gate in front of deploy.
     """
     from mlrail.components.evaluate import core
 
     ev = core.evaluate(
-        model.path,
+        onnx_model.path,
         examples.path,
         metrics.path,
         blessing.path,

@@ -1,6 +1,7 @@
 """evaluate: how good the model is, overall, per slice and per group, and whether to bless it.
 
-The model is run on the eval split (or any table with the label column), its figures computed
+The model (in the pipeline: export_onnx's ONNX model, the one deploy serves, run in ONNX Runtime)
+is run on the eval split (or any table with the label column), its figures computed
 with scikit-learn (:mod:`.metrics`), fairlearn (:mod:`.fairness`) and scikit-learn's permutation
 importance (:mod:`.importance`), compared with a baseline model when there is one (:mod:`.models`:
 the latest deployed version, say), and checked against thresholds. The model is blessed when no
@@ -196,7 +197,8 @@ def evaluate_table(
     """Evaluate the model in ``model_dir`` on ``table`` and write what is asked for.
 
     Args:
-        model_dir: A train output or an ONNX model folder (see :mod:`.models`).
+        model_dir: An ONNX model folder (export_onnx's, in the pipeline) or a train output
+            (see :mod:`.models`).
         table: The rows, with the label column and the model's input columns.
         where: Names the data in messages and outputs (a path).
         metrics_path: Where to write metrics.json; not written when None.

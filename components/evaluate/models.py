@@ -2,12 +2,15 @@
 
 A model folder is recognised by its files:
 
+- ``model.onnx`` + ``model_spec.json``: an export_onnx output (what the pipeline's evaluate
+  measures: the model deploy serves) or a version folder of a model repository
+  (``<repository>/<name>/<version>/``, as deploy writes it), run with ONNX Runtime;
 - ``saved_model/`` + ``model_spec.json``: a train output, run with TensorFlow through the
-  SavedModel's ``serving_default`` signature (what export_onnx converts and deploy ships);
-- ``model.onnx`` + ``model_spec.json``: an export_onnx output or a version folder of a model
-  repository (``<repository>/<name>/<version>/``, as deploy writes it), run with ONNX Runtime.
+  SavedModel's ``serving_default`` signature. The pipeline never hands evaluate one; it stays
+  for ``mlrail evaluate`` on a train output and for a ``baseline_model`` that names one.
 
-TensorFlow is imported only for a SavedModel, so an ONNX baseline costs no TensorFlow import.
+TensorFlow is imported only for a SavedModel: evaluating an ONNX model, against an ONNX baseline
+or none, never imports it.
 
 A baseline is given as a path or a URI (``s3://``, ``gs://``, ``file://``; a remote model is
 copied to a temporary folder first) to one of those folders, or to a model's folder in a

@@ -3,6 +3,7 @@ test_goldens.py) and a real local run."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 import yaml
 
 from mlrail.local import run_training
+from mlrail.local.summary import read_outputs
 from tests.pipelines.golden import compiled_once
 
 
@@ -93,16 +95,32 @@ def test_gates(ir: dict[str, Any]) -> None:
     blessed = tasks["condition-2"]["triggerPolicy"]["condition"]
     assert blessed == "inputs.parameter_values['pipelinechannel--evaluate-Output'] == true"
     inner = ir["components"]["comp-condition-1"]["dag"]["tasks"]
-    assert {"train", "evaluate", "condition-2"} == set(inner)
-    assert {"export-onnx", "deploy"} == set(ir["components"]["comp-condition-2"]["dag"]["tasks"])
+    # every trained model is exported (and so parity-checked); the blessing gates deploy only
+    assert {"train", "export-onnx", "evaluate", "condition-2"} == set(inner)
+    assert {"deploy"} == set(ir["components"]["comp-condition-2"]["dag"]["tasks"])
     assert set(ir["root"]["dag"]["tasks"]) == {"ingest", "validate", "condition-1"}
+
+
+def test_evaluate_measures_the_onnx_model_that_deploy_serves(ir: dict[str, Any]) -> None:
+    tasks = _tasks(ir)
+    assert tasks["export-onnx"]["inputs"]["artifacts"]["model"]["taskOutputArtifact"] == {
+        "outputArtifactKey": "model",
+        "producerTask": "train",
+    }
+    measured = tasks["evaluate"]["inputs"]["artifacts"]["onnx_model"]["taskOutputArtifact"]
+    assert measured == {"outputArtifactKey": "onnx_model", "producerTask": "export-onnx"}
+    assert "model" not in tasks["evaluate"]["inputs"]["artifacts"]  # never the SavedModel
+    # deploy gets the same artifact, through the blessing's sub-DAG
+    served = tasks["deploy"]["inputs"]["artifacts"]["onnx_model"]["componentInputArtifact"]
+    into_gate = tasks["condition-2"]["inputs"]["artifacts"][served]["taskOutputArtifact"]
+    assert into_gate == measured
 
 
 def test_retries_caching_and_resources(ir: dict[str, Any]) -> None:
     tasks = _tasks(ir)
     assert tasks["ingest"]["retryPolicy"]["maxRetryCount"] == 2
     assert tasks["ingest"]["retryPolicy"]["backoffDuration"] == "10s"
-    for name in ("export-onnx", "deploy"):
+    for name in ("export-onnx", "evaluate", "deploy"):
         assert tasks[name]["cachingOptions"] == {}, f"{name} must never be served from cache"
     assert tasks["train"]["cachingOptions"] == {"enableCache": True}
     executors = ir["deploymentSpec"]["executors"]
@@ -133,7 +151,7 @@ def test_penguins_end_to_end(penguins_run) -> None:
     run = penguins_run
     assert run.ok, run.error
     assert [(s.name, s.status) for s in run.steps] == [
-        (n, "SUCCESS") for n in ("ingest", "validate", "train", "evaluate", "export_onnx", "deploy")
+        (n, "SUCCESS") for n in ("ingest", "validate", "train", "export_onnx", "evaluate", "deploy")
     ]
     assert all(s.seconds is not None and s.seconds > 0 for s in run.steps)
     assert run.figures["anomalies"] == 0
@@ -142,6 +160,14 @@ def test_penguins_end_to_end(penguins_run) -> None:
     assert run.figures["parity_max_abs_diff"] <= 1e-5
     assert run.onnx_model == run.model_repository / "penguins" / "1" / "model.onnx"
     assert run.onnx_model.is_file()
+
+
+def test_the_run_measured_the_exported_model(penguins_run) -> None:
+    run_dir = penguins_run.run_dir
+    exported = read_outputs(run_dir / "export-onnx").paths["onnx_model"]
+    metrics = read_outputs(run_dir / "evaluate").paths["metrics"]
+    assert json.loads(metrics.read_text(encoding="utf-8"))["model"] == str(exported)
+    assert (exported / "model.onnx").is_file()
 
 
 def test_data_with_anomalies_stops_before_training(tmp_path: Path) -> None:
@@ -159,7 +185,7 @@ def test_data_with_anomalies_stops_before_training(tmp_path: Path) -> None:
     assert not (tmp_path / "w" / "models").exists()
 
 
-def test_unblessed_model_is_not_exported(tmp_path: Path) -> None:
+def test_unblessed_model_is_exported_and_measured_but_not_deployed(tmp_path: Path) -> None:
     run = run_training(
         workdir=tmp_path,
         arguments={
@@ -169,7 +195,11 @@ def test_unblessed_model_is_not_exported(tmp_path: Path) -> None:
         },
     )
     assert run.status == "STOPPED" and run.figures["blessed"] is False
-    assert [s.status for s in run.steps][-2:] == ["SKIPPED", "SKIPPED"]
+    assert [(s.name, s.status) for s in run.steps][-3:] == [
+        ("export_onnx", "SUCCESS"),
+        ("evaluate", "SUCCESS"),
+        ("deploy", "SKIPPED"),
+    ]
     assert not (tmp_path / "models").exists()
 
 

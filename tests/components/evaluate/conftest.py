@@ -30,6 +30,18 @@ def binary_model(trained: Trained, tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 @pytest.fixture(scope="session")
+def binary_onnx(
+    binary_model: Path, trained: Trained, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """:func:`binary_model` exported to ONNX (parity-checked), as the pipeline gives evaluate."""
+    from mlrail.components.export_onnx.core import export_onnx
+
+    out = tmp_path_factory.mktemp("binary-onnx") / "onnx_model"
+    export_onnx(binary_model, trained.examples, out, model_name="sex")
+    return out
+
+
+@pytest.fixture(scope="session")
 def regression_model(trained: Trained, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A model of the body mass in grams (regression)."""
     out = tmp_path_factory.mktemp("regression") / "model"

@@ -1,6 +1,8 @@
 import json
 import math
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 from kfp.dsl import HTML, Artifact, ClassificationMetrics, Dataset, Metrics, Model
@@ -21,10 +23,10 @@ def _outputs(tmp_path: Path) -> dict:
     }
 
 
-def test_python_func_logs_kfp_metrics(trained: Trained, tmp_path: Path) -> None:
+def test_python_func_logs_kfp_metrics(trained: Trained, onnx_model: Path, tmp_path: Path) -> None:
     out = _outputs(tmp_path)
     blessed = evaluate.python_func(
-        model=Model(name="model", uri=str(trained.model)),
+        onnx_model=Model(name="onnx_model", uri=str(onnx_model)),
         examples=Dataset(name="examples", uri=str(trained.examples)),
         thresholds={"accuracy": ">= 0.95"},
         slices=["island"],
@@ -54,11 +56,11 @@ def test_python_func_logs_kfp_metrics(trained: Trained, tmp_path: Path) -> None:
 
 
 def test_a_model_not_blessed_names_its_failed_checks_in_the_metadata(
-    trained: Trained, tmp_path: Path
+    trained: Trained, onnx_model: Path, tmp_path: Path
 ) -> None:
     out = _outputs(tmp_path)
     blessed = evaluate.python_func(
-        model=Model(name="model", uri=str(trained.model)),
+        onnx_model=Model(name="onnx_model", uri=str(onnx_model)),
         examples=Dataset(name="examples", uri=str(trained.examples)),
         thresholds={"accuracy": ">= 0.5", "log_loss": "<= 0.0000001"},
         **out,
@@ -71,14 +73,14 @@ def test_a_model_not_blessed_names_its_failed_checks_in_the_metadata(
 
 
 def test_binary_roc_curve_with_finite_thresholds_and_a_baseline(
-    trained: Trained, binary_model: Path, tmp_path: Path
+    trained: Trained, binary_onnx: Path, tmp_path: Path
 ) -> None:
     # the same model as its own baseline: every change is 0, so it is blessed
     baseline = tmp_path / "baseline"
-    shutil.copytree(binary_model, baseline)
+    shutil.copytree(binary_onnx, baseline)
     out = _outputs(tmp_path)
     blessed = evaluate.python_func(
-        model=Model(name="model", uri=str(binary_model)),
+        onnx_model=Model(name="onnx_model", uri=str(binary_onnx)),
         examples=Dataset(name="examples", uri=str(trained.examples)),
         baseline_model=str(baseline),
         **out,
@@ -96,6 +98,37 @@ def test_binary_roc_curve_with_finite_thresholds_and_a_baseline(
         ("roc_auc", "value", 0.0),
         ("roc_auc", "change", 0.0),
     ]
+
+
+def test_evaluating_the_onnx_model_never_imports_tensorflow(
+    trained: Trained, onnx_model: Path, tmp_path: Path
+) -> None:
+    """The step measures what is served, in ONNX Runtime: with slices, fairness, permutation
+    importance and an ONNX baseline, TensorFlow (3-5 s to import) stays out of its process."""
+    code = f"""
+import json, sys
+from pathlib import Path
+from kfp.dsl import HTML, Artifact, ClassificationMetrics, Dataset, Metrics, Model
+from mlrail.components.evaluate import evaluate
+out = Path({str(tmp_path)!r})
+blessed = evaluate.python_func(
+    onnx_model=Model(name="onnx_model", uri={str(onnx_model)!r}),
+    examples=Dataset(name="examples", uri={str(trained.examples)!r}),
+    metrics=Metrics(name="metrics", uri=str(out / "metrics")),
+    classification_metrics=ClassificationMetrics(name="cm", uri=str(out / "cm")),
+    blessing=Artifact(name="blessing", uri=str(out / "blessing")),
+    report=HTML(name="report", uri=str(out / "report")),
+    slices=["island"],
+    sensitive_columns=["sex"],
+    baseline_model={str(onnx_model)!r},
+)
+saved = json.loads((out / "metrics").read_text())
+assert blessed and saved["feature_importance"]["features"] and saved["slices"], saved.keys()
+assert saved["baseline"]["format"] == "onnx" and saved["fairness"]
+loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras", "tf2onnx"))
+assert not loaded, loaded[:5]
+"""
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)
 
 
 def test_compiles(tmp_path: Path) -> None:
