@@ -88,6 +88,6 @@ def send(
         delivery = Delivery(type_, "", resolve_sink(events_sink, env), False, 0, error=str(e))
     else:
         delivery = emit(event, events_sink, retry=retry, env=env)
-    level = logging.INFO if delivery.delivered or not delivery.sink else logging.WARNING
+    level = logging.WARNING if delivery.error else logging.INFO
     _log.log(level, "%s", delivery.line())
     return delivery

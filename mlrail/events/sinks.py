@@ -97,13 +97,16 @@ class Delivery:
 
     def line(self) -> str:
         """One log line saying what happened."""
+        name = " ".join(filter(None, ("event", self.event_type, self.event_id)))
+        if self.error and not self.attempts:  # not built, or a sink that could not be parsed
+            return f"{name}: not sent: {self.error} (the run goes on)"
         if not self.sink:
-            return f"event {self.event_type} {self.event_id}: not sent (no events sink, no K_SINK)"
+            return f"{name}: not sent (no events sink, no K_SINK)"
         if self.delivered:
-            return f"event {self.event_type} {self.event_id}: delivered to {self.sink}"
+            return f"{name}: delivered to {self.sink}"
         return (
-            f"event {self.event_type} {self.event_id}: NOT delivered to {self.sink} after "
-            f"{self.attempts} attempt(s): {self.error} (the run goes on)"
+            f"{name}: NOT delivered to {self.sink} after {self.attempts} attempt(s): "
+            f"{self.error} (the run goes on)"
         )
 
 
