@@ -123,12 +123,13 @@ def build_record(
             not what its producer writes.
     """
     onnx_dir = Path(paths.onnx_model)
+    deployment = _deployment(paths.deployment)
     spec = _json_file(onnx_dir / "model_spec.json", required=False) or {}
     model = Model(
         name=model_name,
         sha256=_sha256(onnx_dir / "model.onnx"),
         registry_version=registry_version,
-        identity=identity,
+        identity=identity or _opt_str(deployment.get("identity") or None),
         signature=signature,
         task=_opt_str(spec.get("task")),
         label=_opt_str(spec.get("label")),
@@ -141,7 +142,7 @@ def build_record(
         evidence=_evidence(paths, onnx_dir),
         build=Build(mlrail_version=mlrail.__version__, **vars(info)),
         request=request,
-        where=_where(paths.deployment, model_name),
+        where=_where(deployment, model_name),
         created=when.isoformat(timespec="seconds").replace("+00:00", "Z"),
         kind=kind,
         links=dict(links or {}),
@@ -354,11 +355,13 @@ def _delta(old: float | None, new: float | None) -> float | None:
     return None if old is None or new is None else new - old
 
 
-def _where(deployment: Path_ | Mapping[str, Any], model_name: str) -> Where:
+def _deployment(deployment: Path_ | Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(deployment, Mapping):
-        doc = dict(deployment)
-    else:
-        doc = _json_file(_file(deployment, "deployment.json")) or {}
+        return dict(deployment)
+    return _json_file(_file(deployment, "deployment.json")) or {}
+
+
+def _where(doc: dict[str, Any], model_name: str) -> Where:
     revisions = doc.get("revisions") or {}
     traffic = [
         Traffic(

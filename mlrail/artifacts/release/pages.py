@@ -80,7 +80,11 @@ def _opt(v: object) -> str:
 
 
 def _short(h: str | None) -> str:
-    return "–" if not h else h[:12]
+    """A hash's first 12 digits, after its scheme (``onnx-graph-v1:``) if it has one."""
+    if not h:
+        return "–"
+    scheme, _, digest = h.rpartition(":")
+    return f"{scheme}:{digest[:12]}" if scheme else digest[:12]
 
 
 def _outcome(o: CheckOutcome | None) -> str:
@@ -423,9 +427,16 @@ def render_html(r: Record) -> str:
 # terminal
 
 
+_TEXT_CELL = 60  # characters of a table cell in the terminal (the pages have it all)
+
+
+def _cut(s: str, n: int) -> str:
+    return s if len(s) <= n else s[: n - 1] + "…"
+
+
 def _aligned(rows: list[list[str]]) -> list[str]:
     """Rows as lines of left-aligned columns, indented under their caption."""
-    cells = [[_line(c) for c in row] for row in rows]
+    cells = [[_cut(_line(c), _TEXT_CELL) for c in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
     return [
         "    " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()

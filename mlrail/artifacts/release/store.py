@@ -62,7 +62,8 @@ def _checked(record: Record) -> str:
     """release.json's text, after the record passed the same checks a reader makes."""
     doc = to_json(record)
     from_json(Record, doc, where=f"release of {record.model.name!r}")
-    return json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    # ASCII: a lone surrogate (a non-UTF-8 byte in a command-line reason) stays a valid \u escape
+    return json.dumps(doc, indent=2, ensure_ascii=True, allow_nan=False) + "\n"
 
 
 def _write_files(record: Record, folder: Path) -> None:
