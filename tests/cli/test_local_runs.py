@@ -134,8 +134,8 @@ def test_the_steps_and_their_task_folders_come_from_the_compiled_pipeline() -> N
         ("ingest", "ingest"),
         ("validate", "validate"),
         ("train", "train"),
-        ("evaluate", "evaluate"),
         ("export_onnx", "export-onnx"),
+        ("evaluate", "evaluate"),
         ("deploy", "deploy"),
     ]
 
@@ -224,3 +224,37 @@ def test_a_retried_step_gets_a_line_per_attempt_as_each_ends(tmp_path: Path) -> 
     assert [line.split()[:2] for line in lines] == [["ingest", "FAILURE"], ["ingest", "SUCCESS"]]
     assert lines[1].endswith("(attempt 2)") and not lines[0].endswith(")")
     assert (step.status, step.attempts, step.error) == ("SUCCESS", 2, "")
+
+
+def test_a_step_process_ends_once_its_record_is_written_with_its_output_flushed(
+    tmp_path: Path,
+) -> None:
+    """A task's process skips the interpreter's teardown (TensorFlow's takes over a second) but
+    loses nothing: what the step printed and logged is out, its record says SUCCESS."""
+    from mlrail.local.steps import read_record
+
+    (tmp_path / "a_step.py").write_text(
+        "import atexit, logging, sys\n"
+        "atexit.register(lambda: open(sys.argv[-1], 'w').write('teardown ran'))\n"
+        "logging.basicConfig(level=logging.INFO, format='%(message)s')\n"
+        "logging.info('logged by the step')\n"
+        "sys.stdout.write('printed by the step, no newline')\n"
+    )
+    task = tmp_path / "task"
+    task.mkdir()
+    executor_input = json.dumps({"outputs": {"outputFile": str(task / "executor_output.json")}})
+    marker = tmp_path / "teardown.txt"
+    done = subprocess.run(
+        [sys.executable, "-m", "mlrail.local.steps", "a_step"]
+        + ["--executor_input", executor_input, str(marker)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "printed by the step, no newline"
+    assert "logged by the step" in done.stderr
+    record = read_record(task)
+    assert record is not None and record.status == "SUCCESS"
+    assert not marker.exists()  # the interpreter's teardown (atexit and all) was skipped
