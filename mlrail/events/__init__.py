@@ -24,7 +24,6 @@ client are imported by the calls that need them.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -50,8 +49,6 @@ __all__ = [
     "source_for",
     "to_json_line",
 ]
-
-_log = logging.getLogger(__name__)
 
 
 def send(
@@ -88,6 +85,8 @@ def send(
         delivery = Delivery(type_, "", resolve_sink(events_sink, env), False, 0, error=str(e))
     else:
         delivery = emit(event, events_sink, retry=retry, env=env)
+    import logging  # only here: importing the package stays cheap
+
     level = logging.WARNING if delivery.error else logging.INFO
-    _log.log(level, "%s", delivery.line())
+    logging.getLogger(__name__).log(level, "%s", delivery.line())
     return delivery
