@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 import sys
 import types
 import typing
@@ -67,13 +68,9 @@ def _fail(where: str, path: str, msg: str) -> typing.NoReturn:
 def _parse(tp: Any, obj: Any, where: str, path: str) -> Any:
     origin = get_origin(tp)
     if origin in (Union, types.UnionType):
-        options = get_args(tp)
-        if obj is None:
-            if type(None) in options:
-                return None
-            _fail(where, path, "null where a value is required")
-        (inner,) = [t for t in options if t is not type(None)]
-        return _parse(inner, obj, where, path)
+        # every union in the record is ``X | None``
+        (inner,) = [t for t in get_args(tp) if t is not type(None)]
+        return None if obj is None else _parse(inner, obj, where, path)
     if dataclasses.is_dataclass(tp):
         return _parse_dataclass(typing.cast(type, tp), obj, where, path)
     if origin is list:
@@ -124,6 +121,8 @@ def _parse_dataclass(cls: type, obj: Any, where: str, path: str) -> Any:
         meta = f.metadata
         if "enum" in meta and value not in meta["enum"]:
             _fail(where, sub, f"{value!r} is not one of {', '.join(meta['enum'])}")
+        if "pattern" in meta and not re.search(meta["pattern"], value):
+            _fail(where, sub, f"{value!r} does not match {meta['pattern']}")
         if meta.get("format") == "date-time" and not _is_time(value):
             _fail(where, sub, f"{value!r} is not a date-time with its offset (ISO 8601)")
         if "const" in meta and value != meta["const"]:

@@ -57,6 +57,10 @@ SCHEMA_FILE = Path(__file__).with_name("release.schema.json")
 Number = float | None  # JSON has no NaN or infinity: an artifact writes them as null
 
 
+#: RFC 3339's date-time (the schema's ``format`` alone is not checked by every validator)
+_TIME = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$"
+
+
 def _doc(text: str, **extra: Any) -> dict[str, Any]:
     return {"description": text, **extra}
 
@@ -312,7 +316,9 @@ class Record:
     build: Build
     request: Request
     where: Where
-    created: str = field(metadata=_doc("When (UTC, ISO 8601)", format="date-time"))
+    created: str = field(
+        metadata=_doc("When (ISO 8601, with its offset)", format="date-time", pattern=_TIME)
+    )
     kind: str = field(default="deploy", metadata=_doc("What it did", enum=list(KINDS)))
     format: str = field(default=FORMAT, metadata=_doc("The record's format", const=FORMAT))
     number: int | None = field(
