@@ -44,7 +44,7 @@ def notify(
     state: str,
     *,
     failed_task: str = "",
-    error_code: int | None = None,
+    error_code: float | None = None,
     error_message: str = "",
     events_sink: str = "",
     model_name: str = "",
@@ -62,7 +62,7 @@ def notify(
     Args:
         state: KFP's final state: SUCCEEDED, FAILED or CANCELLED.
         failed_task: The task KFP's final status names.
-        error_code: Its error code, if any.
+        error_code: Its error code, if any (a whole number; KFP's JSON may hand it over as 1.0).
         error_message: Its error message, if any.
         events_sink: The sink (an http(s) URL, ``…#structured``, a file); empty: ``K_SINK``,
             then none.
@@ -93,7 +93,7 @@ def notify(
         if error_message:
             data["error"] = error_message
         if error_code is not None:
-            data["error_code"] = error_code
+            data["error_code"] = int(error_code)
     if links:
         data["links"] = dict(links)
     source = events.source_for(pipeline, run_id or run_name)

@@ -112,6 +112,8 @@ def test_the_exit_handler_is_heard_locally(tmp_path: Path, fail: bool) -> None:
         assert got.event["type"] == "io.mlrail.run.failed"
         assert data["state"] == "FAILED" and data["failed_task"] == "exit-handler-1"
         assert data["error"] == "Task exit-handler-1 failed."
+        # kfp.local hands the code over as JSON's 1.0: the event says 1
+        assert data["error_code"] == 1 and b'"error_code": 1}' in got.body
     else:
         assert got.event["type"] == "io.mlrail.run.succeeded"
         assert data == {
