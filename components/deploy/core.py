@@ -5,7 +5,8 @@ Targets:
 - ``local``: push the model into a local model repository as a new version
   (:func:`mlrail.artifacts.model_repository.push`: atomically — the version folder appears by one
   rename, complete — so a running ``mlrail serve`` picks it up without a restart), with its Triton
-  ``config.pbtxt`` written for the name it is deployed under.
+  ``config.pbtxt`` written for the name it is deployed under; unless the newest version already
+  is this model (below): then nothing is pushed.
 - ``render``: write the KServe ``InferenceService`` for the model without touching a cluster.
 - ``kserve``: apply that InferenceService to the cluster (server-side apply), wait for it,
   smoke-test the live endpoint with export_onnx's golden requests, with an optional canary that is
@@ -16,10 +17,31 @@ The InferenceService (``render`` and ``kserve``): runtime ``mlrail-onnx`` or
 ``kserve-tritonserver`` over the V2 protocol; ``storageUri`` = the artifact's ``model_repository``;
 requests = limits = ``cpu``/``memory``; ``minReplicas``/``maxReplicas``; the deployment mode in
 the ``serving.kserve.io/deploymentMode`` annotation (Serverless also turns on tag routing, so a
-canary is reachable alone); the model's sha256 in the ``mlrail.io/model-sha256`` annotation of
-the object and of the predictor; ``serviceAccountName: mlrail-serving`` with no API token; Pod
+canary is reachable alone); the model's identity in the ``mlrail.io/model-identity`` annotation
+and the sha256 of its file in ``mlrail.io/model-sha256`` (a record of the bytes), each on the
+object and on the predictor; ``serviceAccountName: mlrail-serving`` with no API token; Pod
 Security "restricted" settings on the predictor pod and the model container (the ServingRuntime
 supplies the user id).
+
+The model is known by its identity (:func:`mlrail.artifacts.identity.model_identity`: what the
+graph computes, not how the file spells it; a retraining with the same data and seed has the
+same one), computed here from ``model.onnx`` itself. If the file's ``mlrail.identity`` metadata
+(written by export_onnx) names another identity of the same form, the file was changed after
+export: refused. Decisions:
+
+==========  ===================================================================================
+target      ``decision``
+==========  ===================================================================================
+local       ``unchanged``: the newest version in the repository has the same identity and the
+            same ``model_spec.json``; nothing pushed, ``version`` is that version's.
+            ``pushed``: otherwise; a new version.
+render      ``rendered``
+kserve      ``unchanged`` when the live InferenceService's ``mlrail.io/model-identity`` is this
+            identity and every other field deploy sets is in place (then the live
+            ``storageUri`` and ``mlrail.io/model-sha256`` stay: the bytes already serving are
+            the same model); else ``applied``, ``promoted``, ``rolled_back`` or ``failed``:
+            :mod:`mlrail.components.deploy.kserve.rollout`
+==========  ===================================================================================
 
 Model repository layout (``local``; :mod:`mlrail.artifacts.model_repository`'s)::
 
@@ -31,9 +53,11 @@ Output layout of the ``deployment`` artifact::
 
     deployment/
       deployment.json          {"target", "model_name", "version", "location", "sha256",
-                                "decision", "url", ...}; for ``kserve`` also the rollout record:
-                                "namespace", "name", "deployment_mode", "model_sha256",
-                                "previous_model_sha256", "address", "revisions", "traffic",
+                                "decision", "url", "identity", "previous_identity"}; for
+                                ``kserve`` also the rollout record: "namespace", "name",
+                                "deployment_mode", "model_sha256", "previous_model_sha256",
+                                "model_identity", "previous_model_identity", "address",
+                                "revisions", "traffic",
                                 "canary_traffic_percent", "smoke_test" {"url", "model", "rows",
                                 "max_abs_diff", "tolerance", "rtol", "latency_ms", "attempts",
                                 "ok", "reason"}, "notes", "reason"
@@ -55,7 +79,8 @@ from typing import Any
 import yaml
 
 from mlrail.artifacts import model_repository as repository
-from mlrail.artifacts.model_repository import CONFIG_FILE, MODEL_FILE
+from mlrail.artifacts.identity import IDENTITY_METADATA_KEY, PREFIX, model_identity
+from mlrail.artifacts.model_repository import CONFIG_FILE, MODEL_FILE, SPEC_FILE
 from mlrail.artifacts.modelspec import ModelSpec
 from mlrail.artifacts.parity import DEFAULT_RTOL, DEFAULT_TOLERANCE
 from mlrail.components.deploy import kserve
@@ -101,9 +126,15 @@ class Deployment:
     version: int | None
     location: str
     sha256: str
-    #: kserve: applied, unchanged, promoted, rolled_back or failed; "" for the other targets
-    decision: str = ""
-    url: str = ""
+    #: local: pushed or unchanged; render: rendered; kserve: applied, unchanged, promoted,
+    #: rolled_back or failed (the module doc's table)
+    decision: str
+    url: str
+    #: :func:`mlrail.artifacts.identity.model_identity` of the model deployed
+    identity: str
+    #: the identity of what served before: local, the newest version's; kserve, the live
+    #: object's annotation; "" if none (or render)
+    previous_identity: str = ""
 
 
 def storage_uri(artifact_uri: str) -> str:
@@ -131,6 +162,7 @@ def inference_service(
     memory: str = "512Mi",
     deployment_mode: str = "Serverless",
     model_sha256: str = "",
+    model_identity: str = "",
 ) -> dict[str, Any]:
     """A KServe v1beta1 InferenceService serving the ONNX model over the V2 protocol."""
     if not _DNS1123.match(name) or len(name) > 45:
@@ -176,11 +208,19 @@ def inference_service(
     annotations = {kserve.MODE_ANNOTATION: deployment_mode}
     if deployment_mode == "Serverless":
         annotations[kserve.TAG_ROUTING_ANNOTATION] = "true"
-    if model_sha256:
-        annotations[kserve.MODEL_HASH_ANNOTATION] = model_sha256
+    model_annotations = {
+        k: v
+        for k, v in (
+            (kserve.MODEL_IDENTITY_ANNOTATION, model_identity),
+            (kserve.MODEL_HASH_ANNOTATION, model_sha256),
+        )
+        if v
+    }
+    annotations.update(model_annotations)
+    if model_annotations:
         # also in the spec: new bytes at the same storage URI must change the spec, so that
         # metadata.generation moves and the wait cannot mistake the old revision's Ready for ours
-        predictor["annotations"] = {kserve.MODEL_HASH_ANNOTATION: model_sha256}
+        predictor["annotations"] = dict(model_annotations)
     return {
         "apiVersion": f"{kserve.GROUP}/{kserve.VERSION}",
         "kind": "InferenceService",
@@ -196,6 +236,52 @@ def inference_service(
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _identity(onnx_file: Path) -> str:
+    """The model's identity, refused if export_onnx recorded another one in the file."""
+    import onnx
+
+    try:
+        proto = onnx.load(str(onnx_file))
+    except Exception as e:  # onnx raises DecodeError, OSError, ValueError...
+        raise DataError(f"{onnx_file}: not an ONNX model: {e}") from e
+    identity = model_identity(proto)
+    recorded = {p.key: p.value for p in proto.metadata_props}.get(IDENTITY_METADATA_KEY, "")
+    if recorded.startswith(PREFIX) and recorded != identity:
+        raise DataError(
+            f"{onnx_file}: its metadata {IDENTITY_METADATA_KEY} is {recorded} but the graph's "
+            f"identity is {identity}: the file was changed after export_onnx wrote it"
+        )
+    return identity
+
+
+def _deploy_local(
+    src: Path, deployment_dir: str | Path, model_repository: str, model_name: str, sha: str,
+    identity: str,
+) -> Deployment:  # fmt: skip
+    """Push a new version, unless the newest one is this model (same identity and spec)."""
+    if not model_repository:
+        raise ValueError("target 'local' needs a model_repository folder")
+    root = Path(model_repository).expanduser().resolve() / model_name
+    spec = ModelSpec.read(src)
+    newest = repository.latest_version(root)
+    previous = model_identity(newest / MODEL_FILE) if newest is not None else ""
+    if (
+        newest is not None
+        and previous == identity
+        and (newest / SPEC_FILE).is_file()
+        and read_json(newest / SPEC_FILE) == read_json(src / SPEC_FILE)
+    ):
+        version, decision = int(newest.name), "unchanged"
+    else:
+        version, decision = repository.push(root, src, spec), "pushed"
+    location = str(root / str(version))
+    result = Deployment(
+        "local", model_name, version, location, sha, decision, "", identity, previous
+    )
+    _write(deployment_dir, asdict(result), None)
+    return result
 
 
 def _served_name(src: Path) -> str:
@@ -274,14 +360,9 @@ def deploy(
     if target not in TARGETS:
         raise ValueError(f"target {target!r}: expected one of {', '.join(TARGETS)}")
     sha = _sha256(onnx_file)
+    identity = _identity(onnx_file)
     if target == "local":
-        if not model_repository:
-            raise ValueError("target 'local' needs a model_repository folder")
-        root = Path(model_repository).expanduser().resolve() / model_name
-        version = repository.push(root, src, ModelSpec.read(src))
-        result = Deployment("local", model_name, version, str(root / str(version)), sha)
-        _write(deployment_dir, asdict(result), None)
-        return result
+        return _deploy_local(src, deployment_dir, model_repository, model_name, sha, identity)
     if not onnx_model_uri:
         raise ValueError(f"target {target!r} needs the onnx_model artifact's URI")
     kserve.check_canary(canary_traffic_percent, deployment_mode)
@@ -298,10 +379,11 @@ def deploy(
         memory=memory,
         deployment_mode=deployment_mode,
         model_sha256=sha,
+        model_identity=identity,
     )
     location = f"{namespace}/{model_name}"
     if target == "render":
-        result = Deployment("render", model_name, None, location, sha)
+        result = Deployment("render", model_name, None, location, sha, "rendered", "", identity)
         _write(deployment_dir, {**asdict(result), "inferenceservice": isvc}, isvc)
         return result
     golden, tolerance, rtol = _golden(src)
@@ -321,9 +403,15 @@ def deploy(
         )
     except kserve.DeployError as e:
         if e.record is not None:
-            failed = Deployment("kserve", model_name, None, location, sha, e.record.decision)
+            failed = Deployment(
+                "kserve", model_name, None, location, sha, e.record.decision, "", identity,
+                e.record.previous_model_identity,
+            )  # fmt: skip
             _write(deployment_dir, {**asdict(failed), **e.record.to_json()}, isvc)
         raise
-    result = Deployment("kserve", model_name, None, location, sha, done.decision, done.url)
+    result = Deployment(
+        "kserve", model_name, None, location, sha, done.decision, done.url, identity,
+        done.previous_model_identity,
+    )  # fmt: skip
     _write(deployment_dir, {**asdict(result), **done.to_json()}, isvc)
     return result

@@ -47,6 +47,7 @@ __all__ = [
     "FIELD_MANAGER",
     "GROUP",
     "MODEL_HASH_ANNOTATION",
+    "MODEL_IDENTITY_ANNOTATION",
     "MODE_ANNOTATION",
     "PLURAL",
     "TAG_ROUTING_ANNOTATION",
@@ -64,6 +65,7 @@ VERSION = "v1beta1"
 PLURAL = "inferenceservices"
 FIELD_MANAGER = "mlrail-deploy"
 MODEL_HASH_ANNOTATION = "mlrail.io/model-sha256"
+MODEL_IDENTITY_ANNOTATION = "mlrail.io/model-identity"
 MODE_ANNOTATION = "serving.kserve.io/deploymentMode"
 TAG_ROUTING_ANNOTATION = "serving.kserve.io/enable-tag-routing"
 

@@ -43,6 +43,9 @@ class Rollout:
     deployment_mode: str
     model_sha256: str
     previous_model_sha256: str
+    #: mlrail.artifacts.identity of the model deployed, and of the live object's before ("")
+    model_identity: str
+    previous_model_identity: str
     url: str
     address: str
     #: latest_created, latest_ready, latest_rolled_out, previous_rolled_out (Serverless only)

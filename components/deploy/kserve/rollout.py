@@ -8,9 +8,9 @@ situation                                               what happens, ``decision
 canary requested in RawDeployment mode                  refused before any API call (ValueError)
 live object in the other deployment mode                refused before applying (DeployError):
                                                         KServe cannot switch it in place
-live object has this model hash and every field         no apply; wait for Ready, smoke-test:
-deploy sets, no canary split                            ``unchanged``; on failure nothing was
-                                                        changed: ``failed``
+live object has this model's identity and every other    no apply; wait for Ready, smoke-test:
+field deploy sets, no canary split (its storageUri and  ``unchanged``; on failure nothing was
+file sha256 may differ: the same model, other bytes)    changed: ``failed``
 no live object (first deploy)                           apply at 100% (a requested canary is
                                                         noted as meaningless), wait, smoke-test:
                                                         ``applied``; on failure nothing to roll
@@ -35,11 +35,17 @@ reasons.
 
 Choices, and why:
 
-- **Model hash** in the annotation ``mlrail.io/model-sha256`` (sha256 of ``model.onnx``; a label
-  value cannot hold 64 characters), on the object and on ``spec.predictor``. The spec copy makes
-  new bytes at the same storage URI a spec change: ``metadata.generation`` moves (so the wait
-  for Ready cannot take the old revision's Ready for the new one) and KServe makes a new revision
-  (predictor annotations go into the pod template). "Unchanged" is decided by hash and fields.
+- **Model identity** in the annotation ``mlrail.io/model-identity``
+  (:func:`mlrail.artifacts.identity.model_identity`: what the graph computes) and the file's
+  sha256 in ``mlrail.io/model-sha256`` (a record of the bytes; a label value cannot hold 64
+  characters), both on the object and on ``spec.predictor``. The spec copy makes new bytes at
+  the same storage URI a spec change: ``metadata.generation`` moves (so the wait for Ready
+  cannot take the old revision's Ready for the new one) and KServe makes a new revision
+  (predictor annotations go into the pod template). "Unchanged" is decided by identity and
+  fields: a retraining with the same data and seed is exported to a new ``storageUri`` (every
+  run has its own artifact), so when the identities match, the live ``storageUri`` and sha256
+  stand in for the new ones in the comparison and the model already serving stays. An object
+  deployed before identities (no identity annotation) is compared whole, as before.
 - **Canary smoke test** goes to the latest revision alone, never to the split: deploy turns on
   KServe's tag routing (``serving.kserve.io/enable-tag-routing``) and posts to the ``url`` of the
   traffic entry with ``latestRevision: true`` (tag ``latest``). Without that URL it rolls back
@@ -72,6 +78,7 @@ from mlrail.artifacts.parity import DEFAULT_RTOL, DEFAULT_TOLERANCE
 from mlrail.components.deploy.kserve.api import (
     MODE_ANNOTATION,
     MODEL_HASH_ANNOTATION,
+    MODEL_IDENTITY_ANNOTATION,
     TAG_ROUTING_ANNOTATION,
     KubeApi,
     apply,
@@ -106,10 +113,33 @@ def _covers(live: Any, want: Any) -> bool:
     return bool(live == want)
 
 
+# what may differ between two copies of one model (its identity): where its file is, its bytes
+_BYTES_FIELDS = (("model", "storageUri"), ("annotations", MODEL_HASH_ANNOTATION))
+
+
+def _as_live_bytes(live: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, Any]:
+    """``desired`` with the live object's storage URI and file sha256 (the same model's bytes)."""
+    out = copy.deepcopy(dict(desired))
+    annotations = out["metadata"].setdefault("annotations", {})
+    live_sha = dig(live, "metadata", "annotations", MODEL_HASH_ANNOTATION)
+    if live_sha is not None:
+        annotations[MODEL_HASH_ANNOTATION] = live_sha
+    predictor = out["spec"]["predictor"]
+    for section, key in _BYTES_FIELDS:
+        value = dig(live, "spec", "predictor", section, key)
+        if value is not None and section in predictor:
+            predictor[section][key] = value
+    return out
+
+
 def _unchanged(live: Mapping[str, Any], desired: Mapping[str, Any]) -> bool:
     meta, want = live.get("metadata") or {}, desired["metadata"]
     if dig(live, "spec", "predictor", "canaryTrafficPercent") not in (None, 100):
         return False
+    identity = (want.get("annotations") or {}).get(MODEL_IDENTITY_ANNOTATION)
+    if identity and (meta.get("annotations") or {}).get(MODEL_IDENTITY_ANNOTATION) == identity:
+        desired = _as_live_bytes(live, desired)
+        want = desired["metadata"]
     return (
         _covers(meta.get("annotations") or {}, want.get("annotations") or {})
         and _covers(meta.get("labels") or {}, want.get("labels") or {})
@@ -229,7 +259,8 @@ def rollout(
     meta = isvc["metadata"]
     namespace, name = meta["namespace"], meta["name"]
     mode = meta["annotations"][MODE_ANNOTATION]
-    sha = meta["annotations"][MODEL_HASH_ANNOTATION]
+    sha = meta["annotations"].get(MODEL_HASH_ANNOTATION, "")
+    identity = meta["annotations"].get(MODEL_IDENTITY_ANNOTATION, "")
     check_canary(canary_traffic_percent, mode)
     api = api if api is not None else connect()
     http = http or urllib_post
@@ -240,6 +271,7 @@ def rollout(
 
     live = get(api, namespace, name)
     previous_sha = str(dig(live, "metadata", "annotations", MODEL_HASH_ANNOTATION) or "")
+    previous_identity = str(dig(live, "metadata", "annotations", MODEL_IDENTITY_ANNOTATION) or "")
     record = Rollout(
         namespace=namespace,
         name=name,
@@ -247,6 +279,8 @@ def rollout(
         deployment_mode=mode,
         model_sha256=sha,
         previous_model_sha256=previous_sha,
+        model_identity=identity,
+        previous_model_identity=previous_identity,
         url="",
         address="",
         revisions={},
@@ -289,7 +323,15 @@ def rollout(
                 f"{namespace}/{name} already has this model but {e.reason}; nothing was changed",
                 observed(e.obj, reason=e.reason),
             ) from None
-        done = observed(obj, decision="unchanged", smoke_test=checked, reason=checked.reason)
+        notes = []
+        if previous_sha != sha:
+            notes.append(
+                f"the model serving has this identity ({identity}) in other bytes (sha256 "
+                f"{previous_sha or 'not recorded'}): those stay, at the live storageUri"
+            )
+        done = observed(
+            obj, decision="unchanged", smoke_test=checked, reason=checked.reason, notes=notes
+        )
         if not checked.ok:
             raise DeployError(
                 f"{namespace}/{name} already has this model but its smoke test failed: "

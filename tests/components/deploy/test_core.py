@@ -4,40 +4,90 @@ import json
 import shutil
 from pathlib import Path
 
+import onnx
 import pytest
 import yaml
 
-from mlrail.components.deploy.core import deploy, inference_service, storage_uri
+from mlrail.artifacts.identity import model_identity
+from mlrail.components.deploy.core import Deployment, deploy, inference_service, storage_uri
 from mlrail.errors import DataError
 from tests.manifests.kube_schema import K8S_VERSIONS, CrdSchemas, crd_errors
 from tests.manifests.policy import pod_security_violations
 
+from .models import other_model, same_model_other_bytes, set_identity
 
-def test_local_pushes_a_new_version_each_time(onnx_model: Path, tmp_path: Path) -> None:
+
+def _local(onnx_model: Path, out: Path, repo: Path) -> Deployment:
+    return deploy(
+        onnx_model, out, target="local", model_name="penguins", model_repository=str(repo)
+    )
+
+
+def test_local_pushes_a_model_once_and_the_same_model_again_is_unchanged(
+    onnx_model: Path, tmp_path: Path
+) -> None:
     repo = tmp_path / "models"
-    first = deploy(
-        onnx_model,
-        tmp_path / "d1",
-        target="local",
-        model_name="penguins",
-        model_repository=str(repo),
-    )
-    second = deploy(
-        onnx_model,
-        tmp_path / "d2",
-        target="local",
-        model_name="penguins",
-        model_repository=str(repo),
-    )
-    assert (first.version, second.version) == (1, 2)
-    assert sorted(p.name for p in (repo / "penguins").iterdir()) == ["1", "2", "config.pbtxt"]
-    for v in ("1", "2"):
-        assert {p.name for p in (repo / "penguins" / v).iterdir()} == {
-            "model.onnx",
-            "model_spec.json",
-        }
+    first = _local(onnx_model, tmp_path / "d1", repo)
+    # the same model in other bytes (as a same-seed retraining might write it): nothing pushed
+    retrained = same_model_other_bytes(onnx_model, tmp_path / "retrained")
+    second = _local(retrained, tmp_path / "d2", repo)
+    assert (first.version, first.decision) == (1, "pushed")
+    assert (second.version, second.decision) == (1, "unchanged")
+    assert first.identity == second.identity == model_identity(onnx_model / "model.onnx")
+    assert first.sha256 != second.sha256
+    assert sorted(p.name for p in (repo / "penguins").iterdir()) == ["1", "config.pbtxt"]
+    assert {p.name for p in (repo / "penguins" / "1").iterdir()} == {
+        "model.onnx",
+        "model_spec.json",
+    }
+    # the version serving keeps the first file's bytes
+    assert (repo / "penguins" / "1" / "model.onnx").read_bytes() == (
+        onnx_model / "model.onnx"
+    ).read_bytes()
     record = json.loads((tmp_path / "d2" / "deployment.json").read_text())
-    assert record["version"] == 2 and record["sha256"] == first.sha256
+    assert record["decision"] == "unchanged" and record["version"] == 1
+    assert record["identity"] == record["previous_identity"] == first.identity
+    assert json.loads((tmp_path / "d1" / "deployment.json").read_text())["previous_identity"] == ""
+
+
+def test_local_pushes_a_new_version_for_a_model_one_ulp_away(
+    onnx_model: Path, tmp_path: Path
+) -> None:
+    repo = tmp_path / "models"
+    first = _local(onnx_model, tmp_path / "d1", repo)
+    changed = _local(other_model(onnx_model, tmp_path / "other"), tmp_path / "d2", repo)
+    assert (changed.version, changed.decision) == (2, "pushed")
+    assert changed.identity != first.identity and changed.previous_identity == first.identity
+    # and back to the first model: the newest version is the other one, so it is pushed again
+    again = _local(onnx_model, tmp_path / "d3", repo)
+    assert (again.version, again.decision, again.identity) == (3, "pushed", first.identity)
+
+
+def test_local_pushes_when_the_contract_differs_with_the_same_graph(
+    onnx_model: Path, tmp_path: Path
+) -> None:
+    """The version is model.onnx and model_spec.json: a new spec is a new version."""
+    repo = tmp_path / "models"
+    _local(onnx_model, tmp_path / "d1", repo)
+    src = tmp_path / "respec"
+    shutil.copytree(onnx_model, src)
+    spec = json.loads((src / "model_spec.json").read_text())
+    spec["classes"] = list(reversed(spec["classes"]))
+    (src / "model_spec.json").write_text(json.dumps(spec))
+    assert _local(src, tmp_path / "d2", repo).decision == "pushed"
+
+
+def test_a_model_changed_after_export_is_refused_naming_the_file(
+    onnx_model: Path, tmp_path: Path
+) -> None:
+    """A weight changed, the identity export_onnx recorded left: deploy refuses it."""
+    src = other_model(onnx_model, tmp_path / "tampered")
+    proto = onnx.load(str(src / "model.onnx"))
+    set_identity(proto, model_identity(onnx_model / "model.onnx"))
+    (src / "model.onnx").write_bytes(proto.SerializeToString())
+    with pytest.raises(DataError, match=r"tampered/model\.onnx: its metadata mlrail\.identity"):
+        _local(src, tmp_path / "d", tmp_path / "models")
+    assert not (tmp_path / "models" / "penguins").exists()
 
 
 def test_render_writes_an_inference_service_that_fits_the_crd(
@@ -63,7 +113,13 @@ def test_render_writes_an_inference_service_that_fits_the_crd(
     assert annotations["serving.kserve.io/deploymentMode"] == "Serverless"
     assert annotations["serving.kserve.io/enable-tag-routing"] == "true"
     assert annotations["mlrail.io/model-sha256"] == result.sha256
-    assert isvc["spec"]["predictor"]["annotations"] == {"mlrail.io/model-sha256": result.sha256}
+    assert annotations["mlrail.io/model-identity"] == result.identity
+    assert result.identity == model_identity(onnx_model / "model.onnx")
+    assert result.decision == "rendered"
+    assert isvc["spec"]["predictor"]["annotations"] == {
+        "mlrail.io/model-identity": result.identity,
+        "mlrail.io/model-sha256": result.sha256,
+    }
     for k8s in K8S_VERSIONS:
         assert crd_errors(isvc, require_crds, k8s) == []
     # a typo is caught: the schema check is not vacuous
@@ -128,10 +184,12 @@ def test_concurrent_deploys_never_share_or_half_write_a_version(
     from concurrent.futures import ThreadPoolExecutor
 
     repo = tmp_path / "models"
+    # six different models: the same one again would be "unchanged"
+    models = [other_model(onnx_model, tmp_path / f"m{i}", ulps=i + 1) for i in range(6)]
 
     def push(i: int) -> int | None:
         return deploy(
-            onnx_model,
+            models[i],
             tmp_path / f"d{i}",
             target="local",
             model_name="m",
@@ -143,10 +201,8 @@ def test_concurrent_deploys_never_share_or_half_write_a_version(
     assert versions == [1, 2, 3, 4, 5, 6]
     folders = sorted(p.name for p in (repo / "m").iterdir())
     assert folders == ["1", "2", "3", "4", "5", "6", "config.pbtxt"]  # no .incoming-* left
-    for v in range(1, 7):
-        assert (repo / "m" / str(v) / "model.onnx").read_bytes() == (
-            onnx_model / "model.onnx"
-        ).read_bytes()
+    pushed = sorted((repo / "m" / str(v) / "model.onnx").read_bytes() for v in range(1, 7))
+    assert pushed == sorted((m / "model.onnx").read_bytes() for m in models)
 
 
 _PUSH = """
@@ -165,9 +221,10 @@ def test_concurrent_deploys_from_separate_processes_get_distinct_versions(
     import sys
 
     repo = tmp_path / "models"
+    models = [other_model(onnx_model, tmp_path / f"m{i}", ulps=i + 1) for i in range(4)]
     pushes = [
         subprocess.Popen(
-            [sys.executable, "-c", _PUSH, str(onnx_model), str(tmp_path / f"d{i}"), str(repo)],
+            [sys.executable, "-c", _PUSH, str(models[i]), str(tmp_path / f"d{i}"), str(repo)],
             stdout=subprocess.PIPE,
             text=True,
         )
