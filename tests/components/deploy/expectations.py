@@ -13,9 +13,10 @@ from typing import Any
 import yaml
 
 from mlrail.components.deploy import kserve
+from mlrail.components.deploy.core import storage_uri
 from mlrail.components.deploy.kserve import DeployError
 
-from .scenarios import NAME, NAMESPACE, PREVIOUS_SHA, PREVIOUS_URI, Outcome, previous_isvc
+from .scenarios import NAME, NAMESPACE, PREVIOUS_SHA, PREVIOUS_URI, URI, Outcome, previous_isvc
 from .v2_servers import Servers
 
 
@@ -54,6 +55,9 @@ def apply_new(o: Outcome, servers: Servers) -> None:
     assert smoke["ok"] and smoke["rows"] == 8 and smoke["model"] == "penguins"
     assert smoke["max_abs_diff"] <= smoke["tolerance"] and smoke["latency_ms"] > 0
     assert record["model_sha256"] == o.result.sha256 and record["previous_model_sha256"] == ""
+    assert record["model_identity"] == record["identity"] == o.result.identity
+    assert record["previous_model_identity"] == record["previous_identity"] == ""
+    assert body["metadata"]["annotations"][kserve.MODEL_IDENTITY_ANNOTATION] == o.result.identity
     written = yaml.safe_load((o.deployment_dir / "inferenceservice.yaml").read_text())
     assert written == body
 
@@ -64,6 +68,27 @@ def unchanged(o: Outcome, servers: Servers) -> None:
     assert "patch" not in o.verbs() and o.fake.received == []
     record = o.record
     assert record["smoke_test"]["ok"] and record["previous_model_sha256"] == o.result.sha256
+    assert record["previous_model_identity"] == record["model_identity"] == o.result.identity
+    assert record["notes"] == []
+
+
+def retrained_unchanged(o: Outcome, servers: Servers) -> None:
+    """The same model in other bytes, from another run's artifact, is unchanged: the live
+    storage URI and file hash stay, and the record says so."""
+    assert o.error is None, o.error
+    assert o.result is not None and o.result.decision == "unchanged"
+    assert "patch" not in o.verbs() and o.fake.received == []
+    record = o.record
+    assert record["smoke_test"]["ok"]
+    assert record["model_identity"] == record["previous_model_identity"] == o.result.identity
+    assert record["previous_identity"] == o.result.identity
+    assert record["model_sha256"] == o.result.sha256 != record["previous_model_sha256"]
+    (note,) = record["notes"]
+    assert o.result.identity in note and record["previous_model_sha256"] in note
+    now = live(o)
+    assert now["spec"]["predictor"]["model"]["storageUri"] == storage_uri(URI)
+    annotations = now["metadata"]["annotations"]
+    assert annotations[kserve.MODEL_HASH_ANNOTATION] == record["previous_model_sha256"]
 
 
 def canary_promote(o: Outcome, servers: Servers) -> None:
@@ -194,6 +219,7 @@ def taken_over_from_kubectl(o: Outcome, servers: Servers) -> None:
 EXPECTATIONS: dict[str, Callable[[Outcome, Servers], None]] = {
     "apply_new": apply_new,
     "unchanged": unchanged,
+    "retrained_unchanged": retrained_unchanged,
     "canary_promote": canary_promote,
     "canary_rollback_smoke": canary_rollback_smoke,
     "canary_rollback_timeout": canary_rollback_timeout,

@@ -19,6 +19,7 @@ from mlrail.components.deploy import core, kserve
 
 from .fake_kube import Call, FakeKube
 from .kserve_model import Revision
+from .models import same_model_other_bytes
 
 __all__ = [
     "NAME",
@@ -27,6 +28,7 @@ __all__ = [
     "PREVIOUS_URI",
     "SCENARIOS",
     "URI",
+    "URI_RUN_3",
     "Context",
     "FakeClock",
     "Kube",
@@ -41,6 +43,8 @@ NAME = "penguins"
 URI = "minio://mlpipeline/v2/artifacts/training/run-2/export-onnx/onnx_model"
 PREVIOUS_URI = "s3://mlpipeline/v2/artifacts/training/run-1/export-onnx/onnx_model/model_repository"
 PREVIOUS_SHA = "0" * 64
+#: the onnx_model artifact of a later run (a retraining)
+URI_RUN_3 = "minio://mlpipeline/v2/artifacts/training/run-3/export-onnx/onnx_model"
 TIMEOUT = 60
 
 
@@ -140,11 +144,11 @@ def run(
     result = None
     try:
         result = core.deploy(
-            ctx.onnx_model,
+            options.pop("onnx_model", ctx.onnx_model),
             out,
             target="kserve",
             model_name=NAME,
-            onnx_model_uri=URI,
+            onnx_model_uri=options.pop("onnx_model_uri", URI),
             namespace=NAMESPACE,
             timeout_seconds=options.pop("timeout_seconds", TIMEOUT),
             api=options.pop("api", fake),
@@ -169,6 +173,18 @@ def unchanged(ctx: Context) -> Outcome:
     fake.calls.clear()
     fake.received.clear()
     return run(ctx, fake, "unchanged")
+
+
+def retrained_unchanged(ctx: Context) -> Outcome:
+    """A same-seed retraining: the same model (identity) in other bytes, from another run's
+    artifact; the second deploy finds it in place."""
+    fake = ctx.new_kube([Revision(ctx.good)])
+    first = run(ctx, fake, "retrained-first")
+    assert first.error is None, first.error
+    fake.calls.clear()
+    fake.received.clear()
+    retrained = same_model_other_bytes(ctx.onnx_model, ctx.tmp / "retrained_model")
+    return run(ctx, fake, "retrained_unchanged", onnx_model=retrained, onnx_model_uri=URI_RUN_3)
 
 
 def canary_promote(ctx: Context) -> Outcome:
@@ -250,6 +266,7 @@ SCENARIOS: dict[str, Callable[[Context], Outcome]] = {
     for f in (
         apply_new,
         unchanged,
+        retrained_unchanged,
         canary_promote,
         canary_rollback_smoke,
         canary_rollback_timeout,

@@ -47,6 +47,12 @@ def test_the_same_model_again_is_unchanged_and_nothing_is_applied(
     expect.unchanged(outcome("unchanged"), servers)
 
 
+def test_a_retraining_with_the_same_identity_is_unchanged_and_nothing_is_applied(
+    outcome: Get, servers: Servers
+) -> None:
+    expect.retrained_unchanged(outcome("retrained_unchanged"), servers)
+
+
 def test_canary_is_smoke_tested_then_promoted(outcome: Get, servers: Servers) -> None:
     expect.canary_promote(outcome("canary_promote"), servers)
 
