@@ -43,8 +43,15 @@ _FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~#<>!()])")
 
 
+def _shown(c: str) -> str:
+    code = ord(c)
+    if 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8 (Python's surrogateescape)
+        code -= 0xDC00
+    return f"\\x{code:02x}"
+
+
 def _clean(s: str) -> str:
-    return _FORBIDDEN.sub(lambda m: f"\\x{ord(m.group()):02x}", s)
+    return _FORBIDDEN.sub(lambda m: _shown(m.group()), s)
 
 
 def _line(s: object) -> str:
