@@ -58,7 +58,7 @@ def send(
     model_name: str = "",
     events_sink: str = "",
     pipeline: str = "",
-    run: str = "",
+    run_id: str = "",
     retry: Retry | None = None,
     env: Mapping[str, str] | None = None,
 ) -> Delivery:
@@ -69,17 +69,20 @@ def send(
         data: The facts: the type's required fields, ``links`` to the evidence, more if useful.
         model_name: The event's ``subject``.
         events_sink: The sink (see :mod:`mlrail.events.sinks`); empty: ``K_SINK``, then none.
-        pipeline: The pipeline's name, for the ``source``.
-        run: The run's id or name, for the ``source``.
+        pipeline: The pipeline's name: the ``source``, and ``data.pipeline`` unless given.
+        run_id: The run's id (in KFP: ``dsl.PIPELINE_JOB_ID_PLACEHOLDER``): the ``source``,
+            and ``data.run_id`` unless given.
         retry: Delivery bounds (default :class:`Retry`: about 5 s at most).
         env: Where ``K_SINK`` is read (default: the process environment).
 
     Returns:
         What happened: also logged (a warning when not delivered).
     """
-    source = source_for(pipeline, run)
+    where = {k: v for k, v in (("pipeline", pipeline), ("run_id", run_id)) if v}
     try:
-        event = make_event(type_, data, subject=model_name, source=source)
+        event = make_event(
+            type_, {**where, **data}, subject=model_name, source=source_for(pipeline, run_id)
+        )
     except MlrailError as e:
         # a bug in the sender's facts must not stop the step that reports them either
         delivery = Delivery(type_, "", resolve_sink(events_sink, env), False, 0, error=str(e))

@@ -2,8 +2,9 @@
 
 Every event's ``data`` is a JSON object. The fields each type must carry are checked when the
 event is built (:func:`mlrail.events.make_event`); a type may carry more. Any type may carry
-``links``: names to URIs of what the event is about (artifacts, the release record, the run's
-page), so a receiver can fetch the evidence instead of trusting a summary.
+the :data:`COMMON` fields: the pipeline and run, and ``links``, names to URIs of what the event
+is about (artifacts, the release record, the run's page), so a receiver can fetch the evidence
+instead of trusting a summary.
 
 :data:`TYPES` is the one table of types, their meaning and their data fields;
 :func:`markdown_table` renders it for the docs (the README's "Lifecycle events").
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 
 from mlrail.errors import MlrailError
 
-__all__ = ["PREFIX", "TYPES", "EventType", "event_type", "markdown_table"]
+__all__ = ["COMMON", "PREFIX", "TYPES", "EventType", "event_type", "markdown_table"]
 
 #: Every mlrail event type starts with this (reverse DNS, as CloudEvents recommends).
 PREFIX = "io.mlrail."
@@ -44,16 +45,19 @@ class EventType:
         return self.name.removeprefix(PREFIX)
 
 
-_LINKS = {"links": "names to URIs: the artifacts, the release record, the run"}
-_RUN = {
+#: Optional fields of every type: where the event comes from, and links to the evidence.
+COMMON = {
     "pipeline": "the pipeline's name",
     "run_id": "the run's id (KFP's pipeline job id)",
     "run_name": "the run's name (KFP's pipeline job name)",
+    "links": "names to URIs: the artifacts, the release record, the run",
 }
 
 
-def _t(short: str, meaning: str, required: dict[str, str], optional: dict[str, str]) -> EventType:
-    return EventType(PREFIX + short, meaning, required, {**optional, **_LINKS})
+def _t(
+    short: str, meaning: str, required: dict[str, str], optional: dict[str, str] | None = None
+) -> EventType:
+    return EventType(PREFIX + short, meaning, required, {**(optional or {}), **COMMON})
 
 
 #: The event types by full name.
@@ -64,7 +68,6 @@ TYPES: dict[str, EventType] = {
             "run.succeeded",
             "the run ended and its steps succeeded (a closed gate is a success)",
             {"state": "KFP's final state: SUCCEEDED"},
-            _RUN,
         ),
         _t(
             "run.failed",
@@ -74,7 +77,6 @@ TYPES: dict[str, EventType] = {
                 "failed_task": "the task KFP's final status names (the exit handler's group)",
             },
             {
-                **_RUN,
                 "error": "the error message KFP's final status gives",
                 "error_code": "its code",
             },
@@ -86,7 +88,6 @@ TYPES: dict[str, EventType] = {
                 "num_anomalies": "how many",
                 "anomalies": "the first few, one line each ([split] description)",
             },
-            _RUN,
         ),
         _t(
             "data.drift_detected",
@@ -95,43 +96,42 @@ TYPES: dict[str, EventType] = {
                 "drifted": "each drifted feature: feature, split, value, threshold",
                 "baseline": "the baseline statistics' URI",
             },
-            _RUN,
         ),
         _t(
             "model.not_blessed",
             "evaluate did not bless the model: the gate in front of deploy closed",
             {"failed_checks": "each failed check: metric, value, bound, verdict"},
-            {**_RUN, "baseline": "the baseline model compared with"},
+            {"baseline": "the baseline model compared with"},
         ),
         _t(
             "model.registered",
             "a version was added to the model registry",
             {"version": "the registry version"},
-            {**_RUN, "release_record": "the release record's URI"},
+            {"release_record": "the release record's URI"},
         ),
         _t(
             "model.deployed",
             "a version now serves all traffic",
             {"version": "the registry version", "target": "local or kserve"},
-            {**_RUN, "endpoint": "where it answers"},
+            {"endpoint": "where it answers"},
         ),
         _t(
             "model.canary_started",
             "a version serves a share of traffic next to the one before",
             {"version": "the canary's version", "traffic_percent": "its share, 0-100"},
-            {**_RUN, "previous_version": "the version serving the rest"},
+            {"previous_version": "the version serving the rest"},
         ),
         _t(
             "model.promoted",
             "the canary now serves all traffic",
             {"version": "the promoted version"},
-            {**_RUN, "previous_version": "the version it replaced"},
+            {"previous_version": "the version it replaced"},
         ),
         _t(
             "model.rolled_back",
             "serving went back to an earlier version",
             {"version": "the version serving now", "from_version": "the version taken out"},
-            {**_RUN, "reason": "why"},
+            {"reason": "why"},
         ),
     )
 }
@@ -151,9 +151,12 @@ def event_type(name: str) -> EventType:
 
 
 def markdown_table() -> str:
-    """:data:`TYPES` as a Markdown table: type, meaning, data fields (optional ones in brackets)."""
+    """:data:`TYPES` as a Markdown table: type, meaning, data fields (optional ones in brackets;
+    the :data:`COMMON` ones, which every type may carry, in a line below)."""
     rows = ["| type | meaning | data |", "|---|---|---|"]
     for t in TYPES.values():
-        fields = [f"`{k}`" for k in t.required] + [f"[`{k}`]" for k in t.optional]
+        optional = [k for k in t.optional if k not in COMMON]
+        fields = [f"`{k}`" for k in t.required] + [f"[`{k}`]" for k in optional]
         rows.append(f"| `{t.name}` | {t.meaning} | {', '.join(fields)} |")
-    return "\n".join(rows)
+    common = ", ".join(f"`{k}`" for k in COMMON)
+    return "\n".join(rows) + f"\n\nEvery type may also carry {common}."

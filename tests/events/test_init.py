@@ -17,14 +17,20 @@ def test_send_builds_and_delivers(receiver: Receiver) -> None:
         model_name="penguins",
         events_sink=receiver.url,
         pipeline="training",
-        run="r-1",
+        run_id="r-1",
     )
     assert delivery.delivered
     (got,) = receiver.events
     assert got.event["type"] == "io.mlrail.model.rolled_back"
     assert got.event["source"] == "/mlrail/pipelines/training/runs/r-1"
     assert got.event["subject"] == "penguins"
-    assert got.event.get_data()["links"] == {"release_record": "file:///r/3.json"}
+    assert got.event.get_data() == {
+        "pipeline": "training",
+        "run_id": "r-1",
+        "version": "2",
+        "from_version": "3",
+        "links": {"release_record": "file:///r/3.json"},
+    }
 
 
 def test_send_reads_k_sink(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,7 +3,7 @@ import re
 import pytest
 
 from mlrail.errors import MlrailError
-from mlrail.events import PREFIX, TYPES, event_type, markdown_table
+from mlrail.events.types import COMMON, PREFIX, TYPES, event_type, markdown_table
 
 # what issue 13 §5 asks to be heard, as <noun>.<verb>
 WANTED = {
@@ -26,7 +26,8 @@ def test_one_prefix_and_noun_verb_names() -> None:
         assert name == t.name and name.startswith(PREFIX)
         assert re.fullmatch(r"[a-z]+\.[a-z_]+", t.short), name
         assert t.meaning and t.required
-        assert "links" in t.optional  # every event may point at its evidence
+        assert set(COMMON) <= set(t.optional)  # every event may point at its evidence
+        assert "links" in COMMON and "run_id" in COMMON
 
 
 def test_the_facts_each_type_must_carry() -> None:
@@ -48,4 +49,5 @@ def test_the_docs_table_lists_every_type_and_field() -> None:
         for k in t.required:
             assert f"`{k}`" in row and f"[`{k}`]" not in row
         for k in t.optional:
-            assert f"[`{k}`]" in row
+            assert f"[`{k}`]" in row or k in COMMON
+    assert table.endswith("Every type may also carry `pipeline`, `run_id`, `run_name`, `links`.")
