@@ -264,22 +264,23 @@ class _Scope:
 
     def _evaluate(self, start: int) -> None:
         """Hash ``start`` and the nodes it depends on, depth first, without recursion."""
-        stack, active = [start], {start}
+        stack = [(start, False)]
+        path: set[int] = set()  # the nodes being expanded: ``start``'s chain down to here
         while stack:
-            index = stack[-1]
-            pending = [p for p in self._local_pending(self.graph.node[index]) if p not in
-                       self.node_digest]  # fmt: skip
-            if pending:
-                for p in pending:
-                    if p in active:
-                        raise ModelError(f"{self.where}: the graph has a cycle through node {p}")
-                stack.extend(pending)
-                active.update(pending)
+            index, expanded = stack.pop()
+            if index in self.node_digest:
                 continue
-            stack.pop()
-            active.discard(index)
-            if index not in self.node_digest:
+            if expanded:
+                path.discard(index)
                 self._hash_node(index)
+                continue
+            path.add(index)
+            stack.append((index, True))
+            for p in self._local_pending(self.graph.node[index]):
+                if p in path:
+                    raise ModelError(f"{self.where}: the graph has a cycle through node {p}")
+                if p not in self.node_digest:
+                    stack.append((p, False))
 
     def _hash_node(self, index: int) -> None:
         node = self.graph.node[index]
@@ -441,9 +442,9 @@ def model_identity(model: ModelProto | bytes | str | Path) -> str:
 def canonical_order(graph: GraphProto) -> list[int]:
     """The indices of ``graph``'s nodes in a topological order that does not depend on the file.
 
-    Kahn's algorithm, each time taking the ready node with the smallest hash (the module doc's
-    Merkle name: what it computes); nodes that compute the same thing keep their file order
-    among themselves. Nodes no output depends on are placed by the same rule. For a model that
+    Kahn's algorithm, each time taking the ready nodes with the smallest hash (the module doc's
+    Merkle name: what it computes), all of them at once; nodes that compute the same thing keep
+    their file order among themselves. Nodes no output depends on are placed by the same rule. For a model that
     passes :func:`model_identity` (subgraphs are read, not reordered).
 
     Raises:
@@ -471,12 +472,18 @@ def canonical_order(graph: GraphProto) -> list[int]:
     heapq.heapify(ready)
     order: list[int] = []
     while ready:
-        _, i = heapq.heappop(ready)
-        order.append(i)
-        for r in readers[i]:
-            waits[r].discard(i)
-            if not waits[r]:
-                heapq.heappush(ready, (scope.node_digest[r], r))
+        # every ready node that computes the same thing at once: twins become ready together,
+        # so which twin a file lists first cannot change the order of what follows
+        digest, i = heapq.heappop(ready)
+        group = [i]
+        while ready and ready[0][0] == digest:
+            group.append(heapq.heappop(ready)[1])
+        order.extend(group)
+        for i in group:
+            for r in readers[i]:
+                waits[r].discard(i)
+                if not waits[r]:
+                    heapq.heappush(ready, (scope.node_digest[r], r))
     if len(order) != len(nodes):
         raise ModelError("ONNX graph: the graph has a cycle")
     return order
