@@ -444,8 +444,8 @@ def canonical_order(graph: GraphProto) -> list[int]:
 
     Kahn's algorithm, each time taking the ready nodes with the smallest hash (the module doc's
     Merkle name: what it computes), all of them at once; nodes that compute the same thing keep
-    their file order among themselves. Nodes no output depends on are placed by the same rule. For a model that
-    passes :func:`model_identity` (subgraphs are read, not reordered).
+    their file order among themselves. Nodes no output depends on are placed by the same rule.
+    For a model that passes :func:`model_identity` (subgraphs are read, not reordered).
 
     Raises:
         ModelError: a tensor used but never defined, defined twice, or a cycle.
