@@ -16,7 +16,7 @@ The types and their data fields: :mod:`mlrail.events.types`. Sinks, modes, retri
         events_sink=events_sink,  # "" -> K_SINK -> none
     )
     print(delivery.line())
-    artifact.metadata.update(delivery.metadata())
+    artifact.metadata.update(delivery.metadata())  # or, for several: events.summary([...])
 
 Importing this package costs no more than its own modules: the CloudEvents SDK and the HTTP
 client are imported by the calls that need them.
@@ -24,7 +24,7 @@ client are imported by the calls that need them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from mlrail.errors import MlrailError
@@ -47,6 +47,7 @@ __all__ = [
     "resolve_sink",
     "send",
     "source_for",
+    "summary",
     "to_json_line",
 ]
 
@@ -93,3 +94,12 @@ def send(
     level = logging.WARNING if delivery.error else logging.INFO
     logging.getLogger(__name__).log(level, "%s", delivery.line())
     return delivery
+
+
+def summary(deliveries: Iterable[Delivery]) -> dict[str, Any]:
+    """A step's events for its output metadata, however many it sent: ``events`` (one line
+    each, as :meth:`Delivery.line`) and ``events_not_delivered`` (how many a sink, or the
+    event's own facts, kept from arriving; an event with no sink at all is not counted)."""
+    done = list(deliveries)
+    missed = sum(1 for d in done if d.error)
+    return {"events": [d.line() for d in done], "events_not_delivered": missed}

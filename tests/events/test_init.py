@@ -57,3 +57,17 @@ def test_send_never_raises_and_says_why(caplog: pytest.LogCaptureFixture) -> Non
     assert not unknown.delivered and "is not one of mlrail's" in unknown.error
     warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert warned == [down.line(), unbuilt.line(), unknown.line()]
+
+
+def test_summary_of_a_steps_events(receiver: Receiver) -> None:
+    sink = receiver.url
+    canary = events.send(
+        "model.canary_started", {"version": "4", "traffic_percent": 10}, events_sink=sink
+    )
+    bad = events.send("model.promoted", {}, events_sink=sink)  # no version: not built
+    quiet = events.send("model.deployed", {"version": "4", "target": "local"}, env={})
+    assert events.summary([canary, bad, quiet]) == {
+        "events": [canary.line(), bad.line(), quiet.line()],
+        "events_not_delivered": 1,
+    }
+    assert [e.event["type"] for e in receiver.events] == ["io.mlrail.model.canary_started"]
