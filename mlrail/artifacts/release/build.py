@@ -145,11 +145,18 @@ def build_record(
         where=_where(deployment, model_name),
         created=when.isoformat(timespec="seconds").replace("+00:00", "Z"),
         kind=kind,
-        links=dict(links or {}),
+        links=_links(links, info),
     )
     if previous is None:
         return record
     return with_previous(record, previous)
+
+
+def _links(links: Mapping[str, str] | None, info: BuildInfo) -> dict[str, str]:
+    out = dict(links or {})
+    if info.run_url and "run" not in out:  # the Kubeflow UI's page of the run, a link too
+        out["run"] = info.run_url
+    return out
 
 
 def with_previous(record: Record, previous: Record) -> Record:

@@ -80,7 +80,7 @@ def test_every_section_is_filled_from_the_artifacts(first_run: Run) -> None:
     assert rec.where.target == "render" and rec.where.decision == "rendered"
     assert (rec.where.namespace, rec.where.inference_service) == ("mlrail", "penguins")
     assert rec.created == "2026-12-02T10:30:00Z"
-    assert rec.links == {"onnx_model": "s3://bucket/run1/onnx_model"}
+    assert rec.links == {"onnx_model": "s3://bucket/run1/onnx_model", "run": built.run_url}
     assert rec.previous is None and rec.changes is None
 
 
