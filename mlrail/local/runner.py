@@ -380,6 +380,8 @@ def format_summary(run: LocalRun, *, serve_hint: bool = True) -> str:
         skipped = next(s.name for s in run.steps if s.status == "SKIPPED")
         why = "the data has anomalies" if skipped == "train" else "the model was not blessed"
         lines.append(f"Stopped before {skipped}: {why} (the pipeline's gate).")
+        if run.onnx_model is not None:  # exported and measured, not deployed
+            lines.append(f"Not deployed: {run.onnx_model}")
     else:
         failed = [s.name for s in run.steps if s.status == "FAILURE"]
         lines.append(f"FAILED at {', '.join(failed) or 'start'}: {run.error}")

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from mlrail.local import run_training
+from mlrail.local import format_summary, run_training
 from mlrail.local.summary import read_outputs
 from tests.pipelines.golden import compiled_once
 
@@ -201,6 +201,9 @@ def test_unblessed_model_is_exported_and_measured_but_not_deployed(tmp_path: Pat
         ("deploy", "SKIPPED"),
     ]
     assert not (tmp_path / "models").exists()
+    # the model that was measured and refused, for a look at it
+    assert run.onnx_model is not None and run.onnx_model.is_file()
+    assert f"Not deployed: {run.onnx_model}" in format_summary(run)
 
 
 def test_a_failing_step_fails_the_run_once_with_its_error(tmp_path: Path) -> None:
