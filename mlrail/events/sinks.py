@@ -14,6 +14,8 @@ Which sink: the one given, else ``K_SINK`` (set by Knative's SinkBinding), else 
 
 Delivery is bounded: each attempt waits at most ``timeout`` seconds, attempts back off
 exponentially (``backoff``, twice that, …), and all of them end within ``deadline`` seconds.
+The connection is made directly (``HTTP_PROXY`` is not read: ``K_SINK`` is an in-cluster
+address).
 Connection errors, timeouts, 5xx and 429 are retried; any other answer is final. :func:`emit`
 never raises for a delivery problem (nor for a sink it cannot parse): it returns a
 :class:`Delivery` that the caller writes to its log and output metadata.
@@ -122,6 +124,10 @@ def parse_sink(spec: str) -> Sink:
     if scheme in ("http", "https"):
         if not parts.hostname:
             raise MlrailError(f"events sink {redact(spec)!r}: no host")
+        try:
+            parts.port  # noqa: B018 (urllib checks the port only when it is read)
+        except ValueError as e:
+            raise MlrailError(f"events sink {redact(spec)!r}: {e}") from e
         mode = parts.fragment or "binary"
         if mode not in _MODES:
             raise MlrailError(
@@ -179,6 +185,8 @@ def _retryable(status: int) -> bool:
 
 
 def _deliver_http(event: CloudEvent, sink: Sink, retry: Retry) -> tuple[int, str, int | None]:
+    from http.client import HTTPException
+
     from cloudevents.conversion import to_binary, to_structured
 
     headers, body = (to_structured if sink.mode == "structured" else to_binary)(event)
@@ -191,7 +199,7 @@ def _deliver_http(event: CloudEvent, sink: Sink, retry: Retry) -> tuple[int, str
         attempts += 1
         try:
             status = _post(sink, headers, body, max(0.05, min(retry.timeout, remaining)))
-        except OSError as e:  # refused, reset, timed out, unresolvable
+        except (OSError, HTTPException) as e:  # refused, reset, timed out, not HTTP
             status, error = None, f"{type(e).__name__}: {e}"
         else:
             if 200 <= status < 300:

@@ -1,6 +1,8 @@
 import json
+import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,6 +43,8 @@ def test_sink_strings() -> None:
         parse_sink("http://h/p#yaml")
     with pytest.raises(MlrailError, match="no host"):
         parse_sink("http:///p")
+    with pytest.raises(MlrailError, match="out of range"):
+        parse_sink("http://h:99999/p")
 
 
 def test_explicit_sink_then_k_sink_then_none() -> None:
@@ -131,9 +135,31 @@ def test_a_slow_receiver_costs_at_most_the_deadline() -> None:
     assert "timed out" in delivery.error
 
 
+def test_a_receiver_that_does_not_speak_http_is_retried_not_raised() -> None:
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+
+        def garbage() -> None:
+            for _ in range(FAST.attempts):
+                conn, _ = server.accept()
+                with conn:
+                    conn.recv(65536)
+                    conn.sendall(b"SSH-2.0-OpenSSH\r\n\r\n")
+
+        thread = threading.Thread(target=garbage, daemon=True)
+        thread.start()
+        delivery = emit(_event(), f"http://127.0.0.1:{server.getsockname()[1]}/", retry=FAST)
+        thread.join()
+    assert not delivery.delivered and delivery.attempts == FAST.attempts
+    assert "BadStatusLine" in delivery.error
+
+
 def test_never_raises_for_a_bad_sink_or_an_unwritable_file(tmp_path: Path) -> None:
     bad = emit(_event(), "kafka://broker/topic")
     assert not bad.delivered and "'kafka' is not http, https or file" in bad.error
+    port = emit(_event(), "http://127.0.0.1:99999/")
+    assert not port.delivered and "out of range" in port.error
     folder = emit(_event(), str(tmp_path))  # a folder where the file should be
     assert not folder.delivered and folder.attempts == 1 and "Is a directory" in folder.error
 
