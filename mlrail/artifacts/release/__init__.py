@@ -7,7 +7,8 @@ the JSON Schema (``release.schema.json`` in this package, generated from the typ
 :mod:`.codec`; :func:`build_record` assembles a record from the artifacts on disk (:mod:`.build`
 names the files it reads); :func:`diff` compares it with the previous release (:mod:`.diff`);
 :mod:`.pages` renders it; :mod:`.store` writes, keeps (the local layout is in its docstring),
-lists and reads records, which ``mlrail releases list/show`` print with :func:`render_text`.
+lists and reads records, which ``mlrail releases list/show`` print with :func:`render_list`
+and :func:`render_text`.
 
 Example::
 
@@ -33,7 +34,13 @@ from mlrail.artifacts.release.build import (
 )
 from mlrail.artifacts.release.codec import from_json, json_schema, to_json, write_schema
 from mlrail.artifacts.release.diff import diff
-from mlrail.artifacts.release.pages import SECTIONS, render_html, render_markdown, render_text
+from mlrail.artifacts.release.pages import (
+    SECTIONS,
+    render_html,
+    render_list,
+    render_markdown,
+    render_text,
+)
 from mlrail.artifacts.release.record import (
     FORMAT,
     KINDS,
@@ -80,6 +87,7 @@ __all__ = [
     "load",
     "model_folder",
     "render_html",
+    "render_list",
     "render_markdown",
     "render_text",
     "schema_hash",

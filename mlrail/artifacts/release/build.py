@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -49,7 +49,7 @@ __all__ = ["MAX_LISTED", "ArtifactPaths", "BuildInfo", "build_record", "schema_h
 #: Anomalies and exceeded skew/drift values kept in a record (the artifacts have them all).
 MAX_LISTED = 20
 
-Path_ = str | Path
+PathArg = str | Path
 
 
 @dataclass(frozen=True)
@@ -67,14 +67,14 @@ class ArtifactPaths:
         blessing: evaluate's blessing folder (``blessing.json``), or the file.
     """
 
-    onnx_model: Path_
-    deployment: Path_ | Mapping[str, Any]
+    onnx_model: PathArg
+    deployment: PathArg | Mapping[str, Any]
     examples_metadata: Mapping[str, Any] | None = None
-    statistics: Path_ | None = None
-    schema: Path_ | None = None
-    anomalies: Path_ | None = None
-    metrics: Path_ | None = None
-    blessing: Path_ | None = None
+    statistics: PathArg | None = None
+    schema: PathArg | None = None
+    anomalies: PathArg | None = None
+    metrics: PathArg | None = None
+    blessing: PathArg | None = None
 
 
 @dataclass(frozen=True)
@@ -161,8 +161,6 @@ def _links(links: Mapping[str, str] | None, info: BuildInfo) -> dict[str, str]:
 
 def with_previous(record: Record, previous: Record) -> Record:
     """``record`` with ``previous`` named and the changes since it."""
-    from dataclasses import replace
-
     prev = Previous(previous.number, previous.created, previous.version, previous.model.sha256)
     return replace(record, previous=prev, changes=diff(previous, record))
 
@@ -181,7 +179,7 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _file(path: Path_ | None, name: str) -> Path | None:
+def _file(path: PathArg | None, name: str) -> Path | None:
     """The artifact's file: ``path`` itself, or ``name`` in the folder ``path``."""
     if path is None:
         return None
@@ -362,7 +360,7 @@ def _delta(old: float | None, new: float | None) -> float | None:
     return None if old is None or new is None else new - old
 
 
-def _deployment(deployment: Path_ | Mapping[str, Any]) -> dict[str, Any]:
+def _deployment(deployment: PathArg | Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(deployment, Mapping):
         return dict(deployment)
     return _json_file(_file(deployment, "deployment.json")) or {}

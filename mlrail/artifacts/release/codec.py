@@ -31,8 +31,28 @@ __all__ = ["from_json", "json_schema", "to_json", "write_schema"]
 # JSON form
 
 
+_RECORD_ORDER = [
+    "format",
+    "number",
+    "kind",
+    "created",
+    "model",
+    "data",
+    "evidence",
+    "build",
+    "request",
+    "where",
+    "previous",
+    "changes",
+    "links",
+]
+
+
 def to_json(obj: Any) -> Any:
     """A dataclass (and what it holds) as plain JSON; NaN and infinity as null."""
+    if isinstance(obj, Record):  # the record's own fields first, then its sections
+        names = [f.name for f in dataclasses.fields(obj)]
+        return {n: to_json(getattr(obj, n)) for n in sorted(names, key=_RECORD_ORDER.index)}
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {f.name: to_json(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     if isinstance(obj, float):

@@ -23,7 +23,7 @@ from mlrail.artifacts.release.record import (
     Record,
 )
 
-__all__ = ["SECTIONS", "render_html", "render_markdown", "render_text"]
+__all__ = ["SECTIONS", "render_html", "render_list", "render_markdown", "render_text"]
 
 #: The sections' titles, one per question the record answers.
 SECTIONS = (
@@ -469,3 +469,26 @@ def render_text(r: Record) -> str:
         lines.append("\nLinks")
         lines += [f"  {_line(k)}: {_line(v)}" for k, v in r.links.items()]
     return "\n".join(lines) + "\n"
+
+
+def render_list(records: Sequence[Record]) -> str:
+    """Releases one a line, oldest first, for a terminal (``mlrail releases list``)."""
+    if not records:
+        return "no releases\n"
+    head = ["#", "version", "kind", "time", "target", "decision", "blessed", "model", "by", "why"]
+    rows = [
+        [
+            _opt(r.number),
+            _opt(r.version),
+            r.kind,
+            r.created,
+            r.where.target or "–",
+            r.where.decision or "–",
+            {True: "yes", False: "NO", None: "–"}[r.evidence.blessed],
+            _short(r.model.identity or r.model.sha256),
+            r.request.requested_by,
+            r.request.reason or "–",
+        ]
+        for r in records
+    ]
+    return "\n".join(line[4:] for line in _aligned([head, *rows])) + "\n"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -147,3 +148,16 @@ def test_a_corrupt_artifact_file_is_named(first_run: Run) -> None:
     blessing.write_text(json.dumps([1, 2]))
     with pytest.raises(DataError, match="blessing.json: expected a JSON object"):
         release.build_record(first_run.paths, model_name="m", request=WHO)
+
+
+def test_rows_come_from_the_statistics_without_ingest_metadata(first_run: Run) -> None:
+    paths = replace(first_run.paths, examples_metadata=None)
+    rec = release.build_record(paths, model_name="penguins", request=WHO)
+    meta = first_run.examples_metadata
+    assert rec.data.rows == {"train": meta["rows_train"], "eval": meta["rows_eval"]}
+    assert rec.data.fingerprint is None and rec.data.sources == []
+
+
+def test_the_json_starts_with_the_record_s_own_fields(first_run: Run) -> None:
+    doc = release.to_json(release.build_record(first_run.paths, model_name="m", request=WHO))
+    assert list(doc)[:5] == ["format", "number", "kind", "created", "model"]

@@ -134,3 +134,14 @@ def test_terminal_text_keeps_each_string_on_its_line(base: Record, s: str) -> No
     assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]", text)  # no escapes
     if _printable(s) and "\t" not in s and len(s) < 40:
         assert f"reason        {s.strip()}" in text or s.isspace()
+
+
+def test_the_list_has_a_line_per_release(base: Record) -> None:
+    first = replace(base, number=1, request=Request("ada", "first\nsecond line"))
+    second = replace(base, number=2, evidence=replace(base.evidence, blessed=False))
+    lines = release.render_list([first, second]).splitlines()
+    assert lines[0].split()[:4] == ["#", "version", "kind", "time"]
+    assert len(lines) == 3
+    assert lines[1].split()[0] == "1" and "first second line" in lines[1]
+    assert lines[2].split()[0] == "2" and " NO " in lines[2]
+    assert release.render_list([]) == "no releases\n"
