@@ -124,3 +124,20 @@ def test_the_exit_handler_is_heard_locally(tmp_path: Path, fail: bool) -> None:
         }
     (written,) = (tmp_path / "root").rglob("delivery.json")
     assert json.loads(written.read_text())["delivery"]["event_delivered"] is True
+
+
+@pytest.mark.filterwarnings("ignore:.*non-Python base image.*:RuntimeWarning")
+def test_a_sink_that_is_down_does_not_fail_the_run(tmp_path: Path) -> None:
+    # raise_on_error: a failed exit task would fail the pipeline here
+    local.init(
+        runner=local.SubprocessRunner(use_venv=False),
+        pipeline_root=str(tmp_path / "root"),
+        raise_on_error=True,
+    )
+    with refusing_port() as port, contextlib.chdir(tmp_path):
+        _notified(events_sink=f"http://127.0.0.1:{port}/", fail=False)
+    (written,) = (tmp_path / "root").rglob("delivery.json")
+    record = json.loads(written.read_text())
+    assert record["event"]["type"] == "io.mlrail.run.succeeded"
+    assert record["delivery"]["event_delivered"] is False
+    assert "ConnectionRefusedError" in record["delivery"]["event_error"]
