@@ -28,9 +28,10 @@ def deploy(
 
     Args:
         onnx_model: The model written by export_onnx.
-        deployment: deployment.json (what was decided and what serves now) and, for ``render``
-            and ``kserve``, inferenceservice.yaml.
-        target: ``local`` (a new version in ``model_repository``), ``render`` (write the KServe
+        deployment: deployment.json (what was decided and what serves now, with the model's
+            identity) and, for ``render`` and ``kserve``, inferenceservice.yaml.
+        target: ``local`` (a new version in ``model_repository``, unless its newest version has
+            the same identity: ``unchanged``), ``render`` (write the KServe
             InferenceService without a cluster) or ``kserve`` (apply it, wait for Ready,
             smoke-test the endpoint with the golden requests, canary, roll back on failure).
         model_name: The model's name in the repository and of the InferenceService.
@@ -76,6 +77,7 @@ def deploy(
             "location": result.location,
             "version": result.version or 0,
             "sha256": result.sha256,
+            "identity": result.identity,
             "decision": result.decision,
             "url": result.url,
         }

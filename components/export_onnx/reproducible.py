@@ -8,13 +8,18 @@ the same data and seed): the bytes differed by
 - the order of each lookup table's pairs in ``CategoryMapper`` (the table's iteration order);
 - names numbered by tf2onnx's process-wide counter (``one_hot__26`` then ``one_hot__69``; the
   symbolic dimensions ``unk__42`` then ``unk__85``);
+- the name of a constant tf2onnx merged from equal ones (``lookup_in_sex_1/Reshape_shape``
+  or ``lookup_in_island_1/Reshape_shape``: whichever it met first, which changes between
+  processes, as Python's string hashing does);
 - the graph's doc string (``converted from <the SavedModel's path>``);
 - the ``mlrail.source_sha256`` metadata (the SavedModel's files differ between trainings).
 
 :func:`reproducible` puts the nodes, initializers and table pairs in the canonical order of
-:mod:`mlrail.artifacts.identity`, numbers the counters by first use in that order, and drops the
-path. The source hash is no longer in the file (export_onnx records it in the artifact's
-metadata). What is left to vary is covered by the model's identity.
+:mod:`mlrail.artifacts.identity`, names each constant read by several nodes after the first of
+them in that order, numbers the counters by first use in that order, and drops the path. The
+source hash is no longer in the file (export_onnx records it in the artifact's metadata). What
+is left to vary (e.g. which name survives when tf2onnx merges two equal nodes) is covered by the
+model's identity.
 """
 
 from __future__ import annotations
@@ -101,8 +106,34 @@ def _renumber(model: Any) -> None:
     _walk_dims(g, rename)
 
 
+def _name_shared_constants(model: Any) -> None:
+    """Name each initializer that several nodes read after the first of them (canonical order).
+
+    Skipped when a new name is taken already.
+    """
+    g = model.graph
+    readers: dict[str, list[tuple[str, int]]] = {}
+    for node in g.node:
+        for k, name in enumerate(node.input):
+            readers.setdefault(name, []).append((node.name, k))
+    fixed = {v.name for v in (*g.input, *g.output)}
+    new = {
+        t.name: f"{readers[t.name][0][0]}/shared_input_{readers[t.name][0][1]}"
+        for t in g.initializer
+        if t.name not in fixed and len(readers.get(t.name, [])) > 1 and readers[t.name][0][0]
+    }
+    taken = {o for n in g.node for o in n.output} | {t.name for t in g.initializer} | fixed
+    if len(set(new.values())) != len(new) or set(new.values()) & (taken - set(new)):
+        return
+    for t in g.initializer:
+        t.name = new.get(t.name, t.name)
+    for node in g.node:
+        node.input[:] = [new.get(n, n) for n in node.input]
+
+
 def reproducible(model: Any) -> None:
     """Rewrite the converted ``ModelProto`` in place so the same model gives the same bytes."""
     canonicalize(model)
+    _name_shared_constants(model)
     _renumber(model)
     model.graph.doc_string = DOC_STRING

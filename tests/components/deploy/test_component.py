@@ -7,6 +7,7 @@ import yaml
 from kfp.dsl import Artifact, Model
 from kubernetes import client
 
+from mlrail.artifacts.identity import model_identity
 from mlrail.components.deploy import deploy
 from tests.components._compile import compiled_container
 
@@ -26,6 +27,8 @@ def test_python_func_pushes_locally(onnx_model: Path, tmp_path: Path) -> None:
         runtime="mlrail-onnx",
     )
     assert deployment.metadata["version"] == 1 and deployment.metadata["target"] == "local"
+    assert deployment.metadata["decision"] == "pushed"
+    assert deployment.metadata["identity"] == model_identity(onnx_model / "model.onnx")
     assert (tmp_path / "repo" / "penguins" / "1" / "model.onnx").is_file()
 
 

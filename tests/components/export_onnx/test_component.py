@@ -3,7 +3,9 @@ from pathlib import Path
 
 from kfp.dsl import Dataset, Metrics, Model
 
+from mlrail.artifacts.identity import model_identity
 from mlrail.components.export_onnx import export_onnx
+from mlrail.components.export_onnx.convert import source_hash
 from tests.components._compile import compiled_container
 from tests.helpers import Trained
 
@@ -23,6 +25,8 @@ def test_python_func_records_parity_and_hash(trained: Trained, tmp_path: Path) -
     )
     md = onnx_model.metadata
     assert md["opset"] == 17 and len(md["sha256"]) == 64 and md["max_abs_diff"] <= 1e-5
+    assert md["identity"] == model_identity(tmp_path / "onnx" / "model.onnx")
+    assert md["source_sha256"] == source_hash(trained.model / "saved_model")
     assert md["outputs"] == ["probabilities"] and "island" in md["inputs"]
     assert md["files"] == ["model.onnx", "model.int8.onnx"]
     # the Metrics output carries parity and the variant's figures, equal to the files written
