@@ -12,7 +12,8 @@ A sink is one string, as ``--events-sink``, the ``events_sink`` parameter and ``
 
 Which sink: the one given, else ``K_SINK`` (set by Knative's SinkBinding), else none.
 
-Delivery is bounded: each attempt waits at most ``timeout`` seconds, attempts back off
+Delivery is bounded: each attempt lasts at most ``timeout`` seconds of wall time (however
+slowly a receiver trickles its answer or a name resolves), attempts back off
 exponentially (``backoff``, twice that, …), and all of them end within ``deadline`` seconds.
 The connection is made directly (``HTTP_PROXY`` is not read: ``K_SINK`` is an in-cluster
 address).
@@ -180,6 +181,33 @@ def _post(sink: Sink, headers: Mapping[str, str], body: bytes, timeout: float) -
         conn.close()
 
 
+def _post_within(sink: Sink, headers: Mapping[str, str], body: bytes, seconds: float) -> int:
+    """:func:`_post`, given up after ``seconds`` of wall time.
+
+    A socket timeout bounds each read, not the whole answer: a receiver that trickles a byte a
+    second, or a name server that does not answer, would hold the step far longer. The attempt
+    runs in a daemon thread that is abandoned when time is up (it ends at its socket timeout).
+    """
+    import threading
+
+    outcome: list[int | BaseException] = []
+
+    def attempt() -> None:
+        try:
+            outcome.append(_post(sink, headers, body, seconds))
+        except BaseException as e:  # handed to the caller's thread, which decides
+            outcome.append(e)
+
+    worker = threading.Thread(target=attempt, name="mlrail-event", daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if not outcome:
+        raise TimeoutError(f"no answer within {seconds:.3g} s")
+    if isinstance(outcome[0], BaseException):
+        raise outcome[0]
+    return outcome[0]
+
+
 def _retryable(status: int) -> bool:
     return status >= 500 or status == 429
 
@@ -198,7 +226,7 @@ def _deliver_http(event: CloudEvent, sink: Sink, retry: Retry) -> tuple[int, str
             break
         attempts += 1
         try:
-            status = _post(sink, headers, body, max(0.05, min(retry.timeout, remaining)))
+            status = _post_within(sink, headers, body, max(0.05, min(retry.timeout, remaining)))
         except (OSError, HTTPException) as e:  # refused, reset, timed out, not HTTP
             status, error = None, f"{type(e).__name__}: {e}"
         else:

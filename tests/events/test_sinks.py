@@ -132,7 +132,7 @@ def test_a_slow_receiver_costs_at_most_the_deadline() -> None:
     with Receiver(hold=True).running() as r:
         delivery = emit(_event(), r.url, retry=retry)
     assert not delivery.delivered and 1 <= delivery.attempts <= 3
-    assert "timed out" in delivery.error
+    assert delivery.error.startswith("TimeoutError")
 
 
 def test_a_receiver_that_does_not_speak_http_is_retried_not_raised() -> None:
@@ -153,6 +153,34 @@ def test_a_receiver_that_does_not_speak_http_is_retried_not_raised() -> None:
         thread.join()
     assert not delivery.delivered and delivery.attempts == FAST.attempts
     assert "BadStatusLine" in delivery.error
+
+
+def test_a_receiver_that_trickles_its_answer_is_cut_off() -> None:
+    # one byte of a (valid, 200) answer every 0.05 s: no read ever waits its 0.3 s timeout, and
+    # the whole answer would take 10 s; the attempts' wall-time bound gives up first
+    answer = b"HTTP/1.1 200 OK\r\nX-Pad: " + b"x" * 200 + b"\r\nContent-Length: 0\r\n\r\n"
+    stop = threading.Event()
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+
+        def trickle() -> None:
+            conn, _ = server.accept()
+            with conn:
+                conn.recv(65536)
+                for byte in answer:
+                    if stop.wait(0.05):
+                        return
+                    conn.sendall(bytes([byte]))
+
+        thread = threading.Thread(target=trickle, daemon=True)
+        thread.start()
+        retry = Retry(timeout=0.3, attempts=1, backoff=0.01, deadline=5.0)
+        delivery = emit(_event(), f"http://127.0.0.1:{server.getsockname()[1]}/", retry=retry)
+        stop.set()
+        thread.join()
+    assert not delivery.delivered and delivery.attempts == 1
+    assert delivery.error == "TimeoutError: no answer within 0.3 s"
 
 
 def test_never_raises_for_a_bad_sink_or_an_unwritable_file(tmp_path: Path) -> None:
