@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Protocol
 
+from mlrail.artifacts.pbtxt import pbtxt_string
 from mlrail.artifacts.signing import SIGNATURE_FILE, SIGNED_CONFIG_FILE, config_for
 from mlrail.io import atomic_write_text, fsync_dir, fsync_tree, staging_dir
 
@@ -207,23 +208,6 @@ def push(
     # after the push: a failed push must not leave the old version under a new config
     atomic_write_text(folder / CONFIG_FILE, config)
     return version
-
-
-def pbtxt_string(value: str) -> str:
-    """``value`` as a quoted protobuf text-format string, escaped as protobuf's own CEscape does:
-    quotes, backslashes and control characters by C escapes, other non-ASCII as the octal
-    escapes of its UTF-8 bytes (a column name may hold anything)."""
-    named = {ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t", ord('"'): '\\"',
-             ord("'"): "\\'", ord("\\"): "\\\\"}  # fmt: skip
-    out = []
-    for byte in value.encode("utf-8", "surrogatepass"):
-        if byte in named:
-            out.append(named[byte])
-        elif 0x20 <= byte < 0x7F:
-            out.append(chr(byte))
-        else:
-            out.append(f"\\{byte:03o}")
-    return '"' + "".join(out) + '"'
 
 
 _TRITON_TYPES = {"float32": "TYPE_FP32", "datetime": "TYPE_FP64", "string": "TYPE_STRING"}

@@ -46,6 +46,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlrail.artifacts.pbtxt import pbtxt_string
 from mlrail.errors import ModelError
 from mlrail.io import atomic_write_bytes, atomic_write_text
 
@@ -106,13 +107,6 @@ class Verified:
     signer: str
 
 
-def _pbtxt_string(value: str) -> str:
-    # model_repository.pbtxt_string, without the import cycle (model_repository imports us)
-    from mlrail.artifacts.model_repository import pbtxt_string
-
-    return pbtxt_string(value)
-
-
 def config_for(signed_config: str, model_name: str) -> str:
     """The live ``config.pbtxt`` for a signed configuration deployed as ``model_name``.
 
@@ -124,7 +118,7 @@ def config_for(signed_config: str, model_name: str) -> str:
     """
     if not _NAME_LINE.search(signed_config):
         raise ModelError(f"{SIGNED_CONFIG_FILE}: no top-level 'name:' line")
-    line = f"name: {_pbtxt_string(model_name)}"
+    line = f"name: {pbtxt_string(model_name)}"
     return _NAME_LINE.sub(lambda _: line, signed_config, count=1)
 
 
