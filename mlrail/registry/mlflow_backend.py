@@ -183,6 +183,15 @@ class MlflowRegistry:
                 raise
             return str(exp.experiment_id)
 
+    def _source_of(self, logged: Any) -> str:
+        """A new version's source: ``models:/<id>`` links the version to its logged model, but
+        a SQL store in this process resolves that through MLflow's process-wide tracking URI,
+        not this client's (and mlflow 3.17's SQL store keeps no ``model_id``); there, the
+        logged model's storage location, and the run links the two."""
+        if urlsplit(self._uri).scheme in ("http", "https", "databricks"):
+            return f"models:/{logged.model_id}"
+        return str(logged.artifact_location)
+
     def _version(self, client: Any, mv: Any) -> ModelVersion:
         return ModelVersion(
             name=mv.name,
@@ -253,9 +262,7 @@ class MlflowRegistry:
                     client.create_registered_model(name)
                 mv = client.create_model_version(
                     name,
-                    # the storage location, not models:/<id>: MLflow's SQL registry store
-                    # resolves that through the process-wide tracking URI, not this client's
-                    source=logged.artifact_location,
+                    source=self._source_of(logged),
                     run_id=run_id,
                     tags=all_tags,
                     model_id=logged.model_id,
