@@ -323,14 +323,14 @@ def rollout(
                 f"{namespace}/{name} already has this model but {e.reason}; nothing was changed",
                 observed(e.obj, reason=e.reason),
             ) from None
-        notes = []
+        same_model = []
         if previous_sha != sha:
-            notes.append(
+            same_model.append(
                 f"the model serving has this identity ({identity}) in other bytes (sha256 "
                 f"{previous_sha or 'not recorded'}): those stay, at the live storageUri"
             )
         done = observed(
-            obj, decision="unchanged", smoke_test=checked, reason=checked.reason, notes=notes
+            obj, decision="unchanged", smoke_test=checked, reason=checked.reason, notes=same_model
         )
         if not checked.ok:
             raise DeployError(
