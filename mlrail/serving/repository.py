@@ -27,7 +27,10 @@ A version that is unsigned, signed by another key, or whose files differ from wh
 is refused like one that does not load: never loaded, one log line naming the file, its
 ``/v2/models/<name>/versions/<n>/ready`` answers 503 with that reason, and the model keeps
 serving the version it had. A refused version is checked again when its files (the signature,
-the signed files or ``config.pbtxt``) change. Without a key nothing is verified and
+the signed files or ``config.pbtxt``) change. A version already serving is re-verified when
+it is reloaded (its folder or ``model.onnx`` replaced); what it serves from memory was verified
+when it loaded, so an edit of only ``model.sig`` or ``config.pbtxt`` leaves it serving until the
+next start, which refuses it. Without a key nothing is verified and
 ``model_signing`` is never imported.
 """
 
