@@ -316,3 +316,25 @@ def test_the_cli_takes_verify_key() -> None:
 
     assert build_parser().parse_args(["serve", "--verify-key", "k.pub"]).verify_key == "k.pub"
     assert build_parser().parse_args(["serve"]).verify_key is None
+
+
+def test_a_refused_version_loads_once_its_config_is_restored(
+    tmp_path: Path, served: Path, keys: dict[str, Path]
+) -> None:
+    config = served / "penguins" / "config.pbtxt"
+    good = config.read_text()
+    with mlrail_serve(served, "--verify-key", str(keys["public"])) as serving:
+        _swap_config(served / "penguins" / "1", served, keys)
+        scratch = tmp_path / "scratch" / "penguins"
+        model_repository.push(
+            scratch, signed_version(tmp_path, 1.0, keys["private"]), CLASSIFIER_SPEC
+        )
+        copy_version(scratch / "1", served / "penguins" / "2")
+        serving.wait_for("/v2/models/penguins/versions/2/ready", lambda r: r.status_code == 503)
+
+        # nothing in version 2's folder changes: the refusal is not cached past config.pbtxt
+        config.write_text(good)
+
+        serving.wait_for("/v2/models/penguins", lambda r: r.json().get("versions") == ["2"])
+        assert answer(serving) == pytest.approx(expected(served / "penguins" / "2"))
+        serving.stop()
