@@ -197,12 +197,25 @@ def _check_private_key(path: Path) -> None:
         )
 
 
-def key_fingerprint(public_key: str | os.PathLike[str]) -> str:
-    """``sha256:<hex>`` of the public key's canonical PEM (model-signing's key hint)."""
+def key_fingerprint(key: str | os.PathLike[str]) -> str:
+    """``sha256:<hex>`` of the public key's canonical PEM (model-signing's key hint).
+
+    ``key`` is the public key file, or the private one (its public half is used), so a signer
+    that holds only the private key can record who signed.
+    """
     from cryptography.hazmat.primitives import serialization
 
-    key = serialization.load_pem_public_key(read_public_key(public_key))
-    canonical = key.public_bytes(
+    path = Path(key)
+    try:
+        pem = path.read_bytes()
+    except OSError as e:
+        raise ModelError(f"{path}: cannot read the key: {e.strerror or e}") from None
+    if b"PRIVATE KEY" in pem:
+        _check_private_key(path)
+        public = serialization.load_pem_private_key(pem, password=None).public_key()
+    else:
+        public = serialization.load_pem_public_key(read_public_key(path))
+    canonical = public.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     return "sha256:" + hashlib.sha256(canonical).hexdigest()

@@ -61,6 +61,7 @@ def test_a_signed_version_verifies_with_its_public_key(
 
     assert verified.files == ("model.onnx", "model_config.pbtxt", "model_spec.json")
     assert verified.signer == signing.key_fingerprint(keys["public"])
+    assert verified.signer == signing.key_fingerprint(keys["private"])  # what a signer records
     assert verified.signer != signing.key_fingerprint(keys["other_public"])
     # the signed copy is the configuration as it was at signing
     signed = (version / signing.SIGNED_CONFIG_FILE).read_text()
