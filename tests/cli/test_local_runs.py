@@ -51,10 +51,12 @@ def test_two_runs_at_once_keep_their_own_log_folder_and_model(tmp_path: Path) ->
     system_tmp.mkdir()
     env = {**os.environ, "TMPDIR": str(system_tmp)}
     env.pop("PYTHONPATH", None)
-    argv = ["run", "--data", str(data), "--label", "species", "--epochs", "2"]
+    argv = ["run", "--data", str(data), "--label", "species"]
     argv += ["--workdir", str(work), "--model-name", "python3-penguins", "--no-baseline"]
+    # two seeds, two models: the same model twice is one version (deploy: "unchanged")
+    seeds = [["--hparams", json.dumps({"epochs": 2, "seed": seed})] for seed in (1, 2)]
     try:
-        runs = [_start(argv, env, tmp_path) for _ in range(2)]
+        runs = [_start(argv + seed, env, tmp_path) for seed in seeds]
         outputs = [run.communicate()[0] for run in runs]
     finally:
         sleeper.kill()
