@@ -17,6 +17,11 @@ def validate(
     curated_schema: str = "",
     baseline_statistics: str = "",
     min_examples: int = 1,
+    events_sink: str = "",
+    model_name: str = "",
+    pipeline: str = "",
+    run_id: str = "",
+    run_name: str = "",
 ) -> bool:
     """Computes statistics, infers the schema (or uses a curated one), finds anomalies and drift.
 
@@ -32,10 +37,19 @@ def validate(
         baseline_statistics: Path or URI of an earlier run's statistics (statistics.pb or its
             folder); each split is compared with the same split there (drift). Empty: none.
         min_examples: Fewest examples a split may have.
+        events_sink: CloudEvents sink for data.anomalies_found and data.drift_detected: an
+            http(s) URL (binary mode; add #structured for structured), a file path or file://
+            URI for JSON Lines, or empty for $K_SINK (none if unset). A sink that is down never
+            fails this step: the anomalies artifact's metadata says so.
+        model_name: The model the data is for (the events' subject).
+        pipeline: The pipeline's name (the events' source).
+        run_id: The run's id, e.g. dsl.PIPELINE_JOB_ID_PLACEHOLDER (the events' source).
+        run_name: The run's name, e.g. dsl.PIPELINE_JOB_NAME_PLACEHOLDER.
 
     Returns:
         True when no anomaly was found: the gate in front of training.
     """
+    from mlrail import events
     from mlrail.components.validate import core
 
     result = core.validate(
@@ -48,6 +62,16 @@ def validate(
         min_examples=min_examples,
         report_file=report.path,
         summary_file=summary.path,
+        events_sink=events_sink,
+        model_name=model_name,
+        pipeline=pipeline,
+        run_id=run_id,
+        run_name=run_name,
+        event_links={
+            "anomalies": anomalies.uri,
+            "statistics": statistics.uri,
+            "report": report.uri,
+        },
     )
     statistics.metadata.update({f"num_examples_{s}": n for s, n in result.num_examples().items()})
     schema.metadata["num_features"] = len(result.schema.feature)
@@ -55,9 +79,10 @@ def validate(
         {
             "num_anomalies": result.num_anomalies,
             # metadata lives in the pipeline's database: the first few, anomalies.json has all
-            "anomalies": [f"[{a.split}] {a.description}" for a in result.anomalies[:5]],
+            "anomalies": core.anomaly_lines(result),
             "drift_detected": result.drift_detected,
             "drift_baseline": result.baseline,
+            **events.summary(result.deliveries),
         }
     )
     return result.ok

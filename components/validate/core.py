@@ -50,6 +50,7 @@ from pathlib import Path
 import pyarrow as pa
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 
+from mlrail import events
 from mlrail.artifacts.tfmd import (
     load_schema,
     load_statistics,
@@ -60,6 +61,7 @@ from mlrail.artifacts.tfmd import (
 from mlrail.components.validate.anomalies import find_anomalies, to_proto
 from mlrail.components.validate.comparisons import compare_all
 from mlrail.components.validate.findings import Anomaly, Comparison, ValidationReport
+from mlrail.components.validate.lifecycle import anomaly_lines, send_events
 from mlrail.components.validate.report import render_html, render_markdown
 from mlrail.components.validate.schema import (
     DRIFT_JS_THRESHOLD,
@@ -91,9 +93,11 @@ __all__ = [
     "Anomaly",
     "Comparison",
     "ValidationReport",
+    "anomaly_lines",
     "compute_statistics",
     "find_anomalies",
     "infer_schema",
+    "send_events",
     "statistics_from_batches",
     "summarize",
     "to_proto",
@@ -200,8 +204,16 @@ def validate(
     min_examples: int = 1,
     report_file: str | Path | None = None,
     summary_file: str | Path | None = None,
+    events_sink: str = "",
+    model_name: str = "",
+    pipeline: str = "",
+    run_id: str = "",
+    run_name: str = "",
+    event_links: Mapping[str, str] | None = None,
+    event_retry: events.Retry | None = None,
 ) -> ValidationReport:
-    """Compute statistics, infer (or load) the schema, find anomalies, skew and drift; write all.
+    """Compute statistics, infer (or load) the schema, find anomalies, skew and drift; write all;
+    send ``data.anomalies_found`` and ``data.drift_detected`` when found (:mod:`.lifecycle`).
 
     Args:
         examples_dir: The examples artifact: ``<split>/*.parquet``.
@@ -218,9 +230,19 @@ def validate(
         report_file: Where the HTML page goes (:func:`.report.render_html`); None: none.
         summary_file: Where the Markdown summary goes (:func:`.report.render_markdown`);
             None: none.
+        events_sink: Where the lifecycle events go (:mod:`mlrail.events.sinks`); empty:
+            ``K_SINK``, then none (then no event is built).
+        model_name: The events' subject.
+        pipeline: The pipeline's name, for the events' source and data.
+        run_id: The run's id, for the events' source and data.
+        run_name: The run's name, for the events' data.
+        event_links: Names to URIs of the evidence for the events' ``links``; None: the
+            anomalies and statistics folders and the report page as given here.
+        event_retry: Delivery bounds (default :class:`mlrail.events.Retry`).
 
     Returns:
-        The report; ``report.ok`` is the gate.
+        The report; ``report.ok`` is the gate; ``report.deliveries`` says what became of the
+        events (a sink that is down is recorded there, never raised).
 
     Raises:
         DataError: naming the file, when the examples, the curated schema or the baseline
@@ -243,6 +265,25 @@ def validate(
         report, statistics_dir=statistics_dir, schema_dir=schema_dir, anomalies_dir=anomalies_dir
     )
     write_pages(report, html_file=report_file, markdown_file=summary_file)
+    # after the artifacts are written: the events' links point at files that exist
+    report.deliveries = send_events(
+        report,
+        events_sink=events_sink,
+        model_name=model_name,
+        pipeline=pipeline,
+        run_id=run_id,
+        run_name=run_name,
+        links=(
+            event_links
+            if event_links is not None
+            else {
+                "anomalies": str(anomalies_dir),
+                "statistics": str(statistics_dir),
+                "report": str(report_file or ""),
+            }
+        ),
+        retry=event_retry,
+    )
     return report
 
 

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 
+from mlrail import events
+
 __all__ = ["JENSEN_SHANNON", "L_INFTY", "Anomaly", "Comparison", "ValidationReport"]
 
 #: The distances, by the names of TFDV's ``DriftSkewInfo.Measurement.Type``.
@@ -58,6 +60,8 @@ class ValidationReport:
     comparisons: list[Comparison] = field(default_factory=list)
     #: where the baseline statistics for drift came from ("" when there was none)
     baseline: str = ""
+    #: the lifecycle events validate sent about it, in order (:mod:`.lifecycle`)
+    deliveries: list[events.Delivery] = field(default_factory=list)
 
     @property
     def drift_detected(self) -> bool:
