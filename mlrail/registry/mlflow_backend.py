@@ -192,15 +192,26 @@ class MlflowRegistry:
             return f"models:/{logged.model_id}"
         return str(logged.artifact_location)
 
-    def _version(self, client: Any, mv: Any) -> ModelVersion:
+    def _version(
+        self, client: Any, mv: Any, aliases: Mapping[str, str] | None = None
+    ) -> ModelVersion:
+        """Ours from MLflow's; ``aliases`` (alias -> version) from the registered model, since
+        MLflow's version search leaves a version's aliases empty."""
+        if aliases is None:
+            names = list(getattr(mv, "aliases", None) or ())
+        else:
+            names = [a for a, v in aliases.items() if str(v) == str(mv.version)]
         return ModelVersion(
             name=mv.name,
             version=str(mv.version),
             run_id=mv.run_id or "",
             uri=f"models:/{mv.name}/{mv.version}",
             tags=dict(mv.tags or {}),
-            aliases=tuple(sorted(getattr(mv, "aliases", None) or ())),
+            aliases=tuple(sorted(names)),
         )
+
+    def _aliases(self, client: Any, name: str) -> dict[str, str]:
+        return {a: str(v) for a, v in (client.get_registered_model(name).aliases or {}).items()}
 
     # -- the protocol -------------------------------------------------------------------------
 
@@ -284,7 +295,7 @@ class MlflowRegistry:
                 order_by=["version_number DESC"],
                 max_results=1,
             )
-            return self._version(client, found[0]) if found else None
+            return self._version(client, found[0], self._aliases(client, name)) if found else None
 
     def get(self, name: str, version: str) -> ModelVersion:
         with self._call(f"reading {name} version {version}") as client:
@@ -296,7 +307,8 @@ class MlflowRegistry:
             found = client.search_model_versions(
                 f"name = '{name}'", order_by=["version_number DESC"], max_results=10_000
             )
-            return [self._version(client, mv) for mv in found]
+            aliases = self._aliases(client, name) if found else {}
+            return [self._version(client, mv, aliases) for mv in found]
 
     def set_alias(self, name: str, alias: str, version: str) -> None:
         with self._call(f"setting alias {alias} of {name} to version {version}") as client:

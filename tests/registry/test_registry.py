@@ -237,7 +237,11 @@ def test_aliases_move_and_read_back(where: Where, name: str, tmp_path: Path) -> 
     # rollback: back to 1
     registry.set_alias(name, CHAMPION, "1")
     assert str(client.get_model_version_by_alias(name, CHAMPION).version) == "1"
-    assert [v.version for v in registry.versions(name)] == ["2", "1"]
+    assert [(v.version, v.aliases) for v in registry.versions(name)] == [
+        ("2", ()),
+        ("1", (CHAMPION,)),
+    ]
+    assert registry.get(name, "1").aliases == (CHAMPION,)
     assert registry.by_alias("no-such-model", CHAMPION) is None
     assert registry.versions("no-such-model") == []
 
