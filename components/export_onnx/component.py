@@ -20,6 +20,7 @@ def export_onnx(
     quantize: bool = False,
     max_accuracy_drop: float = 0.01,
     max_rmse_increase: float = 0.01,
+    signing_key: str = "",
 ):
     """Converts the SavedModel to ONNX and fails unless ONNX Runtime matches it on every eval row.
 
@@ -30,7 +31,9 @@ def export_onnx(
         examples: The splits written by ingest; parity is checked on ``eval``.
         onnx_model: model.onnx, parity.json, variants.json, model_spec.json, golden.json (V2
             requests and ONNX Runtime's answers, for deploy's smoke test), a Triton model
-            repository, and the accepted optional variants (model.optimized.onnx, model.int8.onnx).
+            repository (its version signed when a key is given: model.sig), the model's CycloneDX
+            ML-BOM (mlbom.cdx.json), and the accepted optional variants (model.optimized.onnx,
+            model.int8.onnx).
         parity: Parity with the SavedModel (rows, max_abs_diff, max_rel_diff, label_agreement,
             edge_rows, edge_max_abs_diff) and each optional variant's size, quality and verdict
             (``<variant>_accepted``).
@@ -43,6 +46,8 @@ def export_onnx(
         max_accuracy_drop: Classifiers: most eval accuracy, and share of changed labels, a
             variant may lose against the unquantised model; over it, the variant is not written.
         max_rmse_increase: Regression: most relative eval RMSE increase a variant may have.
+        signing_key: Path of a PEM EC private key file (e.g. a mounted Secret) to sign the model
+            with; empty: the MLRAIL_SIGNING_KEY environment variable's, else not signed.
     """
     from mlrail.components.export_onnx import core
 
@@ -58,6 +63,8 @@ def export_onnx(
         quantize=quantize,
         max_accuracy_drop=max_accuracy_drop,
         max_rmse_increase=max_rmse_increase,
+        signing_key=signing_key,
+        examples_metadata=examples.metadata,
     )
     onnx_model.metadata.update(
         {
@@ -77,6 +84,9 @@ def export_onnx(
             "framework": "onnx",
             "model_name": model_name,
             "files": result.files,
+            "signed": result.signed,
+            "signer": result.signer,
+            "mlbom": "mlbom.cdx.json",
         }
     )
     for name, value in result.metrics().items():

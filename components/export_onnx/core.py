@@ -81,11 +81,27 @@ Output layout of the ``onnx_model`` artifact::
                                            version 1 of a new model, pushed as deploy pushes)
       model_repository/<name>/1/model.onnx
       model_repository/<name>/1/model_spec.json
+      model_repository/<name>/1/model_config.pbtxt  signed models: the config.pbtxt signed
+      model_repository/<name>/1/model.sig  signed models: the signature (Sigstore bundle) over
+                                           version 1's files and its config
+                                           (mlrail.artifacts.signing); deploy pushes this folder,
+                                           so the signature travels with every version
+      mlbom.cdx.json                       the model's CycloneDX 1.6 ML-BOM (mlrail.artifacts.
+                                           mlbom): task, parity figures, the examples by
+                                           fingerprint, the libraries that built it, identity
+                                           and signer
+
+Signing (:mod:`.provenance`): with ``signing_key`` (a PEM EC private key file, e.g. a mounted
+Secret), else ``$MLRAIL_SIGNING_KEY``, version 1 of the repository is signed inside the
+artifact's atomic write; with neither, the model is not signed (logged; ``signed: false``).
+What is signed (``model.onnx``, ``model_spec.json``, ``model_config.pbtxt``) stays reproducible
+byte for byte; the signature (ECDSA) and the ML-BOM (serial number, timestamp) differ per run.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,7 +113,7 @@ from mlrail.artifacts.identity import IDENTITY_METADATA_KEY
 from mlrail.artifacts.model_repository import MODEL_FILE
 from mlrail.artifacts.modelspec import ModelSpec
 from mlrail.artifacts.parity import DEFAULT_RTOL, DEFAULT_TOLERANCE
-from mlrail.components.export_onnx import artifact, checks, variants
+from mlrail.components.export_onnx import artifact, checks, provenance, variants
 from mlrail.components.export_onnx.checks import Parity
 from mlrail.components.export_onnx.convert import convert, source_hash
 from mlrail.components.export_onnx.variants import (
@@ -156,6 +172,13 @@ class ExportResult:
     outputs: list[str]
     base: Quality | None = None
     variants: list[Variant] = field(default_factory=list)
+    #: the signing key's public fingerprint (``sha256:...``); "" if the model is not signed
+    signer: str = ""
+
+    @property
+    def signed(self) -> bool:
+        """Whether the repository's version carries a signature (``model.sig``)."""
+        return bool(self.signer)
 
     @property
     def files(self) -> list[str]:
@@ -213,8 +236,14 @@ def export_onnx(
     quantize: bool = False,
     max_accuracy_drop: float = DEFAULT_MAX_ACCURACY_DROP,
     max_rmse_increase: float = DEFAULT_MAX_RMSE_INCREASE,
+    signing_key: str = "",
+    examples_metadata: Mapping[str, Any] | None = None,
 ) -> ExportResult:
     """Convert, check and compare; write the ONNX model (layout in the module doc).
+
+    ``signing_key`` is the PEM private key file to sign the model with ("" : the
+    ``MLRAIL_SIGNING_KEY`` environment variable's, else unsigned); ``examples_metadata`` is
+    ingest's metadata of ``examples_dir`` (its ``fingerprint`` names the data in the ML-BOM).
 
     ``optimize`` and ``quantize`` each add a variant, compared with the unquantised ONNX model
     on the labelled ``split`` rows: a classifier's variant may lose at most
@@ -228,6 +257,7 @@ def export_onnx(
             row; nothing is written.
         ModelError: the model cannot be converted, loaded or run (named).
         DataError: the split lacks an input column or has no row (named).
+        ModelError: the signing key cannot be read or cannot sign (named), before conversion.
         ValueError: a bound that is negative, NaN or infinite (:func:`check_options`).
     """
     check_options(
@@ -236,6 +266,7 @@ def export_onnx(
         max_accuracy_drop=max_accuracy_drop,
         max_rmse_increase=max_rmse_increase,
     )
+    key, signer = provenance.signing_key(signing_key)
     spec = ModelSpec.read(model_dir)
     saved_model = Path(model_dir) / "saved_model"
     proto = convert(saved_model, spec, opset)
@@ -260,7 +291,27 @@ def export_onnx(
     )
     report = variants.report(base, [v for v, _ in built], max_accuracy_drop, max_rmse_increase)
     golden = checks.golden_requests(spec, features, onnx_out)
-    artifact.write(onnx_model_dir, model_name, data, spec, result, golden, built, report)
+
+    def describe(model_file: Path) -> dict[str, Any]:
+        return provenance.describe(
+            model_file,
+            model_name=model_name,
+            spec=spec,
+            parity=result,
+            identity=identity,
+            opset=opset,
+            signer=signer,
+            examples_metadata=examples_metadata,
+        )
+
+    artifact.write(
+        onnx_model_dir, model_name, data, spec, result, golden, built, report,
+        signing_key=key, describe=describe,
+    )  # fmt: skip
+    if key is not None:
+        provenance.log.info(
+            "export_onnx: signed model_repository/%s/1 with %s (signer %s)", model_name, key, signer
+        )
     return ExportResult(
         parity=result,
         opset=opset,
@@ -271,4 +322,5 @@ def export_onnx(
         outputs=[spec.output],
         base=base,
         variants=[v for v, _ in built],
+        signer=signer,
     )
