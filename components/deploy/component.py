@@ -23,13 +23,15 @@ def deploy(
     memory: str = "512Mi",
     timeout_seconds: int = 600,
     ingress_url: str = "",
+    verify_key: str = "",
 ):
     """Puts the checked ONNX model where it serves: a local model repository or KServe.
 
     Args:
         onnx_model: The model written by export_onnx.
         deployment: deployment.json (what was decided and what serves now, with the model's
-            identity) and, for ``render`` and ``kserve``, inferenceservice.yaml.
+            identity and signature status) and, for ``render`` and ``kserve``,
+            inferenceservice.yaml.
         target: ``local`` (a new version in ``model_repository``, unless its newest version has
             the same identity: ``unchanged``), ``render`` (write the KServe
             InferenceService without a cluster) or ``kserve`` (apply it, wait for Ready,
@@ -49,6 +51,9 @@ def deploy(
         timeout_seconds: Longest wait for the InferenceService to be Ready (each wait).
         ingress_url: Send the smoke test through this ingress gateway with the service's Host
             header; empty: straight to the cluster-local address.
+        verify_key: Path of a PEM public key file (e.g. a mounted Secret): the model must be
+            signed with its private key, and is verified before anything is pushed, applied or
+            rendered; empty: the MLRAIL_VERIFY_KEY environment variable's, else not verified.
     """
     from mlrail.components.deploy import core
 
@@ -69,6 +74,7 @@ def deploy(
         memory=memory,
         timeout_seconds=timeout_seconds,
         ingress_url=ingress_url,
+        verify_key=verify_key,
     )
     deployment.metadata.update(
         {
@@ -80,5 +86,7 @@ def deploy(
             "identity": result.identity,
             "decision": result.decision,
             "url": result.url,
+            "signature": result.signature.status,
+            "signer": result.signature.signer,
         }
     )

@@ -23,6 +23,12 @@ object and on the predictor; ``serviceAccountName: mlrail-serving`` with no API 
 Security "restricted" settings on the predictor pod and the model container (the ServingRuntime
 supplies the user id).
 
+Signatures (:mod:`mlrail.components.deploy.signature`): with ``verify_key`` (or
+``$MLRAIL_VERIFY_KEY``) the model must be signed with that key's private half; it is verified,
+for every target, before anything is pushed, applied or rendered, and a tampered, swapped,
+foreign-key or unsigned model is refused naming the file. A signed model deploys from its signed
+version folder, so ``local`` pushes the signature with it.
+
 The model is known by its identity (:func:`mlrail.artifacts.identity.model_identity`: what the
 graph computes, not how the file spells it; a retraining with the same data and seed has the
 same one), computed here from ``model.onnx`` itself. If the file's ``mlrail.identity`` metadata
@@ -33,7 +39,8 @@ export: refused. Decisions:
 target      ``decision``
 ==========  ===================================================================================
 local       ``unchanged``: the newest version in the repository has the same identity and the
-            same ``model_spec.json``; nothing pushed, ``version`` is that version's.
+            same ``model_spec.json`` (and, for a signed model, is signed: verifies with the key
+            when one is configured); nothing pushed, ``version`` is that version's.
             ``pushed``: otherwise; a new version.
 render      ``rendered``
 kserve      ``unchanged`` when the live InferenceService's ``mlrail.io/model-identity`` is this
@@ -48,12 +55,15 @@ Model repository layout (``local``; :mod:`mlrail.artifacts.model_repository`'s):
     <repository>/<model_name>/config.pbtxt
     <repository>/<model_name>/<version>/model.onnx        versions 1, 2, 3, ...
     <repository>/<model_name>/<version>/model_spec.json
+    <repository>/<model_name>/<version>/model_config.pbtxt, model.sig   a signed model's
 
 Output layout of the ``deployment`` artifact::
 
     deployment/
       deployment.json          {"target", "model_name", "version", "location", "sha256",
-                                "decision", "url", "identity", "previous_identity"}; for
+                                "decision", "url", "identity", "previous_identity",
+                                "signature" {"status": "verified", "not verified" or
+                                "unsigned", "signer"}}; for
                                 ``kserve`` also the rollout record: "namespace", "name",
                                 "deployment_mode", "model_sha256", "previous_model_sha256",
                                 "model_identity", "previous_model_identity", "address",
@@ -84,6 +94,7 @@ from mlrail.artifacts.model_repository import CONFIG_FILE, MODEL_FILE, SPEC_FILE
 from mlrail.artifacts.modelspec import ModelSpec
 from mlrail.artifacts.parity import DEFAULT_RTOL, DEFAULT_TOLERANCE
 from mlrail.components.deploy import kserve
+from mlrail.components.deploy.signature import Signature, check, resolve_key, still_verifies
 from mlrail.errors import DataError
 from mlrail.io import atomic_dir, atomic_write_json, atomic_write_text, read_json
 
@@ -135,6 +146,8 @@ class Deployment:
     #: the identity of what served before: local, the newest version's; kserve, the live
     #: object's annotation; "" if none (or render)
     previous_identity: str = ""
+    #: verified (and by whom), not verified (no key configured) or unsigned
+    signature: Signature = Signature("not verified")
 
 
 def storage_uri(artifact_uri: str) -> str:
@@ -258,9 +271,10 @@ def _identity(onnx_file: Path) -> str:
 
 def _deploy_local(
     src: Path, deployment_dir: str | Path, model_repository: str, model_name: str, sha: str,
-    identity: str,
+    identity: str, signature: Signature, key: str,
 ) -> Deployment:  # fmt: skip
-    """Push a new version, unless the newest one is this model (same identity and spec)."""
+    """Push a new version, unless the newest one is this model (same identity and spec, and,
+    for a signed model, signed too: verified with ``key`` when one is configured)."""
     if not model_repository:
         raise ValueError("target 'local' needs a model_repository folder")
     root = Path(model_repository).expanduser().resolve() / model_name
@@ -272,13 +286,14 @@ def _deploy_local(
         and previous == identity
         and (newest / SPEC_FILE).is_file()
         and read_json(newest / SPEC_FILE) == read_json(src / SPEC_FILE)
+        and (signature.status == "unsigned" or still_verifies(newest, key))
     ):
         version, decision = int(newest.name), "unchanged"
     else:
         version, decision = repository.push(root, src, spec), "pushed"
     location = str(root / str(version))
     result = Deployment(
-        "local", model_name, version, location, sha, decision, "", identity, previous
+        "local", model_name, version, location, sha, decision, "", identity, previous, signature
     )
     _write(deployment_dir, asdict(result), None)
     return result
@@ -340,11 +355,16 @@ def deploy(
     memory: str = "512Mi",
     timeout_seconds: int = 600,
     ingress_url: str = "",
+    verify_key: str = "",
     api: kserve.KubeApi | None = None,
     http: kserve.HttpPost | None = None,
     clock: kserve.Clock | None = None,
 ) -> Deployment:
     """Deploy the model exported by export_onnx to ``target`` (see the module doc).
+
+    ``verify_key`` is a PEM public key file (empty: ``$MLRAIL_VERIFY_KEY``'s, else no
+    verification): the model must be signed with its private key, checked before anything is
+    pushed, applied or rendered (:mod:`mlrail.components.deploy.signature`).
 
     ``api``, ``http`` and ``clock`` replace the Kubernetes API (default: in-cluster credentials,
     else kubeconfig), the smoke test's HTTP POST and the waits' clock (target ``kserve``).
@@ -352,17 +372,25 @@ def deploy(
     Raises:
         DeployError: target ``kserve`` did not end with the model serving (rolled back, or a
             first deploy that failed); deployment.json is written first.
+        SignatureError: a key is configured and the model is unsigned, signed with another
+            key, or a file differs from what was signed (named); nothing is written.
     """
-    src = Path(onnx_model_dir)
-    onnx_file = src / MODEL_FILE
-    if not onnx_file.is_file():
-        raise DataError(f"{onnx_file}: no ONNX model; was it written by export_onnx?")
+    artifact = Path(onnx_model_dir)
+    if not (artifact / MODEL_FILE).is_file():
+        raise DataError(f"{artifact / MODEL_FILE}: no ONNX model; was it written by export_onnx?")
     if target not in TARGETS:
         raise ValueError(f"target {target!r}: expected one of {', '.join(TARGETS)}")
+    key = resolve_key(verify_key)
+    # before anything is pushed, applied or rendered; a signed model deploys from its signed
+    # version folder, so the signature travels with it
+    signature, src = check(artifact, key)
+    onnx_file = src / MODEL_FILE
     sha = _sha256(onnx_file)
     identity = _identity(onnx_file)
     if target == "local":
-        return _deploy_local(src, deployment_dir, model_repository, model_name, sha, identity)
+        return _deploy_local(
+            src, deployment_dir, model_repository, model_name, sha, identity, signature, key
+        )
     if not onnx_model_uri:
         raise ValueError(f"target {target!r} needs the onnx_model artifact's URI")
     kserve.check_canary(canary_traffic_percent, deployment_mode)
@@ -383,15 +411,17 @@ def deploy(
     )
     location = f"{namespace}/{model_name}"
     if target == "render":
-        result = Deployment("render", model_name, None, location, sha, "rendered", "", identity)
+        result = Deployment(
+            "render", model_name, None, location, sha, "rendered", "", identity, "", signature
+        )
         _write(deployment_dir, {**asdict(result), "inferenceservice": isvc}, isvc)
         return result
-    golden, tolerance, rtol = _golden(src)
+    golden, tolerance, rtol = _golden(artifact)
     try:
         done = kserve.rollout(
             isvc,
             golden,
-            smoke_model=_served_name(src),
+            smoke_model=_served_name(artifact),
             canary_traffic_percent=canary_traffic_percent,
             timeout_seconds=timeout_seconds,
             ingress_url=ingress_url,
@@ -405,13 +435,13 @@ def deploy(
         if e.record is not None:
             failed = Deployment(
                 "kserve", model_name, None, location, sha, e.record.decision, "", identity,
-                e.record.previous_model_identity,
+                e.record.previous_model_identity, signature,
             )  # fmt: skip
             _write(deployment_dir, {**asdict(failed), **e.record.to_json()}, isvc)
         raise
     result = Deployment(
         "kserve", model_name, None, location, sha, done.decision, done.url, identity,
-        done.previous_model_identity,
+        done.previous_model_identity, signature,
     )  # fmt: skip
     _write(deployment_dir, {**asdict(result), **done.to_json()}, isvc)
     return result
