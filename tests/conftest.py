@@ -12,8 +12,9 @@ from hypothesis.configuration import set_hypothesis_home_dir
 
 from tests.helpers import PENGUINS, Trained
 
-# The real control plane (etcd + kube-apiserver built from Go modules): tests/cluster/plugin.py.
-pytest_plugins = ["tests.cluster.plugin"]
+# The real control plane (etcd + kube-apiserver built from Go modules): tests/cluster/plugin.py;
+# a real `mlflow server` (SQLite backend) on 127.0.0.1: tests/registry/server.py.
+pytest_plugins = ["tests.cluster.plugin", "tests.registry.server"]
 
 # No example database: tests never write into the repository (hypothesis would keep .hypothesis/
 # in the working folder). Deadlines off: a test's speed is never asserted (a loaded CI machine

@@ -1,6 +1,4 @@
-"""Fixtures for register: evaluate's outputs for the session's penguins ONNX model, and the real
-``mlflow server`` (tests/registry/server.py; this import goes once tests/conftest.py loads that
-module as a plugin)."""
+"""Fixtures for register: evaluate's outputs for the session's penguins ONNX model."""
 
 from __future__ import annotations
 
@@ -9,11 +7,10 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import Trained
-from tests.registry.server import mlflow_server
 
 from .evaluated import Evaluated
 
-__all__ = ["evaluated", "ingested", "mlflow_server"]
+__all__ = ["evaluated", "ingested"]
 
 
 @pytest.fixture(scope="session")
