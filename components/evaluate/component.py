@@ -20,6 +20,8 @@ def evaluate(
     sensitive_columns: list = [],  # noqa: B006
     fairness_thresholds: dict = {},  # noqa: B006
     baseline_model: str = "",
+    registry_uri: str = "",
+    model_name: str = "",
 ) -> bool:
     """Measures the ONNX model, in ONNX Runtime, on the eval split, overall, per slice and per
     group, against a baseline when there is one, and blesses it when no enforced threshold fails.
@@ -41,9 +43,15 @@ def evaluate(
         min_slice_rows: Slices and fairness groups with fewer rows are reported, not enforced.
         sensitive_columns: Columns to compute fairness figures for (fairlearn), e.g. ["sex"].
         fairness_thresholds: e.g. {"demographic_parity_difference": "<= 0.1"}.
-        baseline_model: Path or URI of the model to compare with: a model repository's model
-            folder (its newest version), a version folder or a train output; "" for none. A
-            path with nothing deployed yet means no baseline (the first run).
+        baseline_model: The model to compare with: a registry reference
+            (``models:/penguins@champion``, ``models:/penguins/3``), or the path or URI of a
+            model repository's model folder (its newest version), a version folder or a train
+            output. "" for the registry's champion of ``model_name`` when a registry is
+            configured, else none. No champion yet, or a path with nothing deployed yet, means
+            no baseline (the first release); a registry that cannot be reached fails the step.
+        registry_uri: MLflow tracking URI of the model registry; empty for
+            $MLFLOW_TRACKING_URI (no registry when that is unset too).
+        model_name: The registered model whose champion is the default baseline.
 
     Returns:
         True when the model is blessed: the gate in front of deploy.
@@ -62,6 +70,8 @@ def evaluate(
         sensitive_columns=sensitive_columns,
         fairness_thresholds=fairness_thresholds,
         baseline_model=baseline_model,
+        registry_uri=registry_uri,
+        model_name=model_name,
     )
     for name, value in ev.kfp_metrics().items():
         metrics.log_metric(name, value)

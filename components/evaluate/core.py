@@ -3,8 +3,9 @@
 The model (in the pipeline: export_onnx's ONNX model, the one deploy serves, run in ONNX Runtime)
 is run on the eval split (or any table with the label column), its figures computed
 with scikit-learn (:mod:`.metrics`), fairlearn (:mod:`.fairness`) and scikit-learn's permutation
-importance (:mod:`.importance`), compared with a baseline model when there is one (:mod:`.models`:
-the latest deployed version, say), and checked against thresholds. The model is blessed when no
+importance (:mod:`.importance`), compared with a baseline model when there is one
+(:mod:`.baselines`: the model registry's ``champion`` by default, or a path as in
+:mod:`.models`), and checked against thresholds. The model is blessed when no
 enforced check fails. Entry points: :func:`evaluate` (an examples folder, the component),
 :func:`evaluate_file` (CSV, Parquet or JSON Lines data) and :func:`evaluate_table` (a pyarrow
 table).
@@ -32,9 +33,15 @@ Outputs::
                        "note", "baseline_metrics"}], "feature_importance": {"scoring",
                        "n_repeats", "rows", "features": [{"feature", "mean", "std"}]},
                        "baseline": null or {"model", "format", "metrics"}}
+                       (a registry baseline's "model" is ``models:/penguins@champion
+                       (version 3)``)
     blessing_dir/
       blessing.json    {"blessed", "decided_on", "rows", "dropped_unlabelled", "baseline": null
-                       or {"requested", "model", "format", "reason"}, "min_slice_rows",
+                       or {"requested", "model", "format", "version", "reason"}:
+                       "requested" is baseline_model or the champion reference it defaulted
+                       to, "version" the registry version compared with (null otherwise),
+                       "reason" why there is none ("no champion in the registry yet: first
+                       release"), "min_slice_rows",
                        "failed", "skipped", "notes",
                        "checks": [{"metric", "scope" (overall|slice|fairness), "slice" (null,
                        "island=Biscoe" or a sensitive column), "kind" (value|change), "op",
@@ -57,6 +64,7 @@ import pyarrow as pa
 
 from mlrail.artifacts.examples import read_split
 from mlrail.artifacts.modelspec import TASKS, ModelSpec
+from mlrail.components.evaluate.baselines import find_baseline
 from mlrail.components.evaluate.checks import run_checks, validate_thresholds, with_defaults
 from mlrail.components.evaluate.fairness import FAIRNESS_METRICS, compute_fairness
 from mlrail.components.evaluate.importance import permutation_feature_importance
@@ -68,7 +76,7 @@ from mlrail.components.evaluate.metrics import (
     slice_rows,
     task_metrics,
 )
-from mlrail.components.evaluate.models import Predictor, load_model, resolve_baseline
+from mlrail.components.evaluate.models import Predictor, load_model
 from mlrail.components.evaluate.outputs import write_outputs
 from mlrail.components.evaluate.results import BaselineResult, Evaluation, SliceResult
 from mlrail.components.evaluate.thresholds import (
@@ -175,6 +183,8 @@ class Options(TypedDict, total=False):
     sensitive_columns: Sequence[str]
     fairness_thresholds: Mapping[str, Any] | None
     baseline_model: str
+    registry_uri: str
+    model_name: str
     importance_repeats: int
 
 
@@ -192,6 +202,8 @@ def evaluate_table(
     sensitive_columns: Sequence[str] = (),
     fairness_thresholds: Mapping[str, Any] | None = None,
     baseline_model: str = "",
+    registry_uri: str = "",
+    model_name: str = "",
     importance_repeats: int = 5,
 ) -> Evaluation:
     """Evaluate the model in ``model_dir`` on ``table`` and write what is asked for.
@@ -209,7 +221,13 @@ def evaluate_table(
         min_slice_rows: Slices and fairness groups with fewer rows are reported, not enforced.
         sensitive_columns: Columns to compute fairness figures for.
         fairness_thresholds: See the module docstring.
-        baseline_model: A path or URI to the model to compare with; "" for none.
+        baseline_model: The model to compare with: ``models:/NAME@ALIAS`` or
+            ``models:/NAME/VERSION`` (from the registry), or a path or URI; "" for the
+            registry's champion of ``model_name`` when a registry is configured, else none
+            (:mod:`.baselines`).
+        registry_uri: The model registry (an MLflow tracking URI); "" for
+            ``$MLFLOW_TRACKING_URI``, and none when that is unset too.
+        model_name: The registered model whose ``champion`` is the default baseline.
         importance_repeats: Shuffles per feature for permutation importance; 0 to skip it.
 
     Returns:
@@ -219,6 +237,9 @@ def evaluate_table(
         DataError: the data lacks a column, has no labelled row, or an overall metric with a
             threshold is undefined on it.
         ModelError: the model (or the baseline) cannot be loaded or compared.
+        RegistryError: the baseline is a registry reference with no registry configured or
+            no such version, or the registry cannot be reached (evaluate fails rather than
+            bless with nothing to compare with).
         ValueError: thresholds or slices that cannot be read, or name what does not exist.
     """
     # refuse bad settings before the model runs
@@ -244,7 +265,8 @@ def evaluate_table(
     pred = model.predict(features)
 
     with tempfile.TemporaryDirectory(prefix="mlrail-evaluate-") as scratch:
-        base, reason = resolve_baseline(baseline_model, Path(scratch))
+        found = find_baseline(baseline_model, registry_uri, model_name, Path(scratch))
+        base = found.model
         base_pred = _baseline_outputs(base, spec, table, where) if base else None
 
     overall = compute_metrics(spec, y, pred)
@@ -256,8 +278,8 @@ def evaluate_table(
         confusion_matrix=overall.confusion_matrix,
         per_class=overall.per_class,
         curves=compute_curves(spec, y, pred),
-        baseline_requested=baseline_model,
-        baseline_reason=reason,
+        baseline_requested=found.requested,
+        baseline_reason=found.reason,
         min_slice_rows=min_slice_rows,
         model=str(model_dir),
         data=where,
@@ -273,6 +295,7 @@ def evaluate_table(
             base.format,
             compute_metrics(spec, y, base_pred),
             compute_curves(spec, y, base_pred),
+            found.version,
         )
     for s in slice_specs:
         for sl in slice_rows(table, s, where):

@@ -17,7 +17,8 @@ copied to a temporary folder first) to one of those folders, or to a model's fol
 repository (``<repository>/<name>``), which means its newest version that holds a model (what a
 version is: :mod:`mlrail.artifacts.model_repository`). A path that does not exist, or a model
 folder with no version yet, is the first run: there is no baseline, and :func:`resolve_baseline`
-says why.
+says why. A model registry's baseline (``models:/...``, the champion by default):
+:mod:`.baselines`.
 """
 
 from __future__ import annotations

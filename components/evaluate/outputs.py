@@ -119,6 +119,7 @@ def blessing_json(ev: Evaluation) -> dict[str, Any]:
             "requested": ev.baseline_requested,
             "model": ev.baseline.source,
             "format": ev.baseline.format,
+            "version": ev.baseline.version or None,
             "reason": "",
         }
     elif ev.baseline_requested:
@@ -126,6 +127,7 @@ def blessing_json(ev: Evaluation) -> dict[str, Any]:
             "requested": ev.baseline_requested,
             "model": None,
             "format": None,
+            "version": None,
             "reason": ev.baseline_reason,
         }
     return {

@@ -60,12 +60,14 @@ class SliceResult:
 
 @dataclass
 class BaselineResult:
-    """The baseline model's figures on the same rows."""
+    """The baseline model's figures on the same rows (``version``: the registry version
+    compared with, "" for a baseline that is not from a registry)."""
 
     source: str
     format: str
     metrics: MetricSet
     curves: Curves
+    version: str = ""
 
 
 @dataclass

@@ -130,6 +130,7 @@ def test_a_better_baseline_withholds_the_blessing(
         "requested": str(model_folder),
         "model": str(model_folder / "1"),
         "format": "onnx",
+        "version": None,
         "reason": "",
     }
     value, change = blessing["checks"]
