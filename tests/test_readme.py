@@ -219,3 +219,34 @@ def test_every_python_name_named_exists() -> None:
             if not found:
                 missing.append(name)
     assert sorted(set(missing) - _keys_in_code()) == []
+
+
+def _python_example(section: str) -> str:
+    """The first ``python`` block of the README's section ``## <section>``."""
+    body = README.split(f"\n## {section}\n", 1)[1].split("\n## ", 1)[0]
+    return body.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_signing_example_signs_verifies_and_refuses_a_changed_byte(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlrail.artifacts import model_repository, signing
+    from mlrail.artifacts.modelspec import ModelSpec
+    from tests.registry.models import tiny_model
+
+    model = tiny_model(tmp_path / "export")
+    monkeypatch.chdir(tmp_path)
+    assert model_repository.push("models/penguins", model, ModelSpec.read(model)) == 1
+    exec(compile(_python_example("Signed models"), "README.md", "exec"), {})
+    version = Path("models/penguins/1")
+    assert (version / "model.sig").is_file() and (version / "model_config.pbtxt").is_file()
+    assert signing.verify_version(version, "signing.pub").files == (
+        "model.onnx",
+        "model_config.pbtxt",
+        "model_spec.json",
+    )
+    data = bytearray((version / "model.onnx").read_bytes())
+    data[-1] ^= 1
+    (version / "model.onnx").write_bytes(bytes(data))
+    with pytest.raises(signing.SignatureError, match=r"model\.onnx: changed since it was signed"):
+        signing.verify_version(version, "signing.pub")
