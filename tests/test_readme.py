@@ -10,6 +10,7 @@ import shlex
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -221,10 +222,15 @@ def test_every_python_name_named_exists() -> None:
     assert sorted(set(missing) - _keys_in_code()) == []
 
 
+def _python_examples(section: str) -> list[str]:
+    """The ``python`` blocks of the README's section ``## <section>``, in order."""
+    body = README.split(f"\n## {section}\n", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```python\n(.*?)```", body, flags=re.S)
+
+
 def _python_example(section: str) -> str:
     """The first ``python`` block of the README's section ``## <section>``."""
-    body = README.split(f"\n## {section}\n", 1)[1].split("\n## ", 1)[0]
-    return body.split("```python\n", 1)[1].split("```", 1)[0]
+    return _python_examples(section)[0]
 
 
 def test_the_signing_example_signs_verifies_and_refuses_a_changed_byte(
@@ -250,3 +256,54 @@ def test_the_signing_example_signs_verifies_and_refuses_a_changed_byte(
     (version / "model.onnx").write_bytes(bytes(data))
     with pytest.raises(signing.SignatureError, match=r"model\.onnx: changed since it was signed"):
         signing.verify_version(version, "signing.pub")
+
+
+def test_the_release_record_sections_are_the_pages_sections() -> None:
+    from mlrail.artifacts.release import SECTIONS
+
+    assert [row[0] for row in _table("| section | what it holds |")] == list(SECTIONS)
+
+
+def test_the_release_examples_read_the_kept_records_and_validate_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dataclasses import replace
+
+    import jsonschema
+
+    from mlrail.artifacts import release
+    from tests.artifacts.release.runs import make_run
+
+    run = make_run(
+        tmp_path / "run", ["island,mass,species", *(f"Biscoe,{i},a{i % 2}" for i in range(40))]
+    )
+    monkeypatch.chdir(tmp_path)
+    kept = []
+    for version, reason in (
+        ("2", "first"),
+        ("3", "retrain"),
+        ("3", "rollback to 3"),
+        ("4", "new data"),
+    ):
+        record = release.build_record(
+            run.paths, model_name="penguins", request=release.Request("ada", reason)
+        )
+        record = replace(record, model=replace(record.model, registry_version=version))
+        kept.append(release.store(record, "work/releases"))
+    listing, showing = _python_examples("Release records")
+    names: dict[str, Any] = {}
+    exec(compile(listing, "README.md", "exec"), names)
+    assert [r.request.reason for r in names["records"]] == [
+        "first",
+        "retrain",
+        "rollback to 3",
+        "new data",
+    ]
+    assert names["rec"] == kept[2][0]
+    assert "rollback to 3" in capsys.readouterr().out
+
+    (tmp_path / "release.json").write_bytes((kept[2][1] / release.JSON_FILE).read_bytes())
+    exec(compile(showing, "README.md", "exec"), {})
+    (tmp_path / "release.json").write_text('{"format": "mlrail.release/v1"}')
+    with pytest.raises(jsonschema.ValidationError):
+        exec(compile(showing, "README.md", "exec"), {})
