@@ -307,3 +307,25 @@ def test_the_release_examples_read_the_kept_records_and_validate_one(
     (tmp_path / "release.json").write_text('{"format": "mlrail.release/v1"}')
     with pytest.raises(jsonschema.ValidationError):
         exec(compile(showing, "README.md", "exec"), {})
+
+
+def test_the_events_table_is_mlrail_events_types() -> None:
+    from mlrail import events
+
+    section = README.split("\n## Lifecycle events\n", 1)[1].split("\n## ", 1)[0]
+    assert events.markdown_table() in section
+
+
+def test_the_events_example_sends_to_a_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # its mkdtemp lands in tmp_path
+    monkeypatch.delenv("K_SINK", raising=False)
+    exec(compile(_python_example("Lifecycle events"), "README.md", "exec"), {})
+    assert re.fullmatch(
+        r"event io\.mlrail\.model\.promoted \S+: delivered to \S+events\.jsonl\n",
+        capsys.readouterr().out,
+    )
+    assert len(list(tmp_path.glob("*/events.jsonl"))) == 1
