@@ -61,7 +61,23 @@ def add_evaluate(sub: Subcommands) -> None:
         help="CSV, Parquet or JSON Lines data with the label (a file, folder, glob or URI), "
         "or an examples folder",
     )
-    p.add_argument("--baseline", default="", help="the model to compare with (its folder)")
+    p.add_argument(
+        "--baseline",
+        default="",
+        help="the model to compare with: its folder, or models:/NAME@ALIAS or models:/NAME/VERSION "
+        "from the registry (default: the registry's champion of --model-name, when a registry "
+        "is configured)",
+    )
+    p.add_argument(
+        "--registry-uri",
+        default="",
+        help="the model registry (an MLflow tracking URI; default: $MLFLOW_TRACKING_URI)",
+    )
+    p.add_argument(
+        "--model-name",
+        default="",
+        help="the registered model whose champion is the default baseline",
+    )
     evaluation_args(p)
     p.add_argument("--out", default="mlrail-evaluate", help="metrics.json, blessing/, report.html")
     p.set_defaults(func=cmd_evaluate)
@@ -110,6 +126,8 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
         "sensitive_columns": a.sensitive_columns,
         "fairness_thresholds": a.fairness_thresholds,
         "baseline_model": a.baseline,
+        "registry_uri": a.registry_uri,
+        "model_name": a.model_name,
     }
     metrics, blessing = out / "metrics.json", out / "blessing"
     if Path(a.data).is_dir():  # an examples artifact: its eval split
@@ -117,6 +135,8 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     else:
         ev = core.evaluate_file(a.model, a.data, metrics, blessing, **options)
     print(f"{ev.task}, {ev.rows} rows")
+    base = ev.baseline
+    print(redact(f"baseline: {base.source}" if base else f"no baseline: {ev.baseline_reason}"))
     for name, value in ev.metrics.items():
         print(f"  {name:<20} {value:.4f}")
     failed = [c.reason or c.describe() for c in ev.checks if not c.passed]

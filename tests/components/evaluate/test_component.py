@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from kfp.dsl import HTML, Artifact, ClassificationMetrics, Dataset, Metrics, Model
 
 from mlrail.components.evaluate import evaluate
@@ -108,6 +109,7 @@ def test_evaluating_the_onnx_model_never_imports_tensorflow(
     code = f"""
 import json, sys
 from pathlib import Path
+import pytest
 from kfp.dsl import HTML, Artifact, ClassificationMetrics, Dataset, Metrics, Model
 from mlrail.components.evaluate import evaluate
 out = Path({str(tmp_path)!r})
@@ -152,6 +154,38 @@ def test_compiles(tmp_path: Path) -> None:
         "sensitive_columns": ("LIST", []),
         "fairness_thresholds": ("STRUCT", {}),
         "baseline_model": ("STRING", ""),
+        "registry_uri": ("STRING", ""),
+        "model_name": ("STRING", ""),
     }
     assert all(params[k]["isOptional"] for k in params)
     assert all(params[k].get("description") for k in params)  # the docstring, for the UI
+
+
+@pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:DeprecationWarning")
+@pytest.mark.filterwarnings("ignore:.*Any type hint is inferred as AnyType:UserWarning")
+def test_the_registry_champion_is_the_baseline_in_the_metadata(
+    trained: Trained, onnx_model: Path, tmp_path: Path
+) -> None:
+    # mlflow 3.17's own warnings (as in tests/registry): SQLAlchemy 2.1's noload deprecation,
+    # and mlflow.pyfunc's schema inference of its agent types with Any fields
+    from mlrail.registry import embedded_uri, open_registry
+    from mlrail.registry.aliases import promote
+
+    uri = embedded_uri(tmp_path / "work")
+    registry = open_registry(uri)
+    registry.register("penguins", onnx_model, identity="1", tags={})
+    promote(registry, "penguins", "1")
+    out = _outputs(tmp_path)
+    blessed = evaluate.python_func(
+        onnx_model=Model(name="onnx_model", uri=str(onnx_model)),
+        examples=Dataset(name="examples", uri=str(trained.examples)),
+        registry_uri=uri,
+        model_name="penguins",
+        **out,
+    )
+    # the model is its own champion: every change is 0
+    assert blessed is True
+    assert out["blessing"].metadata["baseline"] == "models:/penguins@champion (version 1)"
+    blessing = json.loads((Path(out["blessing"].path) / "blessing.json").read_text())
+    assert blessing["baseline"]["version"] == "1"
+    assert any(c["kind"] == "change" for c in blessing["checks"])
