@@ -22,7 +22,13 @@ from pathlib import Path
 
 from mlrail.artifacts import model_repository as repository
 from mlrail.artifacts.model_repository import CONFIG_FILE, MODEL_FILE, SPEC_FILE
-from mlrail.artifacts.signing import SIGNATURE_FILE, SignatureError, is_signed, verify_version
+from mlrail.artifacts.signing import (
+    SIGNATURE_FILE,
+    SignatureError,
+    is_signed,
+    read_public_key,
+    verify_version,
+)
 
 __all__ = [
     "NOT_VERIFIED",
@@ -78,6 +84,7 @@ def check(src: Path, key: str) -> tuple[Signature, Path]:
         if version is not None and is_signed(version):
             return Signature(NOT_VERIFIED), version
         return Signature(UNSIGNED), src
+    read_public_key(key)  # a missing or unusable key is named first, whatever the model
     if version is None:
         raise SignatureError(
             src / "model_repository",

@@ -24,6 +24,7 @@ from mlrail.components.deploy import deploy as deploy_component
 from mlrail.components.deploy.core import deploy
 from mlrail.components.deploy.signature import VERIFY_KEY_ENV
 from mlrail.components.export_onnx.provenance import SIGNING_KEY_ENV
+from mlrail.errors import ModelError
 from tests.components.export_onnx.signed import Keys, examples_metadata, make_keys, signed_export
 from tests.helpers import Trained
 
@@ -154,6 +155,19 @@ def test_the_key_comes_from_the_environment_when_not_given(
     monkeypatch.setenv(VERIFY_KEY_ENV, str(keys.public))
     with pytest.raises(SignatureError, match="unsigned"):
         _local(onnx_model, tmp_path / "d", tmp_path / "models")
+    assert not (tmp_path / "models").exists() and not (tmp_path / "d").exists()
+
+
+@pytest.mark.parametrize("bad", ["missing", "private-key", "not-pem"])
+def test_a_key_that_cannot_verify_is_refused_naming_it_before_anything(
+    onnx_model: Path, keys: Keys, tmp_path: Path, bad: str
+) -> None:
+    key = {"missing": tmp_path / "absent.pub", "private-key": keys.private,
+           "not-pem": tmp_path / "junk.pub"}[bad]  # fmt: skip
+    if bad == "not-pem":
+        key.write_text("not a key")
+    with pytest.raises(ModelError, match=f"^{key}: "):
+        _local(onnx_model, tmp_path / "d", tmp_path / "models", key)
     assert not (tmp_path / "models").exists() and not (tmp_path / "d").exists()
 
 
