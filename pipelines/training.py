@@ -1,21 +1,26 @@
 """The training pipeline: from a data file to a deployed ONNX model, with two gates.
 
-    ingest → validate → (ok?) train → export_onnx → evaluate → (blessed?) deploy
+    ingest → validate → (ok?) train → export_onnx → evaluate → (blessed?) register → deploy
+    and, however the run ends, notify (its final status as a CloudEvent)
 
 The evidence is about what is served: export_onnx converts the SavedModel and fails the run when
 ONNX Runtime does not match it on every eval row; evaluate then measures that ONNX model, in ONNX
 Runtime, and its blessing is the gate in front of deploy. Two gates: no training on data with
-anomalies, and no deploy of a model that is not blessed.
+anomalies, and no deploy of a model that is not blessed. A blessed model is registered (MLflow
+Model Registry, with its evidence) before it is deployed.
 """
 
 from collections.abc import Callable
 
 from kfp import dsl, kubernetes
 
+from mlrail.components._images import COMPONENT_IMAGE
 from mlrail.components.deploy import deploy
 from mlrail.components.evaluate import evaluate
 from mlrail.components.export_onnx import export_onnx
 from mlrail.components.ingest import ingest
+from mlrail.components.notify import notify
+from mlrail.components.register import register
 from mlrail.components.train import train
 from mlrail.components.validate import validate
 
@@ -30,7 +35,9 @@ _RESOURCES = {
     "train": ("2", "4G"),
     "evaluate": ("1", "2G"),
     "export_onnx": ("1", "4G"),
+    "register": ("500m", "1G"),
     "deploy": ("500m", "1G"),
+    "notify": ("100m", "256M"),
 }
 #: The accelerator train requests in the training_gpu pipeline.
 _GPU = "nvidia.com/gpu"
@@ -42,12 +49,31 @@ _OBJECT_STORE_KEYS = {
     "AWS_SECRET_ACCESS_KEY": "AWS_SECRET_ACCESS_KEY",
     "AWS_ENDPOINT_URL": "AWS_ENDPOINT_URL",
 }
+#: Keys of the MLflow Secret, read by register: MLflow's own variables, each under its own name.
+_MLFLOW_KEYS = {
+    key: key
+    for key in (
+        "MLFLOW_TRACKING_URI",
+        "MLFLOW_TRACKING_TOKEN",
+        "MLFLOW_TRACKING_USERNAME",
+        "MLFLOW_TRACKING_PASSWORD",
+        "MLFLOW_TRACKING_SERVER_CERT_PATH",
+        "MLFLOW_S3_ENDPOINT_URL",
+    )
+}
 
 
 def _object_store(task: dsl.PipelineTask, secret: str) -> None:
     """Object-store credentials as env, for a step that may open a user's s3:// URI."""
     kubernetes.use_secret_as_env(
         task, secret_name=secret, secret_key_to_env=_OBJECT_STORE_KEYS, optional=True
+    )
+
+
+def _mlflow(task: dsl.PipelineTask, secret: str) -> None:
+    """The registry's URI and credentials as env (optional: absent means registry_uri only)."""
+    kubernetes.use_secret_as_env(
+        task, secret_name=secret, secret_key_to_env=_MLFLOW_KEYS, optional=True
     )
 
 
@@ -92,9 +118,16 @@ def pipeline_function(gpus: int = 0) -> Callable[..., None]:
         opset: int = 17,
         optimize: bool = False,
         quantize: bool = False,
+        signing_key: str = "",
         max_accuracy_drop: float = 0.01,
         max_rmse_increase: float = 0.01,
         model_name: str = "penguins",
+        registry_uri: str = "",
+        mlflow_secret: str = "mlrail-mlflow",
+        requested_by: str = "",
+        reason: str = "",
+        kfp_ui_url: str = "",
+        pipeline_version: str = "",
         deploy_target: str = "render",
         model_repository: str = "",
         namespace: str = "mlrail",
@@ -107,6 +140,8 @@ def pipeline_function(gpus: int = 0) -> Callable[..., None]:
         serving_memory: str = "512Mi",
         deploy_timeout_seconds: int = 600,
         ingress_url: str = "",
+        verify_key: str = "",
+        events_sink: str = "",
     ):
         """Trains, checks and deploys a model for one label of one tabular data file.
 
@@ -137,8 +172,10 @@ def pipeline_function(gpus: int = 0) -> Callable[..., None]:
             train_tolerations: Tolerations for the train step, e.g. of a GPU node taint.
             thresholds: Metric bounds for the blessing: values, e.g. {"accuracy": ">= 0.9"}, and
                 changes against the baseline model, e.g. {"roc_auc": "change >= -0.01"}.
-            baseline_model: The model in production to compare with: a model repository version
-                folder or a model folder (its newest version), path or URI; empty: no baseline.
+            baseline_model: The model in production to compare with: a registry reference
+                (models:/NAME@champion, models:/NAME/3), or a model repository version folder or
+                model folder (its newest version), path or URI; empty: the registry's champion
+                of model_name when a registry is configured, else no baseline.
             slices: Columns to compute metrics per value (or per quantile bucket) for.
             min_slice_rows: Slices with fewer rows are reported but their thresholds not enforced.
             sensitive_columns: Columns for the fairness metrics (fairlearn).
@@ -147,10 +184,27 @@ def pipeline_function(gpus: int = 0) -> Callable[..., None]:
             opset: ONNX opset to convert to.
             optimize: Also write an ONNX Runtime-optimised graph, kept if within its accuracy gate.
             quantize: Also write a dynamically int8-quantised model, kept if within its gate.
+            signing_key: Path of a PEM EC private key file (e.g. a mounted Secret) export_onnx
+                signs the model with; empty: $MLRAIL_SIGNING_KEY, else not signed.
             max_accuracy_drop: Classifier variants: most accuracy (and share of changed labels)
                 a variant may lose against the plain ONNX model.
             max_rmse_increase: Regression variants: most relative RMSE increase allowed.
-            model_name: Name of the model in the repository and of the InferenceService.
+            model_name: Name of the model in the registry, the repository and of the
+                InferenceService.
+            registry_uri: MLflow tracking URI of the model registry; empty: MLFLOW_TRACKING_URI
+                from ``mlflow_secret``.
+            mlflow_secret: Secret with MLFLOW_TRACKING_URI and MLflow's credentials
+                (MLFLOW_TRACKING_TOKEN or _USERNAME/_PASSWORD, MLFLOW_TRACKING_SERVER_CERT_PATH,
+                MLFLOW_S3_ENDPOINT_URL), read by evaluate and register (optional: absent means
+                none).
+            requested_by: Who asked for this run; shown in the Kubeflow UI, kept with the
+                registered version.
+            reason: Why this run was asked for; shown in the Kubeflow UI, kept with the
+                registered version.
+            kfp_ui_url: Base URL of the Kubeflow Pipelines UI; the registered version links to
+                the run there. Empty: no link.
+            pipeline_version: The compiled pipeline's version (its IR's SHA-256, as ``mlrail
+                submit`` and ``mlrail run`` fill it), kept with the registered version.
             deploy_target: local (a local model repository), render (write the InferenceService
                 manifest) or kserve (apply it, wait for Ready, smoke-test, canary).
             model_repository: Folder of the local model repository (deploy_target local).
@@ -166,104 +220,164 @@ def pipeline_function(gpus: int = 0) -> Callable[..., None]:
             deploy_timeout_seconds: How long to wait for Ready before rolling back (kserve).
             ingress_url: Send the smoke test through this gateway with the service's Host header
                 instead of to the service's own URL (kserve).
+            verify_key: Path of a PEM public key file (e.g. a mounted Secret): deploy refuses a
+                model not signed with its private key; empty: $MLRAIL_VERIFY_KEY, else not
+                verified.
+            events_sink: Where lifecycle events go: an http(s) URL (binary mode; append
+                #structured for structured mode) or a JSON Lines file (a path or file:// URI);
+                empty: K_SINK (Knative's
+                SinkBinding), then none. A sink that is down never fails the run.
         """
-        # Retries are for a flaky object store; KFP cannot tell them from bad data, which fails
-        # every time, so they stay short: at most 10 + 20 s lost on a file that will never parse.
-        ingest_task = _on_cluster(
-            ingest(
-                source=source,
-                eval_ratio=eval_ratio,
-                test_ratio=test_ratio,
-                key_column=key_column,
-                span_date=span_date,
-                span_window=span_window,
-                scheduled_time=dsl.PIPELINE_JOB_SCHEDULE_TIME_UTC_PLACEHOLDER,
+        # Runs after every step, whether the run succeeded, failed or stopped at a gate, and
+        # sends the final status (io.mlrail.run.succeeded / run.failed): a failed run is heard.
+        notify_task = _on_cluster(
+            notify(
+                events_sink=events_sink,
+                model_name=model_name,
+                pipeline_name="training",
+                run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+                run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
             ),
-            "ingest",
-        ).set_retry(num_retries=2, backoff_duration="10s", backoff_factor=2.0)
-        validate_task = _on_cluster(
-            validate(
-                examples=ingest_task.outputs["examples"],
-                curated_schema=curated_schema,
-                baseline_statistics=baseline_statistics,
-                min_examples=min_examples,
-            ),
-            "validate",
-        )
-        _object_store(ingest_task, object_store_secret)
-        _object_store(validate_task, object_store_secret)
-        with dsl.If(validate_task.outputs["Output"] == True, name="data-ok"):  # noqa: E712 (KFP condition)
-            train_task = _on_cluster(
-                train(
-                    examples=ingest_task.outputs["examples"],
-                    schema=validate_task.outputs["schema"],
-                    statistics=validate_task.outputs["statistics"],
-                    label=label,
-                    task=task,
-                    hparams=hparams,
-                    module_file=module_file,
-                    module_file_sha256=module_file_sha256,
+            "notify",
+        ).set_caching_options(False)
+        with dsl.ExitHandler(notify_task, name="run"):
+            # Retries are for a flaky object store; KFP cannot tell them from bad data, which
+            # fails every time, so they stay short: at most 10 + 20 s lost on a file that will
+            # never parse.
+            ingest_task = _on_cluster(
+                ingest(
+                    source=source,
+                    eval_ratio=eval_ratio,
+                    test_ratio=test_ratio,
+                    key_column=key_column,
+                    span_date=span_date,
+                    span_window=span_window,
+                    scheduled_time=dsl.PIPELINE_JOB_SCHEDULE_TIME_UTC_PLACEHOLDER,
                 ),
-                "train",
-            )
-            if gpus:
-                train_task.set_accelerator_type(_GPU).set_accelerator_limit(gpus)
-            kubernetes.add_node_selector_json(train_task, train_node_selector)
-            kubernetes.add_toleration_json(train_task, train_tolerations)
-            _object_store(train_task, object_store_secret)
-            # Never cached: this makes the bytes that are served, so each run's are its own (made
-            # with what the run has now, its signing key once export signs), and a new onnx_model
-            # each run is also what keeps evaluate below from being answered by a cache hit.
-            export_task = _on_cluster(
-                export_onnx(
-                    model=train_task.outputs["model"],
+                "ingest",
+            ).set_retry(num_retries=2, backoff_duration="10s", backoff_factor=2.0)
+            validate_task = _on_cluster(
+                validate(
                     examples=ingest_task.outputs["examples"],
+                    curated_schema=curated_schema,
+                    baseline_statistics=baseline_statistics,
+                    min_examples=min_examples,
+                    events_sink=events_sink,
                     model_name=model_name,
-                    tolerance=parity_tolerance,
-                    opset=opset,
-                    optimize=optimize,
-                    quantize=quantize,
-                    max_accuracy_drop=max_accuracy_drop,
-                    max_rmse_increase=max_rmse_increase,
+                    pipeline="training",
+                    run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+                    run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
                 ),
-                "export_onnx",
-            ).set_caching_options(False)
-            # Never cached: the verdict rests on the baseline as it is now (the newest deployed
-            # version), which the cache key (the baseline's path) cannot see.
-            evaluate_task = _on_cluster(
-                evaluate(
-                    onnx_model=export_task.outputs["onnx_model"],
-                    examples=ingest_task.outputs["examples"],
-                    thresholds=thresholds,
-                    baseline_model=baseline_model,
-                    slices=slices,
-                    min_slice_rows=min_slice_rows,
-                    sensitive_columns=sensitive_columns,
-                    fairness_thresholds=fairness_thresholds,
-                ),
-                "evaluate",
-            ).set_caching_options(False)
-            _object_store(evaluate_task, object_store_secret)
-            with dsl.If(evaluate_task.outputs["Output"] == True, name="model-blessed"):  # noqa: E712
-                _on_cluster(
-                    deploy(
-                        onnx_model=export_task.outputs["onnx_model"],
-                        target=deploy_target,
-                        model_name=model_name,
-                        model_repository=model_repository,
-                        namespace=namespace,
-                        runtime=runtime,
-                        deployment_mode=deployment_mode,
-                        canary_traffic_percent=canary_traffic_percent,
-                        min_replicas=min_replicas,
-                        max_replicas=max_replicas,
-                        cpu=serving_cpu,
-                        memory=serving_memory,
-                        timeout_seconds=deploy_timeout_seconds,
-                        ingress_url=ingress_url,
+                "validate",
+            )
+            _object_store(ingest_task, object_store_secret)
+            _object_store(validate_task, object_store_secret)
+            with dsl.If(validate_task.outputs["Output"] == True, name="data-ok"):  # noqa: E712 (KFP condition)
+                train_task = _on_cluster(
+                    train(
+                        examples=ingest_task.outputs["examples"],
+                        schema=validate_task.outputs["schema"],
+                        statistics=validate_task.outputs["statistics"],
+                        label=label,
+                        task=task,
+                        hparams=hparams,
+                        module_file=module_file,
+                        module_file_sha256=module_file_sha256,
                     ),
-                    "deploy",
+                    "train",
+                )
+                if gpus:
+                    train_task.set_accelerator_type(_GPU).set_accelerator_limit(gpus)
+                kubernetes.add_node_selector_json(train_task, train_node_selector)
+                kubernetes.add_toleration_json(train_task, train_tolerations)
+                _object_store(train_task, object_store_secret)
+                # Never cached: this makes the bytes that are served, so each run's are its own
+                # (made with what the run has now, its signing key once export signs), and a new
+                # onnx_model each run is also what keeps evaluate below from being answered by a
+                # cache hit.
+                export_task = _on_cluster(
+                    export_onnx(
+                        model=train_task.outputs["model"],
+                        examples=ingest_task.outputs["examples"],
+                        model_name=model_name,
+                        tolerance=parity_tolerance,
+                        opset=opset,
+                        optimize=optimize,
+                        quantize=quantize,
+                        max_accuracy_drop=max_accuracy_drop,
+                        max_rmse_increase=max_rmse_increase,
+                        signing_key=signing_key,
+                    ),
+                    "export_onnx",
                 ).set_caching_options(False)
+                # Never cached: the verdict rests on the baseline as it is now (the newest deployed
+                # version), which the cache key (the baseline's path) cannot see.
+                evaluate_task = _on_cluster(
+                    evaluate(
+                        onnx_model=export_task.outputs["onnx_model"],
+                        examples=ingest_task.outputs["examples"],
+                        thresholds=thresholds,
+                        baseline_model=baseline_model,
+                        slices=slices,
+                        min_slice_rows=min_slice_rows,
+                        sensitive_columns=sensitive_columns,
+                        fairness_thresholds=fairness_thresholds,
+                        registry_uri=registry_uri,
+                        model_name=model_name,
+                    ),
+                    "evaluate",
+                ).set_caching_options(False)
+                _object_store(evaluate_task, object_store_secret)
+                # its default baseline is the registry's champion of model_name
+                _mlflow(evaluate_task, mlflow_secret)
+                with dsl.If(evaluate_task.outputs["Output"] == True, name="model-blessed"):  # noqa: E712
+                    # Never cached: who asked, why and which run are the version's record; a
+                    # model already registered under its identity gets its version back.
+                    register_task = _on_cluster(
+                        register(
+                            onnx_model=export_task.outputs["onnx_model"],
+                            examples=ingest_task.outputs["examples"],
+                            schema=validate_task.outputs["schema"],
+                            statistics=validate_task.outputs["statistics"],
+                            metrics=evaluate_task.outputs["metrics"],
+                            blessing=evaluate_task.outputs["blessing"],
+                            model_name=model_name,
+                            registry_uri=registry_uri,
+                            requested_by=requested_by,
+                            reason=reason,
+                            pipeline_name="training",
+                            pipeline_version=pipeline_version,
+                            run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+                            run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+                            kfp_ui_url=kfp_ui_url,
+                            image=COMPONENT_IMAGE,
+                        ),
+                        "register",
+                    ).set_caching_options(False)
+                    _mlflow(register_task, mlflow_secret)
+                    _object_store(register_task, object_store_secret)
+                    # After register: what is served is a registered version (deploy will take
+                    # registered_model as an input; until then, the order alone says so).
+                    _on_cluster(
+                        deploy(
+                            onnx_model=export_task.outputs["onnx_model"],
+                            target=deploy_target,
+                            model_name=model_name,
+                            model_repository=model_repository,
+                            namespace=namespace,
+                            runtime=runtime,
+                            deployment_mode=deployment_mode,
+                            canary_traffic_percent=canary_traffic_percent,
+                            min_replicas=min_replicas,
+                            max_replicas=max_replicas,
+                            cpu=serving_cpu,
+                            memory=serving_memory,
+                            timeout_seconds=deploy_timeout_seconds,
+                            ingress_url=ingress_url,
+                            verify_key=verify_key,
+                        ),
+                        "deploy",
+                    ).set_caching_options(False).after(register_task)
 
     return training
 

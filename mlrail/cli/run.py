@@ -22,6 +22,7 @@ from mlrail.cli.options import (
     sha256_hex,
     writable_folder,
 )
+from mlrail.cli.provenance import add_provenance_args, requested_by
 from mlrail.errors import MlrailError
 from mlrail.redact import redact
 
@@ -53,6 +54,20 @@ def add_run(sub: Subcommands) -> None:
         help="share of rows held out for evaluation, between 0 and 1 (default: 0.2)",
     )
     p.add_argument("--key-column", default="", help="column whose hash decides the split")
+    p.add_argument(
+        "--events-sink",
+        default="",
+        help="where lifecycle events go: an http(s) URL (#structured for structured mode) or a "
+        "JSON Lines file (default: $K_SINK when set, else <workdir>/events.jsonl)",
+    )
+    p.add_argument(
+        "--registry-uri",
+        default="",
+        metavar="URI",
+        help="MLflow tracking URI of the model registry a blessed model is registered in "
+        "(default: $MLFLOW_TRACKING_URI when set, else an embedded one in <workdir>/registry)",
+    )
+    add_provenance_args(p, token=False)
     p.add_argument("--schema", default="", help="curated schema.pbtxt to validate against")
     p.add_argument("--epochs", type=integer(1), help="training epochs (shortcut for --hparams)")
     p.add_argument("--hparams", type=json_object, help="JSON, e.g. '{\"epochs\": 30}'")
@@ -201,6 +216,10 @@ def cmd_run(a: argparse.Namespace) -> int:
         "slices": a.slices,
         "sensitive_columns": a.sensitive_columns,
         "fairness_thresholds": a.fairness_thresholds or {},
+        "events_sink": a.events_sink,
+        "registry_uri": a.registry_uri,
+        "requested_by": requested_by(a.requested_by),
+        "reason": a.reason,
     }
     if a.no_baseline:
         arguments["baseline_model"] = ""

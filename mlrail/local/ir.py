@@ -16,7 +16,7 @@ from typing import Any
 
 from mlrail.errors import MlrailError
 
-__all__ = ["Step", "compile_ir", "for_local", "steps_of"]
+__all__ = ["Step", "compile_ir", "compile_versioned", "for_local", "ir_version", "steps_of"]
 
 _COMPONENT_PREFIX = "comp-"
 
@@ -36,6 +36,15 @@ class Step:
 
 def compile_ir(pipeline: Any) -> dict[str, Any]:
     """The pipeline spec (the first YAML document) ``pipeline`` compiles to."""
+    return compile_versioned(pipeline)[0]
+
+
+def compile_versioned(pipeline: Any) -> tuple[dict[str, Any], str]:
+    """The pipeline spec and its version: the SHA-256 (hex) of the compiled YAML file.
+
+    The version is what ``mlrail submit`` computes for the same file (:func:`ir_version`): KFP
+    has no placeholder for a pipeline's version, so the caller passes it as a parameter.
+    """
     import yaml
     from kfp import compiler
 
@@ -43,7 +52,14 @@ def compile_ir(pipeline: Any) -> dict[str, Any]:
         path = Path(tmp) / "pipeline.yaml"
         compiler.Compiler().compile(pipeline, str(path))
         spec: dict[str, Any] = next(yaml.safe_load_all(path.read_text(encoding="utf-8")))
-    return spec
+        return spec, ir_version(path)
+
+
+def ir_version(path: str | Path) -> str:
+    """A compiled pipeline file's version: the SHA-256 of its bytes, in hex."""
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _in_order(tasks: dict[str, Any]) -> list[str]:

@@ -35,10 +35,11 @@ from pathlib import Path
 from typing import IO, Any
 
 from mlrail.errors import MlrailError
-from mlrail.local.ir import Step, compile_ir, for_local, steps_of
+from mlrail.local.ir import Step, compile_ir, compile_versioned, for_local, steps_of
 from mlrail.local.steps import read_record
 from mlrail.local.summary import summarise
 from mlrail.redact import redact
+from mlrail.registry import ENV_URI, embedded_uri
 
 __all__ = [
     "LocalRun",
@@ -266,7 +267,10 @@ def run_training(
             repository deploy pushes to), ``logs/`` and ``tmp/`` (see the module doc).
         arguments: Pipeline parameters; ``deploy_target`` defaults to ``local``,
             ``model_repository`` to ``<workdir>/models`` and, when deploying locally,
-            ``baseline_model`` to the model's folder there (its newest version is the baseline).
+            ``baseline_model`` to the model's folder there (its newest version is the baseline);
+            ``registry_uri`` to the embedded registry ``<workdir>/registry`` (unless
+            ``MLFLOW_TRACKING_URI`` is set), ``events_sink`` to ``<workdir>/events.jsonl``
+            (unless ``K_SINK`` is set) and ``pipeline_version`` to the compiled IR's SHA-256.
         echo: Where to print one line per finished step (None: nowhere).
         runner: A kfp.local runner; default ``SubprocessRunner(use_venv=False)`` (this Python).
             A ``DockerRunner`` runs each step in the component image instead.
@@ -284,10 +288,14 @@ def run_training(
     root = Path(workdir).expanduser().resolve()
     models = Path(arguments.get("model_repository") or root / "models").expanduser().resolve()
     args = {"deploy_target": "local", **arguments, "model_repository": str(models)}
+    if not args.get("events_sink") and not os.environ.get("K_SINK"):
+        # a local run keeps its lifecycle events beside its logs (K_SINK, when set, wins)
+        args["events_sink"] = str(root / "events.jsonl")
     if args["deploy_target"] == "local" and "baseline_model" not in args:
         # the model in production is the newest version in the local repository (none at first)
         args["baseline_model"] = str(models / str(args.get("model_name", "penguins")))
-    for key in ("source", "curated_schema", "baseline_statistics", "module_file", "baseline_model"):
+    paths = ("source", "curated_schema", "baseline_statistics", "module_file", "baseline_model")
+    for key in (*paths, "events_sink"):
         value = str(args.get(key, ""))
         if value and "://" not in value and not value.startswith("bundled:"):
             args[key] = str(Path(value).expanduser().resolve())  # tasks run in the work folder
@@ -305,7 +313,11 @@ def run_training(
     for folder in (pipeline_root, models, root / "tmp"):
         sweep_stale(folder)
 
-    spec = compile_ir(training)
+    if not args.get("registry_uri") and not os.environ.get(ENV_URI):
+        # the registry of a local run is a SQLite file beside its models (no server)
+        args["registry_uri"] = embedded_uri(root)
+    spec, version = compile_versioned(training)
+    args.setdefault("pipeline_version", version)
     steps = [StepResult(step.name, task=step.task) for step in steps_of(spec)]
     pipeline_name = f"training-{run_id}"
     progress = _Progress(steps, pipeline_root, pipeline_name, echo)

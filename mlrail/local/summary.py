@@ -121,6 +121,27 @@ def _deploy(out: Outputs, figures: dict[str, Any]) -> str:
     return f"{dep.get('decision', '?')}: {dep['location']}{url}"
 
 
+def _register(out: Outputs, figures: dict[str, Any]) -> str:
+    reg = out.metadata.get("registered_model", {})
+    if "version" not in reg:
+        return ""
+    figures["registered_model"] = reg
+    how = "created" if reg.get("created") else "reused: that model was registered already"
+    return f"{reg['name']} version {reg['version']} ({how})"
+
+
+def _notify(out: Outputs, figures: dict[str, Any]) -> str:
+    sent = out.metadata.get("delivery", {})
+    if "event_type" not in sent:
+        return ""
+    kind = sent["event_type"].removeprefix("io.mlrail.")
+    if not sent.get("event_sink"):
+        return f"{kind}: not sent (no events sink)"
+    if sent.get("event_delivered"):
+        return f"{kind} -> {sent['event_sink']}"
+    return f"{kind} NOT delivered to {sent['event_sink']}: {sent.get('event_error', '')}"
+
+
 #: Each known component's headline, by the component function's name (a step's name).
 _SUMMARIES: dict[str, Callable[[Outputs, dict[str, Any]], str]] = {
     "ingest": _ingest,
@@ -128,7 +149,9 @@ _SUMMARIES: dict[str, Callable[[Outputs, dict[str, Any]], str]] = {
     "train": _train,
     "evaluate": _evaluate,
     "export_onnx": _export_onnx,
+    "register": _register,
     "deploy": _deploy,
+    "notify": _notify,
 }
 
 

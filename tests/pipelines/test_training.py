@@ -42,7 +42,17 @@ def _tasks(ir: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def test_every_task_runs_as_the_image_user_not_root(platform: dict[str, Any]) -> None:
     assert set(platform) == {
-        f"exec-{n}" for n in ("ingest", "validate", "train", "evaluate", "export-onnx", "deploy")
+        f"exec-{n}"
+        for n in (
+            "ingest",
+            "validate",
+            "train",
+            "evaluate",
+            "export-onnx",
+            "register",
+            "deploy",
+            "notify",
+        )
     }
     for name, config in platform.items():
         assert config["securityContext"] == {
@@ -55,9 +65,21 @@ def test_every_task_runs_as_the_image_user_not_root(platform: dict[str, Any]) ->
 def test_object_store_secret_reaches_only_the_steps_that_read_uris(
     platform: dict[str, Any],
 ) -> None:
-    readers = {n for n, c in platform.items() if "secretAsEnv" in c}
-    # data, a curated schema or baseline statistics, a module file, a baseline model
-    assert readers == {"exec-ingest", "exec-validate", "exec-train", "exec-evaluate"}
+    readers = {
+        n
+        for n, c in platform.items()
+        for s in c.get("secretAsEnv", [])
+        if s["secretNameParameter"]["componentInputParameter"].endswith("object_store_secret")
+    }
+    # data, a curated schema or baseline statistics, a module file, a baseline model, the
+    # examples register records
+    assert readers == {
+        "exec-ingest",
+        "exec-validate",
+        "exec-train",
+        "exec-evaluate",
+        "exec-register",
+    }
     (secret,) = platform["exec-ingest"]["secretAsEnv"]
     assert secret["optional"] is True  # a cluster without the Secret still runs local sources
     assert secret["secretNameParameter"]["componentInputParameter"].endswith("object_store_secret")
@@ -66,6 +88,29 @@ def test_object_store_secret_reaches_only_the_steps_that_read_uris(
         "AWS_SECRET_ACCESS_KEY",
         "AWS_ENDPOINT_URL",
     }
+
+
+def test_mlflow_secret_reaches_evaluate_and_register_only(platform: dict[str, Any]) -> None:
+    readers = {}
+    for name, config in platform.items():
+        for secret in config.get("secretAsEnv", []):
+            if secret["secretNameParameter"]["componentInputParameter"].endswith("mlflow_secret"):
+                readers[name] = secret
+    assert set(readers) == {"exec-evaluate", "exec-register"}
+    for secret in readers.values():
+        assert secret["optional"] is True  # registry_uri alone, or no registry, still runs
+        keys = {k["secretKey"]: k["envVar"] for k in secret["keyToEnv"]}
+        assert keys == {
+            k: k
+            for k in (
+                "MLFLOW_TRACKING_URI",
+                "MLFLOW_TRACKING_TOKEN",
+                "MLFLOW_TRACKING_USERNAME",
+                "MLFLOW_TRACKING_PASSWORD",
+                "MLFLOW_TRACKING_SERVER_CERT_PATH",
+                "MLFLOW_S3_ENDPOINT_URL",
+            )
+        }
 
 
 def test_train_takes_a_node_selector_and_tolerations(platform: dict[str, Any]) -> None:
@@ -84,21 +129,83 @@ def test_ingest_gets_the_scheduled_time(ir: dict[str, Any]) -> None:
     assert args["scheduled_time"]["runtimeValue"]["constant"] == (
         "{{$.pipeline_job_schedule_time_utc}}"
     )
-    assert args["span_date"]["componentInputParameter"] == "span_date"
+    # inside the exit handler's group: the pipeline's parameter, passed in as a channel
+    assert args["span_date"]["componentInputParameter"] == "pipelinechannel--span_date"
 
 
 def test_gates(ir: dict[str, Any]) -> None:
     tasks = _tasks(ir)
-    data_ok = tasks["condition-1"]["triggerPolicy"]["condition"]
+    data_ok = tasks["condition-2"]["triggerPolicy"]["condition"]
     assert data_ok == "inputs.parameter_values['pipelinechannel--validate-Output'] == true"
-    assert tasks["condition-1"]["taskInfo"]["name"] == "data-ok"
-    blessed = tasks["condition-2"]["triggerPolicy"]["condition"]
+    assert tasks["condition-2"]["taskInfo"]["name"] == "data-ok"
+    blessed = tasks["condition-3"]["triggerPolicy"]["condition"]
     assert blessed == "inputs.parameter_values['pipelinechannel--evaluate-Output'] == true"
-    inner = ir["components"]["comp-condition-1"]["dag"]["tasks"]
-    # every trained model is exported (and so parity-checked); the blessing gates deploy only
-    assert {"train", "export-onnx", "evaluate", "condition-2"} == set(inner)
-    assert {"deploy"} == set(ir["components"]["comp-condition-2"]["dag"]["tasks"])
-    assert set(ir["root"]["dag"]["tasks"]) == {"ingest", "validate", "condition-1"}
+    assert tasks["condition-3"]["taskInfo"]["name"] == "model-blessed"
+    body = ir["components"]["comp-exit-handler-1"]["dag"]["tasks"]
+    assert set(body) == {"ingest", "validate", "condition-2"}
+    inner = ir["components"]["comp-condition-2"]["dag"]["tasks"]
+    # every trained model is exported (and so parity-checked); the blessing gates the release
+    assert {"train", "export-onnx", "evaluate", "condition-3"} == set(inner)
+    assert {"register", "deploy"} == set(ir["components"]["comp-condition-3"]["dag"]["tasks"])
+
+
+def test_notify_runs_after_the_whole_run_however_it_ends(ir: dict[str, Any]) -> None:
+    root = ir["root"]["dag"]["tasks"]
+    assert set(root) == {"exit-handler-1", "notify"}
+    notify = root["notify"]
+    assert notify["dependentTasks"] == ["exit-handler-1"]
+    assert notify["triggerPolicy"] == {"strategy": "ALL_UPSTREAM_TASKS_COMPLETED"}
+    args = notify["inputs"]["parameters"]
+    assert args["status"] == {"taskFinalStatus": {"producerTask": "exit-handler-1"}}
+    assert args["events_sink"] == {"componentInputParameter": "events_sink"}
+    assert args["pipeline_name"]["runtimeValue"]["constant"] == "training"
+    assert args["run_id"]["runtimeValue"]["constant"] == "{{$.pipeline_job_uuid}}"
+    assert args["run_name"]["runtimeValue"]["constant"] == "{{$.pipeline_job_name}}"
+
+
+def test_validate_sends_its_events_to_the_runs_sink(ir: dict[str, Any]) -> None:
+    args = _tasks(ir)["validate"]["inputs"]["parameters"]
+    assert args["events_sink"] == {"componentInputParameter": "pipelinechannel--events_sink"}
+    assert args["model_name"] == {"componentInputParameter": "pipelinechannel--model_name"}
+    assert args["pipeline"]["runtimeValue"]["constant"] == "training"
+    assert args["run_id"]["runtimeValue"]["constant"] == "{{$.pipeline_job_uuid}}"
+
+
+def test_a_blessed_model_is_registered_with_its_evidence_before_deploy(
+    ir: dict[str, Any],
+) -> None:
+    tasks = _tasks(ir)
+    register, deploy = tasks["register"], tasks["deploy"]
+    assert deploy["dependentTasks"] == ["register"]  # what is served was registered first
+
+    def producer(arg: dict[str, Any], gates: list[str]) -> dict[str, str]:
+        """The task output an input comes from, through the gates' sub-DAG inputs."""
+        if "taskOutputArtifact" in arg:
+            return dict(arg["taskOutputArtifact"])
+        outer = tasks[gates[0]]["inputs"]["artifacts"][arg["componentInputArtifact"]]
+        return producer(outer, gates[1:])
+
+    evidence = {
+        name: producer(arg, ["condition-3", "condition-2"])
+        for name, arg in register["inputs"]["artifacts"].items()
+    }
+    assert evidence == {
+        "onnx_model": {"outputArtifactKey": "onnx_model", "producerTask": "export-onnx"},
+        "examples": {"outputArtifactKey": "examples", "producerTask": "ingest"},
+        "schema": {"outputArtifactKey": "schema", "producerTask": "validate"},
+        "statistics": {"outputArtifactKey": "statistics", "producerTask": "validate"},
+        "metrics": {"outputArtifactKey": "metrics", "producerTask": "evaluate"},
+        "blessing": {"outputArtifactKey": "blessing", "producerTask": "evaluate"},
+    }
+    params = register["inputs"]["parameters"]
+    for name in ("requested_by", "reason", "pipeline_version", "kfp_ui_url", "registry_uri"):
+        assert params[name]["componentInputParameter"] == f"pipelinechannel--{name}", name
+    assert params["run_id"]["runtimeValue"]["constant"] == "{{$.pipeline_job_uuid}}"
+    assert params["image"]["runtimeValue"]["constant"].startswith("ghcr.io/")
+    # evaluate compares with the same registry's champion
+    assert tasks["evaluate"]["inputs"]["parameters"]["registry_uri"] == {
+        "componentInputParameter": "pipelinechannel--registry_uri"
+    }
 
 
 def test_evaluate_measures_the_onnx_model_that_deploy_serves(ir: dict[str, Any]) -> None:
@@ -112,7 +219,7 @@ def test_evaluate_measures_the_onnx_model_that_deploy_serves(ir: dict[str, Any])
     assert "model" not in tasks["evaluate"]["inputs"]["artifacts"]  # never the SavedModel
     # deploy gets the same artifact, through the blessing's sub-DAG
     served = tasks["deploy"]["inputs"]["artifacts"]["onnx_model"]["componentInputArtifact"]
-    into_gate = tasks["condition-2"]["inputs"]["artifacts"][served]["taskOutputArtifact"]
+    into_gate = tasks["condition-3"]["inputs"]["artifacts"][served]["taskOutputArtifact"]
     assert into_gate == measured
 
 
@@ -120,12 +227,17 @@ def test_retries_caching_and_resources(ir: dict[str, Any]) -> None:
     tasks = _tasks(ir)
     assert tasks["ingest"]["retryPolicy"]["maxRetryCount"] == 2
     assert tasks["ingest"]["retryPolicy"]["backoffDuration"] == "10s"
-    for name in ("export-onnx", "evaluate", "deploy"):
+    for name in ("export-onnx", "evaluate", "register", "deploy", "notify"):
         assert tasks[name]["cachingOptions"] == {}, f"{name} must never be served from cache"
     assert tasks["train"]["cachingOptions"] == {"enableCache": True}
     executors = ir["deploymentSpec"]["executors"]
-    train = executors["exec-train"]["container"]["resources"]
-    assert (train["resourceCpuLimit"], train["resourceMemoryLimit"]) == ("2", "4G")
+    for name, limits in {
+        "train": ("2", "4G"),
+        "register": ("500m", "1G"),
+        "notify": ("100m", "256M"),
+    }.items():
+        res = executors[f"exec-{name}"]["container"]["resources"]
+        assert (res["resourceCpuLimit"], res["resourceMemoryLimit"]) == limits, name
     for name, executor in executors.items():
         res = executor["container"]["resources"]
         assert res["resourceCpuRequest"] == res["resourceCpuLimit"], name
@@ -133,7 +245,7 @@ def test_retries_caching_and_resources(ir: dict[str, Any]) -> None:
 
 def test_every_parameter_has_a_default(ir: dict[str, Any]) -> None:
     params = ir["root"]["inputDefinitions"]["parameters"]
-    assert len(params) == 42
+    assert len(params) == 51
     missing = [n for n, p in params.items() if "defaultValue" not in p and not p.get("isOptional")]
     assert missing == []
 
@@ -151,7 +263,17 @@ def test_penguins_end_to_end(penguins_run) -> None:
     run = penguins_run
     assert run.ok, run.error
     assert [(s.name, s.status) for s in run.steps] == [
-        (n, "SUCCESS") for n in ("ingest", "validate", "train", "export_onnx", "evaluate", "deploy")
+        (n, "SUCCESS")
+        for n in (
+            "ingest",
+            "validate",
+            "train",
+            "export_onnx",
+            "evaluate",
+            "register",
+            "deploy",
+            "notify",
+        )
     ]
     assert all(s.seconds is not None and s.seconds > 0 for s in run.steps)
     assert run.figures["anomalies"] == 0
@@ -179,7 +301,7 @@ def test_data_with_anomalies_stops_before_training(tmp_path: Path) -> None:
         workdir=tmp_path / "w", arguments={"source": str(data), "label": "y", "model_name": "d"}
     )
     assert run.status == "STOPPED"
-    assert [s.status for s in run.steps] == ["SUCCESS", "SUCCESS"] + ["SKIPPED"] * 4
+    assert [s.status for s in run.steps] == ["SUCCESS", "SUCCESS"] + ["SKIPPED"] * 5 + ["SUCCESS"]
     assert run.figures["anomalies"] >= 1
     assert "ENUM" not in run.steps[1].summary and "'id'" in run.steps[1].summary
     assert not (tmp_path / "w" / "models").exists()
@@ -195,10 +317,12 @@ def test_unblessed_model_is_exported_and_measured_but_not_deployed(tmp_path: Pat
         },
     )
     assert run.status == "STOPPED" and run.figures["blessed"] is False
-    assert [(s.name, s.status) for s in run.steps][-3:] == [
+    assert [(s.name, s.status) for s in run.steps][-5:] == [
         ("export_onnx", "SUCCESS"),
         ("evaluate", "SUCCESS"),
+        ("register", "SKIPPED"),  # only a blessed model is registered
         ("deploy", "SKIPPED"),
+        ("notify", "SUCCESS"),
     ]
     assert not (tmp_path / "models").exists()
     # the model that was measured and refused, for a look at it
@@ -213,4 +337,6 @@ def test_a_failing_step_fails_the_run_once_with_its_error(tmp_path: Path) -> Non
     assert run.status == "FAILURE"
     assert run.steps[0].status == "FAILURE" and run.steps[0].attempts == 1  # no local retries
     assert f"{bad}: the file is empty" in run.error
-    assert all(s.status == "NOT RUN" for s in run.steps[1:])
+    assert all(s.status == "NOT RUN" for s in run.steps[1:-1])
+    assert run.steps[-1].name == "notify" and run.steps[-1].status == "SUCCESS"
+    assert run.steps[-1].summary == f"run.failed -> {tmp_path / 'w' / 'events.jsonl'}"
