@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import dataclasses
 import importlib
 import importlib.util
 import inspect
@@ -53,6 +54,10 @@ PIPELINE_CHOICES: dict[tuple[str, str], tuple[Any, str]] = {
     ),
     ("deploy", "model_name"): ("penguins", "the pipeline's default data is bundled:penguins"),
     ("export_onnx", "model_name"): ("penguins", "the pipeline's default data is bundled:penguins"),
+    ("notify", "model_name"): ("penguins", "the pipeline's default data is bundled:penguins"),
+    ("validate", "model_name"): ("penguins", "the pipeline's default data is bundled:penguins"),
+    ("evaluate", "model_name"): ("penguins", "the pipeline's default data is bundled:penguins"),
+    ("register", "model_name"): ("penguins", "the pipeline's default data is bundled:penguins"),
 }
 
 _EMPTY: tuple[Any, ...] = (None, (), [], {})
@@ -107,6 +112,9 @@ class CoreArgument:
     parameter: str  # the component's
     core_parameter: str
     expression: ast.expr  # what the adapter passes, in terms of the component's parameters
+    #: The core's dataclass the value is a field of (``core.Pipeline(name, ...)``), else None:
+    #: the field's default is then the one to agree with.
+    owner: Callable[..., Any] | None = None
 
 
 def _core_arguments(name: str) -> tuple[Callable[..., Any], list[CoreArgument]]:
@@ -129,7 +137,26 @@ def _core_arguments(name: str) -> tuple[Callable[..., Any], list[CoreArgument]]:
         used = {n.id for n in ast.walk(expression) if isinstance(n, ast.Name)} & own
         if len(used) == 1:
             out.append(CoreArgument(name, used.pop(), core_parameter, expression))
+        elif owner := _core_dataclass(name, expression):
+            # settings grouped in one of the core's dataclasses: each field is a setting
+            fields = list(zip(inspect.signature(owner).parameters, expression.args, strict=False))
+            fields += [(k.arg, k.value) for k in expression.keywords if k.arg is not None]
+            for field, value in fields:
+                used = {n.id for n in ast.walk(value) if isinstance(n, ast.Name)} & own
+                if len(used) == 1:
+                    out.append(CoreArgument(name, used.pop(), field, value, owner))
     return core, out
+
+
+def _core_dataclass(name: str, expression: ast.expr) -> Any:
+    """The core's dataclass that ``expression`` (``core.Pipeline(...)``) builds, else None."""
+    if not (isinstance(expression, ast.Call) and isinstance(expression.func, ast.Attribute)):
+        return None
+    if ast.unparse(expression.func.value) != "core":
+        return None
+    module = importlib.import_module(f"mlrail.components.{name}.core")
+    cls = getattr(module, expression.func.attr, None)
+    return cls if dataclasses.is_dataclass(cls) else None
 
 
 def _core_cases() -> Iterator[Any]:
@@ -148,7 +175,7 @@ def test_the_component_default_is_the_cores(
     core: Callable[..., Any], argument: CoreArgument
 ) -> None:
     component = _defaults(_component(argument.component).python_func)
-    core_defaults = _core_defaults(core)
+    core_defaults = _core_defaults(argument.owner or core)
     assert argument.core_parameter in core_defaults, (
         f"{argument.component}: the component defaults {argument.parameter} to "
         f"{component[argument.parameter]!r}, the core's {argument.core_parameter} has no default"

@@ -285,7 +285,7 @@ def register(
     statistics_dir: str | Path,
     metrics_path: str | Path,
     blessing_dir: str | Path,
-    model_name: str,
+    model_name: str = "model",
     registry_uri: str = "",
     onnx_model_metadata: Mapping[str, Any] | None = None,
     pipeline: Pipeline | None = None,
