@@ -19,9 +19,10 @@ requests = limits = ``cpu``/``memory``; ``minReplicas``/``maxReplicas``; the dep
 the ``serving.kserve.io/deploymentMode`` annotation (Serverless also turns on tag routing, so a
 canary is reachable alone); the model's identity in the ``mlrail.io/model-identity`` annotation
 and the sha256 of its file in ``mlrail.io/model-sha256`` (a record of the bytes), each on the
-object and on the predictor; ``serviceAccountName: mlrail-serving`` with no API token; Pod
-Security "restricted" settings on the predictor pod and the model container (the ServingRuntime
-supplies the user id).
+object and on the predictor (and, for a verified model, its signer in ``mlrail.io/model-signer``:
+so the same model unsigned or by another signer is not ``unchanged``);
+``serviceAccountName: mlrail-serving`` with no API token; Pod Security "restricted" settings on
+the predictor pod and the model container (the ServingRuntime supplies the user id).
 
 Signatures (:mod:`mlrail.components.deploy.signature`): with ``verify_key`` (or
 ``$MLRAIL_VERIFY_KEY``) the model must be signed with that key's private half; it is verified,
@@ -176,8 +177,14 @@ def inference_service(
     deployment_mode: str = "Serverless",
     model_sha256: str = "",
     model_identity: str = "",
+    model_signer: str = "",
 ) -> dict[str, Any]:
-    """A KServe v1beta1 InferenceService serving the ONNX model over the V2 protocol."""
+    """A KServe v1beta1 InferenceService serving the ONNX model over the V2 protocol.
+
+    ``model_signer`` (the verified signer's key fingerprint) is annotated when given, so a
+    live object serving the same model unsigned, or signed by another key, is not
+    ``unchanged``.
+    """
     if not _DNS1123.match(name) or len(name) > 45:
         raise ValueError(
             f"model name {name!r} cannot name an InferenceService: use lower-case letters, "
@@ -226,6 +233,7 @@ def inference_service(
         for k, v in (
             (kserve.MODEL_IDENTITY_ANNOTATION, model_identity),
             (kserve.MODEL_HASH_ANNOTATION, model_sha256),
+            (kserve.MODEL_SIGNER_ANNOTATION, model_signer),
         )
         if v
     }
@@ -408,6 +416,7 @@ def deploy(
         deployment_mode=deployment_mode,
         model_sha256=sha,
         model_identity=identity,
+        model_signer=signature.signer if signature.status == "verified" else "",
     )
     location = f"{namespace}/{model_name}"
     if target == "render":

@@ -48,6 +48,7 @@ __all__ = [
     "GROUP",
     "MODEL_HASH_ANNOTATION",
     "MODEL_IDENTITY_ANNOTATION",
+    "MODEL_SIGNER_ANNOTATION",
     "MODE_ANNOTATION",
     "PLURAL",
     "TAG_ROUTING_ANNOTATION",
@@ -66,6 +67,8 @@ PLURAL = "inferenceservices"
 FIELD_MANAGER = "mlrail-deploy"
 MODEL_HASH_ANNOTATION = "mlrail.io/model-sha256"
 MODEL_IDENTITY_ANNOTATION = "mlrail.io/model-identity"
+#: the verified signer (public key fingerprint) of the model, when deploy verified it
+MODEL_SIGNER_ANNOTATION = "mlrail.io/model-signer"
 MODE_ANNOTATION = "serving.kserve.io/deploymentMode"
 TAG_ROUTING_ANNOTATION = "serving.kserve.io/enable-tag-routing"
 

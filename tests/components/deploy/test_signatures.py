@@ -259,6 +259,33 @@ def test_render_and_kserve_record_the_verified_signature(
     assert body["spec"]["predictor"]["model"]["storageUri"].endswith("/onnx_model/model_repository")
 
 
+def test_kserve_is_not_unchanged_over_the_same_model_unsigned_or_by_another_signer(
+    signed: Path, onnx_model: Path, keys: Keys, tmp_path: Path, servers: Servers
+) -> None:
+    """The live object's signer annotation must be the verified one for ``unchanged``."""
+    # one revision per template applied: unsigned, ours, theirs
+    fake = FakeKube([Revision(servers.good) for _ in range(3)])
+
+    def kserve(src: Path, out: str, key: Path | str = "") -> Any:
+        return deploy(src, tmp_path / out, target="kserve", model_name="penguins",
+                      onnx_model_uri=URI, verify_key=str(key), api=fake, clock=FakeClock(),
+                      timeout_seconds=60)  # fmt: skip
+
+    other = tmp_path / "other"
+    shutil.copytree(signed, other)
+    _another_key(other, keys)
+    unsigned = kserve(onnx_model, "d1")
+    ours = kserve(signed, "d2", keys.public)
+    again = kserve(signed, "d3", keys.public)
+    theirs = kserve(other, "d4", keys.other_public)
+    assert unsigned.identity == ours.identity == theirs.identity
+    assert [d.decision for d in (unsigned, ours, again, theirs)] == [
+        "applied", "applied", "unchanged", "applied",
+    ]  # fmt: skip
+    live = fake.live("mlrail", "penguins")["metadata"]["annotations"]
+    assert live["mlrail.io/model-signer"] == signing.key_fingerprint(keys.other_public)
+
+
 def test_the_component_verifies_and_records_the_signature(
     signed: Path, keys: Keys, tmp_path: Path
 ) -> None:
