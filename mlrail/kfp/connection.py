@@ -37,6 +37,7 @@ __all__ = [
     "connect",
     "equals_filter",
     "kfp_calls",
+    "ui_base",
     "ui_url",
 ]
 
@@ -178,10 +179,15 @@ def connect(host: str, existing_token: str | None) -> kfp.Client:
 def ui_url(host: str, route: str) -> str:
     """A page of the Kubeflow Pipelines UI: on ``$KF_PIPELINES_UI_ENDPOINT`` if set, else the
     host."""
+    return f"{ui_base(host)}/#/{route}"
+
+
+def ui_base(host: str) -> str:
+    """The Kubeflow Pipelines UI's address: ``$KF_PIPELINES_UI_ENDPOINT`` if set, else the host."""
     base = os.environ.get(_UI_ENDPOINT_ENV) or host
     if not base.startswith(("http://", "https://")):
         base = "http://" + base
-    return f"{base.rstrip('/')}/#/{route}"
+    return base.rstrip("/")
 
 
 def equals_filter(key: str, value: str) -> str:

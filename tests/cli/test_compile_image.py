@@ -42,7 +42,7 @@ def _compile(tmp_path: Path, *args: str) -> str:
 def _pinned_text(image: str) -> str:
     """The unpinned IR with only the component image replaced: what a pinned compile must give."""
     text = compiled_once("training")
-    assert text.count(f"image: {COMPONENT_IMAGE}\n") == 6  # one per task: the guard below
+    assert text.count(f"image: {COMPONENT_IMAGE}\n") == 8  # one per task: the guard below
     return text.replace(f"image: {COMPONENT_IMAGE}\n", f"image: {image}\n")
 
 

@@ -20,7 +20,7 @@ from tests.cli.test_submit_schedule import _exit_code
 from tests.kfp_api.fake_server import FakeKfpServer
 
 PINNED = f"{REPOSITORY}@{DIGEST}"
-TRAINING_TASKS = 6
+TRAINING_TASKS = 8
 
 
 @pytest.fixture(autouse=True)

@@ -395,3 +395,65 @@ def test_schedule_help_names_the_actions_and_each_has_its_own(capsys):
         assert f"mlrail schedule {action}" in out
         assert _exit_code(["schedule", action, "--help"]) == 0
         assert f"usage: mlrail schedule {action}" in capsys.readouterr().out
+
+
+def _jwt_with(claims: dict[str, str]) -> str:
+    import base64
+    import json
+
+    body = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    return f"eyJhbGciOiJSUzI1NiJ9.{body}.c2ln"
+
+
+def test_submit_records_who_why_and_the_pipelines_version(kfp_api, tmp_path, monkeypatch):
+    from mlrail.compiler import compile_pipeline
+    from mlrail.local.ir import ir_version
+
+    monkeypatch.delenv("KF_PIPELINES_UI_ENDPOINT", raising=False)
+    token = tmp_path / "token"
+    token.write_text(_jwt_with({"sub": "system:serviceaccount:ci:runner"}))
+    argv = ["submit", "--host", kfp_api.url, "--token-file", str(token), "--reason", "drift"]
+    assert main(argv) == 0
+    [run] = kfp_api.runs.values()
+    params = run.runtime_config.parameters
+    assert params["requested_by"] == "system:serviceaccount:ci:runner"  # the token's subject
+    assert params["reason"] == "drift"
+    # the version is the compiled package's SHA-256: the same compile gives the same one
+    assert params["pipeline_version"] == ir_version(
+        compile_pipeline("training", tmp_path / "t.yaml")
+    )
+    assert params["kfp_ui_url"] == kfp_api.url.rstrip("/")
+
+
+def test_a_param_given_wins_and_the_flag_beats_the_token(kfp_api, tmp_path):
+    token = _jwt_with({"email": "ann@example.com"})
+    argv = ["submit", "--host", kfp_api.url, "--token", token, "--requested-by", "carol"]
+    assert main([*argv, "--param", "pipeline_version=v7", "--param", "kfp_ui_url="]) == 0
+    [run] = kfp_api.runs.values()
+    params = run.runtime_config.parameters
+    assert (params["requested_by"], params["pipeline_version"]) == ("carol", "v7")
+    assert params["kfp_ui_url"] == "" and params["reason"] == ""
+
+
+def test_who_and_why_for_a_pipeline_without_those_parameters_is_a_usage_error(
+    kfp_api, package, capsys
+):
+    argv = ["submit", "--host", kfp_api.url, package, "--reason", "why not"]
+    assert main(argv) == 2
+    assert "--reason: the pipeline" in capsys.readouterr().err
+    assert not kfp_api.runs  # refused before anything was sent
+    both = ["submit", "--host", kfp_api.url, "--reason", "a", "--param", "reason=b"]
+    assert main(both) == 2
+    assert "give --reason or --param reason=..., not both" in capsys.readouterr().err
+    assert not kfp_api.runs
+
+
+def test_schedule_records_who_and_the_version_too(kfp_api, monkeypatch):
+    monkeypatch.setenv("KF_PIPELINES_UI_ENDPOINT", "https://kfp.example/")
+    argv = ["schedule", "--host", kfp_api.url, "--name", "nightly", "--cron", "0 2 * * *"]
+    assert main([*argv, "--requested-by", "ann", "--reason", "nightly retrain"]) == 0
+    [rr] = kfp_api.recurring_runs.values()
+    params = rr.runtime_config.parameters
+    assert (params["requested_by"], params["reason"]) == ("ann", "nightly retrain")
+    assert len(params["pipeline_version"]) == 64
+    assert params["kfp_ui_url"] == "https://kfp.example"
