@@ -63,11 +63,17 @@ def _one(workdir: Path) -> dict[str, float]:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument(
+        "--json", type=Path, help="also append each run's figures to this file, a JSON line each"
+    )
     a = parser.parse_args()
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(a.runs):
             results.append(_one(Path(tmp) / f"run{i}"))
+            if a.json:
+                with a.json.open("a", encoding="utf-8") as f:
+                    f.write(json.dumps(results[-1]) + "\n")
             print(f"run {i + 1}: {results[-1]['wall']:.1f} s", file=sys.stderr, flush=True)
     code = os.environ.get("PYTHONPATH") or "the installed mlrail"
     print(f"{a.runs} runs of mlrail run, {code} (load average now: {os.getloadavg()[0]:.2f})")

@@ -56,6 +56,7 @@ def add_run(sub: Subcommands) -> None:
     p.add_argument("--key-column", default="", help="column whose hash decides the split")
     p.add_argument(
         "--events-sink",
+        type=_events_sink,
         default="",
         help="where lifecycle events go: an http(s) URL (#structured for structured mode) or a "
         "JSON Lines file (default: $K_SINK when set, else <workdir>/events.jsonl)",
@@ -110,6 +111,19 @@ def add_run(sub: Subcommands) -> None:
         help="also write a dynamically int8-quantised model (kept only within its accuracy gate)",
     )
     p.set_defaults(func=cmd_run)
+
+
+def _events_sink(text: str) -> str:
+    """``--events-sink``: a sink :mod:`mlrail.events.sinks` can send to (a step would only log
+    one it cannot parse, and the run's events would be lost)."""
+    from mlrail.events.sinks import parse_sink
+
+    if text.strip():
+        try:
+            parse_sink(text.strip())
+        except MlrailError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+    return text.strip()
 
 
 def _check_evaluation(a: argparse.Namespace, task: str) -> None:

@@ -55,6 +55,10 @@ def csv_file(tmp_path: Path) -> Path:
         (["--eval-ratio", "nan"], "argument --eval-ratio: must be a finite number, got nan"),
         (["--epochs", "0"], "argument --epochs: must be 1 or more, got 0"),
         (["--module-file-sha256", "abc"], "not a SHA-256 (64 hexadecimal digits)"),
+        # a step only logs a sink it cannot parse: the run's events would be lost
+        (["--events-sink", "kafka://broker/topic"], "scheme 'kafka' is not http, https or file"),
+        (["--events-sink", "http://:8080/"], "argument --events-sink: events sink"),
+        (["--events-sink", "http://h/#json"], "mode 'json' is not binary or structured"),
     ],
 )
 def test_out_of_range_values_are_refused_by_the_parser(
