@@ -30,6 +30,13 @@ def _start(argv: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[
     )
 
 
+def _events(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+# mlflow 3.17's own code, read here through MLflow's client (as in tests/registry)
+@pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:DeprecationWarning")
+@pytest.mark.filterwarnings("ignore:.*Any type hint is inferred as AnyType:UserWarning")
 def test_two_runs_at_once_keep_their_own_log_folder_and_model(tmp_path: Path) -> None:
     # kfp.local rewrote the text "python3" in every argument: data, working folder and model
     # name all hold it here
@@ -50,9 +57,11 @@ def test_two_runs_at_once_keep_their_own_log_folder_and_model(tmp_path: Path) ->
     system_tmp = tmp_path / "system-tmp"
     system_tmp.mkdir()
     env = {**os.environ, "TMPDIR": str(system_tmp)}
-    env.pop("PYTHONPATH", None)
+    for name in ("PYTHONPATH", "MLFLOW_TRACKING_URI", "K_SINK"):  # the run's own defaults
+        env.pop(name, None)
     argv = ["run", "--data", str(data), "--label", "species"]
     argv += ["--workdir", str(work), "--model-name", "python3-penguins", "--no-baseline"]
+    argv += ["--requested-by", "ann@example.com", "--reason", "two seeds"]
     # two seeds, two models: the same model twice is one version (deploy: "unchanged")
     seeds = [["--hparams", json.dumps({"epochs": 2, "seed": seed})] for seed in (1, 2)]
     try:
@@ -76,6 +85,22 @@ def test_two_runs_at_once_keep_their_own_log_folder_and_model(tmp_path: Path) ->
         versions.append(deployed["version"])
         logs.append(log)
     assert sorted(versions) == [1, 2] and logs[0] != logs[1]
+    # both were registered, at once, in the working folder's embedded registry
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{work / 'registry' / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    registered = client.search_model_versions("name='python3-penguins'")
+    assert sorted(int(v.version) for v in registered) == [1, 2]
+    for v in registered:
+        assert v.tags["mlrail.requested_by"] == "ann@example.com", v.tags
+        assert v.tags["mlrail.reason"] == "two seeds"
+        assert len(v.tags["mlrail.pipeline.version"]) == 64
+    for out in outputs:
+        assert re.search(r"register +SUCCESS .* python3-penguins version [12] \(created\)", out)
+    # each run's final status, one event each, whole lines although both appended at once
+    events = _events(work / "events.jsonl")
+    assert [e["type"] for e in events] == ["io.mlrail.run.succeeded"] * 2
     assert list(system_tmp.iterdir()) == []  # no task folder left in the system's temp
     assert list((work / "tmp").iterdir()) == []  # nor in the runs' own
     assert not stale.exists()
@@ -138,7 +163,9 @@ def test_the_steps_and_their_task_folders_come_from_the_compiled_pipeline() -> N
         ("train", "train"),
         ("export_onnx", "export-onnx"),
         ("evaluate", "evaluate"),
+        ("register", "register"),
         ("deploy", "deploy"),
+        ("notify", "notify"),  # the exit handler: after everything else
     ]
 
 

@@ -3,6 +3,7 @@ test_goldens.py) and a real local run."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 import yaml
 
 from mlrail.local import format_summary, run_training
+from mlrail.local.steps import RECORD_FILE
 from mlrail.local.summary import read_outputs
 from tests.pipelines.golden import compiled_once
 
@@ -253,6 +255,12 @@ def test_every_parameter_has_a_default(ir: dict[str, Any]) -> None:
 # --- the real thing: the whole pipeline through kfp.local --------------------------------------
 
 
+def _event_types(workdir: Path) -> list[str]:
+    """The types of the events a local run appended to its working folder's events.jsonl."""
+    lines = (workdir / "events.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line)["type"] for line in lines]
+
+
 @pytest.fixture(scope="module")
 def penguins_run(tmp_path_factory: pytest.TempPathFactory):
     workdir = tmp_path_factory.mktemp("local")
@@ -284,6 +292,39 @@ def test_penguins_end_to_end(penguins_run) -> None:
     assert run.onnx_model.is_file()
 
 
+# mlflow 3.17's own code, read here through MLflow's client (as in tests/registry)
+@pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:DeprecationWarning")
+@pytest.mark.filterwarnings("ignore:.*Any type hint is inferred as AnyType:UserWarning")
+def test_the_deployed_model_was_registered_and_the_run_heard(penguins_run) -> None:
+    from mlflow import MlflowClient
+
+    workdir = penguins_run.model_repository.parent
+    uri = f"sqlite:///{workdir / 'registry' / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    (version,) = client.search_model_versions("name='penguins'")
+    registered = read_outputs(penguins_run.run_dir / "register").metadata["registered_model"]
+    assert (registered["version"], registered["created"]) == (str(version.version), True)
+    deployed = read_outputs(penguins_run.run_dir / "deploy").metadata["deployment"]
+    assert version.tags["mlrail.identity"] == deployed["identity"]  # the one that serves
+    assert len(version.tags["mlrail.pipeline.version"]) == 64  # the compiled IR's SHA-256
+    summary = {s.name: s.summary for s in penguins_run.steps}
+    assert summary["register"] == f"penguins version {version.version} (created)"
+    assert summary["notify"] == f"run.succeeded -> {workdir / 'events.jsonl'}"
+    # a clean run: no data event from validate; the final status last
+    assert _event_types(workdir) == ["io.mlrail.run.succeeded"]
+
+
+def test_deploy_starts_after_register_ended_and_notify_after_all(penguins_run) -> None:
+    def attempt(task: str) -> dict[str, dt.datetime]:
+        record = json.loads((penguins_run.run_dir / task / RECORD_FILE).read_text())
+        last = record["attempts"][-1]
+        return {k: dt.datetime.fromisoformat(last[k]) for k in ("started", "ended")}
+
+    assert attempt("register")["ended"] <= attempt("deploy")["started"]
+    last = max(attempt(s.task)["ended"] for s in penguins_run.steps if s.name != "notify")
+    assert last <= attempt("notify")["started"]
+
+
 def test_the_run_measured_the_exported_model(penguins_run) -> None:
     run_dir = penguins_run.run_dir
     exported = read_outputs(run_dir / "export-onnx").paths["onnx_model"]
@@ -305,6 +346,12 @@ def test_data_with_anomalies_stops_before_training(tmp_path: Path) -> None:
     assert run.figures["anomalies"] >= 1
     assert "ENUM" not in run.steps[1].summary and "'id'" in run.steps[1].summary
     assert not (tmp_path / "w" / "models").exists()
+    assert not (tmp_path / "w" / "registry" / "artifacts").exists()  # nothing registered
+    # validate's event as it decided, then the run's final status: a gate closing is a success
+    assert _event_types(tmp_path / "w") == [
+        "io.mlrail.data.anomalies_found",
+        "io.mlrail.run.succeeded",
+    ]
 
 
 def test_unblessed_model_is_exported_and_measured_but_not_deployed(tmp_path: Path) -> None:
@@ -328,6 +375,7 @@ def test_unblessed_model_is_exported_and_measured_but_not_deployed(tmp_path: Pat
     # the model that was measured and refused, for a look at it
     assert run.onnx_model is not None and run.onnx_model.is_file()
     assert f"Not deployed: {run.onnx_model}" in format_summary(run)
+    assert _event_types(tmp_path) == ["io.mlrail.run.succeeded"]
 
 
 def test_a_failing_step_fails_the_run_once_with_its_error(tmp_path: Path) -> None:
@@ -340,3 +388,4 @@ def test_a_failing_step_fails_the_run_once_with_its_error(tmp_path: Path) -> Non
     assert all(s.status == "NOT RUN" for s in run.steps[1:-1])
     assert run.steps[-1].name == "notify" and run.steps[-1].status == "SUCCESS"
     assert run.steps[-1].summary == f"run.failed -> {tmp_path / 'w' / 'events.jsonl'}"
+    assert _event_types(tmp_path / "w") == ["io.mlrail.run.failed"]
