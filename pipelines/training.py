@@ -225,8 +225,8 @@ def pipeline_function(gpus: int = 0) -> Callable[..., None]:
                 verified.
             events_sink: Where lifecycle events go: an http(s) URL (binary mode; append
                 #structured for structured mode) or a JSON Lines file (a path or file:// URI);
-                empty: K_SINK (Knative's
-                SinkBinding), then none. A sink that is down never fails the run.
+                empty: K_SINK (Knative's SinkBinding), then none. A sink that is down never
+                fails the run.
         """
         # Runs after every step, whether the run succeeded, failed or stopped at a gate, and
         # sends the final status (io.mlrail.run.succeeded / run.failed): a failed run is heard.
