@@ -15,8 +15,11 @@ import getpass
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
-__all__ = ["add_provenance_args", "requested_by", "token_subject"]
+from mlrail.errors import MlrailError
+
+__all__ = ["add_provenance_args", "requested_by", "run_record", "token_subject"]
 
 #: Longest a ``git config`` lookup may take (a hung network file system must not hold a run).
 _GIT_TIMEOUT = 5.0
@@ -109,3 +112,55 @@ def requested_by(
         return getpass.getuser()  # $LOGNAME, $USER, ..., else the password database's name
     except (OSError, KeyError):
         return ""
+
+
+def run_record(
+    a: argparse.Namespace, package: str, token: str | None, arguments: dict[str, Any]
+) -> dict[str, Any]:
+    """``arguments`` with who asked for the run, why, and the pipeline's version filled in, for
+    the ones the package's pipeline takes (mlrail's do); a ``--param`` given wins.
+
+    The version is the SHA-256 of the package's bytes (KFP has no placeholder for it); the
+    requester is ``--requested-by``, else the KFP token's subject, else the git identity here,
+    else the login name. ``kfp_ui_url`` is the UI's address (``$KF_PIPELINES_UI_ENDPOINT``, else
+    the host), so the registered version links to its run.
+    """
+    import yaml
+
+    from mlrail.kfp.connection import ui_base
+    from mlrail.local.ir import ir_version
+
+    try:
+        spec = next(yaml.safe_load_all(Path(package).read_text(encoding="utf-8")))
+        takes = set(spec["root"].get("inputDefinitions", {}).get("parameters", {}))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, StopIteration, KeyError, TypeError) as e:
+        raise MlrailError(f"{package}: not a compiled pipeline ({e})") from None
+    for flag, name, value in (
+        ("--requested-by", "requested_by", a.requested_by),
+        ("--reason", "reason", a.reason),
+    ):
+        if not value:
+            continue
+        if name not in takes:
+            raise MlrailError(f"{flag}: the pipeline {package} has no {name} parameter")
+        if name in arguments:
+            raise MlrailError(f"give {flag} or --param {name}=..., not both")
+    filled = {
+        "requested_by": lambda: requested_by(a.requested_by, token=token),
+        "reason": lambda: a.reason,
+        "pipeline_version": lambda: ir_version(package),
+        "kfp_ui_url": lambda: _without_credentials(ui_base(a.host)),
+    }
+    out = dict(arguments)
+    for name, value in filled.items():
+        if name in takes and name not in out:
+            out[name] = value()
+    return out
+
+
+def _without_credentials(url: str) -> str:
+    """``url`` without a ``user:password@`` (a parameter is shown in the UI and kept)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
