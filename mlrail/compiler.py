@@ -131,6 +131,15 @@ def _with_component_image(pipeline: Any, image: str) -> Any:
         raise MlrailError(
             f"no task of {pipeline.name!r} runs the component image {COMPONENT_IMAGE}"
         )
+    # a task told which image the run used (register records it) is told the pinned one
+    graph = pinned.component_spec.implementation.graph
+    for component in graph.components.values():
+        for task in component.dag.tasks.values():
+            for parameter in task.inputs.parameters.values():
+                constant = parameter.runtime_value.constant
+                if constant.WhichOneof("kind") == "string_value":
+                    if constant.string_value == COMPONENT_IMAGE:
+                        constant.string_value = image
     return pinned
 
 

@@ -40,9 +40,15 @@ def _compile(tmp_path: Path, *args: str) -> str:
 
 
 def _pinned_text(image: str) -> str:
-    """The unpinned IR with only the component image replaced: what a pinned compile must give."""
+    """The unpinned IR with only the component image replaced: what a pinned compile must give.
+
+    The executors' images, and the constant register records as the run's image.
+    """
     text = compiled_once("training")
     assert text.count(f"image: {COMPONENT_IMAGE}\n") == 8  # one per task: the guard below
+    constant = f"constant: {COMPONENT_IMAGE}\n"
+    assert text.count(constant) == 1  # register's image parameter
+    text = text.replace(constant, f"constant: {image}\n")
     return text.replace(f"image: {COMPONENT_IMAGE}\n", f"image: {image}\n")
 
 
