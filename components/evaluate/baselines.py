@@ -6,6 +6,8 @@
 - ``baseline_model`` empty, a registry configured and ``model_name`` set: the registry's
   ``champion`` (what serves all the traffic), on a laptop and on a cluster alike. No champion
   yet is the first release: no baseline, and blessing.json says so;
+- ``baseline_model`` ``none``: no baseline, even with a registry configured (value thresholds
+  alone; ``mlrail run --no-baseline``);
 - anything else: a path or URI, read by :func:`.models.resolve_baseline` as before.
 
 A registry that is configured but cannot be reached fails evaluate with one line: a gate that
@@ -25,10 +27,12 @@ from mlrail.components.evaluate.models import Predictor, load_model, resolve_bas
 from mlrail.registry import CHAMPION, ENV_URI, RegistryError, resolve_uri
 from mlrail.registry.aliases import parse_ref
 
-__all__ = ["FIRST_RELEASE", "Baseline", "find_baseline"]
+__all__ = ["FIRST_RELEASE", "NO_BASELINE", "Baseline", "find_baseline"]
 
 #: Why there is no baseline when the registry has no champion yet.
 FIRST_RELEASE = "no champion in the registry yet: first release"
+#: The ``baseline_model`` that asks for no baseline ("" means the registry's champion).
+NO_BASELINE = "none"
 
 
 @dataclass(frozen=True)
@@ -65,8 +69,10 @@ def find_baseline(
             does not exist, or a registry that cannot be reached.
         ModelError: the baseline cannot be loaded.
     """
-    uri = resolve_uri(registry_uri)
     ref = baseline_model.strip()
+    if ref == NO_BASELINE:
+        return Baseline(ref, None, f"baseline_model is {NO_BASELINE!r}: value thresholds alone")
+    uri = resolve_uri(registry_uri)
     if not ref and uri is not None and model_name:
         ref = f"models:/{model_name}@{CHAMPION}"
     parsed = parse_ref(ref)

@@ -47,8 +47,9 @@ def evaluate(
             (``models:/penguins@champion``, ``models:/penguins/3``), or the path or URI of a
             model repository's model folder (its newest version), a version folder or a train
             output. "" for the registry's champion of ``model_name`` when a registry is
-            configured, else none. No champion yet, or a path with nothing deployed yet, means
-            no baseline (the first release); a registry that cannot be reached fails the step.
+            configured, else none; "none" for no baseline at all. No champion yet, or a path
+            with nothing deployed yet, means no baseline (the first release); a registry that
+            cannot be reached fails the step.
         registry_uri: MLflow tracking URI of the model registry; empty for
             $MLFLOW_TRACKING_URI (no registry when that is unset too).
         model_name: The registered model whose champion is the default baseline.

@@ -223,8 +223,8 @@ def evaluate_table(
         fairness_thresholds: See the module docstring.
         baseline_model: The model to compare with: ``models:/NAME@ALIAS`` or
             ``models:/NAME/VERSION`` (from the registry), or a path or URI; "" for the
-            registry's champion of ``model_name`` when a registry is configured, else none
-            (:mod:`.baselines`).
+            registry's champion of ``model_name`` when a registry is configured, else none;
+            ``none`` for no baseline at all (:mod:`.baselines`).
         registry_uri: The model registry (an MLflow tracking URI); "" for
             ``$MLFLOW_TRACKING_URI``, and none when that is unset too.
         model_name: The registered model whose ``champion`` is the default baseline.

@@ -236,7 +236,8 @@ def cmd_run(a: argparse.Namespace) -> int:
         "reason": a.reason,
     }
     if a.no_baseline:
-        arguments["baseline_model"] = ""
+        # "" would mean the registry's champion
+        arguments["baseline_model"] = "none"
     print(
         redact(f"mlrail run: training pipeline on {data} (label {label!r}) through kfp.local"),
         flush=True,

@@ -320,8 +320,10 @@ def run_training(
     paths = ("source", "curated_schema", "baseline_statistics", "module_file", "baseline_model")
     for key in (*paths, "events_sink"):
         value = str(args.get(key, ""))
-        if value and "://" not in value and not value.startswith("bundled:"):
-            args[key] = str(Path(value).expanduser().resolve())  # tasks run in the work folder
+        # not paths: URIs, bundled data, registry references, and baseline_model's "none"
+        if value in ("", "none") or "://" in value or value.startswith(("bundled:", "models:/")):
+            continue
+        args[key] = str(Path(value).expanduser().resolve())  # tasks run in the work folder
     try:
         (root / "logs").mkdir(parents=True, exist_ok=True)
         log_file = root / "logs" / f"training-{run_id}.log"

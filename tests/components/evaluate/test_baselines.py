@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from mlrail.components.evaluate.baselines import FIRST_RELEASE
+from mlrail.components.evaluate.baselines import FIRST_RELEASE, NO_BASELINE
 from mlrail.components.evaluate.core import evaluate_table
 from mlrail.registry import CHAMPION, ENV_URI, RegistryError, embedded_uri, open_registry
 from mlrail.registry.aliases import promote
@@ -191,6 +191,29 @@ def test_no_champion_yet_is_the_first_release(
     }
     assert blessing["decided_on"] == f"value thresholds only: no baseline ({FIRST_RELEASE})"
     assert _read(tmp_path / "metrics.json")["baseline"] is None
+
+
+def test_none_compares_with_nothing_even_with_a_champion(
+    registry_uri: str, name: str, models: dict[int, Path], tmp_path: Path
+) -> None:
+    """``baseline_model="none"`` (``mlrail run --no-baseline``) beats the champion default."""
+    _register(registry_uri, name, models, champion="2")
+    ev = evaluate_table(
+        models[0],
+        _labelled_by(models[2]),
+        "eval",
+        tmp_path / "metrics.json",
+        tmp_path / "blessing",
+        baseline_model=NO_BASELINE,
+        registry_uri=registry_uri,
+        model_name=name,
+        **FAST,
+    )
+    assert ev.baseline is None
+    blessing = _read(tmp_path / "blessing" / "blessing.json")
+    assert blessing["baseline"]["requested"] == NO_BASELINE
+    assert blessing["baseline"]["model"] is None
+    assert [c for c in blessing["checks"] if c["kind"] == "change"] == []
 
 
 def test_an_explicit_version_wins_over_the_champion(
