@@ -141,6 +141,7 @@ def pipeline_function(gpus: int = 0) -> Callable[..., None]:
         deploy_timeout_seconds: int = 600,
         ingress_url: str = "",
         verify_key: str = "",
+        release_store: str = "",
         events_sink: str = "",
     ):
         """Trains, checks and deploys a model for one label of one tabular data file.
@@ -195,8 +196,8 @@ def pipeline_function(gpus: int = 0) -> Callable[..., None]:
                 from ``mlflow_secret``.
             mlflow_secret: Secret with MLFLOW_TRACKING_URI and MLflow's credentials
                 (MLFLOW_TRACKING_TOKEN or _USERNAME/_PASSWORD, MLFLOW_TRACKING_SERVER_CERT_PATH,
-                MLFLOW_S3_ENDPOINT_URL), read by evaluate and register (optional: absent means
-                none).
+                MLFLOW_S3_ENDPOINT_URL), read by evaluate, register and deploy (optional: absent
+                means none).
             requested_by: Who asked for this run; shown in the Kubeflow UI, kept with the
                 registered version.
             reason: Why this run was asked for; shown in the Kubeflow UI, kept with the
@@ -223,6 +224,9 @@ def pipeline_function(gpus: int = 0) -> Callable[..., None]:
             verify_key: Path of a PEM public key file (e.g. a mounted Secret): deploy refuses a
                 model not signed with its private key; empty: $MLRAIL_VERIFY_KEY, else not
                 verified.
+            release_store: Folder keeping every release record of the model (mlrail run:
+                <workdir>/releases); empty: each record is kept in deploy's release artifact
+                and with the registered version in the registry.
             events_sink: Where lifecycle events go: an http(s) URL (binary mode; append
                 #structured for structured mode) or a JSON Lines file (a path or file:// URI);
                 empty: K_SINK (Knative's SinkBinding), then none. A sink that is down never
@@ -356,11 +360,18 @@ def pipeline_function(gpus: int = 0) -> Callable[..., None]:
                     ).set_caching_options(False)
                     _mlflow(register_task, mlflow_secret)
                     _object_store(register_task, object_store_secret)
-                    # After register: what is served is a registered version (deploy will take
-                    # registered_model as an input; until then, the order alone says so).
-                    _on_cluster(
+                    # What is served is a registered version: its aliases move, and the
+                    # release record (kept with it) gathers the run's evidence.
+                    deploy_task = _on_cluster(
                         deploy(
                             onnx_model=export_task.outputs["onnx_model"],
+                            registered_model=register_task.outputs["registered_model"],
+                            examples=ingest_task.outputs["examples"],
+                            statistics=validate_task.outputs["statistics"],
+                            schema=validate_task.outputs["schema"],
+                            anomalies=validate_task.outputs["anomalies"],
+                            metrics=evaluate_task.outputs["metrics"],
+                            blessing=evaluate_task.outputs["blessing"],
                             target=deploy_target,
                             model_name=model_name,
                             model_repository=model_repository,
@@ -375,9 +386,14 @@ def pipeline_function(gpus: int = 0) -> Callable[..., None]:
                             timeout_seconds=deploy_timeout_seconds,
                             ingress_url=ingress_url,
                             verify_key=verify_key,
+                            registry_uri=registry_uri,
+                            release_store=release_store,
+                            events_sink=events_sink,
                         ),
                         "deploy",
-                    ).set_caching_options(False).after(register_task)
+                    ).set_caching_options(False)
+                    _mlflow(deploy_task, mlflow_secret)
+                    _object_store(deploy_task, object_store_secret)  # an s3:// registry store
 
     return training
 

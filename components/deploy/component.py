@@ -1,7 +1,9 @@
 """The deploy component: a thin KFP adapter over :mod:`mlrail.components.deploy.core`."""
 
+from typing import Optional
+
 from kfp import dsl
-from kfp.dsl import Artifact, Input, Model, Output
+from kfp.dsl import HTML, Artifact, Dataset, Input, Metrics, Model, Output
 
 from mlrail.components._images import COMPONENT_IMAGE
 
@@ -10,6 +12,16 @@ from mlrail.components._images import COMPONENT_IMAGE
 def deploy(
     onnx_model: Input[Model],
     deployment: Output[Artifact],
+    release: Output[Artifact],
+    release_page: Output[HTML],
+    # typing.Optional, not "X | None": KFP 2.17 recognises an optional input only in that form
+    registered_model: Optional[Input[Artifact]] = None,  # noqa: UP045
+    examples: Optional[Input[Dataset]] = None,  # noqa: UP045
+    statistics: Optional[Input[Artifact]] = None,  # noqa: UP045
+    schema: Optional[Input[Artifact]] = None,  # noqa: UP045
+    anomalies: Optional[Input[Artifact]] = None,  # noqa: UP045
+    metrics: Optional[Input[Metrics]] = None,  # noqa: UP045
+    blessing: Optional[Input[Artifact]] = None,  # noqa: UP045
     target: str = "local",
     model_name: str = "model",
     model_repository: str = "",
@@ -24,14 +36,32 @@ def deploy(
     timeout_seconds: int = 600,
     ingress_url: str = "",
     verify_key: str = "",
+    registry_uri: str = "",
+    release_store: str = "",
+    events_sink: str = "",
 ):
     """Puts the checked ONNX model where it serves: a local model repository or KServe.
+
+    Then records the release: moves the registry's aliases (challenger while a canary runs,
+    champion for what serves all the traffic), writes the release record and sends the
+    lifecycle events (model.deployed, canary_started, promoted, rolled_back).
 
     Args:
         onnx_model: The model written by export_onnx.
         deployment: deployment.json (what was decided and what serves now, with the model's
             identity and signature status) and, for ``render`` and ``kserve``,
             inferenceservice.yaml.
+        release: The release record: release.json (what, on which data, with which evidence,
+            built how, who and why, where, what changed), release.md and release.html.
+        release_page: The release record's page, as the Kubeflow UI shows it.
+        registered_model: register's version of the model: its aliases move, the record is
+            kept with it, and who asked and why come from its tags. None: not registered.
+        examples: ingest's examples (the record's data: sources, spans, rows, fingerprint).
+        statistics: validate's statistics.
+        schema: validate's schema (the record's schema hash and features).
+        anomalies: validate's anomalies (and drift).
+        metrics: evaluate's metrics (and the baseline's).
+        blessing: evaluate's blessing (its checks and their outcome).
         target: ``local`` (a new version in ``model_repository``, unless its newest version has
             the same identity: ``unchanged``), ``render`` (write the KServe
             InferenceService without a cluster) or ``kserve`` (apply it, wait for Ready,
@@ -54,9 +84,49 @@ def deploy(
         verify_key: Path of a PEM public key file (e.g. a mounted Secret): the model must be
             signed with its private key, and is verified before anything is pushed, applied or
             rendered; empty: the MLRAIL_VERIFY_KEY environment variable's, else not verified.
+        registry_uri: MLflow tracking URI of the registry; empty for $MLFLOW_TRACKING_URI.
+        release_store: Folder keeping every release of the model (mlrail run's
+            <workdir>/releases); empty: the record is kept in ``release`` and with the
+            registered version.
+        events_sink: Where lifecycle events go (an http(s) URL, #structured for structured
+            mode, or a JSON Lines file); empty: K_SINK, then none.
     """
+    from mlrail.artifacts.release import ArtifactPaths
     from mlrail.components.deploy import core
 
+    def uri(a: Artifact | None) -> str:
+        return a.uri if a is not None else ""
+
+    context = core.ReleaseContext(
+        registered_model=registered_model.path if registered_model is not None else None,
+        registry_uri=registry_uri,
+        evidence=ArtifactPaths(
+            onnx_model=onnx_model.path,
+            deployment=deployment.path,
+            examples_metadata=examples.metadata if examples is not None else None,
+            statistics=statistics.path if statistics is not None else None,
+            schema=schema.path if schema is not None else None,
+            anomalies=anomalies.path if anomalies is not None else None,
+            metrics=metrics.path if metrics is not None else None,
+            blessing=blessing.path if blessing is not None else None,
+        ),
+        release_dir=release.path,
+        release_page=release_page.path,
+        release_store=release_store,
+        events_sink=events_sink,
+        links={
+            "onnx_model": onnx_model.uri,
+            "deployment": deployment.uri,
+            "release": release.uri,
+            "release_page": release_page.uri,
+            "registered_model": uri(registered_model),
+            "examples": uri(examples),
+            "statistics": uri(statistics),
+            "anomalies": uri(anomalies),
+            "metrics": uri(metrics),
+            "blessing": uri(blessing),
+        },
+    )
     result = core.deploy(
         onnx_model.path,
         deployment.path,
@@ -75,18 +145,9 @@ def deploy(
         timeout_seconds=timeout_seconds,
         ingress_url=ingress_url,
         verify_key=verify_key,
+        release=context,
     )
-    deployment.metadata.update(
-        {
-            "target": result.target,
-            "model_name": result.model_name,
-            "location": result.location,
-            "version": result.version or 0,
-            "sha256": result.sha256,
-            "identity": result.identity,
-            "decision": result.decision,
-            "url": result.url,
-            "signature": result.signature.status,
-            "signer": result.signature.signer,
-        }
+    deployment.metadata.update(result.metadata())
+    release.metadata.update(
+        {"registry_version": result.registry_version, "number": result.release_number or 0}
     )

@@ -83,27 +83,31 @@ from __future__ import annotations
 import copy
 import hashlib
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from mlrail import events
 from mlrail.artifacts import model_repository as repository
 from mlrail.artifacts.identity import IDENTITY_METADATA_KEY, PREFIX, model_identity
 from mlrail.artifacts.model_repository import CONFIG_FILE, MODEL_FILE, SPEC_FILE
 from mlrail.artifacts.modelspec import ModelSpec
 from mlrail.artifacts.parity import DEFAULT_RTOL, DEFAULT_TOLERANCE
 from mlrail.components.deploy import kserve
+from mlrail.components.deploy.release import ReleaseContext, Releaser
 from mlrail.components.deploy.signature import Signature, check, resolve_key, still_verifies
 from mlrail.errors import DataError
 from mlrail.io import atomic_dir, atomic_write_json, atomic_write_text, read_json
+from mlrail.registry import RegistryError
 
 __all__ = [
     "DEPLOYMENT_MODES",
     "RUNTIMES",
     "TARGETS",
     "Deployment",
+    "ReleaseContext",
     "deploy",
     "inference_service",
     "storage_uri",
@@ -149,6 +153,29 @@ class Deployment:
     previous_identity: str = ""
     #: verified (and by whom), not verified (no key configured) or unsigned
     signature: Signature = Signature("not verified")
+    #: the registry's version deployed ("" when the model is not a registered version)
+    registry_version: str = ""
+    #: the release's number in the release store (None when no store keeps it)
+    release_number: int | None = None
+    #: the lifecycle events sent (or not: a sink that is down)
+    events: tuple[events.Delivery, ...] = ()
+
+    def metadata(self) -> dict[str, Any]:
+        """The ``deployment`` artifact's metadata (what the Kubeflow UI lists)."""
+        return {
+            "target": self.target,
+            "model_name": self.model_name,
+            "location": self.location,
+            "version": self.version or 0,
+            "registry_version": self.registry_version,
+            "sha256": self.sha256,
+            "identity": self.identity,
+            "decision": self.decision,
+            "url": self.url,
+            "signature": self.signature.status,
+            "signer": self.signature.signer,
+            **events.summary(self.events),
+        }
 
 
 def storage_uri(artifact_uri: str) -> str:
@@ -300,11 +327,9 @@ def _deploy_local(
     else:
         version, decision = repository.push(root, src, spec), "pushed"
     location = str(root / str(version))
-    result = Deployment(
+    return Deployment(
         "local", model_name, version, location, sha, decision, "", identity, previous, signature
     )
-    _write(deployment_dir, asdict(result), None)
-    return result
 
 
 def _served_name(src: Path) -> str:
@@ -364,11 +389,16 @@ def deploy(
     timeout_seconds: int = 600,
     ingress_url: str = "",
     verify_key: str = "",
+    release: ReleaseContext | None = None,
     api: kserve.KubeApi | None = None,
     http: kserve.HttpPost | None = None,
     clock: kserve.Clock | None = None,
 ) -> Deployment:
     """Deploy the model exported by export_onnx to ``target`` (see the module doc).
+
+    Then the release (:mod:`mlrail.components.deploy.release`, with ``release``; default: a
+    record in no artifact, no registry, events only to ``K_SINK``): the registry's aliases, the
+    release record, the lifecycle events. For ``kserve``, also when the rollout failed.
 
     ``verify_key`` is a PEM public key file (empty: ``$MLRAIL_VERIFY_KEY``'s, else no
     verification): the model must be signed with its private key, checked before anything is
@@ -382,6 +412,7 @@ def deploy(
             first deploy that failed); deployment.json is written first.
         SignatureError: a key is configured and the model is unsigned, signed with another
             key, or a file differs from what was signed (named); nothing is written.
+        RegistryError: the registry refused an alias move (after everything else was written).
     """
     artifact = Path(onnx_model_dir)
     if not (artifact / MODEL_FILE).is_file():
@@ -395,10 +426,12 @@ def deploy(
     onnx_file = src / MODEL_FILE
     sha = _sha256(onnx_file)
     identity = _identity(onnx_file)
+    releaser = Releaser(model_name, release or ReleaseContext())
     if target == "local":
-        return _deploy_local(
+        result = _deploy_local(
             src, deployment_dir, model_repository, model_name, sha, identity, signature, key
         )
+        return _finish(releaser, deployment_dir, result, {}, None, artifact)
     if not onnx_model_uri:
         raise ValueError(f"target {target!r} needs the onnx_model artifact's URI")
     kserve.check_canary(canary_traffic_percent, deployment_mode)
@@ -423,8 +456,8 @@ def deploy(
         result = Deployment(
             "render", model_name, None, location, sha, "rendered", "", identity, "", signature
         )
-        _write(deployment_dir, {**asdict(result), "inferenceservice": isvc}, isvc)
-        return result
+        extra = {"inferenceservice": isvc}
+        return _finish(releaser, deployment_dir, result, extra, isvc, artifact)
     golden, tolerance, rtol = _golden(artifact)
     try:
         done = kserve.rollout(
@@ -439,6 +472,7 @@ def deploy(
             api=api,
             http=http,
             clock=clock,
+            on_canary=releaser.canary_started,
         )
     except kserve.DeployError as e:
         if e.record is not None:
@@ -446,11 +480,35 @@ def deploy(
                 "kserve", model_name, None, location, sha, e.record.decision, "", identity,
                 e.record.previous_model_identity, signature,
             )  # fmt: skip
-            _write(deployment_dir, {**asdict(failed), **e.record.to_json()}, isvc)
+            extra = e.record.to_json()
+            try:
+                _finish(releaser, deployment_dir, failed, extra, isvc, artifact, reason=str(e))
+            except RegistryError as registry_error:
+                # the rollout's failure is the news; the registry's is said beside it
+                raise kserve.DeployError(f"{e}; and {registry_error}", e.record) from e
         raise
     result = Deployment(
         "kserve", model_name, None, location, sha, done.decision, done.url, identity,
         done.previous_model_identity, signature,
     )  # fmt: skip
-    _write(deployment_dir, {**asdict(result), **done.to_json()}, isvc)
-    return result
+    return _finish(releaser, deployment_dir, result, done.to_json(), isvc, artifact)
+
+
+def _finish(
+    releaser: Releaser,
+    deployment_dir: str | Path,
+    result: Deployment,
+    extra: dict[str, Any],
+    isvc: dict[str, Any] | None,
+    artifact: Path,
+    *,
+    reason: str = "",
+) -> Deployment:
+    """Write deployment.json, then the release (aliases, record, events) of ``artifact``
+    (export_onnx's folder: a signed model's top-level files are the verified ones)."""
+    result = replace(result, registry_version=releaser.version or "")
+    doc = {k: v for k, v in asdict(result).items() if k not in ("release_number", "events")}
+    doc.update(extra)
+    _write(deployment_dir, doc, isvc)
+    record = releaser.finish(doc, onnx_model=artifact, request_reason=reason)
+    return replace(result, release_number=record.number, events=tuple(releaser.deliveries))

@@ -289,11 +289,12 @@ def run_training(
         workdir: Holds ``pipeline_root/`` (every artifact), ``models/`` (the local model
             repository deploy pushes to), ``logs/`` and ``tmp/`` (see the module doc).
         arguments: Pipeline parameters; ``deploy_target`` defaults to ``local``,
-            ``model_repository`` to ``<workdir>/models`` and, when deploying locally,
-            ``baseline_model`` to the model's folder there (its newest version is the baseline);
-            ``registry_uri`` to the embedded registry ``<workdir>/registry`` (unless
-            ``MLFLOW_TRACKING_URI`` is set), ``events_sink`` to ``<workdir>/events.jsonl``
-            (unless ``K_SINK`` is set) and ``pipeline_version`` to the compiled IR's SHA-256.
+            ``model_repository`` to ``<workdir>/models``, ``release_store`` to
+            ``<workdir>/releases``, ``registry_uri`` to the embedded registry
+            ``<workdir>/registry`` (unless ``MLFLOW_TRACKING_URI`` is set), ``events_sink`` to
+            ``<workdir>/events.jsonl`` (unless ``K_SINK`` is set) and ``pipeline_version`` to
+            the compiled IR's SHA-256. ``baseline_model`` is the pipeline's: the registry's
+            champion, which deploy moves.
         echo: Where to print one line per finished step (None: nowhere).
         runner: A kfp.local runner; default ``SubprocessRunner(use_venv=False)`` (this Python).
             A ``DockerRunner`` runs each step in the component image instead.
@@ -314,11 +315,10 @@ def run_training(
     if not args.get("events_sink") and not os.environ.get("K_SINK"):
         # a local run keeps its lifecycle events beside its logs (K_SINK, when set, wins)
         args["events_sink"] = str(root / "events.jsonl")
-    if args["deploy_target"] == "local" and "baseline_model" not in args:
-        # the model in production is the newest version in the local repository (none at first)
-        args["baseline_model"] = str(models / str(args.get("model_name", "penguins")))
+    # every release of the run's models is kept beside them (mlrail releases reads it)
+    args.setdefault("release_store", str(root / "releases"))
     paths = ("source", "curated_schema", "baseline_statistics", "module_file", "baseline_model")
-    for key in (*paths, "events_sink"):
+    for key in (*paths, "events_sink", "release_store"):
         value = str(args.get(key, ""))
         # not paths: URIs, bundled data, registry references, and baseline_model's "none"
         if value in ("", "none") or "://" in value or value.startswith(("bundled:", "models:/")):

@@ -70,7 +70,7 @@ RBAC rule allowing each) in :mod:`.api`.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any, NoReturn
 
@@ -232,6 +232,7 @@ def rollout(
     api: KubeApi | None = None,
     http: HttpPost | None = None,
     clock: Clock | None = None,
+    on_canary: Callable[[int], None] | None = None,
 ) -> Rollout:
     """Deploy ``isvc`` (built by ``core.inference_service``) per the module's decision table.
 
@@ -247,6 +248,8 @@ def rollout(
         api: The Kubernetes API (default: :func:`connect`).
         http: The smoke test's HTTP POST (default: urllib).
         clock: Time for the waits (default: the system's).
+        on_canary: Called with the percentage once the canary is applied (before its smoke
+            test): deploy moves the registry's ``challenger`` alias and says so.
 
     Returns:
         The record, with ``decision`` applied, unchanged or promoted.
@@ -361,6 +364,8 @@ def rollout(
         _roll_back(api, failed, live, desired, canary, serverless, timeout_seconds, clock)
 
     applied = apply(api, _with_canary(desired, canary))
+    if canary is not None and on_canary is not None:
+        on_canary(canary)
     want = Want(_generation(applied), serverless, canary)
     try:
         obj = wait(api, namespace, name, want, timeout_seconds, clock)

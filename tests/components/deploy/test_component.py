@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from kfp.dsl import Artifact, Model
+from kfp.dsl import HTML, Artifact, Model
 from kubernetes import client
 
 from mlrail.artifacts.identity import model_identity
@@ -15,11 +15,19 @@ from .fake_kube import FakeKube, KubeHttpFront, Revision
 from .v2_servers import Servers
 
 
+def _release(tmp_path: Path) -> dict[str, Artifact]:
+    return {
+        "release": Artifact(name="release", uri=str(tmp_path / "release")),
+        "release_page": HTML(name="release_page", uri=str(tmp_path / "release_page")),
+    }
+
+
 def test_python_func_pushes_locally(onnx_model: Path, tmp_path: Path) -> None:
     deployment = Artifact(name="deployment", uri=str(tmp_path / "deployment"))
     deploy.python_func(
         onnx_model=Model(name="onnx_model", uri=str(onnx_model)),
         deployment=deployment,
+        **_release(tmp_path),
         target="local",
         model_name="penguins",
         model_repository=str(tmp_path / "repo"),
@@ -30,6 +38,14 @@ def test_python_func_pushes_locally(onnx_model: Path, tmp_path: Path) -> None:
     assert deployment.metadata["decision"] == "pushed"
     assert deployment.metadata["identity"] == model_identity(onnx_model / "model.onnx")
     assert (tmp_path / "repo" / "penguins" / "1" / "model.onnx").is_file()
+    # not a registered version, no store: the record is the artifact's alone, unnumbered
+    record = json.loads((tmp_path / "release" / "release.json").read_text())
+    assert (record["kind"], record["number"], record["model"]["registry_version"]) == (
+        "deploy", None, None,
+    )  # fmt: skip
+    assert record["where"]["decision"] == "pushed" and record["where"]["version"] == 1
+    page = (tmp_path / "release_page").read_text()
+    assert page.startswith("<!DOCTYPE html>") and "penguins" in page
 
 
 @pytest.fixture
@@ -76,6 +92,7 @@ def test_python_func_deploys_to_kserve(
             # a local URI: Model.path maps minio:// to /minio/..., the launcher's download folder
             onnx_model=Model(name="onnx_model", uri=str(onnx_model)),
             deployment=deployment,
+            **_release(tmp_path),
             target="kserve",
             model_name="penguins",
             namespace="mlrail",
@@ -96,6 +113,9 @@ def test_python_func_deploys_to_kserve(
     assert predictor["model"]["storageUri"] == f"{onnx_model}/model_repository"
     record = json.loads((tmp_path / "deployment" / "deployment.json").read_text())
     assert record["smoke_test"]["ok"] and "first deploy" in record["notes"][0]
+    release = json.loads((tmp_path / "release" / "release.json").read_text())
+    assert release["where"]["inference_service"] == "penguins"
+    assert release["where"]["url"] == "http://penguins-mlrail.example.com"
 
 
 def test_compiles(tmp_path: Path) -> None:

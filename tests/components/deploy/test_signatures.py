@@ -16,7 +16,7 @@ from typing import Any
 
 import onnx
 import pytest
-from kfp.dsl import Artifact, Model
+from kfp.dsl import HTML, Artifact, Model
 
 from mlrail.artifacts import model_repository, signing
 from mlrail.artifacts.signing import SignatureError
@@ -290,19 +290,29 @@ def test_the_component_verifies_and_records_the_signature(
     signed: Path, keys: Keys, tmp_path: Path
 ) -> None:
     deployment = Artifact(name="deployment", uri=str(tmp_path / "d"))
+    release = Artifact(name="release", uri=str(tmp_path / "release"))
     deploy_component.python_func(
         onnx_model=Model(name="onnx_model", uri=str(signed)),
         deployment=deployment,
+        release=release,
+        release_page=HTML(name="release_page", uri=str(tmp_path / "page")),
         model_name="penguins",
         model_repository=str(tmp_path / "models"),
         verify_key=str(keys.public),
     )
     assert deployment.metadata["signature"] == "verified"
     assert deployment.metadata["signer"] == signing.key_fingerprint(keys.public)
+    recorded = json.loads((tmp_path / "release" / "release.json").read_text())
+    assert recorded["model"]["signature"] == {
+        "status": "verified",
+        "signer": signing.key_fingerprint(keys.public),
+    }
     with pytest.raises(SignatureError, match="signed with another key"):
         deploy_component.python_func(
             onnx_model=Model(name="onnx_model", uri=str(signed)),
             deployment=Artifact(name="deployment", uri=str(tmp_path / "d2")),
+            release=Artifact(name="release", uri=str(tmp_path / "release2")),
+            release_page=HTML(name="release_page", uri=str(tmp_path / "page2")),
             model_name="penguins",
             model_repository=str(tmp_path / "models"),
             verify_key=str(keys.other_public),
