@@ -412,6 +412,9 @@ def format_summary(run: LocalRun, *, serve_hint: bool = True) -> str:
     lines.append("")
     if run.status == "SUCCESS":
         lines.append(f"ONNX model:  {run.onnx_model}")
+        if number := run.figures.get("release_number"):
+            name = run.figures["deployment"]["model_name"]
+            lines.append(f"Release:     #{number} of {name} (mlrail releases show {name})")
         if serve_hint:
             lines.append(f"Serve it:    mlrail serve --model-repository {run.model_repository}")
     elif run.status == "STOPPED":

@@ -112,9 +112,16 @@ def _deploy(out: Outputs, figures: dict[str, Any]) -> str:
     if not dep:
         return ""
     figures["deployment"] = dep
+    if number := out.metadata.get("release", {}).get("number"):
+        figures["release_number"] = number
     if dep["target"] == "local":
         figures["onnx_model"] = Path(dep["location"]) / "model.onnx"
-        return f"version {dep['version']} in {Path(dep['location']).parent}"
+        what = f"version {dep['version']} in {Path(dep['location']).parent}"
+        if dep.get("decision") == "unchanged":
+            what += " (unchanged: the same model)"
+        if dep.get("registry_version"):
+            what += f"; champion: registry version {dep['registry_version']}"
+        return what
     if dep["target"] == "render":
         return f"rendered InferenceService {dep['location']}"
     url = f" at {dep['url']}" if dep.get("url") else ""
