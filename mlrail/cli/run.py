@@ -93,7 +93,7 @@ def add_run(sub: Subcommands) -> None:
     p.add_argument(
         "--no-baseline",
         action="store_true",
-        help="bless on value thresholds alone, not against the newest deployed version",
+        help="bless on value thresholds alone, not against the registry's champion (what serves)",
     )
     p.add_argument(
         "--parity-tolerance",
