@@ -39,6 +39,14 @@ def deploy(
     registry_uri: str = "",
     release_store: str = "",
     events_sink: str = "",
+    requested_by: str = "",
+    reason: str = "",
+    pipeline_name: str = "",
+    pipeline_version: str = "",
+    run_id: str = "",
+    run_name: str = "",
+    kfp_ui_url: str = "",
+    image: str = "",
 ):
     """Puts the checked ONNX model where it serves: a local model repository or KServe.
 
@@ -90,13 +98,31 @@ def deploy(
             registered version.
         events_sink: Where lifecycle events go (an http(s) URL, #structured for structured
             mode, or a JSON Lines file); empty: K_SINK, then none.
+        requested_by: Who asked for this deploy; empty, with ``reason`` and ``run_id`` empty
+            too: the registered version's (the run that registered it).
+        reason: Why it was asked for.
+        pipeline_name: The pipeline deploying.
+        pipeline_version: Its version (hash of its compiled form), if known.
+        run_id: The pipeline run's ID; empty: the record's run is the registering run's.
+        run_name: The pipeline run's name.
+        kfp_ui_url: Base URL of the Kubeflow Pipelines UI; the record links to the run there.
+        image: The component image the run used.
     """
-    from mlrail.artifacts.release import ArtifactPaths
+    from mlrail.artifacts.release import ArtifactPaths, BuildInfo, Request
     from mlrail.components.deploy import core
 
     def uri(a: Artifact | None) -> str:
         return a.uri if a is not None else ""
 
+    # this run's who, why and build; none given (deploy used alone): the registering run's
+    own_run = bool(run_id or requested_by or reason)
+    build = BuildInfo.of(
+        pipeline_name=pipeline_name,
+        pipeline_version=pipeline_version,
+        run_id=run_id,
+        kfp_ui_url=kfp_ui_url,
+        image=image,
+    )
     context = core.ReleaseContext(
         registered_model=registered_model.path if registered_model is not None else None,
         registry_uri=registry_uri,
@@ -114,6 +140,9 @@ def deploy(
         release_page=release_page.path,
         release_store=release_store,
         events_sink=events_sink,
+        build=build if own_run else None,
+        run_name=run_name,
+        request=Request(requested_by, reason) if own_run else None,
         links={
             "onnx_model": onnx_model.uri,
             "deployment": deployment.uri,

@@ -39,7 +39,7 @@ import json
 import sys
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -60,8 +60,10 @@ __all__ = [
     "REGISTERED_FILE",
     "ReleaseContext",
     "Releaser",
+    "build_of",
     "kind_of",
     "record_signature",
+    "request_of",
 ]
 
 #: register's output file (``registered_model.json``): name, version, identity, tags.
@@ -86,6 +88,10 @@ class ReleaseContext:
         release_store: Folder keeping every release of every model; empty: none.
         events_sink: Where events go (:mod:`mlrail.events.sinks`); empty: ``K_SINK``, none.
         links: Artifact names to URIs, for the record's pages and the events.
+        build: The run deploying (its pipeline, run, image); None: the run that registered
+            the version, from its tags.
+        run_name: The deploying run's name (with ``build``), for the events.
+        request: Who asked for this deploy and why; None: the registered version's.
     """
 
     registered_model: str | Path | Mapping[str, Any] | None = None
@@ -96,6 +102,9 @@ class ReleaseContext:
     release_store: str = ""
     events_sink: str = ""
     links: Mapping[str, str] = field(default_factory=dict)
+    build: release.BuildInfo | None = None
+    run_name: str = ""
+    request: release.Request | None = None
 
 
 def kind_of(target: str, decision: str) -> str:
@@ -105,6 +114,22 @@ def kind_of(target: str, decision: str) -> str:
     if target == "kserve" and decision == "rolled_back":
         return "rollback"
     return "deploy"
+
+
+def build_of(tags: Mapping[str, str]) -> release.BuildInfo:
+    """The run that registered a version, from the tags register wrote."""
+    info = release.BuildInfo.of(
+        pipeline_name=tags.get("mlrail.pipeline.name", ""),
+        pipeline_version=tags.get("mlrail.pipeline.version", ""),
+        run_id=tags.get("mlrail.pipeline.run_id", ""),
+        image=tags.get("mlrail.image", ""),
+    )
+    return replace(info, run_url=tags.get("mlrail.pipeline.run_url") or None)
+
+
+def request_of(tags: Mapping[str, str]) -> release.Request:
+    """Who asked for a version, and why, from the tags register wrote."""
+    return release.Request(tags.get("mlrail.requested_by", ""), tags.get("mlrail.reason", ""))
 
 
 def record_signature(deployment: Mapping[str, Any]) -> release.Signature:
@@ -183,9 +208,11 @@ class Releaser:
 
     def _send(self, kind: str, data: Mapping[str, Any]) -> None:
         tags = self._tags()
-        common: dict[str, Any] = {}
-        if tags.get("mlrail.pipeline.run_name"):
-            common["run_name"] = tags["mlrail.pipeline.run_name"]
+        build = self.context.build or build_of(tags)
+        # the run's name goes with the run: this one's, or the registering run's with its tags
+        own = self.context.build is not None
+        run_name = self.context.run_name if own else tags.get("mlrail.pipeline.run_name", "")
+        common: dict[str, Any] = {"run_name": run_name} if run_name else {}
         links = {k: v for k, v in self.context.links.items() if v}
         if links:
             common["links"] = links
@@ -194,8 +221,8 @@ class Releaser:
             {**data, **common},
             model_name=self.model_name,
             events_sink=self.context.events_sink,
-            pipeline=tags.get("mlrail.pipeline.name", ""),
-            run_id=tags.get("mlrail.pipeline.run_id", ""),
+            pipeline=build.pipeline_name or "",
+            run_id=build.run_id or "",
         )
         if delivery.sink or delivery.error:  # no sink configured: nothing to say in the log
             print(delivery.line(), file=sys.stderr)
@@ -306,24 +333,11 @@ class Releaser:
             metrics=paths.metrics,
             blessing=paths.blessing,
         )
-        image = tags.get("mlrail.image") or None
-        build = release.BuildInfo(
-            pipeline_name=tags.get("mlrail.pipeline.name") or None,
-            pipeline_version=tags.get("mlrail.pipeline.version") or None,
-            run_id=tags.get("mlrail.pipeline.run_id") or None,
-            run_url=tags.get("mlrail.pipeline.run_url") or None,
-            image=image,
-            image_digest=image.split("@", 1)[1] if image and "@" in image else None,
-        )
-        request = release.Request(
-            requested_by=tags.get("mlrail.requested_by", ""),
-            reason=tags.get("mlrail.reason", ""),
-        )
         return release.build_record(
             paths,
             model_name=self.model_name,
-            request=request,
-            build=build,
+            request=self.context.request or request_of(tags),
+            build=self.context.build or build_of(tags),
             kind=kind,
             links=self.context.links,
             registry_version=self.version,

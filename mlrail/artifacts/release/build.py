@@ -88,6 +88,32 @@ class BuildInfo:
     image: str | None = None
     image_digest: str | None = None
 
+    @classmethod
+    def of(
+        cls,
+        *,
+        pipeline_name: str = "",
+        pipeline_version: str = "",
+        run_id: str = "",
+        kfp_ui_url: str = "",
+        image: str = "",
+    ) -> BuildInfo:
+        """From what a step is given (empty strings: unknown): the run's page in the Kubeflow
+        UI when its base URL and the run are known, and the image's digest when it is pinned
+        (``name@sha256:...``)."""
+        run_url = ""
+        if kfp_ui_url and run_id:
+            run_url = f"{kfp_ui_url.rstrip('/')}/#/runs/details/{run_id}"
+        digest = image.split("@", 1)[1] if "@" in image else ""
+        return cls(
+            pipeline_name or None,
+            pipeline_version or None,
+            run_id or None,
+            run_url or None,
+            image or None,
+            digest or None,
+        )
+
 
 def build_record(
     paths: ArtifactPaths,

@@ -33,6 +33,12 @@ def test_python_func_pushes_locally(onnx_model: Path, tmp_path: Path) -> None:
         model_repository=str(tmp_path / "repo"),
         namespace="mlrail",
         runtime="mlrail-onnx",
+        requested_by="ada",
+        reason="hotfix",
+        pipeline_name="training",
+        run_id="run-9",
+        kfp_ui_url="https://kfp.example/",
+        image="registry.example/mlrail@sha256:" + "e" * 64,
     )
     assert deployment.metadata["version"] == 1 and deployment.metadata["target"] == "local"
     assert deployment.metadata["decision"] == "pushed"
@@ -44,6 +50,9 @@ def test_python_func_pushes_locally(onnx_model: Path, tmp_path: Path) -> None:
         "deploy", None, None,
     )  # fmt: skip
     assert record["where"]["decision"] == "pushed" and record["where"]["version"] == 1
+    assert record["request"] == {"requested_by": "ada", "reason": "hotfix"}
+    assert record["build"]["run_url"] == "https://kfp.example/#/runs/details/run-9"
+    assert record["build"]["image_digest"] == "sha256:" + "e" * 64
     page = (tmp_path / "release_page").read_text()
     assert page.startswith("<!DOCTYPE html>") and "penguins" in page
 
