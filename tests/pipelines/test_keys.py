@@ -3,6 +3,7 @@ mount, that kfp.local runs such a pipeline, and the contract the optional mounts
 asked for and not mounted is a clear error; no key asked for is "off")."""
 
 import contextlib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -164,3 +165,25 @@ def test_kfp_local_runs_a_pipeline_that_mounts_the_keys(tmp_path: Path) -> None:
     with contextlib.chdir(tmp_path):
         task = _keys_pipeline(signing_key=str(private))
     assert task.output == fingerprint
+
+
+def test_the_readme_points_the_parameters_at_the_mounted_keys() -> None:
+    """The README's "Keys from Kubernetes Secrets" names the paths and Secrets this module
+    mounts (its commands are run against the real API server in tests/cluster/test_keys.py)."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    # a section of its own or under "Signed models"
+    parts = re.split(r"\n##?# Keys from Kubernetes Secrets\n", readme)
+    assert len(parts) == 2, "README.md: expected one section 'Keys from Kubernetes Secrets'"
+    section = parts[1].split("\n#", 1)[0]
+    params = dict(re.findall(r"--param (\w+)=(\S+)", section))
+    assert params == {"signing_key": keys.SIGNING_KEY_PATH, "verify_key": keys.VERIFY_KEY_PATH}
+    names = (
+        keys.SIGNING_KEY_SECRET,
+        keys.VERIFY_KEY_SECRET,
+        keys.SIGNING_KEY_FILE,
+        keys.VERIFY_KEY_FILE,
+    )
+    for name in names:
+        assert f"`{name}`" in section, name
+    assert f"create secret generic {keys.SIGNING_KEY_SECRET} -n mlrail " in section
+    assert f"create secret generic {keys.VERIFY_KEY_SECRET} -n mlrail " in section
