@@ -23,6 +23,12 @@ from mlrail.components.notify import notify
 from mlrail.components.register import register
 from mlrail.components.train import train
 from mlrail.components.validate import validate
+from mlrail.pipelines._keys import (
+    SIGNING_KEY_SECRET,
+    VERIFY_KEY_SECRET,
+    mount_signing_key,
+    mount_verify_key,
+)
 
 __all__ = ["DESCRIPTION", "pipeline_function", "training"]
 
@@ -119,6 +125,7 @@ def pipeline_function(gpus: int = 0) -> Callable[..., None]:
         optimize: bool = False,
         quantize: bool = False,
         signing_key: str = "",
+        signing_key_secret: str = SIGNING_KEY_SECRET,
         max_accuracy_drop: float = 0.01,
         max_rmse_increase: float = 0.01,
         model_name: str = "penguins",
@@ -141,6 +148,7 @@ def pipeline_function(gpus: int = 0) -> Callable[..., None]:
         deploy_timeout_seconds: int = 600,
         ingress_url: str = "",
         verify_key: str = "",
+        verify_key_secret: str = VERIFY_KEY_SECRET,
         release_store: str = "",
         events_sink: str = "",
     ):
@@ -185,8 +193,12 @@ def pipeline_function(gpus: int = 0) -> Callable[..., None]:
             opset: ONNX opset to convert to.
             optimize: Also write an ONNX Runtime-optimised graph, kept if within its accuracy gate.
             quantize: Also write a dynamically int8-quantised model, kept if within its gate.
-            signing_key: Path of a PEM EC private key file (e.g. a mounted Secret) export_onnx
-                signs the model with; empty: $MLRAIL_SIGNING_KEY, else not signed.
+            signing_key: Path of a PEM EC private key file export_onnx signs the model with
+                (on a cluster: /var/run/secrets/mlrail/signing/signing.pem, the key of
+                ``signing_key_secret``); empty: $MLRAIL_SIGNING_KEY, else not signed.
+            signing_key_secret: Secret whose key signing.pem is mounted read-only into
+                export_onnx at /var/run/secrets/mlrail/signing (optional: an absent Secret
+                mounts nothing; only ``signing_key`` turns signing on).
             max_accuracy_drop: Classifier variants: most accuracy (and share of changed labels)
                 a variant may lose against the plain ONNX model.
             max_rmse_increase: Regression variants: most relative RMSE increase allowed.
@@ -221,9 +233,13 @@ def pipeline_function(gpus: int = 0) -> Callable[..., None]:
             deploy_timeout_seconds: How long to wait for Ready before rolling back (kserve).
             ingress_url: Send the smoke test through this gateway with the service's Host header
                 instead of to the service's own URL (kserve).
-            verify_key: Path of a PEM public key file (e.g. a mounted Secret): deploy refuses a
-                model not signed with its private key; empty: $MLRAIL_VERIFY_KEY, else not
-                verified.
+            verify_key: Path of a PEM public key file deploy verifies the model with (on a
+                cluster: /var/run/secrets/mlrail/verify/signing.pub, the key of
+                ``verify_key_secret``): a model not signed with its private key is refused;
+                empty: $MLRAIL_VERIFY_KEY, else not verified.
+            verify_key_secret: Secret whose key signing.pub is mounted read-only into deploy at
+                /var/run/secrets/mlrail/verify (optional: an absent Secret mounts nothing; only
+                ``verify_key`` turns verification on).
             release_store: Folder keeping every release record of the model (mlrail run:
                 <workdir>/releases); empty: each record is kept in deploy's release artifact
                 and with the registered version in the registry.
@@ -232,6 +248,18 @@ def pipeline_function(gpus: int = 0) -> Callable[..., None]:
                 empty: K_SINK (Knative's SinkBinding), then none. A sink that is down never
                 fails the run.
         """
+        # Who asked, why, and which run and image: register keeps them with the version, deploy
+        # with the release record.
+        provenance = {
+            "requested_by": requested_by,
+            "reason": reason,
+            "pipeline_name": "training",
+            "pipeline_version": pipeline_version,
+            "run_id": dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+            "run_name": dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+            "kfp_ui_url": kfp_ui_url,
+            "image": COMPONENT_IMAGE,
+        }
         # Runs after every step, whether the run succeeded, failed or stopped at a gate, and
         # sends the final status (io.mlrail.run.succeeded / run.failed): a failed run is heard.
         notify_task = _on_cluster(
@@ -314,6 +342,7 @@ def pipeline_function(gpus: int = 0) -> Callable[..., None]:
                     ),
                     "export_onnx",
                 ).set_caching_options(False)
+                mount_signing_key(export_task, signing_key_secret)
                 # Never cached: the verdict rests on the baseline as it is now (the newest deployed
                 # version), which the cache key (the baseline's path) cannot see.
                 evaluate_task = _on_cluster(
@@ -347,14 +376,7 @@ def pipeline_function(gpus: int = 0) -> Callable[..., None]:
                             blessing=evaluate_task.outputs["blessing"],
                             model_name=model_name,
                             registry_uri=registry_uri,
-                            requested_by=requested_by,
-                            reason=reason,
-                            pipeline_name="training",
-                            pipeline_version=pipeline_version,
-                            run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
-                            run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
-                            kfp_ui_url=kfp_ui_url,
-                            image=COMPONENT_IMAGE,
+                            **provenance,
                         ),
                         "register",
                     ).set_caching_options(False)
@@ -389,18 +411,12 @@ def pipeline_function(gpus: int = 0) -> Callable[..., None]:
                             registry_uri=registry_uri,
                             release_store=release_store,
                             events_sink=events_sink,
-                            requested_by=requested_by,
-                            reason=reason,
-                            pipeline_name="training",
-                            pipeline_version=pipeline_version,
-                            run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
-                            run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
-                            kfp_ui_url=kfp_ui_url,
-                            image=COMPONENT_IMAGE,
+                            **provenance,
                         ),
                         "deploy",
                     ).set_caching_options(False)
                     _mlflow(deploy_task, mlflow_secret)
+                    mount_verify_key(deploy_task, verify_key_secret)
                     _object_store(deploy_task, object_store_secret)  # an s3:// registry store
 
     return training
