@@ -22,6 +22,10 @@ def evaluate(
     baseline_model: str = "",
     registry_uri: str = "",
     model_name: str = "",
+    events_sink: str = "",
+    pipeline_name: str = "",
+    run_id: str = "",
+    run_name: str = "",
 ) -> bool:
     """Measures the ONNX model, in ONNX Runtime, on the eval split, overall, per slice and per
     group, against a baseline when there is one, and blesses it when no enforced threshold fails.
@@ -52,11 +56,19 @@ def evaluate(
             cannot be reached fails the step.
         registry_uri: MLflow tracking URI of the model registry; empty for
             $MLFLOW_TRACKING_URI (no registry when that is unset too).
-        model_name: The registered model whose champion is the default baseline.
+        model_name: The registered model whose champion is the default baseline (and the
+            subject of its event).
+        events_sink: Where io.mlrail.model.not_blessed goes when the model is not blessed: an
+            http(s) URL (binary mode; `#structured` for structured) or a JSON Lines file;
+            empty: K_SINK, then none. A sink that is down never fails this step.
+        pipeline_name: The pipeline's name (the event's source).
+        run_id: The run's id (pass dsl.PIPELINE_JOB_ID_PLACEHOLDER).
+        run_name: The run's name (pass dsl.PIPELINE_JOB_NAME_PLACEHOLDER).
 
     Returns:
         True when the model is blessed: the gate in front of deploy.
     """
+    from mlrail import events
     from mlrail.components.evaluate import core
 
     ev = core.evaluate(
@@ -73,6 +85,11 @@ def evaluate(
         baseline_model=baseline_model,
         registry_uri=registry_uri,
         model_name=model_name,
+        events_sink=events_sink,
+        pipeline=pipeline_name,
+        run_id=run_id,
+        run_name=run_name,
+        event_links={"metrics": metrics.uri, "blessing": blessing.uri, "report": report.uri},
     )
     for name, value in ev.kfp_metrics().items():
         metrics.log_metric(name, value)
@@ -82,4 +99,7 @@ def evaluate(
     blessing.metadata["blessed"] = ev.blessed
     blessing.metadata["baseline"] = ev.baseline.source if ev.baseline else ""
     blessing.metadata["failed_checks"] = ev.failed_checks
+    for delivery in ev.deliveries:  # none for a blessed model
+        print(delivery.line())
+    blessing.metadata.update(events.summary(ev.deliveries))
     return ev.blessed

@@ -21,6 +21,9 @@ blessing.json and the report.
 Thresholds can be checked before anything runs, with no model (:func:`check_threshold_names`):
 the CLI does so before its first step.
 
+A model that is not blessed sends the lifecycle event ``io.mlrail.model.not_blessed`` once the
+outputs are written (:mod:`.lifecycle`); a blessed one sends nothing.
+
 Outputs::
 
     metrics_path       metrics.json: {"task", "rows", "dropped_unlabelled", "model", "data",
@@ -68,6 +71,7 @@ from mlrail.components.evaluate.baselines import find_baseline
 from mlrail.components.evaluate.checks import run_checks, validate_thresholds, with_defaults
 from mlrail.components.evaluate.fairness import FAIRNESS_METRICS, compute_fairness
 from mlrail.components.evaluate.importance import permutation_feature_importance
+from mlrail.components.evaluate.lifecycle import send_events
 from mlrail.components.evaluate.metrics import (
     PER_CLASS_METRICS,
     compute_curves,
@@ -186,6 +190,11 @@ class Options(TypedDict, total=False):
     registry_uri: str
     model_name: str
     importance_repeats: int
+    events_sink: str
+    pipeline: str
+    run_id: str
+    run_name: str
+    event_links: Mapping[str, str] | None
 
 
 def evaluate_table(
@@ -205,6 +214,11 @@ def evaluate_table(
     registry_uri: str = "",
     model_name: str = "",
     importance_repeats: int = 5,
+    events_sink: str = "",
+    pipeline: str = "",
+    run_id: str = "",
+    run_name: str = "",
+    event_links: Mapping[str, str] | None = None,
 ) -> Evaluation:
     """Evaluate the model in ``model_dir`` on ``table`` and write what is asked for.
 
@@ -229,9 +243,17 @@ def evaluate_table(
             ``$MLFLOW_TRACKING_URI``, and none when that is unset too.
         model_name: The registered model whose ``champion`` is the default baseline.
         importance_repeats: Shuffles per feature for permutation importance; 0 to skip it.
+        events_sink: Where ``io.mlrail.model.not_blessed`` goes when the model is not blessed
+            (:mod:`.lifecycle`); empty: ``K_SINK``, then none.
+        pipeline: The pipeline's name, for the event's source and data.
+        run_id: The run's id, for the event's source and data.
+        run_name: The run's name, for the event's data.
+        event_links: Names to URIs of the evidence for the event's ``links``; None: the
+            metrics, blessing and report as given here.
 
     Returns:
-        The evaluation; ``blessed`` is the verdict.
+        The evaluation; ``blessed`` is the verdict, ``deliveries`` what became of its event
+        (a sink that is down is recorded there, never raised).
 
     Raises:
         DataError: the data lacks a column, has no labelled row, or an overall metric with a
@@ -349,6 +371,24 @@ def evaluate_table(
         where,
     )
     write_outputs(ev, metrics_path, blessing_dir, report_path)
+    # after the outputs are written: the event's links point at files that exist
+    ev.deliveries = send_events(
+        ev,
+        events_sink=events_sink,
+        model_name=model_name,
+        pipeline=pipeline,
+        run_id=run_id,
+        run_name=run_name,
+        links=(
+            event_links
+            if event_links is not None
+            else {
+                "metrics": str(metrics_path or ""),
+                "blessing": str(blessing_dir or ""),
+                "report": str(report_path or ""),
+            }
+        ),
+    )
     return ev
 
 

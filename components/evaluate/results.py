@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from mlrail import events
 from mlrail.components.evaluate.fairness import Fairness
 from mlrail.components.evaluate.importance import Importance
 from mlrail.components.evaluate.metrics import Curves, MetricSet
@@ -95,6 +96,8 @@ class Evaluation:
     data: str = ""
     notes: list[str] = field(default_factory=list)
     dropped_unlabelled: int = 0
+    #: What became of the lifecycle event (:mod:`.lifecycle`); a sink that is down is here.
+    deliveries: list[events.Delivery] = field(default_factory=list)
 
     @property
     def blessed(self) -> bool:

@@ -35,7 +35,13 @@ def test_python_func_logs_kfp_metrics(trained: Trained, onnx_model: Path, tmp_pa
         **out,
     )
     assert blessed is True
-    assert out["blessing"].metadata == {"blessed": True, "baseline": "", "failed_checks": []}
+    assert out["blessing"].metadata == {
+        "blessed": True,
+        "baseline": "",
+        "failed_checks": [],
+        "events": [],  # a blessed model sends no event
+        "events_not_delivered": 0,
+    }
     metrics = out["metrics"].metadata
     assert metrics["accuracy"] >= 0.95
     assert {"balanced_accuracy", "f1_macro", "roc_auc", "log_loss", "ece"} <= set(metrics)
@@ -156,6 +162,10 @@ def test_compiles(tmp_path: Path) -> None:
         "baseline_model": ("STRING", ""),
         "registry_uri": ("STRING", ""),
         "model_name": ("STRING", ""),
+        "events_sink": ("STRING", ""),
+        "pipeline_name": ("STRING", ""),
+        "run_id": ("STRING", ""),
+        "run_name": ("STRING", ""),
     }
     assert all(params[k]["isOptional"] for k in params)
     assert all(params[k].get("description") for k in params)  # the docstring, for the UI
