@@ -25,11 +25,14 @@ def register(
     run_name: str = "",
     kfp_ui_url: str = "",
     image: str = "",
+    events_sink: str = "",
 ) -> str:
     """Records the exported model as a version in the MLflow Model Registry, with its evidence.
 
     One version per model identity: a model already registered under the same identity is not
-    registered again; its version is the output (``created`` false).
+    registered again; its version is the output (``created`` false). A new version sends
+    io.mlrail.model.registered; a version that existed sends nothing (its event was sent when
+    it was created).
 
     Args:
         onnx_model: The model written by export_onnx (logged in MLflow's ONNX flavour, with its
@@ -51,10 +54,14 @@ def register(
         run_name: The pipeline run's name.
         kfp_ui_url: Base URL of the Kubeflow Pipelines UI; the version links to the run there.
         image: The component image the run used.
+        events_sink: Where io.mlrail.model.registered goes: an http(s) URL (binary mode;
+            `#structured` for structured) or a JSON Lines file; empty: K_SINK, then none. A
+            sink that is down never fails this step.
 
     Returns:
         The version's number in the registry (new, or the one that already had this identity).
     """
+    from mlrail import events
     from mlrail.components.register import core
 
     result = core.register(
@@ -73,6 +80,8 @@ def register(
         image=image,
         requested_by=requested_by,
         reason=reason,
+        events_sink=events_sink,
+        event_links={"registered_model": registered_model.uri},
     )
     registered_model.metadata.update(
         {
@@ -84,4 +93,7 @@ def register(
             "registry": result.registry,
         }
     )
+    for delivery in result.deliveries:  # none when the version existed already
+        print(delivery.line())
+    registered_model.metadata.update(events.summary(result.deliveries))
     return result.version

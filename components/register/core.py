@@ -15,6 +15,10 @@ evidence of the later run stays in that run's artifacts and its release record. 
 is export_onnx's (the ``identity`` metadata of ``onnx_model``, else ``model.onnx``'s metadata
 prop ``mlrail.identity``), else ``sha256:<hex>`` of ``model.onnx``'s bytes.
 
+A new version is announced as the lifecycle event ``io.mlrail.model.registered`` once
+``registered_model.json`` is written (:mod:`.lifecycle`, which says why a version that existed
+is not).
+
 Tags (all strings; JSON where a value is a list or a mapping)::
 
     mlrail.identity                 the model identity
@@ -38,16 +42,19 @@ Output layout of the ``registered_model`` artifact::
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import mlrail
+from mlrail import events
 from mlrail.artifacts.model_repository import MODEL_FILE
 from mlrail.artifacts.modelspec import ModelSpec
+from mlrail.components.register.lifecycle import send_events
 from mlrail.errors import DataError, ModelError
 from mlrail.io import atomic_dir, atomic_write_json, read_json
 from mlrail.registry import (
@@ -97,7 +104,8 @@ class Pipeline:
 
 @dataclass(frozen=True)
 class RegisterResult:
-    """What register did (``registered_model.json``)."""
+    """What register did (``registered_model.json``), and what became of its event
+    (``deliveries``: not in the file; a sink that is down is recorded there, never raised)."""
 
     name: str
     version: str
@@ -107,6 +115,7 @@ class RegisterResult:
     uri: str
     registry: str
     tags: dict[str, str]
+    deliveries: tuple[events.Delivery, ...] = field(default=(), compare=False)
 
 
 def model_identity(onnx_model_dir: str | Path, metadata: Mapping[str, Any] | None = None) -> str:
@@ -292,8 +301,13 @@ def register(
     image: str = "",
     requested_by: str = "",
     reason: str = "",
+    events_sink: str = "",
+    event_links: Mapping[str, str] | None = None,
 ) -> RegisterResult:
     """Register the model of ``onnx_model_dir`` as a version of ``model_name``.
+
+    A new version sends ``io.mlrail.model.registered`` once ``registered_model.json`` is
+    written (:mod:`.lifecycle`); a version that existed sends nothing.
 
     Args:
         onnx_model_dir: export_onnx's output.
@@ -312,6 +326,10 @@ def register(
         image: The component image.
         requested_by: Who asked for this run.
         reason: Why.
+        events_sink: Where the event goes (:mod:`mlrail.events.sinks`); empty: ``K_SINK``,
+            then none.
+        event_links: Names to URIs of the evidence for the event's ``links`` (the run's page,
+            when known, is added as ``run``); None: the output folder as given here.
 
     Raises:
         RegistryError: no registry configured, or it cannot be reached or refuses.
@@ -358,10 +376,27 @@ def register(
         tags=dict(v.tags),
     )
     write(result, output_dir)
-    return result
+    # after the output is written: the event's links point at a file that exists
+    links = {"registered_model": str(output_dir)} if event_links is None else dict(event_links)
+    deliveries = send_events(
+        model_name=result.name,
+        version=result.version,
+        created=result.created,
+        identity=result.identity,
+        model_uri=result.uri,
+        registry=result.registry,
+        events_sink=events_sink,
+        pipeline=pipeline.name,
+        run_id=pipeline.run_id,
+        run_name=pipeline.run_name,
+        links={"run": pipeline.run_url(), **links},
+    )
+    return dataclasses.replace(result, deliveries=tuple(deliveries))
 
 
 def write(result: RegisterResult, output_dir: str | Path) -> None:
     """``registered_model.json`` in ``output_dir`` (all at once)."""
+    record = asdict(result)
+    del record["deliveries"]  # the step's log and metadata say what became of the event
     with atomic_dir(output_dir) as tmp:
-        atomic_write_json(tmp / OUTPUT_FILE, asdict(result))
+        atomic_write_json(tmp / OUTPUT_FILE, record)
