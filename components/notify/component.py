@@ -17,7 +17,8 @@ def notify(
     run_name: str = "",
 ) -> bool:
     """Sends the run's final status as a CloudEvent (run.succeeded or run.failed); a sink that
-    is down is recorded, never fails this exit task.
+    is down is recorded, never fails this exit task. A local run's failure also names the step
+    that failed (failed_step); KFP's final status names only the exit handler's group.
 
     Args:
         status: The final status of the exit handler's group (given by KFP).
@@ -34,9 +35,12 @@ def notify(
     """
     from mlrail.components.notify import core
 
+    failed_step, step_error = core.local_failure()
     sent = core.notify(
         status.state,
         failed_task=status.pipeline_task_name or "",
+        failed_step=failed_step,
+        step_error=step_error,
         error_code=status.error_code,
         error_message=status.error_message or "",
         events_sink=events_sink,

@@ -7,6 +7,14 @@ holds become the event's data: ``state``, and for a failure ``failed_task`` (the
 names: on KFP's backend and in kfp.local alike, the exit handler's group, e.g.
 ``exit-handler-1``) with ``error`` and ``error_code`` when KFP gives them.
 
+Which step failed, KFP's final status does not say: kfp.local names the group and says
+``Task <group> failed.``; KFP's backend (its driver) names the group and leaves the error
+empty. The event names the step (``failed_step``, with ``step_error``) only where it is known
+for sure: in a local run, whose runner (:mod:`mlrail.local.steps`) keeps each step's record and
+tells the exit task which step failed (:data:`FAILED_STEP_ENV`, :data:`STEP_ERROR_ENV`; see
+:func:`local_failure`). On a cluster it is not in the event; the run's page in the KFP UI shows
+it.
+
 A sink that is down never fails the exit handler: the delivery is recorded instead.
 
 Output (the ``delivery`` artifact)::
@@ -18,6 +26,7 @@ Output (the ``delivery`` artifact)::
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,10 +34,23 @@ from typing import Any
 
 from mlrail import events
 from mlrail.io import atomic_write_json
+from mlrail.redact import redact
 
-__all__ = ["DELIVERY_FILE", "Notified", "notify"]
+__all__ = [
+    "DELIVERY_FILE",
+    "FAILED_STEP_ENV",
+    "STEP_ERROR_ENV",
+    "Notified",
+    "local_failure",
+    "notify",
+]
 
 DELIVERY_FILE = "delivery.json"
+#: Set by the local runner in each task's environment: the step of the run that failed
+#: (mlrail.local.steps.FAILED_STEP_ENV, which a component cannot import: it is a layer above).
+FAILED_STEP_ENV = "MLRAIL_FAILED_STEP"
+#: Set with :data:`FAILED_STEP_ENV`: that step's error, one line.
+STEP_ERROR_ENV = "MLRAIL_FAILED_STEP_ERROR"
 
 
 @dataclass(frozen=True)
@@ -40,10 +62,19 @@ class Notified:
     delivery: events.Delivery
 
 
+def local_failure(env: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """The failed step and its error, as the local runner tells the exit task ("" each when it
+    does not: on a cluster, or when no step's record says it failed)."""
+    env = os.environ if env is None else env
+    return env.get(FAILED_STEP_ENV, ""), env.get(STEP_ERROR_ENV, "")
+
+
 def notify(
     state: str,
     *,
     failed_task: str = "",
+    failed_step: str = "",
+    step_error: str = "",
     error_code: float | None = None,
     error_message: str = "",
     events_sink: str = "",
@@ -62,6 +93,9 @@ def notify(
     Args:
         state: KFP's final state: SUCCEEDED, FAILED or CANCELLED.
         failed_task: The task KFP's final status names.
+        failed_step: The step that failed, when known (:func:`local_failure`); a failure
+            only.
+        step_error: Its error, one line.
         error_code: Its error code, if any (a whole number; KFP's JSON may hand it over as 1.0).
         error_message: Its error message, if any.
         events_sink: The sink (an http(s) URL, ``…#structured``, a file); empty: ``K_SINK``,
@@ -90,6 +124,10 @@ def notify(
     else:
         kind = "run.failed"
         data["failed_task"] = failed_task
+        if failed_step:
+            data["failed_step"] = failed_step
+            if step_error:
+                data["step_error"] = redact(step_error)
         if error_message:
             data["error"] = error_message
         if error_code is not None:

@@ -74,10 +74,15 @@ TYPES: dict[str, EventType] = {
             "the run failed or was cancelled",
             {
                 "state": "KFP's final state: FAILED or CANCELLED",
-                "failed_task": "the task KFP's final status names (the exit handler's group)",
+                "failed_task": "the task KFP's final status names: the exit handler's group "
+                "(KFP names no step in it, on a cluster or in kfp.local)",
             },
             {
-                "error": "the error message KFP's final status gives",
+                "failed_step": "the step that failed (its KFP task name, e.g. train), when "
+                "known: in a local run, from the steps' records; not on a cluster",
+                "step_error": "that step's error, one line (credentials masked)",
+                "error": "the error message KFP's final status gives (kfp.local: "
+                "'Task <group> failed.'; KFP's backend gives none)",
                 "error_code": "its code",
             },
         ),
@@ -100,14 +105,27 @@ TYPES: dict[str, EventType] = {
         _t(
             "model.not_blessed",
             "evaluate did not bless the model: the gate in front of deploy closed",
-            {"failed_checks": "each failed check: metric, value, bound, verdict"},
-            {"baseline": "the baseline model compared with"},
+            {
+                "failed_checks": "each failed check: metric, value, bound, verdict (and "
+                "op, kind, scope, slice, baseline_value, change, reason)"
+            },
+            {
+                "baseline": "the baseline model compared with (null: none)",
+                "decided_on": "what the blessing rested on, in words",
+            },
         ),
         _t(
             "model.registered",
-            "a version was added to the model registry",
+            "a new version was added to the model registry (a model already registered "
+            "under its identity sends nothing)",
             {"version": "the registry version"},
-            {"release_record": "the release record's URI"},
+            {
+                "created": "true: a new version",
+                "identity": "the model identity the version is registered under",
+                "model_uri": "the version's models:/ URI",
+                "registry": "the registry's URI (credentials removed)",
+                "release_record": "the release record's URI",
+            },
         ),
         _t(
             "model.deployed",

@@ -16,6 +16,14 @@ and never ended), and one killed before it started leaves no record at all.
 
 The record lives beside the artifacts, not in one: artifacts are what steps pass each other
 (and their layouts are documented by their cores); this is the runner's bookkeeping.
+
+Each task also learns from these records which step of its run failed before it started, if
+any: :data:`FAILED_STEP_ENV` (the step's task name, e.g. ``train``) and
+:data:`STEP_ERROR_ENV` (its error line) are set in its environment (:func:`first_failure`).
+Only the exit handler's task runs after a failure; its notify step puts the step in its
+``io.mlrail.run.failed`` event, which KFP's final status cannot (it names the exit handler's
+group). A step killed before its record ended (``RUNNING``) is not named: how it ended is not
+known.
 """
 
 from __future__ import annotations
@@ -33,10 +41,24 @@ from typing import Any
 from mlrail.io import atomic_write_json, read_json
 from mlrail.redact import redact
 
-__all__ = ["RECORD_FILE", "StepRecord", "main", "read_record", "recording"]
+__all__ = [
+    "FAILED_STEP_ENV",
+    "RECORD_FILE",
+    "STEP_ERROR_ENV",
+    "StepRecord",
+    "first_failure",
+    "main",
+    "read_record",
+    "recording",
+]
 
 #: The record's name in the task folder (a name no output can take: outputs are identifiers).
 RECORD_FILE = "mlrail_step.json"
+#: Set in each task's environment: the task name of the step of its run that failed, if any
+#: (read by notify: mlrail.components.notify.core).
+FAILED_STEP_ENV = "MLRAIL_FAILED_STEP"
+#: Set with :data:`FAILED_STEP_ENV`: that step's error, one line, credentials masked.
+STEP_ERROR_ENV = "MLRAIL_FAILED_STEP_ERROR"
 
 
 @dataclass(frozen=True)
@@ -48,12 +70,14 @@ class StepRecord:
         seconds: The last attempt's duration (None while or if it never ended).
         attempts: How many attempts the step started.
         error: The last attempt's error, one line with credentials masked ("" if none).
+        ended_at: When the last attempt ended (ISO 8601 UTC; "" while or if it never ended).
     """
 
     status: str
     seconds: float | None
     attempts: int
     error: str = ""
+    ended_at: str = ""
 
     @property
     def ended(self) -> bool:
@@ -121,7 +145,43 @@ def read_record(folder: str | Path) -> StepRecord | None:
         seconds=float(seconds) if isinstance(seconds, int | float) else None,
         attempts=len(attempts),
         error=redact(str(last.get("error", ""))),
+        ended_at=str(last.get("ended", "")),
     )
+
+
+def first_failure(run_dir: str | Path, *, exclude: str = "") -> tuple[str, StepRecord] | None:
+    """The step of a run that failed first, by its task folder's name, and its record.
+
+    Args:
+        run_dir: The run's folder in the pipeline root (kfp.local's ``<name>-<time stamp>``),
+            whose sub-folders are its tasks' folders.
+        exclude: A task folder not to look at (the asking task's own).
+
+    Returns:
+        None when no step's last attempt ended in ``FAILURE``.
+    """
+    failed = []
+    folder = Path(run_dir)
+    for task in sorted(folder.iterdir()) if folder.is_dir() else ():
+        record = read_record(task) if task.name != exclude and task.is_dir() else None
+        if record is not None and record.status == "FAILURE":
+            failed.append((record.ended_at, task.name, record))
+    if not failed:
+        return None
+    _, name, record = min(failed, key=lambda f: (f[0], f[1]))
+    return name, record
+
+
+def _tell_failure(folder: Path) -> None:
+    """Set :data:`FAILED_STEP_ENV` and :data:`STEP_ERROR_ENV` for the task in ``folder``."""
+    import os
+
+    os.environ.pop(FAILED_STEP_ENV, None)  # never an outer process's
+    os.environ.pop(STEP_ERROR_ENV, None)
+    found = first_failure(folder.parent, exclude=folder.name)
+    if found is not None:
+        os.environ[FAILED_STEP_ENV] = found[0]
+        os.environ[STEP_ERROR_ENV] = found[1].error
 
 
 def main() -> None:
@@ -140,6 +200,7 @@ def main() -> None:
     executor_input = json.loads(args[args.index("--executor_input") + 1])
     folder = Path(executor_input["outputs"]["outputFile"]).parent
     sys.argv = [module, *args]
+    _tell_failure(folder)
     with recording(folder):
         runpy.run_module(module, run_name="__main__", alter_sys=True)
     # The step's outputs and record are written: end here. An interpreter that imported

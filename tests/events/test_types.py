@@ -34,6 +34,18 @@ def test_the_facts_each_type_must_carry() -> None:
     assert list(event_type("run.failed").required) == ["state", "failed_task"]
     assert list(event_type("model.not_blessed").required) == ["failed_checks"]
     assert list(event_type("model.rolled_back").required) == ["version", "from_version"]
+    assert list(event_type("model.registered").required) == ["version"]
+
+
+def test_what_is_known_only_sometimes_is_optional() -> None:
+    # the failed step is known in a local run only: KFP's final status names the group
+    assert {"failed_step", "step_error", "error", "error_code"} <= set(
+        event_type("run.failed").optional
+    )
+    assert {"baseline", "decided_on"} <= set(event_type("model.not_blessed").optional)
+    assert {"created", "identity", "model_uri", "registry"} <= set(
+        event_type("model.registered").optional
+    )
 
 
 def test_full_and_short_names_find_the_same_type() -> None:

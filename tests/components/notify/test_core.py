@@ -77,3 +77,34 @@ def test_no_sink_and_no_k_sink_sends_nothing(tmp_path: Path) -> None:
     assert sent.delivery.attempts == 0 and not sent.delivery.delivered
     assert sent.event["type"] == "io.mlrail.run.succeeded"  # still recorded in delivery.json
     assert json.loads((tmp_path / core.DELIVERY_FILE).read_text())["event"] == sent.event
+
+
+def test_a_failure_names_the_step_that_failed_when_it_is_known(tmp_path: Path) -> None:
+    with Receiver().running() as r:
+        core.notify(
+            "FAILED",
+            failed_task="exit-handler-1",
+            failed_step="train",
+            step_error="mlrail.errors.ModelError: s3://ann:s3cret@bucket/m.py: build_model raised",
+            events_sink=r.url,
+        )
+        # a success names no step, whatever it is handed
+        core.notify("SUCCEEDED", failed_step="train", step_error="x", events_sink=r.url)
+    failed, succeeded = (e.event.get_data() for e in r.events)
+    assert failed["failed_task"] == "exit-handler-1" and failed["failed_step"] == "train"
+    assert failed["step_error"].startswith("mlrail.errors.ModelError: s3://")
+    assert "s3cret" not in failed["step_error"]  # credentials masked
+    assert succeeded == {"state": "SUCCEEDED"}
+
+
+def test_the_failed_step_is_read_from_what_the_local_runner_sets() -> None:
+    from mlrail.local import steps
+
+    # the runner's names and notify's are one contract (a component cannot import mlrail.local)
+    assert (core.FAILED_STEP_ENV, core.STEP_ERROR_ENV) == (
+        steps.FAILED_STEP_ENV,
+        steps.STEP_ERROR_ENV,
+    )
+    env = {core.FAILED_STEP_ENV: "export-onnx", core.STEP_ERROR_ENV: "ValueError: parity"}
+    assert core.local_failure(env) == ("export-onnx", "ValueError: parity")
+    assert core.local_failure({}) == ("", "")  # on a cluster: not known
