@@ -1,4 +1,5 @@
-"""The ``mlrail`` command: run, compile, submit, schedule, validate, evaluate, serve.
+"""The ``mlrail`` command: run, compile, submit, schedule, validate, evaluate, serve, releases,
+rollback.
 
 Heavy libraries (TensorFlow, kfp, ONNX Runtime) are imported inside the subcommands that need
 them, so ``mlrail --help`` starts in well under a second.
@@ -19,8 +20,8 @@ machines), else the ``MLRAIL_KFP_TOKEN`` environment variable. It is never print
 The modules: :mod:`~mlrail.cli.program` (the parser and :func:`main`), one module per group of
 commands, each with its arguments and what it does (:mod:`~mlrail.cli.run`,
 :mod:`~mlrail.cli.cluster` for compile, submit and schedule, :mod:`~mlrail.cli.data` for
-validate, evaluate and schema, :mod:`~mlrail.cli.serve`), and :mod:`~mlrail.cli.options`, what
-they share.
+validate, evaluate and schema, :mod:`~mlrail.cli.serve`, :mod:`~mlrail.cli.releases` for
+releases and rollback), and :mod:`~mlrail.cli.options`, what they share.
 """
 
 from mlrail.cli.cluster import IMAGE_DIGEST_ENV, TOKEN_ENV
