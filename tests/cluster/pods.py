@@ -326,7 +326,7 @@ _KFP_USER_SECURITY = {
     "capabilities": {"drop": ["ALL"]},
     "seccompProfile": {"type": "RuntimeDefault"},
 }
-# Pipeline parameters that name a Secret: the pipeline's default value stands in for the run's.
+# The IR container's resource fields, by where the driver puts them in the user container.
 _RESOURCE_FIELDS = {
     ("limits", "cpu"): "resourceCpuLimit",
     ("requests", "cpu"): "resourceCpuRequest",
@@ -356,17 +356,49 @@ def _task_security(platform: Mapping[str, Any]) -> Obj:
     return security
 
 
+def _secret_name(entry: Mapping[str, Any], defaults: Mapping[str, Any]) -> str:
+    """The Secret a ``secretAsEnv``/``secretAsVolume`` entry names, as the driver resolves it.
+
+    ``secretNameParameter`` first (kfp-kubernetes writes it for a literal too, as a constant),
+    then the deprecated ``secretName``. A pipeline parameter resolves to its default, which
+    stands in for the run's value; inside a sub-DAG it is the root's, behind KFP's
+    ``pipelinechannel--`` prefix.
+    """
+    parameter = entry.get("secretNameParameter")
+    if parameter is None:
+        return str(entry["secretName"])
+    if "runtimeValue" in parameter:
+        return str(parameter["runtimeValue"]["constant"])
+    name = parameter["componentInputParameter"].removeprefix("pipelinechannel--")
+    return str(defaults[name])
+
+
 def _secret_env(platform: Mapping[str, Any], defaults: Mapping[str, Any]) -> list[Obj]:
     env = []
     for entry in platform.get("secretAsEnv") or []:
-        name = entry.get("secretName")
-        if name is None:
-            parameter = entry["secretNameParameter"]["componentInputParameter"]
-            name = defaults[parameter.removeprefix("pipelinechannel--")]
+        name = _secret_name(entry, defaults)
         for key in entry["keyToEnv"]:
             ref = {"name": name, "key": key["secretKey"], "optional": bool(entry.get("optional"))}
             env.append({"name": key["envVar"], "valueFrom": {"secretKeyRef": ref}})
     return env
+
+
+def _secret_volumes(
+    platform: Mapping[str, Any], defaults: Mapping[str, Any]
+) -> tuple[list[Obj], list[Obj]]:
+    """The volumes and the user container's mounts of the task's ``secretAsVolume`` entries.
+
+    As the driver's "Get secret mount information" loop builds them: the volume is named after
+    the Secret, ``optional`` is always set (false when the entry has none), and the mount sets
+    no ``readOnly`` (the driver sets none; the kubelet mounts a Secret read-only anyway).
+    """
+    volumes, mounts = [], []
+    for entry in platform.get("secretAsVolume") or []:
+        name = _secret_name(entry, defaults)
+        optional = bool(entry.get("optional"))
+        volumes.append({"name": name, "secret": {"secretName": name, "optional": optional}})
+        mounts.append({"name": name, "mountPath": entry["mountPath"]})
+    return volumes, mounts
 
 
 def kfp_task_pods(ir_docs: Iterable[Mapping[str, Any]], pipeline: str) -> dict[str, Obj]:
@@ -375,11 +407,13 @@ def kfp_task_pods(ir_docs: Iterable[Mapping[str, Any]], pipeline: str) -> dict[s
     Reproduced: KFP's executor template (the ``kfp-launcher`` init container, the scratch
     emptyDirs, seccomp RuntimeDefault at pod level, argocompiler's security defaults on every
     container), the driver's pod spec patch of the ``main`` container (the IR's image, command
-    and args behind the launcher, its resources and accelerator, its secrets as env, its
-    ``platforms.kubernetes`` securityContext), Argo's ``init`` and ``wait`` containers with the
-    executor securityContext KFP's manifests give them, and the run's service account. Not
-    reproduced: node selectors and tolerations (run-time parameters; no scheduling here), the
-    launcher's and Argo's exact arguments, the driver pod (KFP's own, not mlrail's).
+    and args behind the launcher, its resources and accelerator, its secrets as env and as
+    volumes (``secretAsVolume``: a volume named after the Secret, mounted in the user
+    container), its ``platforms.kubernetes`` securityContext), Argo's ``init`` and ``wait``
+    containers with the executor securityContext KFP's manifests give them, and the run's
+    service account. Not reproduced: node selectors and tolerations (run-time parameters; no
+    scheduling here), the launcher's and Argo's exact arguments, the driver pod (KFP's own, not
+    mlrail's).
 
     Returns:
         ``{executor label: pod}`` for every executor with a container.
@@ -401,6 +435,7 @@ def kfp_task_pods(ir_docs: Iterable[Mapping[str, Any]], pipeline: str) -> dict[s
         if container is None:
             continue
         platform = executors_k8s.get(label, {})
+        secret_volumes, secret_mounts = _secret_volumes(platform, defaults)
         main: Obj = {
             "name": "main",
             "image": container["image"],
@@ -411,6 +446,7 @@ def kfp_task_pods(ir_docs: Iterable[Mapping[str, Any]], pipeline: str) -> dict[s
             "volumeMounts": [
                 *({"name": n, "mountPath": p} for n, p in _KFP_SCRATCH.items()),
                 argo_mount,
+                *secret_mounts,
             ],
         }
         env = _secret_env(platform, defaults)
@@ -444,7 +480,10 @@ def kfp_task_pods(ir_docs: Iterable[Mapping[str, Any]], pipeline: str) -> dict[s
                 },
                 main,
             ],
-            "volumes": [{"name": n, "emptyDir": {}} for n in [*_KFP_SCRATCH, _ARGO_VOLUME[0]]],
+            "volumes": [
+                *({"name": n, "emptyDir": {}} for n in [*_KFP_SCRATCH, _ARGO_VOLUME[0]]),
+                *secret_volumes,
+            ],
         }
         name = f"{pipeline}-{label.removeprefix('exec-')}".replace("_", "-")
         labels = {

@@ -9,11 +9,12 @@
   Pod Security ``restricted``.
 - A pipeline task with the key mounts, as KFP 2.17's driver builds its pod (each
   ``secretAsVolume`` a volume named after the Secret, mounted in the user container:
-  ``backend/src/v2/driver/k8s.go``, the "Get secret mount information" loop), is admitted.
+  ``backend/src/v2/driver/k8s.go``, the "Get secret mount information" loop, reproduced by
+  :func:`tests.cluster.pods.kfp_task_pods`), is admitted; in the training pipeline's task pods
+  (those test_pod_security.py submits) export_onnx and deploy carry the mounts, no other does.
 """
 
 import base64
-import copy
 import os
 import re
 import subprocess
@@ -31,6 +32,7 @@ from mlrail.components._images import COMPONENT_IMAGE
 from mlrail.components.deploy import core
 from mlrail.pipelines import _keys as keys
 from tests.manifests.kustomize import pinned_copy
+from tests.pipelines.golden import compiled_once
 from tests.registry.models import tiny_model
 
 from .control_plane import ControlPlane
@@ -179,22 +181,6 @@ def test_the_predictor_of_a_verifying_runtime_is_admitted(
     assert _create(kube_admin, VERIFIED_NAMESPACE, body) == (201, "")
 
 
-def _with_secret_volumes(task_pod: Obj, platform: dict[str, Any], defaults: dict[str, Any]) -> Obj:
-    """``task_pod`` with the IR's ``secretAsVolume`` mounts, as KFP 2.17's driver adds them."""
-    task_pod = copy.deepcopy(task_pod)
-    spec = task_pod["spec"]
-    (main,) = [c for c in spec["containers"] if c["name"] == "main"]
-    for entry in platform.get("secretAsVolume") or []:
-        name = entry.get("secretName")
-        if name is None:
-            parameter = entry["secretNameParameter"]["componentInputParameter"]
-            name = defaults[parameter.removeprefix("pipelinechannel--")]
-        optional = bool(entry.get("optional"))
-        spec["volumes"].append({"name": name, "secret": {"secretName": name, "optional": optional}})
-        main["volumeMounts"].append({"name": name, "mountPath": entry["mountPath"]})
-    return task_pod
-
-
 @dsl.component(base_image=COMPONENT_IMAGE, install_kfp_package=False)
 def _step() -> None:
     pass
@@ -217,25 +203,52 @@ def _keys_pipeline(
         mount(task, secret)
 
 
+def _secret_mounts(task_pod: Obj) -> list[tuple[str, bool, str]]:
+    """``(Secret, optional, mount path)`` of each Secret volume the user container mounts."""
+    spec = task_pod["spec"]
+    (main,) = [c for c in spec["containers"] if c["name"] == "main"]
+    secrets = {v["name"]: v["secret"] for v in spec["volumes"] if "secret" in v}
+    mounts = {m["name"]: m["mountPath"] for m in main["volumeMounts"]}
+    # every Secret volume is mounted in the user container, and in no other
+    others = [
+        m["name"]
+        for c in spec["containers"] + spec["initContainers"]
+        if c is not main
+        for m in c.get("volumeMounts", [])
+    ]
+    assert set(secrets) <= set(mounts) and not set(secrets) & set(others)
+    return [(s["secretName"], s["optional"], mounts[name]) for name, s in secrets.items()]
+
+
 def test_task_pods_with_the_key_mounts_are_admitted(
     kube_admin: Any, installed: str, tmp_path: Path
 ) -> None:
     out = tmp_path / "keys.yaml"
     compiler.Compiler().compile(_keys_pipeline, str(out))
-    docs = [d for d in yaml.safe_load_all(out.read_text()) if d]
-    spec, platforms = docs
-    executors = platforms["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
-    defaults = {
-        name: p.get("defaultValue")
-        for name, p in spec["root"]["inputDefinitions"]["parameters"].items()
-    }
-    pods = kfp_task_pods(docs, "keys")
+    pods = kfp_task_pods([d for d in yaml.safe_load_all(out.read_text()) if d], "keys")
     assert len(pods) == 2
     mounted = []
     for label, task_pod in pods.items():
-        body = _with_secret_volumes(task_pod, executors[label], defaults)
-        (volume,) = [v for v in body["spec"]["volumes"] if "secret" in v]
-        mounted.append((volume["name"], volume["secret"]["optional"]))
+        mounted += _secret_mounts(task_pod)
         # the volume is named after the Secret: the default names must make a valid pod
-        assert _create(kube_admin, installed, body) == (201, ""), label
-    assert sorted(mounted) == [(keys.SIGNING_KEY_SECRET, True), (keys.VERIFY_KEY_SECRET, True)]
+        assert _create(kube_admin, installed, task_pod) == (201, ""), label
+    assert sorted(mounted) == [
+        (keys.SIGNING_KEY_SECRET, True, keys.SIGNING_KEY_MOUNT),
+        (keys.VERIFY_KEY_SECRET, True, keys.VERIFY_KEY_MOUNT),
+    ]
+
+
+def test_the_training_task_pods_mount_the_keys_in_export_onnx_and_deploy_and_are_admitted(
+    kube_admin: Any, installed: str
+) -> None:
+    # the pods test_pod_security.py submits for every executor, from the same compiled IR
+    docs = [d for d in yaml.safe_load_all(compiled_once("training")) if d]
+    pods = kfp_task_pods(docs, "training")
+    mounted = {label: _secret_mounts(task_pod) for label, task_pod in pods.items()}
+    assert {label: m for label, m in mounted.items() if m} == {
+        # both run inside conditions: each Secret's name is the sub-DAG's input, from the root's
+        "exec-export-onnx": [(keys.SIGNING_KEY_SECRET, True, keys.SIGNING_KEY_MOUNT)],
+        "exec-deploy": [(keys.VERIFY_KEY_SECRET, True, keys.VERIFY_KEY_MOUNT)],
+    }
+    for label in ("exec-export-onnx", "exec-deploy"):
+        assert _create(kube_admin, installed, pods[label]) == (201, ""), label
