@@ -115,6 +115,57 @@ def test_mlflow_secret_reaches_evaluate_and_register_only(platform: dict[str, An
         }
 
 
+def _root_parameter(ir: dict[str, Any], executor: str, parameter: str) -> str:
+    """The root parameter that feeds ``parameter``, an input of the DAG running ``executor``.
+
+    KFP's driver resolves a ``componentInputParameter`` against the DAG the task runs in; each
+    condition gets it from the DAG above it, up to the pipeline's own parameters.
+    """
+    dags = {"root": ir["root"], **{n: c for n, c in ir["components"].items() if "dag" in c}}
+    (component,) = [n for n, c in ir["components"].items() if c.get("executorLabel") == executor]
+    while True:
+        (owner,) = [
+            n
+            for n, d in dags.items()
+            for t in d["dag"]["tasks"].values()
+            if t["componentRef"]["name"] == component
+        ]
+        if owner == "root":
+            assert parameter in ir["root"]["inputDefinitions"]["parameters"], parameter
+            return parameter
+        (feeding,) = [
+            t
+            for d in dags.values()
+            for t in d["dag"]["tasks"].values()
+            if t["componentRef"]["name"] == owner
+        ]
+        parameter = feeding["inputs"]["parameters"][parameter]["componentInputParameter"]
+        component = owner
+
+
+def test_key_secrets_are_mounted_in_export_onnx_and_deploy_only(
+    ir: dict[str, Any], platform: dict[str, Any]
+) -> None:
+    mounts = {
+        label: [
+            (
+                _root_parameter(ir, label, s["secretNameParameter"]["componentInputParameter"]),
+                s["mountPath"],
+                s["optional"],
+            )
+            for s in config["secretAsVolume"]
+        ]
+        for label, config in platform.items()
+        if "secretAsVolume" in config
+    }
+    # the private key reaches the step that signs, the public one the step that verifies;
+    # optional: a cluster without the Secrets still runs (the mounts turn nothing on)
+    assert mounts == {
+        "exec-export-onnx": [("signing_key_secret", "/var/run/secrets/mlrail/signing", True)],
+        "exec-deploy": [("verify_key_secret", "/var/run/secrets/mlrail/verify", True)],
+    }
+
+
 def test_train_takes_a_node_selector_and_tolerations(platform: dict[str, Any]) -> None:
     train = platform["exec-train"]
     assert train["nodeSelector"]["nodeSelectorJson"]["componentInputParameter"].endswith(
