@@ -158,12 +158,16 @@ def first_failure(run_dir: str | Path, *, exclude: str = "") -> tuple[str, StepR
         exclude: A task folder not to look at (the asking task's own).
 
     Returns:
-        None when no step's last attempt ended in ``FAILURE``.
+        None when no step's last attempt ended in ``FAILURE`` (a record that cannot be read
+        names no step: asking must never fail the task that asks).
     """
     failed = []
     folder = Path(run_dir)
     for task in sorted(folder.iterdir()) if folder.is_dir() else ():
-        record = read_record(task) if task.name != exclude and task.is_dir() else None
+        try:
+            record = read_record(task) if task.name != exclude and task.is_dir() else None
+        except (OSError, ValueError):
+            continue
         if record is not None and record.status == "FAILURE":
             failed.append((record.ended_at, task.name, record))
     if not failed:

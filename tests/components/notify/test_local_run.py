@@ -28,8 +28,9 @@ def _attempt(folder: Path, error: Exception | None) -> None:
 
 def test_first_failure_is_the_step_that_failed_first(tmp_path: Path) -> None:
     run = tmp_path / "training-1"
-    for task in ("ingest", "train", "export-onnx", "notify", "no-record"):
+    for task in ("ingest", "train", "export-onnx", "notify", "no-record", "garbled"):
         (run / task).mkdir(parents=True)
+    (run / "garbled" / "mlrail_step.json").write_text("{not json")  # skipped, never raised
     _attempt(run / "ingest", None)
     assert first_failure(run) is None  # nothing failed
     _attempt(run / "train", ValueError("bad module"))
