@@ -336,7 +336,7 @@ def _send(
     if reason:
         data["reason"] = reason
     if stored is not None:
-        data["links"] = {"release": str(stored / release.JSON_FILE)}
+        data["links"] = {"release": str((stored / release.JSON_FILE).resolve())}
     delivery = events.send("model.rolled_back", data, model_name=name, events_sink=sink)
     if delivery.sink or delivery.error:
         print(delivery.line(), file=sys.stderr)

@@ -173,7 +173,7 @@ def test_local_rollback_serves_the_version_again_and_records_it(local: Local) ->
     assert [t for t, _ in sent] == ["model.deployed"] * 3 + ["model.rolled_back"]
     rolled = sent[-1][1]
     assert (rolled["version"], rolled["from_version"], rolled["reason"]) == ("1", "3", ASKED.reason)
-    assert rolled["links"]["release"] == str(done.stored / "release.json")
+    assert rolled["links"]["release"] == str((done.stored / "release.json").resolve())
 
 
 def test_rolling_back_without_a_store_uses_the_registrys_records(local: Local) -> None:
