@@ -50,6 +50,13 @@ def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str,
     return code, out, err
 
 
+@pytest.fixture(autouse=True)
+def _no_environment_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The defaults under test, not a registry or sink the machine's environment names."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("K_SINK", raising=False)
+
+
 def _events(sink: Path) -> list[tuple[str, dict[str, Any]]]:
     return [
         (e["type"].removeprefix("io.mlrail."), e["data"])
@@ -213,11 +220,8 @@ def test_kserve_rollback_through_kubeconfig(
     v2_server: str,
     tmp_path: Path,
     kubeconfig_for: Any,
-    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.delenv("K_SINK", raising=False)
     work = tmp_path / "w"
     registry = open_registry(embedded_uri(work))  # the working folder's: rollback finds it
     second = other_model(onnx_model, tmp_path / "second")
@@ -291,8 +295,6 @@ def test_the_readme_commands_run_as_written(
         line for line in sh_lines() if line.startswith(("mlrail releases ", "mlrail rollback "))
     ] == README_COMMANDS
     monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.delenv("K_SINK", raising=False)
     work = Path("mlrail-local")
     registry = open_registry(embedded_uri(work))
     for seed in (1, 2):
