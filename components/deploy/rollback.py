@@ -15,8 +15,11 @@
      initializer reads), or ``onnx_model_uri`` when given. The registry's copy is not what
      serves (an MLflow store's URI, e.g. ``mlflow-artifacts:/``, is nothing KServe can read):
      it gives the identity, the sha256 (checked against the earlier record's: the artifact
-     must be that version's bytes) and the golden requests of the smoke test. Then deploy's
-     wait and smoke test, as for any deploy; a failed one raises and nothing is recorded.
+     must be that version's bytes) and the golden requests of the smoke test, which asks the
+     server for the model by ``model_name`` (the pipeline names export_onnx's repository
+     folder and the InferenceService alike). Replicas and resources are deploy's defaults.
+     Then deploy's wait and smoke test, as for any deploy; a failed one raises and nothing is
+     recorded.
 
    deploy's own release record is not kept, and its event is not sent (written to
    ``os.devnull``): the rollback writes its own.

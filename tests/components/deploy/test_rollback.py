@@ -275,3 +275,43 @@ def test_kserve_rollback_without_an_artifact_to_serve_from_is_refused(
         rollback(registry, NAME, "1", request=ASKED, target="kserve", api=fake)
     assert fake.received == []
     assert registry.by_alias(NAME, "champion") is None
+
+
+def test_a_version_never_released_before_gets_what_its_folder_and_tags_say(
+    tmp_path: Path,
+) -> None:
+    registry = open_registry(embedded_uri(tmp_path / "work"))
+    model = tiny_model(tmp_path / "m")
+    _register(registry, "tiny", model, **{"mlrail.pipeline.run_id": "run-9"})
+    sink = tmp_path / "events.jsonl"
+
+    done = rollback(
+        registry,
+        "tiny",
+        "1",
+        request=ASKED,
+        model_repository=str(tmp_path / "models"),
+        release_store=str(tmp_path / "releases"),
+        events_sink=str(sink),
+    )
+
+    record = done.record
+    assert (record.kind, record.number, record.previous, record.changes) == (
+        "rollback", 1, None, None,
+    )  # fmt: skip
+    assert record.build.run_id == "run-9"  # from the version's tags
+    assert record.evidence.metrics == {} and record.evidence.parity is not None
+    assert record.evidence.parity.ok and record.data.fingerprint is None
+    assert done.from_version == ""  # no champion, no release before
+    assert done.stored is not None
+    assert done.stored.parent == (tmp_path / "releases" / "tiny")
+    assert _events(sink)[-1] == (
+        "model.rolled_back",
+        {
+            "version": "1",
+            "from_version": "",
+            "target": "local",
+            "reason": ASKED.reason,
+            "links": {"release": str(done.stored.resolve() / "release.json")},
+        },
+    )
