@@ -357,6 +357,10 @@ def pipeline_function(gpus: int = 0) -> Callable[..., None]:
                         fairness_thresholds=fairness_thresholds,
                         registry_uri=registry_uri,
                         model_name=model_name,
+                        events_sink=events_sink,
+                        pipeline_name="training",
+                        run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+                        run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
                     ),
                     "evaluate",
                 ).set_caching_options(False)
@@ -376,6 +380,7 @@ def pipeline_function(gpus: int = 0) -> Callable[..., None]:
                             blessing=evaluate_task.outputs["blessing"],
                             model_name=model_name,
                             registry_uri=registry_uri,
+                            events_sink=events_sink,
                             **provenance,
                         ),
                         "register",

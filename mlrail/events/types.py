@@ -129,9 +129,9 @@ TYPES: dict[str, EventType] = {
         ),
         _t(
             "model.deployed",
-            "a version now serves all traffic",
+            "a version serves all traffic after a deploy (also when it already did: unchanged)",
             {"version": "the registry version", "target": "local or kserve"},
-            {"endpoint": "where it answers"},
+            {"decision": "pushed, applied or unchanged", "endpoint": "where it answers"},
         ),
         _t(
             "model.canary_started",

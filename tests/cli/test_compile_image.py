@@ -47,7 +47,7 @@ def _pinned_text(image: str) -> str:
     text = compiled_once("training")
     assert text.count(f"image: {COMPONENT_IMAGE}\n") == 8  # one per task: the guard below
     constant = f"constant: {COMPONENT_IMAGE}\n"
-    assert text.count(constant) == 1  # register's image parameter
+    assert text.count(constant) == 2  # register's and deploy's image parameter
     text = text.replace(constant, f"constant: {image}\n")
     return text.replace(f"image: {COMPONENT_IMAGE}\n", f"image: {image}\n")
 

@@ -98,9 +98,14 @@ def test_two_runs_at_once_keep_their_own_log_folder_and_model(tmp_path: Path) ->
         assert len(v.tags["mlrail.pipeline.version"]) == 64
     for out in outputs:
         assert re.search(r"register +SUCCESS .* python3-penguins version [12] \(created\)", out)
-    # each run's final status, one event each, whole lines although both appended at once
-    events = _events(work / "events.jsonl")
-    assert [e["type"] for e in events] == ["io.mlrail.run.succeeded"] * 2
+    # each run's events in its order, whole lines although both runs appended at once
+    by_run: dict[str, list[str]] = {}
+    for e in _events(work / "events.jsonl"):
+        by_run.setdefault(e["source"], []).append(e["type"].removeprefix("io.mlrail."))
+    assert list(by_run.values()) == [["model.registered", "model.deployed", "run.succeeded"]] * 2
+    # both deploys kept a release, numbered 1 and 2 whichever came first
+    releases = sorted((work / "releases" / "python3-penguins").iterdir())
+    assert [p.name[:6] for p in releases] == ["000001", "000002"]
     assert list(system_tmp.iterdir()) == []  # no task folder left in the system's temp
     assert list((work / "tmp").iterdir()) == []  # nor in the runs' own
     assert not stale.exists()

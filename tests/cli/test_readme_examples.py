@@ -71,7 +71,7 @@ def test_compile_submit_and_schedule_examples(
 ) -> None:
     monkeypatch.chdir(tmp_path)  # compile writes training.yaml here; schedule reads it
     commands = _examples("compile") + _examples("submit") + _examples("schedule")
-    assert [c[0] for c in commands] == ["compile"] * 3 + ["submit"] * 3 + ["schedule"] * 8
+    assert [c[0] for c in commands] == ["compile"] * 3 + ["submit"] * 4 + ["schedule"] * 8
     outputs = []
     for args in commands:
         args = [kfp_api.url if a == "http://localhost:8888" else a for a in args]
@@ -80,12 +80,15 @@ def test_compile_submit_and_schedule_examples(
     assert (tmp_path / "training.yaml").is_file() and (tmp_path / "training-gpu.yaml").is_file()
     assert (tmp_path / "pipeline-manifests" / "kustomization.yaml").is_file()
     runs = kfp_api.calls("POST", "/apis/v2beta1/runs")
-    assert len(runs) == 3
+    assert len(runs) == 4
     second = runs[1].body["runtime_config"]["parameters"]
     assert second["label"] == "species" and second["hparams"] == {"epochs": 30}
     third = runs[2].body["runtime_config"]["parameters"]
     assert (third["requested_by"], third["reason"]) == ("ada", "new data from December")
     assert len(third["pipeline_version"]) == 64
+    keys = runs[3].body["runtime_config"]["parameters"]  # the signed-models section's
+    assert keys["signing_key"] == "/var/run/secrets/mlrail/signing/signing.pem"
+    assert keys["verify_key"] == "/var/run/secrets/mlrail/verify/signing.pub"
 
     created = [r.body for r in kfp_api.calls("POST", "/apis/v2beta1/recurringruns")]
     # nightly, hourly, nightly again (unchanged: nothing sent), nightly at 03:00 (replaced)
@@ -94,7 +97,7 @@ def test_compile_submit_and_schedule_examples(
     assert created[1]["trigger"]["periodic_schedule"]["interval_second"] == 3600
     assert created[1]["max_concurrency"] == 2
     assert created[2]["trigger"]["cron_schedule"]["cron"] == "0 0 3 * * *"
-    schedule_out = outputs[6:]
+    schedule_out = outputs[7:]
     assert [out.split(") ", 1)[1].split()[0] for out in schedule_out[:4]] == [
         "created",
         "created",

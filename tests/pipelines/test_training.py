@@ -74,13 +74,14 @@ def test_object_store_secret_reaches_only_the_steps_that_read_uris(
         if s["secretNameParameter"]["componentInputParameter"].endswith("object_store_secret")
     }
     # data, a curated schema or baseline statistics, a module file, a baseline model, the
-    # examples register records
+    # examples register records, a registry whose artifact store is s3:// (register, deploy)
     assert readers == {
         "exec-ingest",
         "exec-validate",
         "exec-train",
         "exec-evaluate",
         "exec-register",
+        "exec-deploy",
     }
     (secret,) = platform["exec-ingest"]["secretAsEnv"]
     assert secret["optional"] is True  # a cluster without the Secret still runs local sources
@@ -92,13 +93,16 @@ def test_object_store_secret_reaches_only_the_steps_that_read_uris(
     }
 
 
-def test_mlflow_secret_reaches_evaluate_and_register_only(platform: dict[str, Any]) -> None:
+def test_mlflow_secret_reaches_evaluate_register_and_deploy_only(
+    platform: dict[str, Any],
+) -> None:
     readers = {}
     for name, config in platform.items():
         for secret in config.get("secretAsEnv", []):
             if secret["secretNameParameter"]["componentInputParameter"].endswith("mlflow_secret"):
                 readers[name] = secret
-    assert set(readers) == {"exec-evaluate", "exec-register"}
+    # evaluate's baseline is the champion; register adds versions; deploy moves the aliases
+    assert set(readers) == {"exec-evaluate", "exec-register", "exec-deploy"}
     for secret in readers.values():
         assert secret["optional"] is True  # registry_uri alone, or no registry, still runs
         keys = {k["secretKey"]: k["envVar"] for k in secret["keyToEnv"]}
@@ -298,7 +302,7 @@ def test_retries_caching_and_resources(ir: dict[str, Any]) -> None:
 
 def test_every_parameter_has_a_default(ir: dict[str, Any]) -> None:
     params = ir["root"]["inputDefinitions"]["parameters"]
-    assert len(params) == 51
+    assert len(params) == 54
     missing = [n for n, p in params.items() if "defaultValue" not in p and not p.get("isOptional")]
     assert missing == []
 
@@ -361,8 +365,16 @@ def test_the_deployed_model_was_registered_and_the_run_heard(penguins_run) -> No
     summary = {s.name: s.summary for s in penguins_run.steps}
     assert summary["register"] == f"penguins version {version.version} (created)"
     assert summary["notify"] == f"run.succeeded -> {workdir / 'events.jsonl'}"
-    # a clean run: no data event from validate; the final status last
-    assert _event_types(workdir) == ["io.mlrail.run.succeeded"]
+    # a clean run: no data event from validate; a new version, deployed; the final status last
+    assert _event_types(workdir) == [
+        "io.mlrail.model.registered",
+        "io.mlrail.model.deployed",
+        "io.mlrail.run.succeeded",
+    ]
+    release = read_outputs(penguins_run.run_dir / "deploy").paths["release"]
+    record = json.loads((release / "release.json").read_text(encoding="utf-8"))
+    assert (record["number"], record["model"]["registry_version"]) == (1, str(version.version))
+    assert client.get_registered_model("penguins").aliases == {"champion": int(version.version)}
 
 
 def test_deploy_starts_after_register_ended_and_notify_after_all(penguins_run) -> None:
@@ -426,7 +438,7 @@ def test_unblessed_model_is_exported_and_measured_but_not_deployed(tmp_path: Pat
     # the model that was measured and refused, for a look at it
     assert run.onnx_model is not None and run.onnx_model.is_file()
     assert f"Not deployed: {run.onnx_model}" in format_summary(run)
-    assert _event_types(tmp_path) == ["io.mlrail.run.succeeded"]
+    assert _event_types(tmp_path) == ["io.mlrail.model.not_blessed", "io.mlrail.run.succeeded"]
 
 
 def test_a_failing_step_fails_the_run_once_with_its_error(tmp_path: Path) -> None:
