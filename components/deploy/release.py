@@ -61,6 +61,7 @@ __all__ = [
     "ReleaseContext",
     "Releaser",
     "build_of",
+    "keep_with_version",
     "kind_of",
     "record_signature",
     "request_of",
@@ -92,6 +93,8 @@ class ReleaseContext:
             the version, from its tags.
         run_name: The deploying run's name (with ``build``), for the events.
         request: Who asked for this deploy and why; None: the registered version's.
+        send_events: False: no event is sent (a caller that announces the release itself,
+            as ``mlrail rollback`` does).
     """
 
     registered_model: str | Path | Mapping[str, Any] | None = None
@@ -105,6 +108,7 @@ class ReleaseContext:
     build: release.BuildInfo | None = None
     run_name: str = ""
     request: release.Request | None = None
+    send_events: bool = True
 
 
 def kind_of(target: str, decision: str) -> str:
@@ -130,6 +134,15 @@ def build_of(tags: Mapping[str, str]) -> release.BuildInfo:
 def request_of(tags: Mapping[str, str]) -> release.Request:
     """Who asked for a version, and why, from the tags register wrote."""
     return release.Request(tags.get("mlrail.requested_by", ""), tags.get("mlrail.reason", ""))
+
+
+def keep_with_version(registry: Registry, name: str, version: str, record: release.Record) -> None:
+    """Attach the record's three files to the registered version (replacing an older release
+    of the same version: the registry keeps each version's newest)."""
+    with tempfile.TemporaryDirectory(prefix="mlrail-release-") as tmp:
+        release.write(record, Path(tmp) / "release")
+        for file in (release.JSON_FILE, release.MARKDOWN_FILE, release.HTML_FILE):
+            registry.attach(name, version, Path(tmp) / "release" / file)
 
 
 def record_signature(deployment: Mapping[str, Any]) -> release.Signature:
@@ -207,6 +220,8 @@ class Releaser:
     # ------------------------------------------------------------------------------ events
 
     def _send(self, kind: str, data: Mapping[str, Any]) -> None:
+        if not self.context.send_events:
+            return
         tags = self._tags()
         build = self.context.build or build_of(tags)
         # the run's name goes with the run: this one's, or the registering run's with its tags
@@ -348,12 +363,8 @@ class Releaser:
 
     def _keep_with_version(self, record: release.Record) -> None:
         registry = self.registry
-        if registry is None or not self.version:
-            return
-        with tempfile.TemporaryDirectory(prefix="mlrail-release-") as tmp:
-            release.write(record, Path(tmp) / "release")
-            for name in (release.JSON_FILE, release.MARKDOWN_FILE, release.HTML_FILE):
-                registry.attach(self.registered_name, self.version, Path(tmp) / "release" / name)
+        if registry is not None and self.version:
+            keep_with_version(registry, self.registered_name, self.version, record)
 
     def _events(
         self,

@@ -21,8 +21,8 @@
      Then deploy's wait and smoke test, as for any deploy; a failed one raises and nothing is
      recorded.
 
-   deploy's own release record is not kept, and its event is not sent (written to
-   ``os.devnull``): the rollback writes its own.
+   deploy's own release record is not kept, and it sends no event: the rollback writes and
+   sends its own.
 
 2. **Aliases**: ``champion`` -> the version, ``challenger`` removed
    (:func:`mlrail.registry.aliases.rollback`).
@@ -45,14 +45,10 @@ A registry that refuses the alias move raises after the record is written and th
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import io
 import json
-import os
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -62,7 +58,7 @@ from mlrail.artifacts import release
 from mlrail.artifacts.model_repository import MODEL_FILE
 from mlrail.artifacts.modelspec import ModelSpec
 from mlrail.components.deploy import core, kserve
-from mlrail.components.deploy.release import record_signature
+from mlrail.components.deploy.release import build_of, keep_with_version, record_signature
 from mlrail.errors import DataError
 from mlrail.io import read_json
 from mlrail.registry import CHAMPION, Registry, RegistryError, aliases
@@ -157,19 +153,6 @@ def _storage_artifact(
     return uri
 
 
-@contextlib.contextmanager
-def _without_event_lines() -> Iterator[None]:
-    """stderr as it is, less the lines of deploy's own release's events (module doc, step 1)."""
-    err = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(err):
-            yield
-    finally:
-        for line in err.getvalue().splitlines():
-            if not line.startswith("event " + events.PREFIX):
-                print(line, file=sys.stderr)
-
-
 def rollback(
     registry: Registry,
     model_name: str,
@@ -246,33 +229,32 @@ def rollback(
             served = folder / "model_repository" / model_name
             repository.push(served, folder, ModelSpec.read(folder))
         deployment_dir = Path(tmp) / "deployment"
-        with _without_event_lines():
-            done = core.deploy(
-                folder,
-                deployment_dir,
-                target=target,
-                model_name=model_name,
-                model_repository=model_repository,
-                onnx_model_uri=storage,
-                namespace=namespace,
-                runtime=runtime,
-                deployment_mode=deployment_mode,
-                timeout_seconds=timeout_seconds,
-                ingress_url=ingress_url,
-                verify_key=verify_key,
-                # not kept, and its event goes nowhere: the rollback records its own
-                release=core.ReleaseContext(events_sink=os.devnull),
-                api=api,
-                http=http,
-                clock=clock,
-            )
+        done = core.deploy(
+            folder,
+            deployment_dir,
+            target=target,
+            model_name=model_name,
+            model_repository=model_repository,
+            onnx_model_uri=storage,
+            namespace=namespace,
+            runtime=runtime,
+            deployment_mode=deployment_mode,
+            timeout_seconds=timeout_seconds,
+            ingress_url=ingress_url,
+            verify_key=verify_key,
+            # not kept, and no event: the rollback records and announces its own
+            release=core.ReleaseContext(send_events=False),
+            api=api,
+            http=http,
+            clock=clock,
+        )
         doc = read_json(deployment_dir / "deployment.json")
         doc["registry_version"] = version.version
         record = release.build_record(
             release.ArtifactPaths(onnx_model=folder, deployment=doc),
             model_name=model_name,
             request=request,
-            build=_build_from_tags(version.tags),
+            build=build_of(version.tags),
             kind="rollback",
             links={"model": version.uri},
             registry_version=version.version,
@@ -303,33 +285,13 @@ def rollback(
         record, stored = release.store(record, release_store)
     if alias_error is None:
         try:
-            _keep_with_version(registry, model_name, version.version, record)
+            keep_with_version(registry, model_name, version.version, record)
         except RegistryError as e:
             alias_error = e
     event = _send(model_name, version.version, before, request.reason, target, events_sink, stored)
     if alias_error is not None:
         raise alias_error
     return RolledBack(record, done, before, stored, event)
-
-
-def _build_from_tags(t: Mapping[str, str]) -> release.BuildInfo:
-    """The build as register tagged the version (used when no earlier record says it)."""
-    image = t.get("mlrail.image") or None
-    return release.BuildInfo(
-        pipeline_name=t.get("mlrail.pipeline.name") or None,
-        pipeline_version=t.get("mlrail.pipeline.version") or None,
-        run_id=t.get("mlrail.pipeline.run_id") or None,
-        run_url=t.get("mlrail.pipeline.run_url") or None,
-        image=image,
-        image_digest=image.split("@", 1)[1] if image and "@" in image else None,
-    )
-
-
-def _keep_with_version(registry: Registry, name: str, version: str, rec: release.Record) -> None:
-    with tempfile.TemporaryDirectory(prefix="mlrail-release-") as tmp:
-        release.write(rec, Path(tmp) / "release")
-        for file in (release.JSON_FILE, release.MARKDOWN_FILE, release.HTML_FILE):
-            registry.attach(name, version, Path(tmp) / "release" / file)
 
 
 def _send(
