@@ -81,25 +81,15 @@ def send_events(
     Returns:
         One delivery record (none for a blessed model).
     """
-    if ev.blessed:
-        return []
-    if not events.resolve_sink(events_sink, env):
-        # no sink: nothing to build or send, but the step still says what it would have sent
-        return [events.Delivery(events.event_type(NOT_BLESSED).name, "", "", False, 0)]
-    data = not_blessed_data(ev)
-    if run_name:
-        data["run_name"] = run_name
-    kept = {k: v for k, v in (links or {}).items() if v}
-    if kept:
-        data["links"] = kept
-    delivery = events.send(
-        NOT_BLESSED,
-        data,
-        model_name=model_name,
+    found = [] if ev.blessed else [(NOT_BLESSED, not_blessed_data(ev))]
+    return events.send_all(
+        found,
         events_sink=events_sink,
+        model_name=model_name,
         pipeline=pipeline,
         run_id=run_id,
+        run_name=run_name,
+        links=links,
         retry=retry,
         env=env,
     )
-    return [delivery]

@@ -67,9 +67,6 @@ def send_events(
     """
     if not created:
         return []
-    if not events.resolve_sink(events_sink, env):
-        # no sink: nothing to build or send, but the step still says what it would have sent
-        return [events.Delivery(events.event_type(REGISTERED).name, "", "", False, 0)]
     data: dict[str, Any] = {
         "version": version,
         "created": created,
@@ -77,19 +74,14 @@ def send_events(
         "model_uri": model_uri,
         "registry": redact(registry),
     }
-    if run_name:
-        data["run_name"] = run_name
-    kept = {k: v for k, v in (links or {}).items() if v}
-    if kept:
-        data["links"] = kept
-    delivery = events.send(
-        REGISTERED,
-        data,
-        model_name=model_name,
+    return events.send_all(
+        [(REGISTERED, data)],
         events_sink=events_sink,
+        model_name=model_name,
         pipeline=pipeline,
         run_id=run_id,
+        run_name=run_name,
+        links=links,
         retry=retry,
         env=env,
     )
-    return [delivery]

@@ -84,24 +84,14 @@ def send_events(
     Returns:
         One delivery record per event, in the order sent (none for clean data).
     """
-    found = _facts(report)
-    if not events.resolve_sink(events_sink, env):
-        # no sink: nothing to build or send, but the step still says what it would have sent
-        return [events.Delivery(events.event_type(t).name, "", "", False, 0) for t, _ in found]
-    common: dict[str, Any] = {"run_name": run_name} if run_name else {}
-    kept = {k: v for k, v in (links or {}).items() if v}
-    if kept:
-        common["links"] = kept
-    return [
-        events.send(
-            kind,
-            {**data, **common},
-            model_name=model_name,
-            events_sink=events_sink,
-            pipeline=pipeline,
-            run_id=run_id,
-            retry=retry,
-            env=env,
-        )
-        for kind, data in found
-    ]
+    return events.send_all(
+        _facts(report),
+        events_sink=events_sink,
+        model_name=model_name,
+        pipeline=pipeline,
+        run_id=run_id,
+        run_name=run_name,
+        links=links,
+        retry=retry,
+        env=env,
+    )

@@ -46,6 +46,7 @@ __all__ = [
     "parse_sink",
     "resolve_sink",
     "send",
+    "send_all",
     "source_for",
     "summary",
     "to_json_line",
@@ -94,6 +95,46 @@ def send(
     level = logging.WARNING if delivery.error else logging.INFO
     logging.getLogger(__name__).log(level, "%s", delivery.line())
     return delivery
+
+
+def send_all(
+    found: Iterable[tuple[str, Mapping[str, Any]]],
+    *,
+    events_sink: str = "",
+    model_name: str = "",
+    pipeline: str = "",
+    run_id: str = "",
+    run_name: str = "",
+    links: Mapping[str, str] | None = None,
+    retry: Retry | None = None,
+    env: Mapping[str, str] | None = None,
+) -> list[Delivery]:
+    """:func:`send` each ``(type, data)`` of a step's decision, in order, with the run's name and
+    the ``links`` (empty values left out) added to each; never raises.
+
+    With no sink (none given, no ``K_SINK``) no event is built: each would-be event is recorded
+    as not sent, so the step still says what it would have sent.
+    """
+    found = list(found)
+    if not resolve_sink(events_sink, env):
+        return [Delivery(event_type(t).name, "", "", False, 0) for t, _ in found]
+    common: dict[str, Any] = {"run_name": run_name} if run_name else {}
+    kept = {k: v for k, v in (links or {}).items() if v}
+    if kept:
+        common["links"] = kept
+    return [
+        send(
+            kind,
+            {**data, **common},
+            model_name=model_name,
+            events_sink=events_sink,
+            pipeline=pipeline,
+            run_id=run_id,
+            retry=retry,
+            env=env,
+        )
+        for kind, data in found
+    ]
 
 
 def summary(deliveries: Iterable[Delivery]) -> dict[str, Any]:
