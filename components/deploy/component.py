@@ -108,54 +108,11 @@ def deploy(
         kfp_ui_url: Base URL of the Kubeflow Pipelines UI; the record links to the run there.
         image: The component image the run used.
     """
-    from mlrail.artifacts.release import ArtifactPaths, BuildInfo, Request
     from mlrail.components.deploy import core
 
     def uri(a: Artifact | None) -> str:
         return a.uri if a is not None else ""
 
-    # this run's who, why and build; none given (deploy used alone): the registering run's
-    own_run = bool(run_id or requested_by or reason)
-    build = BuildInfo.of(
-        pipeline_name=pipeline_name,
-        pipeline_version=pipeline_version,
-        run_id=run_id,
-        kfp_ui_url=kfp_ui_url,
-        image=image,
-    )
-    context = core.ReleaseContext(
-        registered_model=registered_model.path if registered_model is not None else None,
-        registry_uri=registry_uri,
-        evidence=ArtifactPaths(
-            onnx_model=onnx_model.path,
-            deployment=deployment.path,
-            examples_metadata=examples.metadata if examples is not None else None,
-            statistics=statistics.path if statistics is not None else None,
-            schema=schema.path if schema is not None else None,
-            anomalies=anomalies.path if anomalies is not None else None,
-            metrics=metrics.path if metrics is not None else None,
-            blessing=blessing.path if blessing is not None else None,
-        ),
-        release_dir=release.path,
-        release_page=release_page.path,
-        release_store=release_store,
-        events_sink=events_sink,
-        build=build if own_run else None,
-        run_name=run_name,
-        request=Request(requested_by, reason) if own_run else None,
-        links={
-            "onnx_model": onnx_model.uri,
-            "deployment": deployment.uri,
-            "release": release.uri,
-            "release_page": release_page.uri,
-            "registered_model": uri(registered_model),
-            "examples": uri(examples),
-            "statistics": uri(statistics),
-            "anomalies": uri(anomalies),
-            "metrics": uri(metrics),
-            "blessing": uri(blessing),
-        },
-    )
     result = core.deploy(
         onnx_model.path,
         deployment.path,
@@ -174,7 +131,42 @@ def deploy(
         timeout_seconds=timeout_seconds,
         ingress_url=ingress_url,
         verify_key=verify_key,
-        release=context,
+        release=core.ReleaseContext(
+            registered_model=registered_model.path if registered_model is not None else None,
+            registry_uri=registry_uri,
+            examples_metadata=examples.metadata if examples is not None else None,
+            statistics=statistics.path if statistics is not None else None,
+            schema=schema.path if schema is not None else None,
+            anomalies=anomalies.path if anomalies is not None else None,
+            metrics=metrics.path if metrics is not None else None,
+            blessing=blessing.path if blessing is not None else None,
+            release_dir=release.path,
+            release_page=release_page.path,
+            release_store=release_store,
+            events_sink=events_sink,
+            # this run's who, why and build; none given (deploy used alone): the registering
+            # run's, from the version's tags
+            requested_by=requested_by,
+            reason=reason,
+            pipeline_name=pipeline_name,
+            pipeline_version=pipeline_version,
+            run_id=run_id,
+            run_name=run_name,
+            kfp_ui_url=kfp_ui_url,
+            image=image,
+            links={
+                "onnx_model": onnx_model.uri,
+                "deployment": deployment.uri,
+                "release": release.uri,
+                "release_page": release_page.uri,
+                "registered_model": uri(registered_model),
+                "examples": uri(examples),
+                "statistics": uri(statistics),
+                "anomalies": uri(anomalies),
+                "metrics": uri(metrics),
+                "blessing": uri(blessing),
+            },
+        ),
     )
     deployment.metadata.update(result.metadata())
     release.metadata.update(

@@ -81,34 +81,68 @@ class ReleaseContext:
         registered_model: register's artifact folder (``registered_model.json``), or its
             content; None: the model is not a registered version (no aliases, no registry copy).
         registry_uri: The registry; empty: ``$MLFLOW_TRACKING_URI``, else none.
-        evidence: The upstream artifacts (``onnx_model`` and ``deployment`` are filled in by
-            deploy; the rest are ingest's metadata and validate's and evaluate's folders).
+        examples_metadata: ingest's output metadata (the record's data section).
+        statistics: validate's statistics folder.
+        schema: validate's schema folder.
+        anomalies: validate's anomalies folder.
+        metrics: evaluate's ``metrics.json``.
+        blessing: evaluate's blessing folder.
         release_dir: Where the ``release`` artifact goes; None: not written.
         release_page: Where the record's HTML page goes alone (a KFP ``HTML`` artifact, which
             the Kubeflow UI shows); None: not written.
         release_store: Folder keeping every release of every model; empty: none.
         events_sink: Where events go (:mod:`mlrail.events.sinks`); empty: ``K_SINK``, none.
         links: Artifact names to URIs, for the record's pages and the events.
-        build: The run deploying (its pipeline, run, image); None: the run that registered
-            the version, from its tags.
-        run_name: The deploying run's name (with ``build``), for the events.
-        request: Who asked for this deploy and why; None: the registered version's.
+        requested_by: Who asked for this deploy. With ``reason`` and ``run_id`` all empty, the
+            record's who, why and build are the registering run's (the version's tags).
+        reason: Why.
+        pipeline_name: The pipeline deploying.
+        pipeline_version: Its version (hash of its compiled form).
+        run_id: The deploying run's id.
+        run_name: The deploying run's name.
+        kfp_ui_url: Base URL of the Kubeflow Pipelines UI (the record links to the run).
+        image: The component image the run used.
         send_events: False: no event is sent (a caller that announces the release itself,
             as ``mlrail rollback`` does).
     """
 
     registered_model: str | Path | Mapping[str, Any] | None = None
     registry_uri: str = ""
-    evidence: release.ArtifactPaths | None = None
+    examples_metadata: Mapping[str, Any] | None = None
+    statistics: str | Path | None = None
+    schema: str | Path | None = None
+    anomalies: str | Path | None = None
+    metrics: str | Path | None = None
+    blessing: str | Path | None = None
     release_dir: str | Path | None = None
     release_page: str | Path | None = None
     release_store: str = ""
     events_sink: str = ""
     links: Mapping[str, str] = field(default_factory=dict)
-    build: release.BuildInfo | None = None
+    requested_by: str = ""
+    reason: str = ""
+    pipeline_name: str = ""
+    pipeline_version: str = ""
+    run_id: str = ""
     run_name: str = ""
-    request: release.Request | None = None
+    kfp_ui_url: str = ""
+    image: str = ""
     send_events: bool = True
+
+    @property
+    def own_run(self) -> bool:
+        """Whether the deploying run said who and which it is (else: the version's tags)."""
+        return bool(self.run_id or self.requested_by or self.reason)
+
+    def build(self) -> release.BuildInfo:
+        """The deploying run's build."""
+        return release.BuildInfo.of(
+            pipeline_name=self.pipeline_name,
+            pipeline_version=self.pipeline_version,
+            run_id=self.run_id,
+            kfp_ui_url=self.kfp_ui_url,
+            image=self.image,
+        )
 
 
 def kind_of(target: str, decision: str) -> str:
@@ -223,9 +257,9 @@ class Releaser:
         if not self.context.send_events:
             return
         tags = self._tags()
-        build = self.context.build or build_of(tags)
+        own = self.context.own_run
+        build = self.context.build() if own else build_of(tags)
         # the run's name goes with the run: this one's, or the registering run's with its tags
-        own = self.context.build is not None
         run_name = self.context.run_name if own else tags.get("mlrail.pipeline.run_name", "")
         common: dict[str, Any] = {"run_name": run_name} if run_name else {}
         links = {k: v for k, v in self.context.links.items() if v}
@@ -337,22 +371,22 @@ class Releaser:
         previous: release.Record | None,
     ) -> release.Record:
         tags = self._tags()
-        paths = self.context.evidence or release.ArtifactPaths(onnx_model, deployment)
+        c = self.context
         paths = release.ArtifactPaths(
             onnx_model=onnx_model,
             deployment=deployment,
-            examples_metadata=paths.examples_metadata,
-            statistics=paths.statistics,
-            schema=paths.schema,
-            anomalies=paths.anomalies,
-            metrics=paths.metrics,
-            blessing=paths.blessing,
+            examples_metadata=c.examples_metadata,
+            statistics=c.statistics,
+            schema=c.schema,
+            anomalies=c.anomalies,
+            metrics=c.metrics,
+            blessing=c.blessing,
         )
         return release.build_record(
             paths,
             model_name=self.model_name,
-            request=self.context.request or request_of(tags),
-            build=self.context.build or build_of(tags),
+            request=release.Request(c.requested_by, c.reason) if c.own_run else request_of(tags),
+            build=c.build() if c.own_run else build_of(tags),
             kind=kind,
             links=self.context.links,
             registry_version=self.version,

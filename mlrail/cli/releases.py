@@ -185,7 +185,8 @@ def add_rollback(sub: Subcommands) -> None:
         "--verify-key",
         default="",
         metavar="PUBLIC_KEY",
-        help="PEM public key the model must be signed with (default: $MLRAIL_VERIFY_KEY)",
+        help="PEM public key the model must be signed with; "
+        "empty: $MLRAIL_VERIFY_KEY's, else not verified",
     )
     p.set_defaults(func=cmd_rollback)
 

@@ -85,9 +85,8 @@ class Local:
                 release=core.ReleaseContext(
                     registered_model=version,
                     registry_uri=server.uri,
-                    evidence=release.ArtifactPaths(
-                        model, tmp / f"d{seed}", metrics=metrics, blessing=blessing
-                    ),
+                    metrics=metrics,
+                    blessing=blessing,
                     release_store=str(self.store),
                     events_sink=str(self.sink),
                     links={"onnx_model": str(model), "metrics": str(metrics)},
