@@ -261,17 +261,14 @@ class Releaser:
         build = self.context.build() if own else build_of(tags)
         # the run's name goes with the run: this one's, or the registering run's with its tags
         run_name = self.context.run_name if own else tags.get("mlrail.pipeline.run_name", "")
-        common: dict[str, Any] = {"run_name": run_name} if run_name else {}
-        links = {k: v for k, v in self.context.links.items() if v}
-        if links:
-            common["links"] = links
-        delivery = events.send(
-            kind,
-            {**data, **common},
-            model_name=self.model_name,
+        (delivery,) = events.send_all(
+            [(kind, data)],
             events_sink=self.context.events_sink,
+            model_name=self.model_name,
             pipeline=build.pipeline_name or "",
             run_id=build.run_id or "",
+            run_name=run_name,
+            links=self.context.links,
         )
         if delivery.sink or delivery.error:  # no sink configured: nothing to say in the log
             print(delivery.line(), file=sys.stderr)
