@@ -36,9 +36,9 @@ from tensorflow_metadata.proto.v0 import statistics_pb2
 
 from mlrail.components.ingest.core import ingest
 from mlrail.components.validate.files import validate_source
-from mlrail.components.validate.statistics import DATETIME, UNSUPPORTED, custom_str
 from mlrail.errors import DataError
 from mlrail.sources import read_table
+from mlrail.validation.statistics import DATETIME, UNSUPPORTED, custom_str
 
 # Kept modest: each example writes a file and runs ingest twice and validate (~0.4 s); 150
 # examples per format ran clean once by hand.

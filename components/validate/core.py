@@ -58,12 +58,16 @@ from mlrail.artifacts.tfmd import (
     write_schema,
     write_statistics,
 )
-from mlrail.components.validate.anomalies import find_anomalies, to_proto
-from mlrail.components.validate.comparisons import compare_all
-from mlrail.components.validate.findings import Anomaly, Comparison, ValidationReport
+from mlrail.components.validate.findings import ValidationReport
 from mlrail.components.validate.lifecycle import anomaly_lines, send_events
 from mlrail.components.validate.report import render_html, render_markdown
-from mlrail.components.validate.schema import (
+from mlrail.errors import DataError
+from mlrail.io import atomic_write_text
+from mlrail.redact import redact
+from mlrail.validation.anomalies import find_anomalies, to_proto
+from mlrail.validation.comparisons import compare_all
+from mlrail.validation.findings import Anomaly, Comparison
+from mlrail.validation.schema import (
     DRIFT_JS_THRESHOLD,
     DRIFT_L_INFTY_THRESHOLD,
     MAX_STRING_DOMAIN_SIZE,
@@ -71,16 +75,13 @@ from mlrail.components.validate.schema import (
     SKEW_L_INFTY_THRESHOLD,
     infer_schema,
 )
-from mlrail.components.validate.statistics import (
+from mlrail.validation.statistics import (
     SAMPLE_ROWS,
     compute_statistics,
     json_number,
     statistics_from_batches,
     summarize,
 )
-from mlrail.errors import DataError
-from mlrail.io import atomic_write_text
-from mlrail.redact import redact
 
 # The validate package's API, one import away (its pieces live in the modules named above).
 __all__ = [

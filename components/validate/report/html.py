@@ -24,9 +24,9 @@ from mlrail.components.validate.report.words import (
     threshold_text,
     verdict,
 )
-from mlrail.components.validate.schema import IDENTIFIER, has_tag
-from mlrail.components.validate.statistics import DATETIME, UNSUPPORTED, custom_str
 from mlrail.datetimes import format_day
+from mlrail.validation.schema import IDENTIFIER, has_tag
+from mlrail.validation.statistics import DATETIME, UNSUPPORTED, custom_str
 
 __all__ = ["render_html"]
 

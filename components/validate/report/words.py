@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 
 from mlrail.charts import PALETTE, num, plural
-from mlrail.components.validate.findings import Comparison, ValidationReport
-from mlrail.components.validate.schema import IDENTIFIER, has_tag
+from mlrail.components.validate.findings import ValidationReport
+from mlrail.validation.findings import Comparison
+from mlrail.validation.schema import IDENTIFIER, has_tag
 
 __all__ = [
     "Feature",

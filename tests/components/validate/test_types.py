@@ -20,17 +20,17 @@ from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 from mlrail.components.validate.core import validate, validate_tables
 from mlrail.components.validate.files import infer_source_schema, validate_source
 from mlrail.components.validate.report import render_html, render_markdown
-from mlrail.components.validate.schema import (
+from mlrail.datetimes import arrow_days
+from mlrail.validation.schema import (
     IDENTIFIER,
     IDENTIFIER_MIN_VALUES,
     infer_schema,
 )
-from mlrail.components.validate.statistics import (
+from mlrail.validation.statistics import (
     DATETIME,
     custom_str,
     statistics_from_batches,
 )
-from mlrail.datetimes import arrow_days
 
 
 def _features(table: pa.Table) -> dict[str, statistics_pb2.FeatureNameStatistics]:

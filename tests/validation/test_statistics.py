@@ -11,12 +11,12 @@ import pyarrow.parquet as pq
 import pytest
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
-from mlrail.components.validate.statistics import (
+from mlrail.errors import DataError
+from mlrail.validation.statistics import (
     SAMPLE_ROWS,
     compute_statistics,
     statistics_from_batches,
 )
-from mlrail.errors import DataError
 
 _FNS = statistics_pb2.FeatureNameStatistics
 _STANDARD = statistics_pb2.Histogram.STANDARD
@@ -234,7 +234,7 @@ def test_a_type_change_between_parquet_parts_is_named(tmp_path: Path) -> None:
 def test_reading_ahead_stops_when_the_reader_stops() -> None:
     from threading import Event, Thread
 
-    from mlrail.components.validate.statistics import _read_ahead
+    from mlrail.validation.statistics import _read_ahead
 
     exhausted = Event()
 

@@ -7,7 +7,7 @@ import math
 import pytest
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
-from mlrail.components.validate.drift import jensen_shannon, jensen_shannon_counts, l_infinity
+from mlrail.validation.drift import jensen_shannon, jensen_shannon_counts, l_infinity
 
 log2 = math.log2
 

@@ -58,7 +58,8 @@ from mlrail.artifacts.examples import open_split, split_names, stream
 
 # a date/timestamp feature's custom statistic (its Arrow type; the values are days)
 from mlrail.artifacts.modelspec import DATETIME_STATS as DATETIME
-from mlrail.components.validate.accumulators import (
+from mlrail.errors import DataError
+from mlrail.validation.accumulators import (
     SAMPLE_ROWS,
     Numbers,
     Sample,
@@ -66,7 +67,6 @@ from mlrail.components.validate.accumulators import (
     column_kind,
     count_numbers,
 )
-from mlrail.errors import DataError
 
 __all__ = [
     "DATETIME",

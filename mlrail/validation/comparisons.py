@@ -11,10 +11,10 @@ import logging
 
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 
-from mlrail.components.validate import drift
-from mlrail.components.validate.anomalies import feature_map
-from mlrail.components.validate.findings import JENSEN_SHANNON, L_INFTY, Anomaly, Comparison
-from mlrail.components.validate.schema import IDENTIFIER, UNSUPPORTED_TAG, has_tag
+from mlrail.validation import drift
+from mlrail.validation.anomalies import feature_map
+from mlrail.validation.findings import JENSEN_SHANNON, L_INFTY, Anomaly, Comparison
+from mlrail.validation.schema import IDENTIFIER, UNSUPPORTED_TAG, has_tag
 
 __all__ = ["compare", "compare_all"]
 

@@ -12,9 +12,9 @@ from typing import Any
 
 from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
 
-from mlrail.components.validate.findings import Anomaly, Comparison
-from mlrail.components.validate.schema import UNSUPPORTED_TAG, has_tag
-from mlrail.components.validate.statistics import DATETIME, UNSUPPORTED, common_stats, custom_str
+from mlrail.validation.findings import Anomaly, Comparison
+from mlrail.validation.schema import UNSUPPORTED_TAG, has_tag
+from mlrail.validation.statistics import DATETIME, UNSUPPORTED, common_stats, custom_str
 
 __all__ = ["feature_map", "find_anomalies", "to_proto"]
 

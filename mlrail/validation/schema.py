@@ -12,8 +12,8 @@ from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 
 # the annotation tag of an identifier-like column (train leaves it out of the default model)
 from mlrail.artifacts.modelspec import IDENTIFIER_TAG as IDENTIFIER
-from mlrail.components.validate.statistics import DATETIME, UNSUPPORTED, common_stats, custom_str
 from mlrail.errors import DataError
+from mlrail.validation.statistics import DATETIME, UNSUPPORTED, common_stats, custom_str
 
 __all__ = [
     "DRIFT_JS_THRESHOLD",
