@@ -46,7 +46,6 @@ A registry that refuses the alias move raises after the record is written and th
 from __future__ import annotations
 
 import hashlib
-import json
 import sys
 import tempfile
 from dataclasses import dataclass, replace
@@ -62,8 +61,9 @@ from mlrail.components.deploy.release import build_of, keep_with_version, record
 from mlrail.errors import DataError
 from mlrail.io import read_json
 from mlrail.registry import CHAMPION, Registry, RegistryError, aliases
+from mlrail.registry.releases import kept_record
 
-__all__ = ["TARGETS", "RolledBack", "kept_record", "kept_records", "rollback"]
+__all__ = ["TARGETS", "RolledBack", "rollback"]
 
 #: Where a rollback can put the model back (render serves nothing: nothing to roll back).
 TARGETS = ("local", "kserve")
@@ -86,31 +86,6 @@ class RolledBack:
     from_version: str
     stored: Path | None
     event: events.Delivery
-
-
-def kept_record(registry: Registry, name: str, version: str) -> release.Record | None:
-    """The release record kept with ``version`` in the registry (its newest release), or None.
-
-    Raises:
-        RegistryError: the version does not exist or the registry cannot be reached.
-        DataError: the kept record cannot be read (naming it).
-    """
-    if release.JSON_FILE not in registry.attachments(name, version):
-        return None
-    data = registry.read_attachment(name, version, release.JSON_FILE)
-    where = f"{registry.uri} {name}/{version}/{release.JSON_FILE}"
-    try:
-        doc = json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise DataError(f"{where}: not valid JSON: {e}") from e
-    return release.from_json(release.Record, doc, where=where)
-
-
-def kept_records(registry: Registry, name: str) -> list[release.Record]:
-    """The records kept with every version of ``name``, oldest first ([] for none): each
-    version's newest release, as the registry keeps them."""
-    found = [kept_record(registry, name, v.version) for v in registry.versions(name)]
-    return sorted((r for r in found if r is not None), key=lambda r: (r.created, r.number or 0))
 
 
 def _earlier(registry: Registry, name: str, version: str, store: str) -> release.Record | None:

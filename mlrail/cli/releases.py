@@ -216,8 +216,8 @@ def _source(a: argparse.Namespace) -> tuple[str, str]:
 
 
 def _from_registry(uri: str, model: str, version: str | None) -> list[Record]:
-    from mlrail.components.deploy.rollback import kept_record, kept_records
     from mlrail.registry import open_registry
+    from mlrail.registry.releases import kept_record, kept_records
 
     registry = open_registry(uri)
     if version is None or version.startswith("#"):

@@ -19,9 +19,10 @@ from mlrail.artifacts import model_repository as repository
 from mlrail.artifacts import release
 from mlrail.artifacts.identity import model_identity
 from mlrail.components.deploy import core, kserve
-from mlrail.components.deploy.rollback import kept_record, kept_records, rollback
+from mlrail.components.deploy.rollback import rollback
 from mlrail.errors import DataError
 from mlrail.registry import Registry, RegistryError, embedded_uri, open_registry
+from mlrail.registry.releases import kept_record, kept_records
 from tests.registry.models import tiny_model
 from tests.registry.server import MlflowServer
 
