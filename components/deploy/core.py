@@ -22,7 +22,11 @@ and the sha256 of its file in ``mlrail.io/model-sha256`` (a record of the bytes)
 object and on the predictor (and, for a verified model, its signer in ``mlrail.io/model-signer``:
 so the same model unsigned or by another signer is not ``unchanged``);
 ``serviceAccountName: mlrail-serving`` with no API token; Pod Security "restricted" settings on
-the predictor pod and the model container (the ServingRuntime supplies the user id).
+the predictor pod and the model container (the ServingRuntime supplies the user id). With
+``log_sample_rate`` above 0, payload logging to ``payload_log_url`` (default: the in-cluster
+payload receiver): the mlrail runtime's own ``--log-payloads``/``--log-sample-rate`` arguments, or
+KServe's ``logger`` (mode ``all``, no sampling) for Triton
+(:mod:`mlrail.components.deploy.kserve.payload_logging`).
 
 Signatures (:mod:`mlrail.components.deploy.signature`): with ``verify_key`` (or
 ``$MLRAIL_VERIFY_KEY``) the model must be signed with that key's private half; it is verified,
@@ -205,12 +209,15 @@ def inference_service(
     model_sha256: str = "",
     model_identity: str = "",
     model_signer: str = "",
+    log_sample_rate: float = 0.0,
+    payload_log_url: str = "",
 ) -> dict[str, Any]:
     """A KServe v1beta1 InferenceService serving the ONNX model over the V2 protocol.
 
     ``model_signer`` (the verified signer's key fingerprint) is annotated when given, so a
     live object serving the same model unsigned, or signed by another key, is not
-    ``unchanged``.
+    ``unchanged``. ``log_sample_rate`` (0: off) and ``payload_log_url`` (empty: the receiver
+    Service in ``namespace``) switch payload logging on (:func:`kserve.payload_logging`).
     """
     if not _DNS1123.match(name) or len(name) > 45:
         raise ValueError(
@@ -248,6 +255,11 @@ def inference_service(
             "securityContext": copy.deepcopy(_CONTAINER_SECURITY),
         },
     }
+    log_fields = kserve.payload_logging(
+        runtime, log_sample_rate, payload_log_url or kserve.receiver_url(namespace)
+    )
+    predictor["model"].update(log_fields.pop("model", {}))
+    predictor.update(log_fields)
     if service_account:
         predictor["serviceAccountName"] = service_account
         # a model server never calls the Kubernetes API (the account also says so)
@@ -389,6 +401,8 @@ def deploy(
     timeout_seconds: int = 600,
     ingress_url: str = "",
     verify_key: str = "",
+    log_sample_rate: float = 0.0,
+    payload_log_url: str = "",
     release: ReleaseContext | None = None,
     api: kserve.KubeApi | None = None,
     http: kserve.HttpPost | None = None,
@@ -403,6 +417,10 @@ def deploy(
     ``verify_key`` is a PEM public key file (empty: ``$MLRAIL_VERIFY_KEY``'s, else no
     verification): the model must be signed with its private key, checked before anything is
     pushed, applied or rendered (:mod:`mlrail.components.deploy.signature`).
+
+    ``log_sample_rate`` (0: off) logs that fraction of answered requests; for ``render`` and
+    ``kserve`` to ``payload_log_url`` (empty: the ``mlrail-payload-logs`` receiver Service in
+    ``namespace``), which writes the payload log layout to the object store.
 
     ``api``, ``http`` and ``clock`` replace the Kubernetes API (default: in-cluster credentials,
     else kubeconfig), the smoke test's HTTP POST and the waits' clock (target ``kserve``).
@@ -450,6 +468,8 @@ def deploy(
         model_sha256=sha,
         model_identity=identity,
         model_signer=signature.signer if signature.status == "verified" else "",
+        log_sample_rate=log_sample_rate,
+        payload_log_url=payload_log_url,
     )
     location = f"{namespace}/{model_name}"
     if target == "render":

@@ -12,6 +12,7 @@ The modules, from the decisions down:
 - :mod:`.status`: reading the InferenceService's status, and waiting until it is Ready;
 - :mod:`.smoke`: the smoke test, golden.json's request against ONNX Runtime's answers;
 - :mod:`.api`: the Kubernetes calls, their errors, and the RBAC rule that allows each call;
+- :mod:`.payload_logging`: the predictor fields that send sampled payloads to the receiver;
 - :mod:`.records`: the rollout record (deployment.json) and :class:`DeployError`;
 - :mod:`.clock`: time for the waits.
 
@@ -33,6 +34,11 @@ from mlrail.components.deploy.kserve.api import (
     connect,
 )
 from mlrail.components.deploy.kserve.clock import Clock
+from mlrail.components.deploy.kserve.payload_logging import (
+    RECEIVER_SERVICE,
+    payload_logging,
+    receiver_url,
+)
 from mlrail.components.deploy.kserve.records import DeployError, Rollout, SmokeTest
 from mlrail.components.deploy.kserve.rollout import (
     DECISIONS,
@@ -52,6 +58,7 @@ __all__ = [
     "MODEL_SIGNER_ANNOTATION",
     "MODE_ANNOTATION",
     "PLURAL",
+    "RECEIVER_SERVICE",
     "TAG_ROUTING_ANNOTATION",
     "VERSION",
     "Clock",
@@ -64,6 +71,8 @@ __all__ = [
     "check_canary",
     "connect",
     "golden_rows",
+    "payload_logging",
+    "receiver_url",
     "rollout",
     "smoke_test",
 ]

@@ -9,8 +9,9 @@ canary requested in RawDeployment mode                  refused before any API c
 live object in the other deployment mode                refused before applying (DeployError):
                                                         KServe cannot switch it in place
 live object has this model's identity and every other    no apply; wait for Ready, smoke-test:
-field deploy sets, no canary split (its storageUri and  ``unchanged``; on failure nothing was
-file sha256 may differ: the same model, other bytes)    changed: ``failed``
+field deploy sets, the same payload logging (on or      ``unchanged``; on failure nothing was
+off), no canary split (its storageUri and file sha256   changed: ``failed``
+may differ: the same model, other bytes)
 no live object (first deploy)                           apply at 100% (a requested canary is
                                                         noted as meaningless), wait, smoke-test:
                                                         ``applied``; on failure nothing to roll
@@ -132,6 +133,11 @@ def _as_live_bytes(live: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[
     return out
 
 
+# compared whole, absent included: the payload logging settings (kserve/payload_logging.py), so a
+# deploy that switches logging off is not "unchanged" because the live object still has it on
+_EXACT_FIELDS = (("spec", "predictor", "logger"), ("spec", "predictor", "model", "args"))
+
+
 def _unchanged(live: Mapping[str, Any], desired: Mapping[str, Any]) -> bool:
     meta, want = live.get("metadata") or {}, desired["metadata"]
     if dig(live, "spec", "predictor", "canaryTrafficPercent") not in (None, 100):
@@ -144,6 +150,7 @@ def _unchanged(live: Mapping[str, Any], desired: Mapping[str, Any]) -> bool:
         _covers(meta.get("annotations") or {}, want.get("annotations") or {})
         and _covers(meta.get("labels") or {}, want.get("labels") or {})
         and _covers(live.get("spec"), desired["spec"])
+        and all(dig(live, *path) == dig(desired, *path) for path in _EXACT_FIELDS)
     )
 
 
