@@ -23,6 +23,7 @@ from mlrail.components.notify import notify
 from mlrail.components.register import register
 from mlrail.components.train import train
 from mlrail.components.validate import validate
+from mlrail.pipelines._cluster import mlflow, object_store, on_cluster
 from mlrail.pipelines._keys import (
     SIGNING_KEY_SECRET,
     VERIFY_KEY_SECRET,
@@ -47,50 +48,11 @@ _RESOURCES = {
 }
 #: The accelerator train requests in the training_gpu pipeline.
 _GPU = "nvidia.com/gpu"
-#: The component image's non-root user (images/component.Containerfile).
-_UID = 10001
-#: Keys of the object-store Secret, read by the steps that open user URIs (s3://, MinIO).
-_OBJECT_STORE_KEYS = {
-    "AWS_ACCESS_KEY_ID": "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY": "AWS_SECRET_ACCESS_KEY",
-    "AWS_ENDPOINT_URL": "AWS_ENDPOINT_URL",
-}
-#: Keys of the MLflow Secret, read by register: MLflow's own variables, each under its own name.
-_MLFLOW_KEYS = {
-    key: key
-    for key in (
-        "MLFLOW_TRACKING_URI",
-        "MLFLOW_TRACKING_TOKEN",
-        "MLFLOW_TRACKING_USERNAME",
-        "MLFLOW_TRACKING_PASSWORD",
-        "MLFLOW_TRACKING_SERVER_CERT_PATH",
-        "MLFLOW_S3_ENDPOINT_URL",
-    )
-}
-
-
-def _object_store(task: dsl.PipelineTask, secret: str) -> None:
-    """Object-store credentials as env, for a step that may open a user's s3:// URI."""
-    kubernetes.use_secret_as_env(
-        task, secret_name=secret, secret_key_to_env=_OBJECT_STORE_KEYS, optional=True
-    )
-
-
-def _mlflow(task: dsl.PipelineTask, secret: str) -> None:
-    """The registry's URI and credentials as env (optional: absent means registry_uri only)."""
-    kubernetes.use_secret_as_env(
-        task, secret_name=secret, secret_key_to_env=_MLFLOW_KEYS, optional=True
-    )
 
 
 def _on_cluster(task: dsl.PipelineTask, step: str) -> dsl.PipelineTask:
     """Resources and a non-root security context, the same for every step."""
-    cpu, memory = _RESOURCES[step]
-    task.set_cpu_request(cpu).set_cpu_limit(cpu).set_memory_request(memory).set_memory_limit(memory)
-    # the compiler adds no-privilege-escalation, drop-ALL and RuntimeDefault seccomp itself
-    return kubernetes.set_security_context(
-        task, run_as_user=_UID, run_as_group=_UID, run_as_non_root=True
-    )
+    return on_cluster(task, *_RESOURCES[step])
 
 
 def pipeline_function(gpus: int = 0) -> Callable[..., None]:
@@ -302,8 +264,8 @@ def pipeline_function(gpus: int = 0) -> Callable[..., None]:
                 ),
                 "validate",
             )
-            _object_store(ingest_task, object_store_secret)
-            _object_store(validate_task, object_store_secret)
+            object_store(ingest_task, object_store_secret)
+            object_store(validate_task, object_store_secret)
             with dsl.If(validate_task.outputs["Output"] == True, name="data-ok"):  # noqa: E712 (KFP condition)
                 train_task = _on_cluster(
                     train(
@@ -322,7 +284,7 @@ def pipeline_function(gpus: int = 0) -> Callable[..., None]:
                     train_task.set_accelerator_type(_GPU).set_accelerator_limit(gpus)
                 kubernetes.add_node_selector_json(train_task, train_node_selector)
                 kubernetes.add_toleration_json(train_task, train_tolerations)
-                _object_store(train_task, object_store_secret)
+                object_store(train_task, object_store_secret)
                 # Never cached: this makes the bytes that are served, so each run's are its own
                 # (made with what the run has now, its signing key once export signs), and a new
                 # onnx_model each run is also what keeps evaluate below from being answered by a
@@ -364,9 +326,9 @@ def pipeline_function(gpus: int = 0) -> Callable[..., None]:
                     ),
                     "evaluate",
                 ).set_caching_options(False)
-                _object_store(evaluate_task, object_store_secret)
+                object_store(evaluate_task, object_store_secret)
                 # its default baseline is the registry's champion of model_name
-                _mlflow(evaluate_task, mlflow_secret)
+                mlflow(evaluate_task, mlflow_secret)
                 with dsl.If(evaluate_task.outputs["Output"] == True, name="model-blessed"):  # noqa: E712
                     # Never cached: who asked, why and which run are the version's record; a
                     # model already registered under its identity gets its version back.
@@ -385,8 +347,8 @@ def pipeline_function(gpus: int = 0) -> Callable[..., None]:
                         ),
                         "register",
                     ).set_caching_options(False)
-                    _mlflow(register_task, mlflow_secret)
-                    _object_store(register_task, object_store_secret)
+                    mlflow(register_task, mlflow_secret)
+                    object_store(register_task, object_store_secret)
                     # What is served is a registered version: its aliases move, and the
                     # release record (kept with it) gathers the run's evidence.
                     deploy_task = _on_cluster(
@@ -420,9 +382,9 @@ def pipeline_function(gpus: int = 0) -> Callable[..., None]:
                         ),
                         "deploy",
                     ).set_caching_options(False)
-                    _mlflow(deploy_task, mlflow_secret)
+                    mlflow(deploy_task, mlflow_secret)
                     mount_verify_key(deploy_task, verify_key_secret)
-                    _object_store(deploy_task, object_store_secret)  # an s3:// registry store
+                    object_store(deploy_task, object_store_secret)  # an s3:// registry store
 
     return training
 

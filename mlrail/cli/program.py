@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from mlrail import __version__
 from mlrail.cli.cluster import add_compile, add_schedule, add_submit, schedule_action_args
 from mlrail.cli.data import add_evaluate, add_schema, add_validate
+from mlrail.cli.monitor import add_monitor
 from mlrail.cli.options import Parser
 from mlrail.cli.releases import add_releases, add_rollback
 from mlrail.cli.run import add_run
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_evaluate(sub)
     add_schema(sub)
     add_serve(sub)
+    add_monitor(sub)
     add_releases(sub)
     add_rollback(sub)
     return parser

@@ -146,6 +146,42 @@ TYPES: dict[str, EventType] = {
             {"previous_version": "the version it replaced"},
         ),
         _t(
+            "model.serving_skew",
+            "monitor found serving data unlike the training data of the version that answered",
+            {
+                "version": "the version that answered",
+                "skewed": "each skewed feature: feature, measure, value, threshold, test",
+                "window": "the window's start and end (RFC 3339) and its record count",
+            },
+            {
+                "identity": "the model identity that answered",
+                "anomalies": "the first few schema anomalies of the window, one line each",
+            },
+        ),
+        _t(
+            "model.prediction_drift",
+            "monitor found the served predictions unlike the same model's on its eval split",
+            {
+                "version": "the version that answered",
+                "drifted": "each drifted output: feature, measure, value, threshold, test",
+                "window": "the window's start and end (RFC 3339) and its record count",
+            },
+            {"identity": "the model identity that answered"},
+        ),
+        _t(
+            "model.performance_drop",
+            "monitor estimated (or, with labels, measured) the served model's performance "
+            "below its eval performance by more than the allowed drop",
+            {
+                "version": "the version that answered",
+                "metric": "the metric (accuracy)",
+                "value": "the window's value",
+                "reference": "the value on the eval split",
+                "kind": "estimated (confidence-based, no labels) or realized (labels)",
+            },
+            {"identity": "the model identity that answered", "max_drop": "the allowed drop"},
+        ),
+        _t(
             "model.rolled_back",
             "serving went back to an earlier version",
             {"version": "the version serving now", "from_version": "the version taken out"},

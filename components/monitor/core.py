@@ -1,0 +1,382 @@
+"""monitor: does the model in production still see the data, and give the answers, it was
+trained and checked on?
+
+:func:`monitor` reads a window of payload logs (:mod:`.logs`: ``<root>/<model>/<day>/<hour>/``,
+the window ``[end - window, end)`` ending at ``window_end`` or the run's scheduled time), decodes
+the logged V2 requests back into the training table and the responses into predictions
+(:mod:`.decode`, by the served version's model spec), and checks each (version, identity) that
+answered against that version's own training evidence (:mod:`.baseline`; never two versions
+mixed) with validate's statistics and comparators (:mod:`.checks`): serving skew, schema
+anomalies, prediction drift, estimated accuracy without labels, realized figures when a
+ground-truth file is given (:mod:`.truth`), and latency. Records it cannot read are skipped and
+counted; a window with no traffic is reported as such (no alert).
+
+Outputs (each written atomically)::
+
+    statistics_dir/   statistics.pb   the window's statistics: per version, its inputs
+                                      ("serving-v<version>") and predictions
+                                      ("predictions-v<version>"); statistics.json
+    anomalies_dir/    anomalies.pbtxt (TFDV's Anomalies of the inputs, with every skew and
+                                      drift value), anomalies.json: {"healthy", "no_traffic",
+                                      "window", "read", "versions": [{"version", "identity",
+                                      "rows", "baseline", "healthy", "anomalies", "skew",
+                                      "drift", "features", "estimated_accuracy",
+                                      "eval_accuracy", "performance_drop", "realized",
+                                      "trend", "latency_ms", "notes"}], "unresolved",
+                                      "server", "events"}
+    report_file       one HTML page (:mod:`.report`)
+
+:func:`metrics_of` gives the scalar figures for KFP's ``Metrics``. The alert events
+(``model.serving_skew``, ``model.prediction_drift``, ``model.performance_drop``) are sent once
+the outputs are written (:mod:`.lifecycle`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
+
+from mlrail import events
+from mlrail.artifacts.modelspec import ModelSpec
+from mlrail.artifacts.tfmd import write_anomalies, write_statistics
+from mlrail.components.monitor.baseline import Baseline, BaselineSources, find_baseline
+from mlrail.components.monitor.checks import VersionFindings, check_version, window_bounds
+from mlrail.components.monitor.decode import WindowDecoded, decode_window
+from mlrail.components.monitor.logs import GroupKey, log_window
+from mlrail.components.monitor.server_metrics import scrape
+from mlrail.components.monitor.truth import join_labels, read_truth
+from mlrail.errors import DataError, MlrailError
+from mlrail.io import atomic_write_text
+from mlrail.validation.anomalies import to_proto
+from mlrail.validation.statistics import json_number, summarize
+
+__all__ = [
+    "BaselineSources",
+    "MonitorAlert",
+    "MonitorReport",
+    "metrics_of",
+    "monitor",
+    "to_json",
+    "verdict",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class MonitorReport:
+    """What one window showed.
+
+    Attributes:
+        model: The model.
+        decoded: The window read and decoded (its files, read counts, rows per version).
+        versions: The findings of each (version, identity) that answered.
+        unresolved: Versions whose training evidence could not be found, with why; their
+            records are counted, not compared.
+        server: The server's own counters when ``metrics_url`` was given (since it started).
+        deliveries: The events sent.
+    """
+
+    model: str
+    decoded: WindowDecoded
+    versions: list[VersionFindings] = field(default_factory=list)
+    unresolved: dict[str, str] = field(default_factory=dict)
+    server: dict[str, Any] | None = None
+    deliveries: list[events.Delivery] = field(default_factory=list)
+
+    @property
+    def no_traffic(self) -> bool:
+        return self.decoded.no_traffic
+
+    @property
+    def healthy(self) -> bool:
+        """The gate: no version shows skew, schema anomalies, prediction drift or a
+        performance drop (a window with no traffic is healthy: nothing to judge)."""
+        return all(v.healthy for v in self.versions)
+
+    @property
+    def window(self) -> dict[str, Any]:
+        w = self.decoded.window
+        return {**window_bounds(w.start, w.end), "records": self.decoded.stats.records}
+
+
+def _key_name(key: GroupKey) -> str:
+    version, identity = key
+    return f"version {version}" + (f" ({identity})" if identity else "")
+
+
+def monitor(
+    logs: str,
+    model_name: str,
+    statistics_dir: str | Path,
+    anomalies_dir: str | Path,
+    report_file: str | Path,
+    *,
+    window: str = "24h",
+    window_end: str = "",
+    scheduled_time: str = "",
+    sources: BaselineSources | None = None,
+    ground_truth: str = "",
+    max_accuracy_drop: float = 0.05,
+    metrics_url: str = "",
+    fail_on_alert: bool = False,
+    events_sink: str = "",
+    pipeline: str = "",
+    run_id: str = "",
+    run_name: str = "",
+    event_links: Mapping[str, str] | None = None,
+) -> MonitorReport:
+    """Check a window of ``model_name``'s payload logs against its training evidence.
+
+    Args:
+        logs: The log root (a path or URI): ``<logs>/<model>/<YYYY-MM-DD>/<HH>/*.jsonl``.
+        model_name: The model.
+        statistics_dir: Where the window's statistics go.
+        anomalies_dir: Where the anomalies (and the whole finding, as JSON) go.
+        report_file: Where the HTML report goes.
+        window: The window's length: ``1h``, ``24h``, ``7d``...
+        window_end: Its end, RFC 3339; empty: the run's scheduled time, else now.
+        scheduled_time: The run's scheduled time (KFP's placeholder).
+        sources: Where baselines come from (:class:`.baseline.BaselineSources`).
+        ground_truth: A labels file joined on request id (:mod:`.truth`); empty: none.
+        max_accuracy_drop: The largest drop of accuracy below eval that is no alert.
+        metrics_url: The server's ``/metrics`` URL, for its request and error counters.
+        fail_on_alert: Raise :class:`MonitorAlert` once everything is written and sent, when
+            the window shows an alert (the step, and the run, fail).
+        events_sink: Where the alert events go (:mod:`mlrail.events`).
+        pipeline: The pipeline's name, for the events.
+        run_id: The run's id, for the events.
+        run_name: The run's name, for the events.
+        event_links: Names to URIs of the outputs, for the events.
+
+    Raises:
+        ValueError: a bad ``window``, ``window_end`` or ``max_accuracy_drop``.
+        DataError: the log root or the ground-truth file cannot be read.
+        MonitorAlert: with ``fail_on_alert``, when the window shows an alert.
+    """
+    if not 0.0 <= max_accuracy_drop <= 1.0:
+        raise ValueError(f"max_accuracy_drop={max_accuracy_drop} must be between 0 and 1")
+    sources = sources or BaselineSources()
+    span = log_window(
+        logs, model_name, window=window, window_end=window_end, scheduled_time=scheduled_time
+    )
+    baselines: dict[GroupKey, Baseline] = {}
+    unresolved: dict[str, str] = {}
+
+    def spec_of(key: GroupKey) -> ModelSpec | None:
+        try:
+            baselines[key] = find_baseline(model_name, key[0], key[1], sources)
+        except (DataError, MlrailError, OSError) as e:
+            unresolved[_key_name(key)] = str(e)
+            log.warning("%s: %s", _key_name(key), e)
+            return None
+        return baselines[key].spec
+
+    decoded = decode_window(span, spec_of)
+    labels = None
+    if ground_truth:
+        first = next(iter(baselines.values()), None)
+        labels = read_truth(ground_truth, first.spec.label if first else "label")
+    report = MonitorReport(model_name, decoded, unresolved=unresolved)
+    for key, rows in decoded.groups.items():
+        if not rows.rows:
+            unresolved[_key_name(key)] = "no record of it could be decoded"
+            continue
+        joined = join_labels(rows.keys, labels)[0] if labels is not None else None
+        report.versions.append(
+            check_version(
+                key[0],
+                key[1],
+                rows.features,
+                rows.outputs,
+                rows.keys.column("timestamp").to_numpy(zero_copy_only=False),
+                rows.latencies,
+                baselines[key],
+                max_accuracy_drop=max_accuracy_drop,
+                labels=joined,
+            )
+        )
+    if metrics_url:
+        report.server = scrape(metrics_url, model_name)
+    _write(report, statistics_dir, anomalies_dir, report_file)
+    from mlrail.components.monitor.lifecycle import send_events
+
+    report.deliveries = send_events(
+        report,
+        events_sink=events_sink,
+        pipeline=pipeline,
+        run_id=run_id,
+        run_name=run_name,
+        links=(
+            event_links
+            if event_links is not None
+            else {
+                "anomalies": str(anomalies_dir),
+                "statistics": str(statistics_dir),
+                "report": str(report_file),
+            }
+        ),
+    )
+    if report.deliveries:
+        # the anomalies document says what became of the events, as validate's metadata does
+        _write_json(report, anomalies_dir)
+    if fail_on_alert and not report.healthy:
+        raise MonitorAlert(f"{model_name}: {verdict(report)}")
+    return report
+
+
+class MonitorAlert(MlrailError):
+    """The window showed an alert and the caller asked to fail on one."""
+
+
+def verdict(report: MonitorReport) -> str:
+    """The window's verdict in one line."""
+    if report.no_traffic:
+        return f"no traffic in {report.decoded.window.describe()}"
+    parts = []
+    for v in report.versions:
+        found = []
+        if v.skewed:
+            found.append("skew in " + ", ".join(repr(c.feature) for c in v.skewed))
+        other = [a for a in v.anomalies if not a.type.startswith("COMPARATOR_")]
+        if other:
+            found.append(f"{len(other)} schema anomal{'y' if len(other) == 1 else 'ies'}")
+        if v.drifted:
+            found.append("prediction drift in " + ", ".join(repr(c.feature) for c in v.drifted))
+        if v.performance_drop:
+            found.append("a performance drop")
+        parts.append(f"version {v.version}: " + ("; ".join(found) or "healthy"))
+    return "; ".join(parts) or "no version could be checked"
+
+
+def _statistics(report: MonitorReport) -> statistics_pb2.DatasetFeatureStatisticsList:
+    out = statistics_pb2.DatasetFeatureStatisticsList()
+    for v in report.versions:
+        ds = out.datasets.add()
+        ds.CopyFrom(v.serving)
+        ds.name = f"serving-v{v.version}"
+        if v.predictions is not None:
+            ps = out.datasets.add()
+            ps.CopyFrom(v.predictions)
+            ps.name = f"predictions-v{v.version}"
+    return out
+
+
+def _comparison(c: Any) -> dict[str, Any]:
+    return {
+        "feature": c.feature,
+        "measure": c.measure,
+        "value": json_number(c.value),
+        "threshold": json_number(c.threshold),
+        "exceeded": c.exceeded,
+        "test": getattr(c, "test", ""),
+        "p_value": json_number(getattr(c, "p_value", None)),
+    }
+
+
+def _version_json(v: VersionFindings) -> dict[str, Any]:
+    est = v.estimated
+    return {
+        "version": v.version,
+        "identity": v.identity,
+        "rows": v.rows,
+        "baseline": v.baseline,
+        "healthy": v.healthy,
+        "anomalies": [
+            {"feature": a.feature, "type": a.type, "description": a.description}
+            for a in v.anomalies
+        ],
+        "skew": [_comparison(c) for c in v.skew],
+        "drift": [_comparison(c) for c in v.drift],
+        "features": v.features,
+        "estimated_accuracy": None
+        if est is None
+        else {"value": est.value, "low": est.low, "high": est.high, "std_error": est.std_error},
+        "eval_accuracy": v.eval_accuracy,
+        "performance_drop": v.performance_drop,
+        "realized": v.realized,
+        "trend": v.trend,
+        "latency_ms": v.latency_ms,
+        "notes": v.notes,
+    }
+
+
+def to_json(report: MonitorReport) -> dict[str, Any]:
+    """The whole finding as plain JSON (``anomalies.json``)."""
+    read = report.decoded.stats.as_dict()
+    read["undecoded"] = {
+        _key_name(k): {"skipped": dict(d.skipped), "first": d.first}
+        for k, d in report.decoded.groups.items()
+        if d.skipped
+    }
+    read["unresolved_records"] = {_key_name(k): n for k, n in report.decoded.unknown.items()}
+    return {
+        "model": report.model,
+        "healthy": report.healthy,
+        "no_traffic": report.no_traffic,
+        "window": report.window,
+        "read": read,
+        "versions": [_version_json(v) for v in report.versions],
+        "unresolved": report.unresolved,
+        "server": report.server,
+        "events": events.summary(report.deliveries),
+    }
+
+
+def _write_json(report: MonitorReport, anomalies_dir: str | Path) -> None:
+    import json
+
+    from mlrail.artifacts.tfmd import ANOMALIES_JSON
+
+    text = json.dumps(to_json(report), indent=2, allow_nan=False)
+    atomic_write_text(Path(anomalies_dir) / ANOMALIES_JSON, text + "\n")
+
+
+def _write(
+    report: MonitorReport,
+    statistics_dir: str | Path,
+    anomalies_dir: str | Path,
+    report_file: str | Path,
+) -> None:
+    from mlrail.components.monitor.report import render_html
+
+    stats = _statistics(report)
+    write_statistics(statistics_dir, stats, summarize(stats))
+    schema = schema_pb2.Schema()
+    anomalies = [a for v in report.versions for a in v.anomalies]
+    comparisons = [c for v in report.versions for c in (*v.skew, *v.drift)]
+    if report.versions:
+        schema = report.versions[0].schema
+    write_anomalies(anomalies_dir, to_proto(anomalies, schema, comparisons), to_json(report))
+    atomic_write_text(report_file, render_html(report))
+
+
+def metrics_of(report: MonitorReport) -> dict[str, float]:
+    """The window's scalar figures for KFP's Metrics (per version when several answered)."""
+    out: dict[str, float] = {
+        "records": float(report.decoded.stats.records),
+        "skipped_lines": float(report.decoded.stats.num_skipped),
+        "healthy": float(report.healthy),
+    }
+    several = len(report.versions) > 1
+    for v in report.versions:
+        tag = f"_v{v.version}" if several else ""
+        out[f"rows{tag}"] = float(v.rows)
+        out[f"skewed_features{tag}"] = float(len(v.skewed))
+        out[f"drifted_outputs{tag}"] = float(len(v.drifted))
+        out[f"anomalies{tag}"] = float(len(v.anomalies))
+        if v.estimated is not None:
+            out[f"estimated_accuracy{tag}"] = v.estimated.value
+        if v.eval_accuracy is not None:
+            out[f"eval_accuracy{tag}"] = float(v.eval_accuracy)
+        for name, value in (v.realized or {}).items():
+            out[f"realized_{name}{tag}"] = float(value)
+        if "p50" in v.latency_ms:
+            out[f"latency_p50_ms{tag}"] = v.latency_ms["p50"]
+            out[f"latency_p99_ms{tag}"] = v.latency_ms["p99"]
+    return out
