@@ -21,7 +21,10 @@ Output layouts::
                          threshold), in split order
       anomalies.json     {"ok", "num_anomalies", "anomalies": [{split, feature (null for the
                           whole split), type, description}], "comparisons": [{feature, kind,
-                          measure, split, against, value, threshold, exceeded}],
+                          measure, split, against, value, threshold, exceeded, test
+                          ("chi2", "z", "fixed" or "" with no comparator), p_value,
+                          alpha (per feature), sizes ([n, m] values behind each side),
+                          allowance (for the histograms' alignment; chi2 only)}],
                           "drift_detected",
                           "drift_baseline" (where the baseline came from, or null)}
 
@@ -29,8 +32,11 @@ Semantics follow TFDV: types, presence, string domains, numeric ranges and NaN/i
 the schema; skew (each split against train) and drift (each split against the same split of a
 baseline statistics artifact) by L-infinity distance for string features and Jensen–Shannon
 divergence for numeric ones, against each feature's ``skew_comparator``/``drift_comparator``
-threshold. Unlike TFDV, an empty split (no rows, e.g. a header-only file) is an anomaly
-(``DATASET_LOW_NUM_EXAMPLES``), and an inferred schema refuses ±inf.
+threshold; an inferred schema's comparators have none, which means the distance's critical
+value at the sizes compared, at a 5% false-alarm rate over all features, with a floor
+(:mod:`mlrail.validation.thresholds`). Unlike TFDV, an empty split (no rows, e.g. a
+header-only file) is an anomaly (``DATASET_LOW_NUM_EXAMPLES``), and an inferred schema refuses
+±inf.
 
 mlrail's markers (see :mod:`.statistics` and :func:`.schema.infer_schema`): a date or
 timestamp column is checked and compared like a number (its days since 1970 UTC), and a
@@ -67,14 +73,7 @@ from mlrail.redact import redact
 from mlrail.validation.anomalies import find_anomalies, to_proto
 from mlrail.validation.comparisons import compare_all
 from mlrail.validation.findings import Anomaly, Comparison
-from mlrail.validation.schema import (
-    DRIFT_JS_THRESHOLD,
-    DRIFT_L_INFTY_THRESHOLD,
-    MAX_STRING_DOMAIN_SIZE,
-    SKEW_JS_THRESHOLD,
-    SKEW_L_INFTY_THRESHOLD,
-    infer_schema,
-)
+from mlrail.validation.schema import MAX_STRING_DOMAIN_SIZE, infer_schema
 from mlrail.validation.statistics import (
     SAMPLE_ROWS,
     compute_statistics,
@@ -85,12 +84,8 @@ from mlrail.validation.statistics import (
 
 # The validate package's API, one import away (its pieces live in the modules named above).
 __all__ = [
-    "DRIFT_JS_THRESHOLD",
-    "DRIFT_L_INFTY_THRESHOLD",
     "MAX_STRING_DOMAIN_SIZE",
     "SAMPLE_ROWS",
-    "SKEW_JS_THRESHOLD",
-    "SKEW_L_INFTY_THRESHOLD",
     "Anomaly",
     "Comparison",
     "ValidationReport",
@@ -145,6 +140,11 @@ def write_report(
                         "value": json_number(c.value),
                         "threshold": json_number(c.threshold),
                         "exceeded": c.exceeded,
+                        "test": c.test,
+                        "p_value": json_number(c.p_value),
+                        "alpha": json_number(c.alpha),
+                        "sizes": None if c.sizes is None else [json_number(x) for x in c.sizes],
+                        "allowance": json_number(c.allowance),
                     }
                     for c in report.comparisons
                 ],

@@ -32,7 +32,18 @@ class Comparison:
     ``kind`` is "skew" (``split`` against train, in this run) or "drift" (``split`` against the
     same split of the baseline statistics); ``measure`` is "L_INFTY" (categorical features) or
     "JENSEN_SHANNON_DIVERGENCE" (numeric features), as in TFDV's ``DriftSkewInfo``.
-    ``threshold`` is ``None`` when the schema sets no comparator for the feature.
+    ``value`` is the test's statistic (the distance) and ``threshold`` the value above which it
+    is an anomaly: ``None`` when the schema sets no comparator for the feature.
+
+    ``test`` says where the threshold came from (:mod:`.thresholds`): "chi2" (the G-test's
+    critical value for a Jensen–Shannon divergence at these sizes), "z" (the Bonferroni
+    two-proportion z test's for an L-infinity distance), "fixed" (the schema's own threshold),
+    "" (no comparator). For "chi2" and "z", ``p_value`` is the test's at the observed value,
+    ``alpha`` the false-alarm rate per feature (the family-wise rate split over the features
+    compared) and ``sizes`` the numbers of values behind each side (sampled histograms count
+    their sample); the threshold is the critical value or the practical-effect floor, whichever
+    is larger, plus for "chi2" the ``allowance``: how much the histograms' alignment may have
+    added to the divergence (their buckets' edges differ; :func:`.thresholds.js_critical`).
     """
 
     feature: str
@@ -42,6 +53,11 @@ class Comparison:
     against: str
     value: float
     threshold: float | None
+    test: str = ""
+    p_value: float | None = None
+    alpha: float | None = None
+    sizes: tuple[float, float] | None = None
+    allowance: float | None = None
 
     @property
     def exceeded(self) -> bool:

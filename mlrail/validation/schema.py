@@ -16,15 +16,11 @@ from mlrail.errors import DataError
 from mlrail.validation.statistics import DATETIME, UNSUPPORTED, common_stats, custom_str
 
 __all__ = [
-    "DRIFT_JS_THRESHOLD",
-    "DRIFT_L_INFTY_THRESHOLD",
     "IDENTIFIER",
     "IDENTIFIER_MIN_SHARE",
     "IDENTIFIER_MIN_VALUES",
     "UNSUPPORTED_TAG",
     "MAX_STRING_DOMAIN_SIZE",
-    "SKEW_JS_THRESHOLD",
-    "SKEW_L_INFTY_THRESHOLD",
     "has_tag",
     "infer_schema",
 ]
@@ -32,22 +28,11 @@ __all__ = [
 #: a string feature with at most this many distinct values gets a string domain (as TFDV)
 MAX_STRING_DOMAIN_SIZE = 100
 
-# Default comparator thresholds on every inferred feature: L-infinity distance for strings,
-# Jensen-Shannon divergence (on the STANDARD histograms, TFDV's default) for numbers. Skew is an
-# anomaly, which closes the pipeline's gate, so a random split of small data must not trip it.
-# Measured on 40 random 80/20 splits each of the bundled penguins (344 rows) and the test
-# fixtures diabetes (442) and breast_cancer (569), largest value over all features: L∞ 0.22
-# (penguins), JS 0.12 (penguins), 0.14 (breast_cancer) and 0.32 (diabetes' s4, whose values
-# pile up on a few integers: the rebinning of TFDV's JS spreads each bucket's count uniformly,
-# which such spikes defeat). A clearly moved feature measures above the thresholds: a category
-# going from a third of the rows to none, L∞ 0.33; a normal feature's mean moved by two
-# standard deviations, JS 0.45-0.54 (by one, ~0.17: not flagged). Thresholds do not shrink
-# with the data's size: on large data, where noise is small, a curated schema with lower ones
-# catches smaller shifts (TFDV's own examples use 0.01).
-SKEW_L_INFTY_THRESHOLD = 0.3
-SKEW_JS_THRESHOLD = 0.35
-DRIFT_L_INFTY_THRESHOLD = 0.3
-DRIFT_JS_THRESHOLD = 0.35
+# Inferred comparators carry no threshold: the threshold is then the distance's critical value
+# at the sizes compared, never below a practical-effect floor (mlrail.validation.thresholds).
+# A fixed threshold could not serve both a 64-row eval split (noise alone reaches L-infinity
+# 0.2 and JS 0.1-0.3 there) and a 100k-row serving window, where JS 0.09 (a column scaled by
+# 1.5) is a real change. A curated schema may still set one, used as given.
 
 # An identifier-like text column (an id, a free-text field): one whose distinct values are at
 # least IDENTIFIER_MIN_SHARE of its non-missing values, counted over at least
@@ -98,8 +83,10 @@ def infer_schema(
     Per feature: its type; ``presence.min_count = 1`` when the split has a value, and
     ``min_fraction = 1`` when it has no missing value; a string domain (the values seen) for a
     string feature with at most ``MAX_STRING_DOMAIN_SIZE`` distinct values; for floats,
-    ``float_domain.disallow_inf``; and default skew and drift comparators (``infinity_norm``
-    for strings, ``jensen_shannon_divergence`` for numbers, thresholds from this module).
+    ``float_domain.disallow_inf``; and skew and drift comparators (``infinity_norm`` for
+    strings, ``jensen_shannon_divergence`` for numbers) with no threshold, which mlrail reads
+    as "the size-dependent default" (:mod:`.thresholds`: the distance's critical value at the
+    sizes compared, with a floor). A curated schema sets a threshold to fix one.
 
     mlrail's additions (TFDV reads them as ordinary schema fields):
 
@@ -146,8 +133,8 @@ def infer_schema(
         if f.type == _Type.FLOAT and custom_str(f, DATETIME) is not None:
             feat.type = schema_pb2.FLOAT
             feat.time_domain.integer_format = schema_pb2.TimeDomain.UNIX_DAYS
-            feat.skew_comparator.jensen_shannon_divergence.threshold = SKEW_JS_THRESHOLD
-            feat.drift_comparator.jensen_shannon_divergence.threshold = DRIFT_JS_THRESHOLD
+            feat.skew_comparator.jensen_shannon_divergence.SetInParent()
+            feat.drift_comparator.jensen_shannon_divergence.SetInParent()
         elif f.type in (_Type.INT, _Type.FLOAT):
             n = f.num_stats
             if f.type == _Type.INT:
@@ -169,8 +156,8 @@ def infer_schema(
                     # themselves would fall outside the range once stored
                     feat.float_domain.min = _float32_at_most(n.min)
                     feat.float_domain.max = -_float32_at_most(-n.max)
-            feat.skew_comparator.jensen_shannon_divergence.threshold = SKEW_JS_THRESHOLD
-            feat.drift_comparator.jensen_shannon_divergence.threshold = DRIFT_JS_THRESHOLD
+            feat.skew_comparator.jensen_shannon_divergence.SetInParent()
+            feat.drift_comparator.jensen_shannon_divergence.SetInParent()
         else:
             feat.type = schema_pb2.BYTES
             s = f.string_stats
@@ -189,8 +176,8 @@ def infer_schema(
                         feat.domain = name
                     else:
                         feat.string_domain.value.extend(values)
-                feat.skew_comparator.infinity_norm.threshold = SKEW_L_INFTY_THRESHOLD
-                feat.drift_comparator.infinity_norm.threshold = DRIFT_L_INFTY_THRESHOLD
+                feat.skew_comparator.infinity_norm.SetInParent()
+                feat.drift_comparator.infinity_norm.SetInParent()
         if common.num_non_missing > 0:
             # not for a column with no value in train (all null): it may have none elsewhere
             feat.presence.min_count = 1

@@ -10,14 +10,11 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 from google.protobuf import text_format
+from scipy import stats
 from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
 
 from mlrail.artifacts.tfmd import load_schema
 from mlrail.components.validate.core import (
-    DRIFT_JS_THRESHOLD,
-    DRIFT_L_INFTY_THRESHOLD,
-    SKEW_JS_THRESHOLD,
-    SKEW_L_INFTY_THRESHOLD,
     compute_statistics,
     find_anomalies,
     infer_schema,
@@ -25,6 +22,7 @@ from mlrail.components.validate.core import (
     validate_tables,
 )
 from mlrail.errors import DataError
+from mlrail.validation import thresholds
 
 
 def _examples(root: Path, **splits: pa.Table) -> Path:
@@ -314,12 +312,14 @@ def test_curated_schema_by_uri(tmp_path: Path) -> None:
 # skew and drift
 
 
+# Ten copies of ten rows: the frequencies of ten rows, and 100 values a side, enough for the
+# size-dependent thresholds to call the moves below a change (at 10 a side nothing could be).
 def _train() -> pa.Table:
     return pa.table(
         {
-            "x": [float(i) for i in range(10)],
-            "k": [0, 1] * 5,
-            "color": ["red"] * 6 + ["blue"] * 2 + ["green"] * 2,
+            "x": [float(i) for i in range(10)] * 10,
+            "k": [0, 1] * 50,
+            "color": (["red"] * 6 + ["blue"] * 2 + ["green"] * 2) * 10,
         }
     )
 
@@ -327,9 +327,9 @@ def _train() -> pa.Table:
 def _moved() -> pa.Table:
     return pa.table(
         {
-            "x": [0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 9.0, 9.0],
-            "k": [1, 0] * 5,
-            "color": ["red"] * 2 + ["blue"] * 8,
+            "x": [0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 9.0, 9.0] * 10,
+            "k": [1, 0] * 50,
+            "color": (["red"] * 2 + ["blue"] * 8) * 10,
         }
     )
 
@@ -345,7 +345,18 @@ def _moved() -> pa.Table:
 #   KL(Q||M) = 2 * 0.4 * log2(0.4/0.25) + 0.2 * log2(0.2/0.15)   (terms with Q = 0 vanish)
 #   JS = (KL(P||M) + KL(Q||M)) / 2 = 0.50129...
 # k: the same two values half and half in both: JS 0, below any threshold, still reported.
+#
+# The thresholds (mlrail.validation.thresholds), 100 values a side, three features compared:
+# alpha per feature 0.05 / 3.
+# color: two-proportion z, Bonferroni over 3 values: z at 1 - alpha / 6, times
+#   sqrt(p (1 - p) (1/100 + 1/100)) with p the pooled frequency nearest 0.5 (blue: 100/200).
+# x: G-test, 10 buckets with mass, chi2(9) at 1 - alpha, over 8 n_eff ln 2 with n_eff = 50;
+#   the edges are equal, so no allowance. k: buckets 0 and 9 hold mass: chi2(1).
 L_INFTY_COLOR = 0.6
+ALPHA_3 = 0.05 / 3
+Z_COLOR = float(stats.norm.isf(ALPHA_3 / 6)) * math.sqrt(0.25 * (2 / 100))
+CHI2_X = float(stats.chi2.ppf(1 - ALPHA_3, 9)) / (8 * 50 * math.log(2))
+CHI2_K = float(stats.chi2.ppf(1 - ALPHA_3, 1)) / (8 * 50 * math.log(2))
 JS_X = (
     0.2 * math.log2(0.1 / 0.25)
     + 0.7 * math.log2(0.1 / 0.05)
@@ -363,10 +374,13 @@ def test_skew_values_are_as_worked_out_by_hand(tmp_path: Path) -> None:
     assert all((c.kind, c.split, c.against) == ("skew", "eval", "train") for c in got.values())
     assert got["color"].measure == "L_INFTY"
     assert got["color"].value == pytest.approx(L_INFTY_COLOR, abs=1e-12)
-    assert got["color"].threshold == SKEW_L_INFTY_THRESHOLD and got["color"].exceeded
+    assert got["color"].threshold == pytest.approx(Z_COLOR) and got["color"].exceeded
+    assert (got["color"].test, got["color"].sizes) == ("z", (100, 100))
     assert got["x"].measure == "JENSEN_SHANNON_DIVERGENCE"
     assert got["x"].value == pytest.approx(JS_X, abs=1e-12)
-    assert got["x"].threshold == SKEW_JS_THRESHOLD and got["x"].exceeded
+    assert got["x"].threshold == pytest.approx(CHI2_X) and got["x"].exceeded
+    assert (got["x"].test, got["x"].allowance, got["x"].alpha) == ("chi2", 0, ALPHA_3)
+    assert got["x"].p_value == pytest.approx(stats.chi2.sf(8 * 50 * math.log(2) * JS_X, 9))
     assert got["k"].value == 0 and not got["k"].exceeded
     assert {(a.split, a.feature, a.type) for a in report.anomalies} == {
         ("eval", "color", "COMPARATOR_L_INFTY_HIGH"),
@@ -386,8 +400,13 @@ def test_skew_values_are_as_worked_out_by_hand(tmp_path: Path) -> None:
         "split": "eval",
         "against": "train",
         "value": 0.0,
-        "threshold": SKEW_JS_THRESHOLD,
+        "threshold": pytest.approx(max(CHI2_K, thresholds.JS_FLOOR)),
         "exceeded": False,
+        "test": "chi2",
+        "p_value": 1.0,
+        "alpha": pytest.approx(ALPHA_3),
+        "sizes": [100.0, 100.0],
+        "allowance": 0.0,
     }
     assert by_feature["color"]["exceeded"] is True
     assert doc["drift_detected"] is False and doc["drift_baseline"] is None
@@ -399,7 +418,7 @@ def test_skew_values_are_as_worked_out_by_hand(tmp_path: Path) -> None:
         for i in proto.drift_skew_info
     }
     js = anomalies_pb2.DriftSkewInfo.Measurement.JENSEN_SHANNON_DIVERGENCE
-    assert measured["k"] == [(js, 0.0, SKEW_JS_THRESHOLD)]  # below threshold, still there
+    assert measured["k"] == [(js, 0.0, pytest.approx(max(CHI2_K, thresholds.JS_FLOOR)))]
     assert measured["x"][0][1] == pytest.approx(JS_X)
     reasons = [r.type for r in proto.anomaly_info["color"].reason]
     assert reasons == [anomalies_pb2.AnomalyInfo.COMPARATOR_L_INFTY_HIGH]
@@ -436,9 +455,9 @@ def test_drift_against_the_statistics_of_an_earlier_run(tmp_path: Path) -> None:
     for split in ("train", "eval"):
         assert drift[(split, "color")].against == split
         assert drift[(split, "color")].value == pytest.approx(L_INFTY_COLOR, abs=1e-12)
-        assert drift[(split, "color")].threshold == DRIFT_L_INFTY_THRESHOLD
+        assert drift[(split, "color")].threshold == pytest.approx(Z_COLOR)
         assert drift[(split, "x")].value == pytest.approx(JS_X, abs=1e-12)
-        assert drift[(split, "x")].threshold == DRIFT_JS_THRESHOLD
+        assert drift[(split, "x")].threshold == pytest.approx(CHI2_X)
     assert report.drift_detected
     assert {(a.split, a.feature, a.type) for a in report.anomalies} == {
         (s, f, t)
@@ -477,16 +496,17 @@ def test_baseline_by_uri_or_file_and_a_missing_one(tmp_path: Path) -> None:
     assert not (tmp_path / "an2").exists()
 
 
-def test_inferred_features_carry_default_comparators(tmp_path: Path) -> None:
+def test_inferred_features_carry_comparators_without_a_threshold(tmp_path: Path) -> None:
+    # no threshold: the size-dependent default (mlrail.validation.thresholds)
     schema = infer_schema(compute_statistics(_examples(tmp_path / "ex", train=_train())))
     feats = {f.name: f for f in schema.feature}
-    assert feats["color"].skew_comparator.infinity_norm.threshold == SKEW_L_INFTY_THRESHOLD
-    assert feats["color"].drift_comparator.infinity_norm.threshold == DRIFT_L_INFTY_THRESHOLD
+    for comparator in (feats["color"].skew_comparator, feats["color"].drift_comparator):
+        assert comparator.HasField("infinity_norm")
+        assert not comparator.infinity_norm.HasField("threshold")
     for name in ("x", "k"):
-        assert feats[name].skew_comparator.jensen_shannon_divergence.threshold == SKEW_JS_THRESHOLD
-        assert (
-            feats[name].drift_comparator.jensen_shannon_divergence.threshold == DRIFT_JS_THRESHOLD
-        )
+        for comparator in (feats[name].skew_comparator, feats[name].drift_comparator):
+            assert comparator.HasField("jensen_shannon_divergence")
+            assert not comparator.jensen_shannon_divergence.HasField("threshold")
 
 
 def test_a_curated_schema_without_comparators_only_reports_values(tmp_path: Path) -> None:
