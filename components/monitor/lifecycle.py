@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from mlrail import events
 
 if TYPE_CHECKING:
-    from mlrail.components.monitor.core import MonitorReport
+    from mlrail.components.monitor.findings import MonitorReport
 
 __all__ = ["found_events", "send_events"]
 

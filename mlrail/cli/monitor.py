@@ -61,7 +61,7 @@ def add_monitor(sub: Subcommands) -> None:
         "--model-repository",
         default="",
         metavar="DIR",
-        help="the served model repository (default: <workdir>/models)",
+        help="the served model repository (default: <workdir>/models, as mlrail run deploys)",
     )
     p.add_argument(
         "--logs",
@@ -82,7 +82,7 @@ def add_monitor(sub: Subcommands) -> None:
         "--window-end",
         default="",
         metavar="TIME",
-        help="the window's end, RFC 3339 (default: now)",
+        help="the window's end, RFC 3339; default: now",
     )
     p.add_argument(
         "--workdir",
@@ -143,7 +143,7 @@ def add_monitor(sub: Subcommands) -> None:
         "--events-sink",
         default="",
         metavar="SINK",
-        help="where alert events go: an http(s) URL or a JSON Lines file (default: $K_SINK)",
+        help="where alert events go: an http(s) URL or a JSON Lines file; default: $K_SINK",
     )
     p.set_defaults(func=cmd_monitor)
 
@@ -217,7 +217,7 @@ def cmd_monitor(a: argparse.Namespace) -> int:
 
 def summary(report: object, out: Path) -> str:
     """What ``mlrail monitor`` prints: the window, the verdict, per version the figures."""
-    from mlrail.components.monitor.core import MonitorReport, verdict
+    from mlrail.components.monitor.findings import MonitorReport, verdict
 
     assert isinstance(report, MonitorReport)
     w = report.window
