@@ -39,20 +39,25 @@ def test_overlay_has_no_policy_violations(render: Render, overlay: str) -> None:
 def test_policy_sees_the_serving_container(render: Render, overlay: str) -> None:
     # Guards against a vacuous pass: a check over zero pod templates finds nothing wrong.
     containers = [c.where for pod in pod_templates(render(overlay)) for c in pod.containers]
-    assert containers == ["ServingRuntime/mlrail-onnx containers[0](kserve-container)"]
+    assert sorted(containers) == [
+        "Deployment/mlrail-payload-logs containers[0](receiver)",
+        "ServingRuntime/mlrail-onnx containers[0](kserve-container)",
+    ]
 
 
 def test_prod_passes_the_digest_rule_with_the_record_image(render: Render) -> None:
     # prod renders from a copy pinned by a digest record (conftest): the image the rule passes
     # is the record's, not a placeholder committed in the overlay.
     images = [c.spec["image"] for pod in pod_templates(render("prod")) for c in pod.containers]
-    assert images == [RECORD["mlrail-serving"]]
+    # the model server and the payload receiver run the same image
+    assert images == [RECORD["mlrail-serving"]] * 2
     assert image_digest_violations(render("prod")) == []
 
 
 def test_images_by_tag_would_fail_the_digest_rule(render: Render) -> None:
-    # dev is allowed tags; the same rule that passes prod must reject it.
-    assert len(image_digest_violations(render("dev"))) == 1
+    # dev is allowed tags; the same rule that passes prod must reject it (the model server's
+    # and the payload receiver's image).
+    assert len(image_digest_violations(render("dev"))) == 2
 
 
 def test_allow_lists_give_a_reason() -> None:
@@ -547,19 +552,28 @@ def _egress_policies(objs: Objs, labels: dict[str, str]) -> dict[str, list[Any]]
 
 PREDICTOR = {KSERVE_ISVC_LABEL: "penguins"}
 PIPELINE_POD = {"workflows.argoproj.io/workflow": "training-x7k2p"}
+RECEIVER_POD = {"app.kubernetes.io/name": "mlrail-payload-logs"}
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_predictors_reach_only_dns_and_the_object_store(render: Render, overlay: str) -> None:
     # The model server handles untrusted requests: no API server, no internet; its storage
-    # initializer (same pod) reads the object store the pipeline wrote the model to.
+    # initializer (same pod) reads the object store the pipeline wrote the model to, and its
+    # payload logs go to the payload receiver's pods only.
     objs = render(overlay)
     egress = _egress_policies(objs, PREDICTOR)
     assert set(egress) == {
         "default-deny-all",
         "allow-dns-egress",
         "allow-serving-egress-object-store",
+        "allow-serving-egress-payload-logs",
     }
+    assert egress["allow-serving-egress-payload-logs"] == [
+        {
+            "to": [{"podSelector": {"matchLabels": RECEIVER_POD}}],
+            "ports": [{"protocol": "TCP", "port": 8080}],
+        }
+    ]
     pipeline = _egress_policies(objs, PIPELINE_POD)
     assert (
         egress["allow-serving-egress-object-store"]

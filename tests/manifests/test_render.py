@@ -32,6 +32,13 @@ EXPECTED_OBJECTS = {
     ("NetworkPolicy", "allow-pipeline-egress-event-sink"),
     ("Secret", "mlrail-s3-credentials"),
     ("ServingRuntime", "mlrail-onnx"),
+    # the payload receiver (payload-logs.yaml)
+    ("ServiceAccount", "mlrail-payload-logs"),
+    ("Deployment", "mlrail-payload-logs"),
+    ("Service", "mlrail-payload-logs"),
+    ("NetworkPolicy", "allow-payload-logs-ingress"),
+    ("NetworkPolicy", "allow-payload-logs-egress-object-store"),
+    ("NetworkPolicy", "allow-serving-egress-payload-logs"),
 }
 SERVE_ARGS = ["serve", "--host", "0.0.0.0", "--port", "8080", "--model-repository", "/mnt/models"]
 # The name base/servingruntime.yaml uses; overlays replace it through kustomize `images:`.
