@@ -32,27 +32,33 @@ from mlrail.validation.statistics import statistics_from_batches
 SIZES = [(270, 64), (100_000, 100_000)]
 
 
+def _category(
+    codes: np.ndarray, names: list[str], missing: np.ndarray | None = None
+) -> pa.DictionaryArray:
+    # dictionary-encoded: a million strings drawn as codes, not built as Python objects
+    return pa.DictionaryArray.from_arrays(pa.array(codes, mask=missing), pa.array(names))
+
+
 def table(rng: np.random.Generator, rows: int, *, shifted: bool = False) -> pa.Table:
     """A penguins-like table; ``shifted``: bill_length_z x 1.5 and 12.5% of rows from Biscoe
     to Dream in island (Biscoe holds half the rows, so a quarter of Biscoe's)."""
     bill = rng.normal(0.0, 1.0, rows)
-    island = rng.choice(["Biscoe", "Dream", "Torgersen"], rows, p=[0.5, 0.35, 0.15])
+    island = rng.choice(3, rows, p=[0.5, 0.35, 0.15])  # Biscoe, Dream, Torgersen
     if shifted:
         bill = bill * 1.5
-        biscoe = np.flatnonzero(island == "Biscoe")
-        moved = rng.choice(biscoe, size=round(0.125 * rows), replace=False)
-        island[moved] = "Dream"
-    sex = rng.choice(["male", "female"], rows).astype(object)
-    sex[rng.random(rows) < 0.03] = None
+        moved = rng.choice(np.flatnonzero(island == 0), size=round(0.125 * rows), replace=False)
+        island[moved] = 1
     return pa.table(
         {
-            "species": rng.choice(["Adelie", "Gentoo", "Chinstrap"], rows, p=[0.44, 0.36, 0.2]),
-            "island": island,
+            "species": _category(
+                rng.choice(3, rows, p=[0.44, 0.36, 0.2]), ["Adelie", "Gentoo", "Chinstrap"]
+            ),
+            "island": _category(island, ["Biscoe", "Dream", "Torgersen"]),
             "bill_length_z": bill,
             "bill_depth_mm": np.round(rng.normal(17.2, 2.0, rows), 1),
             "flipper_length_mm": np.round(rng.normal(201, 14, rows)).astype(np.int64),
             "body_mass_g": (np.round(rng.normal(4200, 800, rows) / 25) * 25).astype(np.int64),
-            "sex": pa.array(sex, pa.string()),
+            "sex": _category(rng.integers(0, 2, rows), ["male", "female"], rng.random(rows) < 0.03),
             "year": rng.choice([2007, 2008, 2009], rows),
         }
     )

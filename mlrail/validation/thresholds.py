@@ -139,7 +139,7 @@ def _js(p: np.ndarray, q: np.ndarray) -> float:
     return min(float(kl_p.sum() + kl_q.sum()) / 2, 1.0)
 
 
-def least_js(aligned: Aligned, *, rounds: int = 200, tolerance: float = 1e-9) -> float:
+def least_js(aligned: Aligned, *, rounds: int = 200, tolerance: float = 1e-7) -> float:
     """The smallest Jensen–Shannon divergence (bits) the two histograms allow.
 
     Where :func:`.drift.align` cut a bucket in pieces, its count was spread uniformly; any
