@@ -23,17 +23,21 @@ def add_serve(sub: Subcommands) -> None:
     p.add_argument("--model-version", type=int, default=None, help="pin this version")
     p.add_argument(
         "--log-payloads",
-        metavar="PATH_OR_URL",
+        metavar="DIR_OR_URL",
         default=None,
-        help="log sampled inference inputs and outputs: append JSON Lines to PATH, or POST "
-        "CloudEvents (KServe's logger format) to an http(s):// URL (default: off)",
+        help="log every model's sampled inference inputs and outputs: JSON Lines under the "
+        "folder DIR (DIR/<model>/<YYYY-MM-DD>/<HH>/part-*.jsonl, created if missing), or "
+        "CloudEvents (KServe's logger format) POSTed to an http(s):// URL (default: each model "
+        "with a logging.json, written by deploy's local target, at its rate under "
+        "<model-repository>/_logs)",
     )
     p.add_argument(
         "--log-sample-rate",
         type=float,
         default=1.0,
         metavar="0..1",
-        help="fraction of answered inferences logged with --log-payloads (default: 1.0)",
+        help="fraction of answered inferences logged with --log-payloads (default: 1.0; a "
+        "model's logging.json sets its own)",
     )
     p.add_argument(
         "--verify-key",

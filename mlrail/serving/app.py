@@ -16,8 +16,10 @@ Endpoints (JSON shapes as KServe 0.21 writes them)::
     GET  /v2/openapi.json                    the OpenAPI document (:mod:`mlrail.serving.openapi`)
     GET  /metrics                            Prometheus metrics (:mod:`mlrail.serving.metrics`)
 
-Answered inferences are sampled into the payload log when one is given
-(:mod:`mlrail.serving.payload_log`): after the response is encoded, off the request path.
+Answered inferences are sampled into the payload log (:mod:`mlrail.serving.payload_log`) after
+the response is encoded, off the request path: every model at one rate when a destination is
+given (``--log-payloads``), else each model whose folder has a ``logging.json``, at its rate,
+under ``<repository>/_logs`` (the logger is started on the first such inference).
 
 Requests and responses are decoded and encoded by :mod:`mlrail.artifacts.v2`: JSON, or the
 binary tensor data extension that ``tritonclient`` and KServe's client send by default.
@@ -73,6 +75,7 @@ from mlrail.serving.metrics import Metrics
 from mlrail.serving.model import LoadedModel
 from mlrail.serving.openapi import openapi_document
 from mlrail.serving.payload_log import PayloadLogger, open_payload_log
+from mlrail.serving.payload_log.settings import LOGS_FOLDER
 from mlrail.serving.repository import ModelEntry, Repository
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "InferenceApp", "create_app"]
@@ -117,6 +120,8 @@ class InferenceApp:
         max_body_bytes: The largest request body accepted; larger ones get 413.
         metrics: Where requests are counted (a fresh :class:`Metrics` if not given).
         payload_log: Where sampled inferences go (none if not given); closed with the app.
+        model_logs: Without ``payload_log``: the log root for models switched on by their
+            ``logging.json`` (None: no per-model logging).
     """
 
     def __init__(
@@ -126,6 +131,7 @@ class InferenceApp:
         *,
         metrics: Metrics | None = None,
         payload_log: PayloadLogger | None = None,
+        model_logs: str | os.PathLike[str] | None = None,
     ):
         if max_body_bytes < 1:
             raise ValueError(f"max_body_bytes must be positive, got {max_body_bytes}")
@@ -133,6 +139,8 @@ class InferenceApp:
         self.max_body_bytes = max_body_bytes
         self.metrics = metrics or Metrics()
         self.payload_log = payload_log
+        self.model_logs = None if payload_log is not None or model_logs is None else model_logs
+        self._closed = False
         self._server_metadata = orjson.dumps(
             {"name": SERVER_NAME, "version": __version__, "extensions": list(EXTENSIONS)}
         )
@@ -140,6 +148,7 @@ class InferenceApp:
 
     def close(self) -> None:
         """Flush and stop the payload log (uvicorn's shutdown calls this through lifespan)."""
+        self._closed = True
         if self.payload_log is not None:
             self.payload_log.close()
 
@@ -293,7 +302,7 @@ class InferenceApp:
             raise
         elapsed = time.perf_counter() - start
         self.metrics.observe(model.name, 200, elapsed)
-        if self.payload_log is not None:
+        if self.payload_log is not None or self.model_logs is not None:
             self._log(model, request_id, elapsed, body, json_length, response, response_length)
         if response_length is None:
             return 200, response, _JSON_HEADERS
@@ -316,6 +325,18 @@ class InferenceApp:
         response: bytes,
         response_length: int | None,
     ) -> None:
+        rate = None
+        if self.model_logs is not None:
+            entry = self.repository.model(model.name)  # its logging.json, as last scanned
+            rate = entry.log_sample_rate if entry is not None else 0.0
+            if rate <= 0.0 or self._closed:
+                return
+            if self.payload_log is None:
+                # The first inference of a model switched on. The root is made by the first
+                # write; one that cannot be is a counted drop (logging never stops serving).
+                self.payload_log = open_payload_log(
+                    str(self.model_logs), 1.0, on_drop=self.metrics.dropped, create=False
+                )
         assert self.payload_log is not None
         # Bytes, not the parsed request: parsed requests in the log's queue cost 15x their size;
         # the writer thread turns them into V2 JSON (mlrail.artifacts.v2.json_body) off the
@@ -330,6 +351,8 @@ class InferenceApp:
             response,
             request_header_length=json_length,
             response_header_length=response_length,
+            identity=model.identity,
+            sample_rate=rate,
         )
 
     def _model_label(self, name: str) -> str:
@@ -435,9 +458,12 @@ def create_app(
         max_body_bytes: The largest request body accepted (413 above it).
         intra_op_threads: ONNX Runtime threads per run (0: ONNX Runtime's default).
         poll_interval: Seconds between checks for new versions in the repository.
-        log_payloads: Log sampled inferences to this JSON Lines file, or POST them as
-            CloudEvents to this ``http(s)://`` URL (:mod:`mlrail.serving.payload_log`).
-        log_sample_rate: The fraction of answered inferences logged, 0 to 1.
+        log_payloads: Log every model's sampled inferences under this folder (the log root of
+            :mod:`mlrail.serving.payload_log.partitioned`), or POST them as CloudEvents to
+            this ``http(s)://`` URL. None: each model with a ``logging.json`` is logged at its
+            rate under ``<model_repository>/_logs``.
+        log_sample_rate: The fraction of answered inferences logged with ``log_payloads``,
+            0 to 1 (0: nothing is logged, per-model settings included).
         verify_key: A PEM public key: serve only model versions signed with its private key
             (:mod:`mlrail.serving.repository`); None verifies nothing.
 
@@ -448,7 +474,8 @@ def create_app(
         ModelError: The repository folder does not exist, or ``verify_key`` is not a usable
             public key. (A model that fails to load or verify does not raise: it is reported
             not ready and the others serve.)
-        ValueError: The sample rate is outside 0..1, or the payload log cannot be opened.
+        ValueError: The sample rate is outside 0..1, or the ``log_payloads`` folder cannot be
+            created or written to.
     """
     if not 0.0 <= log_sample_rate <= 1.0:  # also refuses NaN
         raise ValueError(f"log_sample_rate must be between 0 and 1, got {log_sample_rate}")
@@ -461,9 +488,19 @@ def create_app(
     )
     metrics = Metrics()
     payload_log = None
-    if log_payloads and log_sample_rate > 0.0:
-        payload_log = open_payload_log(log_payloads, log_sample_rate, on_drop=metrics.dropped)
-    return InferenceApp(repository, max_body_bytes, metrics=metrics, payload_log=payload_log)
+    model_logs = None
+    if log_payloads:
+        if log_sample_rate > 0.0:
+            payload_log = open_payload_log(log_payloads, log_sample_rate, on_drop=metrics.dropped)
+    else:
+        model_logs = repository.root / LOGS_FOLDER
+    return InferenceApp(
+        repository,
+        max_body_bytes,
+        metrics=metrics,
+        payload_log=payload_log,
+        model_logs=model_logs,
+    )
 
 
 # -- helpers (module level: no attribute lookups through self on the request path) -------------

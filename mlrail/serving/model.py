@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mlrail.artifacts.identity import IDENTITY_METADATA_KEY
 from mlrail.artifacts.model_repository import MODEL_FILE, SPEC_FILE
 from mlrail.artifacts.tensors import TensorSpec
 from mlrail.errors import ModelError
@@ -68,6 +69,9 @@ class LoadedModel:
         fingerprint: Identity of the files it was loaded from, to notice a replaced folder.
         signer: The fingerprint of the key its signature was verified with (None when the
             server verifies no signatures).
+        identity: The model's identity as export_onnx recorded it in the file's
+            ``mlrail.identity`` metadata (read once at load; None when the file has none):
+            what the payload log names as the model that answered.
     """
 
     name: str
@@ -79,6 +83,7 @@ class LoadedModel:
     spec: ModelSpec | None = None
     fingerprint: tuple[int, ...] = ()
     signer: str | None = None
+    identity: str | None = None
     # Lookups the request path needs, computed once here instead of per request.
     input_index: dict[str, TensorSpec] = field(init=False, repr=False)
     output_index: dict[str, TensorSpec] = field(init=False, repr=False)
@@ -143,6 +148,9 @@ def load_model(
     except Exception as e:  # ORT's pybind errors (InvalidProtobuf, Fail, ...) share no base
         raise ModelError(f"{onnx_path}: ONNX Runtime cannot load this model: {e}") from e
 
+    # The recorded identity, not recomputed: hashing the graph costs a load of the ONNX proto,
+    # the metadata map is already in the session (microseconds).
+    identity = session.get_modelmeta().custom_metadata_map.get(IDENTITY_METADATA_KEY) or None
     inputs = [_tensor_spec(i, onnx_path, "input") for i in session.get_inputs()]
     outputs = [_tensor_spec(o, onnx_path, "output") for o in session.get_outputs()]
     spec = _read_spec(folder)
@@ -158,6 +166,7 @@ def load_model(
         spec=spec,
         fingerprint=fingerprint,
         signer=signer,
+        identity=identity,
     )
 
 

@@ -6,6 +6,8 @@ The layout and what a version is (a canonical positive integer folder: ``1``, ``
     <repository>/<model_name>/config.pbtxt               (read by Triton, not by us)
     <repository>/<model_name>/<version>/model.onnx
     <repository>/<model_name>/<version>/model_spec.json  mlrail's input contract (optional here)
+    <repository>/<model_name>/logging.json               payload logging on, at a rate (optional)
+    <repository>/_logs/                                  the payload log (never a model)
 
 Each model serves one version: the pinned one, or else the highest version that loads. A version
 that fails to load (missing or corrupt ``model.onnx``, a ``model_spec.json`` that disagrees with
@@ -56,6 +58,7 @@ from mlrail.artifacts.signing import (
 )
 from mlrail.errors import ModelError
 from mlrail.serving.model import LoadedModel, load_model
+from mlrail.serving.payload_log.settings import LOGGING_FILE, LOGS_FOLDER, read_sample_rate
 
 __all__ = ["ModelEntry", "Repository"]
 
@@ -75,6 +78,10 @@ class ModelEntry:
         failures: Versions that failed to load, each with its fingerprint and error message.
         reported: The last "still serving an older version" state logged, so a broken newest
             version is logged once, not at every re-scan while it stays.
+        log_sample_rate: The model's payload-log sample rate from its ``logging.json``
+            (:mod:`mlrail.serving.payload_log.settings`), 0 without one; re-read at each scan
+            when the file changed. A bad file logs an error and means 0: logging never decides
+            whether a model serves.
 
     Error messages name files relative to the repository (``penguins/3/model.onnx``): they are
     sent to clients, who have no business knowing the server's file system. The server log has
@@ -88,6 +95,8 @@ class ModelEntry:
     versions: tuple[int, ...] = ()
     failures: dict[int, tuple[tuple[int, ...], str]] = field(default_factory=dict)
     reported: tuple[Any, ...] | None = None
+    log_sample_rate: float = 0.0
+    logging_stamp: tuple[int, ...] = field(default=(), repr=False)
 
     @property
     def ready(self) -> bool:
@@ -209,8 +218,11 @@ class Repository:
 
     def _refresh(self) -> None:
         try:
+            # The payload log's folder (LOGS_FOLDER) is no model, nor is a hidden folder.
             names = sorted(
-                e.name for e in os.scandir(self.root) if not e.name.startswith(".") and e.is_dir()
+                e.name
+                for e in os.scandir(self.root)
+                if not e.name.startswith(".") and e.name != LOGS_FOLDER and e.is_dir()
             )
         except OSError as e:
             # Keep serving what is loaded: the folder may be re-mounted or replaced.
@@ -243,7 +255,28 @@ class Repository:
         """
         return self._root_prefix.sub("", message)
 
+    def _refresh_logging(self, entry: ModelEntry) -> None:
+        """Re-read the model's ``logging.json`` if it changed since the last scan (one stat)."""
+        path = entry.folder / LOGGING_FILE
+        try:
+            s = os.stat(path)
+            stamp: tuple[int, ...] = (s.st_ino, s.st_mtime_ns, s.st_size)
+        except OSError:
+            stamp = ()
+        if stamp == entry.logging_stamp:
+            return
+        entry.logging_stamp = stamp
+        try:
+            rate = read_sample_rate(entry.folder)
+        except (ValueError, OSError) as e:
+            logger.error("model %r: payload logging stays off: %s", entry.name, e)
+            rate = 0.0
+        if rate != entry.log_sample_rate:
+            logger.info("model %r: payload log sample rate %g", entry.name, rate)
+        entry.log_sample_rate = rate
+
     def _refresh_model(self, entry: ModelEntry) -> None:
+        self._refresh_logging(entry)
         versions = model_repository.versions(entry.folder)
         entry.versions = tuple(versions)
         name = entry.name

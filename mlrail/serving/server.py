@@ -125,9 +125,13 @@ def serve(
         access_log: Log one line per request (off: per-request logging is a measured cost).
         max_body_bytes: The largest request body accepted (413 above it).
         intra_op_threads: ONNX Runtime threads per run (0: ONNX Runtime's default).
-        log_payloads: Log sampled inferences to this JSON Lines file, or POST them as
-            CloudEvents to this ``http(s)://`` URL (off when not given).
-        log_sample_rate: The fraction of answered inferences logged, 0 to 1.
+        log_payloads: Log every model's sampled inferences under this folder (the log root:
+            ``<root>/<model>/<YYYY-MM-DD>/<HH>/part-*.jsonl``), or POST them as CloudEvents to
+            this ``http(s)://`` URL. When not given, each model whose folder has a
+            ``logging.json`` (written by deploy's ``local`` target) is logged at its rate
+            under ``<model_repository>/_logs``.
+        log_sample_rate: The fraction of answered inferences logged with ``log_payloads``,
+            0 to 1.
         max_header_bytes: The request line and headers together, at most (431 above it).
         header_timeout: Seconds for a request's headers to arrive (408 and close after it).
         body_timeout: Seconds for a request's body to arrive after its headers (408 and close).
@@ -144,7 +148,7 @@ def serve(
         ModelError: The repository folder does not exist, ``workers`` is below 1, or
             ``verify_key`` is not a usable public key.
         ValueError: The port, a limit or the sample rate is out of range, or the payload log
-            cannot be opened.
+            folder cannot be created or written to.
         ListenError: The address cannot be bound (in use, or not this machine's).
     """
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
@@ -314,6 +318,10 @@ def _uvicorn_options(
             raise ModelError(f"{model_repository}: model repository not found (not a folder)")
         if not 0.0 <= log_sample_rate <= 1.0:  # refused here, before any worker starts
             raise ValueError(f"log_sample_rate must be between 0 and 1, got {log_sample_rate}")
+        if log_payloads and log_sample_rate > 0.0 and "://" not in log_payloads:
+            from mlrail.serving.payload_log import check_log_root
+
+            check_log_root(Path(log_payloads))  # here, before any worker starts
         if verify_key is not None:  # refused here, before any worker starts
             from mlrail.artifacts.signing import read_public_key
 

@@ -566,7 +566,7 @@ def test_json_body_refuses_what_is_not_a_v2_body(body: bytes, length: int | None
 
 
 def test_the_payload_log_records_a_binary_exchange_as_json(repo: Path, tmp_path: Path) -> None:
-    log = tmp_path / "payloads.jsonl"
+    log = tmp_path / "logs"
     app = create_app(repo, log_payloads=str(log))
     client = Client(app)
     body, headers = classifier_binary(
@@ -579,7 +579,8 @@ def test_the_payload_log_records_a_binary_exchange_as_json(repo: Path, tmp_path:
         client.close()
         app.close()
 
-    (record,) = [orjson.loads(line) for line in log.read_bytes().splitlines()]
+    (path,) = log.glob("penguins/*/*/part-*.jsonl")
+    (record,) = [orjson.loads(line) for line in path.read_bytes().splitlines()]
     assert record["id"] == "logged"
     assert [i["data"] for i in record["inputs"]] == [[40.5], ["Größe"]]
     length = int(response.headers["inference-header-content-length"])

@@ -1,5 +1,6 @@
-"""Payload logging: JSON Lines and CloudEvents (KServe's logger format), sampling, and drops
-that never block or fail a request. Real sinks: a tmp file and an HTTP receiver on 127.0.0.1."""
+"""Payload logging: the partitioned JSON Lines layout and CloudEvents (KServe's logger format),
+sampling, identity, per-model switches, and drops that never block or fail a request. Real sinks:
+a tmp log root and an HTTP receiver on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -8,17 +9,19 @@ import os
 import stat
 import threading
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
 import orjson
 import pytest
 
 from mlrail.serving.app import InferenceApp, create_app
 from mlrail.serving.payload_log import (
     BACKOFF_MAX_SECONDS,
+    CE_IDENTITY_EXTENSION,
     CE_REQUEST_TYPE,
     CE_RESPONSE_TYPE,
     PayloadLogger,
@@ -29,13 +32,23 @@ from mlrail.serving.payload_log import (
 from mlrail.serving.payload_log.file_sink import FileSink
 from mlrail.serving.payload_log.writer import Entry
 
-from .helpers import Client, classifier_request
+from .helpers import Client, classifier_model, classifier_request
 
 MakeClient = Callable[[InferenceApp], Client]
+IDENTITY = "onnx-graph-v1:" + "ab" * 32
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [orjson.loads(line) for line in path.read_bytes().splitlines()]
+
+
+def part_files(root: Path) -> list[Path]:
+    """The log's files, in the order one process wrote them (folder, then name: time, seq)."""
+    return sorted(root.glob("*/*/*/part-*.jsonl"))
+
+
+def read_log(root: Path) -> list[dict[str, Any]]:
+    return [r for f in part_files(root) for r in read_jsonl(f)]
 
 
 def infer(client: Client, request: dict[str, Any], model: str = "penguins") -> dict[str, Any]:
@@ -45,11 +58,20 @@ def infer(client: Client, request: dict[str, Any], model: str = "penguins") -> d
     return body
 
 
-def test_jsonl_record_holds_the_request_inputs_and_response_outputs(
+def with_identity(repo: Path, version: int, identity: str = IDENTITY) -> None:
+    """A penguins version whose file records ``mlrail.identity``, as export_onnx writes it."""
+    model = classifier_model(bias=2.0)
+    onnx.helper.set_model_props(model, {"mlrail.identity": identity})
+    folder = repo / "penguins" / str(version)
+    folder.mkdir(parents=True)
+    onnx.save(model, str(folder / "model.onnx"))
+
+
+def test_a_record_holds_the_inputs_outputs_and_the_answering_model(
     repo: Path, tmp_path: Path, make_client: MakeClient
 ) -> None:
-    log = tmp_path / "payloads.jsonl"
-    app = create_app(repo, log_payloads=str(log))
+    root = tmp_path / "logs"
+    app = create_app(repo, log_payloads=str(root))
     client = make_client(app)
     request = classifier_request([39.5, None], ["Dream", "Biscoe"], id="req-1")
 
@@ -61,9 +83,12 @@ def test_jsonl_record_holds_the_request_inputs_and_response_outputs(
     )
     app.close()
 
-    first, second = read_jsonl(log)
-    assert set(first) == {"id", "model", "version", "timestamp", "latency_ms", "inputs", "outputs"}
+    first, second = read_log(root)  # penguins/..., then regressor/...
+    assert set(first) == {
+        "id", "model", "version", "identity", "timestamp", "latency_ms", "inputs", "outputs"
+    }  # fmt: skip
     assert first["id"] == "req-1" and first["model"] == "penguins" and first["version"] == "2"
+    assert first["identity"] is None  # the test models record none
     assert first["inputs"] == request["inputs"]  # as sent: null stays null
     assert first["outputs"] == answer["outputs"]
     assert first["latency_ms"] > 0
@@ -72,50 +97,84 @@ def test_jsonl_record_holds_the_request_inputs_and_response_outputs(
     assert second["id"]  # a generated id, the one the response carried
 
 
+def test_records_sit_in_the_hour_folder_of_their_timestamp(
+    repo: Path, tmp_path: Path, make_client: MakeClient
+) -> None:
+    root = tmp_path / "logs"
+    app = create_app(repo, log_payloads=str(root))
+    infer(make_client(app), classifier_request([40.0], ["Dream"]))
+    app.close()
+
+    (path,) = part_files(root)
+    (record,) = read_jsonl(path)
+    moment = datetime.fromisoformat(record["timestamp"])
+    assert path.parent.relative_to(root).parts == (
+        "penguins", moment.strftime("%Y-%m-%d"), moment.strftime("%H")
+    )  # fmt: skip
+    assert path.name.startswith("part-") and f"-{os.getpid()}-" in path.name
+
+
+def test_a_record_names_the_identity_the_served_version_records(
+    repo: Path, tmp_path: Path, make_client: MakeClient
+) -> None:
+    with_identity(repo, 3)
+    root = tmp_path / "logs"
+    app = create_app(repo, log_payloads=str(root))
+    answer = infer(make_client(app), classifier_request([40.0], ["Dream"]))
+    app.close()
+
+    (record,) = read_log(root)
+    assert answer["model_version"] == "3"
+    assert record["version"] == "3" and record["identity"] == IDENTITY
+
+
 def test_failed_requests_are_not_logged(
     repo: Path, tmp_path: Path, make_client: MakeClient
 ) -> None:
-    log = tmp_path / "payloads.jsonl"
-    app = create_app(repo, log_payloads=str(log))
+    root = tmp_path / "logs"
+    app = create_app(repo, log_payloads=str(root))
     client = make_client(app)
 
     assert client.post("/v2/models/penguins/infer", content=b"{not json").status_code == 422
     assert client.post("/v2/models/nope/infer", json={"inputs": []}).status_code == 404
     app.close()
 
-    assert log.read_bytes() == b""
+    assert root.is_dir() and part_files(root) == []
 
 
-def test_the_file_is_appended_to_not_truncated(
+def test_earlier_files_under_the_root_are_left_alone(
     repo: Path, tmp_path: Path, make_client: MakeClient
 ) -> None:
-    log = tmp_path / "payloads.jsonl"
-    log.write_bytes(b'{"earlier": true}\n')
-    app = create_app(repo, log_payloads=str(log))
+    root = tmp_path / "logs"
+    an_hour_ago = datetime.now(UTC) - timedelta(hours=1)  # well within the retention
+    earlier = root / "penguins" / an_hour_ago.strftime("%Y-%m-%d/%H") / "part-earlier.jsonl"
+    earlier.parent.mkdir(parents=True)
+    earlier.write_bytes(b'{"earlier": true}\n')
+    app = create_app(repo, log_payloads=str(root))
     infer(make_client(app), classifier_request([40.0], ["Dream"]))
     app.close()
 
-    records = read_jsonl(log)
-    assert records[0] == {"earlier": True} and records[1]["model"] == "penguins"
+    assert earlier.read_bytes() == b'{"earlier": true}\n'
+    assert [r.get("model") for r in read_log(root)] == [None, "penguins"]
 
 
 def test_sample_rate_logs_about_that_fraction(
     repo: Path, tmp_path: Path, make_client: MakeClient
 ) -> None:
-    log = tmp_path / "payloads.jsonl"
-    app = create_app(repo, log_payloads=str(log), log_sample_rate=0.5)
+    root = tmp_path / "logs"
+    app = create_app(repo, log_payloads=str(root), log_sample_rate=0.5)
     client = make_client(app)
     for i in range(300):
         infer(client, classifier_request([40.0], ["Dream"], id=str(i)))
     app.close()
 
     # Binomial(300, 0.5): outside [100, 200] has probability below 1e-8.
-    assert 100 <= len(read_jsonl(log)) <= 200
+    assert 100 <= len(read_log(root)) <= 200
 
 
 def test_sample_rate_zero_or_no_destination_logs_nothing(repo: Path, tmp_path: Path) -> None:
     assert (
-        create_app(repo, log_payloads=str(tmp_path / "p.jsonl"), log_sample_rate=0.0).payload_log
+        create_app(repo, log_payloads=str(tmp_path / "logs"), log_sample_rate=0.0).payload_log
         is None
     )
     assert create_app(repo).payload_log is None
@@ -124,12 +183,19 @@ def test_sample_rate_zero_or_no_destination_logs_nothing(repo: Path, tmp_path: P
 @pytest.mark.parametrize("rate", [-0.1, 1.5, float("nan")])
 def test_sample_rate_outside_0_to_1_is_refused(repo: Path, tmp_path: Path, rate: float) -> None:
     with pytest.raises(ValueError, match="log_sample_rate must be between 0 and 1"):
-        create_app(repo, log_payloads=str(tmp_path / "p.jsonl"), log_sample_rate=rate)
+        create_app(repo, log_payloads=str(tmp_path / "logs"), log_sample_rate=rate)
 
 
-def test_a_log_file_that_cannot_be_opened_is_refused_at_start(repo: Path, tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="cannot open payload log"):
-        create_app(repo, log_payloads=str(tmp_path / "no" / "such" / "folder" / "p.jsonl"))
+def test_a_log_root_that_cannot_be_created_is_refused_at_start(repo: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="cannot use payload log folder .*no/such"):
+        create_app(repo, log_payloads=str(tmp_path / "no" / "such" / "logs"))
+
+
+def test_a_log_root_that_is_a_file_is_refused_at_start(repo: Path, tmp_path: Path) -> None:
+    (tmp_path / "p.jsonl").write_text("")  # the old single-file layout's path
+
+    with pytest.raises(ValueError, match="p.jsonl is not a folder"):
+        create_app(repo, log_payloads=str(tmp_path / "p.jsonl"))
 
 
 class BlockedSink:
@@ -162,6 +228,7 @@ def test_a_stalled_sink_drops_and_counts_records_and_requests_still_answer(
 ) -> None:
     sink = BlockedSink()
     app = create_app(repo)
+    app.model_logs = None  # every model, to this logger
     app.payload_log = PayloadLogger(sink, 1.0, queue_size=2, on_drop=app.metrics.dropped)
     client = make_client(app)
 
@@ -183,6 +250,7 @@ def test_a_failing_sink_counts_drops_and_requests_still_answer(
     repo: Path, make_client: MakeClient
 ) -> None:
     app = create_app(repo)
+    app.model_logs = None
     app.payload_log = PayloadLogger(FailingSink(), 1.0, on_drop=app.metrics.dropped)
     client = make_client(app)
 
@@ -264,6 +332,21 @@ def test_cloudevents_match_kserve_payload_logger(
     assert req["data"] == request
     assert resp["data"] == answer.json()
     assert resp["latencyus"] >= 0
+    assert CE_IDENTITY_EXTENSION not in req  # the test model records no identity: absent
+
+
+def test_cloudevents_carry_the_answering_identity_as_an_extension(
+    repo: Path, make_client: MakeClient, receiver: Any
+) -> None:
+    with_identity(repo, 3)
+    app = create_app(repo, log_payloads=f"http://127.0.0.1:{receiver.server_address[1]}/")
+    infer(make_client(app), classifier_request([39.5], ["Dream"], id="ce-2"))
+    app.close()
+
+    events = [orjson.loads(body) for _, body in receiver.received]
+    assert [e["type"] for e in events] == [CE_REQUEST_TYPE, CE_RESPONSE_TYPE]
+    for event in events:
+        assert event[CE_IDENTITY_EXTENSION] == IDENTITY and event["modelversion"] == "3"
 
 
 def test_a_collector_answering_500_counts_drops(
@@ -363,103 +446,114 @@ def test_the_queue_keeps_the_request_bytes_it_was_given_not_a_parsed_copy() -> N
 
 
 def test_a_jsonl_record_is_built_from_the_bytes_in_the_writer(tmp_path: Path) -> None:
-    log = open_payload_log(str(tmp_path / "p.jsonl"), 1.0)
+    log = open_payload_log(str(tmp_path / "logs"), 1.0)
     request = b'{"id":"n","inputs":[{"name":"x","shape":[1,1],"datatype":"FP32","data":[NaN]}]}'
 
     log.offer("n", "regressor", "1", 1.7e9, 0.002, request, b'{"outputs":[{"name":"y"}]}')
     log.close()
 
-    (record,) = read_jsonl(tmp_path / "p.jsonl")
+    (record,) = read_log(tmp_path / "logs")
     assert record["inputs"][0]["data"] == [None]  # NaN (accepted as missing) logged as null
     assert record["outputs"] == [{"name": "y"}]
     assert record["latency_ms"] == 2.0
+    assert record["identity"] is None
 
 
-# -- the file: mode, symlinks, rotation -----------------------------------------------------------
+# -- the files: modes, symlinks, rotation, workers ------------------------------------------------
 
 
-def test_the_log_file_is_created_owner_only(tmp_path: Path) -> None:
-    path = tmp_path / "p.jsonl"
-    log = open_payload_log(str(path), 1.0)
+def entry(i: int, timestamp: float = 1.7e9, model: str = "penguins") -> Entry:
+    return Entry(str(i), model, "2", timestamp, 0.001, REQUEST, RESPONSE, None, None, IDENTITY)
+
+
+def test_files_are_owner_only_and_folders_too(tmp_path: Path) -> None:
+    root = tmp_path / "logs"
+    log = open_payload_log(str(root), 1.0)
+    offer(log)
     log.close()
 
+    (path,) = part_files(root)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    for folder in (root, path.parent, path.parent.parent, path.parent.parent.parent):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700
 
 
-def test_a_symlink_at_the_log_path_is_refused(tmp_path: Path) -> None:
-    target = tmp_path / "elsewhere.txt"
-    target.write_text("not yours\n")
-    link = tmp_path / "p.jsonl"
-    link.symlink_to(target)
+@pytest.mark.parametrize("where", ["model", "day", "hour"])
+def test_a_symlink_inside_the_log_tree_is_refused_and_counted(tmp_path: Path, where: str) -> None:
+    root = tmp_path / "logs"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    folders = {"model": root / "penguins", "day": root / "penguins" / "2023-11-14"}
+    folders["hour"] = folders["day"] / "22"  # 1.7e9 is 2023-11-14T22:13:20Z
+    link = folders[where]
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(elsewhere, target_is_directory=True)
+    log = open_payload_log(str(root), 1.0)
 
-    with pytest.raises(ValueError, match="is a symbolic link; refusing to follow it"):
-        open_payload_log(str(link), 1.0)
-    assert target.read_text() == "not yours\n"
+    offer(log)
+    log.close()
 
-
-def test_a_log_path_that_is_not_a_regular_file_is_refused(tmp_path: Path) -> None:
-    fifo = tmp_path / "p.jsonl"
-    os.mkfifo(fifo)
-    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # so opening it for writing succeeds
-    try:
-        with pytest.raises(ValueError, match="not a regular file"):
-            open_payload_log(str(fifo), 1.0)
-    finally:
-        os.close(reader)
+    assert log.dropped["write_failed"] == 1 and log.written == 0
+    assert list(elsewhere.rglob("*")) == []  # nothing written through the link
 
 
-def entry(i: int) -> Entry:
-    return Entry(str(i), "penguins", "2", 1.7e9, 0.001, REQUEST, RESPONSE, None, None)
-
-
-def all_records(folder: Path) -> list[dict[str, Any]]:
-    return [r for f in sorted(folder.glob("p*.jsonl")) for r in read_jsonl(f)]
-
-
-def test_the_file_rotates_by_size_and_keeps_a_bounded_count(tmp_path: Path) -> None:
-    scratch = FileSink(tmp_path / "scratch.log")
+def test_a_file_rotates_by_size_and_every_record_is_kept_in_order(tmp_path: Path) -> None:
+    scratch = FileSink(tmp_path / "scratch")
     scratch.write([entry(10)])
     scratch.close()
-    one = (tmp_path / "scratch.log").stat().st_size  # one record's line
-    path = tmp_path / "p.jsonl"
-    sink = FileSink(path, rotate_bytes=3 * one, keep_files=3)
+    (one_file,) = part_files(tmp_path / "scratch")
+    one = one_file.stat().st_size  # one record's line
+    root = tmp_path / "logs"
+    sink = FileSink(root, max_file_bytes=3 * one)
     for i in range(40):
         sink.write([entry(i)])
     sink.close()
 
-    rotated = sorted(tmp_path.glob("p-*.jsonl"))
-    assert len(rotated) == 3  # the oldest were removed
-    for f in [path, *rotated]:
+    files = part_files(root)
+    assert len(files) == 14  # 40 records, 3 a file
+    for f in files:
         assert f.stat().st_size <= 3 * one
         assert stat.S_IMODE(f.stat().st_mode) == 0o600
-        assert f.name == "p.jsonl" or f.name[2:10].isdigit()  # p-<UTC time>.jsonl
-    ids = [int(r["id"]) for r in all_records(tmp_path)]
-    assert ids == sorted(ids) and ids[-1] == 39  # the newest records, in order
+    assert [int(r["id"]) for r in read_log(root)] == list(range(40))
 
 
-def test_the_file_rotates_by_age(tmp_path: Path) -> None:
-    path = tmp_path / "p.jsonl"
-    sink = FileSink(path, rotate_seconds=1e-9, keep_files=10)
-    for i in range(3):
-        sink.write([entry(i)])
+def test_a_new_file_starts_when_the_hour_changes(tmp_path: Path) -> None:
+    root = tmp_path / "logs"
+    hour = 3600.0
+    base = 1_700_000_000.0 - 1_700_000_000.0 % hour  # 2023-11-14T22:00:00Z
+    sink = FileSink(root, clock=lambda: base + hour + 10)  # then, not now (retention)
+    sink.write([entry(0, base + 10), entry(1, base + hour - 1)])
+    sink.write([entry(2, base + hour), entry(3, base + hour + 5)])
     sink.close()
 
-    assert len(list(tmp_path.glob("p-*.jsonl"))) == 2  # before the 2nd and 3rd writes
-    assert [r["id"] for r in all_records(tmp_path)] == ["0", "1", "2"]
+    by_folder = {f.parent.relative_to(root).as_posix(): read_jsonl(f) for f in part_files(root)}
+    assert {k: [r["id"] for r in v] for k, v in by_folder.items()} == {
+        "penguins/2023-11-14/22": ["0", "1"],
+        "penguins/2023-11-14/23": ["2", "3"],
+    }
 
 
-def test_two_workers_sharing_the_file_lose_nothing_across_rotations(tmp_path: Path) -> None:
-    path = tmp_path / "p.jsonl"
-    # Two sinks on one path have their own open files, as two worker processes do.
-    workers = [FileSink(path, rotate_bytes=2000, keep_files=1000) for _ in range(2)]
+def test_two_workers_on_one_root_each_write_their_own_files(
+    repo: Path, tmp_path: Path, make_client: MakeClient
+) -> None:
+    root = tmp_path / "logs"
+    # Two apps in one process stand for two worker processes here (the real two-worker server
+    # is in test_server.py); a process's files are its own, so nothing is shared.
+    apps = [create_app(repo, log_payloads=str(root)) for _ in range(2)]
+    clients = [make_client(app) for app in apps]
     for i in range(60):
-        workers[i % 2].write([entry(i)])
-    for w in workers:
-        w.close()
+        infer(clients[i % 2], classifier_request([40.0], ["Dream"], id=str(i)))
+    for app in apps:
+        app.close()
 
-    ids = sorted(int(r["id"]) for r in all_records(tmp_path))
+    files = part_files(root)
+    assert len(files) == 2  # one each
+    ids = sorted(int(r["id"]) for r in read_log(root))
     assert ids == list(range(60))
-    assert len(list(tmp_path.glob("p-*.jsonl"))) >= 5
+    assert {tuple(sorted(int(r["id"]) % 2 for r in read_jsonl(f))) for f in files} == {
+        (0,) * 30,
+        (1,) * 30,
+    }
 
 
 # -- back-off -------------------------------------------------------------------------------------
@@ -585,7 +679,7 @@ def test_a_binary_extension_request_is_logged_as_v2_json(tmp_path: Path, receive
     )
     body = header + np.array([1.5, 2.5], dtype="<f4").tobytes()
     url = f"http://127.0.0.1:{receiver.server_address[1]}/"
-    logs = [open_payload_log(str(tmp_path / "p.jsonl"), 1.0), open_payload_log(url, 1.0)]
+    logs = [open_payload_log(str(tmp_path / "logs"), 1.0), open_payload_log(url, 1.0)]
 
     for log in logs:
         log.offer(
@@ -593,7 +687,7 @@ def test_a_binary_extension_request_is_logged_as_v2_json(tmp_path: Path, receive
         )
         log.close()
 
-    (record,) = read_jsonl(tmp_path / "p.jsonl")
+    (record,) = read_log(tmp_path / "logs")
     event = orjson.loads(receiver.received[0][1])
     for inputs in (record["inputs"], event["data"]["inputs"]):
         assert inputs[0]["data"] == [1.5, 2.5]

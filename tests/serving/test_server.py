@@ -144,7 +144,7 @@ def test_importing_the_server_loads_no_heavy_library() -> None:
 def test_real_server_with_two_workers_logs_payloads_and_sums_metrics(
     repo: Path, tmp_path: Path
 ) -> None:
-    log = tmp_path / "payloads.jsonl"
+    log = tmp_path / "logs"
     with (
         running_server(repo, workers=2, log_payloads=str(log)) as server,
         httpx.Client(base_url=server.url, timeout=10) as http,
@@ -162,8 +162,12 @@ def test_real_server_with_two_workers_logs_payloads_and_sums_metrics(
         code, _, stderr = stop(server)
 
     assert code in (0, -signal.SIGTERM), stderr
-    ids = sorted(orjson.loads(line)["id"] for line in log.read_bytes().splitlines())
+    files = sorted(log.glob("penguins/*/*/part-*.jsonl"))
+    ids = sorted(orjson.loads(line)["id"] for f in files for line in f.read_bytes().splitlines())
     assert ids == [str(i) for i in range(8)]  # every record flushed by the shutdown
+    # Written by the workers themselves (part-<time>-<host>-<pid>-<seq>), not the supervisor.
+    pids = {int(f.name.split("-")[-2]) for f in files}
+    assert pids and server.process.pid not in pids
 
 
 def test_cli_serve_takes_the_payload_log_flags(tmp_path: Path) -> None:
@@ -189,14 +193,14 @@ def test_cli_serve_refuses_a_sample_rate_above_one(repo: Path, tmp_path: Path) -
             "--port",
             str(free_port()),
             "--log-payloads",
-            str(tmp_path / "p.jsonl"),
+            str(tmp_path / "logs"),
             "--log-sample-rate",
             "2",
         ]
     )
 
     assert code == 2
-    assert not (tmp_path / "p.jsonl").exists()
+    assert not (tmp_path / "logs").exists()
 
 
 @pytest.mark.parametrize("port", [99999, -1, 65536])

@@ -13,10 +13,13 @@ import orjson
 from mlrail.serving.payload_log.documents import document, utc_time
 from mlrail.serving.payload_log.writer import Entry
 
-__all__ = ["CE_REQUEST_TYPE", "CE_RESPONSE_TYPE", "CloudEventsSink"]
+__all__ = ["CE_IDENTITY_EXTENSION", "CE_REQUEST_TYPE", "CE_RESPONSE_TYPE", "CloudEventsSink"]
 
 CE_REQUEST_TYPE = "org.kubeflow.serving.inference.request"  # KServe's payload logger's types
 CE_RESPONSE_TYPE = "org.kubeflow.serving.inference.response"
+#: mlrail's extension attribute: the answering version's identity (absent when unknown, as a
+#: CloudEvents attribute cannot be null); KServe's tooling ignores extensions it does not know.
+CE_IDENTITY_EXTENSION = "mlrailidentity"
 _HTTP_TIMEOUT_SECONDS = 5.0
 
 
@@ -61,6 +64,8 @@ class CloudEventsSink:
                 "endpoint": "",
                 "modelversion": e.version,
             }
+            if e.identity:
+                common[CE_IDENTITY_EXTENSION] = e.identity
             request = _event_data(e.request, e.request_header_length)
             self._post(orjson.dumps({**common, "type": CE_REQUEST_TYPE, "data": request}))
             del request

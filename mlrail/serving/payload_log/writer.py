@@ -50,6 +50,7 @@ class Entry:
     response: bytes  # the V2 response body as sent
     request_header_length: int | None  # binary tensor data extension: its JSON part's length
     response_header_length: int | None
+    identity: str | None = None  # the served version's mlrail.identity, if it has one
 
     @property
     def nbytes(self) -> int:
@@ -57,7 +58,12 @@ class Entry:
 
 
 class Sink(Protocol):
-    """Where the writer thread puts records: a JSON Lines file or a CloudEvents receiver."""
+    """Where the writer thread puts records: partitioned JSON Lines or a CloudEvents receiver.
+
+    ``write`` raises on failure; an exception with an int ``written`` attribute (the file sink's
+    :class:`~mlrail.serving.payload_log.partitioned.PartialWriteError`) says how many of the
+    entries did get written, and only the others are counted as dropped.
+    """
 
     def write(self, entries: list[Entry]) -> None: ...
 
@@ -126,6 +132,8 @@ class PayloadLogger:
         *,
         request_header_length: int | None = None,
         response_header_length: int | None = None,
+        identity: str | None = None,
+        sample_rate: float | None = None,
     ) -> None:
         """Queue one answered inference if it is sampled; never blocks, never raises.
 
@@ -140,8 +148,12 @@ class PayloadLogger:
             request_header_length: The request's ``Inference-Header-Content-Length`` when it
                 used the binary tensor data extension; None for an all-JSON body.
             response_header_length: The same for the response.
+            identity: The answering version's identity (``mlrail.identity``), None if unknown.
+            sample_rate: This inference's model's rate, instead of the logger's (a model
+                switched on by its ``logging.json``); 0 logs nothing.
         """
-        if self.sample_rate < 1.0 and random.random() >= self.sample_rate:
+        rate = self.sample_rate if sample_rate is None else sample_rate
+        if rate < 1.0 and random.random() >= rate:
             return
         if self._paused_until and time.monotonic() < self._paused_until:
             self._drop("sink_backoff", 1)
@@ -156,6 +168,7 @@ class PayloadLogger:
             response_body,
             request_header_length,
             response_header_length,
+            identity,
         )
         nbytes = entry.nbytes
         with self._ready:
@@ -215,7 +228,11 @@ class PayloadLogger:
         try:
             self._sink.write(batch)
         except Exception as e:  # any sink failure: count, back off, say so (not once per record)
-            self._drop("write_failed", len(batch))
+            # A file sink says how many records reached a file before it failed.
+            written = getattr(e, "written", 0)
+            written = written if isinstance(written, int) and 0 <= written < len(batch) else 0
+            self.written += written
+            self._drop("write_failed", len(batch) - written)
             self._failures += 1
             self._failed_total += 1
             delay = backoff_delay(self._failures)
