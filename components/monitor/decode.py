@@ -66,6 +66,8 @@ __all__ = [
 #: The Arrow type of a decoded date or timestamp input, and of the rows' timestamps.
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 _US_PER_DAY = 86_400_000_000
+#: Beyond this many days from 1970 (about year 294,000) microseconds overflow int64.
+_MAX_DAYS = 100_000_000
 #: Rows decoded into arrays at a time: bounds the Python objects held while reading.
 CHUNK_ROWS = 65_536
 _NULL_STRING = pa.scalar(None, pa.string())
@@ -158,13 +160,19 @@ def _datetimes(values: list[Any]) -> pa.Array:
         days = pa.array(values, type=pa.float64(), from_pandas=True).to_numpy(zero_copy_only=False)
     except (pa.ArrowException, TypeError, ValueError):
         days = parse_days(values)  # strings (and numbers mixed with them); raises ValueError
-    missing = np.isnan(days)
-    with np.errstate(invalid="ignore"):
-        # exact: days carry microseconds in float64 (below 2**53 microseconds)
-        micros = np.rint(np.where(missing, 0.0, days) * _US_PER_DAY)
-    if np.any(np.abs(micros) >= 2**63):
+    missing = ~np.isfinite(days)
+    days = np.where(missing, 0.0, days)
+    if np.any(np.abs(days) > _MAX_DAYS):
         raise ValueError("a date is out of range")
-    return pa.array(micros.astype(np.int64), type=pa.int64(), mask=missing).cast(TIMESTAMP)
+    # The whole days and the fraction apart: days - floor(days) is exact, so the microseconds
+    # are the nearest to the value sent (exact to the microsecond while |days| < 2**15, 1880 to
+    # 2059, where float64 days resolve them); days * 86_400_000_000 in one product would round
+    # at 2**51 and miss by one.
+    whole = np.floor(days)
+    micros = whole.astype(np.int64) * _US_PER_DAY + np.rint((days - whole) * _US_PER_DAY).astype(
+        np.int64
+    )
+    return pa.array(micros, type=pa.int64(), mask=missing).cast(TIMESTAMP)
 
 
 _CONVERT: dict[str, Callable[[list[Any]], pa.Array]] = {
