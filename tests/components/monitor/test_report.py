@@ -4,6 +4,7 @@ built by :func:`build_profile`; no mocks."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import xml.etree.ElementTree as ET
 from collections import Counter
@@ -69,14 +70,12 @@ def baseline() -> Baseline:
     listed = statistics_pb2.DatasetFeatureStatisticsList()
     listed.datasets.add().CopyFrom(train)
     outputs = _outputs(rng, 600)
-    # labels agree with the top class most of the time: a calibrated, better-than-chance model
-    top = outputs.argmax(axis=1)
-    wrong = rng.random(600) < 0.3
-    labels = [CLASSES[(t + 1) % 3] if w else CLASSES[t] for t, w in zip(top, wrong, strict=True)]
+    # each label drawn from the row's own probabilities: a calibrated model
+    cumulative = outputs.astype(np.float64).cumsum(axis=1)
+    drawn = (rng.random((600, 1)) * cumulative[:, -1:] > cumulative).sum(axis=1)
+    labels = [CLASSES[i] for i in drawn]
     profile = build_profile(SPEC, outputs, labels)
     # TEMPORARY (checks.py infers the eval profile's schema from a split named "train")
-    import dataclasses
-
     renamed = statistics_pb2.DatasetFeatureStatisticsList()
     renamed.CopyFrom(profile.statistics)
     renamed.datasets[0].name = "train"
@@ -400,8 +399,6 @@ def test_two_versions_are_reported_apart(shifted: VersionFindings, unshifted: Ve
 
 
 def _findings_as(found: VersionFindings, version: str) -> VersionFindings:
-    import dataclasses
-
     return dataclasses.replace(found, version=version)
 
 
@@ -422,3 +419,73 @@ def test_page_written_by_monitor_is_this_page(tmp_path: Path):
     page = (tmp_path / "report.html").read_text()
     assert page == render_html(report)
     assert _text(_by_id(_doc(page), "verdict")) == "no traffic"
+
+
+def test_a_version_without_an_eval_profile_says_what_was_not_checked(baseline: Baseline):
+    bare = dataclasses.replace(baseline, predictions=None, predictions_note="no profile <here>")
+    found = _findings(bare, keep_reference=False)
+    assert found.predictions is None and found.estimated is None  # the premise
+    doc = _doc(render_html(_report([found])))
+    section = _text(_by_id(doc, "v0"))
+    assert "Prediction drift" in section and "Not checked (see the notes)" in section
+    assert "Not estimated (see the notes)" in section
+    assert "no profile <here>" in section
+    assert doc.find(".//*[@id='trend-v0']") is None
+
+
+def test_a_performance_drop_is_an_alert(baseline: Baseline):
+    rng = np.random.default_rng(5)
+    table = _table(rng, N)
+    # near-uniform answers: low confidence, so the calibrated estimate falls far below eval
+    flat = np.full((N, 3), 1 / 3, np.float32) + rng.normal(0, 0.01, (N, 3)).astype(np.float32)
+    found = check_version(
+        "2", None, table, flat, _times(N), np.ones(N), baseline, max_accuracy_drop=0.05
+    )
+    assert found.performance_drop  # the premise
+    doc = _doc(render_html(_report([found])))
+    assert _text(_by_id(doc, "verdict")) == "alerts"
+    assert _text(_by_id(doc, "drop-v0")) == "performance drop"
+    assert "performance drop" in _text(_by_id(doc, "summary"))
+    first = _rows(doc, "performance-v0")[0]
+    assert _alert(first) and _text(first.find("td")).startswith("estimated accuracy")
+    assert "unknown (not logged)" in _text(_by_id(doc, "v0"))
+
+
+def test_unseen_categories_are_schema_anomalies_listed_and_flagged(baseline: Baseline):
+    rng = np.random.default_rng(13)
+    table = _table(rng, N)
+    islands = table.column("island").to_pylist()
+    islands[:300] = ["Atlantis\x01"] * 300
+    table = table.set_column(1, "island", pa.array(islands))
+    found = check_version(
+        "2",
+        "sha256:abc",
+        table,
+        _outputs(rng, N),
+        _times(N),
+        np.ones(N),
+        baseline,
+        max_accuracy_drop=0.05,
+    )
+    schema = [a for a in found.anomalies if not a.type.startswith("COMPARATOR_")]
+    assert [a.feature for a in schema] == ["island"]  # the premise
+    page = render_html(_report([found]))
+    doc = _doc(page)
+    types = [_text(r.findall("td")[1]) for r in _rows(doc, "anomalies-v0")]
+    assert schema[0].type in types
+    by_name = {_text(r.find("td")): r for r in _rows(doc, "skew-v0")}
+    assert _alert(by_name["island"])
+    assert _text(by_name["island"].findall("td")[8]) == "20.0%"  # unseen
+    assert "\\x01" in page and "\x01" not in page  # a control character shown, not written
+
+
+def test_model_version_identity_and_reasons_are_escaped(unshifted: VersionFindings):
+    found = dataclasses.replace(unshifted, version=EVIL, identity=EVIL, baseline=EVIL)
+    report = _report([found], unresolved={EVIL: EVIL}, skipped=Counter({EVIL: 1}))
+    report.model = EVIL
+    page = render_html(report)
+    assert EVIL not in page and "<script" not in page
+    doc = _doc(page)
+    assert _text(doc.find(".//title")) == f"Monitoring: {EVIL}"
+    assert f"Version {EVIL}" in _text(_by_id(doc, "v0"))
+    assert [_text(td) for td in _rows(doc, "unresolved")[0].findall("td")] == [EVIL, "–", EVIL]
