@@ -628,7 +628,7 @@ def _hour(text: str) -> dt.datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
-def _performance(v: VersionFindings, i: int, start: dt.datetime) -> list[str]:
+def _performance(v: VersionFindings, i: int, start: dt.datetime, end: dt.datetime) -> list[str]:
     out = ["<h3>Performance</h3>"]
     est = v.estimated
     if est is None and v.realized is None:
@@ -668,41 +668,52 @@ def _performance(v: VersionFindings, i: int, start: dt.datetime) -> list[str]:
             alert=[0] if v.performance_drop and rows else [],
         )
     )
-    out += _trend(v, i, start)
+    out += _trend(v, i, start, end)
     return out
 
 
-def _trend(v: VersionFindings, i: int, start: dt.datetime) -> list[str]:
+def _accuracy_axis(values: Sequence[float]) -> tuple[float, float]:
+    """A y axis in tenths holding ``values`` with room: an hour's noise in the fourth decimal
+    is not drawn as a fall, a drop of a few points shows."""
+    lo = max(0.0, math.floor((min(values) - 0.02) * 10) / 10)
+    hi = min(1.0, math.ceil((max(values) + 0.02) * 10) / 10)
+    return (lo, hi) if hi > lo else (0.0, 1.0)
+
+
+def _trend(v: VersionFindings, i: int, start: dt.datetime, end: dt.datetime) -> list[str]:
     points = []
     for t in v.trend:
         when = _hour(str(t.get("hour", "")))
         value = t.get("estimated_accuracy")
-        if when is None or not isinstance(value, int | float):
+        if when is None or not isinstance(value, int | float) or not math.isfinite(value):
             continue
         points.append((when, float(value), int(t.get("rows", 0)), str(t.get("hour"))))
     if not points:
         return []
-    xs = [(when - start).total_seconds() / 3600 for when, *_ in points]
-    series = [
-        Series(
-            "estimated accuracy",
-            xs,
-            [p[1] for p in points],
-            colour=_SERVING_COLOUR,
-            markers=True,
-            tips=[f"{h}: {num(a)} on {plural(r, 'row', 'rows')}" for _, a, r, h in points],
-        )
-    ]
+    # each hour drawn at its middle, on an axis spanning the whole window (quiet hours show)
+    xs = [(when - start).total_seconds() / 3600 + 0.5 for when, *_ in points]
+    x_domain = (min(0.0, *xs), max((end - start).total_seconds() / 3600, *xs))
+    ys = [p[1] for p in points]
+    tips = [f"{h}: {num(a)} on {plural(r, 'row', 'rows')}" for _, a, r, h in points]
+    series = [Series("estimated accuracy", xs, ys, colour=_SERVING_COLOUR, markers=True, tips=tips)]
     if v.eval_accuracy is not None:
-        ends = [min(xs), max(xs)] if len(xs) > 1 else [xs[0] - 0.5, xs[0] + 0.5]
+        ys = [*ys, v.eval_accuracy]
         series.append(
-            Series("eval accuracy", ends, [v.eval_accuracy] * 2, colour=_TRAIN_COLOUR, dashed=True)
+            Series(
+                "accuracy on the eval split",
+                list(x_domain),
+                [v.eval_accuracy] * 2,
+                colour=_TRAIN_COLOUR,
+                dashed=True,
+            )
         )
     chart = line_chart(
         series,
         title="Estimated accuracy per hour",
         x_label=f"hours since {start.isoformat(timespec='seconds').replace('+00:00', 'Z')}",
         y_label="accuracy",
+        x_domain=x_domain,
+        y_domain=_accuracy_axis(ys),
     )
     rows = [[escape(h), escape(count(r)), escape(num(a))] for _, a, r, h in points]
     return [
@@ -728,7 +739,7 @@ def _latency(v: VersionFindings, i: int) -> list[str]:
     ]
 
 
-def _version(v: VersionFindings, i: int, start: dt.datetime) -> list[str]:
+def _version(v: VersionFindings, i: int, start: dt.datetime, end: dt.datetime) -> list[str]:
     ok, kind = ("healthy", "good") if v.healthy else ("alerts", "bad")
     out = [
         f'<section class="version" id="v{i}">',
@@ -742,7 +753,7 @@ def _version(v: VersionFindings, i: int, start: dt.datetime) -> list[str]:
         *_anomalies(v, i),
         *_inputs_charts(v, i),
         *_drift(v, i),
-        *_performance(v, i, start),
+        *_performance(v, i, start, end),
         *_latency(v, i),
     ]
     if v.notes:
@@ -761,8 +772,8 @@ def render_html(report: _Report) -> str:
         The page, well-formed XML as well as HTML; the same report gives the same text.
     """
     title = f"Monitoring: {report.model}"
-    start = report.decoded.window.start
+    window = report.decoded.window
     body = [*_header(report, title), *_read(report)]
     for i, v in enumerate(report.versions):
-        body += _version(v, i, start)
+        body += _version(v, i, window.start, window.end)
     return page(title, body, css=_CSS)

@@ -157,6 +157,14 @@ def _rows(doc: ET.Element, table_id: str) -> list[ET.Element]:
     return _by_id(doc, table_id).findall("./tbody/tr")
 
 
+def _is_num(el: ET.Element) -> bool:
+    try:
+        float(_text(el))
+    except ValueError:
+        return False
+    return True
+
+
 def _alert(row: ET.Element) -> bool:
     return "alert" in row.get("class", "").split()
 
@@ -245,8 +253,17 @@ def test_trend_is_a_line_chart_with_one_point_per_hour_beside_eval(shifted: Vers
     svg = figure.find("svg")
     assert svg is not None and _text(svg.find("title")) == "Estimated accuracy per hour"
     lines = svg.findall("polyline")
-    assert [_text(p.find("title")) for p in lines] == ["estimated accuracy", "eval accuracy"]
+    assert [_text(p.find("title")) for p in lines] == [
+        "estimated accuracy",
+        "accuracy on the eval split",
+    ]
     assert len(svg.findall("circle")) == 3
+    # the x axis spans the whole window (3 hours); the y axis is not zoomed onto the hours' noise
+    ticks = svg.findall("text[@class='axis']")
+    x_ticks = [float(_text(t)) for t in ticks if t.get("text-anchor") == "middle" and _is_num(t)]
+    y_ticks = [float(_text(t)) for t in ticks if t.get("text-anchor") == "end"]
+    assert min(x_ticks) == 0 and max(x_ticks) == 3
+    assert max(y_ticks) - min(y_ticks) >= 0.1
     rows = _rows(doc, "trend-table-v0")
     assert [_text(r.find("td")) for r in rows] == [t["hour"] for t in shifted.trend]
     assert [int(_text(r.findall("td")[1])) for r in rows] == [t["rows"] for t in shifted.trend]
