@@ -21,6 +21,7 @@ from mlrail.components.validate.report.words import (
     measure_name,
     shown,
     stats_kind,
+    test_text,
     threshold_text,
     verdict,
 )
@@ -124,12 +125,16 @@ def _comparisons(report: ValidationReport, view: View) -> list[str]:
         '<p class="muted">Skew: a split against train in this run. Drift: a split against the '
         "same split of the baseline. L∞ distance for categorical features, Jensen-Shannon "
         "divergence for numeric ones; both run from 0 (same) to 1. The bar shows the value, "
-        "the black tick the threshold.</p>"
+        "the black tick the threshold. A threshold the schema does not fix is the test's "
+        "critical value at the sizes compared (5% false alarms over all features, never below "
+        "a floor), plus for a JS divergence what the binning of the two histograms may add "
+        "when their edges differ.</p>"
     )
     out.append(
         '<div class="scroll"><table id="comparisons-table"><thead><tr><th>Feature</th>'
         "<th>Kind</th><th>Measure</th>"
-        "<th>Split</th><th>Against</th><th>Value</th><th>Threshold</th><th>Result</th></tr>"
+        "<th>Split</th><th>Against</th><th>Value</th><th>Threshold</th><th>Result</th>"
+        "<th>Test</th></tr>"
         "</thead><tbody>"
     )
     for c in cs:
@@ -155,7 +160,8 @@ def _comparisons(report: ValidationReport, view: View) -> list[str]:
             f'<td title="{escape(c.measure)}">{escape(measure_name(c.measure))}</td>'
             f'<td class="split">{_split_cell(view, c.split)}</td><td>{against}</td>'
             f'<td class="n">{escape(num(c.value))}{meter}</td>'
-            f'<td class="n">{escape(threshold_text(c))}</td><td>{result}</td></tr>'
+            f'<td class="n">{escape(threshold_text(c))}</td><td>{result}</td>'
+            f'<td class="muted">{escape(test_text(c))}</td></tr>'
         )
     return [*out, "</tbody></table></div></section>"]
 

@@ -16,6 +16,7 @@ from mlrail.components.validate.report.words import (
     measure_name,
     shown,
     split_order,
+    test_text,
     threshold_text,
     verdict,
 )
@@ -79,7 +80,7 @@ def render_markdown(report: ValidationReport) -> str:
         lines += [
             f"- **{_md(shown(c.feature))}** {_md(c.kind)} {_md(c.split)} vs "
             f"{_md(against_text(c))}: {_md(measure_name(c.measure))} {num(c.value)} "
-            f"&gt; {threshold_text(c)}"
+            f"&gt; {threshold_text(c)}{f' ({_md(test_text(c))})' if c.test else ''}"
             for c in exceeded
         ]
     largest = sorted(
@@ -91,8 +92,8 @@ def render_markdown(report: ValidationReport) -> str:
             "",
             "### Largest skew/drift values",
             "",
-            "| Feature | Kind | Split vs | Measure | Value | Threshold |",
-            "|---|---|---|---|---:|---:|",
+            "| Feature | Kind | Split vs | Measure | Value | Threshold | Test |",
+            "|---|---|---|---|---:|---:|---|",
         ]
         for c in largest:
             value = num(c.value)
@@ -101,6 +102,6 @@ def render_markdown(report: ValidationReport) -> str:
             lines.append(
                 f"| {_md(shown(c.feature))} | {_md(c.kind)} | {_md(c.split)} vs "
                 f"{_md(against_text(c))} | {_md(measure_name(c.measure))} | {value} | "
-                f"{threshold_text(c)} |"
+                f"{threshold_text(c)} | {_md(test_text(c))} |"
             )
     return "\n".join(lines) + "\n"

@@ -16,6 +16,7 @@ from mlrail.charts import PALETTE, num, plural
 from mlrail.components.validate.findings import ValidationReport
 from mlrail.validation.findings import Comparison
 from mlrail.validation.schema import IDENTIFIER, has_tag
+from mlrail.validation.thresholds import CHI2, FIXED, Z
 
 __all__ = [
     "Feature",
@@ -33,6 +34,7 @@ __all__ = [
     "split_order",
     "standard_histogram",
     "stats_kind",
+    "test_text",
     "threshold_text",
     "verdict",
 ]
@@ -76,6 +78,25 @@ def measure_name(m: str) -> str:
 
 def threshold_text(c: Comparison) -> str:
     return "–" if c.threshold is None else num(c.threshold)
+
+
+_TESTS = {CHI2: "G-test (χ²)", Z: "z-test per value", FIXED: "fixed in the schema"}
+
+
+def test_text(c: Comparison) -> str:
+    """Where the threshold came from: the test, its p-value and level, the sizes compared and,
+    for a JS divergence, the allowance for the histograms' alignment (:mod:`mlrail.validation.
+    thresholds`); "–" with no threshold."""
+    if not c.test:
+        return "–"
+    parts = [_TESTS.get(c.test, c.test)]
+    if c.p_value is not None and c.alpha is not None:
+        parts.append(f"p {c.p_value:.2g} (level {c.alpha:.2g})")
+    if c.sizes is not None:
+        parts.append(f"{c.sizes[0]:,.0f} vs {c.sizes[1]:,.0f} values")
+    if c.allowance:
+        parts.append(f"threshold + {num(c.allowance)} for the binning")
+    return "; ".join(parts)
 
 
 def by_interest(comparisons: Iterable[Comparison]) -> list[Comparison]:

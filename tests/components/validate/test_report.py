@@ -86,8 +86,25 @@ def _schema(**types: int) -> schema_pb2.Schema:
     return schema
 
 
-SKEW_SPECIES = Comparison("species", "skew", "L_INFTY", "eval", "train", 0.25, 0.1)
-SKEW_BILL = Comparison("bill", "skew", "JENSEN_SHANNON_DIVERGENCE", "eval", "train", 0.0123, 0.1)
+SKEW_SPECIES = Comparison(
+    "species", "skew", "L_INFTY", "eval", "train", 0.25, 0.1, "z", 0.001, 0.0125, (64, 270)
+)
+SKEW_BILL = Comparison(
+    "bill",
+    "skew",
+    "JENSEN_SHANNON_DIVERGENCE",
+    "eval",
+    "train",
+    0.0123,
+    0.1,
+    "chi2",
+    0.9,
+    0.0125,
+    (64.0, 268.0),
+    0.045,
+)
+SPECIES_TEST = "z-test per value; p 0.001 (level 0.013); 64 vs 270 values"
+BILL_TEST = "G-test (χ²); p 0.9 (level 0.013); 64 vs 268 values; threshold + 0.045 for the binning"
 DRIFT_BILL = Comparison("bill", "drift", "JENSEN_SHANNON_DIVERGENCE", "eval", "eval", 0.0456, None)
 EMPTY_TEST = Anomaly("test", None, "DATASET_LOW_NUM_EXAMPLES", "split 'test' has 0 example(s)")
 UNEXPECTED = Anomaly(
@@ -220,9 +237,9 @@ def test_every_comparison_is_shown_and_only_exceeded_ones_highlighted():
         ["bill", "skew", "JS divergence", "eval", "train", "0.0123"],
     ]
     assert [c[6:] for c in cells] == [
-        ["0.1", "▲ exceeded"],
-        ["–", "no threshold"],
-        ["0.1", "within"],
+        ["0.1", "▲ exceeded", SPECIES_TEST],
+        ["–", "no threshold", "–"],
+        ["0.1", "within", BILL_TEST],
     ]
     assert ["exceeded" in _classes(r) for r in rows] == [True, False, False]
 
@@ -391,10 +408,13 @@ def test_markdown_summary():
     unexpected = "`ENUM_TYPE_UNEXPECTED_STRING_VALUES`: 1 value(s) not in domain"
     assert f"- **eval** species {unexpected}: '{NANDU}'" in lines
     exceeded = lines[lines.index("### Thresholds exceeded (1)") + 2 :]
-    assert exceeded[0] == "- **species** skew eval vs train: L∞ distance 0.25 &gt; 0.1"
+    assert exceeded[0] == (
+        f"- **species** skew eval vs train: L∞ distance 0.25 &gt; 0.1 ({SPECIES_TEST})"
+    )
     table = lines[lines.index("### Largest skew/drift values") + 4 :]
     assert [row.split(" | ")[0] for row in table] == ["| species", "| bill", "| bill"]
     assert "**0.25** ⚠️" in table[0] and "0.0456" in table[1] and "0.0123" in table[2]
+    assert table[0].endswith(f"| 0.1 | {SPECIES_TEST} |") and table[1].endswith("| – | – |")
 
 
 def test_markdown_escapes_data_and_omits_empty_sections():

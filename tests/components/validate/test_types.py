@@ -267,7 +267,7 @@ def test_column_names_of_any_kind_survive_validate_and_both_reports(tmp_path: Pa
     assert r"2024 \| Sales" in md and r"\`tick\`" in md and "&lt;b&gt;&amp;" in md
     assert "<b>" not in md
     rows = [line for line in md.splitlines() if "| skew |" in line]
-    assert rows and all(len(re.findall(r"(?<!\\)\|", row)) == 7 for row in rows)  # 6 cells
+    assert rows and all(len(re.findall(r"(?<!\\)\|", row)) == 8 for row in rows)  # 7 cells
 
 
 def test_mlrail_schema_keeps_names_and_marks_dates_from_a_csv(tmp_path: Path) -> None:
