@@ -506,3 +506,77 @@ def test_model_version_identity_and_reasons_are_escaped(unshifted: VersionFindin
     assert _text(doc.find(".//title")) == f"Monitoring: {EVIL}"
     assert f"Version {EVIL}" in _text(_by_id(doc, "v0"))
     assert [_text(td) for td in _rows(doc, "unresolved")[0].findall("td")] == [EVIL, "–", EVIL]
+
+
+def test_a_real_window_through_monitor(tmp_path: Path):
+    """Logged V2 requests (a shifted ``bill``, two corrupt lines, a version with no model
+    spec) read, decoded and checked by monitor: its page names what was found."""
+    from mlrail.artifacts.modelspec import input_names
+    from mlrail.artifacts.tfmd import write_statistics
+    from mlrail.components.monitor.baseline import BaselineSources
+    from mlrail.components.monitor.core import monitor
+    from mlrail.validation.statistics import summarize
+    from tests.components.monitor.payloads import (
+        record,
+        v2_inputs,
+        v2_output,
+        write_lines,
+        write_records,
+    )
+
+    columns = {"bill": "float32", "island": "string", EVIL: "string"}
+    names = input_names(columns)
+    spec = dataclasses.replace(SPEC, inputs=[InputSpec(names[c], c, d) for c, d in columns.items()])
+    spec.write(tmp_path / "repo" / "penguins" / "2")
+    rng = np.random.default_rng(17)
+    rows = _table(rng, 400)
+    train = statistics_pb2.DatasetFeatureStatisticsList()
+    train.datasets.add().CopyFrom(statistics_from_batches("train", rows))
+    write_statistics(tmp_path / "stats", train, summarize(train))
+
+    records = []
+    # the training rows again in another order, 5 per request over two hours: only bill moves
+    served = rows.take(pa.array(rng.permutation(400)))
+    for k in range(80):
+        t = served.slice(5 * k, 5)
+        inputs = v2_inputs(
+            {
+                "bill": ("FP32", t.column("bill").to_numpy().astype(np.float32) * 1.5),
+                "island": ("BYTES", np.array(t.column("island").to_pylist(), dtype=object)),
+                EVIL: ("BYTES", np.array(t.column(EVIL).to_pylist(), dtype=object)),
+            }
+        )
+        when = START + dt.timedelta(hours=1, minutes=90 * k / 80)
+        outputs = [v2_output(_outputs(rng, 5))]
+        records.append(record(when, rid=f"r{k}", version="2", inputs=inputs, outputs=outputs))
+    records.append(record(START + dt.timedelta(hours=2), rid="x", version="9", identity=None))
+    write_records(tmp_path / "logs", records)
+    write_lines(tmp_path / "logs", "penguins", START + dt.timedelta(hours=2), [b"{oops\n"], seq=7)
+
+    report = monitor(
+        str(tmp_path / "logs"),
+        "penguins",
+        tmp_path / "statistics",
+        tmp_path / "anomalies",
+        tmp_path / "report.html",
+        window="3h",
+        window_end=END.isoformat(),
+        sources=BaselineSources(
+            baseline_statistics=str(tmp_path / "stats"),
+            model_repository=str(tmp_path / "repo"),
+        ),
+    )
+    page = (tmp_path / "report.html").read_text()
+    assert page == render_html(report)
+    doc = _doc(page)
+    assert_self_contained(page)
+    assert _text(_by_id(doc, "verdict")) == "alerts"
+    skew = _rows(doc, "skew-v0")
+    assert _text(skew[0].find("td")) == "bill" and _alert(skew[0])
+    assert not any(_alert(r) for r in skew[1:])
+    assert {_text(r.find("td")) for r in _rows(doc, "skipped")} == {"not_json"}
+    (unresolved,) = _rows(doc, "unresolved")
+    assert _text(unresolved.find("td")) == "version 9"
+    assert _text(unresolved.findall("td")[1]) == "1"
+    section = _text(_by_id(doc, "v0"))
+    assert "400 rows answered" in section and "Not checked (see the notes)" in section
