@@ -61,6 +61,8 @@ Model repository layout (``local``; :mod:`mlrail.artifacts.model_repository`'s):
     <repository>/<model_name>/<version>/model.onnx        versions 1, 2, 3, ...
     <repository>/<model_name>/<version>/model_spec.json
     <repository>/<model_name>/<version>/model_config.pbtxt, model.sig   a signed model's
+    <repository>/<model_name>/logging.json   {"sample_rate": r} when log_sample_rate > 0 (else
+                                             removed): mlrail serve logs it to <repository>/_logs
 
 Output layout of the ``deployment`` artifact::
 
@@ -105,6 +107,7 @@ from mlrail.components.deploy.signature import Signature, check, resolve_key, st
 from mlrail.errors import DataError
 from mlrail.io import atomic_dir, atomic_write_json, atomic_write_text, read_json
 from mlrail.registry import RegistryError
+from mlrail.serving.payload_log.settings import write_sample_rate
 
 __all__ = [
     "DEPLOYMENT_MODES",
@@ -318,14 +321,26 @@ def _identity(onnx_file: Path) -> str:
 
 def _deploy_local(
     src: Path, deployment_dir: str | Path, model_repository: str, model_name: str, sha: str,
-    identity: str, signature: Signature, key: str,
+    identity: str, signature: Signature, key: str, log_sample_rate: float = 0.0,
 ) -> Deployment:  # fmt: skip
     """Push a new version, unless the newest one is this model (same identity and spec, and,
-    for a signed model, signed too: verified with ``key`` when one is configured)."""
+    for a signed model, signed too: verified with ``key`` when one is configured).
+
+    Payload logging is switched on (``logging.json``) or off first, so the new version's first
+    answers are logged, and a rate out of range refuses the deploy before anything is pushed.
+    """
     if not model_repository:
         raise ValueError("target 'local' needs a model_repository folder")
     root = Path(model_repository).expanduser().resolve() / model_name
     spec = ModelSpec.read(src)
+    if (
+        isinstance(log_sample_rate, bool)
+        or not isinstance(log_sample_rate, int | float)
+        or not 0.0 <= log_sample_rate <= 1.0
+    ):
+        raise ValueError(f"log_sample_rate must be from 0 (off) to 1, got {log_sample_rate!r}")
+    root.mkdir(parents=True, exist_ok=True)
+    write_sample_rate(root, log_sample_rate)
     newest = repository.latest_version(root)
     previous = model_identity(newest / MODEL_FILE) if newest is not None else ""
     if (
@@ -421,6 +436,9 @@ def deploy(
     ``log_sample_rate`` (0: off) logs that fraction of answered requests; for ``render`` and
     ``kserve`` to ``payload_log_url`` (empty: the ``mlrail-payload-logs`` receiver Service in
     ``namespace``), which writes the payload log layout to the object store.
+    For ``local``, ``<model_repository>/<model_name>/logging.json`` is written
+    (``{"sample_rate": r}``, atomically; removed for 0: :mod:`mlrail.serving.payload_log.settings`)
+    and ``mlrail serve`` logs the model under ``<model_repository>/_logs``.
 
     ``api``, ``http`` and ``clock`` replace the Kubernetes API (default: in-cluster credentials,
     else kubeconfig), the smoke test's HTTP POST and the waits' clock (target ``kserve``).
@@ -447,8 +465,9 @@ def deploy(
     releaser = Releaser(model_name, release or ReleaseContext())
     if target == "local":
         result = _deploy_local(
-            src, deployment_dir, model_repository, model_name, sha, identity, signature, key
-        )
+            src, deployment_dir, model_repository, model_name, sha, identity, signature, key,
+            log_sample_rate,
+        )  # fmt: skip
         return _finish(releaser, deployment_dir, result, {}, None, artifact)
     if not onnx_model_uri:
         raise ValueError(f"target {target!r} needs the onnx_model artifact's URI")
