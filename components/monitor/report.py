@@ -64,6 +64,9 @@ _TESTS = {
     "fixed": "fixed threshold",
 }
 
+# the realized figures shown, in this order (mlrail.artifacts.predictions.realized_metrics)
+_REALIZED = ("accuracy", "error_rate", "unknown_labels", "rmse", "mae", "bias")
+
 _CSS = """
 .charts { flex-wrap: nowrap; gap: 10px; }
 .nochart { font-size: 11px; color: #6b6b6b; padding: 8px 0; width: 120px; }
@@ -648,17 +651,14 @@ def _performance(v: VersionFindings, i: int, start: dt.datetime, end: dt.datetim
         )
     if v.eval_accuracy is not None:
         rows.append(["accuracy on the eval split", escape(num(v.eval_accuracy)), "–", "–"])
-    for name, value in sorted((v.realized or {}).items()):
-        if name == "labelled_rows" or not isinstance(value, int | float):
-            continue
-        rows.append(
-            [
-                f"realized {escape(name)} (labelled rows)",
-                escape(num(float(value))),
-                "–",
-                escape(count((v.realized or {}).get("labelled_rows", 0))),
-            ]
-        )
+    realized = v.realized or {}
+    labelled = realized.get("labelled_rows", realized.get("rows", 0))
+    for name in _REALIZED:
+        value = realized.get(name)
+        if isinstance(value, int | float):
+            text = count(value) if name == "unknown_labels" else num(float(value))
+            what = f"realized {name.replace('_', ' ')} (labelled rows)"
+            rows.append([escape(what), escape(text), "–", escape(count(labelled))])
     out.append(
         table(
             ["Figure", "Value", "95% interval", "Rows"],

@@ -284,6 +284,7 @@ def test_performance_shows_the_estimate_interval_eval_and_realized(baseline: Bas
     assert est[2] == f"{found.estimated.low:.4g} – {found.estimated.high:.4g}"
     assert rows["accuracy on the eval split"][1] == f"{found.eval_accuracy:.4g}"
     realized = rows["realized accuracy (labelled rows)"]
+    assert "realized error rate (labelled rows)" in rows
     assert realized[1] == f"{found.realized['accuracy']:.4g}"
     assert realized[3] == f"{found.realized['labelled_rows']:,}"
 
@@ -580,3 +581,43 @@ def test_a_real_window_through_monitor(tmp_path: Path):
     assert _text(unresolved.findall("td")[1]) == "1"
     section = _text(_by_id(doc, "v0"))
     assert "400 rows answered" in section and "Not checked (see the notes)" in section
+
+
+def test_a_regressor_shows_drift_and_realized_error_and_no_estimate():
+    rng = np.random.default_rng(19)
+    spec = dataclasses.replace(SPEC, task="regression", output="predictions", classes=[])
+    rows = _table(rng, 400)
+    listed = statistics_pb2.DatasetFeatureStatisticsList()
+    listed.datasets.add().CopyFrom(statistics_from_batches("train", rows))
+    eval_out = rng.normal(10.0, 2.0, (300, 1)).astype(np.float32)
+    profile = build_profile(spec, eval_out, (eval_out[:, 0] + rng.normal(0, 1, 300)).tolist())
+    # TEMPORARY (as in the baseline fixture)
+    renamed = statistics_pb2.DatasetFeatureStatisticsList()
+    renamed.CopyFrom(profile.statistics)
+    renamed.datasets[0].name = "train"
+    profile = dataclasses.replace(profile, statistics=renamed)
+    base = Baseline(listed.datasets[0], infer_schema(listed), profile, spec, "regressor baseline")
+    served = rng.normal(10.0, 2.0, (400, 1)).astype(np.float32)
+    labels = (served[:, 0] + 0.5).tolist()
+    found = check_version(
+        "1",
+        None,
+        rows,
+        served,
+        _times(400),
+        np.ones(400),
+        base,
+        max_accuracy_drop=0.05,
+        labels=pa.array(labels),
+    )
+    assert found.estimated is None and found.realized is not None  # the premise
+    doc = _doc(render_html(_report([found], records=400)))
+    assert [_text(r.find("td")) for r in _rows(doc, "drift-v0")] == ["prediction"]
+    perf = {_text(r.find("td")): _text(r.findall("td")[1]) for r in _rows(doc, "performance-v0")}
+    assert set(perf) == {
+        "realized rmse (labelled rows)",
+        "realized mae (labelled rows)",
+        "realized bias (labelled rows)",
+    }
+    assert perf["realized bias (labelled rows)"] == f"{found.realized['bias']:.4g}"
+    assert doc.find(".//*[@id='trend-v0']") is None
