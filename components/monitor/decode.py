@@ -10,7 +10,14 @@ spec's order:
 - ``string`` inputs: a ``string`` column; ``null`` and ``""`` are missing (null), since the model
   maps both to its OOV bucket;
 - ``datetime`` inputs (days since 1970-01-01 UTC, sent as numbers or ISO 8601 strings,
-  :mod:`mlrail.datetimes`): a ``timestamp[us, UTC]`` column; ``null``, NaN and ``""`` missing.
+  :mod:`mlrail.datetimes`): a ``timestamp[us, UTC]`` column, the microsecond nearest the days
+  sent (exact from 1880 to 2059, where float64 days resolve microseconds); ``null``, NaN and
+  ``""`` missing.
+
+A number input logged from the binary extension holds the float32's shortest decimal (the
+logger's conversion): the same float32, and the client's own decimal when it had 7 digits or
+fewer. Booleans in a number input read as 1 and 0, as numpy and Arrow read them (the server
+refuses them, so its logs have none).
 
 An input is found by its column name, or by its TensorFlow-side name (models exported before the
 graph took the columns' names); its shape is ``[n, 1]`` or ``[n]`` and its data flat or nested to
@@ -22,9 +29,12 @@ its row within the request (so a ground-truth file joins on request id and row),
 timestamp and the server's latency.
 
 A record that cannot be decoded (an input missing, a wrong shape, batch sizes that disagree, a
-value of the wrong type, the output missing or of another width) is skipped and counted by
-reason, never raised. Values are collected per column across records and turned into arrays
-once per chunk of rows (no per-value Python work on the common path).
+value of the wrong type: text in a number input, a number in a text one, a date that is not
+ISO 8601; the output missing or of another width) is skipped and counted by reason, never
+raised; an input the model does not take is ignored.
+
+Values are collected per column across records and turned into arrays once per chunk of rows
+(no per-value Python work on the common path).
 """
 
 from __future__ import annotations

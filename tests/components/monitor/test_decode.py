@@ -265,6 +265,8 @@ def test_inputs_in_any_order_nested_flat_or_by_tensorflow_name(tmp_path: Path) -
             _tensor("extra", "FP32", [0]),  # an input the model does not take: ignored
         ],
     ]
+    # and several records in one order other than the spec's (the fast path reorders them)
+    variants += [[_tensor("Island", "BYTES", [s]), _tensor("Größe", "FP32", [6])] for s in "tu"]
     records = [
         record(T, rid=f"r{i}", inputs=v, outputs=[v2_output(_probs(1))])
         for i, v in enumerate(variants)
@@ -272,8 +274,8 @@ def test_inputs_in_any_order_nested_flat_or_by_tensorflow_name(tmp_path: Path) -
     write_records(tmp_path, records)
     got = _one(tmp_path, spec)
     assert got.features.to_pydict() == {
-        "Größe": [1.0, 2.0, 3.0, 4.0, 5.0],
-        "Island": ["x", "y", "z", "w", "v"],
+        "Größe": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 6.0],
+        "Island": ["x", "y", "z", "w", "v", "t", "u"],
     }
     assert got.skipped == {}
 
