@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 import pyarrow as pa
 import pytest
+import tritonclient.http as triton
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -405,3 +407,63 @@ def test_decode_takes_records_from_iter_records(tmp_path: Path) -> None:
     assert got.features.column("x").to_pylist() == [7.0]
     key: GroupKey = records[0].key
     assert key == ("1", "sha256:ab")
+
+
+def test_reads_what_the_servers_own_writer_wrote(tmp_path: Path) -> None:
+    """The server's file sink (partitioned writer, its record format, binary bodies turned into
+    JSON), small files so it rotates, two hours across a day boundary, two versions."""
+    from mlrail.serving.payload_log.file_sink import FileSink
+    from mlrail.serving.payload_log.writer import Entry
+
+    spec = _spec({"Bill length": "float32", "Île": "string"})
+    start = dt.datetime(2026, 12, 2, 23, 59, 58, tzinfo=UTC)
+    entries = []
+    for i in range(12):
+        sent = {
+            "Bill length": ("FP32", np.array([i + 0.5, np.nan], dtype=np.float32)),
+            "Île": ("BYTES", np.array([f"é{i}", ""], dtype=object)),
+        }
+        tensors = []
+        for name, (datatype, values) in sent.items():
+            tensor = triton.InferInput(name, [2, 1], datatype)
+            tensor.set_data_from_numpy(values.reshape(-1, 1), binary_data=i % 2 == 1)
+            tensors.append(tensor)
+        body, header = triton.InferenceServerClient.generate_request_body(tensors)
+        answer = orjson.dumps({"model_name": MODEL, "outputs": [v2_output(_probs(2, seed=i))]})
+        entries.append(
+            Entry(
+                request_id=f"q{i}",
+                model=MODEL,
+                version="1" if i < 8 else "2",
+                timestamp=(start + dt.timedelta(milliseconds=500 * i)).timestamp(),
+                latency=0.002,
+                request=body,
+                response=answer,
+                request_header_length=header,
+                response_header_length=None,
+                identity="sha256:one" if i < 8 else "sha256:two",
+            )
+        )
+    sink = FileSink(tmp_path, max_file_bytes=1500, retention_hours=None)
+    sink.write(entries[:5])
+    sink.write(entries[5:])
+    sink.close()
+    files = sorted(tmp_path.rglob("*.jsonl"))
+    assert len(files) > 2 and {f.parent.parent.name for f in files} == {"2026-12-02", "2026-12-03"}
+    w = log_window(str(tmp_path), MODEL, window="1h", window_end="2026-12-03T00:30:00Z")
+    got = decode_window(w, lambda key: spec)
+    assert got.stats.num_skipped == 0 and got.stats.files == len(files)
+    assert list(got.groups) == [("1", "sha256:one"), ("2", "sha256:two")]
+    first = got.groups[("1", "sha256:one")]
+    assert first.features.column("Bill length").to_pylist() == [
+        v for i in range(8) for v in (i + 0.5, None)
+    ]
+    assert first.features.column("Île").to_pylist() == [
+        v for i in range(8) for v in (f"é{i}", None)
+    ]
+    assert first.keys.column("request_id").to_pylist() == [f"q{i}" for i in range(8) for _ in "ab"]
+    assert first.latencies.tolist() == [2.0] * 8
+    np.testing.assert_array_equal(
+        got.groups[("2", "sha256:two")].outputs,
+        np.concatenate([_probs(2, seed=i) for i in range(8, 12)]),
+    )
