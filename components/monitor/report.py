@@ -151,7 +151,9 @@ def _bars(
             bars.append(Bar(label, None, "not recorded", name=name))
             continue
         n = n or 0.0
-        bars.append(Bar(label, n / present if present else 0.0, pct(n, present), name=name))
+        share = n / present if present else 0.0
+        tip = f"{name}: {count(n)} ({pct(n, present)})"
+        bars.append(Bar(label, share, pct(n, present), tip, name=name))
     more = s.unique - sum(1 for b in bars if b.value)
     return hbars(
         bars,

@@ -621,3 +621,19 @@ def test_a_regressor_shows_drift_and_realized_error_and_no_estimate():
     }
     assert perf["realized bias (labelled rows)"] == f"{found.realized['bias']:.4g}"
     assert doc.find(".//*[@id='trend-v0']") is None
+
+
+def test_a_bar_tells_its_count_on_hover(shifted: VersionFindings):
+    doc = _doc(render_html(_report([shifted])))
+    island = next(r for r in _rows(doc, "charts-v0") if _text(r.find("td")) == "island")
+    serving = island.findall(".//figure")[1]
+    tips = [_text(t) for t in serving.findall(".//rect/title")]
+    counts = {
+        b.label: b.sample_count
+        for f in shifted.serving.features
+        if f.path.step[0] == "island"
+        for b in f.string_stats.rank_histogram.buckets
+    }
+    assert sorted(tips) == sorted(
+        f"{k}: {int(n):,} ({100 * n / N:.1f}%)" for k, n in counts.items()
+    )
