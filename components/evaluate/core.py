@@ -52,6 +52,11 @@ Outputs::
                        (pass|fail|skipped), "reason", "passed"}]}
                        ("passed" is false only for a failed check: a skipped one does not
                        withhold the blessing)
+      predictions/     the eval predictions profile monitor compares served predictions with:
+                       FeatureStats.pb (statistics of the predictions table of the labelled
+                       eval rows) and profile.json (calibration for the expected accuracy,
+                       realized figures); layout in :mod:`mlrail.validation.predictions`.
+                       Built from the outputs computed above, no second inference pass.
     report_path        one self-contained HTML page (see :mod:`.report`)
 """
 
@@ -66,7 +71,7 @@ import numpy as np
 import pyarrow as pa
 
 from mlrail.artifacts.examples import read_split
-from mlrail.artifacts.modelspec import TASKS, ModelSpec
+from mlrail.artifacts.modelspec import CLASSIFICATION, TASKS, ModelSpec
 from mlrail.components.evaluate.baselines import find_baseline
 from mlrail.components.evaluate.checks import run_checks, validate_thresholds, with_defaults
 from mlrail.components.evaluate.fairness import FAIRNESS_METRICS, compute_fairness
@@ -91,6 +96,7 @@ from mlrail.components.evaluate.thresholds import (
     parse_thresholds,
 )
 from mlrail.errors import DataError, ModelError
+from mlrail.validation.predictions import PredictionsProfile, build_profile
 
 __all__ = [
     "Options",
@@ -174,6 +180,12 @@ def _baseline_outputs(base: Predictor, spec: ModelSpec, table: pa.Table, where: 
     if b.classes != spec.classes:
         out = out[:, [b.classes.index(c) for c in spec.classes]]
     return out
+
+
+def _profile(spec: ModelSpec, pred: np.ndarray, y: np.ndarray, where: str) -> PredictionsProfile:
+    """The eval predictions profile of the model's outputs ``pred`` on labelled rows ``y``."""
+    labels = np.asarray(spec.classes, dtype=object)[y] if spec.task in CLASSIFICATION else y
+    return build_profile(spec, pred, labels, where)
 
 
 class Options(TypedDict, total=False):
@@ -370,7 +382,8 @@ def evaluate_table(
         min_slice_rows,
         where,
     )
-    write_outputs(ev, metrics_path, blessing_dir, report_path)
+    profile = _profile(spec, pred, y, where) if blessing_dir is not None else None
+    write_outputs(ev, metrics_path, blessing_dir, report_path, predictions=profile)
     # after the outputs are written: the event's links point at files that exist
     ev.deliveries = send_events(
         ev,

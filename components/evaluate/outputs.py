@@ -1,4 +1,5 @@
-"""The files evaluate writes: metrics.json, blessing/blessing.json and the HTML report.
+"""The files evaluate writes: metrics.json, blessing/blessing.json (with the eval predictions
+profile beside it, blessing/predictions/) and the HTML report.
 
 Their layouts are written once, in :mod:`.core`'s docstring; the KFP ``Metrics`` and
 ``ClassificationMetrics`` figures come from :class:`.results.Evaluation` (the component logs them).
@@ -15,6 +16,7 @@ from mlrail.components.evaluate.metrics import Curves
 from mlrail.components.evaluate.report import render_html
 from mlrail.components.evaluate.results import Evaluation
 from mlrail.io import atomic_dir, atomic_write_json, atomic_write_text
+from mlrail.validation.predictions import PredictionsProfile, save_profile
 
 __all__ = ["blessing_json", "metrics_json", "write_outputs"]
 
@@ -24,13 +26,21 @@ def write_outputs(
     metrics_path: str | Path | None,
     blessing_dir: str | Path | None,
     report_path: str | Path | None,
+    *,
+    predictions: PredictionsProfile | None = None,
 ) -> None:
-    """Write metrics.json, blessing_dir/blessing.json and the HTML report; each not when None."""
+    """Write metrics.json, blessing_dir/blessing.json and the HTML report; each not when None.
+
+    ``predictions``, the eval predictions profile, goes into ``blessing_dir/predictions/``
+    (:mod:`mlrail.validation.predictions`), in the same atomic step as blessing.json.
+    """
     if metrics_path is not None:
         atomic_write_json(metrics_path, finite(metrics_json(ev)))
     if blessing_dir is not None:
         with atomic_dir(blessing_dir) as tmp:
             atomic_write_json(tmp / "blessing.json", finite(blessing_json(ev)))
+            if predictions is not None:
+                save_profile(tmp, predictions)
     if report_path is not None:
         atomic_write_text(report_path, render_html(ev))
 

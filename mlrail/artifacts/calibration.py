@@ -38,6 +38,13 @@ accuracy's own spread around its expectation on ``n`` rows (``sum p_i (1 - p_i) 
 of independent Bernoulli trials), and the calibration's sampling error (each bin's value is a
 proportion on its eval rows: ``sum_b w_b**2 v_b (1 - v_b) / n_b``, ``w_b`` the window's share
 of rows in bin ``b``); the raw confidences (``identity``) carry no calibration term.
+
+Binary classifiers also get an expected ROC AUC (:func:`expected_roc_auc`): the same map is
+fitted from the score, P(``classes[1]``), to P(the label is ``classes[1]``) (the fit is the same:
+:func:`fit_calibration` with the positive outcome in place of "correct"), and each row of a
+window counts as a fractional positive (its calibrated score) and negative (the rest), as
+NannyML does: the expected AUC is the share of (positive, negative) pairs ranked right by the
+raw score, ties counting half, as a ratio of expected pair counts.
 """
 
 from __future__ import annotations
@@ -60,6 +67,7 @@ __all__ = [
     "Calibration",
     "expected_accuracy",
     "expected_calibration_error",
+    "expected_roc_auc",
     "estimate_accuracy",
     "fit_calibration",
 ]
@@ -305,6 +313,37 @@ def estimate_accuracy(calibration: Calibration, confidences: np.ndarray) -> Accu
         var += float(np.sum(w**2 * v * (1.0 - v) / rows))
     se = math.sqrt(var)
     return AccuracyEstimate(value, se, max(0.0, value - _Z95 * se), min(1.0, value + _Z95 * se), n)
+
+
+def expected_roc_auc(calibration: Calibration, scores: np.ndarray) -> float | None:
+    """A binary classifier's expected ROC AUC on a window, from its scores alone.
+
+    Args:
+        calibration: The map from score to P(positive) (:func:`fit_calibration` on the eval
+            split's scores and positive outcomes).
+        scores: The window's scores, P(``classes[1]``) as the model gives it.
+
+    Returns:
+        The expected AUC; None when it is undefined (fewer than 2 rows, or every row certainly
+        positive or certainly negative).
+    """
+    s = np.asarray(scores, dtype=np.float64).reshape(-1)
+    pos = calibration.apply(s)
+    neg = 1.0 - pos
+    order = np.argsort(s, kind="stable")
+    s, pos, neg = s[order], pos[order], neg[order]
+    # tie groups of equal scores, ascending: a positive beats every negative below its group
+    # and half of those in it (less itself: a row is never paired with itself)
+    starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
+    group_pos = np.add.reduceat(pos, starts) if len(s) else np.zeros(0)
+    group_neg = np.add.reduceat(neg, starts) if len(s) else np.zeros(0)
+    below = np.cumsum(group_neg) - group_neg
+    self_pairs = float(np.sum(pos * neg))
+    right = float(np.sum(group_pos * (below + 0.5 * group_neg))) - 0.5 * self_pairs
+    pairs = float(pos.sum() * neg.sum()) - self_pairs
+    if len(s) < 2 or pairs <= 1e-12:
+        return None
+    return right / pairs
 
 
 def expected_accuracy(calibration: Calibration, confidences: np.ndarray) -> float:

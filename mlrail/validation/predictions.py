@@ -18,12 +18,16 @@ Layout (inside the blessing folder)::
                         {"method": "identity"|"histogram", "edges", "values", "rows",
                         "eval_rows", "eval_accuracy", "ece_before", "ece_after", "cv",
                         "folds", "ece_bins", "prior_rows"},
+                        "score_calibration": null or the same form (binary: score →
+                        P(classes[1]), for the expected ROC AUC),
                         "metrics": {the realized figures on eval: "rows", "accuracy",
                         "error_rate", "unknown_labels"; or "rows", "rmse", "mae", "bias"},
                         "expected_accuracy_on_eval": null or a number,
+                        "expected_roc_auc_on_eval": null or a number (binary),
                         "statistics": "FeatureStats.pb"}
 
-``calibration`` and ``expected_accuracy_on_eval`` are null for a regressor. The rows are the
+``calibration`` and ``expected_accuracy_on_eval`` are null for a regressor, ``score_calibration``
+and ``expected_roc_auc_on_eval`` for all but a binary classifier. The rows are the
 labelled eval rows evaluate scored (rows without a label have no outcome to calibrate on).
 """
 
@@ -38,10 +42,20 @@ import numpy as np
 import pyarrow as pa
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
-from mlrail.artifacts.calibration import Calibration, expected_accuracy, fit_calibration
+from mlrail.artifacts.calibration import (
+    Calibration,
+    expected_accuracy,
+    expected_roc_auc,
+    fit_calibration,
+)
 from mlrail.artifacts.jsonsafe import finite
 from mlrail.artifacts.modelspec import CLASSIFICATION, TASKS, ModelSpec, class_key
-from mlrail.artifacts.predictions import predictions_table, realized_metrics, top_label
+from mlrail.artifacts.predictions import (
+    predictions_table,
+    probabilities,
+    realized_metrics,
+    top_label,
+)
 from mlrail.errors import DataError
 from mlrail.io import atomic_dir, atomic_write_bytes, atomic_write_json, read_uri_bytes
 from mlrail.validation.statistics import statistics_from_batches
@@ -80,6 +94,10 @@ class PredictionsProfile:
             realized_metrics`).
         expected_accuracy_on_eval: The calibrated expected accuracy on eval (None for a
             regressor): beside ``metrics["accuracy"]``, how well the estimate does in-sample.
+        score_calibration: Binary only: score → P(``classes[1]``), for
+            :func:`~mlrail.artifacts.calibration.expected_roc_auc`.
+        expected_roc_auc_on_eval: Binary only: the expected ROC AUC on eval (None when
+            undefined).
         source: Where it was read from ("" when built in memory).
     """
 
@@ -90,6 +108,8 @@ class PredictionsProfile:
     calibration: Calibration | None
     metrics: dict[str, float]
     expected_accuracy_on_eval: float | None
+    score_calibration: Calibration | None = None
+    expected_roc_auc_on_eval: float | None = None
     source: str = ""
 
     @property
@@ -107,6 +127,10 @@ class PredictionsProfile:
             "calibration": self.calibration.to_json() if self.calibration else None,
             "metrics": dict(self.metrics),
             "expected_accuracy_on_eval": self.expected_accuracy_on_eval,
+            "score_calibration": (
+                self.score_calibration.to_json() if self.score_calibration else None
+            ),
+            "expected_roc_auc_on_eval": self.expected_roc_auc_on_eval,
             "statistics": STATISTICS_FILE,
         }
 
@@ -134,8 +158,8 @@ def build_profile(
     metrics = realized_metrics(spec, table, labels, where)
     stats = statistics_pb2.DatasetFeatureStatisticsList()
     stats.datasets.append(statistics_from_batches(DATASET, table, source=where))
-    calibration = None
-    expected = None
+    calibration = score_calibration = None
+    expected = expected_auc = None
     if spec.task in CLASSIFICATION:
         values = (
             labels.to_pylist() if isinstance(labels, pa.Array | pa.ChunkedArray) else list(labels)
@@ -147,8 +171,21 @@ def build_profile(
         correct = np.array([p == t for p, t in zip(names, truth, strict=True)], dtype=bool)
         calibration = fit_calibration(confidence[present], correct[present])
         expected = expected_accuracy(calibration, confidence[present])
+        if spec.task == "binary":
+            score = probabilities(spec, outputs, where)[:, 1]
+            positive = np.array([t == spec.classes[1] for t in truth], dtype=bool)
+            score_calibration = fit_calibration(score[present], positive[present])
+            expected_auc = expected_roc_auc(score_calibration, score[present])
     return PredictionsProfile(
-        spec.task, list(spec.classes), table.num_rows, stats, calibration, metrics, expected
+        spec.task,
+        list(spec.classes),
+        table.num_rows,
+        stats,
+        calibration,
+        metrics,
+        expected,
+        score_calibration,
+        expected_auc,
     )
 
 
@@ -181,14 +218,34 @@ def _join(folder: str, name: str) -> str:
     return folder.rstrip("/") + "/" + name
 
 
+def _profile_folder(folder: str) -> str:
+    """The folder holding profile.json: ``folder/predictions`` unless ``folder`` is it."""
+    import pyarrow.fs as pafs
+
+    from mlrail.io import filesystem
+
+    if folder.rstrip("/").endswith("/" + PROFILE_FILE) or folder == PROFILE_FILE:
+        return folder.rstrip("/")[: -len(PROFILE_FILE)].rstrip("/") or "."
+    fs, path = filesystem(folder)
+    try:
+        here = fs.get_file_info(_join(path, PROFILE_FILE)).type == pafs.FileType.File
+    except (OSError, pa.ArrowException) as e:
+        raise DataError(f"{folder}: cannot read: {e}") from e
+    return folder if here else _join(folder, PROFILE_DIR)
+
+
 def read_profile(folder: str | Path) -> PredictionsProfile:
-    """Read the profile in ``folder/predictions/`` (``folder``: a blessing folder, local or a URI).
+    """Read the eval predictions profile, local or a URI.
+
+    Args:
+        folder: The blessing folder (the profile is its ``predictions/``), or the
+            ``predictions/`` folder itself, or its ``profile.json``.
 
     Raises:
         DataError: naming the file, when it is missing (a blessing written before profiles
             existed), not JSON, of another format, or not statistics.
     """
-    base = _join(str(folder), PROFILE_DIR)
+    base = _profile_folder(str(folder))
     json_path, stats_path = _join(base, PROFILE_FILE), _join(base, STATISTICS_FILE)
     try:
         raw = _read_json(json_path)
@@ -205,12 +262,20 @@ def read_profile(folder: str | Path) -> PredictionsProfile:
         calibration = Calibration.from_json(cal, f"{json_path}: calibration") if cal else None
         if task in CLASSIFICATION and calibration is None:
             raise DataError(f"{json_path}: a classifier's profile has no calibration")
-        expected = raw.get("expected_accuracy_on_eval")
+        score_cal = raw.get("score_calibration")
+        score_calibration = (
+            Calibration.from_json(score_cal, f"{json_path}: score_calibration")
+            if score_cal
+            else None
+        )
+        if task == "binary" and score_calibration is None:
+            raise DataError(f"{json_path}: a binary classifier's profile has no score_calibration")
         profile_fields = (
             [str(c) for c in raw.get("classes") or []],
             int(raw["rows"]),
             {str(k): float(v) for k, v in dict(raw.get("metrics") or {}).items()},
-            None if expected is None else float(expected),
+            _number(raw.get("expected_accuracy_on_eval")),
+            _number(raw.get("expected_roc_auc_on_eval")),
         )
     except (KeyError, TypeError, ValueError) as e:
         if isinstance(e, DataError):
@@ -225,10 +290,23 @@ def read_profile(folder: str | Path) -> PredictionsProfile:
         raise DataError(f"{stats_path}: not a DatasetFeatureStatisticsList: {e}") from e
     if len(stats.datasets) != 1:
         raise DataError(f"{stats_path}: expected one dataset, found {len(stats.datasets)}")
-    classes, rows, metrics, expected_value = profile_fields
+    classes, rows, metrics, expected_accuracy_value, expected_auc = profile_fields
     return PredictionsProfile(
-        task, classes, rows, stats, calibration, metrics, expected_value, source=base
+        task,
+        classes,
+        rows,
+        stats,
+        calibration,
+        metrics,
+        expected_accuracy_value,
+        score_calibration,
+        expected_auc,
+        source=base,
     )
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def _read_json(path: str) -> Any:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from mlrail.artifacts.modelspec import ModelSpec
 from mlrail.artifacts.predictions import predictions_table
@@ -40,6 +41,10 @@ def test_a_classifier_profile_round_trips(tmp_path: Path) -> None:
     got = read_profile(tmp_path)
     assert got.statistics == written.statistics and got.calibration == written.calibration
     assert (got.task, got.classes, got.rows) == ("multiclass", MULTI.classes, 600)
+    # the predictions folder itself, or its profile.json, name the same profile
+    for other in (tmp_path / "predictions", tmp_path / "predictions" / "profile.json"):
+        assert read_profile(other).statistics == got.statistics
+    assert read_profile(f"file://{tmp_path}").calibration == got.calibration
     # the statistics are validate's of the predictions table, one dataset named eval
     assert [d.name for d in got.statistics.datasets] == ["eval"]
     assert got.dataset == statistics_from_batches("eval", predictions_table(MULTI, outputs))
@@ -72,6 +77,11 @@ def test_binary_and_regression_profiles(tmp_path: Path) -> None:
         "score",
     ]
     assert b.calibration is not None and b.expected_accuracy_on_eval is not None
+    # the score's own map, for the expected ROC AUC: here 100 rows, labels drawn from the score
+    assert b.score_calibration is not None and b.score_calibration.eval_rows == 100
+    assert b.expected_roc_auc_on_eval is not None
+    realized = roc_auc_score(labels == "male", score)
+    assert b.expected_roc_auc_on_eval == pytest.approx(realized, abs=0.08)
     write_profile(tmp_path / "r", REGRESSION, np.array([[1.0], [2.0], [4.0]]), [1.0, 3.0, 4.0])
     r = read_profile(tmp_path / "r")
     assert [f.path.step[0] for f in r.dataset.features] == ["prediction"]
