@@ -75,11 +75,6 @@ def baseline() -> Baseline:
     drawn = (rng.random((600, 1)) * cumulative[:, -1:] > cumulative).sum(axis=1)
     labels = [CLASSES[i] for i in drawn]
     profile = build_profile(SPEC, outputs, labels)
-    # TEMPORARY (checks.py infers the eval profile's schema from a split named "train")
-    renamed = statistics_pb2.DatasetFeatureStatisticsList()
-    renamed.CopyFrom(profile.statistics)
-    renamed.datasets[0].name = "train"
-    profile = dataclasses.replace(profile, statistics=renamed)
     return Baseline(train, infer_schema(listed), profile, SPEC, "baseline statistics /b/stats")
 
 
@@ -509,13 +504,15 @@ def test_model_version_identity_and_reasons_are_escaped(unshifted: VersionFindin
     assert [_text(td) for td in _rows(doc, "unresolved")[0].findall("td")] == [EVIL, "–", EVIL]
 
 
-def test_a_real_window_through_monitor(tmp_path: Path):
-    """Logged V2 requests (a shifted ``bill``, two corrupt lines, a version with no model
-    spec) read, decoded and checked by monitor: its page names what was found."""
+def test_a_real_window_through_monitor(tmp_path: Path, baseline: Baseline):
+    """Logged V2 requests (a shifted ``bill``, a corrupt line, a version with no model spec)
+    read, decoded and checked by monitor against training statistics and an eval predictions
+    profile: its page names what was found."""
     from mlrail.artifacts.modelspec import input_names
     from mlrail.artifacts.tfmd import write_statistics
     from mlrail.components.monitor.baseline import BaselineSources
     from mlrail.components.monitor.core import monitor
+    from mlrail.validation.predictions import save_profile
     from mlrail.validation.statistics import summarize
     from tests.components.monitor.payloads import (
         record,
@@ -534,6 +531,7 @@ def test_a_real_window_through_monitor(tmp_path: Path):
     train = statistics_pb2.DatasetFeatureStatisticsList()
     train.datasets.add().CopyFrom(statistics_from_batches("train", rows))
     write_statistics(tmp_path / "stats", train, summarize(train))
+    save_profile(tmp_path / "blessing", baseline.predictions)
 
     records = []
     # the training rows again in another order, 5 per request over two hours: only bill moves
@@ -564,6 +562,7 @@ def test_a_real_window_through_monitor(tmp_path: Path):
         window_end=END.isoformat(),
         sources=BaselineSources(
             baseline_statistics=str(tmp_path / "stats"),
+            baseline_predictions=str(tmp_path / "blessing"),
             model_repository=str(tmp_path / "repo"),
         ),
     )
@@ -580,7 +579,13 @@ def test_a_real_window_through_monitor(tmp_path: Path):
     assert _text(unresolved.find("td")) == "version 9"
     assert _text(unresolved.findall("td")[1]) == "1"
     section = _text(_by_id(doc, "v0"))
-    assert "400 rows answered" in section and "Not checked (see the notes)" in section
+    assert "400 rows answered" in section
+    assert {_text(r.find("td")) for r in _rows(doc, "drift-v0")} == {
+        "predicted_class",
+        "confidence",
+    }
+    hours = [_text(r.find("td")) for r in _rows(doc, "trend-table-v0")]
+    assert hours == ["2026-12-03T06:00Z", "2026-12-03T07:00Z"]
 
 
 def test_a_regressor_shows_drift_and_realized_error_and_no_estimate():
@@ -591,11 +596,6 @@ def test_a_regressor_shows_drift_and_realized_error_and_no_estimate():
     listed.datasets.add().CopyFrom(statistics_from_batches("train", rows))
     eval_out = rng.normal(10.0, 2.0, (300, 1)).astype(np.float32)
     profile = build_profile(spec, eval_out, (eval_out[:, 0] + rng.normal(0, 1, 300)).tolist())
-    # TEMPORARY (as in the baseline fixture)
-    renamed = statistics_pb2.DatasetFeatureStatisticsList()
-    renamed.CopyFrom(profile.statistics)
-    renamed.datasets[0].name = "train"
-    profile = dataclasses.replace(profile, statistics=renamed)
     base = Baseline(listed.datasets[0], infer_schema(listed), profile, spec, "regressor baseline")
     served = rng.normal(10.0, 2.0, (400, 1)).astype(np.float32)
     labels = (served[:, 0] + 0.5).tolist()
