@@ -106,13 +106,14 @@ def _findings(
         max_accuracy_drop=0.05,
         labels=pa.array(labels) if labels is not None else None,
     )
-    if keep_reference:
-        # the training and eval predictions' statistics the charts draw (the report's module doc)
-        if getattr(found, "train", None) is None:
-            found.train = baseline.train  # type: ignore[attr-defined]
-        if getattr(found, "eval_predictions", None) is None:
-            assert baseline.predictions is not None
-            found.eval_predictions = baseline.predictions.dataset  # type: ignore[attr-defined]
+    # the training and eval predictions' statistics the charts draw (the report's module doc),
+    # or none: findings that do not carry them
+    train = baseline.train if keep_reference else None
+    eval_predictions = (
+        baseline.predictions.dataset if keep_reference and baseline.predictions else None
+    )
+    found.train = train  # type: ignore[attr-defined]
+    found.eval_predictions = eval_predictions  # type: ignore[attr-defined]
     return found
 
 
@@ -387,14 +388,15 @@ def test_hostile_column_name_is_escaped(shifted: VersionFindings):
     assert_self_contained(page)
 
 
-def test_without_the_training_statistics_the_serving_side_is_drawn_alone(baseline: Baseline):
+def test_without_the_reference_statistics_the_serving_side_is_drawn_alone(baseline: Baseline):
     found = _findings(baseline, shift=1.5, keep_reference=False)
-    if getattr(found, "train", None) is not None:
-        pytest.fail("the findings keep the training statistics now: drop this test")
     doc = _doc(render_html(_report([found])))
     assert "not kept" in _text(_by_id(doc, "v0"))
     first = _rows(doc, "charts-v0")[0]
     assert "bill" in _text(first.find("td")) and _alert(first)
+    assert [_text(f) for f in first.findall(".//div[@class='nochart']")] == ["not kept"]
+    drift = _rows(doc, "drift-charts-v0")[0]
+    assert [_text(f) for f in drift.findall(".//div[@class='nochart']")] == ["not kept"]
 
 
 def test_same_report_same_bytes(shifted: VersionFindings, baseline: Baseline):
