@@ -640,8 +640,10 @@ def _performance(v: VersionFindings, i: int, start: dt.datetime, end: dt.datetim
         return [*out, "<p>Not estimated (see the notes).</p>"]
     if v.performance_drop:
         out.append(f"<p>{badge('performance drop', 'bad', id=f'drop-v{i}')}</p>")
-    rows = []
+    rows: list[list[str]] = []
+    judged: list[int] = []  # the rows a drop is judged on: the estimate, the realized accuracy
     if est is not None:
+        judged.append(len(rows))
         interval = f"{num(est.low)} – {num(est.high)}"
         rows.append(
             [
@@ -658,6 +660,8 @@ def _performance(v: VersionFindings, i: int, start: dt.datetime, end: dt.datetim
     for name in _REALIZED:
         value = realized.get(name)
         if isinstance(value, int | float):
+            if name == "accuracy":
+                judged.append(len(rows))
             text = count(value) if name == "unknown_labels" else num(float(value))
             what = f"realized {name.replace('_', ' ')} (labelled rows)"
             rows.append([escape(what), escape(text), "–", escape(count(labelled))])
@@ -667,7 +671,7 @@ def _performance(v: VersionFindings, i: int, start: dt.datetime, end: dt.datetim
             rows,
             id=f"performance-v{i}",
             numeric=[1, 2, 3],
-            alert=[0] if v.performance_drop and rows else [],
+            alert=judged if v.performance_drop else [],
         )
     )
     out += _trend(v, i, start, end)

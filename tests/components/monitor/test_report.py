@@ -461,8 +461,9 @@ def test_a_performance_drop_is_an_alert(baseline: Baseline):
     assert _text(_by_id(doc, "verdict")) == "alerts"
     assert _text(_by_id(doc, "drop-v0")) == "performance drop"
     assert "performance drop" in _text(_by_id(doc, "summary"))
-    first = _rows(doc, "performance-v0")[0]
+    first, eval_row = _rows(doc, "performance-v0")
     assert _alert(first) and _text(first.find("td")).startswith("estimated accuracy")
+    assert not _alert(eval_row) and _text(eval_row.find("td")) == "accuracy on the eval split"
     assert "unknown (not logged)" in _text(_by_id(doc, "v0"))
 
 
