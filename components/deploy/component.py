@@ -36,6 +36,8 @@ def deploy(
     timeout_seconds: int = 600,
     ingress_url: str = "",
     verify_key: str = "",
+    log_sample_rate: float = 0.0,
+    payload_log_url: str = "",
     registry_uri: str = "",
     release_store: str = "",
     events_sink: str = "",
@@ -92,6 +94,11 @@ def deploy(
         verify_key: Path of a PEM public key file (e.g. a mounted Secret): the model must be
             signed with its private key, and is verified before anything is pushed, applied or
             rendered; empty: the MLRAIL_VERIFY_KEY environment variable's, else not verified.
+        log_sample_rate: Share of answered requests whose inputs and outputs are logged for
+            monitoring (0: off): local, in the repository's _logs folder; on KServe, sent to
+            payload_log_url (Triton's logger cannot sample: all of them).
+        payload_log_url: Where the KServe model's payload log goes; empty: the
+            mlrail-payload-logs receiver Service in the namespace.
         registry_uri: MLflow tracking URI of the registry; empty for $MLFLOW_TRACKING_URI.
         release_store: Folder keeping every release of the model (mlrail run's
             <workdir>/releases); empty: the record is kept in ``release`` and with the
@@ -131,6 +138,8 @@ def deploy(
         timeout_seconds=timeout_seconds,
         ingress_url=ingress_url,
         verify_key=verify_key,
+        log_sample_rate=log_sample_rate,
+        payload_log_url=payload_log_url,
         release=core.ReleaseContext(
             registered_model=registered_model.path if registered_model is not None else None,
             registry_uri=registry_uri,
@@ -162,6 +171,7 @@ def deploy(
                 "registered_model": uri(registered_model),
                 "examples": uri(examples),
                 "statistics": uri(statistics),
+                "schema": uri(schema),
                 "anomalies": uri(anomalies),
                 "metrics": uri(metrics),
                 "blessing": uri(blessing),

@@ -71,6 +71,8 @@ class VersionFindings:
         latency_ms: p50, p95, p99 and mean of the logged latencies.
         notes: What was not checked, and why.
         schema: The schema the inputs were checked against (cut to the model's inputs).
+        train: The training split's statistics they were compared with (the report's charts).
+        eval_predictions: The eval predictions' statistics (None: no profile).
     """
 
     version: str
@@ -91,6 +93,8 @@ class VersionFindings:
     latency_ms: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     schema: schema_pb2.Schema = field(default_factory=schema_pb2.Schema)
+    train: statistics_pb2.DatasetFeatureStatistics | None = None
+    eval_predictions: statistics_pb2.DatasetFeatureStatistics | None = None
 
     @property
     def skewed(self) -> list[Comparison]:
@@ -238,6 +242,7 @@ def check_version(
         )
     else:
         found.predictions = statistics_from_batches(PREDICTIONS, preds, source=where)
+        found.eval_predictions = profile.dataset
         reference = statistics_pb2.DatasetFeatureStatisticsList()
         reference.datasets.add().CopyFrom(profile.dataset)
         found.drift, _ = compare(

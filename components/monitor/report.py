@@ -25,7 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Iterable, Sequence
-from typing import Any, Protocol, TypeAlias
+from typing import Any, TypeAlias
 
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
@@ -47,7 +47,7 @@ from mlrail.charts import (
     table,
 )
 from mlrail.components.monitor.checks import VersionFindings
-from mlrail.components.monitor.decode import WindowDecoded
+from mlrail.components.monitor.findings import MonitorReport
 from mlrail.validation.findings import Comparison
 
 __all__ = ["render_html"]
@@ -75,25 +75,6 @@ th.feature, td.feature { min-width: 140px; max-width: 300px; overflow-wrap: anyw
   font-weight: normal; }
 section.version { margin-top: 24px; }
 """
-
-
-class _Report(Protocol):
-    """What the page reads of :class:`.core.MonitorReport` (core imports this module)."""
-
-    model: str
-    decoded: WindowDecoded
-    versions: list[VersionFindings]
-    unresolved: dict[str, str]
-    server: dict[str, Any] | None
-
-    @property
-    def no_traffic(self) -> bool: ...
-
-    @property
-    def healthy(self) -> bool: ...
-
-    @property
-    def window(self) -> dict[str, Any]: ...
 
 
 # ---------------------------------------------------------------------------------------------
@@ -243,14 +224,12 @@ def _key_name(version: str, identity: str | None) -> str:
 
 def _train(v: VersionFindings) -> _DS | None:
     """The training split's statistics of the inputs, when the findings keep them."""
-    found: _DS | None = getattr(v, "train", None)
-    return found
+    return v.train
 
 
 def _eval_predictions(v: VersionFindings) -> _DS | None:
     """The eval predictions' statistics, when the findings keep them."""
-    found: _DS | None = getattr(v, "eval_predictions", None)
-    return found
+    return v.eval_predictions
 
 
 def _figure(x: float | None) -> str:
@@ -319,7 +298,7 @@ def _alerts(v: VersionFindings) -> list[str]:
 # the window
 
 
-def _verdict(report: _Report) -> tuple[str, str]:
+def _verdict(report: MonitorReport) -> tuple[str, str]:
     if report.no_traffic:
         return "no traffic", "neutral"
     if not report.versions:
@@ -327,7 +306,7 @@ def _verdict(report: _Report) -> tuple[str, str]:
     return ("healthy", "good") if report.healthy else ("alerts", "bad")
 
 
-def _header(report: _Report, title: str) -> list[str]:
+def _header(report: MonitorReport, title: str) -> list[str]:
     text, kind = _verdict(report)
     w = report.window
     stats = report.decoded.stats
@@ -362,7 +341,7 @@ def _header(report: _Report, title: str) -> list[str]:
     return [*out, "</header>"]
 
 
-def _read(report: _Report) -> list[str]:
+def _read(report: MonitorReport) -> list[str]:
     d = report.decoded
     s = d.stats
     out = ['<section id="read"><h2>What was read</h2>']
@@ -768,7 +747,7 @@ def _version(v: VersionFindings, i: int, start: dt.datetime, end: dt.datetime) -
     return [*out, "</section>"]
 
 
-def render_html(report: _Report) -> str:
+def render_html(report: MonitorReport) -> str:
     """The window's findings as one self-contained HTML page (inline CSS and SVG, no scripts).
 
     Args:

@@ -15,6 +15,7 @@ from mlrail.cli.cluster import add_compile, add_schedule, add_submit, schedule_a
 from mlrail.cli.data import add_evaluate, add_schema, add_validate
 from mlrail.cli.monitor import add_monitor
 from mlrail.cli.options import Parser
+from mlrail.cli.payloads import add_payload_receiver
 from mlrail.cli.releases import add_releases, add_rollback
 from mlrail.cli.run import add_run
 from mlrail.cli.serve import add_serve
@@ -44,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_schema(sub)
     add_serve(sub)
     add_monitor(sub)
+    add_payload_receiver(sub)
     add_releases(sub)
     add_rollback(sub)
     return parser
