@@ -244,6 +244,10 @@ def predictor_pod(
         c for c in runtime_spec["containers"] if c["name"] == "kserve-container"
     ]
     container = _merge(runtime_container, {k: v for k, v in model.items() if k not in _MODEL_KEYS})
+    if "args" in model:
+        # MergeRuntimeContainers: "Strategic merge patch will replace args but more useful
+        # behaviour here is to concatenate" (the runtime's, then the InferenceService's)
+        container["args"] = [*runtime_container.get("args", []), *model["args"]]
     spec: Obj = {
         k: copy.deepcopy(runtime_spec[k]) for k in _KSERVE_RUNTIME_FIELDS if k in runtime_spec
     }
