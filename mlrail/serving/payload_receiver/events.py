@@ -21,6 +21,12 @@ from typing import Any
 
 import orjson
 
+from mlrail.serving.payload_log.cloudevents_sink import (
+    CE_IDENTITY_EXTENSION,
+    CE_REQUEST_TYPE,
+    CE_RESPONSE_TYPE,
+)
+
 __all__ = [
     "IDENTITY_EXTENSION",
     "REQUEST_TYPE",
@@ -30,10 +36,10 @@ __all__ = [
     "parse_event",
 ]
 
-REQUEST_TYPE = "org.kubeflow.serving.inference.request"
-RESPONSE_TYPE = "org.kubeflow.serving.inference.response"
-#: mlrail's extension: the answering model version's identity (``mlrail serve`` sends it).
-IDENTITY_EXTENSION = "mlrailidentity"
+# the names mlrail serve's sink sends (KServe's types, and mlrail's identity extension)
+REQUEST_TYPE = CE_REQUEST_TYPE
+RESPONSE_TYPE = CE_RESPONSE_TYPE
+IDENTITY_EXTENSION = CE_IDENTITY_EXTENSION
 _STRUCTURED = "application/cloudevents+json"
 
 

@@ -7,7 +7,8 @@ per connection is plenty, and the limits that matter here are few and enforced b
 - ``POST`` (any path): one CloudEvent. 202 when taken (paired, held for its other half, or an
   error response counted); 400 with a one-line message for anything that is not a KServe
   inference CloudEvent with a V2 JSON body; 411 without ``Content-Length``; 413 for a body over
-  ``max_body_bytes`` (not read). Never 500: an unexpected error is logged and answered 400.
+  ``max_body_bytes`` (not kept: read and dropped, up to 64 MiB, so the client reads the answer
+  before the connection closes). Never 500: an unexpected error is logged and answered 400.
 - ``GET /healthz``: 200 ``ok`` (liveness and readiness).
 - ``GET /metrics``: the counters below, in Prometheus' text format.
 - A connection idle for ``idle_seconds`` (or a client that stops sending mid-request) is closed.
@@ -32,6 +33,8 @@ logger = logging.getLogger("mlrail.serving")
 
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024  # mlrail serve's own request limit
 DEFAULT_IDLE_SECONDS = 30.0
+# A refused body is read and dropped up to this much before closing (see _discard).
+_DRAIN_BYTES = 64 * 1024 * 1024
 # A model's folder in the log: an InferenceService or served model name (no '/', not hidden).
 _MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$")
 
@@ -140,8 +143,9 @@ class _Handler(BaseHTTPRequestHandler):
         limit = self.server.max_body_bytes
         if length > limit:
             self.server.receiver._count(self.server.receiver.rejected, "too_large")
-            self.close_connection = True  # the body is not read: the connection cannot go on
+            self.close_connection = True  # the body is not kept: the connection cannot go on
             self._answer(413, f"body of {length} bytes is over the limit of {limit}\n")
+            self._discard(min(length, _DRAIN_BYTES))
             return
         body = self.rfile.read(length)
         if len(body) < length:
@@ -158,6 +162,18 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(400, "the event could not be taken (see the receiver's log)\n")
             return
         self._answer(202, "")
+
+    def _discard(self, nbytes: int) -> None:
+        """Read what the client is still sending (unkept), so that closing the connection does
+        not reset it before the client has read the answer."""
+        try:
+            while nbytes > 0:
+                chunk = self.rfile.read(min(nbytes, 65536))
+                if not chunk:
+                    return
+                nbytes -= len(chunk)
+        except OSError:
+            pass  # a client that went away, or one that stalled past the idle timeout
 
     def _answer(self, status: int, text: str, content_type: str = "text/plain") -> None:
         data = text.encode()
