@@ -5,7 +5,7 @@
 
 Scheduled (``mlrail schedule monitoring --cron ...``): each run reads the window ending at its
 scheduled time, so consecutive runs cover consecutive windows. monitor sends its own alert
-events (model.serving_skew, model.prediction_drift, model.performance_drop); with
+events (serving.skew_detected, serving.drift_detected, serving.performance_dropped); with
 ``fail_on_alert`` the run also fails, so the Kubeflow UI shows it red and notify's
 ``run.failed`` is heard.
 """

@@ -111,6 +111,8 @@ def pipeline_function(gpus: int = 0) -> Callable[..., None]:
         ingress_url: str = "",
         verify_key: str = "",
         verify_key_secret: str = VERIFY_KEY_SECRET,
+        log_sample_rate: float = 0.1,
+        payload_log_url: str = "",
         release_store: str = "",
         events_sink: str = "",
     ):
@@ -202,6 +204,11 @@ def pipeline_function(gpus: int = 0) -> Callable[..., None]:
             verify_key_secret: Secret whose key signing.pub is mounted read-only into deploy at
                 /var/run/secrets/mlrail/verify (optional: an absent Secret mounts nothing; only
                 ``verify_key`` turns verification on).
+            log_sample_rate: Share of the deployed model's answers logged (inputs and outputs)
+                for the monitoring pipeline; 0 for none. Local: the repository's _logs folder;
+                KServe: sent to ``payload_log_url`` (Triton's logger sends all of them).
+            payload_log_url: Where the KServe model's payload log goes; empty: the
+                mlrail-payload-logs receiver Service in ``namespace``.
             release_store: Folder keeping every release record of the model (mlrail run:
                 <workdir>/releases); empty: each record is kept in deploy's release artifact
                 and with the registered version in the registry.
@@ -375,6 +382,8 @@ def pipeline_function(gpus: int = 0) -> Callable[..., None]:
                             timeout_seconds=deploy_timeout_seconds,
                             ingress_url=ingress_url,
                             verify_key=verify_key,
+                            log_sample_rate=log_sample_rate,
+                            payload_log_url=payload_log_url,
                             registry_uri=registry_uri,
                             release_store=release_store,
                             events_sink=events_sink,

@@ -58,6 +58,11 @@ PIPELINE_CHOICES: dict[tuple[str, str], tuple[Any, str]] = {
     ("validate", "model_name"): ("penguins", "the pipeline's default data is bundled:penguins"),
     ("evaluate", "model_name"): ("penguins", "the pipeline's default data is bundled:penguins"),
     ("register", "model_name"): ("penguins", "the pipeline's default data is bundled:penguins"),
+    ("deploy", "log_sample_rate"): (
+        0.1,
+        "a pipeline's deploy logs a tenth of the answers, so the monitoring pipeline has a "
+        "window to read; deploy used alone logs nothing unless asked",
+    ),
 }
 
 _EMPTY: tuple[Any, ...] = (None, (), [], {})

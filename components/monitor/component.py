@@ -66,7 +66,7 @@ def monitor(
         metrics_url: The server's /metrics URL, for its request and error counters; empty: none.
         fail_on_alert: Fail the step (after writing every output and event) when the window
             shows skew, drift or a performance drop; otherwise report and return False.
-        events_sink: Where model.serving_skew, model.prediction_drift and model.performance_drop
+        events_sink: Where serving.skew_detected, serving.drift_detected and serving.performance_dropped
             go: an http(s) URL or a JSON Lines file; empty: K_SINK, then none.
         pipeline_name: The pipeline's name (the events' source).
         run_id: The run's id (pass dsl.PIPELINE_JOB_ID_PLACEHOLDER).

@@ -27,7 +27,7 @@ Outputs (each written atomically)::
     report_file       one HTML page (:mod:`.report`)
 
 :func:`metrics_of` gives the scalar figures for KFP's ``Metrics``. The alert events
-(``model.serving_skew``, ``model.prediction_drift``, ``model.performance_drop``) are sent once
+(``serving.skew_detected``, ``serving.drift_detected``, ``serving.performance_dropped``) are sent once
 the outputs are written (:mod:`.lifecycle`).
 """
 

@@ -1,8 +1,8 @@
 """monitor's alert events, once its outputs are written: one per finding and version.
 
-- ``model.serving_skew``: inputs skewed from training, or schema anomalies in the window;
-- ``model.prediction_drift``: predictions unlike the same model's on its eval split;
-- ``model.performance_drop``: the estimated (or realized) accuracy fell more than the allowed
+- ``serving.skew_detected``: inputs skewed from training, or schema anomalies in the window;
+- ``serving.drift_detected``: predictions unlike the same model's on its eval split;
+- ``serving.performance_dropped``: the estimated (or realized) accuracy fell more than the allowed
   drop below the eval accuracy.
 
 A healthy window, or one with no traffic, sends nothing.
@@ -39,7 +39,7 @@ def found_events(report: MonitorReport) -> Iterator[tuple[str, dict[str, Any]]]:
         common = {"version": v.version, "identity": v.identity, "window": report.window}
         if v.anomalies:
             yield (
-                "model.serving_skew",
+                "serving.skew_detected",
                 {
                     **common,
                     "skewed": [_distance(c) for c in v.skewed],
@@ -48,13 +48,13 @@ def found_events(report: MonitorReport) -> Iterator[tuple[str, dict[str, Any]]]:
             )
         if v.drifted:
             yield (
-                "model.prediction_drift",
+                "serving.drift_detected",
                 {**common, "drifted": [_distance(c) for c in v.drifted]},
             )
         if v.performance_drop:
             realized = (v.realized or {}).get("accuracy")
             yield (
-                "model.performance_drop",
+                "serving.performance_dropped",
                 {
                     **common,
                     "metric": "accuracy",

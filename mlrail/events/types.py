@@ -146,7 +146,7 @@ TYPES: dict[str, EventType] = {
             {"previous_version": "the version it replaced"},
         ),
         _t(
-            "model.serving_skew",
+            "serving.skew_detected",
             "monitor found serving data unlike the training data of the version that answered",
             {
                 "version": "the version that answered",
@@ -159,7 +159,7 @@ TYPES: dict[str, EventType] = {
             },
         ),
         _t(
-            "model.prediction_drift",
+            "serving.drift_detected",
             "monitor found the served predictions unlike the same model's on its eval split",
             {
                 "version": "the version that answered",
@@ -169,7 +169,7 @@ TYPES: dict[str, EventType] = {
             {"identity": "the model identity that answered"},
         ),
         _t(
-            "model.performance_drop",
+            "serving.performance_dropped",
             "monitor estimated (or, with labels, measured) the served model's performance "
             "below its eval performance by more than the allowed drop",
             {

@@ -17,6 +17,9 @@ WANTED = {
     "model.canary_started",
     "model.promoted",
     "model.rolled_back",
+    "serving.skew_detected",
+    "serving.drift_detected",
+    "serving.performance_dropped",
 }
 
 

@@ -302,7 +302,7 @@ def test_retries_caching_and_resources(ir: dict[str, Any]) -> None:
 
 def test_every_parameter_has_a_default(ir: dict[str, Any]) -> None:
     params = ir["root"]["inputDefinitions"]["parameters"]
-    assert len(params) == 54
+    assert len(params) == 56
     missing = [n for n, p in params.items() if "defaultValue" not in p and not p.get("isOptional")]
     assert missing == []
 
