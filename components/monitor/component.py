@@ -66,8 +66,9 @@ def monitor(
         metrics_url: The server's /metrics URL, for its request and error counters; empty: none.
         fail_on_alert: Fail the step (after writing every output and event) when the window
             shows skew, drift or a performance drop; otherwise report and return False.
-        events_sink: Where serving.skew_detected, serving.drift_detected and serving.performance_dropped
-            go: an http(s) URL or a JSON Lines file; empty: K_SINK, then none.
+        events_sink: Where serving.skew_detected, serving.drift_detected and
+            serving.performance_dropped go: an http(s) URL or a JSON Lines file; empty: K_SINK,
+            then none.
         pipeline_name: The pipeline's name (the events' source).
         run_id: The run's id (pass dsl.PIPELINE_JOB_ID_PLACEHOLDER).
         run_name: The run's name (pass dsl.PIPELINE_JOB_NAME_PLACEHOLDER).

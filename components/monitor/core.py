@@ -27,8 +27,8 @@ Outputs (each written atomically)::
     report_file       one HTML page (:mod:`.report`)
 
 :func:`metrics_of` gives the scalar figures for KFP's ``Metrics``. The alert events
-(``serving.skew_detected``, ``serving.drift_detected``, ``serving.performance_dropped``) are sent once
-the outputs are written (:mod:`.lifecycle`).
+(``serving.skew_detected``, ``serving.drift_detected``, ``serving.performance_dropped``) are
+sent once the outputs are written (:mod:`.lifecycle`).
 """
 
 from __future__ import annotations
