@@ -19,7 +19,7 @@ from mlrail.pipelines._cluster import mlflow, object_store, on_cluster
 __all__ = ["monitoring"]
 
 #: The payload receiver's default destination in manifests/ (the object store's bucket).
-DEFAULT_LOGS = "s3://mlrail/payloads"
+DEFAULT_LOGS = "s3://mlpipeline/payload-logs"
 
 
 @dsl.pipeline(
