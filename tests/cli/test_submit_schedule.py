@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from kfp import dsl
+from kfp.pipeline_spec import pipeline_spec_pb2
 
 from mlrail.cli import main
 from tests.kfp_api.fake_server import API, FakeKfpServer, check_pipeline_spec
@@ -457,3 +459,44 @@ def test_schedule_records_who_and_the_version_too(kfp_api, monkeypatch):
     assert (params["requested_by"], params["reason"]) == ("ann", "nightly retrain")
     assert len(params["pipeline_version"]) == 64
     assert params["kfp_ui_url"] == "https://kfp.example"
+
+
+# -- the monitoring pipeline -----------------------------------------------------------------------
+
+
+def _tasks(spec: pipeline_spec_pb2.PipelineSpec) -> dict[str, pipeline_spec_pb2.PipelineTaskSpec]:
+    """Every task of every DAG (the root's and the exit handler's), by its component's name."""
+    dags = [spec.root.dag] + [c.dag for c in spec.components.values() if c.HasField("dag")]
+    return {t.component_ref.name: t for dag in dags for t in dag.tasks.values()}
+
+
+def test_schedule_monitoring_wires_the_scheduled_time_into_monitor(kfp_api, capsys):
+    argv = ["schedule", "monitoring", "--host", kfp_api.url, "--name", "nightly-monitor"]
+    code = main([*argv, "--cron", "0 3 * * *", "--param", "logs=s3://bucket/payloads"])
+
+    assert code == 0
+    [rr] = kfp_api.recurring_runs.values()
+    assert f"recurring run {rr.recurring_run_id} ('nightly-monitor') created" in (
+        capsys.readouterr().out
+    )
+    assert rr.trigger.cron_schedule.cron == "0 0 3 * * *"
+    assert rr.runtime_config.parameters == {"logs": "s3://bucket/payloads"}
+    # the recurring run runs the version uploaded from the monitoring pipeline, compiled here
+    ref = rr.pipeline_version_reference
+    [version] = [
+        v
+        for v in kfp_api.versions[ref.pipeline_id]
+        if v.pipeline_version_id == ref.pipeline_version_id
+    ]
+    spec = check_pipeline_spec(version.pipeline_spec)
+    assert spec.pipeline_info.name == "monitoring"
+    assert "logs" in spec.root.input_definitions.parameters
+    tasks = _tasks(spec)
+    monitor = tasks["comp-monitor"].inputs.parameters
+    # each run's window ends at the time it was scheduled for, filled in by KFP
+    assert monitor["scheduled_time"].runtime_value.constant.string_value == (
+        dsl.PIPELINE_JOB_SCHEDULE_TIME_UTC_PLACEHOLDER
+    )
+    assert monitor["logs"].component_input_parameter == "pipelinechannel--logs"
+    assert monitor["window_end"].component_input_parameter == "pipelinechannel--window_end"
+    assert "comp-notify" in tasks  # the run's final status is sent however it ends
