@@ -15,17 +15,28 @@ Building blocks:
 - colours: :data:`PALETTE` (Okabe-Ito, colour-blind safe) and :data:`ALERT`;
 - charts: :func:`hbars` (horizontal bars: shares, per-slice metrics, feature importance),
   :func:`histogram` (buckets on a numeric axis), :func:`line_chart` (ROC, precision-recall,
-  calibration, training curves) and :func:`heatmap` (a confusion matrix).
+  calibration, training curves) and :func:`heatmap` (a confusion matrix);
+- per feature: :func:`feature_figures` (one chart per side, numeric sides on a shared axis,
+  categorical ones sharing their categories and scale), from TFDV statistics.
 
 Chart sizes are in CSS pixels. Texts inside the SVGs use the classes ``axis`` (grey) and
 ``alert`` (bold, dark orange), styled by :data:`CSS`; a chart outside such a page still draws.
 
 Modules: ``text`` (escaping and numbers), ``layout`` (the page and its HTML parts),
 ``primitives`` (colours and the SVG building blocks), ``bars``, ``lines`` and ``matrix`` (the
-chart kinds). Import from here: ``from mlrail.charts import page, hbars``.
+chart kinds), ``features`` (a feature's charts, side by side). Import from here:
+``from mlrail.charts import page, hbars``.
 """
 
 from mlrail.charts.bars import Bar, hbars, histogram
+from mlrail.charts.features import (
+    MAX_BARS,
+    Side,
+    feature_figures,
+    frequencies,
+    ranked,
+    standard_histogram,
+)
 from mlrail.charts.layout import CSS, badge, page, swatch, table
 from mlrail.charts.lines import Series, line_chart
 from mlrail.charts.matrix import heatmap
@@ -35,14 +46,18 @@ from mlrail.charts.text import clean, count, cut, escape, num, pct, plural
 __all__ = [
     "ALERT",
     "CSS",
+    "MAX_BARS",
     "PALETTE",
     "Bar",
     "Series",
+    "Side",
     "badge",
     "clean",
     "count",
     "cut",
     "escape",
+    "feature_figures",
+    "frequencies",
     "heatmap",
     "hbars",
     "histogram",
@@ -51,6 +66,8 @@ __all__ = [
     "page",
     "pct",
     "plural",
+    "ranked",
+    "standard_histogram",
     "svg",
     "swatch",
     "table",

@@ -27,12 +27,10 @@ __all__ = [
     "drift_checked",
     "drift_words",
     "feature_name",
-    "frequencies",
     "identifiers",
     "measure_name",
     "shown",
     "split_order",
-    "standard_histogram",
     "stats_kind",
     "test_text",
     "threshold_text",
@@ -40,7 +38,6 @@ __all__ = [
 ]
 
 _MEASURES = {"L_INFTY": "L∞ distance", "JENSEN_SHANNON_DIVERGENCE": "JS divergence"}
-_STANDARD = statistics_pb2.Histogram.STANDARD
 
 
 def shown(name: str) -> str:
@@ -134,17 +131,6 @@ def stats_kind(f: statistics_pb2.FeatureNameStatistics) -> str:
 def common(f: statistics_pb2.FeatureNameStatistics) -> statistics_pb2.CommonStatistics | None:
     kind = stats_kind(f)
     return getattr(f, kind).common_stats if kind else None
-
-
-def standard_histogram(n: statistics_pb2.NumericStatistics) -> statistics_pb2.Histogram | None:
-    return next((h for h in n.histograms if h.type == _STANDARD), None)
-
-
-def frequencies(s: statistics_pb2.StringStatistics) -> dict[str, float]:
-    """Value → count, from the rank histogram (longer) and the top values (exact counts)."""
-    out = {b.label: b.sample_count for b in s.rank_histogram.buckets}
-    out.update((v.value, v.frequency) for v in s.top_values)
-    return out
 
 
 @dataclass
