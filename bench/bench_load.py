@@ -2,7 +2,7 @@
 
     python bench/bench_load.py [--model-repository DIR [--eval-dir DIR]] [--runs 3]
                                [--duration 30] [--concurrency 1 8] [--soak 60 --soak-concurrency 16]
-                               [--baseline-tree /work/baseline]
+                               [--baseline-tree /work/baseline] [--payload-log]
 
 Needs ``wrk`` (``apt-get install -y wrk``): a C load generator in its own process, one thread, N
 keep-alive connections, each sending the next request as soon as the answer arrives (closed
@@ -25,6 +25,11 @@ model is trained here or ``--eval-dir`` is given). Rows of the table:
 - ``baseline`` (with ``--baseline-tree DIR``): the same ``serve`` imported from an older source
   tree, such as a worktree of the commit before a change, so what the change costs or saves is a
   ratio measured in the same run (mlrail/baseline, per run, then summarised).
+- ``log_10``, ``log_100`` (with ``--payload-log``): the same ``serve`` with payload logging on
+  (``--log-payloads`` to a folder under the bench's temporary folder: the partitioned JSON Lines
+  layout, as deploy's ``logging.json`` switches on) at 10% and 100% sampling; their requests/s
+  over ``mlrail``'s (logging off) are computed within each run, and each logging server's
+  records written and dropped (``/metrics``) are printed after the runs.
 
 Both servers run in their own process under uvicorn with the same settings: httptools + uvloop,
 access log off, one worker, log level warning, 127.0.0.1. Before the load, one request to each
@@ -57,6 +62,8 @@ import orjson
 from _servers import check_tree, start_server
 
 HERE = Path(__file__).resolve().parents[1]  # this checkout, served as "mlrail"
+# the payload-logging servers (--payload-log) and their sample rates
+LOG_RATES = {"log_10": 0.1, "log_100": 1.0}
 
 UVICORN = {
     "host": "127.0.0.1",
@@ -107,11 +114,16 @@ def one_row(folder: Path, eval_dir: Path | None) -> dict[str, np.ndarray]:
     from mlrail.artifacts.modelspec import ModelSpec
 
     spec = ModelSpec.read(folder)
+    # export_onnx names the graph's inputs by the data's columns (older exports: the spec's names)
+    graph = {x.name for x in new_session(folder / "model.onnx").get_inputs()}
+    served = {i.name: i.column if i.column in graph else i.name for i in spec.inputs}
     if eval_dir is not None:
         features = spec.features(read_split(eval_dir).slice(0, 1), str(eval_dir))
-        return {k: np.ascontiguousarray(v[:1]) for k, v in features.items()}
+        return {served.get(k, k): np.ascontiguousarray(v[:1]) for k, v in features.items()}
     return {
-        i.name: np.array([[1.0]], np.float32) if i.dtype == "float32" else np.array([[""]], object)
+        served[i.name]: np.array([[1.0]], np.float32)
+        if i.dtype == "float32"
+        else np.array([[""]], object)
         for i in spec.inputs
     }
 
@@ -197,15 +209,19 @@ def _serve(kind: str, port: int, repo: str) -> None:
     """Run one server in this (child) process until terminated."""
     import uvicorn
 
-    if kind in ("mlrail", "baseline", "stock_http"):
+    if kind in ("mlrail", "baseline", "stock_http", *LOG_RATES):
         check_tree()
         from mlrail.serving import server
         from mlrail.serving.server import serve
 
         if kind == "stock_http":
             server._PROTOCOL = "httptools"  # a bench-only swap
+        logging: dict[str, Any] = {}
+        if kind in LOG_RATES:
+            root = Path(os.environ["BENCH_LOG_ROOT"]) / kind
+            logging = {"log_payloads": str(root), "log_sample_rate": LOG_RATES[kind]}
 
-        serve(repo, host=UVICORN["host"], port=port, workers=1, log_level="warning")
+        serve(repo, host=UVICORN["host"], port=port, workers=1, log_level="warning", **logging)
         return
     app = floor_app(model_folder(Path(repo)) / "model.onnx")
     uvicorn.run(app, port=port, timeout_keep_alive=65, **UVICORN)
@@ -215,6 +231,7 @@ def start(
     kind: str, repo: Path, baseline_tree: Path | None = None
 ) -> tuple[subprocess.Popen[bytes], int]:
     tree = {"mlrail": HERE, "stock_http": HERE, "baseline": baseline_tree}.get(kind)
+    tree = HERE if kind in LOG_RATES else tree
     return start_server(__file__, kind, repo, tree)
 
 
@@ -284,6 +301,43 @@ def fmt(values: list[float], scale: float, digits: int) -> str:
     return f"{med:,.{digits}f} ({lo:,.{digits}f}-{hi:,.{digits}f})"
 
 
+def payload_log_drops(infer_url: str) -> float:
+    """Payload-log records a server dropped (all reasons), from its /metrics."""
+    url = infer_url.split("/v2/")[0] + "/metrics"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        text = response.read().decode()
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("mlrail_payload_log_dropped_total{")
+    )
+
+
+def print_payload_log(
+    args: argparse.Namespace,
+    per: dict[tuple[str, int], list[dict[str, float]]],
+    drops: dict[str, float],
+    root: Path,
+) -> None:
+    """Requests/s with payload logging on over logging off, within each run; records kept."""
+    print()
+    print(f"{'payload logging (requests/s vs logging off)':<44}{'median (min-max)':>22}")
+    for c in args.concurrency:
+        off = per[("mlrail", c)]
+        for kind, rate in LOG_RATES.items():
+            rps = [m["rps"] / o["rps"] for m, o in zip(per[(kind, c)], off, strict=True)]
+            label = f"{rate:.0%} sampled / off, concurrency {c}"
+            print(f"{label:<44}{fmt(rps, 1, 2) + 'x':>22}")
+    for kind, rate in LOG_RATES.items():
+        files = list((root / kind).glob("*/*/*/part-*.jsonl"))
+        lines = sum(f.read_bytes().count(b"\n") for f in files)
+        size = sum(f.stat().st_size for f in files)
+        print(
+            f"{rate:.0%} sampled: {lines:,} records written in {len(files)} file(s), "
+            f"{size / 2**20:,.1f} MiB; {drops.get(kind, 0):,.0f} dropped"
+        )
+
+
 # -- main -----------------------------------------------------------------------------------------
 
 
@@ -302,6 +356,11 @@ def main() -> int:
     )
     parser.add_argument(
         "--stock-http", action="store_true", help="also serve on uvicorn's own httptools protocol"
+    )
+    parser.add_argument(
+        "--payload-log",
+        action="store_true",
+        help="also serve with payload logging at 10%% and 100%% sampling (ratios to logging off)",
     )
     parser.add_argument(
         "--serve", nargs=3, metavar=("KIND", "PORT", "REPO"), help=argparse.SUPPRESS
@@ -336,6 +395,9 @@ def run(args: argparse.Namespace, repo: Path, eval_dir: Path | None, tmp: Path) 
 
     kinds = ["floor", "mlrail"] + (["stock_http"] if args.stock_http else [])
     kinds += ["baseline"] if args.baseline_tree else []
+    kinds += list(LOG_RATES) if args.payload_log else []
+    (tmp / "payload-logs").mkdir()
+    os.environ["BENCH_LOG_ROOT"] = str(tmp / "payload-logs")  # read by the logging servers
     baseline_tree = args.baseline_tree.resolve() if args.baseline_tree else None
     servers = {kind: start(kind, repo, baseline_tree) for kind in kinds}
     try:
@@ -365,6 +427,7 @@ def run(args: argparse.Namespace, repo: Path, eval_dir: Path | None, tmp: Path) 
             )  # fmt: skip
         # The servers are still up: a soak that ends with a dead server is an error too.
         post(urls["mlrail"], body)
+        drops = {k: payload_log_drops(urls[k]) for k in kinds if k in LOG_RATES}
     finally:
         for process, _ in servers.values():
             process.terminate()
@@ -415,12 +478,14 @@ def run(args: argparse.Namespace, repo: Path, eval_dir: Path | None, tmp: Path) 
         ):
             print(f"{label:<44}{fmt(values, 1, 2) + 'x':>22}{goal:>10}")
         print(f"{bare_label:<44}{fmt(vs_bare, 1, 2) + 'x':>22}")
-        for other in kinds[2:]:  # stock_http, baseline
+        for other in [k for k in kinds[2:] if k not in LOG_RATES]:  # stock_http, baseline
             base = per[(other, c)]
             p50 = [m["p50"] / b["p50"] for m, b in zip(mlrail, base, strict=True)]
             rps = [m["rps"] / b["rps"] for m, b in zip(mlrail, base, strict=True)]
             print(f"{f'mlrail/{other} p50, concurrency {c}':<44}{fmt(p50, 1, 2) + 'x':>22}")
             print(f"{f'mlrail/{other} requests/s, concurrency {c}':<44}{fmt(rps, 1, 2) + 'x':>22}")
+    if args.payload_log:
+        print_payload_log(args, per, drops, tmp / "payload-logs")
     if soak is not None:
         print()
         print(
