@@ -36,6 +36,11 @@ def add_payload_receiver(sub: Subcommands) -> None:
         "--max-body-bytes", type=integer(1), help="largest event body (413 above; 16 MiB)"
     )
     limit.add_argument(
+        "--max-bytes-in-flight",
+        type=integer(1),
+        help="event bodies being read and taken at once (503 + Retry-After above; 32 MiB)",
+    )
+    limit.add_argument(
         "--max-pending",
         type=integer(1),
         help="events waiting for their other half (the oldest dropped above; 10000)",
@@ -61,6 +66,7 @@ def cmd_payload_receiver(a: argparse.Namespace) -> int:
         key: value
         for key, value in (
             ("max_body_bytes", a.max_body_bytes),
+            ("max_bytes_in_flight", a.max_bytes_in_flight),
             ("max_pending", a.max_pending),
             ("max_pending_bytes", a.max_pending_bytes),
             ("ttl_seconds", a.pending_ttl),

@@ -439,6 +439,24 @@ def test_a_request_without_content_length_is_refused_with_411(tmp_path: Path) ->
         rcv.stop()
 
 
+def test_bodies_in_flight_are_bounded_and_the_excess_is_a_503(tmp_path: Path) -> None:
+    flags = ("--max-body-bytes", "1000", "--max-bytes-in-flight", "1000")
+    with receiver(str(tmp_path / "logs"), *flags) as rcv:
+        port = int(rcv.url.rsplit(":", 1)[1].strip("/"))
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as slow:
+            # a client that sends its headers and then stalls: its 1000 bytes are reserved
+            slow.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{")
+            rcv.wait_for(lambda m: m["mlrail_payload_receiver_bytes_in_flight"] == 1000)
+            busy = post_binary(rcv.url, kserve_event(REQUEST_TYPE, "a", V2_REQUEST))
+            assert busy.status_code == 503 and busy.headers["retry-after"] == "1"
+            slow.sendall(b" " * 999)  # the rest: not an event, answered 400
+            assert slow.recv(100).startswith(b"HTTP/1.1 400 ")
+        rcv.wait_for(lambda m: m["mlrail_payload_receiver_bytes_in_flight"] == 0)
+        assert post_binary(rcv.url, kserve_event(REQUEST_TYPE, "a", V2_REQUEST)).status_code == 202
+        assert rcv.metrics()['mlrail_payload_receiver_rejected_total{reason="busy"}'] == 1
+        rcv.stop()
+
+
 # --- an object store: immutable part objects ------------------------------------------------
 
 
@@ -498,8 +516,9 @@ def test_a_failing_object_store_drops_and_counts_and_the_receiver_stays_up(tmp_p
 
 
 def _event(kind: str, event_id: str, size_data: int = 0) -> Any:
-    data = V2_REQUEST if kind == REQUEST_TYPE else V2_RESPONSE
-    body = json.dumps({**data, "pad": "x" * size_data}).encode()
+    # a tensor of about ``size_data`` bytes: what a waiting event holds
+    tensor = [{"name": "t", "datatype": "BYTES", "shape": [1], "data": ["x" * size_data]}]
+    body = json.dumps({"inputs" if kind == REQUEST_TYPE else "outputs": tensor}).encode()
     headers = {
         "ce-specversion": "1.0",
         "ce-id": event_id,

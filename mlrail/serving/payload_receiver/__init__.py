@@ -50,6 +50,7 @@ from mlrail.serving.payload_receiver.pairs import (
 from mlrail.serving.payload_receiver.server import (
     DEFAULT_IDLE_SECONDS,
     DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_BYTES_IN_FLIGHT,
     Receiver,
     ReceiverServer,
 )
@@ -82,6 +83,7 @@ def run(
     host: str = "127.0.0.1",
     port: int = 8080,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    max_bytes_in_flight: int = DEFAULT_MAX_BYTES_IN_FLIGHT,
     idle_seconds: float = DEFAULT_IDLE_SECONDS,
     max_pending: int = DEFAULT_MAX_PENDING,
     max_pending_bytes: int = DEFAULT_MAX_PENDING_BYTES,
@@ -112,7 +114,11 @@ def run(
     if ":" in host:
         ReceiverServer.address_family = socket.AF_INET6
     server = ReceiverServer(
-        (host, port), receiver, max_body_bytes=max_body_bytes, idle_seconds=idle_seconds
+        (host, port),
+        receiver,
+        max_body_bytes=max_body_bytes,
+        idle_seconds=idle_seconds,
+        max_bytes_in_flight=max_bytes_in_flight,
     )
     stop = threading.Event()
 

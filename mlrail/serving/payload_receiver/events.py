@@ -4,9 +4,10 @@ headers, the body is the data: how KServe's logger sends them) and structured mo
 
 Only what a payload-log record needs is kept: the event's ``id``, ``type`` (request or
 response), ``time``, KServe's extensions ``inferenceservicename`` and ``namespace``, and
-``modelversion``, ``latencyus`` and ``mlrailidentity`` when present, with the data as the V2
-JSON object. Anything else is a :class:`BadEvent` whose message says what is wrong (the server
-answers 400 with it).
+``modelversion``, ``latencyus`` and ``mlrailidentity`` when present, and of the data (the V2
+body) its ``inputs`` or ``outputs`` as compact JSON bytes: an event waiting for its other half
+holds those bytes, not parsed objects (which cost several times their size). Anything else is a
+:class:`BadEvent` whose message says what is wrong (the server answers 400 with it).
 """
 
 from __future__ import annotations
@@ -59,8 +60,15 @@ class Event:
     version: str | None  # the modelversion extension
     identity: str | None  # the mlrailidentity extension
     latency_us: float | None  # the latencyus extension
-    data: dict[str, Any]  # the V2 request or response body
-    size: int  # the body's bytes: what holding this event costs
+    tensors: bytes  # the V2 body's inputs (request) or outputs (response), as JSON
+    body_model: str  # the response body's model_name ("" when absent)
+    body_version: str | None  # the response body's model_version
+    error: bool  # a response with an error and no outputs: nothing to record
+
+    @property
+    def size(self) -> int:
+        """What holding this event costs, in bytes."""
+        return len(self.tensors)
 
 
 def _time(value: object) -> float | None:
@@ -106,7 +114,7 @@ def _optional_text(value: object) -> str | None:
     return None if value in (None, "") else str(value)
 
 
-def _event(attributes: Mapping[str, Any], data: dict[str, Any], size: int) -> Event:
+def _event(attributes: Mapping[str, Any], data: dict[str, Any]) -> Event:
     if attributes.get("specversion") != "1.0":
         raise BadEvent(f"specversion {attributes.get('specversion')!r}: expected '1.0'")
     kind = attributes.get("type")
@@ -116,9 +124,11 @@ def _event(attributes: Mapping[str, Any], data: dict[str, Any], size: int) -> Ev
     if not isinstance(event_id, str) or not event_id:
         raise BadEvent("no id: the request and its response are paired by it")
     is_request = kind == REQUEST_TYPE
-    if is_request and not isinstance(data.get("inputs"), list):
+    tensors = data.get("inputs" if is_request else "outputs")
+    error = not is_request and not isinstance(tensors, list) and "error" in data
+    if is_request and not isinstance(tensors, list):
         raise BadEvent("not a V2 inference request: the data has no inputs list")
-    if not is_request and not isinstance(data.get("outputs"), list) and "error" not in data:
+    if not is_request and not isinstance(tensors, list) and not error:
         raise BadEvent("not a V2 inference response: the data has no outputs list")
     return Event(
         id=event_id,
@@ -129,8 +139,10 @@ def _event(attributes: Mapping[str, Any], data: dict[str, Any], size: int) -> Ev
         version=_optional_text(attributes.get("modelversion")),
         identity=_optional_text(attributes.get(IDENTITY_EXTENSION)),
         latency_us=_latency(attributes.get("latencyus")),
-        data=data,
-        size=size,
+        tensors=b"null" if error else orjson.dumps(tensors),
+        body_model=str(data.get("model_name") or ""),
+        body_version=_optional_text(data.get("model_version")),
+        error=error,
     )
 
 
@@ -158,7 +170,7 @@ def parse_event(headers: Mapping[str, str], body: bytes) -> Event:
             if not isinstance(value, dict):
                 raise BadEvent("the event's data is not a JSON object (a V2 body)")
             data = value
-        return _event(envelope, data, len(body))
+        return _event(envelope, data)
     if "ce-specversion" not in headers:
         raise BadEvent(
             "not a CloudEvent: no ce-specversion header (binary mode) and content type "
@@ -167,4 +179,4 @@ def parse_event(headers: Mapping[str, str], body: bytes) -> Event:
     if content_type and content_type != "application/json":
         raise BadEvent(f"content type {content_type}: the data must be a V2 JSON body")
     attributes = {k.removeprefix("ce-"): v for k, v in headers.items() if k.startswith("ce-")}
-    return _event(attributes, _json_object(body, "the event's data"), len(body))
+    return _event(attributes, _json_object(body, "the event's data"))

@@ -4,7 +4,8 @@ KServe's logger sends the two events of one inference from separate goroutines, 
 arrive first; both carry the inference's id. The first to arrive waits in :class:`Pairs` for at
 most ``ttl_seconds``; at most ``max_pending`` events and ``max_pending_bytes`` body bytes wait at
 once (the oldest is dropped to make room). A dropped or expired event is counted, never written
-half (a record needs both halves: the inputs and the outputs).
+half (a record needs both halves: the inputs and the outputs). A waiting event holds its inputs
+or outputs as JSON bytes (:class:`~.events.Event`), and the record embeds them as they are.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 from mlrail.serving.payload_receiver.events import Event
 
@@ -46,19 +49,18 @@ def record(request: Event, response: Event, arrived: float) -> dict[str, Any]:
         arrived: When the receiver got the request event (``time.time()``): the timestamp when
             the event has no ``time``.
     """
-    body = response.data
-    version = body.get("model_version")
-    version = str(version) if version not in (None, "") else response.version or request.version
+    version = response.body_version or response.version or request.version
     latency = response.latency_us if response.latency_us is not None else request.latency_us
     return {
         "id": request.id,
-        "model": request.model or response.model or str(body.get("model_name") or ""),
+        "model": request.model or response.model or response.body_model,
         "version": version,
         "identity": response.identity or request.identity,
         "timestamp": _utc(request.time if request.time is not None else arrived),
         "latency_ms": None if latency is None else round(latency / 1000.0, 3),
-        "inputs": request.data.get("inputs"),
-        "outputs": body.get("outputs"),
+        # the JSON bytes as they were checked: written as they are, not parsed again
+        "inputs": orjson.Fragment(request.tensors),
+        "outputs": orjson.Fragment(response.tensors),
     }
 
 
@@ -120,9 +122,7 @@ class Pairs:
                 if other.is_request != event.is_request:
                     request, response = (event, other) if event.is_request else (other, event)
                     request_arrived = arrived if event.is_request else other_arrived
-                    if "error" in response.data and not isinstance(
-                        response.data.get("outputs"), list
-                    ):
+                    if response.error:
                         self.dropped["error_response"] += 1
                         return None
                     return record(request, response, request_arrived)

@@ -8,7 +8,10 @@ per connection is plenty, and the limits that matter here are few and enforced b
   error response counted); 400 with a one-line message for anything that is not a KServe
   inference CloudEvent with a V2 JSON body; 411 without ``Content-Length``; 413 for a body over
   ``max_body_bytes`` (not kept: read and dropped, up to 64 MiB, so the client reads the answer
-  before the connection closes). Never 500: an unexpected error is logged and answered 400.
+  before the connection closes); 503 with ``Retry-After`` when the bodies being read and taken
+  at once would pass ``max_bytes_in_flight`` (one thread per connection must not mean unbounded
+  memory; both senders count a refused event as dropped). Never 500: an unexpected error is
+  logged and answered 400.
 - ``GET /healthz``: 200 ``ok`` (liveness and readiness).
 - ``GET /metrics``: the counters below, in Prometheus' text format.
 - A connection idle for ``idle_seconds`` (or a client that stops sending mid-request) is closed.
@@ -27,12 +30,19 @@ from mlrail.serving.payload_receiver.events import BadEvent, parse_event
 from mlrail.serving.payload_receiver.pairs import Pairs
 from mlrail.serving.payload_receiver.store import Store
 
-__all__ = ["DEFAULT_IDLE_SECONDS", "DEFAULT_MAX_BODY_BYTES", "Receiver", "ReceiverServer"]
+__all__ = [
+    "DEFAULT_IDLE_SECONDS",
+    "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_MAX_BYTES_IN_FLIGHT",
+    "Receiver",
+    "ReceiverServer",
+]
 
 logger = logging.getLogger("mlrail.serving")
 
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024  # mlrail serve's own request limit
 DEFAULT_IDLE_SECONDS = 30.0
+DEFAULT_MAX_BYTES_IN_FLIGHT = 32 * 1024 * 1024
 # A refused body is read and dropped up to this much before closing (see _discard).
 _DRAIN_BYTES = 64 * 1024 * 1024
 # A model's folder in the log: an InferenceService or served model name (no '/', not hidden).
@@ -46,7 +56,7 @@ class Receiver:
         self.pairs = pairs
         self.store = store
         self.received = {"request": 0, "response": 0}
-        self.rejected = {"bad_event": 0, "too_large": 0, "bad_model": 0}
+        self.rejected = {"bad_event": 0, "too_large": 0, "bad_model": 0, "busy": 0}
         self.records = 0
         self._lock = threading.Lock()
 
@@ -80,8 +90,8 @@ class Receiver:
         with self._lock:
             counters[key] += 1
 
-    def metrics(self) -> str:
-        """The counters in Prometheus' text format."""
+    def metrics(self, bytes_in_flight: int = 0) -> str:
+        """The counters in Prometheus' text format (and the server's bytes in flight)."""
         lines = [
             "# TYPE mlrail_payload_receiver_events_total counter",
             *(
@@ -104,6 +114,8 @@ class Receiver:
             ),
             "# TYPE mlrail_payload_receiver_pending gauge",
             f"mlrail_payload_receiver_pending {self.pairs.pending}",
+            "# TYPE mlrail_payload_receiver_bytes_in_flight gauge",
+            f"mlrail_payload_receiver_bytes_in_flight {bytes_in_flight}",
         ]
         return "\n".join(lines) + "\n"
 
@@ -122,7 +134,8 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/healthz":
             self._answer(200, "ok\n")
         elif path == "/metrics":
-            self._answer(200, self.server.receiver.metrics(), "text/plain; version=0.0.4")
+            text = self.server.receiver.metrics(self.server.bytes_in_flight)
+            self._answer(200, text, "text/plain; version=0.0.4")
         else:
             self._answer(404, f"no {path} here: POST CloudEvents, GET /healthz or /metrics\n")
 
@@ -147,6 +160,18 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(413, f"body of {length} bytes is over the limit of {limit}\n")
             self._discard(min(length, _DRAIN_BYTES))
             return
+        if not self.server.reserve(length):
+            self.server.receiver._count(self.server.receiver.rejected, "busy")
+            self.close_connection = True
+            self._answer(503, "too many events at once; try again\n", retry_after=1)
+            self._discard(length)
+            return
+        try:
+            self._take(length)
+        finally:
+            self.server.release(length)
+
+    def _take(self, length: int) -> None:
         body = self.rfile.read(length)
         if len(body) < length:
             self.close_connection = True
@@ -175,10 +200,18 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             pass  # a client that went away, or one that stalled past the idle timeout
 
-    def _answer(self, status: int, text: str, content_type: str = "text/plain") -> None:
+    def _answer(
+        self,
+        status: int,
+        text: str,
+        content_type: str = "text/plain",
+        retry_after: int | None = None,
+    ) -> None:
         data = text.encode()
         self.send_response(status)
         self.send_header("Content-Type", content_type)
+        if retry_after is not None:
+            self.send_header("Retry-After", str(retry_after))
         self.send_header("Content-Length", str(len(data)))
         if self.close_connection:
             self.send_header("Connection", "close")
@@ -201,13 +234,34 @@ class ReceiverServer(ThreadingHTTPServer):
         *,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         idle_seconds: float = DEFAULT_IDLE_SECONDS,
+        max_bytes_in_flight: int = DEFAULT_MAX_BYTES_IN_FLIGHT,
     ) -> None:
-        if max_body_bytes < 1 or not idle_seconds > 0:
+        if max_body_bytes < 1 or not idle_seconds > 0 or max_bytes_in_flight < 1:
             raise ValueError(
-                f"max_body_bytes and idle_seconds must be positive, got {max_body_bytes}, "
-                f"{idle_seconds}"
+                "max_body_bytes, idle_seconds and max_bytes_in_flight must be positive, got "
+                f"{max_body_bytes}, {idle_seconds}, {max_bytes_in_flight}"
             )
         self.receiver = receiver
         self.max_body_bytes = max_body_bytes
         self.idle_seconds = idle_seconds
+        # never below one largest body, or such a body could never be taken
+        self.max_bytes_in_flight = max(max_bytes_in_flight, max_body_bytes)
+        self._in_flight = 0
+        self._in_flight_lock = threading.Lock()
         super().__init__(address, _Handler)
+
+    def reserve(self, nbytes: int) -> bool:
+        """Count ``nbytes`` of a body about to be read; False when that would pass the cap."""
+        with self._in_flight_lock:
+            if self._in_flight and self._in_flight + nbytes > self.max_bytes_in_flight:
+                return False
+            self._in_flight += nbytes
+            return True
+
+    @property
+    def bytes_in_flight(self) -> int:
+        return self._in_flight
+
+    def release(self, nbytes: int) -> None:
+        with self._in_flight_lock:
+            self._in_flight -= nbytes
