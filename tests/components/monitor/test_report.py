@@ -637,6 +637,5 @@ def test_a_bar_tells_its_count_on_hover(shifted: VersionFindings):
         if f.path.step[0] == "island"
         for b in f.string_stats.rank_histogram.buckets
     }
-    assert sorted(tips) == sorted(
-        f"{k}: {int(n):,} ({100 * n / N:.1f}%)" for k, n in counts.items()
-    )
+    # the count on hover; the share is written beside the bar (as validate's page draws it)
+    assert sorted(tips) == sorted(f"{k}: {int(n):,}" for k, n in counts.items())
