@@ -5,6 +5,7 @@ import re
 import xml.etree.ElementTree as ET
 
 import pytest
+from tensorflow_metadata.proto.v0 import statistics_pb2
 
 from mlrail.charts import (
     PALETTE,
@@ -13,6 +14,7 @@ from mlrail.charts import (
     badge,
     cut,
     escape,
+    feature_figures,
     hbars,
     heatmap,
     histogram,
@@ -232,3 +234,90 @@ def test_heatmap_shades_cells_and_writes_their_figures():
 def test_heatmap_refuses_ragged_matrices():
     with pytest.raises(ValueError, match="heatmap 'm'"):
         heatmap([[1, 2], [3]], title="m", row_labels=["a", "b"], col_labels=["a", "b"])
+
+
+# ---------------------------------------------------------------------------------------------
+# feature_figures: one feature's charts, one per side
+
+
+def _num_stats(buckets: list[tuple[float, float, float]]) -> statistics_pb2.FeatureNameStatistics:
+    f = statistics_pb2.FeatureNameStatistics(name="x")
+    n = f.num_stats
+    n.common_stats.num_non_missing = int(sum(c for _, _, c in buckets))
+    h = n.histograms.add(type=statistics_pb2.Histogram.QUANTILES)
+    h.buckets.add(low_value=-100.0, high_value=100.0, sample_count=1)  # never drawn
+    h = n.histograms.add(type=statistics_pb2.Histogram.STANDARD)
+    for lo, hi, c in buckets:
+        h.buckets.add(low_value=lo, high_value=hi, sample_count=c)
+    return f
+
+
+def _str_stats(counts: dict[str, int]) -> statistics_pb2.FeatureNameStatistics:
+    f = statistics_pb2.FeatureNameStatistics(name="c")
+    s = f.string_stats
+    s.common_stats.num_non_missing = sum(counts.values())
+    s.unique = len(counts)
+    for v, c in sorted(counts.items(), key=lambda kv: -kv[1]):
+        s.rank_histogram.buckets.add(label=v, sample_count=c)
+    return f
+
+
+def _sides(html: str) -> dict[str, ET.Element]:
+    """Caption → the figure's chart (its svg or its "nochart" div)."""
+    root = ET.fromstring(html)
+    assert root.get("class") == "charts"
+    return {"".join(f.find("figcaption").itertext()): f[1] for f in root.iter("figure")}
+
+
+def test_feature_figures_numeric_sides_share_their_axis_and_height():
+    left = _num_stats([(0.0, 5.0, 10), (5.0, 10.0, 30)])
+    right = _num_stats([(10.0, 20.0, 10)])
+    charts = _sides(feature_figures("x", [("a", PALETTE[0], left), ("b", PALETTE[1], right)]))
+    a, b = charts["a"], charts["b"]
+    # the top of both axes is the tallest share of either side (b's one bucket)
+    assert _texts(a)[:1] == _texts(b)[:1] == ["100%"]
+    assert _texts(a)[-2:] == _texts(b)[-2:] == ["0", "20"]  # one domain, both sides' edges
+    (a_rect, a_rect2), (b_rect,) = list(a.iter("rect")), list(b.iter("rect"))
+    assert float(b_rect.get("x")) > float(a_rect2.get("x")) > float(a_rect.get("x"))
+    # one height scale: a's 75% bucket is three quarters of b's 100% one
+    assert float(a_rect2.get("height")) == pytest.approx(0.75 * float(b_rect.get("height")))
+    assert a.find("title").text == "a: histogram of x, share of values"
+
+
+def test_feature_figures_categorical_sides_share_categories_taken_in_turns_and_scale():
+    left = _str_stats({"red": 60, "blue": 40})
+    right = _str_stats({"green": 10, "blue": 5, "red": 5})
+    charts = _sides(feature_figures("", [("a", PALETTE[0], left), ("b", PALETTE[1], right)]))
+    labels = {
+        side: [t.find("title").text for t in c.iter("text") if t.find("title") is not None]
+        for side, c in charts.items()
+    }
+    # each side's first value, then each side's second: green (common in b only) still shows
+    assert labels["a"] == labels["b"] == ["red", "green", "blue"]
+    widths = {
+        side: {r.find("title").text: float(r.get("width")) for r in c.iter("rect")}
+        for side, c in charts.items()
+    }
+    # shares on one scale: red is 60% of a, green 50% of b; the tooltip is the count
+    assert widths["a"]["red: 60"] / widths["b"]["green: 10"] == pytest.approx(60 / 50, rel=0.02)
+    assert "green: 0" not in widths["a"]  # a zero share draws no bar
+    assert charts["a"].find("title").text == 'a: top values of "", share'
+
+
+def test_feature_figures_a_side_without_values_says_why():
+    empty = statistics_pb2.FeatureNameStatistics(name="x")
+    empty.string_stats.common_stats.num_missing = 5
+    html = feature_figures(
+        "x",
+        [
+            ("some", PALETTE[0], _str_stats({"v": 1})),
+            ("empty", PALETTE[1], empty),
+            ("gone", PALETTE[2], None),
+            (EVIL, PALETTE[3], None),
+        ],
+        missing={"gone": "not kept"},
+    )
+    charts = _sides(html)
+    said = {k: "".join(v.itertext()) for k, v in charts.items() if v.tag == "div"}
+    shown = EVIL.replace("\x01", "\\x01")  # escaped, and parsed back: the control made visible
+    assert said == {"empty": "no values", "gone": "not kept", shown: "absent"}
