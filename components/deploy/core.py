@@ -107,7 +107,7 @@ from mlrail.components.deploy.signature import Signature, check, resolve_key, st
 from mlrail.errors import DataError
 from mlrail.io import atomic_dir, atomic_write_json, atomic_write_text, read_json
 from mlrail.registry import RegistryError
-from mlrail.serving.payload_log.settings import write_sample_rate
+from mlrail.serving.payload_log.settings import LOGS_FOLDER, write_sample_rate
 
 __all__ = [
     "DEPLOYMENT_MODES",
@@ -331,6 +331,8 @@ def _deploy_local(
     """
     if not model_repository:
         raise ValueError("target 'local' needs a model_repository folder")
+    if model_name == LOGS_FOLDER:  # the server never takes it for a model
+        raise ValueError(f"model name {model_name!r} is the repository's payload log folder")
     root = Path(model_repository).expanduser().resolve() / model_name
     spec = ModelSpec.read(src)
     if (

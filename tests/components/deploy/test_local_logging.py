@@ -59,6 +59,13 @@ def test_a_rate_outside_0_to_1_is_refused_before_anything_is_pushed(
     assert not list(repo.rglob("model.onnx")) and not list(repo.rglob("logging.json"))
 
 
+def test_the_log_folders_name_is_no_model_name(onnx_model: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="'_logs' is the repository's payload log folder"):
+        deploy(onnx_model, tmp_path / "d", target="local", model_name="_logs",
+               model_repository=str(tmp_path / "models"))  # fmt: skip
+    assert not (tmp_path / "models").exists()
+
+
 def test_mlrail_serve_logs_the_deployed_model_with_its_identity(
     onnx_model: Path, tmp_path: Path
 ) -> None:
