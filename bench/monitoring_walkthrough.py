@@ -38,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -161,19 +162,33 @@ def _wait_logged(logs: Path, prefix: str, n: int, timeout: float = 120) -> None:
     raise SystemExit(f"{len(want & seen)} of {n} records of {prefix!r} logged in {timeout} s")
 
 
+def _health(port: int) -> int:
+    """The server's own readiness (``/v2/health/ready``): 200, or 503 when a model is not."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/health/ready", timeout=5) as r:
+            return int(r.status)
+    except urllib.error.HTTPError as e:
+        return int(e.code)
+
+
 def _serve_phase(
     work: Path, columns: dict[str, np.ndarray], prefix: str, send: Any, logs_as: str
-) -> tuple[Path, float]:
-    """Serve, send one window of traffic, wait for its records, stop; move the log aside."""
+) -> tuple[Path, float, int]:
+    """Serve, send one window of traffic, wait for its records, stop; move the log aside.
+
+    Returns the log's new folder, the seconds taken (the server's start included) and the
+    server's ``/v2/health/ready`` status, since the folders moved aside stay in the repository.
+    """
     models = work / "models"
     started = time.perf_counter()
     with _server(models, work.parent / "serve.log") as port:
+        health = _health(port)
         send(port, columns, prefix)
         _wait_logged(models / "_logs", prefix, len(next(iter(columns.values()))))
     took = time.perf_counter() - started
     target = models / logs_as
     (models / "_logs").rename(target)
-    return target, took
+    return target, took, health
 
 
 def _monitor(work: Path, logs: Path, out: Path, truth: Path | None) -> dict[str, Any]:
@@ -439,14 +454,15 @@ def _walk(root: Path, work: Path, windows: int, window_rows: int) -> None:
     train_mass = train.column(SCALED).to_pylist()
     results = {}
     for name, what, columns, send in phases:
-        logs, took = _serve_phase(work, columns, name, send, f"_logs-{name}")
+        logs, took, health = _serve_phase(work, columns, name, send, f"_logs-{name}")
         truth = root / f"truth-{name}.csv"
         truth.write_text(
             "id,species\n" + "".join(f"{name}-{i},{v}\n" for i, v in enumerate(labels)), "utf-8"
         )
         print(f"\n== phase {name} ({what}): {evalrows.num_rows} requests served and logged "
               f"({took:.1f} s with the server's start), log in "
-              f"{logs.relative_to(root)}")  # fmt: skip
+              f"{logs.relative_to(root)}; the server's /v2/health/ready said "
+              f"{health}")  # fmt: skip
         result = _monitor(work, logs, root / f"monitor-{name}", truth)
         hand = {
             REMAPPED: _hand_l_infinity(train_island, _served_values(columns, REMAPPED)),
@@ -461,11 +477,13 @@ def _walk(root: Path, work: Path, windows: int, window_rows: int) -> None:
     train_columns = _columns(spec["inputs"], train)
     rows = []
     alerted = 0
-    seconds = []
+    seconds: list[float] = []
+    healths: list[int] = []
     for w in range(windows):
         pick = np.random.default_rng(1000 + w).integers(0, train.num_rows, window_rows)
         columns = {k: v[pick] for k, v in train_columns.items()}
-        logs, _ = _serve_phase(work, columns, f"w{w}", _send_triton, f"_logs-w{w:02d}")
+        logs, _, health = _serve_phase(work, columns, f"w{w}", _send_triton, f"_logs-w{w:02d}")
+        healths.append(health)
         result = _monitor(work, logs, root / f"monitor-w{w:02d}", None)
         seconds.append(result["seconds"])
         alerted += result["exit"] == 1
@@ -487,6 +505,15 @@ def _walk(root: Path, work: Path, windows: int, window_rows: int) -> None:
         )
     )  # fmt: skip
     print(f"\n   windows that alert (exit 1): {alerted} of {windows} = {alerted / windows:.1%}")
+    print(
+        "   the server's /v2/health/ready at each window's start: "
+        + ", ".join(f"{h} x{healths.count(h)}" for h in sorted(set(healths)))
+    )
+    if 503 in healths:
+        print(
+            "   (503: the log folders moved aside under models/ are scanned as models with no"
+            " version; penguins itself was ready and answered every request)"
+        )
 
     print("\n== monitor wall times (each a fresh `mlrail monitor` process)")
     for name in results:
