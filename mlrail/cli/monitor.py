@@ -42,6 +42,20 @@ def _duration(text: str) -> str:
     return text
 
 
+def _end(text: str) -> str:
+    """``--window-end``: an RFC 3339 time, checked here so the error names the flag."""
+    from mlrail.components.monitor.logs import resolve_end
+
+    if text:
+        try:
+            resolve_end(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not an RFC 3339 time (such as 2026-12-03T08:00:00Z)"
+            ) from None
+    return text
+
+
 def _drop(text: str) -> float:
     value = number(text)
     if not 0.0 <= value <= 1.0:
@@ -80,6 +94,7 @@ def add_monitor(sub: Subcommands) -> None:
     )
     p.add_argument(
         "--window-end",
+        type=_end,
         default="",
         metavar="TIME",
         help="the window's end, RFC 3339; default: now",

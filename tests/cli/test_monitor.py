@@ -193,7 +193,7 @@ def served(tmp_path: Path) -> Path:
         (["--window", "5x"], "argument --window: --window='5x' is not a duration"),
         (["--window", "0h"], "argument --window: --window='0h' is not a duration"),
         (["--window", ""], "argument --window: --window='' is not a duration"),
-        (["--window-end", "tomorrow"], "window_end='tomorrow' is not an RFC 3339 time"),
+        (["--window-end", "tomorrow"], "argument --window-end: 'tomorrow' is not an RFC 3339"),
         (["--max-accuracy-drop", "2"], "argument --max-accuracy-drop: '2' is not between 0 and 1"),
         (["--max-accuracy-drop", "nan"], "argument --max-accuracy-drop: must be a finite number"),
         (["--max-accuracy-drop", "x"], "argument --max-accuracy-drop: not a number: 'x'"),
