@@ -20,6 +20,8 @@ __all__ = ["monitoring"]
 
 #: The payload receiver's default destination in manifests/ (the object store's bucket).
 DEFAULT_LOGS = "s3://mlpipeline/payload-logs"
+#: Where each window's summary is kept for the trend across windows (beside the logs).
+DEFAULT_HISTORY = "s3://mlpipeline/monitoring-history"
 
 
 @dsl.pipeline(
@@ -41,6 +43,7 @@ def monitoring(
     ground_truth: str = "",
     max_accuracy_drop: float = 0.05,
     metrics_url: str = "",
+    history: str = DEFAULT_HISTORY,
     fail_on_alert: bool = False,
     object_store_secret: str = "mlrail-object-store",
     mlflow_secret: str = "mlrail-mlflow",
@@ -63,6 +66,8 @@ def monitoring(
         ground_truth: Labels joined on the request id (CSV, Parquet, JSON Lines); empty: none.
         max_accuracy_drop: Largest fall of accuracy below eval that is no alert.
         metrics_url: The server's /metrics URL for its error counters; empty: none.
+        history: Folder or URI keeping one summary per window, for the trend across windows;
+            empty: none.
         fail_on_alert: Fail the run when the window shows an alert.
         object_store_secret: Secret with the object store's credentials (for s3:// logs).
         mlflow_secret: Secret with MLFLOW_TRACKING_URI and MLflow's credentials.
@@ -97,6 +102,7 @@ def monitoring(
                 ground_truth=ground_truth,
                 max_accuracy_drop=max_accuracy_drop,
                 metrics_url=metrics_url,
+                history=history,
                 fail_on_alert=fail_on_alert,
                 events_sink=events_sink,
                 pipeline_name="monitoring",

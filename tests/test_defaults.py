@@ -58,6 +58,11 @@ PIPELINE_CHOICES: dict[tuple[str, str], tuple[Any, str]] = {
     ("validate", "model_name"): ("penguins", "the pipeline's default data is bundled:penguins"),
     ("evaluate", "model_name"): ("penguins", "the pipeline's default data is bundled:penguins"),
     ("register", "model_name"): ("penguins", "the pipeline's default data is bundled:penguins"),
+    ("monitor", "history"): (
+        "s3://mlpipeline/monitoring-history",
+        "a scheduled pipeline keeps each window's summary beside the payload logs, for the "
+        "trend across windows; monitor used alone keeps none unless asked",
+    ),
     ("deploy", "log_sample_rate"): (
         0.1,
         "a pipeline's deploy logs a tenth of the answers, so the monitoring pipeline has a "

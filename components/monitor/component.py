@@ -26,6 +26,7 @@ def monitor(
     ground_truth: str = "",
     max_accuracy_drop: float = 0.05,
     metrics_url: str = "",
+    history: str = "",
     fail_on_alert: bool = False,
     events_sink: str = "",
     pipeline_name: str = "",
@@ -64,6 +65,8 @@ def monitor(
             column), joined on the request id; empty: no realized figures.
         max_accuracy_drop: Largest fall of accuracy below the eval accuracy that is no alert.
         metrics_url: The server's /metrics URL, for its request and error counters; empty: none.
+        history: Folder or URI keeping one summary per window checked, for the accuracy trend
+            across windows in the report; empty: none.
         fail_on_alert: Fail the step (after writing every output and event) when the window
             shows skew, drift or a performance drop; otherwise report and return False.
         events_sink: Where serving.skew_detected, serving.drift_detected and
@@ -99,6 +102,7 @@ def monitor(
         ground_truth=ground_truth,
         max_accuracy_drop=max_accuracy_drop,
         metrics_url=metrics_url,
+        history=history,
         fail_on_alert=fail_on_alert,
         events_sink=events_sink,
         pipeline=pipeline_name,

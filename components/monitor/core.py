@@ -45,11 +45,13 @@ from mlrail.components.monitor.baseline import Baseline, BaselineSources, find_b
 from mlrail.components.monitor.checks import check_version
 from mlrail.components.monitor.decode import decode_window
 from mlrail.components.monitor.findings import MonitorReport, key_name, to_json, verdict
+from mlrail.components.monitor.history import read_history, summary_of, write_summary
 from mlrail.components.monitor.logs import GroupKey, log_window
 from mlrail.components.monitor.server_metrics import scrape
 from mlrail.components.monitor.truth import join_labels, read_truth
 from mlrail.errors import DataError, MlrailError
 from mlrail.io import atomic_write_text
+from mlrail.redact import redact
 from mlrail.validation.anomalies import to_proto
 from mlrail.validation.statistics import summarize
 
@@ -80,6 +82,7 @@ def monitor(
     ground_truth: str = "",
     max_accuracy_drop: float = 0.05,
     metrics_url: str = "",
+    history: str = "",
     fail_on_alert: bool = False,
     events_sink: str = "",
     pipeline: str = "",
@@ -102,6 +105,9 @@ def monitor(
         ground_truth: A labels file joined on request id (:mod:`.truth`); empty: none.
         max_accuracy_drop: The largest drop of accuracy below eval that is no alert.
         metrics_url: The server's ``/metrics`` URL, for its request and error counters.
+        history: A folder or URI keeping one summary per window checked (:mod:`.history`),
+            for the trend across windows; empty: none. One that cannot be written is noted,
+            never fatal.
         fail_on_alert: Raise :class:`MonitorAlert` once everything is written and sent, when
             the window shows an alert (the step, and the run, fail).
         events_sink: Where the alert events go (:mod:`mlrail.events`).
@@ -159,6 +165,8 @@ def monitor(
         )
     if metrics_url:
         report.server = scrape(metrics_url, model_name)
+    if history:
+        _history(report, history)
     _write(report, statistics_dir, anomalies_dir, report_file)
     from mlrail.components.monitor.lifecycle import send_events
 
@@ -188,6 +196,17 @@ def monitor(
 
 class MonitorAlert(MlrailError):
     """The window showed an alert and the caller asked to fail on one."""
+
+
+def _history(report: MonitorReport, history: str) -> None:
+    """Keep this window's summary, then read every window's back for the trend."""
+    summary = summary_of(report.window, to_json(report)["versions"])
+    try:
+        write_summary(history, report.model, summary)
+    except (OSError, ValueError) as e:
+        report.history_notes.append(f"history {redact(history)}: this window not kept: {e}")
+    found, notes = read_history(history, report.model)
+    report.history, report.history_notes = found, report.history_notes + notes
 
 
 def _statistics(report: MonitorReport) -> statistics_pb2.DatasetFeatureStatisticsList:

@@ -26,6 +26,9 @@ class MonitorReport:
             records are counted, not compared.
         server: The server's own counters when ``metrics_url`` was given (since it started).
         deliveries: The events sent.
+        history: The summaries of the windows checked before and this one, oldest first
+            (:mod:`.history`; empty without a history folder).
+        history_notes: What could not be read or written there.
     """
 
     model: str
@@ -34,6 +37,8 @@ class MonitorReport:
     unresolved: dict[str, str] = field(default_factory=dict)
     server: dict[str, Any] | None = None
     deliveries: list[events.Delivery] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    history_notes: list[str] = field(default_factory=list)
 
     @property
     def no_traffic(self) -> bool:
@@ -133,5 +138,6 @@ def to_json(report: MonitorReport) -> dict[str, Any]:
         "versions": [_version_json(v) for v in report.versions],
         "unresolved": report.unresolved,
         "server": report.server,
+        "history": {"windows": len(report.history), "notes": report.history_notes},
         "events": events.summary(report.deliveries),
     }

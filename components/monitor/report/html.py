@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from mlrail.charts import page
 from mlrail.components.monitor.findings import MonitorReport
+from mlrail.components.monitor.report.across import across_windows
 from mlrail.components.monitor.report.version import version
 from mlrail.components.monitor.report.window import header, read
 
@@ -34,4 +35,5 @@ def render_html(report: MonitorReport) -> str:
     body = [*header(report, title), *read(report)]
     for i, v in enumerate(report.versions):
         body += version(v, i, window.start, window.end)
+    body += across_windows(report)
     return page(title, body, css=_CSS)

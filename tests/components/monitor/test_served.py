@@ -155,6 +155,7 @@ def _monitor(
             baseline_predictions=str(root / "blessing" / "predictions"),
             model_repository=str(root / "models"),
         ),
+        history=str(root / "history"),
         **options,
     )
 
@@ -265,7 +266,11 @@ def test_unshifted_traffic_shows_nothing_and_shifted_traffic_flags_exactly_the_t
     # A model this sure of itself stays sure on moved inputs: the confidence-based estimate
     # cannot see the drop (CBPE's known blind spot), and says so by staying near eval.
     assert w.estimated is not None and w.estimated.value > w.realized["accuracy"]
+    # both windows are kept: the page draws the accuracy across them
+    assert [len(s["versions"]) for s in shifted.history] == [1, 1]
+    assert [s["versions"][0]["healthy"] for s in shifted.history] == [True, False]
     page = (root / "moved" / "report.html").read_text("utf-8")
+    assert 'id="across-windows"' in page
     assert SCALED in page and REMAPPED in page
     document = json.loads((root / "moved" / "anomalies" / "anomalies.json").read_text("utf-8"))
     assert document["healthy"] is False
