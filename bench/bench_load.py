@@ -29,7 +29,9 @@ model is trained here or ``--eval-dir`` is given). Rows of the table:
   (``--log-payloads`` to a folder under the bench's temporary folder: the partitioned JSON Lines
   layout, as deploy's ``logging.json`` switches on) at 10% and 100% sampling; their requests/s
   over ``mlrail``'s (logging off) are computed within each run, and each logging server's
-  records written and dropped (``/metrics``) are printed after the runs.
+  records written and dropped (``/metrics``) are printed after the runs; so is each server's
+  own CPU time per request (``/proc/<pid>/stat`` around each wrk run), the steadier figure on a
+  machine other work shares.
 
 Both servers run in their own process under uvicorn with the same settings: httptools + uvloop,
 access log off, one worker, log level warning, 127.0.0.1. Before the load, one request to each
@@ -301,6 +303,12 @@ def fmt(values: list[float], scale: float, digits: int) -> str:
     return f"{med:,.{digits}f} ({lo:,.{digits}f}-{hi:,.{digits}f})"
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, all threads) a process has used so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def payload_log_drops(infer_url: str) -> float:
     """Payload-log records a server dropped (all reasons), from its /metrics."""
     url = infer_url.split("/v2/")[0] + "/metrics"
@@ -328,6 +336,14 @@ def print_payload_log(
             rps = [m["rps"] / o["rps"] for m, o in zip(per[(kind, c)], off, strict=True)]
             label = f"{rate:.0%} sampled / off, concurrency {c}"
             print(f"{label:<44}{fmt(rps, 1, 2) + 'x':>22}")
+    print(f"{'server CPU per request (us)':<44}{'median (min-max)':>22}{'vs off':>22}")
+    for c in args.concurrency:
+        off = per[("mlrail", c)]
+        for kind in ("mlrail", *LOG_RATES):
+            cpu = [r["cpu_us"] for r in per[(kind, c)]]
+            ratio = [r["cpu_us"] / o["cpu_us"] for r, o in zip(per[(kind, c)], off, strict=True)]
+            label = f"{'off' if kind == 'mlrail' else f'{LOG_RATES[kind]:.0%} sampled'}, conc. {c}"
+            print(f"{label:<44}{fmt(cpu, 1, 1):>22}{fmt(ratio, 1, 2) + 'x':>22}")
     for kind, rate in LOG_RATES.items():
         files = list((root / kind).glob("*/*/*/part-*.jsonl"))
         lines = sum(f.read_bytes().count(b"\n") for f in files)
@@ -416,9 +432,12 @@ def run(args: argparse.Namespace, repo: Path, eval_dir: Path | None, tmp: Path) 
             )
             for c in args.concurrency:
                 for kind in kinds:
-                    per.setdefault((kind, c), []).append(
-                        wrk(urls[kind], script, body_file, c, args.duration, args.max_requests)
-                    )
+                    pid = servers[kind][0].pid
+                    cpu = cpu_seconds(pid)
+                    result = wrk(urls[kind], script, body_file, c, args.duration, args.max_requests)
+                    # the server's own CPU per request: what logging costs, whatever else runs
+                    result["cpu_us"] = (cpu_seconds(pid) - cpu) / result["requests"] * 1e6
+                    per.setdefault((kind, c), []).append(result)
         soak = None
         if args.soak > 0:
             soak = wrk(
