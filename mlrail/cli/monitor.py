@@ -158,7 +158,15 @@ def add_monitor(sub: Subcommands) -> None:
         "--events-sink",
         default="",
         metavar="SINK",
-        help="where alert events go: an http(s) URL or a JSON Lines file; default: $K_SINK",
+        help="where alert events go: an http(s) URL or a JSON Lines file (default: $K_SINK "
+        "when set, else <workdir>/events.jsonl, as mlrail run)",
+    )
+    p.add_argument(
+        "--history",
+        default="",
+        metavar="DIR|URI",
+        help="where each window's summary is kept, for the accuracy trend across windows in "
+        "the report (default: monitoring/history in --workdir)",
     )
     p.set_defaults(func=cmd_monitor)
 
@@ -192,6 +200,14 @@ def _registry(a: argparse.Namespace) -> str:
     return f"sqlite:///{embedded.resolve()}" if embedded.is_file() else ""
 
 
+def _events_sink(given: str, workdir: Path) -> str:
+    """The sink as given, else ``$K_SINK``, else the working folder's events file (as for a
+    local ``mlrail run``: a laptop's alerts are kept somewhere)."""
+    from mlrail.events.sinks import resolve_sink
+
+    return resolve_sink(given) or str(workdir / "events.jsonl")
+
+
 def cmd_monitor(a: argparse.Namespace) -> int:
     """``mlrail monitor``: exit status 0 when the window shows no alert, 1 when it does."""
     from mlrail.components.monitor import core
@@ -201,6 +217,10 @@ def cmd_monitor(a: argparse.Namespace) -> int:
     repository = Path(a.model_repository or workdir / "models").expanduser()
     logs = a.logs or str(repository / LOGS_FOLDER)
     model = _model(repository, logs, a.model)
+    if not a.logs and not Path(logs).is_dir():
+        # mlrail serve makes the repository's log folder with its first logged answer
+        print(f"no traffic: {logs} does not exist yet (no answer has been logged)")
+        return 0
     end = resolve_end(a.window_end)
     stamp = end.strftime("%Y%m%dT%H%M%SZ")
     out = Path(a.output or workdir / "monitoring" / f"{model}-{stamp}").expanduser()
@@ -223,7 +243,8 @@ def cmd_monitor(a: argparse.Namespace) -> int:
         ground_truth=a.ground_truth,
         max_accuracy_drop=a.max_accuracy_drop,
         metrics_url=a.metrics_url,
-        events_sink=a.events_sink,
+        history=a.history or str(workdir / "monitoring" / "history"),
+        events_sink=_events_sink(a.events_sink, workdir),
         pipeline="mlrail-monitor",
     )
     print(summary(report, out))

@@ -58,7 +58,7 @@ from mlrail.artifacts.signing import (
 )
 from mlrail.errors import ModelError
 from mlrail.serving.model import LoadedModel, load_model
-from mlrail.serving.payload_log.settings import LOGGING_FILE, LOGS_FOLDER, read_sample_rate
+from mlrail.serving.payload_log.settings import LOGGING_FILE, read_sample_rate
 
 __all__ = ["ModelEntry", "Repository"]
 
@@ -218,11 +218,13 @@ class Repository:
 
     def _refresh(self) -> None:
         try:
-            # The payload log's folder (LOGS_FOLDER) is no model, nor is a hidden folder.
+            # The payload log's folder (LOGS_FOLDER) is no model, nor is a hidden folder or
+            # one starting with "_" (a log folder set aside, _logs-2026-12, say), as for data
+            # sources: a probe must not turn unready over a folder a person parked there.
             names = sorted(
                 e.name
                 for e in os.scandir(self.root)
-                if not e.name.startswith(".") and e.name != LOGS_FOLDER and e.is_dir()
+                if not e.name.startswith((".", "_")) and e.is_dir()
             )
         except OSError as e:
             # Keep serving what is loaded: the folder may be re-mounted or replaced.

@@ -162,6 +162,13 @@ def test_run_serve_and_monitor_on_this_machine(workdir: Path, env: dict[str, str
     assert [line.split()[1] for line in out.splitlines() if "SKEW " in line] == [f"{SCALED}:"]
     report = Path(re.search(r"^report +(\S+)$", out, re.M)[1])  # type: ignore[index]
     assert report.is_file() and SCALED in report.read_text("utf-8")
+    # with no sink given and no K_SINK, the alert is kept in the working folder, as a run's
+    alerts = [json.loads(line) for line in (workdir / "events.jsonl").read_text().splitlines()]
+    skew = [e for e in alerts if e["type"] == "io.mlrail.serving.skew_detected"]
+    assert len(skew) == 1 and [c["feature"] for c in skew[0]["data"]["skewed"]] == [SCALED]
+    # both windows are kept for the trend across windows, and the page draws it
+    assert len(list((workdir / "monitoring" / "history" / MODEL).glob("*.json"))) == 2
+    assert 'id="across-windows"' in report.read_text("utf-8")
 
 
 # -- usage and input errors ---------------------------------------------------------------------
@@ -244,6 +251,17 @@ def test_a_window_with_no_traffic_exits_0_and_says_so(
     assert "version " not in out  # no version answered, none compared
     report = served / "monitoring" / f"{MODEL}-20260101T000000Z" / "report.html"
     assert report.is_file() and f"report     {report}" in out
+
+
+def test_before_the_first_logged_answer_there_is_no_traffic(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    work = tmp_path / "w"
+    (work / "models" / MODEL).mkdir(parents=True)  # deployed, never asked: no _logs yet
+    assert main(["monitor", "--workdir", str(work)]) == 0
+    out = capsys.readouterr().out
+    logs = work / "models" / "_logs"
+    assert out == f"no traffic: {logs} does not exist yet (no answer has been logged)\n"
 
 
 # -- compile ------------------------------------------------------------------------------------

@@ -65,7 +65,9 @@ def test_models_are_logged_by_their_logging_json_and_a_change_applies_while_serv
             infer(http, "penguins", classifier_request([40.0], ["Dream"], id=f"p-{i}"))
             infer(http, "regressor", {**REGRESSOR_REQUEST, "id": f"r-{i}"})
         wait_until(lambda: len(records(logs)) == 5)
-        # A scan with _logs present (seen through a new version being picked up): still no model
+        # A scan with _logs present, and a log folder a person set aside (seen through a new
+        # version being picked up): still no model, and the server stays ready
+        (repo / "_logs-2026-11").mkdir()
         copy_version(repo / "penguins" / "2", repo / "penguins" / "3")
         wait_until(lambda: http.get("/v2/models/penguins").json()["versions"] == ["3"])
         assert http.get("/v2/models").json() == {"models": ["penguins", "regressor"]}
