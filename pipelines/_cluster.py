@@ -8,7 +8,17 @@ from __future__ import annotations
 
 from kfp import dsl, kubernetes
 
-__all__ = ["MLFLOW_KEYS", "OBJECT_STORE_KEYS", "UID", "mlflow", "object_store", "on_cluster"]
+from mlrail.components.notify import notify
+
+__all__ = [
+    "MLFLOW_KEYS",
+    "OBJECT_STORE_KEYS",
+    "UID",
+    "mlflow",
+    "notifier",
+    "object_store",
+    "on_cluster",
+]
 
 #: The component image's non-root user (images/component.Containerfile).
 UID = 10001
@@ -53,3 +63,17 @@ def on_cluster(task: dsl.PipelineTask, cpu: str, memory: str) -> dsl.PipelineTas
     return kubernetes.set_security_context(
         task, run_as_user=UID, run_as_group=UID, run_as_non_root=True
     )
+
+
+def notifier(pipeline: str, model_name: str, events_sink: str) -> dsl.PipelineTask:
+    """The exit handler's task: after every step, whether the run succeeded, failed or stopped
+    at a gate, it sends the final status (io.mlrail.run.succeeded / run.failed), so a failed run
+    is heard. Never cached: each run's end is its own."""
+    task = notify(
+        events_sink=events_sink,
+        model_name=model_name,
+        pipeline_name=pipeline,
+        run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+        run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+    )
+    return on_cluster(task, "100m", "256M").set_caching_options(False)

@@ -13,8 +13,7 @@ events (serving.skew_detected, serving.drift_detected, serving.performance_dropp
 from kfp import dsl
 
 from mlrail.components.monitor import monitor
-from mlrail.components.notify import notify
-from mlrail.pipelines._cluster import mlflow, object_store, on_cluster
+from mlrail.pipelines._cluster import mlflow, notifier, object_store, on_cluster
 
 __all__ = ["monitoring"]
 
@@ -73,17 +72,7 @@ def monitoring(
         mlflow_secret: Secret with MLFLOW_TRACKING_URI and MLflow's credentials.
         events_sink: Where the alert and run events go; empty: K_SINK, then none.
     """
-    notify_task = on_cluster(
-        notify(
-            events_sink=events_sink,
-            model_name=model_name,
-            pipeline_name="monitoring",
-            run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
-            run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
-        ),
-        "100m",
-        "256M",
-    ).set_caching_options(False)
+    notify_task = notifier("monitoring", model_name, events_sink)
     with dsl.ExitHandler(notify_task, name="run"):
         # Never cached: the window's logs change under the same parameters.
         monitor_task = on_cluster(

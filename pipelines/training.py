@@ -19,11 +19,10 @@ from mlrail.components.deploy import deploy
 from mlrail.components.evaluate import evaluate
 from mlrail.components.export_onnx import export_onnx
 from mlrail.components.ingest import ingest
-from mlrail.components.notify import notify
 from mlrail.components.register import register
 from mlrail.components.train import train
 from mlrail.components.validate import validate
-from mlrail.pipelines._cluster import mlflow, object_store, on_cluster
+from mlrail.pipelines._cluster import mlflow, notifier, object_store, on_cluster
 from mlrail.pipelines._keys import (
     SIGNING_KEY_SECRET,
     VERIFY_KEY_SECRET,
@@ -44,7 +43,6 @@ _RESOURCES = {
     "export_onnx": ("1", "4G"),
     "register": ("500m", "1G"),
     "deploy": ("500m", "1G"),
-    "notify": ("100m", "256M"),
 }
 #: The accelerator train requests in the training_gpu pipeline.
 _GPU = "nvidia.com/gpu"
@@ -229,18 +227,7 @@ def pipeline_function(gpus: int = 0) -> Callable[..., None]:
             "kfp_ui_url": kfp_ui_url,
             "image": COMPONENT_IMAGE,
         }
-        # Runs after every step, whether the run succeeded, failed or stopped at a gate, and
-        # sends the final status (io.mlrail.run.succeeded / run.failed): a failed run is heard.
-        notify_task = _on_cluster(
-            notify(
-                events_sink=events_sink,
-                model_name=model_name,
-                pipeline_name="training",
-                run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
-                run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
-            ),
-            "notify",
-        ).set_caching_options(False)
+        notify_task = notifier("training", model_name, events_sink)
         with dsl.ExitHandler(notify_task, name="run"):
             # Retries are for a flaky object store; KFP cannot tell them from bad data, which
             # fails every time, so they stay short: at most 10 + 20 s lost on a file that will
