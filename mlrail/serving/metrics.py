@@ -7,7 +7,8 @@
 ``mlrail_inference_request_duration_seconds``  histogram  infer latency by ``model``: body read,
                                                           decode, ONNX Runtime, encode
 ``mlrail_payload_log_dropped_total``           counter    payload-log records dropped, by
-                                                          ``reason`` (queue_full, write_failed)
+                                                          ``reason`` (queue_full, write_failed,
+                                                          sink_backoff)
 =============================================  =========  ======================================
 
 ``model`` is a model the repository holds, or ``""`` for a name it does not: the label's values
