@@ -71,7 +71,7 @@ def test_compile_submit_and_schedule_examples(
 ) -> None:
     monkeypatch.chdir(tmp_path)  # compile writes training.yaml here; schedule reads it
     commands = _examples("compile") + _examples("submit") + _examples("schedule")
-    assert [c[0] for c in commands] == ["compile"] * 3 + ["submit"] * 4 + ["schedule"] * 8
+    assert [c[0] for c in commands] == ["compile"] * 4 + ["submit"] * 4 + ["schedule"] * 9
     outputs = []
     for args in commands:
         args = [kfp_api.url if a == "http://localhost:8888" else a for a in args]
@@ -79,6 +79,7 @@ def test_compile_submit_and_schedule_examples(
         outputs.append(capsys.readouterr().out)
     assert (tmp_path / "training.yaml").is_file() and (tmp_path / "training-gpu.yaml").is_file()
     assert (tmp_path / "pipeline-manifests" / "kustomization.yaml").is_file()
+    assert (tmp_path / "monitoring.yaml").is_file()  # the Monitoring section's
     runs = kfp_api.calls("POST", "/apis/v2beta1/runs")
     assert len(runs) == 4
     second = runs[1].body["runtime_config"]["parameters"]
@@ -91,13 +92,22 @@ def test_compile_submit_and_schedule_examples(
     assert keys["verify_key"] == "/var/run/secrets/mlrail/verify/signing.pub"
 
     created = [r.body for r in kfp_api.calls("POST", "/apis/v2beta1/recurringruns")]
-    # nightly, hourly, nightly again (unchanged: nothing sent), nightly at 03:00 (replaced)
-    assert [s["display_name"] for s in created] == ["nightly", "hourly", "nightly"]
+    # nightly, hourly, nightly again (unchanged: nothing sent), nightly at 03:00 (replaced);
+    # then the Monitoring section's hourly monitor
+    assert [s["display_name"] for s in created] == [
+        "nightly",
+        "hourly",
+        "nightly",
+        "penguins-monitor",
+    ]
     assert created[0]["trigger"]["cron_schedule"]["cron"] == "0 0 2 * * *"
     assert created[1]["trigger"]["periodic_schedule"]["interval_second"] == 3600
     assert created[1]["max_concurrency"] == 2
     assert created[2]["trigger"]["cron_schedule"]["cron"] == "0 0 3 * * *"
-    schedule_out = outputs[7:]
+    monitor = created[3]["runtime_config"]["parameters"]
+    assert (monitor["window"], monitor["fail_on_alert"]) == ("1h", True)
+    assert created[3]["trigger"]["cron_schedule"]["cron"] == "0 0 * * * *"
+    schedule_out = outputs[8:]
     assert [out.split(") ", 1)[1].split()[0] for out in schedule_out[:4]] == [
         "created",
         "created",
@@ -107,12 +117,14 @@ def test_compile_submit_and_schedule_examples(
     listed = schedule_out[4].splitlines()
     assert listed[0].split()[:3] == ["NAME", "ID", "STATUS"]
     assert [row.split()[0] for row in listed[1:]] == ["hourly", "nightly"]
-    assert [out.split(") ", 1)[1] for out in schedule_out[5:]] == [
+    assert [out.split(") ", 1)[1] for out in schedule_out[5:8]] == [
         "paused\n",
         "resumed\n",
         "deleted\n",
     ]
-    # What is left: one nightly at 03:00, enabled (paused, then resumed); hourly deleted.
-    [left] = kfp_api.recurring_runs.values()
+    assert schedule_out[8].split(") ", 1)[1].split()[0] == "created"
+    # What is left: one nightly at 03:00, enabled (paused, then resumed), and the monitor;
+    # hourly deleted.
+    left, _monitor = kfp_api.recurring_runs.values()
     assert (left.display_name, left.mode) == ("nightly", "ENABLE")
     assert left.trigger.cron_schedule.cron == "0 0 3 * * *"
