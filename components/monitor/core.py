@@ -203,7 +203,7 @@ def _history(report: MonitorReport, history: str) -> None:
     summary = summary_of(report.window, to_json(report)["versions"])
     try:
         write_summary(history, report.model, summary)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, DataError) as e:
         report.history_notes.append(f"history {redact(history)}: this window not kept: {e}")
     found, notes = read_history(history, report.model)
     report.history, report.history_notes = found, report.history_notes + notes

@@ -18,6 +18,7 @@ from typing import Any
 
 import pyarrow.fs as pafs
 
+from mlrail.errors import DataError
 from mlrail.io import filesystem
 from mlrail.redact import redact
 
@@ -75,10 +76,10 @@ def write_summary(history: str, model: str, summary: dict[str, Any]) -> str:
 def read_history(history: str, model: str) -> tuple[list[dict[str, Any]], list[str]]:
     """The model's window summaries, oldest first (the newest :data:`KEEP`), and a note per
     file that could not be read."""
-    fs, folder = _folder(history, model)
     try:
+        fs, folder = _folder(history, model)
         infos = fs.get_file_info(pafs.FileSelector(folder, allow_not_found=True))
-    except OSError as e:
+    except (OSError, DataError) as e:
         return [], [f"history {redact(history)}: cannot be listed: {e}"]
     files = sorted(i.path for i in infos if i.is_file and i.path.endswith(".json"))[-KEEP:]
     found, notes = [], []

@@ -54,3 +54,9 @@ def test_an_object_store_uri_is_written_as_whole_objects(tmp_path: Path) -> None
     assert where.endswith("penguins/20261202T000000Z.json")
     found, _ = read_history(uri, "penguins")
     assert [s["versions"][0]["rows"] for s in found] == [120]
+
+
+def test_a_history_that_cannot_be_opened_is_a_note_not_a_failure() -> None:
+    # a store no filesystem understands (or one whose credentials are refused) is noted
+    found, notes = read_history("nosuchscheme://bucket/history", "penguins")
+    assert found == [] and len(notes) == 1 and "nosuchscheme://bucket/history" in notes[0]
