@@ -2,12 +2,13 @@
 
 Layout (a local folder or a URI such as ``s3://bucket/monitoring-history``)::
 
-    <history>/<model>/<YYYYMMDDTHHMMSSZ>.json    named by the window's end
+    <history>/<model>/<end>_<start>.json    named by the window (YYYYMMDDTHHMMSSZ each)
 
 Each file is written once per window (a window checked again replaces its own file, so a
-re-run never counts twice) and never appended to, so an object store holds it as well as a
-folder. The trend across windows is read back from every file of the model (the newest
-:data:`KEEP` of them); a file that cannot be read is skipped and named in the report's notes.
+re-run never counts twice; two windows ending in the same second are two files) and never
+appended to, so an object store holds it as well as a folder. The trend across windows is read
+back from every file of the model (the newest :data:`KEEP` of them); a file that cannot be read
+is skipped and named in the report's notes.
 """
 
 from __future__ import annotations
@@ -59,9 +60,11 @@ def summary_of(window: dict[str, Any], versions: Iterable[dict[str, Any]]) -> di
 def write_summary(history: str, model: str, summary: dict[str, Any]) -> str:
     """Write one window's summary; returns where (a path or URI, credentials masked)."""
     fs, folder = _folder(history, model)
-    end = str(summary["window"]["end"]).replace("-", "").replace(":", "")
+    end, start = (
+        str(summary["window"][k]).replace("-", "").replace(":", "") for k in ("end", "start")
+    )
     fs.create_dir(folder, recursive=True)
-    path = f"{folder}/{end}.json"
+    path = f"{folder}/{end}_{start}.json"
     data = json.dumps(summary, indent=1, allow_nan=False).encode("utf-8")
     if isinstance(fs, pafs.LocalFileSystem):
         from mlrail.io import atomic_write_bytes

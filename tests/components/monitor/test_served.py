@@ -267,7 +267,7 @@ def test_unshifted_traffic_shows_nothing_and_shifted_traffic_flags_exactly_the_t
     # cannot see the drop (CBPE's known blind spot), and says so by staying near eval.
     assert w.estimated is not None and w.estimated.value > w.realized["accuracy"]
     # both windows are kept: the page draws the accuracy across them
-    assert [len(s["versions"]) for s in shifted.history] == [1, 1]
+    assert [len(s["versions"]) for s in shifted.history] == [1, 1], shifted.history_notes
     assert [s["versions"][0]["healthy"] for s in shifted.history] == [True, False]
     page = (root / "moved" / "report.html").read_text("utf-8")
     assert 'id="across-windows"' in page
