@@ -58,12 +58,6 @@ def deploy(
 
     Args:
         onnx_model: The model written by export_onnx.
-        deployment: deployment.json (what was decided and what serves now, with the model's
-            identity and signature status) and, for ``render`` and ``kserve``,
-            inferenceservice.yaml.
-        release: The release record: release.json (what, on which data, with which evidence,
-            built how, who and why, where, what changed), release.md and release.html.
-        release_page: The release record's page, as the Kubeflow UI shows it.
         registered_model: register's version of the model: its aliases move, the record is
             kept with it, and who asked and why come from its tags. None: not registered.
         examples: ingest's examples (the record's data: sources, spans, rows, fingerprint).
@@ -114,6 +108,14 @@ def deploy(
         run_name: The pipeline run's name.
         kfp_ui_url: Base URL of the Kubeflow Pipelines UI; the record links to the run there.
         image: The component image the run used.
+
+    Returns:
+        deployment: deployment.json (what was decided and what serves now, with the model's
+            identity and signature status) and, for ``render`` and ``kserve``,
+            inferenceservice.yaml.
+        release: The release record: release.json (what, on which data, with which evidence,
+            built how, who and why, where, what changed), release.md and release.html.
+        release_page: The release record's page, as the Kubeflow UI shows it.
     """
     from mlrail.components.deploy import core
 

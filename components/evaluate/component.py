@@ -33,14 +33,6 @@ def evaluate(
     Args:
         onnx_model: The model export_onnx wrote (its model.onnx is what deploy serves).
         examples: The splits written by ingest; evaluates on ``eval``.
-        metrics: Scalar metrics (accuracy, balanced_accuracy, precision/recall/f1 macro, roc_auc,
-            log_loss, ece; or rmse, mae, mape, r2) and fairness figures per sensitive column.
-        classification_metrics: The confusion matrix and, for a binary task, the ROC curve
-            (empty for regression).
-        blessing: blessing.json: every check with its value, bound, baseline value and verdict,
-            the baseline used, and what the blessing rests on.
-        report: A self-contained HTML page: checks, metrics, confusion matrix, ROC/PR and
-            calibration curves, slices, fairness, feature importance.
         thresholds: Metric to bound, e.g. {"accuracy": ">= 0.9", "roc_auc": {"max_drop": 0.01}},
             or {"overall": {...}, "slices": {"island": {...}}}; empty for the task's default.
         slices: Columns to slice by, e.g. ["island", {"column": "body_mass_g", "buckets": 4}].
@@ -66,7 +58,15 @@ def evaluate(
         run_name: The run's name (pass dsl.PIPELINE_JOB_NAME_PLACEHOLDER).
 
     Returns:
-        True when the model is blessed: the gate in front of deploy.
+        metrics: Scalar metrics (accuracy, balanced_accuracy, precision/recall/f1 macro, roc_auc,
+            log_loss, ece; or rmse, mae, mape, r2) and fairness figures per sensitive column.
+        classification_metrics: The confusion matrix and, for a binary task, the ROC curve
+            (empty for regression).
+        blessing: blessing.json: every check with its value, bound, baseline value and verdict,
+            the baseline used, and what the blessing rests on.
+        report: A self-contained HTML page: checks, metrics, confusion matrix, ROC/PR and
+            calibration curves, slices, fairness, feature importance.
+        Output: True when the model is blessed: the gate in front of deploy.
     """
     from mlrail import events
     from mlrail.components.evaluate import core

@@ -29,14 +29,6 @@ def export_onnx(
     Args:
         model: The model written by train.
         examples: The splits written by ingest; parity is checked on ``eval``.
-        onnx_model: model.onnx, parity.json, variants.json, model_spec.json, golden.json (V2
-            requests and ONNX Runtime's answers, for deploy's smoke test), a Triton model
-            repository (its version signed when a key is given: model.sig), the model's CycloneDX
-            ML-BOM (mlbom.cdx.json), and the accepted optional variants (model.optimized.onnx,
-            model.int8.onnx).
-        parity: Parity with the SavedModel (rows, max_abs_diff, max_rel_diff, label_agreement,
-            edge_rows, edge_max_abs_diff) and each optional variant's size, quality and verdict
-            (``<variant>_accepted``).
         model_name: The model's name in the model repository.
         tolerance: Absolute part of the bound on |ONNX Runtime - SavedModel| per output value.
         rtol: Relative part of that bound, times |SavedModel output|.
@@ -48,6 +40,16 @@ def export_onnx(
         max_rmse_increase: Regression: most relative eval RMSE increase a variant may have.
         signing_key: Path of a PEM EC private key file (e.g. a mounted Secret) to sign the model
             with; empty: the MLRAIL_SIGNING_KEY environment variable's, else not signed.
+
+    Returns:
+        onnx_model: model.onnx, parity.json, variants.json, model_spec.json, golden.json (V2
+            requests and ONNX Runtime's answers, for deploy's smoke test), a Triton model
+            repository (its version signed when a key is given: model.sig), the model's CycloneDX
+            ML-BOM (mlbom.cdx.json), and the accepted optional variants (model.optimized.onnx,
+            model.int8.onnx).
+        parity: Parity with the SavedModel (rows, max_abs_diff, max_rel_diff, label_agreement,
+            edge_rows, edge_max_abs_diff) and each optional variant's size, quality and verdict
+            (``<variant>_accepted``).
     """
     from mlrail.components.export_onnx import core
 

@@ -22,8 +22,6 @@ def ingest(
     Args:
         source: A file, folder or glob (``data/*.csv``) as a local path or a URI pyarrow's
             filesystems understand (s3://, gs://), or ``bundled:penguins``.
-        examples: The splits, one folder per split holding ``part-*.parquet``; its metadata
-            lists the rows per split, the content fingerprint and the files and spans read.
         eval_ratio: Share of rows for the eval split.
         test_ratio: Share of rows for an optional test split (0 for none).
         key_column: Column whose hash decides the split; empty to hash the whole row.
@@ -31,6 +29,10 @@ def ingest(
         scheduled_time: The recurring run's scheduled time; fills the pattern when
             ``span_date`` is empty.
         span_window: How many daily spans to read, ending at the span date.
+
+    Returns:
+        examples: The splits, one folder per split holding ``part-*.parquet``; its metadata
+            lists the rows per split, the content fingerprint and the files and spans read.
     """
     from mlrail.components.ingest import core
 

@@ -37,14 +37,6 @@ def monitor(
     predictions of the version that answered: serving skew, prediction drift, estimated accuracy.
 
     Args:
-        statistics: The window's statistics per version: its inputs (serving-v<N>) and its
-            predictions (predictions-v<N>), as statistics.pb and statistics.json.
-        anomalies: Schema anomalies and every skew and drift value (anomalies.pbtxt), and the
-            whole finding per version (anomalies.json).
-        metrics: Records, rows, skewed features, drifted outputs, estimated and eval accuracy,
-            realized figures, latency.
-        report: Training vs serving histograms per feature (skew highlighted), prediction drift,
-            the estimated accuracy per hour, as one HTML page.
         logs: The payload-log root (a path or s3:// URI): <logs>/<model>/<YYYY-MM-DD>/<HH>/.
         model_name: The model whose logs are read.
         window: The window's length, ending at its end: 1h, 24h, 7d...
@@ -77,7 +69,18 @@ def monitor(
         run_name: The run's name (pass dsl.PIPELINE_JOB_NAME_PLACEHOLDER).
 
     Returns:
-        True when the window shows no alert (or had no traffic).
+        statistics: The window's statistics in TFX's ExampleStatistics layout, per version
+            that answered: its inputs (``Split-serving-v<N>/FeatureStats.pb``) and its
+            predictions (``Split-predictions-v<N>/FeatureStats.pb``), each a one-dataset
+            DatasetFeatureStatisticsList TFDV reads as it is, and statistics.json.
+        anomalies: TFX's ExampleAnomalies layout: ``Split-<split>/SchemaDiff.pb`` per split
+            (schema anomalies and every skew and drift value), and the whole finding per
+            version (anomalies.json).
+        metrics: Records, rows, skewed features, drifted outputs, estimated and eval accuracy,
+            realized figures, latency.
+        report: Training vs serving histograms per feature (skew highlighted), prediction drift,
+            the estimated accuracy per hour, as one HTML page.
+        Output: True when the window shows no alert (or had no traffic).
     """
     from mlrail import events
     from mlrail.components.monitor import core

@@ -22,7 +22,6 @@ def notify(
 
     Args:
         status: The final status of the exit handler's group (given by KFP).
-        delivery: The event sent and what happened to it (delivery.json).
         events_sink: An http(s) URL (binary mode; `#structured` for structured), or a JSON Lines
             file; empty: K_SINK, then none.
         model_name: The model the run is about (the event's subject).
@@ -31,7 +30,8 @@ def notify(
         run_name: The run's name (pass dsl.PIPELINE_JOB_NAME_PLACEHOLDER).
 
     Returns:
-        Whether the sink took the event (False also when there is no sink).
+        delivery: The event sent and what happened to it (delivery.json).
+        Output: Whether the sink took the event (False also when there is no sink).
     """
     from mlrail.components.notify import core
 

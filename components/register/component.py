@@ -42,8 +42,6 @@ def register(
         statistics: validate's statistics (the datasets' columns and rows).
         metrics: evaluate's metrics (headline figures as tags and run metrics).
         blessing: evaluate's blessing (verdict, thresholds, baseline as tags).
-        registered_model: registered_model.json: name, version, created, identity, run id,
-            URI, registry and the version's tags.
         model_name: The registered model's name.
         registry_uri: MLflow tracking URI of the registry; empty for $MLFLOW_TRACKING_URI.
         requested_by: Who asked for this run.
@@ -59,7 +57,10 @@ def register(
             sink that is down never fails this step.
 
     Returns:
-        The version's number in the registry (new, or the one that already had this identity).
+        registered_model: registered_model.json: name, version, created, identity, run id,
+            URI, registry and the version's tags.
+        Output: The version's number in the registry (new, or the one that already had this
+            identity).
     """
     from mlrail import events
     from mlrail.components.register import core

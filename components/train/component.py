@@ -27,12 +27,6 @@ def train(
         examples: The splits written by ingest; trains on ``train``, validates on ``eval``.
         schema: The schema validate checked the data against.
         statistics: The statistics validate computed (means, deviations, vocabularies).
-        model: SavedModel, ``model.keras``, ``model_spec.json``, ``history.json`` and
-            ``training.json`` (rows trained and evaluated on, rows without a label, epochs).
-        training_metrics: Loss and metrics, train and eval, of the epoch whose weights were
-            kept; epochs run and the best epoch.
-        curves: The training curves per epoch (train and eval), one HTML page.
-        tensorboard: TensorBoard event files (``train/``, ``validation/``) of each epoch.
         label: The column to predict.
         task: ``auto`` (from the label), ``binary``, ``multiclass`` or ``regression``.
         hparams: epochs, batch_size, learning_rate, hidden_units, dropout, class_weights
@@ -43,6 +37,14 @@ def train(
             Its code runs in this step, with the step's credentials.
         module_file_sha256: The module's SHA-256 (64 hex digits): the file is refused, before
             any of it runs, unless its bytes hash to this; empty: not pinned.
+
+    Returns:
+        model: SavedModel, ``model.keras``, ``model_spec.json``, ``history.json`` and
+            ``training.json`` (rows trained and evaluated on, rows without a label, epochs).
+        training_metrics: Loss and metrics, train and eval, of the epoch whose weights were
+            kept; epochs run and the best epoch.
+        curves: The training curves per epoch (train and eval), one HTML page.
+        tensorboard: TensorBoard event files (``train/``, ``validation/``) of each epoch.
     """
     from mlrail.components.train import core
 

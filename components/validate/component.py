@@ -27,15 +27,11 @@ def validate(
 
     Args:
         examples: The splits written by ingest.
-        statistics: Per-split DatasetFeatureStatisticsList (statistics.pb, statistics.json).
-        schema: The Schema the data was checked against (schema.pbtxt).
-        anomalies: Anomalies, skew and drift, as anomalies.pbtxt and anomalies.json.
-        report: The statistics, anomalies, skew and drift of every feature, as one HTML page.
-        summary: The verdict, anomalies and largest skew/drift values, in Markdown.
         curated_schema: Path or URI of a schema.pbtxt to check against instead of inferring
             one (empty: infer from the train split).
-        baseline_statistics: Path or URI of an earlier run's statistics (statistics.pb or its
-            folder); each split is compared with the same split there (drift). Empty: none.
+        baseline_statistics: Path or URI of an earlier run's statistics (its artifact folder,
+            a ``Split-<split>`` folder or a FeatureStats.pb); each split is compared with the
+            same split there (drift). Empty: none.
         min_examples: Fewest examples a split may have.
         events_sink: CloudEvents sink for data.anomalies_found and data.drift_detected: an
             http(s) URL (binary mode; add #structured for structured), a file path or file://
@@ -47,7 +43,16 @@ def validate(
         run_name: The run's name, e.g. dsl.PIPELINE_JOB_NAME_PLACEHOLDER.
 
     Returns:
-        True when no anomaly was found: the gate in front of training.
+        statistics: TFX's ExampleStatistics layout: ``Split-<split>/FeatureStats.pb`` per split
+            (train, eval, test), each a DatasetFeatureStatisticsList of one dataset that TFDV
+            reads as it is, and statistics.json with every split's headline figures.
+        schema: The Schema the data was checked against (schema.pbtxt).
+        anomalies: TFX's ExampleAnomalies layout: ``Split-<split>/SchemaDiff.pb`` per split,
+            each an Anomalies proto with that split's anomalies and skew and drift values, and
+            anomalies.json with the whole finding.
+        report: The statistics, anomalies, skew and drift of every feature, as one HTML page.
+        summary: The verdict, anomalies and largest skew/drift values, in Markdown.
+        Output: True when no anomaly was found: the gate in front of training.
     """
     from mlrail import events
     from mlrail.components.validate import core
