@@ -42,6 +42,7 @@ from mlrail.io import atomic_write_text, fsync_dir, fsync_tree, staging_dir
 
 __all__ = [
     "CONFIG_FILE",
+    "MAX_BATCH_SIZE",
     "MODEL_FILE",
     "SPEC_FILE",
     "latest_version",
@@ -212,30 +213,44 @@ def push(
 
 _TRITON_TYPES = {"float32": "TYPE_FP32", "datetime": "TYPE_FP64", "string": "TYPE_STRING"}
 
+#: ``max_batch_size`` in ``config.pbtxt``: above 0, so Triton (kserve-tritonserver) may batch
+#: requests with its dynamic batcher; the graph's batch dimension is free, so any size runs.
+#: 1,024 rows is far above what one online request carries and far below the 16 MiB body limit.
+MAX_BATCH_SIZE = 1024
+
 
 def triton_config(name: str, spec: _Contract) -> str:
     """A Triton ``config.pbtxt`` for the ONNX Runtime backend (KServe's Triton runtime reads it).
 
     Inputs are named by column (the graph's names), every name escaped by :func:`pbtxt_string`.
-    The output is ``[batch, classes]`` probabilities for a classifier and ``[batch, 1]`` for a
-    regression (a spec with no classes): train checks its models, its own and a user
-    module's, against exactly that shape.
+    ``max_batch_size`` is :data:`MAX_BATCH_SIZE` and ``dynamic_batching`` is on, so ``dims`` are
+    per request row, the batch dimension left out as Triton requires: ``[ 1 ]`` for an input
+    (the graph's ``[batch, 1]``), ``[ classes ]`` probabilities for a classifier and ``[ 1 ]``
+    for a regression (a spec with no classes): train checks its models, its own and a user
+    module's, against exactly that shape. (mlrail's own server reads the graph, not this file.)
     """
     width = len(spec.classes) or 1
-    lines = [f"name: {pbtxt_string(name)}", 'platform: "onnxruntime_onnx"', "max_batch_size: 0"]
+    lines = [
+        f"name: {pbtxt_string(name)}",
+        'platform: "onnxruntime_onnx"',
+        f"max_batch_size: {MAX_BATCH_SIZE}",
+    ]
     for i in spec.inputs:
         lines += [
             "input {",
             f"  name: {pbtxt_string(i.column)}",
             f"  data_type: {_TRITON_TYPES[i.dtype]}",
-            "  dims: [ -1, 1 ]",
+            "  dims: [ 1 ]",
             "}",
         ]
     lines += [
         "output {",
         f"  name: {pbtxt_string(spec.output)}",
         "  data_type: TYPE_FP32",
-        f"  dims: [ -1, {width} ]",
+        f"  dims: [ {width} ]",
         "}",
+        # Batches what is queued when an instance frees up (no added delay: Triton's default
+        # max_queue_delay_microseconds is 0), so batch-1 latency is unchanged.
+        "dynamic_batching { }",
     ]
     return "\n".join(lines) + "\n"

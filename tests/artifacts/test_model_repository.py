@@ -135,11 +135,11 @@ def test_triton_config_names_inputs_by_column_and_sizes_the_output() -> None:
     assert config.splitlines()[:3] == [
         'name: "my \\"model\\""',
         'platform: "onnxruntime_onnx"',
-        "max_batch_size: 0",
+        f"max_batch_size: {repo.MAX_BATCH_SIZE}",
     ]
-    assert 'name: "x"\n  data_type: TYPE_FP32\n  dims: [ -1, 1 ]' in config
+    assert 'name: "x"\n  data_type: TYPE_FP32\n  dims: [ 1 ]' in config
     assert 'name: "Island"\n  data_type: TYPE_STRING' in config
-    assert 'name: "probabilities"\n  data_type: TYPE_FP32\n  dims: [ -1, 3 ]' in config
+    assert 'name: "probabilities"\n  data_type: TYPE_FP32\n  dims: [ 3 ]' in config
     regression = ModelSpec(
         task="regression",
         label="mass",
@@ -147,7 +147,24 @@ def test_triton_config_names_inputs_by_column_and_sizes_the_output() -> None:
         output="predictions",
     )
     config = repo.triton_config("mass", regression)
-    assert "data_type: TYPE_FP64" in config and "dims: [ -1, 1 ]\n}\n" in config
+    assert "data_type: TYPE_FP64" in config and "dims: [ 1 ]\n}\n" in config
+
+
+def test_triton_config_lets_tritons_dynamic_batcher_batch_rows() -> None:
+    """Triton's own ModelConfig schema reads the file: a positive max_batch_size, dynamic
+    batching on, and per-row dims (Triton adds the batch dimension itself, so [-1, 1] here
+    would mean [batch, -1, 1] to it and no request would fit)."""
+    from google.protobuf import text_format
+    from tritonclient.grpc import model_config_pb2
+
+    config = text_format.Parse(repo.triton_config("penguins", SPEC), model_config_pb2.ModelConfig())
+
+    assert config.name == "penguins" and config.platform == "onnxruntime_onnx"
+    assert config.max_batch_size == repo.MAX_BATCH_SIZE > 1
+    assert config.HasField("dynamic_batching")
+    assert [(i.name, list(i.dims)) for i in config.input] == [("x", [1]), ("Island", [1])]
+    assert [(o.name, list(o.dims)) for o in config.output] == [("probabilities", [3])]
+    assert config.input[1].data_type == model_config_pb2.TYPE_STRING
 
 
 def test_pbtxt_string_escapes_as_protobuf_does() -> None:

@@ -80,7 +80,7 @@ def _byte_in_top_level_model(src: Path, keys: Keys) -> None:
 
 def _swapped_config(src: Path, keys: Keys) -> None:
     config = _version(src).parent / "config.pbtxt"
-    config.write_text(config.read_text().replace("dims: [ -1, 3 ]", "dims: [ -1, 4 ]"))
+    config.write_text(config.read_text().replace("dims: [ 3 ]", "dims: [ 4 ]"))
 
 
 def _another_key(src: Path, keys: Keys) -> None:

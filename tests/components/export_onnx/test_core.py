@@ -92,7 +92,8 @@ def test_layout_metadata_and_triton_config(onnx_model: Path) -> None:
     assert sorted(p.name for p in repo.iterdir()) == ["1", "config.pbtxt"]  # no staging left
     config = (repo / "config.pbtxt").read_text()
     assert 'name: "penguins"' in config and 'platform: "onnxruntime_onnx"' in config
-    assert config.count("TYPE_STRING") == 2 and "dims: [ -1, 3 ]" in config
+    assert config.count("TYPE_STRING") == 2 and "dims: [ 3 ]" in config
+    assert "max_batch_size: 1024" in config and "dynamic_batching { }" in config
     model = onnx.load(str(onnx_model / "model.onnx"))
     props = {p.key: p.value for p in model.metadata_props}
     assert props["mlrail.classes"] == "Adelie,Chinstrap,Gentoo"
