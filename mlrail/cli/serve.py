@@ -1,6 +1,9 @@
-"""``mlrail serve``: a model repository over the Open Inference Protocol v2.
+"""``mlrail serve``: a model repository over the Open Inference Protocol v2, REST and gRPC.
 
-The server's limits are flags here; their defaults and reasons are in
+gRPC is on by default (port 8081, as KServe's model server); ``--grpc-port off`` serves REST
+only, and then gRPC is never imported. ``--grpc-port 0``, like ``--port 0``, picks a free port:
+0 keeps the meaning it has for ``--port`` (tests and side-by-side servers need it), so "off" is
+a word of its own. The server's limits are flags here; their defaults and reasons are in
 :mod:`mlrail.serving.limits`, which is not imported to build the parser (``--help`` stays fast).
 """
 
@@ -10,16 +13,45 @@ import argparse
 
 from mlrail.cli.options import DEFAULT_WORKDIR, Subcommands, integer, seconds
 
-__all__ = ["add_serve", "cmd_serve"]
+__all__ = ["DEFAULT_GRPC_PORT", "add_serve", "cmd_serve"]
+
+#: KServe's ModelServer listens for gRPC on 8081 beside REST on 8080; so does mlrail serve.
+DEFAULT_GRPC_PORT = 8081
 
 
 def add_serve(sub: Subcommands) -> None:
     """``mlrail serve``: a model repository over the Open Inference Protocol v2."""
     p = sub.add_parser("serve", help="serve a model repository over the Open Inference Protocol v2")
-    p.add_argument("--model-repository", default=f"{DEFAULT_WORKDIR}/models")
+    p.add_argument(
+        "--model-repository",
+        default=f"{DEFAULT_WORKDIR}/models",
+        help="folder of models in the Triton layout, <name>/<version>/model.onnx, as deploy's "
+        "local target writes it; new versions are picked up without a restart "
+        f"(default: {DEFAULT_WORKDIR}/models)",
+    )
     p.add_argument("--host", default="127.0.0.1", help="bind address (default: 127.0.0.1 only)")
-    p.add_argument("--port", type=int, default=8080)
-    p.add_argument("--workers", type=int, default=1)
+    p.add_argument(
+        "--port",
+        type=int,
+        default=8080,
+        help="REST (HTTP/1.1) port; 0 picks a free port, printed in the banner (default: 8080)",
+    )
+    p.add_argument(
+        "--grpc-port",
+        type=_grpc_port,
+        default=DEFAULT_GRPC_PORT,
+        metavar="PORT|off",
+        help="V2 gRPC port (inference.GRPCInferenceService, as tritonclient.grpc and KServe's "
+        "gRPC client call it); 0 picks a free port, printed in the banner; off serves REST "
+        f"only (default: {DEFAULT_GRPC_PORT}, KServe's gRPC port)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes, each with its own copy of the models; REST and gRPC "
+        "connections are spread over them (default: 1)",
+    )
     p.add_argument("--model-version", type=int, default=None, help="pin this version")
     p.add_argument(
         "--log-payloads",
@@ -103,6 +135,17 @@ def cmd_serve(a: argparse.Namespace) -> int:
         log_payloads=a.log_payloads,
         log_sample_rate=a.log_sample_rate,
         verify_key=a.verify_key,
+        grpc_port=a.grpc_port,
         **limits,
     )
     return 0
+
+
+def _grpc_port(text: str) -> int | None:
+    """A port number for gRPC (checked by serve(), as --port is), or ``off`` (None: REST only)."""
+    if text.strip().lower() == "off":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number or 'off': {text!r}") from None

@@ -23,6 +23,13 @@ Shutdown is uvicorn's: on SIGTERM/SIGINT it stops accepting, lets in-flight requ
 (up to :data:`GRACEFUL_SHUTDOWN_SECONDS`), then re-raises the signal, so the process ends with
 the signal's status as Kubernetes expects. The payload log is flushed during shutdown.
 
+gRPC (``grpc_port``): the V2 gRPC protocol (``inference.GRPCInferenceService``) on a second port,
+over the same app in each process (:mod:`mlrail.serving.grpc`): same models, hot reload,
+metrics and payload log; its largest message is ``max_body_bytes``. With one worker it starts
+before the banner (a port in use fails the start); with several, the port is reserved here and
+every worker listens on it with ``SO_REUSEPORT`` (:mod:`mlrail.serving.grpc.startup` says why).
+gRPC is imported only when the port is on.
+
 With several workers, each process keeps its own metrics in files under a fresh
 ``PROMETHEUS_MULTIPROC_DIR`` (prometheus_client's multiprocess mode), so ``/metrics`` from any
 worker sums them all; the folder is removed when the server stops.
@@ -38,7 +45,7 @@ import shutil
 import socket
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlrail.errors import MlrailError, ModelError
 from mlrail.serving.app import DEFAULT_MAX_BODY_BYTES, InferenceApp, create_app
@@ -52,6 +59,9 @@ from mlrail.serving.limits import (
     Limits,
     raise_file_limit,
 )
+
+if TYPE_CHECKING:  # gRPC is imported only when its port is on
+    from mlrail.serving.grpc.startup import GrpcSettings, WithGrpc
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
@@ -77,6 +87,8 @@ _ENV_THREADS = "MLRAIL_SERVE_INTRA_OP_THREADS"
 _ENV_LOG_PAYLOADS = "MLRAIL_SERVE_LOG_PAYLOADS"
 _ENV_LOG_SAMPLE_RATE = "MLRAIL_SERVE_LOG_SAMPLE_RATE"
 _ENV_VERIFY_KEY = "MLRAIL_SERVE_VERIFY_KEY"
+_ENV_GRPC_PORT = "MLRAIL_SERVE_GRPC_PORT"
+_ENV_GRPC_HOST = "MLRAIL_SERVE_GRPC_HOST"
 _ENV_PROMETHEUS_DIR = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client reads it at import
 _FACTORY = "mlrail.serving.server:_app_from_environment"
 _PROTOCOL = "mlrail.serving.http:GuardedHttpToolsProtocol"
@@ -107,11 +119,13 @@ def serve(
     max_connections: int | None = None,
     max_bytes_in_flight: int | None = None,
     verify_key: str | None = None,
+    grpc_port: int | None = None,
 ) -> None:
     """Serve a model repository over the V2 inference protocol until SIGTERM/SIGINT.
 
     Prints ``serving <repository> on http://<host>:<port> (Open Inference Protocol v2)`` once the
-    models are loaded and the socket is bound, with the port actually bound.
+    models are loaded and the socket is bound, with the port actually bound; with gRPC on, then
+    ``serving <repository> over gRPC on <host>:<port> (inference.GRPCInferenceService)``.
 
     Args:
         model_repository: The repository folder (``<name>/<version>/model.onnx``).
@@ -143,16 +157,24 @@ def serve(
         verify_key: A PEM public key file: every model version is verified against its
             signature at load and at every reload, and refused if unsigned or changed
             (:mod:`mlrail.serving.repository`); None verifies nothing.
+        grpc_port: Also serve the V2 gRPC protocol on this port of ``host`` (0: any free
+            port, named in the banner); None serves REST only and never imports gRPC.
 
     Raises:
         ModelError: The repository folder does not exist, ``workers`` is below 1, or
             ``verify_key`` is not a usable public key.
         ValueError: The port, a limit or the sample rate is out of range, or the payload log
             folder cannot be created or written to.
-        ListenError: The address cannot be bound (in use, or not this machine's).
+        ListenError: The address cannot be bound (in use, or not this machine's), for REST or
+            for gRPC.
     """
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
-        raise ValueError(f"port must be between 1 and 65535 (0: any free port), got {port!r}")
+    for what, number in (("port", port), ("grpc_port", grpc_port)):
+        if number is None and what == "grpc_port":
+            continue
+        if isinstance(number, bool) or not isinstance(number, int) or not 0 <= number <= 65535:
+            raise ValueError(
+                f"{what} must be between 1 and 65535 (0: any free port), got {number!r}"
+            )
     limits = _limits(
         max_body_bytes=max_body_bytes,
         max_header_bytes=max_header_bytes,
@@ -188,6 +210,9 @@ def serve(
         app = options["app"]
         try:
             http.configure(limits)
+            if grpc_port is not None:
+                _serve_with_grpc(options, model_repository, host, port, grpc_port, limits)
+                return
             config = uvicorn.Config(**options)  # also configures logging
             with _listen(host, port) as sock:
                 _announce(model_repository, host, sock)
@@ -210,14 +235,28 @@ def serve(
     env.update(limits.to_environment())
     metrics_dir = tempfile.mkdtemp(prefix="mlrail-metrics-")
     env[_ENV_PROMETHEUS_DIR] = metrics_dir
+    reservation = None
+    if grpc_port is not None:
+        from mlrail.serving.grpc.startup import GrpcError, reserve
+
+        try:
+            reservation = reserve(host, grpc_port)
+        except GrpcError as e:
+            raise ListenError(str(e)) from None
+        env[_ENV_GRPC_HOST] = host
+        env[_ENV_GRPC_PORT] = str(reservation.getsockname()[1])
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
         config = uvicorn.Config(**options)
         with _listen(host, port) as sock:
             _announce(model_repository, host, sock)
+            if reservation is not None:
+                _announce_grpc(model_repository, host, reservation.getsockname()[1])
             Multiprocess(config, sockets=[sock]).run()
     finally:
+        if reservation is not None:
+            reservation.close()
         shutil.rmtree(metrics_dir, ignore_errors=True)
         for key, value in saved.items():
             if value is None:
@@ -242,6 +281,57 @@ def _limits(*, max_connections: int | None, **values: Any) -> Limits:
             f"{available} ({FD_RESERVE} below it), or raise the limit (ulimit -n)"
         )
     return Limits(max_connections=max_connections, **values)
+
+
+def _grpc_settings(host: str, port: int, limits: Limits, *, reuse_port: bool) -> GrpcSettings:
+    from mlrail.serving.grpc.startup import GrpcSettings
+
+    return GrpcSettings(
+        host=host,
+        port=port,
+        max_message_bytes=limits.max_body_bytes,
+        max_concurrent_rpcs=limits.max_connections,
+        grace=GRACEFUL_SHUTDOWN_SECONDS,
+        reuse_port=reuse_port,
+    )
+
+
+def _serve_with_grpc(
+    options: dict[str, Any],
+    model_repository: str,
+    host: str,
+    port: int,
+    grpc_port: int,
+    limits: Limits,
+) -> None:
+    """One process: uvicorn and the gRPC server on one event loop, gRPC started first.
+
+    The gRPC server starts (and binds) before the banner, so a port in use fails the start with
+    nothing announced; the app's lifespan stops it at shutdown, before uvicorn re-raises the
+    signal (:class:`mlrail.serving.grpc.startup.WithGrpc`).
+    """
+    import asyncio
+
+    import uvicorn
+
+    from mlrail.serving.grpc.startup import GrpcError, WithGrpc
+
+    app = WithGrpc(options["app"], _grpc_settings(host, grpc_port, limits, reuse_port=False))
+    config = uvicorn.Config(**{**options, "app": app})  # also configures logging
+
+    async def main(sock: socket.socket) -> None:
+        try:
+            await app.start()
+        except GrpcError as e:
+            raise ListenError(str(e)) from None
+        _announce(model_repository, host, sock)
+        assert app.port is not None
+        _announce_grpc(model_repository, host, app.port)
+        await uvicorn.Server(config).serve(sockets=[sock])
+
+    # As uvicorn.Server.run, with gRPC started on the same loop first.
+    with _listen(host, port) as sock, asyncio.Runner(loop_factory=config.get_loop_factory()) as r:
+        r.run(main(sock))
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -279,6 +369,15 @@ def _announce(model_repository: str, host: str, sock: socket.socket) -> None:
     shown = f"[{host}]" if ":" in host else host
     print(
         f"serving {model_repository} on http://{shown}:{port} (Open Inference Protocol v2)",
+        flush=True,
+    )
+
+
+def _announce_grpc(model_repository: str, host: str, port: int) -> None:
+    """The gRPC banner line, after the REST one."""
+    shown = f"[{host}]" if ":" in host else host
+    print(
+        f"serving {model_repository} over gRPC on {shown}:{port} (inference.GRPCInferenceService)",
         flush=True,
     )
 
@@ -379,10 +478,11 @@ def _environment(
     }
 
 
-def _app_from_environment() -> InferenceApp:
-    """The app for one worker process, built from the settings :func:`serve` put in the env."""
+def _app_from_environment() -> InferenceApp | WithGrpc:
+    """The app for one worker process, built from the settings :func:`serve` put in the env
+    (with a gRPC server on the reserved port when :func:`serve` reserved one)."""
     version = os.environ.get(_ENV_VERSION, "")
-    return create_app(
+    app = create_app(
         os.environ[_ENV_REPOSITORY],
         int(version) if version else None,
         int(os.environ.get(_ENV_MAX_BODY, DEFAULT_MAX_BODY_BYTES)),
@@ -391,3 +491,11 @@ def _app_from_environment() -> InferenceApp:
         log_sample_rate=float(os.environ.get(_ENV_LOG_SAMPLE_RATE, "1.0")),
         verify_key=os.environ.get(_ENV_VERIFY_KEY) or None,
     )
+    grpc_port = os.environ.get(_ENV_GRPC_PORT)
+    if not grpc_port:
+        return app
+    from mlrail.serving.grpc.startup import WithGrpc
+
+    limits = Limits.from_environment()
+    settings = _grpc_settings(os.environ[_ENV_GRPC_HOST], int(grpc_port), limits, reuse_port=True)
+    return WithGrpc(app, settings)
