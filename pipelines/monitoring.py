@@ -13,7 +13,7 @@ events (serving.skew_detected, serving.drift_detected, serving.performance_dropp
 from kfp import dsl
 
 from mlrail.components.monitor import monitor
-from mlrail.pipelines._cluster import mlflow, notifier, object_store, on_cluster
+from mlrail.pipelines._cluster import cluster_settings, notifier
 
 __all__ = ["monitoring"]
 
@@ -75,7 +75,7 @@ def monitoring(
     notify_task = notifier("monitoring", model_name, events_sink)
     with dsl.ExitHandler(notify_task, name="run"):
         # Never cached: the window's logs change under the same parameters.
-        monitor_task = on_cluster(
+        cluster_settings(
             monitor(
                 logs=logs,
                 model_name=model_name,
@@ -98,8 +98,8 @@ def monitoring(
                 run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
                 run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
             ),
-            "1",
-            "2G",
+            cpu="1",
+            memory="2G",
+            object_store_secret=object_store_secret,
+            mlflow_secret=mlflow_secret,
         ).set_caching_options(False)
-        object_store(monitor_task, object_store_secret)
-        mlflow(monitor_task, mlflow_secret)

@@ -22,7 +22,7 @@ from mlrail.components.ingest import ingest
 from mlrail.components.register import register
 from mlrail.components.train import train
 from mlrail.components.validate import validate
-from mlrail.pipelines._cluster import mlflow, notifier, object_store, on_cluster
+from mlrail.pipelines._cluster import cluster_settings, notifier
 from mlrail.pipelines._keys import (
     SIGNING_KEY_SECRET,
     VERIFY_KEY_SECRET,
@@ -36,21 +36,16 @@ __all__ = ["DESCRIPTION", "pipeline_function", "training"]
 # parameters: kfp 2.17's compiler does not pass a parameter used only in a task's resources into
 # the dsl.If sub-DAG that holds the task, so such an IR fails at run time (train is inside one).
 _RESOURCES = {
-    "ingest": ("1", "2G"),
-    "validate": ("1", "2G"),
-    "train": ("2", "4G"),
-    "evaluate": ("1", "2G"),
-    "export_onnx": ("1", "4G"),
-    "register": ("500m", "1G"),
-    "deploy": ("500m", "1G"),
+    "ingest": {"cpu": "1", "memory": "2G"},
+    "validate": {"cpu": "1", "memory": "2G"},
+    "train": {"cpu": "2", "memory": "4G"},
+    "evaluate": {"cpu": "1", "memory": "2G"},
+    "export_onnx": {"cpu": "1", "memory": "4G"},
+    "register": {"cpu": "500m", "memory": "1G"},
+    "deploy": {"cpu": "500m", "memory": "1G"},
 }
 #: The accelerator train requests in the training_gpu pipeline.
 _GPU = "nvidia.com/gpu"
-
-
-def _on_cluster(task: dsl.PipelineTask, step: str) -> dsl.PipelineTask:
-    """Resources and a non-root security context, the same for every step."""
-    return on_cluster(task, *_RESOURCES[step])
 
 
 def pipeline_function(gpus: int = 0) -> Callable[..., None]:
@@ -232,7 +227,7 @@ def pipeline_function(gpus: int = 0) -> Callable[..., None]:
             # Retries are for a flaky object store; KFP cannot tell them from bad data, which
             # fails every time, so they stay short: at most 10 + 20 s lost on a file that will
             # never parse.
-            ingest_task = _on_cluster(
+            ingest_task = cluster_settings(
                 ingest(
                     source=source,
                     eval_ratio=eval_ratio,
@@ -242,9 +237,10 @@ def pipeline_function(gpus: int = 0) -> Callable[..., None]:
                     span_window=span_window,
                     scheduled_time=dsl.PIPELINE_JOB_SCHEDULE_TIME_UTC_PLACEHOLDER,
                 ),
-                "ingest",
+                **_RESOURCES["ingest"],
+                object_store_secret=object_store_secret,
             ).set_retry(num_retries=2, backoff_duration="10s", backoff_factor=2.0)
-            validate_task = _on_cluster(
+            validate_task = cluster_settings(
                 validate(
                     examples=ingest_task.outputs["examples"],
                     curated_schema=curated_schema,
@@ -256,12 +252,11 @@ def pipeline_function(gpus: int = 0) -> Callable[..., None]:
                     run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
                     run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
                 ),
-                "validate",
+                **_RESOURCES["validate"],
+                object_store_secret=object_store_secret,
             )
-            object_store(ingest_task, object_store_secret)
-            object_store(validate_task, object_store_secret)
             with dsl.If(validate_task.outputs["Output"] == True, name="data-ok"):  # noqa: E712 (KFP condition)
-                train_task = _on_cluster(
+                train_task = cluster_settings(
                     train(
                         examples=ingest_task.outputs["examples"],
                         schema=validate_task.outputs["schema"],
@@ -272,18 +267,18 @@ def pipeline_function(gpus: int = 0) -> Callable[..., None]:
                         module_file=module_file,
                         module_file_sha256=module_file_sha256,
                     ),
-                    "train",
+                    **_RESOURCES["train"],
+                    object_store_secret=object_store_secret,
                 )
                 if gpus:
                     train_task.set_accelerator_type(_GPU).set_accelerator_limit(gpus)
                 kubernetes.add_node_selector_json(train_task, train_node_selector)
                 kubernetes.add_toleration_json(train_task, train_tolerations)
-                object_store(train_task, object_store_secret)
                 # Never cached: this makes the bytes that are served, so each run's are its own
                 # (made with what the run has now, its signing key once export signs), and a new
                 # onnx_model each run is also what keeps evaluate below from being answered by a
                 # cache hit.
-                export_task = _on_cluster(
+                export_task = cluster_settings(
                     export_onnx(
                         model=train_task.outputs["model"],
                         examples=ingest_task.outputs["examples"],
@@ -296,12 +291,13 @@ def pipeline_function(gpus: int = 0) -> Callable[..., None]:
                         max_rmse_increase=max_rmse_increase,
                         signing_key=signing_key,
                     ),
-                    "export_onnx",
+                    **_RESOURCES["export_onnx"],
                 ).set_caching_options(False)
                 mount_signing_key(export_task, signing_key_secret)
                 # Never cached: the verdict rests on the baseline as it is now (the newest deployed
-                # version), which the cache key (the baseline's path) cannot see.
-                evaluate_task = _on_cluster(
+                # version), which the cache key (the baseline's path) cannot see. The MLflow
+                # Secret: its default baseline is the registry's champion of model_name.
+                evaluate_task = cluster_settings(
                     evaluate(
                         onnx_model=export_task.outputs["onnx_model"],
                         examples=ingest_task.outputs["examples"],
@@ -318,15 +314,14 @@ def pipeline_function(gpus: int = 0) -> Callable[..., None]:
                         run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
                         run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
                     ),
-                    "evaluate",
+                    **_RESOURCES["evaluate"],
+                    object_store_secret=object_store_secret,
+                    mlflow_secret=mlflow_secret,
                 ).set_caching_options(False)
-                object_store(evaluate_task, object_store_secret)
-                # its default baseline is the registry's champion of model_name
-                mlflow(evaluate_task, mlflow_secret)
                 with dsl.If(evaluate_task.outputs["Output"] == True, name="model-blessed"):  # noqa: E712
                     # Never cached: who asked, why and which run are the version's record; a
                     # model already registered under its identity gets its version back.
-                    register_task = _on_cluster(
+                    register_task = cluster_settings(
                         register(
                             onnx_model=export_task.outputs["onnx_model"],
                             examples=ingest_task.outputs["examples"],
@@ -339,13 +334,14 @@ def pipeline_function(gpus: int = 0) -> Callable[..., None]:
                             events_sink=events_sink,
                             **provenance,
                         ),
-                        "register",
+                        **_RESOURCES["register"],
+                        object_store_secret=object_store_secret,
+                        mlflow_secret=mlflow_secret,
                     ).set_caching_options(False)
-                    mlflow(register_task, mlflow_secret)
-                    object_store(register_task, object_store_secret)
                     # What is served is a registered version: its aliases move, and the
-                    # release record (kept with it) gathers the run's evidence.
-                    deploy_task = _on_cluster(
+                    # release record (kept with it) gathers the run's evidence. The object-store
+                    # Secret: for an s3:// registry store.
+                    deploy_task = cluster_settings(
                         deploy(
                             onnx_model=export_task.outputs["onnx_model"],
                             registered_model=register_task.outputs["registered_model"],
@@ -376,11 +372,11 @@ def pipeline_function(gpus: int = 0) -> Callable[..., None]:
                             events_sink=events_sink,
                             **provenance,
                         ),
-                        "deploy",
+                        **_RESOURCES["deploy"],
+                        object_store_secret=object_store_secret,
+                        mlflow_secret=mlflow_secret,
                     ).set_caching_options(False)
-                    mlflow(deploy_task, mlflow_secret)
                     mount_verify_key(deploy_task, verify_key_secret)
-                    object_store(deploy_task, object_store_secret)  # an s3:// registry store
 
     return training
 
