@@ -181,7 +181,15 @@ def main() -> int:
     commit = subprocess.run(
         ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
     ).stdout.strip()
-    print(f"mlrail: {ROOT} at {commit or '?'}; artifacts in {work}", flush=True)
+    where = subprocess.run(
+        [str(mlrail_python), "-c", "import mlrail; print(mlrail.__file__)"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    print(
+        f"mlrail: {ROOT} at {commit or '?'} (imported from {where}); artifacts in {work}",
+        flush=True,
+    )
 
     penguins = ROOT / "mlrail" / "data" / "penguins.csv"
     _run([str(mlrail), "validate", str(penguins), "--out", str(work / "cli")], "mlrail validate")

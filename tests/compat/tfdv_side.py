@@ -100,6 +100,8 @@ def load_stats(run: str, folder: Path) -> dict[str, Stats]:
     """Every split's FeatureStats.pb, loaded as TFX does (``load_stats_binary``) and shown."""
     files = split_files(folder, STATS_FILE)
     listed = ", ".join(f"Split-{s}" for s in files) or "none"
+    if not files and (folder / "statistics.pb").exists():  # mlrail before TFX's layout
+        listed += " (statistics.pb: the layout before TFX's)"
     check(ARTIFACTS, run, f"{folder.name}/Split-*/{STATS_FILE}", listed, "", "found", files)
     out = {}
     for split, path in files.items():
