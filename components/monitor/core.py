@@ -13,11 +13,15 @@ counted; a window with no traffic is reported as such (no alert).
 
 Outputs (each written atomically)::
 
-    statistics_dir/   statistics.pb   the window's statistics: per version, its inputs
-                                      ("serving-v<version>") and predictions
-                                      ("predictions-v<version>"); statistics.json
-    anomalies_dir/    anomalies.pbtxt (TFDV's Anomalies of the inputs, with every skew and
-                                      drift value), anomalies.json: {"healthy", "no_traffic",
+    statistics_dir/   TFX's ExampleStatistics (:mod:`mlrail.artifacts.tfmd`): per version
+                      that answered, its inputs (``Split-serving-v<version>/FeatureStats.pb``)
+                      and predictions (``Split-predictions-v<version>/FeatureStats.pb``);
+                      statistics.json. (A version that answered under two identities: each
+                      split name ends in ``-<the identity's first 12 hex digits>``.)
+    anomalies_dir/    TFX's ExampleAnomalies: ``Split-serving-v<version>/SchemaDiff.pb``
+                      (TFDV's Anomalies of the inputs, with every skew value) and
+                      ``Split-predictions-v<version>/SchemaDiff.pb`` (every prediction drift
+                      value); anomalies.json: {"healthy", "no_traffic",
                                       "window", "read", "versions": [{"version", "identity",
                                       "rows", "baseline", "healthy", "anomalies", "skew",
                                       "drift", "features", "estimated_accuracy",
@@ -37,12 +41,12 @@ import logging
 from collections.abc import Mapping
 from pathlib import Path
 
-from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
+from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
 
 from mlrail.artifacts.modelspec import ModelSpec
 from mlrail.artifacts.tfmd import write_anomalies, write_statistics
 from mlrail.components.monitor.baseline import Baseline, BaselineSources, find_baseline
-from mlrail.components.monitor.checks import check_version
+from mlrail.components.monitor.checks import VersionFindings, check_version
 from mlrail.components.monitor.decode import decode_window
 from mlrail.components.monitor.findings import MonitorReport, key_name, to_json, verdict
 from mlrail.components.monitor.history import read_history, summary_of, write_summary
@@ -209,16 +213,35 @@ def _history(report: MonitorReport, history: str) -> None:
     report.history, report.history_notes = found, report.history_notes + notes
 
 
+def _tag(v: VersionFindings, report: MonitorReport) -> str:
+    """``v<version>``, with the identity's start when the version answered under two."""
+    if sum(w.version == v.version for w in report.versions) == 1:
+        return f"v{v.version}"
+    return f"v{v.version}-" + ((v.identity or "").rpartition(":")[2][:12] or "unknown")
+
+
 def _statistics(report: MonitorReport) -> statistics_pb2.DatasetFeatureStatisticsList:
+    """The window's statistics, a dataset per split (serving-v<N>, predictions-v<N>)."""
     out = statistics_pb2.DatasetFeatureStatisticsList()
     for v in report.versions:
         ds = out.datasets.add()
         ds.CopyFrom(v.serving)
-        ds.name = f"serving-v{v.version}"
+        ds.name = f"serving-{_tag(v, report)}"
         if v.predictions is not None:
             ps = out.datasets.add()
             ps.CopyFrom(v.predictions)
-            ps.name = f"predictions-v{v.version}"
+            ps.name = f"predictions-{_tag(v, report)}"
+    return out
+
+
+def _anomalies(report: MonitorReport) -> dict[str, anomalies_pb2.Anomalies]:
+    """Each split's Anomalies: the inputs' anomalies and skew, the predictions' drift."""
+    out: dict[str, anomalies_pb2.Anomalies] = {}
+    for v in report.versions:
+        out[f"serving-{_tag(v, report)}"] = to_proto(v.anomalies, v.schema, v.skew)
+        if v.predictions is not None:
+            # the predictions are compared with eval's by distance only: no schema of their own
+            out[f"predictions-{_tag(v, report)}"] = to_proto([], schema_pb2.Schema(), v.drift)
     return out
 
 
@@ -241,12 +264,7 @@ def _write(
 
     stats = _statistics(report)
     write_statistics(statistics_dir, stats, summarize(stats))
-    schema = schema_pb2.Schema()
-    anomalies = [a for v in report.versions for a in v.anomalies]
-    comparisons = [c for v in report.versions for c in (*v.skew, *v.drift)]
-    if report.versions:
-        schema = report.versions[0].schema
-    write_anomalies(anomalies_dir, to_proto(anomalies, schema, comparisons), to_json(report))
+    write_anomalies(anomalies_dir, _anomalies(report), to_json(report))
     atomic_write_text(report_file, render_html(report))
 
 

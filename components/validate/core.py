@@ -7,18 +7,22 @@ All use TFX's own formats (tensorflow-metadata protos, read and written by
 the distances of :mod:`.drift`) and :mod:`.report` (the pages); what they find is
 :mod:`.findings`. This module runs the whole check and writes the artifacts and the pages.
 
-Output layouts::
+Output layouts (TFX's ``ExampleStatistics`` and ``ExampleAnomalies``, written and read only
+through :mod:`mlrail.artifacts.tfmd`)::
 
     statistics/
-      statistics.pb      DatasetFeatureStatisticsList, one dataset per split (named by split)
-      statistics.json    the headline figures as plain JSON (see ``summarize``); non-finite
-                         numbers as the strings "nan", "inf", "-inf"
+      Split-<split>/FeatureStats.pb
+                         DatasetFeatureStatisticsList with the split's one dataset (named by
+                         the split), for each split of the examples
+      statistics.json    the headline figures of every split as plain JSON (see
+                         ``summarize``); non-finite numbers as the strings "nan", "inf", "-inf"
     schema/
       schema.pbtxt       Schema, text format
     anomalies/
-      anomalies.pbtxt    Anomalies: per feature, every reason found across all splits, and
-                         drift_skew_info with every skew/drift value measured (with its
-                         threshold), in split order
+      Split-<split>/SchemaDiff.pb
+                         Anomalies of the split, for each split: per feature, every reason
+                         found in it, and drift_skew_info with every skew/drift value measured
+                         on it (with its threshold); empty when nothing was found there
       anomalies.json     {"ok", "num_anomalies", "anomalies": [{split, feature (null for the
                           whole split), type, description}], "comparisons": [{feature, kind,
                           measure, split, against, value, threshold, exceeded, test
@@ -70,7 +74,7 @@ from mlrail.components.validate.report import render_html, render_markdown
 from mlrail.errors import DataError
 from mlrail.io import atomic_write_text
 from mlrail.redact import redact
-from mlrail.validation.anomalies import find_anomalies, to_proto
+from mlrail.validation.anomalies import find_anomalies, to_proto, to_protos
 from mlrail.validation.comparisons import compare_all
 from mlrail.validation.findings import Anomaly, Comparison
 from mlrail.validation.schema import MAX_STRING_DOMAIN_SIZE, infer_schema
@@ -122,10 +126,11 @@ def write_report(
     if schema_dir is not None:
         write_schema(schema_dir, report.schema)
     if anomalies_dir is not None:
-        proto = to_proto(report.anomalies, report.schema, report.comparisons)
+        splits = [ds.name for ds in report.statistics.datasets]
+        protos = to_protos(report.anomalies, report.schema, report.comparisons, splits)
         write_anomalies(
             anomalies_dir,
-            proto,
+            protos,
             {
                 "ok": report.ok,
                 "num_anomalies": report.num_anomalies,
@@ -224,9 +229,9 @@ def validate(
         anomalies_dir: Where the anomalies artifact goes.
         curated_schema: Path or URI of a ``schema.pbtxt`` (or a folder holding one) to check
             against instead of inferring one; used as given.
-        baseline_statistics: Path or URI of a ``statistics.pb`` (or a statistics artifact's
-            folder) from an earlier run: each split is compared with the same split there
-            (drift). Empty: no drift check.
+        baseline_statistics: Path or URI of an earlier run's statistics artifact (its folder,
+            one ``Split-<split>`` folder of it or one ``FeatureStats.pb``): each split is
+            compared with the same split there (drift). Empty: no drift check.
         min_examples: Fewest rows a split may have (an empty split is always an anomaly).
         report_file: Where the HTML page goes (:func:`.report.render_html`); None: none.
         summary_file: Where the Markdown summary goes (:func:`.report.render_markdown`);
@@ -319,8 +324,9 @@ def validate_tables(
             one), used as given. Empty: infer one from ``infer_from``.
         infer_from: The dataset to infer the schema from; default "train" if there is one, else
             the first dataset.
-        baseline_statistics: Path or URI of an earlier ``statistics.pb`` (or a statistics
-            artifact's folder) to measure drift against. Empty: no drift check.
+        baseline_statistics: Path or URI of an earlier run's statistics artifact (its folder,
+            one ``Split-<split>`` folder of it or one ``FeatureStats.pb``) to measure drift
+            against. Empty: no drift check.
         baseline_split: The baseline dataset every dataset is compared with; default: the one
             of the same name (a dataset with no counterpart is not compared).
         min_examples: Fewest rows a dataset may have (an empty one is always an anomaly).

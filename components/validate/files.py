@@ -9,9 +9,9 @@ wider type, as ingest does.
 Output layout of ``validate_source(..., out_dir)``::
 
     out_dir/
-      statistics/statistics.pb, statistics.json
+      statistics/Split-data/FeatureStats.pb, statistics.json   (TFX's ExampleStatistics)
       schema/schema.pbtxt
-      anomalies/anomalies.pbtxt, anomalies.json
+      anomalies/Split-data/SchemaDiff.pb, anomalies.json      (TFX's ExampleAnomalies)
       report.html      the self-contained report (:mod:`.report`)
       summary.md       the Markdown summary
 """
@@ -58,8 +58,9 @@ def validate_source(
             from the data itself (then only what inference cannot accept is an anomaly: an
             empty file, ±inf in a number column, too few rows, a column of a type mlrail does
             not support).
-        baseline_statistics: Path or URI of a ``statistics.pb`` (or a statistics artifact's
-            folder) from an earlier run, to measure drift against; empty for none.
+        baseline_statistics: Path or URI of an earlier run's statistics artifact (its folder,
+            one ``Split-<split>`` folder of it or one ``FeatureStats.pb``), to measure drift
+            against; empty for none.
         baseline_split: The baseline's dataset the files are compared with.
         min_examples: Fewest rows the data may have.
 

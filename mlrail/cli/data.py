@@ -33,7 +33,9 @@ def add_validate(sub: Subcommands) -> None:
     p.add_argument("data", help="a CSV, Parquet or JSON Lines file, a folder, a glob or a URI")
     p.add_argument("--schema", default="", help="curated schema.pbtxt (default: infer one)")
     p.add_argument(
-        "--baseline", default="", help="statistics.pb (or its folder) of earlier data, for drift"
+        "--baseline",
+        default="",
+        help="statistics of earlier data, for drift: the artifact folder or a FeatureStats.pb",
     )
     p.add_argument("--baseline-split", default="train", help="the baseline's split to compare with")
     p.add_argument(

@@ -16,7 +16,7 @@ from mlrail.validation.findings import Anomaly, Comparison
 from mlrail.validation.schema import UNSUPPORTED_TAG, has_tag
 from mlrail.validation.statistics import DATETIME, UNSUPPORTED, common_stats, custom_str
 
-__all__ = ["feature_map", "find_anomalies", "to_proto"]
+__all__ = ["feature_map", "find_anomalies", "to_proto", "to_protos"]
 
 _Type = statistics_pb2.FeatureNameStatistics
 _STANDARD = statistics_pb2.Histogram.STANDARD
@@ -243,6 +243,35 @@ def find_anomalies(
                     )
                 )
     return out
+
+
+def to_protos(
+    anomalies: list[Anomaly],
+    schema: schema_pb2.Schema,
+    comparisons: Iterable[Comparison] = (),
+    splits: Iterable[str] = (),
+) -> dict[str, anomalies_pb2.Anomalies]:
+    """:func:`to_proto` per split, as TFX's ``ExampleAnomalies`` keeps them: each split's own
+    anomalies and skew/drift values (those measured on it).
+
+    Args:
+        anomalies: What was found, in every split.
+        schema: The schema checked against (each proto's ``baseline``).
+        comparisons: Every skew/drift value measured.
+        splits: The splits checked, in order: each gets a proto, empty when nothing was found
+            in it. A split only an anomaly or comparison names follows them.
+    """
+    comparisons = list(comparisons)
+    names = list(dict.fromkeys([*splits, *(a.split for a in anomalies)]))
+    names += [s for s in dict.fromkeys(c.split for c in comparisons) if s not in names]
+    return {
+        split: to_proto(
+            [a for a in anomalies if a.split == split],
+            schema,
+            [c for c in comparisons if c.split == split],
+        )
+        for split in names
+    }
 
 
 def to_proto(

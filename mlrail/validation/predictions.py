@@ -11,10 +11,13 @@ the realized figures it holds are :mod:`mlrail.artifacts.predictions`' and
 Layout (inside the blessing folder)::
 
     predictions/
-      FeatureStats.pb   DatasetFeatureStatisticsList, one dataset named "eval": the statistics
+      Split-eval/FeatureStats.pb
+                        DatasetFeatureStatisticsList, one dataset named "eval": the statistics
                         of the eval split's predictions table (predicted_class, confidence,
-                        score; or prediction)
-      profile.json      {"format": 1, "task", "classes", "rows", "calibration": null or
+                        score; or prediction), in TFX's ExampleStatistics layout
+                        (:mod:`mlrail.artifacts.tfmd`), so TFDV reads the folder as it does
+                        validate's statistics
+      profile.json      {"format": 2, "task", "classes", "rows", "calibration": null or
                         {"method": "identity"|"histogram", "edges", "values", "rows",
                         "eval_rows", "eval_accuracy", "ece_before", "ece_after", "cv",
                         "folds", "ece_bins", "prior_rows"},
@@ -24,11 +27,12 @@ Layout (inside the blessing folder)::
                         "error_rate", "unknown_labels"; or "rows", "rmse", "mae", "bias"},
                         "expected_accuracy_on_eval": null or a number,
                         "expected_roc_auc_on_eval": null or a number (binary),
-                        "statistics": "FeatureStats.pb"}
+                        "statistics": "Split-eval/FeatureStats.pb"}
 
 ``calibration`` and ``expected_accuracy_on_eval`` are null for a regressor, ``score_calibration``
 and ``expected_roc_auc_on_eval`` for all but a binary classifier. The rows are the
 labelled eval rows evaluate scored (rows without a label have no outcome to calibrate on).
+Format 1 (``predictions/FeatureStats.pb``, before the TFX layout) is refused with its number.
 """
 
 from __future__ import annotations
@@ -56,8 +60,10 @@ from mlrail.artifacts.predictions import (
     realized_metrics,
     top_label,
 )
+from mlrail.artifacts.tfmd import SPLIT_PREFIX, read_statistics, write_split_statistics
+from mlrail.artifacts.tfmd import STATISTICS_FILE as TFMD_STATISTICS_FILE
 from mlrail.errors import DataError
-from mlrail.io import atomic_dir, atomic_write_bytes, atomic_write_json, read_uri_bytes
+from mlrail.io import atomic_dir, atomic_write_json, read_uri_bytes
 from mlrail.validation.statistics import statistics_from_batches
 
 __all__ = [
@@ -74,10 +80,11 @@ __all__ = [
 ]
 
 PROFILE_DIR = "predictions"
-STATISTICS_FILE = "FeatureStats.pb"
 PROFILE_FILE = "profile.json"
 DATASET = "eval"
-FORMAT = 1
+#: Where the statistics are in the profile folder (profile.json names it too).
+STATISTICS_FILE = f"{SPLIT_PREFIX}{DATASET}/{TFMD_STATISTICS_FILE}"
+FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -208,9 +215,7 @@ def write_profile(
 def save_profile(folder: str | Path, profile: PredictionsProfile) -> None:
     """Write a built profile as ``folder/predictions/`` (atomically: all of it or none)."""
     with atomic_dir(Path(folder) / PROFILE_DIR) as tmp:
-        atomic_write_bytes(
-            tmp / STATISTICS_FILE, profile.statistics.SerializeToString(deterministic=True)
-        )
+        write_split_statistics(tmp, {DATASET: profile.dataset})
         atomic_write_json(tmp / PROFILE_FILE, finite(profile.to_json()))
 
 
@@ -246,7 +251,7 @@ def read_profile(folder: str | Path) -> PredictionsProfile:
             existed), not JSON, of another format, or not statistics.
     """
     base = _profile_folder(str(folder))
-    json_path, stats_path = _join(base, PROFILE_FILE), _join(base, STATISTICS_FILE)
+    json_path = _join(base, PROFILE_FILE)
     try:
         raw = _read_json(json_path)
         if not isinstance(raw, dict):
@@ -281,15 +286,9 @@ def read_profile(folder: str | Path) -> PredictionsProfile:
         if isinstance(e, DataError):
             raise
         raise DataError(f"{json_path}: not a predictions profile ({type(e).__name__}: {e})") from e
+    # names the file when it is missing, not statistics, or holds other than one dataset
     stats = statistics_pb2.DatasetFeatureStatisticsList()
-    try:
-        stats.ParseFromString(read_uri_bytes(stats_path))
-    except DataError:
-        raise
-    except Exception as e:  # protobuf raises DecodeError, a bare Exception subclass
-        raise DataError(f"{stats_path}: not a DatasetFeatureStatisticsList: {e}") from e
-    if len(stats.datasets) != 1:
-        raise DataError(f"{stats_path}: expected one dataset, found {len(stats.datasets)}")
+    stats.datasets.extend(read_statistics(base, splits=[DATASET]).values())
     classes, rows, metrics, expected_accuracy_value, expected_auc = profile_fields
     return PredictionsProfile(
         task,

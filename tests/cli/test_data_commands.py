@@ -22,7 +22,14 @@ def test_validate_clean_data_exits_0_and_writes_the_reports(
     out = tmp_path / "out"
     assert main(["validate", str(DATA / "clean.csv"), "--out", str(out)]) == 0
     assert "Data validation: ✅ OK" in capsys.readouterr().out
-    for f in ("report.html", "summary.md", "statistics/statistics.pb", "schema/schema.pbtxt"):
+    for f in (
+        "report.html",
+        "summary.md",
+        "statistics/Split-data/FeatureStats.pb",  # TFX's layout: the files are split "data"
+        "statistics/statistics.json",
+        "anomalies/Split-data/SchemaDiff.pb",
+        "schema/schema.pbtxt",
+    ):
         assert (out / f).is_file(), f
     assert json.loads((out / "anomalies" / "anomalies.json").read_text())["ok"] is True
 

@@ -8,9 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
+from tensorflow_metadata.proto.v0 import statistics_pb2
 
 from mlrail.artifacts.modelspec import ModelSpec
 from mlrail.artifacts.predictions import predictions_table
+from mlrail.artifacts.tfmd import read_statistics
 from mlrail.errors import DataError
 from mlrail.validation.predictions import read_profile, write_profile
 from mlrail.validation.statistics import statistics_from_batches
@@ -33,11 +35,14 @@ def _classifier(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 def test_a_classifier_profile_round_trips(tmp_path: Path) -> None:
     outputs, labels = _classifier(600)
     written = write_profile(tmp_path, MULTI, outputs, labels)
-    files = sorted(p.name for p in (tmp_path / "predictions").iterdir())
-    assert files == ["FeatureStats.pb", "profile.json"]
-    raw = json.loads((tmp_path / "predictions" / "profile.json").read_text())
-    assert raw["format"] == 1 and raw["task"] == "multiclass" and raw["rows"] == 600
-    assert raw["classes"] == MULTI.classes and raw["statistics"] == "FeatureStats.pb"
+    folder = tmp_path / "predictions"
+    files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*.*"))
+    # the statistics in TFX's ExampleStatistics layout: TFDV reads the folder as validate's
+    assert files == ["Split-eval/FeatureStats.pb", "profile.json"]
+    assert list(read_statistics(folder)) == ["eval"]
+    raw = json.loads((folder / "profile.json").read_text())
+    assert raw["format"] == 2 and raw["task"] == "multiclass" and raw["rows"] == 600
+    assert raw["classes"] == MULTI.classes and raw["statistics"] == "Split-eval/FeatureStats.pb"
     got = read_profile(tmp_path)
     assert got.statistics == written.statistics and got.calibration == written.calibration
     assert (got.task, got.classes, got.rows) == ("multiclass", MULTI.classes, 600)
@@ -103,8 +108,9 @@ def test_a_missing_or_corrupt_profile_is_named(tmp_path: Path) -> None:
     profile.write_text("{not json")
     with pytest.raises(DataError, match=r"profile.json: not valid JSON"):
         read_profile(folder)
-    profile.write_text(json.dumps({**json.loads(good), "format": 2}))
-    with pytest.raises(DataError, match=r"profile.json: format 2, this mlrail reads format 1"):
+    # format 1: predictions/FeatureStats.pb, before the TFX layout
+    profile.write_text(json.dumps({**json.loads(good), "format": 1}))
+    with pytest.raises(DataError, match=r"profile.json: format 1, this mlrail reads format 2"):
         read_profile(folder)
     profile.write_text(json.dumps({**json.loads(good), "task": "multiclass"}))
     with pytest.raises(DataError, match=r"profile.json: a classifier's profile has no calibration"):
@@ -113,11 +119,18 @@ def test_a_missing_or_corrupt_profile_is_named(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"profile.json: not a predictions profile \(KeyError"):
         read_profile(folder)
     profile.write_text(good)
-    (folder / "predictions" / "FeatureStats.pb").write_bytes(b"\xff\xff not a proto")
-    with pytest.raises(DataError, match=r"FeatureStats.pb: not a DatasetFeatureStatisticsList"):
+    stats = folder / "predictions" / "Split-eval" / "FeatureStats.pb"
+    stats.write_bytes(b"\xff\xff not a proto")
+    with pytest.raises(DataError, match=f"^{stats}: not a DatasetFeatureStatisticsList"):
         read_profile(folder)
-    (folder / "predictions" / "FeatureStats.pb").unlink()
-    with pytest.raises(DataError, match=r"FeatureStats.pb: no such file"):
+    two = statistics_pb2.DatasetFeatureStatisticsList()
+    two.datasets.add(name="eval")
+    two.datasets.add(name="train")
+    stats.write_bytes(two.SerializeToString())
+    with pytest.raises(DataError, match=f"^{stats}: holds 2 datasets"):
+        read_profile(folder)
+    stats.unlink()
+    with pytest.raises(DataError, match=f"^{stats}: no such file"):
         read_profile(folder)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import xml.etree.ElementTree as ET
 from collections import Counter
 from pathlib import Path
@@ -589,6 +590,24 @@ def test_a_real_window_through_monitor(tmp_path: Path, baseline: Baseline):
     }
     hours = [_text(r.find("td")) for r in _rows(doc, "trend-table-v0")]
     assert hours == ["2026-12-03T06:00Z", "2026-12-03T07:00Z"]
+    # the outputs in TFX's layouts: a split per version's inputs and predictions, one dataset
+    # per FeatureStats.pb, the skew with the inputs' split and the drift with the predictions'
+    from mlrail.artifacts.tfmd import read_anomalies, read_statistics, split_names
+
+    assert split_names(tmp_path / "statistics") == ["predictions-v2", "serving-v2"]
+    window = read_statistics(tmp_path / "statistics")
+    assert window["serving-v2"].num_examples == window["predictions-v2"].num_examples == 400
+    diffs = read_anomalies(tmp_path / "anomalies")
+    assert set(diffs) == {"serving-v2", "predictions-v2"}
+    assert [i.path.step[0] for i in diffs["serving-v2"].drift_skew_info][0] == "bill"
+    assert all(i.skew_measurements for i in diffs["serving-v2"].drift_skew_info)
+    assert {i.path.step[0] for i in diffs["predictions-v2"].drift_skew_info} == {
+        "predicted_class",
+        "confidence",
+    }
+    assert all(i.drift_measurements for i in diffs["predictions-v2"].drift_skew_info)
+    assert "bill" in diffs["serving-v2"].anomaly_info
+    assert json.loads((tmp_path / "anomalies" / "anomalies.json").read_text())["healthy"] is False
 
 
 def test_a_regressor_shows_drift_and_realized_error_and_no_estimate():

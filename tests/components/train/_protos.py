@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 
+from mlrail.artifacts.tfmd import write_statistics
 from mlrail.datetimes import arrow_days, is_datetime
 
 
@@ -70,7 +71,7 @@ def write_splits(
     root: Path, train: pa.Table, eval: pa.Table, identifiers: tuple[str, ...] = ()
 ) -> dict[str, Path]:
     """``examples/{train,eval}/part-00000.parquet``, ``schema/schema.pbtxt`` and
-    ``statistics/statistics.pb`` under ``root``; the folders by name (and ``model``)."""
+    ``statistics/`` (TFX's layout) under ``root``; the folders by name (and ``model``)."""
     p = {n: root / n for n in ("examples", "schema", "statistics", "model")}
     for split, table in (("train", train), ("eval", eval)):
         (p["examples"] / split).mkdir(parents=True)
@@ -78,6 +79,5 @@ def write_splits(
     schema, stats = protos(train, identifiers)
     p["schema"].mkdir()
     (p["schema"] / "schema.pbtxt").write_text(text_format.MessageToString(schema))
-    p["statistics"].mkdir()
-    (p["statistics"] / "statistics.pb").write_bytes(stats.SerializeToString())
+    write_statistics(p["statistics"], stats, {})
     return p

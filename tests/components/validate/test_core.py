@@ -13,7 +13,7 @@ from google.protobuf import text_format
 from scipy import stats
 from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
 
-from mlrail.artifacts.tfmd import load_schema
+from mlrail.artifacts.tfmd import load_schema, read_anomalies
 from mlrail.components.validate.core import (
     compute_statistics,
     find_anomalies,
@@ -23,6 +23,13 @@ from mlrail.components.validate.core import (
 )
 from mlrail.errors import DataError
 from mlrail.validation import thresholds
+
+
+def _diff(folder: Path, split: str) -> anomalies_pb2.Anomalies:
+    """The split's Anomalies, as TFX's ExampleAnomalies keeps it (Split-<split>/SchemaDiff.pb)."""
+    proto = anomalies_pb2.Anomalies()
+    proto.ParseFromString((folder / f"Split-{split}" / "SchemaDiff.pb").read_bytes())
+    return proto
 
 
 def _examples(root: Path, **splits: pa.Table) -> Path:
@@ -77,14 +84,23 @@ def test_clean_data_has_no_anomalies_and_writes_tfx_files(tmp_path: Path) -> Non
     ex = _examples(tmp_path / "ex", train=_base(), eval=_base())
     report = validate(ex, tmp_path / "st", tmp_path / "sc", tmp_path / "an")
     assert report.ok and report.num_anomalies == 0
-    stats = statistics_pb2.DatasetFeatureStatisticsList()
-    stats.ParseFromString((tmp_path / "st" / "statistics.pb").read_bytes())
-    assert len(stats.datasets) == 2
+    for split in ("train", "eval"):  # TFX's ExampleStatistics: one dataset per file
+        stats = statistics_pb2.DatasetFeatureStatisticsList()
+        stats.ParseFromString((tmp_path / "st" / f"Split-{split}" / "FeatureStats.pb").read_bytes())
+        assert [d.name for d in stats.datasets] == [split]
+    assert sorted(p.name for p in (tmp_path / "st").iterdir()) == [
+        "Split-eval",
+        "Split-train",
+        "statistics.json",
+    ]
     assert (
         json.loads((tmp_path / "st" / "statistics.json").read_text())["train"]["num_examples"] == 20
     )
     assert load_schema(tmp_path / "sc").feature[0].name == "x"
-    text_format.Parse((tmp_path / "an" / "anomalies.pbtxt").read_text(), anomalies_pb2.Anomalies())
+    # TFX's ExampleAnomalies: one Anomalies per split, nothing found in either
+    assert set(read_anomalies(tmp_path / "an")) == {"train", "eval"}
+    assert not _diff(tmp_path / "an", "train").anomaly_info
+    assert not _diff(tmp_path / "an", "eval").anomaly_info
     assert json.loads((tmp_path / "an" / "anomalies.json").read_text())["ok"] is True
 
 
@@ -122,10 +138,8 @@ def test_each_anomaly_kind_is_found(tmp_path: Path) -> None:
     }
     text = {a.type: a.description for a in report.anomalies}
     assert "'grüngelb'" in text["ENUM_TYPE_UNEXPECTED_STRING_VALUES"]
-    proto = text_format.Parse(
-        (tmp_path / "an" / "anomalies.pbtxt").read_text(), anomalies_pb2.Anomalies()
-    )
-    assert set(proto.anomaly_info) == {"x", "color", "extra", "k"}
+    assert set(_diff(tmp_path / "an", "eval").anomaly_info) == {"x", "color", "extra", "k"}
+    assert not _diff(tmp_path / "an", "train").anomaly_info  # each split's own
 
 
 def test_missing_fraction_and_ranges_from_a_curated_schema(tmp_path: Path) -> None:
@@ -166,9 +180,7 @@ def test_an_empty_split_is_an_anomaly_unlike_tfdv(tmp_path: Path) -> None:
     report = validate(ex, tmp_path / "st", tmp_path / "sc", tmp_path / "an", min_examples=0)
     assert _types(report.anomalies) == {("eval", None, "DATASET_LOW_NUM_EXAMPLES")}
     assert report.anomalies[0].description.startswith("split 'eval' is empty")
-    proto = text_format.Parse(
-        (tmp_path / "an" / "anomalies.pbtxt").read_text(), anomalies_pb2.Anomalies()
-    )
+    proto = _diff(tmp_path / "an", "eval")
     assert "split 'eval' is empty" in proto.dataset_anomaly_info.description
 
 
@@ -410,9 +422,8 @@ def test_skew_values_are_as_worked_out_by_hand(tmp_path: Path) -> None:
     }
     assert by_feature["color"]["exceeded"] is True
     assert doc["drift_detected"] is False and doc["drift_baseline"] is None
-    proto = text_format.Parse(
-        (tmp_path / "an" / "anomalies.pbtxt").read_text(), anomalies_pb2.Anomalies()
-    )
+    proto = _diff(tmp_path / "an", "eval")  # skew is measured on eval, against train
+    assert not _diff(tmp_path / "an", "train").drift_skew_info
     measured = {
         i.path.step[0]: [(m.type, m.value, m.threshold) for m in i.skew_measurements]
         for i in proto.drift_skew_info
@@ -470,21 +481,26 @@ def test_drift_against_the_statistics_of_an_earlier_run(tmp_path: Path) -> None:
     assert any("and the baseline's 'eval' is 0.6000" in a.description for a in report.anomalies)
     doc = json.loads((tmp_path / "an" / "anomalies.json").read_text())
     assert doc["drift_detected"] is True and doc["drift_baseline"] == str(tmp_path / "old_st")
-    proto = text_format.Parse(
-        (tmp_path / "an" / "anomalies.pbtxt").read_text(), anomalies_pb2.Anomalies()
-    )
-    color = next(i for i in proto.drift_skew_info if i.path.step[0] == "color")
-    assert [m.value for m in color.drift_measurements] == pytest.approx([L_INFTY_COLOR] * 2)
+    for split in ("train", "eval"):  # each split's drift in its own SchemaDiff.pb
+        proto = _diff(tmp_path / "an", split)
+        color = next(i for i in proto.drift_skew_info if i.path.step[0] == "color")
+        assert [m.value for m in color.drift_measurements] == pytest.approx([L_INFTY_COLOR])
 
 
-def test_baseline_by_uri_or_file_and_a_missing_one(tmp_path: Path) -> None:
+def test_baseline_by_folder_uri_split_folder_or_file_and_a_missing_one(tmp_path: Path) -> None:
     ex = _examples(tmp_path / "ex", train=_train())
     validate(ex, tmp_path / "base", tmp_path / "sc", tmp_path / "an")
-    for source in (f"file://{tmp_path / 'base'}", str(tmp_path / "base" / "statistics.pb")):
+    for source in (
+        str(tmp_path / "base"),  # the artifact folder, in TFX's layout
+        f"file://{tmp_path / 'base'}",
+        str(tmp_path / "base" / "Split-train"),
+        str(tmp_path / "base" / "Split-train" / "FeatureStats.pb"),  # a bare file: split "train"
+    ):
         report = validate(
             ex, tmp_path / "st", tmp_path / "sc", tmp_path / "an", baseline_statistics=source
         )
         assert [c.kind for c in report.comparisons] == ["drift"] * 3 and report.baseline == source
+        assert {c.against for c in report.comparisons} == {"train"}
     with pytest.raises(DataError, match="no such file"):
         validate(
             ex,
