@@ -101,6 +101,7 @@ byte for byte; the signature (ECDSA) and the ML-BOM (serial number, timestamp) d
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,6 +126,9 @@ from mlrail.components.export_onnx.variants import (
 from mlrail.errors import DataError
 
 __all__ = ["DEFAULT_OPSET", "ExportResult", "check_options", "export_onnx"]
+
+# a local run shows this logger's records on the terminal as they come (mlrail.local.progress)
+_progress = logging.getLogger("mlrail.progress.export_onnx")
 
 #: tf2onnx 1.17 converts up to opset 18; 17 is served by ONNX Runtime ≥ 1.12 and Triton ≥ 22.07
 #: (why not 18: module doc).
@@ -269,15 +273,22 @@ def export_onnx(
     key, signer = provenance.signing_key(signing_key)
     spec = ModelSpec.read(model_dir)
     saved_model = Path(model_dir) / "saved_model"
+    _progress.info("converting the SavedModel to ONNX (opset %d)", opset)
     proto = convert(saved_model, spec, opset)
     identity = next(p.value for p in proto.metadata_props if p.key == IDENTITY_METADATA_KEY)
     data = proto.SerializeToString()
 
     where = str(Path(examples_dir) / split)
     features = spec.features(read_split(where), where)
-    if not len(next(iter(features.values()))):
+    rows = len(next(iter(features.values())))
+    if not rows:
         raise DataError(f"{where}: no rows to check ONNX parity on")
+    _progress.info("parity: checking %d %s rows against the SavedModel", rows, split)
     result, onnx_out = checks.check(data, saved_model, spec, features, where, tolerance, rtol)
+    _progress.info(
+        "parity: %d %s rows and %d edge rows checked, max |diff| %.2g",
+        result.rows, split, result.edge_rows, result.max_abs_diff,
+    )  # fmt: skip
     base, built = variants.make_variants(
         data,
         spec,

@@ -29,6 +29,8 @@ from mlrail.redact import redact
 __all__ = ["MAX_LISTED_FILES", "IngestResult", "ingest"]
 
 log = logging.getLogger(__name__)
+# a local run shows this logger's records on the terminal as they come (mlrail.local.progress)
+_progress = logging.getLogger("mlrail.progress.ingest")
 
 #: How many file names the component lists in the artifact's metadata (the count is kept).
 MAX_LISTED_FILES = 100
@@ -115,6 +117,11 @@ def ingest(
             return rows, blocks.fingerprint
 
         rows, fingerprint = sources.stream(resolved, write, block_size=block_size, executor=pool)
+    _progress.info(
+        "read %s rows from %d file(s): %s",
+        f"{sum(rows.values()):,}", len(resolved.files),
+        ", ".join(f"{split} {count:,}" for split, count in rows.items()),
+    )  # fmt: skip
     one_span = resolved.span and len(resolved.patterns) == 1  # the source, its date filled in
     return IngestResult(
         # the metadata is kept in the pipeline's database: no credentials of a URI in it
@@ -129,6 +136,17 @@ def ingest(
     )
 
 
+#: The first count of rows read that gets a progress line; then 2x, 5x, 10x... it.
+_FIRST_SHOWN = 10_000
+
+
+def _next_shown(count: int) -> int:
+    """The next count of the 1-2-5 series after ``count`` (10k → 20k → 50k → 100k)."""
+    digits = len(str(count)) - 1
+    lead = count // 10**digits
+    return {1: 2, 2: 5}.get(lead, 10) * 10**digits
+
+
 def _write_splits(
     blocks: sources.Blocks,
     writer: SplitWriter,
@@ -138,10 +156,16 @@ def _write_splits(
     """Hash, split and write every block; the next block is parsed while one is written."""
     try:
         columns: list[str] | None = None
+        read, shown = 0, _FIRST_SHOWN
         for table in blocks:
             if columns is None:
                 columns = hashed_columns(table.schema, key_column, redact(resolved.source))
             writer.put(table, columns)
+            read += table.num_rows
+            if read >= shown:  # 10k, 20k, 50k, 100k, ...: a few lines, however large the data
+                _progress.info("%s rows read", f"{read:,}")
+                while shown <= read:
+                    shown = _next_shown(shown)
         assert blocks.schema is not None  # read_blocks raises on an input with no rows
         return writer.finish(blocks.schema)
     finally:

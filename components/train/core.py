@@ -48,8 +48,39 @@ from mlrail.errors import DataError, ModelError
 __all__ = ["train"]
 
 log = logging.getLogger("mlrail.components.train")
+# a local run shows this logger's records on the terminal as they come (mlrail.local.progress)
+_progress = logging.getLogger("mlrail.progress.train")
 
 _STEPS_PER_EXECUTION = 32
+#: At most about this many epoch lines of progress: a long training shows every k-th epoch.
+_EPOCH_LINES = 20
+
+
+def _epoch_figures(logs: dict[str, Any]) -> str:
+    """``loss 0.05, accuracy 0.989, val_loss 0.0185, val_accuracy 1``: loss first, then the
+    metrics, train before eval."""
+
+    def order(key: str) -> tuple[bool, bool, str]:
+        name = key.removeprefix("val_")
+        return key.startswith("val_"), name != "loss", name
+
+    return ", ".join(f"{k} {float(logs[k]):.4g}" for k in sorted(logs, key=order))
+
+
+def _epoch_progress(epochs: int) -> Any:
+    """A Keras callback reporting epochs on :data:`_progress`: each one up to
+    :data:`_EPOCH_LINES` epochs, else the first, every k-th and the last (no per-batch lines)."""
+    import keras
+
+    every = max(1, -(-epochs // _EPOCH_LINES))
+
+    class EpochProgress(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            done = epoch + 1
+            if done == 1 or done % every == 0 or done == epochs:
+                _progress.info("epoch %d/%d: %s", done, epochs, _epoch_figures(logs or {}))
+
+    return EpochProgress()
 
 
 @contextlib.contextmanager
@@ -211,6 +242,7 @@ def train(
     weights = class_weight_vector(hp["class_weights"], classes, labels.counts or {})
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    _progress.info("%d rows to train on; loading TensorFlow", labels.labelled)  # some seconds
     import keras
 
     from mlrail.components.train import model as default
@@ -274,8 +306,8 @@ def train(
             check_outputs(np.asarray(model(tf_inputs(first.features))), spec, module_file)
 
         epochs = int(hp["epochs"])
-        progress = EpochLog(epochs)
-        callbacks: list[Any] = [progress]
+        epoch_log = EpochLog(epochs)
+        callbacks: list[Any] = [epoch_log, _epoch_progress(epochs)]
         patience = int(hp["early_stopping_patience"])
         early = bool(patience and eval_ds is not None)
         stopper = None
@@ -293,6 +325,10 @@ def train(
                 source, labels.labelled, labels.rows - labels.labelled, eval_rows,
                 len(spec.inputs),
             )  # fmt: skip
+            _progress.info(
+                "training %s (%s) on %d rows, %d eval rows, up to %d epochs",
+                source, task, labels.labelled, eval_rows, epochs,
+            )  # fmt: skip
             if getattr(module, "train", None) is None:
                 model.fit(
                     train_ds,
@@ -306,15 +342,19 @@ def train(
                 args = (train_ds, eval_ds, dict(hp), callbacks)
                 model, replaced = _user_train(module, module_file, model, full_spec, args)
                 spec = replaced or spec
-                if not progress.history:
+                if not epoch_log.history:
                     raise ModelError(
                         f"module_file {module_file}: train ran no epoch with the callbacks it "
                         "was given (pass callbacks=callbacks to model.fit)"
                     )
-    hist = progress.history
+    hist = epoch_log.history
     best = best_epoch(hist, early)
     stopped = bool(stopper is not None and stopper.stopped_epoch > 0)
     log.info("kept the weights of epoch %d of %d", best, len(hist.get("loss", [])))
+    _progress.info(
+        "kept the weights of epoch %d of %d%s; saving the model",
+        best, len(hist.get("loss", [])), " (stopped early: no lower eval loss)" if stopped else "",
+    )  # fmt: skip
     with atomic_dir(model_dir) as tmp:
         model.export(str(tmp / "saved_model"), format="tf_saved_model", verbose=False)
         try:

@@ -1,5 +1,10 @@
 """``mlrail run``: the training pipeline on this machine, through ``kfp.local``.
 
+The terminal shows each step as it starts and its progress as it happens (rows read, each
+epoch's loss and metrics, the parity rows checked: :mod:`mlrail.local.progress`), a line as
+each step ends, then the summary; ``--quiet`` prints the summary alone. ``--summary-json``
+writes the summary's facts as JSON too (:func:`mlrail.local.summary_record`).
+
 Every setting that a step would refuse after others have run (hyperparameters, thresholds,
 columns the data does not have, a module file and its pin) is checked first.
 """
@@ -19,6 +24,7 @@ from mlrail.cli.options import (
     integer,
     json_object,
     non_negative,
+    output_file,
     sha256_hex,
     writable_folder,
 )
@@ -38,7 +44,13 @@ def add_run(sub: Subcommands) -> None:
         "penguins)",
     )
     p.add_argument("--label", help="column to predict (default with the penguins: species)")
-    p.add_argument("--task", default="auto", choices=["auto", "binary", "multiclass", "regression"])
+    p.add_argument(
+        "--task",
+        default="auto",
+        choices=["auto", "binary", "multiclass", "regression"],
+        help="what the model predicts; auto decides from the label's values (a few whole or "
+        "text values: classes, else regression) (default: auto)",
+    )
     p.add_argument(
         "--model-name", help="model name in the repository (default: from the file name)"
     )
@@ -110,6 +122,19 @@ def add_run(sub: Subcommands) -> None:
         action="store_true",
         help="also write a dynamically int8-quantised model (kept only within its accuracy gate)",
     )
+    p.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="print only the summary: no line per step, no progress (rows, epochs, parity)",
+    )
+    p.add_argument(
+        "--summary-json",
+        metavar="PATH",
+        default="",
+        help="also write the summary as JSON to PATH: each step's status, time, figures and "
+        "artifact paths, the verdicts, the model and log files (written whole or not at all)",
+    )
     p.set_defaults(func=cmd_run)
 
 
@@ -176,7 +201,13 @@ def _check_module_file(path: str, sha256: str | None) -> None:
 
 def cmd_run(a: argparse.Namespace) -> int:
     """``mlrail run``: exit status 0 when the run succeeded, else 1."""
-    from mlrail.local import check_columns, format_summary, model_name_for, run_training
+    from mlrail.local import (
+        check_columns,
+        format_summary,
+        model_name_for,
+        run_training,
+        write_summary_json,
+    )
 
     if a.data is None:
         data, label = "bundled:penguins", a.label or "species"
@@ -210,6 +241,8 @@ def cmd_run(a: argparse.Namespace) -> int:
         },
     )
     writable_folder("--workdir", Path(a.workdir).expanduser())
+    if a.summary_json:
+        output_file("--summary-json", str(Path(a.summary_json).expanduser()))
     arguments = {
         "source": data,
         "label": label,
@@ -238,10 +271,13 @@ def cmd_run(a: argparse.Namespace) -> int:
     if a.no_baseline:
         # "" would mean the registry's champion
         arguments["baseline_model"] = "none"
-    print(
-        redact(f"mlrail run: training pipeline on {data} (label {label!r}) through kfp.local"),
-        flush=True,
-    )
-    run = run_training(workdir=a.workdir, arguments=arguments, echo=sys.stdout)
+    if not a.quiet:
+        print(
+            redact(f"mlrail run: training pipeline on {data} (label {label!r}) through kfp.local"),
+            flush=True,
+        )
+    run = run_training(workdir=a.workdir, arguments=arguments, echo=None if a.quiet else sys.stdout)
     print(format_summary(run))
+    if a.summary_json:
+        write_summary_json(run, a.summary_json)
     return 0 if run.ok else 1

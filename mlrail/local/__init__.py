@@ -15,6 +15,8 @@ from mlrail.local.runner import (
     new_run_id,
     pipeline_steps,
     run_training,
+    summary_record,
+    write_summary_json,
 )
 
 __all__ = [
@@ -26,4 +28,6 @@ __all__ = [
     "new_run_id",
     "pipeline_steps",
     "run_training",
+    "summary_record",
+    "write_summary_json",
 ]

@@ -2,11 +2,13 @@
 
 Tasks run as subprocesses of this Python (``SubprocessRunner(use_venv=False)``: the installed
 mlrail is the component image's library, and nothing is pip-installed at run time). Everything
-KFP prints goes to a log file, with credentials in URIs masked; the terminal gets one line per
-step and a summary. All of it is read from what the steps wrote down, never from log text: the
-steps and their task folders from the compiled pipeline (:mod:`mlrail.local.ir`), each step's
-status, time and error from its record (:mod:`mlrail.local.steps`), its headline figures from
-the metadata its adapter put on its outputs (:mod:`mlrail.local.summary`).
+KFP prints goes to a log file, with credentials in URIs masked; the terminal gets each step's
+progress lines as they are written (:mod:`mlrail.local.progress`), one line per step as it ends,
+and a summary. The step lines and the summary are read from what the steps wrote down, never
+from log text (progress lines are for the eye only): the steps and their task folders from the
+compiled pipeline (:mod:`mlrail.local.ir`), each step's status, time and error from its record
+(:mod:`mlrail.local.steps`), its headline figures from the metadata its adapter put on its
+outputs (:mod:`mlrail.local.summary`).
 
 The working folder (``--workdir``) may be shared by runs at the same time. Each run has its own
 id (``<UTC time>-<random>``), its own log (``logs/training-<id>.log``, created exclusively), its
@@ -22,6 +24,7 @@ import contextlib
 import datetime as dt
 import io
 import logging
+import math
 import os
 import re
 import secrets
@@ -29,15 +32,16 @@ import shutil
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from mlrail.errors import MlrailError
 from mlrail.local.ir import Step, compile_ir, compile_versioned, for_local, steps_of
+from mlrail.local.progress import parse as parse_progress
 from mlrail.local.steps import read_record
-from mlrail.local.summary import summarise
+from mlrail.local.summary import read_outputs, summarise
 from mlrail.redact import redact
 from mlrail.registry import ENV_URI, embedded_uri
 
@@ -50,6 +54,8 @@ __all__ = [
     "new_run_id",
     "pipeline_steps",
     "run_training",
+    "summary_record",
+    "write_summary_json",
 ]
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -67,6 +73,7 @@ class StepResult:
         attempts: How many attempts it started.
         task: Its task folder in the run folder (``export-onnx``).
         error: Its recorded error, one line ("" if none).
+        artifacts: Its output artifacts' local paths, by output name.
     """
 
     name: str
@@ -76,10 +83,26 @@ class StepResult:
     attempts: int = 0
     task: str = ""
     error: str = ""
+    artifacts: dict[str, Path] = field(default_factory=dict)
 
 
 @dataclass
 class LocalRun:
+    """A local run as its summary tells it.
+
+    Attributes:
+        status: ``SUCCESS``, ``STOPPED`` (a gate closed) or ``FAILURE``.
+        steps: Each step, in the pipeline's order.
+        run_dir: kfp.local's run folder (None: no step started).
+        log_file: The run's log.
+        model_repository: The local model repository deploy pushes to.
+        figures: The headline figures the steps' outputs carry (rows, metrics, verdicts).
+        onnx_model: The model file to serve (None: none was exported).
+        error: Why the run failed, one line ("" if it did not).
+        run_id: The run's id.
+        seconds: How long the run took, from kfp.local's start to its end.
+    """
+
     status: str
     steps: list[StepResult]
     run_dir: Path | None
@@ -89,6 +112,7 @@ class LocalRun:
     onnx_model: Path | None = None
     error: str = ""
     run_id: str = ""
+    seconds: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -163,6 +187,13 @@ class _Progress(logging.Filter):
         self.poll()
         return True
 
+    def line(self, text: str) -> None:
+        """One line of the run's log (redacted): a step's progress line is shown at once."""
+        found = parse_progress(text)
+        if found is not None and self.echo:
+            step, message = found
+            print(f"  {step:<12} {message}", file=self.echo, flush=True)
+
 
 def model_name_for(source: str) -> str:
     """A DNS-1123 model name from a data file's name (``data/My Churn.csv`` → ``my-churn``)."""
@@ -204,12 +235,14 @@ def new_run_id() -> str:
 class _Redacting(io.TextIOBase):
     """A text stream that masks credentials (:func:`mlrail.redact.redact`) line by line.
 
-    Whole lines are redacted, so a URI split across two writes is still caught.
+    Whole lines are redacted, so a URI split across two writes is still caught. ``on_line``
+    (if given) is handed each whole line, redacted, as it is written.
     """
 
-    def __init__(self, out: IO[str]) -> None:
+    def __init__(self, out: IO[str], on_line: Callable[[str], None] | None = None) -> None:
         super().__init__()
         self._out = out
+        self._on_line = on_line
         self._pending = ""
 
     def writable(self) -> bool:
@@ -219,7 +252,11 @@ class _Redacting(io.TextIOBase):
         lines = (self._pending + text).split("\n")
         self._pending = lines.pop()
         if lines:
-            self._out.write("".join(redact(line) + "\n" for line in lines))
+            shown = [redact(line) for line in lines]
+            self._out.write("".join(line + "\n" for line in shown))
+            if self._on_line is not None:
+                for line in shown:
+                    self._on_line(line)
         return len(text)
 
     def flush(self) -> None:
@@ -295,7 +332,9 @@ def run_training(
             ``<workdir>/events.jsonl`` (unless ``K_SINK`` is set) and ``pipeline_version`` to
             the compiled IR's SHA-256. ``baseline_model`` is the pipeline's: the registry's
             champion, which deploy moves.
-        echo: Where to print one line per finished step (None: nowhere).
+        echo: Where to print each step's progress as it runs (its ``started`` line, rows,
+            epochs: :mod:`mlrail.local.progress`) and one line per finished step (None:
+            nowhere).
         runner: A kfp.local runner; default ``SubprocessRunner(use_venv=False)`` (this Python).
             A ``DockerRunner`` runs each step in the component image instead.
         run_id: The run's id (default: :func:`new_run_id`); names its log and run folder.
@@ -354,7 +393,7 @@ def run_training(
     # from the work folder instead.
     with (
         log_stream as raw_log,
-        _Redacting(raw_log) as log,
+        _Redacting(raw_log, progress.line) as log,
         contextlib.chdir(root),
         contextlib.redirect_stdout(log),
         contextlib.redirect_stderr(log),
@@ -385,8 +424,11 @@ def run_training(
         finally:
             root_logger.removeFilter(progress)
             progress.poll(final=True)
-            print(f"total {time.monotonic() - start:.1f} s", file=log)
-    run = LocalRun(status, steps, progress.find_run_dir(), log_file, models, run_id=run_id)
+            total = time.monotonic() - start
+            print(f"total {total:.1f} s", file=log)
+    run = LocalRun(
+        status, steps, progress.find_run_dir(), log_file, models, run_id=run_id, seconds=total
+    )
     gate_closed = False
     for s in steps:
         if s.status == "NOT RUN" and status == "SUCCESS":
@@ -399,6 +441,7 @@ def run_training(
     if run.run_dir is not None:
         for s in steps:
             s.summary = summarise(s.name, run.run_dir / s.task, run.figures)
+            s.artifacts = read_outputs(run.run_dir / s.task).paths
     run.onnx_model = run.figures.pop("onnx_model", None)
     return run
 
@@ -428,3 +471,63 @@ def format_summary(run: LocalRun, *, serve_hint: bool = True) -> str:
         lines.append(f"FAILED at {', '.join(failed) or 'start'}: {run.error}")
     lines.append(f"Full log:    {run.log_file}")
     return redact("\n".join(lines))
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as JSON can hold it: paths as strings, a non-finite number as null; strings
+    with credentials masked."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, str):
+        return redact(value)
+    return value
+
+
+def summary_record(run: LocalRun) -> dict[str, Any]:
+    """The facts of :func:`format_summary` as data (``mlrail run --summary-json``).
+
+    ``{"run_id", "status", "ok", "error", "seconds", "steps": [{"name", "status", "seconds",
+    "attempts", "summary", "error", "artifacts": {output: path}}], "figures": {"rows",
+    "anomalies", "metrics", "blessed", "parity_max_abs_diff", "variants", "deployment",
+    "registered_model", "release_number"} (those the steps reported), "onnx_model",
+    "model_repository", "run_dir", "log_file"}``; credentials in URIs masked.
+    """
+    record = {
+        "run_id": run.run_id,
+        "status": run.status,
+        "ok": run.ok,
+        "error": redact(run.error),
+        "seconds": run.seconds,
+        "steps": [
+            {
+                "name": s.name,
+                "status": s.status,
+                "seconds": s.seconds,
+                "attempts": s.attempts,
+                "summary": redact(s.summary),
+                "error": redact(s.error),
+                "artifacts": s.artifacts,
+            }
+            for s in run.steps
+        ],
+        "figures": run.figures,
+        "onnx_model": run.onnx_model,
+        "model_repository": run.model_repository,
+        "run_dir": run.run_dir,
+        "log_file": run.log_file,
+    }
+    plain: dict[str, Any] = _plain(record)
+    return plain
+
+
+def write_summary_json(run: LocalRun, path: str | Path) -> None:
+    """Write :func:`summary_record` to ``path`` atomically (a reader never sees half a file)."""
+    from mlrail.io import atomic_write_json
+
+    atomic_write_json(Path(path).expanduser(), summary_record(run))

@@ -188,23 +188,35 @@ def _tell_failure(folder: Path) -> None:
         os.environ[STEP_ERROR_ENV] = found[1].error
 
 
+def _function(args: list[str]) -> str:
+    """The component function KFP's executor is told to run (``--function_to_execute``)."""
+    if "--function_to_execute" in args[:-1]:
+        return args[args.index("--function_to_execute") + 1]
+    return ""
+
+
 def main() -> None:
     """``python -m mlrail.local.steps MODULE ARGS...``: run ``python -m MODULE ARGS...``, recording.
 
     MODULE is KFP's executor entry point (``kfp.dsl.executor_main``; kfp.local looks for its name
     in a task's command), ARGS its arguments (``--executor_input JSON ...``). The record goes in
     the folder of the executor input's ``outputs.outputFile``, which kfp.local puts in the
-    task's own folder.
+    task's own folder. The step's progress (:mod:`mlrail.local.progress`) goes to standard
+    output, starting with its ``started`` line.
     """
     import logging
     import os
     import runpy
+
+    from mlrail.local.progress import report_to_stdout
 
     module, *args = sys.argv[1:]
     executor_input = json.loads(args[args.index("--executor_input") + 1])
     folder = Path(executor_input["outputs"]["outputFile"]).parent
     sys.argv = [module, *args]
     _tell_failure(folder)
+    # the step's progress lines (mlrail.local.progress), named as the summary names the step
+    report_to_stdout(_function(args) or folder.name)
     with recording(folder):
         runpy.run_module(module, run_name="__main__", alter_sys=True)
     # The step's outputs and record are written: end here. An interpreter that imported

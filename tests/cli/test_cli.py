@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -85,6 +87,8 @@ def test_run_on_a_binary_csv_of_ones_own(
             "20",
             "--workdir",
             str(tmp_path / "w"),
+            "--summary-json",
+            str(tmp_path / "summary.json"),
         ]
     )
     out = capsys.readouterr().out
@@ -93,6 +97,34 @@ def test_run_on_a_binary_csv_of_ones_own(
     model = tmp_path / "w" / "models" / "my-churn" / "1" / "model.onnx"
     assert f"ONNX model:  {model}" in out
     assert f"mlrail serve --model-repository {tmp_path / 'w' / 'models'}" in out
+    # progress as it happens: each step announces itself, then its progress, then its end
+    lines = out.splitlines()
+    span = {}
+    for step in ("ingest", "validate", "train", "export_onnx", "evaluate", "deploy"):
+        started = lines.index(f"  {step:<12} started")
+        ended = next(i for i, line in enumerate(lines) if re.match(rf"  {step} +SUCCESS ", line))
+        assert started < ended, out
+        span[step] = slice(started, ended)
+    train = lines[span["train"]]
+    epochs = [line for line in train if re.match(r"  train +epoch \d+/20: loss [\d.e-]+, ", line)]
+    assert len(epochs) == 20 and "epoch 20/20" in epochs[-1], out  # one a line, 20 epochs
+    assert "accuracy" in epochs[0] and "val_loss" in epochs[0]
+    assert re.search(r"  ingest +read 240 rows from 1 file\(s\): train \d+, eval \d+", out)
+    assert re.search(r"  export_onnx +parity: \d+ eval rows and \d+ edge rows checked", out)
+    # the same facts as JSON
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["status"] == "SUCCESS" and summary["onnx_model"] == str(model)
+    by_step = {s["name"]: s for s in summary["steps"]}
+    assert (
+        by_step["train"]["summary"].startswith("task: binary")
+        and by_step["train"]["summary"] in out
+    )
+    for s in summary["steps"]:
+        assert re.search(rf"  {s['name']} +SUCCESS +{s['seconds']:6.1f} s", out), s
+    assert Path(by_step["train"]["artifacts"]["model"], "saved_model").is_dir()
+    roc_auc = summary["figures"]["metrics"]["roc_auc"]
+    assert f"roc_auc {roc_auc:.4f}" in out and summary["figures"]["blessed"] is True
+    assert summary["log_file"] in out
 
 
 @pytest.mark.parametrize(

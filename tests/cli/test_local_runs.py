@@ -264,7 +264,8 @@ def test_a_step_process_ends_once_its_record_is_written_with_its_output_flushed(
     tmp_path: Path,
 ) -> None:
     """A task's process skips the interpreter's teardown (TensorFlow's takes over a second) but
-    loses nothing: what the step printed and logged is out, its record says SUCCESS."""
+    loses nothing: what the step printed and logged is out, its record says SUCCESS; its
+    progress records are lines of its standard output, from its start."""
     from mlrail.local.steps import read_record
 
     (tmp_path / "a_step.py").write_text(
@@ -272,6 +273,7 @@ def test_a_step_process_ends_once_its_record_is_written_with_its_output_flushed(
         "atexit.register(lambda: open(sys.argv[-1], 'w').write('teardown ran'))\n"
         "logging.basicConfig(level=logging.INFO, format='%(message)s')\n"
         "logging.info('logged by the step')\n"
+        "logging.getLogger('mlrail.progress.a_step').info('3 rows read')\n"
         "sys.stdout.write('printed by the step, no newline')\n"
     )
     task = tmp_path / "task"
@@ -280,15 +282,18 @@ def test_a_step_process_ends_once_its_record_is_written_with_its_output_flushed(
     marker = tmp_path / "teardown.txt"
     done = subprocess.run(
         [sys.executable, "-m", "mlrail.local.steps", "a_step"]
-        + ["--executor_input", executor_input, str(marker)],
+        + ["--executor_input", executor_input, "--function_to_execute", "a_step", str(marker)],
         capture_output=True,
         text=True,
         cwd=tmp_path,
         env={**os.environ, "PYTHONPATH": str(tmp_path)},
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout == "printed by the step, no newline"
-    assert "logged by the step" in done.stderr
+    # its progress (mlrail.local.progress) on standard output, named by the function it runs
+    assert done.stdout == (
+        "[mlrail:a_step] started\n[mlrail:a_step] 3 rows read\nprinted by the step, no newline"
+    )
+    assert "logged by the step" in done.stderr and "rows read" not in done.stderr
     record = read_record(task)
     assert record is not None and record.status == "SUCCESS"
     assert not marker.exists()  # the interpreter's teardown (atexit and all) was skipped
