@@ -114,6 +114,8 @@ def load_stats(run: str, folder: Path) -> dict[str, Stats]:
         n = len(stats.datasets[0].features) if names else 0
         desc = f"datasets {names}, {n} features"
         check(ARTIFACTS, where, what, desc, "loaded", "one dataset", len(names) == 1)
+        if not names:
+            continue
         out[split] = stats
         html = attempt(where, "get_statistics_html", lambda s=stats: tfdv_html(s))
         if isinstance(html, str):
@@ -297,13 +299,17 @@ def dataframe(csv: Path) -> pd.DataFrame:
 
 
 def compare(run: str, split: str, stats: Stats, csv: Path, from_csv: bool) -> None:
+    """mlrail's figures of a split against TFDV's of its rows (a DataFrame; also the CSV)."""
     where = f"{run} Split-{split}"
-    df = dataframe(csv)
-    theirs = tfdv.generate_statistics_from_dataframe(df)
-    figures(f"{where} (DataFrame)", stats.datasets[0], theirs.datasets[0])
+    what = "generate_statistics_from_dataframe"
+    theirs = attempt(where, what, lambda: tfdv.generate_statistics_from_dataframe(dataframe(csv)))
+    if isinstance(theirs, Stats):
+        figures(f"{where} (DataFrame)", stats.datasets[0], theirs.datasets[0])
     if from_csv:
-        theirs = tfdv.generate_statistics_from_csv(str(csv))
-        figures(f"{where} (CSV)", stats.datasets[0], theirs.datasets[0], float32=True)
+        what = f"generate_statistics_from_csv({csv.name})"
+        theirs = attempt(where, what, lambda: tfdv.generate_statistics_from_csv(str(csv)))
+        if isinstance(theirs, Stats):
+            figures(f"{where} (CSV)", stats.datasets[0], theirs.datasets[0], float32=True)
 
 
 def table(title: str, kind: str) -> None:
