@@ -57,8 +57,9 @@ def test_a_step_reports_through_the_progress_logger_only() -> None:
         logging.getLogger("mlrail.components.ingest").warning("not progress")
     finally:
         logger = logging.getLogger(PROGRESS_LOGGER)
-        logger.removeHandler(handler)
+        logger.removeHandler(handler)  # as it was: the other tests' logging is theirs
         logger.propagate = True
+        logger.setLevel(logging.NOTSET)
     assert out.getvalue() == "[mlrail:ingest] started\n[mlrail:ingest] 10,000 rows read\n"
 
 
