@@ -6,7 +6,10 @@
 #   2. every Python dependency as a wheel, fetched once on the host into the cache, and mlrail's
 #      own wheel built from this checkout;
 #   3. localhost/mlrail:<version> and localhost/mlrail-serving:<version> from the Containerfiles,
-#      built with no network: pip installs only the wheels from step 2;
+#      built with no network: pip installs only the wheels from step 2. The component image gets
+#      mlrail's whole dependency list (read from its wheel); the serving image only what the
+#      server and the payload receiver import, images/serving.requirements.txt (no TensorFlow,
+#      no pyarrow);
 #   4. a CycloneDX SBOM per image in images/out/<image>.cdx.json (Python packages and Debian
 #      packages), then each image's size and SBOM component count;
 #   5. the digest record images/digests/kustomization.yaml (images/record.py): each image by its
@@ -128,6 +131,7 @@ context=$cache/context
 rm -rf "$context"
 mkdir -p "$context/dist" "$cache/wheels" "$cache/sbom-wheels"
 cp "$repo/constraints.txt" "$context/constraints.txt"
+cp "$here/serving.requirements.txt" "$context/serving.requirements.txt"
 # Timestamps in the wheel from the last commit: an unchanged checkout gives the same wheel, and the
 # image build reuses its cached layers.
 SOURCE_DATE_EPOCH=$(git -C "$repo" log -1 --format=%ct 2>/dev/null || echo 315532800)
@@ -144,6 +148,9 @@ with zipfile.ZipFile(sys.argv[1]) as whl:
 print("\n".join(r for r in msg.get_all("Requires-Dist", []) if "extra ==" not in r))
 PY
 pip_wheel --wheel-dir "$cache/wheels" -c "$repo/constraints.txt" "$project_wheel"
+# The serving set is not a subset of mlrail's own list (grpcio and model-signing's extras are not
+# all there); fetched the same way, usually all from the cache already.
+pip_wheel --wheel-dir "$cache/wheels" -c "$repo/constraints.txt" -r "$here/serving.requirements.txt"
 rm -f "$cache"/wheels/mlrail-*.whl # this checkout's wheel goes through the build context only
 "$python" -m pip wheel --quiet --wheel-dir "$cache/sbom-wheels" --find-links "$cache/sbom-wheels" \
   "$cyclonedx" "$cyclonedx_validating"

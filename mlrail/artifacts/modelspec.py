@@ -1,7 +1,9 @@
 """The model's input/output contract, shared by train, evaluate, export_onnx, deploy and serve.
 
 train writes it as ``model_spec.json`` beside the model; every later step reads it instead of
-guessing the model's inputs. No TensorFlow here: the server and the CLI import this module.
+guessing the model's inputs. No TensorFlow here, and pyarrow only inside the methods that read
+a table (:meth:`ModelSpec.features`, :meth:`ModelSpec.labels`): the server imports this module,
+and its install (images/serving.requirements.txt) has neither.
 
 Example::
 
@@ -31,15 +33,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pyarrow as pa
 
 from mlrail.artifacts.model_repository import SPEC_FILE
 from mlrail.datetimes import arrow_days, is_datetime
 from mlrail.errors import DataError, ModelError
 from mlrail.io import atomic_write_json, read_json
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = [
     "CLASSIFICATION",
@@ -183,6 +187,8 @@ class ModelSpec:
         days (:mod:`mlrail.datetimes`), also where the spec says float32 (a schema that did not
         mark the column as a date); text as UTF-8 strings, a missing one as "".
         """
+        import pyarrow as pa  # here, not at the top: the server reads specs without pyarrow
+
         out: dict[str, np.ndarray] = {}
         for spec in self.inputs:
             if spec.column not in table.column_names:

@@ -23,6 +23,12 @@ IMAGES = REPO / "images"
 BUILD_SCRIPT = IMAGES / "build.sh"
 BASE_LOCK = IMAGES / "base.lock"
 CONTAINERFILES = ("component.Containerfile", "serving.Containerfile")
+# What each image installs: mlrail's whole dependency list (read from its wheel by build.sh), or
+# the serving set alone (no TensorFlow, no pyarrow; tests/serving/test_slim_install.py).
+REQUIREMENTS = {
+    "component.Containerfile": "requirements.txt",
+    "serving.Containerfile": "serving.requirements.txt",
+}
 SERVING_RUNTIME = REPO / "manifests" / "base" / "servingruntime.yaml"
 BASE_ARG = "BASE=localhost/mlrail-base:bookworm"
 VENV = "/opt/venv"
@@ -179,8 +185,8 @@ def test_builder_installs_offline_with_constraints_and_final_stage_only_copies_t
     # Only the wheels build.sh fetched on the host are candidates (the build has no network).
     assert (
         "--mount=type=bind,from=wheels,target=/wheels /opt/venv/bin/pip install --no-cache-dir "
-        "--no-index --find-links /wheels -c constraints.txt -r requirements.txt"
-    ) in runs
+        "--no-index --find-links /wheels -c constraints.txt -r "
+    ) + REQUIREMENTS[name] in runs
     assert "pip install --no-cache-dir --no-index --no-deps dist/mlrail-*.whl" in runs
     assert "pip check" in runs
     assert "pip uninstall --yes pip" in runs, "pip stays out of the final venv"
