@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from mlrail import __version__
 from mlrail.cli.cluster import add_compile, add_schedule, add_submit, schedule_action_args
 from mlrail.cli.data import add_evaluate, add_schema, add_validate
+from mlrail.cli.doctor import add_doctor
 from mlrail.cli.monitor import add_monitor
 from mlrail.cli.options import Parser
 from mlrail.cli.payloads import add_payload_receiver
@@ -48,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_payload_receiver(sub)
     add_releases(sub)
     add_rollback(sub)
+    add_doctor(sub)
     return parser
 
 
