@@ -145,7 +145,7 @@ def test_servingruntime_serves_onnx_over_v2(render: Render, overlay: str) -> Non
     spec = runtime["spec"]
     assert runtime["apiVersion"] == "serving.kserve.io/v1alpha1"
     assert spec["supportedModelFormats"] == [{"name": "onnx", "version": "1", "autoSelect": False}]
-    assert spec["protocolVersions"] == ["v2"]
+    assert spec["protocolVersions"] == ["v2", "grpc-v2"]  # gRPC on 8081, serve's default
     container = _serving_container(render(overlay))
     assert container["name"] == "kserve-container"
     assert "command" not in container, "the image ENTRYPOINT (mlrail) must stay in charge"
