@@ -4,11 +4,28 @@ rollback.
 Heavy libraries (TensorFlow, kfp, ONNX Runtime) are imported inside the subcommands that need
 them, so ``mlrail --help`` starts in well under a second.
 
+Exit statuses, the same for every command:
+
+====  =====================================================================================
+0     done (a run succeeded, the data passed, the model is blessed)
+1     the command found a problem: a failed or stopped run, anomalies, a model not blessed
+2     a usage or input error, or a request the KFP API refused (one line on stderr)
+3     the KFP API could not be reached (``submit``, ``schedule``: no connection, no answer
+      in time; one line naming the host): a script may wait and try again
+====  =====================================================================================
+
+``mlrail`` and ``python -m mlrail`` are the same program.
+
 Usage errors exit 2 with one line on stderr, ``mlrail <command>: error: <what>``, naming the
 flag, file or field, before any step runs: values out of range (negative or NaN tolerances,
 ratios outside (0, 1)), thresholds on metrics that do not exist, columns the data does not
 have (its header is read first), an output path that cannot be written. Nothing the command
 prints (errors, the run's lines, its summary and log) shows credentials from a URI.
+
+The KFP API (``submit``, ``schedule``): ``--host URL``, else ``$KF_PIPELINES_ENDPOINT`` as
+``kfp.Client`` reads it. ``--output json`` (``submit``, ``schedule``, ``schedule list``) prints
+one JSON object (ids, names, experiment, trigger, UI link) instead of lines for people, and
+``run --summary-json PATH`` writes the run's summary as JSON.
 
 The KFP token (``submit``, ``schedule``): ``--token-file PATH`` (a projected service account
 token, say) or ``--token`` (visible to other users in the process list: avoid it on shared
@@ -24,7 +41,15 @@ validate, evaluate and schema, :mod:`~mlrail.cli.serve`, :mod:`~mlrail.cli.relea
 releases and rollback), and :mod:`~mlrail.cli.options`, what they share.
 """
 
-from mlrail.cli.cluster import IMAGE_DIGEST_ENV, TOKEN_ENV
+from mlrail.cli.cluster import ENDPOINT_ENV, EXIT_UNREACHABLE, IMAGE_DIGEST_ENV, TOKEN_ENV
 from mlrail.cli.program import build_parser, main, parse_args
 
-__all__ = ["IMAGE_DIGEST_ENV", "TOKEN_ENV", "build_parser", "main", "parse_args"]
+__all__ = [
+    "ENDPOINT_ENV",
+    "EXIT_UNREACHABLE",
+    "IMAGE_DIGEST_ENV",
+    "TOKEN_ENV",
+    "build_parser",
+    "main",
+    "parse_args",
+]

@@ -4,6 +4,11 @@
 (:func:`schedule_action_args`). The work is done by :mod:`mlrail.kfp`, imported when a command
 runs (kfp costs about 0.6 s to import).
 
+The KFP API: ``--host URL``, else the :data:`ENDPOINT_ENV` environment variable, as ``kfp.Client``
+reads it. One that cannot be reached (no connection, no answer in time) is one line naming the
+host and exit status :data:`EXIT_UNREACHABLE`, not 2. ``--output json`` (``submit``,
+``schedule``, ``schedule list``) prints one JSON object instead of the lines for people.
+
 The KFP token: ``--token-file PATH`` (a projected service account token, say) or ``--token``
 (visible to other users in the process list: avoid it on shared machines), else the
 :data:`TOKEN_ENV` environment variable. It is never printed.
@@ -18,12 +23,16 @@ malformed digest or record is a usage error before anything compiles.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import functools
 import json
 import math
 import os
 import shlex
+import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +50,8 @@ from mlrail.redact import redact
 
 __all__ = [
     "DEFAULT_PIPELINE",
+    "ENDPOINT_ENV",
+    "EXIT_UNREACHABLE",
     "IMAGE_DIGEST_ENV",
     "SCHEDULE_ACTIONS",
     "TOKEN_ENV",
@@ -61,6 +72,17 @@ TOKEN_ENV = "MLRAIL_KFP_TOKEN"
 #: The environment variable holding the component image's digest for ``mlrail compile`` (and
 #: ``submit`` and ``schedule`` of a pipeline by name).
 IMAGE_DIGEST_ENV = "MLRAIL_IMAGE_DIGEST"
+#: The KFP API's address without ``--host``: the variable ``kfp.Client`` reads
+#: (mlrail.kfp.connection.ENDPOINT_ENV; spelled here so ``--help`` imports no kfp).
+ENDPOINT_ENV = "KF_PIPELINES_ENDPOINT"
+#: The exit status when the KFP API cannot be reached (2 is a usage or input error, 1 a problem
+#: found): a script can wait and retry on this one alone.
+EXIT_UNREACHABLE = 3
+#: The exit statuses of the commands that talk to the KFP API (their --help epilog).
+_EXIT_STATUSES = (
+    "exit status: 0 done; 2 a usage or input error, or a request the KFP API refused; "
+    f"{EXIT_UNREACHABLE} the KFP API could not be reached (no connection, no answer in time)"
+)
 
 
 #: Pipeline parameters whose values are bounds or shares (``--param`` of submit and schedule):
@@ -117,6 +139,49 @@ def _token(a: argparse.Namespace) -> str | None:
             raise MlrailError(f"--token-file {a.token_file}: the file is empty")
         return token
     return a.token or os.environ.get(TOKEN_ENV) or None
+
+
+def _host(a: argparse.Namespace) -> str:
+    """``--host``, else ``$KF_PIPELINES_ENDPOINT`` (as ``kfp.Client``); a usage error if neither."""
+    host = a.host or os.environ.get(ENDPOINT_ENV)
+    if not host:
+        raise MlrailError(
+            f"--host: where is the KFP API? Give --host URL or set ${ENDPOINT_ENV} "
+            "(e.g. http://localhost:8888 through a port-forward to ml-pipeline)"
+        )
+    return host
+
+
+def _reaching_kfp(command: Callable[[argparse.Namespace], int]) -> Callable[..., int]:
+    """Run a command that talks to the KFP API: the host resolved (:func:`_host`) into
+    ``a.host``, and an API that cannot be reached reported on one line naming the host, with
+    exit status :data:`EXIT_UNREACHABLE` (a refusal stays an error: status 2)."""
+
+    @functools.wraps(command)
+    def run(a: argparse.Namespace) -> int:
+        from mlrail.kfp import KfpApiError
+
+        a.host = _host(a)
+        try:
+            return command(a)
+        except KfpApiError as e:
+            if not e.unreachable:
+                raise
+            print(f"mlrail {a.command}: error: {' '.join(str(e).split())}", file=sys.stderr)
+            return EXIT_UNREACHABLE
+
+    return run
+
+
+def _print_json(record: Any) -> None:
+    """``--output json``: one JSON document on standard output (times as ISO 8601)."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, datetime):
+            return value.isoformat()
+        raise TypeError(f"{type(value).__name__} is not JSON")
+
+    print(json.dumps(record, indent=2, sort_keys=True, default=plain))
 
 
 def _package(a: argparse.Namespace, tmp: str) -> str:
@@ -193,8 +258,10 @@ def cmd_compile(a: argparse.Namespace) -> int:
     return 0
 
 
+@_reaching_kfp
 def cmd_submit(a: argparse.Namespace) -> int:
-    """``mlrail submit``: creates one run and prints its id; exit status 0."""
+    """``mlrail submit``: creates one run and prints its id (``--output json``: its id, name,
+    experiment and UI link); exit status 0."""
     from mlrail.kfp import submit
 
     token, arguments = _token(a), _params(a.param)  # usage errors before the pipeline compiles
@@ -211,14 +278,26 @@ def cmd_submit(a: argparse.Namespace) -> int:
             enable_caching=False if a.no_cache else None,
             timeout=a.timeout,
         )
+    if a.output == "json":
+        _print_json(
+            {
+                "run_id": result.run_id,
+                "run_name": result.run_name,
+                "experiment": a.experiment,
+                "experiment_id": result.experiment_id,
+                "namespace": a.namespace,
+                "url": result.url,
+                "host": redact(a.host),
+            }
+        )
+        return 0
     print(f"run {result.run_id} created in experiment {a.experiment!r}")
     return 0
 
 
+@_reaching_kfp
 def cmd_schedule(a: argparse.Namespace) -> int:
     """``mlrail schedule``: creates, keeps or replaces the recurring run; exit status 0."""
-    from datetime import datetime
-
     from mlrail.kfp import schedule
 
     def when(flag: str, text: str | None) -> datetime | None:
@@ -249,6 +328,32 @@ def cmd_schedule(a: argparse.Namespace) -> int:
             enable_caching=False if a.no_cache else None,
             timeout=a.timeout,
         )
+    if a.output == "json":
+        _print_json(
+            {
+                "recurring_run_id": result.recurring_run_id,
+                "name": result.name,
+                "action": result.action,
+                "enabled": result.enabled,
+                "experiment": a.experiment,
+                "experiment_id": result.experiment_id,
+                "namespace": a.namespace,
+                "cron": result.cron,
+                "interval_seconds": result.interval_seconds,
+                "max_concurrency": a.max_concurrency,
+                "catchup": a.catchup,
+                "start": start,
+                "end": end,
+                "pipeline_id": result.pipeline_id,
+                "pipeline_version_id": result.pipeline_version_id,
+                "pipeline_version_name": result.pipeline_version_name,
+                "removed_ids": list(result.removed_ids),
+                "changed": list(result.changed),
+                "url": result.url,
+                "host": redact(a.host),
+            }
+        )
+        return 0
     what = {
         "created": "created",
         "unchanged": "unchanged",
@@ -284,8 +389,12 @@ def schedule_action_args(argv: Sequence[str]) -> argparse.Namespace | None:
     if len(argv) < 2 or argv[0] != "schedule" or argv[1] not in SCHEDULE_ACTIONS:
         return None
     action = argv[1]
-    p = Parser(prog=f"mlrail schedule {action}", description=SCHEDULE_ACTIONS[action])
-    p.add_argument("--host", required=True, help="KFP API endpoint, e.g. http://localhost:8888")
+    p = Parser(
+        prog=f"mlrail schedule {action}",
+        description=SCHEDULE_ACTIONS[action],
+        epilog=_EXIT_STATUSES,
+    )
+    _host_arg(p)
     if action != "list":
         p.add_argument("--name", required=True, help="the recurring run's name")
     p.add_argument(
@@ -297,6 +406,12 @@ def schedule_action_args(argv: Sequence[str]) -> argparse.Namespace | None:
     )
     p.add_argument("--namespace", default=None, help="Kubeflow profile namespace")
     _connection_args(p)
+    if action == "list":
+        _output_arg(
+            p,
+            "one object: recurring_runs, each with its id, name, status, trigger, "
+            "window, parameters, pipeline version, experiment and UI link",
+        )
     args = p.parse_args(argv[2:])
     args.command = f"schedule {action}"
     args.func = cmd_schedule_list if action == "list" else cmd_schedule_change
@@ -304,8 +419,10 @@ def schedule_action_args(argv: Sequence[str]) -> argparse.Namespace | None:
     return args
 
 
+@_reaching_kfp
 def cmd_schedule_list(a: argparse.Namespace) -> int:
-    """``mlrail schedule list``: a table of recurring runs; exit status 0."""
+    """``mlrail schedule list``: a table of recurring runs (``--output json``: their fields);
+    exit status 0."""
     from mlrail.kfp import list_schedules
 
     found = list_schedules(
@@ -315,6 +432,20 @@ def cmd_schedule_list(a: argparse.Namespace) -> int:
         existing_token=_token(a),
         timeout=a.timeout,
     )
+    if a.output == "json":
+        _print_json(
+            {
+                "recurring_runs": [
+                    {
+                        **dataclasses.asdict(rr),
+                        "trigger": rr.trigger,
+                        "parameters": dict(rr.parameters),
+                    }
+                    for rr in found
+                ]
+            }
+        )
+        return 0
     if not found:
         where = f" in experiment {a.experiment!r}" if a.experiment else ""
         print(f"no recurring runs{where}")
@@ -339,6 +470,7 @@ def cmd_schedule_list(a: argparse.Namespace) -> int:
     return 0
 
 
+@_reaching_kfp
 def cmd_schedule_change(a: argparse.Namespace) -> int:
     """``mlrail schedule pause|resume|delete``: one recurring run by name; exit status 0."""
     from mlrail.kfp import delete_schedule, pause_schedule, resume_schedule
@@ -368,7 +500,7 @@ def _kfp_args(p: argparse.ArgumentParser) -> None:
         help="compiled pipeline YAML, or a pipeline name in mlrail.pipelines "
         f"(default: {DEFAULT_PIPELINE})",
     )
-    p.add_argument("--host", required=True, help="KFP API endpoint, e.g. http://localhost:8888")
+    _host_arg(p)
     p.add_argument("--experiment", default="Default", help="experiment name (created if absent)")
     p.add_argument("--namespace", default=None, help="Kubeflow profile namespace")
     p.add_argument(
@@ -383,6 +515,25 @@ def _kfp_args(p: argparse.ArgumentParser) -> None:
         "--no-cache", action="store_true", help="turn caching off for every task of this run"
     )
     _image_args(p, "when PIPELINE is a name, ")
+
+
+def _host_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--host",
+        default=None,
+        metavar="URL",
+        help="KFP API endpoint, e.g. http://localhost:8888 (a port-forward to ml-pipeline); "
+        f"without it, ${ENDPOINT_ENV}, as kfp.Client reads it",
+    )
+
+
+def _output_arg(p: argparse.ArgumentParser, json_holds: str) -> None:
+    p.add_argument(
+        "--output",
+        choices=["text", "json"],
+        default="text",
+        help=f"text: a line for people; json: {json_holds} (default: text)",
+    )
 
 
 def _image_args(p: argparse.ArgumentParser, when: str = "") -> None:
@@ -432,7 +583,12 @@ def _connection_args(p: argparse.ArgumentParser) -> None:
 def add_compile(sub: Subcommands) -> None:
     """``mlrail compile``: a pipeline as KFP IR YAML or as KFP resources."""
     p = sub.add_parser("compile", help="compile a pipeline to KFP IR YAML")
-    p.add_argument("pipeline", nargs="?", default=DEFAULT_PIPELINE)
+    p.add_argument(
+        "pipeline",
+        nargs="?",
+        default=DEFAULT_PIPELINE,
+        help=f"a pipeline name in mlrail.pipelines (default: {DEFAULT_PIPELINE})",
+    )
     p.add_argument(
         "-o",
         "--output",
@@ -455,9 +611,16 @@ def add_compile(sub: Subcommands) -> None:
 
 def add_submit(sub: Subcommands) -> None:
     """``mlrail submit``: one run on a cluster."""
-    p = sub.add_parser("submit", help="create a run on a Kubeflow Pipelines server")
+    p = sub.add_parser(
+        "submit", help="create a run on a Kubeflow Pipelines server", epilog=_EXIT_STATUSES
+    )
     _kfp_args(p)
-    p.add_argument("--run-name", default=None)
+    p.add_argument(
+        "--run-name",
+        default=None,
+        help="the run's display name (default: the pipeline's name and the UTC time)",
+    )
+    _output_arg(p, "one object with run_id, run_name, experiment, experiment_id and url")
     p.set_defaults(func=cmd_submit)
 
 
@@ -471,7 +634,9 @@ def add_schedule(sub: Subcommands) -> None:
         epilog="Manage recurring runs by name (each has --help):\n"
         + "\n".join(
             f"  mlrail schedule {action:<6}  {text}" for action, text in SCHEDULE_ACTIONS.items()
-        ),
+        )
+        + "\n\n"
+        + _EXIT_STATUSES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _kfp_args(p)
@@ -483,8 +648,19 @@ def add_schedule(sub: Subcommands) -> None:
     when = p.add_mutually_exclusive_group(required=True)
     when.add_argument("--cron", help="cron expression, 5 fields or KFP's 6 (with seconds)")
     when.add_argument("--interval", type=integer(1), metavar="SECONDS", help="run every SECONDS")
-    p.add_argument("--max-concurrency", type=int, default=1)
+    p.add_argument(
+        "--max-concurrency",
+        type=integer(1),
+        default=1,
+        metavar="N",
+        help="most runs of this schedule at once, 1 to 10 (default: 1)",
+    )
     p.add_argument("--catchup", action="store_true", help="run missed intervals (off by default)")
     p.add_argument("--start", help="ISO 8601 start time")
     p.add_argument("--end", help="ISO 8601 end time")
+    _output_arg(
+        p,
+        "one object with recurring_run_id, name, action (created, unchanged, replaced), enabled, "
+        "experiment, cron or interval_seconds, pipeline version and url",
+    )
     p.set_defaults(func=cmd_schedule)

@@ -9,6 +9,9 @@ is masked (:func:`mlrail.redact.redact`), and the token is never part of a messa
 
 ``kfp.Client`` prints "Experiment details: <link>" and similar lines; they are sent to stderr
 so that standard output carries only what the caller prints (the CLI prints the id).
+
+The host: as ``kfp.Client`` takes it, the one given, else ``$KF_PIPELINES_ENDPOINT``
+(:func:`endpoint`); the UI's address likewise (``$KF_PIPELINES_UI_ENDPOINT``, :func:`ui_base`).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import sys
 import warnings
 from collections.abc import Iterator
@@ -31,10 +35,12 @@ if TYPE_CHECKING:  # kfp costs ~0.6 s to import; the CLI imports this package la
 __all__ = [
     "CONNECT_TIMEOUT",
     "DEFAULT_TIMEOUT",
+    "ENDPOINT_ENV",
     "KfpApiError",
     "api_errors",
     "as_kfp_api_error",
     "connect",
+    "endpoint",
     "equals_filter",
     "kfp_calls",
     "ui_base",
@@ -46,20 +52,37 @@ DEFAULT_TIMEOUT = 60.0
 #: Most seconds to wait for a connection (less when ``timeout`` is less).
 CONNECT_TIMEOUT = 10.0
 
+#: The KFP API's address when no host is given: the variable ``kfp.Client`` reads for it (its
+#: ``host`` argument, when given and not empty, wins).
+ENDPOINT_ENV = "KF_PIPELINES_ENDPOINT"
 # The UI address, when it is not the API host (same variable kfp.Client reads).
 _UI_ENDPOINT_ENV = "KF_PIPELINES_UI_ENDPOINT"
+# urllib3's "HTTPConnection(host='h', port=9): " before the reason a connection failed
+_CONNECTION_PREFIX = re.compile(r"^\w*Connection\(host=.*?, port=\d+\): ")
+
+
+def endpoint(host: str | None) -> str | None:
+    """The KFP API's address as ``kfp.Client`` finds it: ``host`` unless empty, else
+    ``$KF_PIPELINES_ENDPOINT`` unless empty; None when neither is given."""
+    return host or os.environ.get(ENDPOINT_ENV) or None
 
 
 class KfpApiError(MlrailError):
     """The KFP API server could not be reached or refused a request.
 
     Attributes:
-        status: The HTTP status of the refusal; None when the server was not reached.
+        status: The HTTP status of the refusal; None when the server was not reached (no
+            connection, no answer in time, or a health check it never passed).
     """
 
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(redact(message))
         self.status = status
+
+    @property
+    def unreachable(self) -> bool:
+        """Whether the API could not be reached at all (rather than refusing a request)."""
+        return self.status is None
 
 
 @contextlib.contextmanager
@@ -146,7 +169,9 @@ def as_kfp_api_error(host: str, error: Exception, timeout: float = DEFAULT_TIMEO
             f"KFP API at {host} accepted the connection but sent no answer within {timeout:g} s "
             "(read timeout; raise it with --timeout if the server is just slow)"
         )
-    return KfpApiError(f"cannot reach the KFP API at {host}: {reason}")
+    return KfpApiError(
+        f"cannot reach the KFP API at {host}: {_CONNECTION_PREFIX.sub('', str(reason))}"
+    )
 
 
 def _server_message(body: Any) -> str:
