@@ -218,9 +218,9 @@ def _cell(text: str) -> str:
 def _readme(name: str, spec: structures.ComponentSpec) -> str:
     container = spec.implementation.container
     lines = [
-        f"# {name}",
-        "",
         f"<!-- {_header(f'components/{name}/component.py')} -->",
+        "",
+        f"# {name}",
         "",
         _one_line(spec.description),
         "",
