@@ -38,6 +38,7 @@ sent once the outputs are written (:mod:`.lifecycle`).
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -214,10 +215,12 @@ def _history(report: MonitorReport, history: str) -> None:
 
 
 def _tag(v: VersionFindings, report: MonitorReport) -> str:
-    """``v<version>``, with the identity's start when the version answered under two."""
-    if sum(w.version == v.version for w in report.versions) == 1:
-        return f"v{v.version}"
-    return f"v{v.version}-" + ((v.identity or "").rpartition(":")[2][:12] or "unknown")
+    """``v<version>``, with the identity's start when the version answered under two; any
+    character TFX refuses in a split name (a logged version is the server's word) as ``_``."""
+    tag = f"v{v.version}"
+    if sum(w.version == v.version for w in report.versions) > 1:
+        tag += "-" + ((v.identity or "").rpartition(":")[2][:12] or "unknown")
+    return re.sub(r"[^A-Za-z0-9_-]", "_", tag)
 
 
 def _statistics(report: MonitorReport) -> statistics_pb2.DatasetFeatureStatisticsList:

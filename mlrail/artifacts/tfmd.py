@@ -16,8 +16,9 @@ protos. This module is the only place that knows the layouts (each artifact is a
       Split-<split>/SchemaDiff.pb    Anomalies (binary): that split's anomalies and skew/drift
       anomalies.json                 the whole finding as plain JSON (the writer's summary)
 
-A split is any non-empty name without ``/`` (validate: train, eval, test; monitor:
-serving-v<N>, predictions-v<N>). The artifact's ``split_names`` property is TFX's: the splits as
+A split's name is letters, digits, ``-`` and ``_``, starting with a letter or digit, as TFX
+requires (validate: train, eval, test; ``mlrail validate``: data; monitor: serving-v<N>,
+predictions-v<N>). The artifact's ``split_names`` property is TFX's: the splits as
 a JSON list in a string (:func:`split_names_property`, e.g. ``'["train", "eval"]'``).
 
 A statistics or anomalies reader takes the artifact folder (every ``Split-*`` in it), one
@@ -30,6 +31,7 @@ train, eval, test, then the others by name.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeAlias, TypeVar
@@ -64,6 +66,7 @@ __all__ = [
     "resolve_file",
     "schema_text",
     "split_names",
+    "split_names_metadata",
     "split_names_property",
     "statistics_file",
     "write_anomalies",
@@ -92,9 +95,16 @@ def _join(source: str | Path, *names: str) -> str:
     return str(Path(source, *names))
 
 
+#: TFX's rule for a split name (``artifact_utils.encode_split_names`` refuses any other).
+_SPLIT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+
+
 def _check_split(split: str) -> str:
-    if not split or "/" in split or split in (".", ".."):
-        raise ValueError(f"split {split!r}: a split is a non-empty name without '/'")
+    if not _SPLIT_NAME.fullmatch(split):
+        raise ValueError(
+            f"split {split!r}: TFX's split names are letters, digits, '-' and '_', "
+            "starting with a letter or digit"
+        )
     return split
 
 
@@ -119,6 +129,17 @@ def split_names_property(splits: Iterable[str]) -> str:
     with ``json.loads``; KFP keeps it as a string in the artifact's metadata.
     """
     return json.dumps([_check_split(s) for s in splits])
+
+
+def split_names_metadata(folder: str | Path) -> str:
+    """TFX's ``split_names`` property of the statistics or anomalies artifact written in
+    ``folder``: its splits (:func:`split_names`) as :func:`split_names_property` encodes them.
+
+    For a component adapter, once the core has written the artifact::
+
+        statistics.metadata["split_names"] = tfmd.split_names_metadata(statistics.path)
+    """
+    return split_names_property(split_names(folder))
 
 
 def _type_of(source: str) -> pafs.FileType:
@@ -253,7 +274,8 @@ def write_statistics(
         summary: ``statistics.json``'s content.
 
     Raises:
-        ValueError: a split name that is empty or has a ``/``, or two datasets of one name.
+        ValueError: a split name TFX would refuse (the module doc), or two datasets of one
+            name.
     """
     splits = _by_split(stats)
     with atomic_dir(folder) as tmp:
@@ -287,7 +309,7 @@ def write_anomalies(
     the JSON ``summary`` (``anomalies.json``) beside them.
 
     Raises:
-        ValueError: a split name that is empty or has a ``/``.
+        ValueError: a split name TFX would refuse (the module doc).
     """
     with atomic_dir(folder) as tmp:
         for split, proto in anomalies.items():

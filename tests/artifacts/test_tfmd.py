@@ -18,6 +18,7 @@ from mlrail.artifacts.tfmd import (
     resolve_file,
     schema_text,
     split_names,
+    split_names_metadata,
     split_names_property,
     statistics_file,
     write_anomalies,
@@ -79,8 +80,13 @@ def test_split_names_are_read_in_split_order_and_written_as_tfx_does(tmp_path: P
         "eval",
         "serving-v1",
     ]
-    with pytest.raises(ValueError, match="split 'a/b'"):
-        split_names_property(["a/b"])
+    for refused in ("a/b", "", "-x", "new data", "v1.2"):  # TFX's encode_split_names refuses
+        with pytest.raises(ValueError, match=f"split '{refused}': TFX's split names are"):
+            split_names_property([refused])
+    # what a component adapter sets on the artifact it wrote
+    assert split_names_metadata(tmp_path / "st") == '["train", "eval", "serving-v1"]'
+    write_anomalies(tmp_path / "an", {}, {})  # a window with no traffic: no split
+    assert split_names_metadata(tmp_path / "an") == "[]"
 
 
 def test_statistics_round_trip_by_folder_split_folder_file_or_uri(tmp_path: Path) -> None:
