@@ -2,7 +2,7 @@
 
     python bench/bench_load.py [--model-repository DIR [--eval-dir DIR]] [--runs 3]
                                [--duration 30] [--concurrency 1 8] [--soak 60 --soak-concurrency 16]
-                               [--baseline-tree /work/baseline] [--payload-log]
+                               [--baseline-tree /work/baseline] [--payload-log] [--grpc]
 
 Needs ``wrk`` (``apt-get install -y wrk``): a C load generator in its own process, one thread, N
 keep-alive connections, each sending the next request as soon as the answer arrives (closed
@@ -32,6 +32,14 @@ model is trained here or ``--eval-dir`` is given). Rows of the table:
   records written and dropped (``/metrics``) are printed after the runs; so is each server's
   own CPU time per request (``/proc/<pid>/stat`` around each wrk run), the steadier figure on a
   machine other work shares.
+- ``grpc_on``, ``grpc`` (with ``--grpc``): one more ``serve``, with its gRPC port on
+  (``grpc_port``). ``grpc_on`` is that server under wrk over REST, so mlrail/grpc_on is what
+  having gRPC in the process costs REST (the REST-only path does not import gRPC at all);
+  ``grpc`` is the same server called over gRPC (``ModelInfer`` with ``raw_input_contents``, as
+  ``tritonclient.grpc`` sends by default) by the Python load generator in
+  :mod:`_grpc_load` (no C gRPC generator such as ghz is available; its CPU per call is
+  printed, so a generator-bound figure shows). grpc/grpc_on compares the two protocols on one
+  server, within each run.
 
 Both servers run in their own process under uvicorn with the same settings: httptools + uvloop,
 access log off, one worker, log level warning, 127.0.0.1. Before the load, one request to each
@@ -50,6 +58,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -59,6 +68,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import _grpc_load
 import numpy as np
 import orjson
 from _servers import check_tree, start_server
@@ -211,7 +221,7 @@ def _serve(kind: str, port: int, repo: str) -> None:
     """Run one server in this (child) process until terminated."""
     import uvicorn
 
-    if kind in ("mlrail", "baseline", "stock_http", *LOG_RATES):
+    if kind in ("mlrail", "baseline", "stock_http", "grpc_on", *LOG_RATES):
         check_tree()
         from mlrail.serving import server
         from mlrail.serving.server import serve
@@ -223,6 +233,8 @@ def _serve(kind: str, port: int, repo: str) -> None:
             root = Path(os.environ["BENCH_LOG_ROOT"]) / kind
             logging = {"log_payloads": str(root), "log_sample_rate": LOG_RATES[kind]}
 
+        if kind == "grpc_on":
+            logging["grpc_port"] = int(os.environ["BENCH_GRPC_PORT"])
         serve(repo, host=UVICORN["host"], port=port, workers=1, log_level="warning", **logging)
         return
     app = floor_app(model_folder(Path(repo)) / "model.onnx")
@@ -233,7 +245,7 @@ def start(
     kind: str, repo: Path, baseline_tree: Path | None = None
 ) -> tuple[subprocess.Popen[bytes], int]:
     tree = {"mlrail": HERE, "stock_http": HERE, "baseline": baseline_tree}.get(kind)
-    tree = HERE if kind in LOG_RATES else tree
+    tree = HERE if kind in (*LOG_RATES, "grpc_on") else tree
     return start_server(__file__, kind, repo, tree)
 
 
@@ -379,6 +391,11 @@ def main() -> int:
         help="also serve with payload logging at 10%% and 100%% sampling (ratios to logging off)",
     )
     parser.add_argument(
+        "--grpc",
+        action="store_true",
+        help="also serve with the gRPC port on: REST on it (cost to REST) and gRPC (vs REST)",
+    )
+    parser.add_argument(
         "--serve", nargs=3, metavar=("KIND", "PORT", "REPO"), help=argparse.SUPPRESS
     )
     args = parser.parse_args()
@@ -412,6 +429,13 @@ def run(args: argparse.Namespace, repo: Path, eval_dir: Path | None, tmp: Path) 
     kinds = ["floor", "mlrail"] + (["stock_http"] if args.stock_http else [])
     kinds += ["baseline"] if args.baseline_tree else []
     kinds += list(LOG_RATES) if args.payload_log else []
+    kinds += ["grpc_on"] if args.grpc else []
+    grpc_request = tmp / "request.pb"
+    if args.grpc:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            os.environ["BENCH_GRPC_PORT"] = str(s.getsockname()[1])  # read by grpc_on
+        grpc_request.write_bytes(_grpc_load.request_message(folder.parent.name, feeds))
     (tmp / "payload-logs").mkdir()
     os.environ["BENCH_LOG_ROOT"] = str(tmp / "payload-logs")  # read by the logging servers
     baseline_tree = args.baseline_tree.resolve() if args.baseline_tree else None
@@ -420,6 +444,14 @@ def run(args: argparse.Namespace, repo: Path, eval_dir: Path | None, tmp: Path) 
         urls = {k: f"http://127.0.0.1:{port}{infer}" for k, (_, port) in servers.items()}
         answers = {k: post(url, body) for k, url in urls.items()}
         a = np.asarray(answers["floor"]["outputs"][0]["data"])
+        if args.grpc:
+            # the gRPC "url" is the target; its answer is checked with the others
+            urls["grpc"] = f"127.0.0.1:{os.environ['BENCH_GRPC_PORT']}"
+            (grpc_out,) = _grpc_load.outputs(
+                _grpc_load.call_once(urls["grpc"], grpc_request.read_bytes())
+            )
+            answers["grpc"] = {"outputs": [{"data": grpc_out.ravel().tolist()}]}
+            kinds.append("grpc")
         for kind in kinds[1:]:
             b = np.asarray(answers[kind]["outputs"][0]["data"])
             if a.shape != b.shape or not np.allclose(a, b, atol=1e-6):
@@ -432,9 +464,16 @@ def run(args: argparse.Namespace, repo: Path, eval_dir: Path | None, tmp: Path) 
             )
             for c in args.concurrency:
                 for kind in kinds:
-                    pid = servers[kind][0].pid
+                    pid = servers["grpc_on" if kind == "grpc" else kind][0].pid
                     cpu = cpu_seconds(pid)
-                    result = wrk(urls[kind], script, body_file, c, args.duration, args.max_requests)
+                    if kind == "grpc":
+                        result = _grpc_load.measure(
+                            urls[kind], grpc_request, c, args.duration, args.max_requests
+                        )
+                    else:
+                        result = wrk(
+                            urls[kind], script, body_file, c, args.duration, args.max_requests
+                        )
                     # the server's own CPU per request: what logging costs, whatever else runs
                     result["cpu_us"] = (cpu_seconds(pid) - cpu) / result["requests"] * 1e6
                     per.setdefault((kind, c), []).append(result)
@@ -447,6 +486,8 @@ def run(args: argparse.Namespace, repo: Path, eval_dir: Path | None, tmp: Path) 
         # The servers are still up: a soak that ends with a dead server is an error too.
         post(urls["mlrail"], body)
         drops = {k: payload_log_drops(urls[k]) for k in kinds if k in LOG_RATES}
+        if args.grpc:
+            _grpc_load.call_once(urls["grpc"], grpc_request.read_bytes())  # still answering
     finally:
         for process, _ in servers.values():
             process.terminate()
@@ -497,7 +538,7 @@ def run(args: argparse.Namespace, repo: Path, eval_dir: Path | None, tmp: Path) 
         ):
             print(f"{label:<44}{fmt(values, 1, 2) + 'x':>22}{goal:>10}")
         print(f"{bare_label:<44}{fmt(vs_bare, 1, 2) + 'x':>22}")
-        for other in [k for k in kinds[2:] if k not in LOG_RATES]:  # stock_http, baseline
+        for other in [k for k in kinds[2:] if k in ("stock_http", "baseline")]:
             base = per[(other, c)]
             p50 = [m["p50"] / b["p50"] for m, b in zip(mlrail, base, strict=True)]
             rps = [m["rps"] / b["rps"] for m, b in zip(mlrail, base, strict=True)]
@@ -505,6 +546,8 @@ def run(args: argparse.Namespace, repo: Path, eval_dir: Path | None, tmp: Path) 
             print(f"{f'mlrail/{other} requests/s, concurrency {c}':<44}{fmt(rps, 1, 2) + 'x':>22}")
     if args.payload_log:
         print_payload_log(args, per, drops, tmp / "payload-logs")
+    if args.grpc:
+        _grpc_load.print_ratios(args.concurrency, per, fmt)
     if soak is not None:
         print()
         print(
