@@ -62,9 +62,10 @@ PYTHON = "python3.11"
 BROKEN = [(0, "island", "Atlantis"), (1, "island", "Atlantis"), (2, "species", None)]
 
 
-def _run(cmd: list[str], what: str, ok: tuple[int, ...] = (0,)) -> int:
-    """Run ``cmd``; exit 2 naming ``what`` (and showing its output) unless it ends in ``ok``."""
-    done = subprocess.run(cmd, capture_output=True, text=True)
+def _run(cmd: list[str], what: str, ok: tuple[int, ...] = (0,), cwd: Path | None = None) -> int:
+    """Run ``cmd`` in ``cwd``; exit 2 naming ``what`` (and showing its output) unless it ends
+    in ``ok``."""
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd)
     if done.returncode not in ok:
         sys.stderr.write(done.stdout[-4000:] + done.stderr[-4000:])
         raise SystemExit(f"tfdv_check: {what} failed (exit {done.returncode}): {' '.join(cmd)}")
@@ -174,10 +175,11 @@ def main() -> int:
         mlrail_side(a.mlrail_side)
         return 0
 
-    work = a.work or Path(tempfile.mkdtemp(prefix="mlrail-tfdv-check-"))
+    work = (a.work or Path(tempfile.mkdtemp(prefix="mlrail-tfdv-check-"))).resolve()
     work.mkdir(parents=True, exist_ok=True)
-    python = ensure_venv(a.venv.resolve())
-    mlrail_python, mlrail = a.mlrail_venv / "bin" / "python", a.mlrail_venv / "bin" / "mlrail"
+    python = ensure_venv(a.venv.absolute())
+    venv = a.mlrail_venv.absolute()
+    mlrail_python, mlrail = venv / "bin" / "python", venv / "bin" / "mlrail"
     commit = subprocess.run(
         ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
     ).stdout.strip()
@@ -185,6 +187,7 @@ def main() -> int:
         [str(mlrail_python), "-c", "import mlrail; print(mlrail.__file__)"],
         capture_output=True,
         text=True,
+        cwd=work,  # not the working folder: python -c puts it first on sys.path
     ).stdout.strip()
     print(
         f"mlrail: {ROOT} at {commit or '?'} (imported from {where}); artifacts in {work}",
@@ -192,17 +195,25 @@ def main() -> int:
     )
 
     penguins = ROOT / "mlrail" / "data" / "penguins.csv"
-    _run([str(mlrail), "validate", str(penguins), "--out", str(work / "cli")], "mlrail validate")
-    _run([str(mlrail_python), __file__, "--mlrail-side", str(work)], "mlrail ingest + validate")
+    _run(
+        [str(mlrail), "validate", str(penguins), "--out", str(work / "cli")],
+        "mlrail validate",
+        cwd=work,
+    )
+    _run(
+        [str(mlrail_python), __file__, "--mlrail-side", str(work)],
+        "mlrail ingest + validate",
+        cwd=work,
+    )
     schema = work / "cli" / "schema" / "schema.pbtxt"
     args = [str(work / "broken.csv"), "--schema", str(schema), "--out", str(work / "broken")]
     # exit 1: the broken rows are found (what is found is compared below, not assumed)
-    _run([str(mlrail), "validate", *args], "mlrail validate --schema", ok=(0, 1))
+    _run([str(mlrail), "validate", *args], "mlrail validate --schema", ok=(0, 1), cwd=work)
 
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"}
     with open(work / "tfdv.log", "w") as log:
         done = subprocess.run(
-            [str(python), str(HERE / "tfdv_side.py"), str(work)], stderr=log, env=env
+            [str(python), str(HERE / "tfdv_side.py"), str(work)], stderr=log, env=env, cwd=work
         )
     if done.returncode not in (0, 1):  # 1: a check failed; anything else: it did not finish
         sys.stderr.write((work / "tfdv.log").read_text()[-6000:])
