@@ -34,12 +34,13 @@ HOST_ENV = "KF_PIPELINES_ENDPOINT"
 #: The KFP API's bearer token (as submit and schedule read it).
 TOKEN_ENV = "MLRAIL_KFP_TOKEN"
 DEFAULT_NAMESPACE = "mlrail"
+#: mlrail.doctor.environment.ROLES, repeated so that building the parser (every command does)
+#: imports nothing of mlrail.doctor (a test keeps the two equal).
+ROLES = ("auto", "training", "serving")
 
 
 def add_doctor(sub: Subcommands) -> None:
     """``mlrail doctor``: versions, and optionally a KFP API and a cluster, checked."""
-    from mlrail.doctor.environment import ROLES
-
     p = sub.add_parser(
         "doctor",
         help="check this environment (and optionally a KFP API and a cluster) against what "

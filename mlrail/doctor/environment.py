@@ -8,7 +8,7 @@ The supported ranges are read from one place: the installed ``mlrail`` distribut
 Two roles, because the serving image installs only what ``mlrail serve`` loads:
 
 - ``serving``: :data:`SERVING`, what the model server imports (ONNX Runtime, numpy, the HTTP
-  stack, its metrics and config); every install needs these.
+  and gRPC stack, its metrics, model signing); every install needs these.
 - ``training``: everything else of the base requirements: ``mlrail run``, the components (TF,
   Keras, tf2onnx, onnx, the data stack, MLflow, model signing) and the cluster commands (kfp,
   kfp-kubernetes, kubernetes).
@@ -48,19 +48,22 @@ __all__ = [
 
 DISTRIBUTION = "mlrail"
 ROLES = ("auto", "training", "serving")
-#: What ``mlrail serve`` imports (mlrail/serving, mlrail/cli/serve.py): the serving image's set.
-#: grpcio serves the V2 gRPC protocol. Canonical names (PEP 503).
+#: What ``mlrail serve`` (and its gRPC port, ``--verify-key`` and ``mlrail payload-receiver``)
+#: imports: images/serving.requirements.txt, the serving image's whole set (a test keeps the two
+#: equal; that file is not in the wheel). Canonical names (PEP 503).
 SERVING = frozenset(
     {
-        "numpy",
         "onnxruntime",
+        "numpy",
         "uvicorn",
         "httptools",
         "uvloop",
         "orjson",
         "prometheus-client",
-        "pyyaml",
         "grpcio",
+        "protobuf",
+        "model-signing",
+        "pyopenssl",
     }
 )
 #: Any of these installed means a training install (the serving image has none of them).

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,12 +23,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from mlrail.cli import main
 from mlrail.doctor import environment
-from mlrail.doctor.environment import check_environment
+from mlrail.doctor.environment import SERVING, check_environment
 from mlrail.doctor.report import exit_status
 from tests.kfp_api.fake_server import FakeKfpServer
+from tests.serving.test_slim_install import REQUIREMENTS, SlimEnv, _clean_env
+from tests.serving.test_slim_install import slim as slim  # the fixture: its venv, made here too
 
 # What mlrail's metadata says, as importlib.metadata gives it (a subset, same shapes)
 REQUIRES = [
@@ -238,6 +243,41 @@ def test_a_serving_role_is_reported_in_json(
     rows = {c["name"]: c for c in document["checks"]}
     assert rows["tensorflow-cpu"]["status"] == "absent"
     assert rows["onnxruntime"]["status"] == "ok"
+
+
+def test_the_parser_offers_every_role() -> None:
+    from mlrail.cli import doctor
+
+    assert doctor.ROLES == environment.ROLES
+
+
+def test_the_serving_role_is_the_serving_images_set() -> None:
+    """SERVING is images/serving.requirements.txt (the file is not in the wheel)."""
+    lines = [line.split("#")[0].strip() for line in REQUIREMENTS.read_text().splitlines()]
+    names = {canonicalize_name(Requirement(line).name) for line in lines if line}
+    assert names == SERVING
+
+
+def test_doctor_in_the_serving_only_environment(slim: SlimEnv, tmp_path: Path) -> None:
+    """The serving image's set alone (tests/serving/test_slim_install.py's environment): role
+    serving, every serving part as tested, the pipelines' stack absent, exit 0."""
+    proc = subprocess.run(
+        [str(slim.mlrail), "doctor", "--output", "json"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=_clean_env(),
+        cwd=tmp_path,  # not the checkout: its mlrail/ folder would shadow the install
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    document = json.loads(proc.stdout)
+    assert (document["role"], document["ok"]) == ("serving", True)
+    rows = {c["name"]: c for c in document["checks"]}
+    for name in ("tensorflow-cpu", "keras", "tf2onnx", "kfp", "mlflow", "pyarrow", "onnx"):
+        assert rows[name]["status"] == "absent", rows[name]
+    served = [c for c in document["checks"] if c["role"] == "serving"]
+    assert {c["name"] for c in served} >= {"python", "onnxruntime", "numpy", "uvicorn"}
+    assert {c["status"] for c in served} == {"ok"}, served
 
 
 # -- the KFP API ---------------------------------------------------------------------------------
