@@ -149,9 +149,8 @@ def test_compiles(tmp_path: Path) -> None:
         "report": "system.HTML",
     }
     # the gate stays a plain bool under KFP's default output name
-    assert spec["root"]["outputDefinitions"]["parameters"] == {
-        "Output": {"parameterType": "BOOLEAN"}
-    }
+    (output,) = spec["root"]["outputDefinitions"]["parameters"].items()
+    assert output[0] == "Output" and output[1]["parameterType"] == "BOOLEAN"
     params = spec["root"]["inputDefinitions"]["parameters"]
     assert {k: (v["parameterType"], v.get("defaultValue")) for k, v in params.items()} == {
         "thresholds": ("STRUCT", {}),
