@@ -64,6 +64,7 @@ __all__ = [
     "cmd_schedule_list",
     "cmd_submit",
     "schedule_action_args",
+    "schedule_action_parser",
 ]
 
 DEFAULT_PIPELINE = "training"
@@ -389,6 +390,15 @@ def schedule_action_args(argv: Sequence[str]) -> argparse.Namespace | None:
     if len(argv) < 2 or argv[0] != "schedule" or argv[1] not in SCHEDULE_ACTIONS:
         return None
     action = argv[1]
+    args = schedule_action_parser(action).parse_args(argv[2:])
+    args.command = f"schedule {action}"
+    args.func = cmd_schedule_list if action == "list" else cmd_schedule_change
+    args.action = action
+    return args
+
+
+def schedule_action_parser(action: str) -> argparse.ArgumentParser:
+    """The parser of `mlrail schedule ACTION` (one of :data:`SCHEDULE_ACTIONS`)."""
     p = Parser(
         prog=f"mlrail schedule {action}",
         description=SCHEDULE_ACTIONS[action],
@@ -412,11 +422,7 @@ def schedule_action_args(argv: Sequence[str]) -> argparse.Namespace | None:
             "one object: recurring_runs, each with its id, name, status, trigger, "
             "window, parameters, pipeline version, experiment and UI link",
         )
-    args = p.parse_args(argv[2:])
-    args.command = f"schedule {action}"
-    args.func = cmd_schedule_list if action == "list" else cmd_schedule_change
-    args.action = action
-    return args
+    return p
 
 
 @_reaching_kfp

@@ -155,7 +155,13 @@ def add_rollback(sub: Subcommands) -> None:
         help="where model.rolled_back goes: an http(s) URL or a JSON Lines file (default: "
         "$K_SINK when set, else <workdir>/events.jsonl)",
     )
-    p.add_argument("--target", choices=["local", "kserve"], default="local")
+    p.add_argument(
+        "--target",
+        choices=["local", "kserve"],
+        default="local",
+        help="where the model serves: local, a model repository folder; kserve, an "
+        "InferenceService on the cluster (default: local)",
+    )
     p.add_argument(
         "--model-repository",
         default="",
@@ -163,7 +169,11 @@ def add_rollback(sub: Subcommands) -> None:
         help="the local model repository (--target local; default: <workdir>/models)",
     )
     kube = p.add_argument_group("--target kserve")
-    kube.add_argument("--namespace", default="mlrail")
+    kube.add_argument(
+        "--namespace",
+        default="mlrail",
+        help="the InferenceService's namespace (default: mlrail)",
+    )
     kube.add_argument(
         "--onnx-model-uri",
         default="",
@@ -172,10 +182,18 @@ def add_rollback(sub: Subcommands) -> None:
         "from (default: the one the version's earlier release was deployed from)",
     )
     kube.add_argument(
-        "--runtime", choices=["mlrail-onnx", "kserve-tritonserver"], default="mlrail-onnx"
+        "--runtime",
+        choices=["mlrail-onnx", "kserve-tritonserver"],
+        default="mlrail-onnx",
+        help="the ServingRuntime that serves it: mlrail's ONNX server or KServe's Triton "
+        "(default: mlrail-onnx)",
     )
     kube.add_argument(
-        "--deployment-mode", choices=["Serverless", "RawDeployment"], default="Serverless"
+        "--deployment-mode",
+        choices=["Serverless", "RawDeployment"],
+        default="Serverless",
+        help="KServe's deployment mode: Serverless (Knative) or RawDeployment (a Deployment "
+        "and a Service) (default: Serverless)",
     )
     kube.add_argument(
         "--timeout-seconds", type=integer(1), default=600, help="longest wait for Ready"
