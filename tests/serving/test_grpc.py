@@ -464,3 +464,70 @@ def test_a_grpc_port_in_use_fails_the_start_before_the_banner(tmp_path: Path) ->
     assert done.returncode != 0
     assert "serving" not in done.stdout
     assert f"cannot listen for gRPC on 127.0.0.1:{grpc_port}" in done.stderr
+
+
+# -- the README section (/tmp/readme/grpc.md, "Serving over gRPC") ---------------------------------
+
+README_COMMAND = "mlrail serve --model-repository mlrail-local/models --port 8080 --grpc-port 8081"
+README_EXAMPLE = """
+import numpy as np
+import tritonclient.grpc as grpcclient
+
+client = grpcclient.InferenceServerClient("127.0.0.1:8081")
+assert client.is_server_ready() and client.is_model_ready("penguins")
+columns = {
+    "island": ["Biscoe"],
+    "bill_length_mm": [46.5],
+    "bill_depth_mm": [15.2],
+    "flipper_length_mm": [219.0],
+    "body_mass_g": [5200.0],
+    "sex": ["male"],
+    "year": [2008.0],
+}
+inputs = []
+for name, values in columns.items():
+    text = isinstance(values[0], str)
+    array = np.array(values, dtype=object if text else np.float32).reshape(-1, 1)
+    inputs.append(grpcclient.InferInput(name, list(array.shape), "BYTES" if text else "FP32"))
+    inputs[-1].set_data_from_numpy(array)  # sent as raw_input_contents
+result = client.infer("penguins", inputs)
+print(result.as_numpy("probabilities"))
+"""
+
+
+def test_the_readme_grpc_command_and_example_run_as_written(
+    onnx_model: Path, tmp_path: Path
+) -> None:
+    """The README's ``mlrail serve ... --grpc-port`` (ports made free) with the trained penguins
+    model, and its tritonclient.grpc example (in a process of its own) printing ONNX Runtime's
+    probabilities."""
+    import re
+    import shlex
+    import shutil
+
+    from .serve_cli import mlrail_serve
+
+    models = tmp_path / "models"
+    shutil.copytree(onnx_model / "model_repository" / "penguins", models / "penguins")
+    args = shlex.split(README_COMMAND)[2:]
+    args[args.index("--model-repository") + 1] = str(models)
+    grpc_port = free_port()
+    args[args.index("--grpc-port") + 1] = str(grpc_port)
+    port = args.index("--port")
+    del args[port : port + 2]  # mlrail_serve passes a free --port itself
+    with mlrail_serve(models, *args[2:]):
+        code = README_EXAMPLE.replace('"127.0.0.1:8081"', f'"127.0.0.1:{grpc_port}"')
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+        )
+    assert done.returncode == 0, done.stderr
+    printed = np.array(re.findall(r"[-\d.e]+", done.stdout), dtype=np.float32)
+    feeds = {
+        "island": np.array([["Biscoe"]], object), "bill_length_mm": np.array([[46.5]], np.float32),
+        "bill_depth_mm": np.array([[15.2]], np.float32),
+        "flipper_length_mm": np.array([[219.0]], np.float32),
+        "body_mass_g": np.array([[5200.0]], np.float32), "sex": np.array([["male"]], object),
+        "year": np.array([[2008.0]], np.float32),
+    }  # fmt: skip
+    (want,) = session(models / "penguins" / "1").run(["probabilities"], feeds)
+    np.testing.assert_allclose(printed, want.reshape(-1), rtol=1e-6)
