@@ -12,7 +12,8 @@ Steps:
 1. mlrail (its own venv, ``<repo>/.venv``) makes the artifacts: ``mlrail validate`` on the
    bundled penguins (one dataset, ``data``); ingest + validate, the pipeline's components, on
    the same file (splits ``train`` and ``eval``); and ``mlrail validate --schema`` of a copy
-   with broken rows against the first run's schema (so there are anomalies to agree on). It
+   with broken rows against ``mlrail schema``'s schema of the file (so there are anomalies to
+   agree on). It
    also writes each dataset's rows, as mlrail read them, to a CSV (nulls as empty cells, which
    is what TFDV's CSV reader takes as missing; the bundled file says ``NA``).
 2. In the TFDV venv, :mod:`tfdv_side` loads each ``Split-<split>/FeatureStats.pb`` with
@@ -57,9 +58,16 @@ PINS = {
 }
 PYTHON = "python3.11"
 
-#: Rows of the broken copy: (row index, column, value). An island no schema knows, and a
-#: species missing where the schema wants it present.
-BROKEN = [(0, "island", "Atlantis"), (1, "island", "Atlantis"), (2, "species", None)]
+#: Rows of the broken copy: (row index, column, value). Values outside the schema's domains
+#: (text, an integer and a float range) and a species missing where the schema wants it.
+BROKEN = [
+    (0, "island", "Atlantis"),
+    (1, "island", "Atlantis"),
+    (2, "species", None),
+    (5, "body_mass_g", -5),
+    (6, "bill_length_mm", 100.5),
+    (7, "sex", "unknown"),
+]
 
 
 def _run(cmd: list[str], what: str, ok: tuple[int, ...] = (0,), cwd: Path | None = None) -> int:
@@ -205,7 +213,10 @@ def main() -> int:
         "mlrail ingest + validate",
         cwd=work,
     )
-    schema = work / "cli" / "schema" / "schema.pbtxt"
+    # a schema for a person to curate: with the numbers' observed ranges, which the broken
+    # copy leaves
+    schema = work / "schema.pbtxt"
+    _run([str(mlrail), "schema", str(penguins), "-o", str(schema)], "mlrail schema", cwd=work)
     args = [str(work / "broken.csv"), "--schema", str(schema), "--out", str(work / "broken")]
     # exit 1: the broken rows are found (what is found is compared below, not assumed)
     _run([str(mlrail), "validate", *args], "mlrail validate --schema", ok=(0, 1), cwd=work)

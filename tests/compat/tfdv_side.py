@@ -73,17 +73,17 @@ def split_files(folder: Path, name: str) -> dict[str, Path]:
     return {p.parent.name.removeprefix("Split-"): p for p in found}
 
 
-def anomaly_kinds(a: anomalies_pb2.Anomalies) -> str:
-    """Each feature's anomaly types as ``feature:TYPE`` (the dataset's as ``(dataset):TYPE``),
-    sorted; ``none`` for none."""
+def anomaly_kinds(a: anomalies_pb2.Anomalies) -> dict[str, str]:
+    """Each feature's anomaly types, sorted and joined by ``,`` (the dataset's as
+    ``(dataset)``)."""
 
-    def names(reasons: object) -> list[str]:
-        return sorted(anomalies_pb2.AnomalyInfo.Type.Name(r.type) for r in reasons)
+    def names(reasons: object) -> str:
+        return ",".join(sorted(anomalies_pb2.AnomalyInfo.Type.Name(r.type) for r in reasons))
 
     out = {name: names(info.reason) for name, info in a.anomaly_info.items()}
     if a.HasField("dataset_anomaly_info"):
         out["(dataset)"] = names(a.dataset_anomaly_info.reason)
-    return " ".join(f"{f}:{t}" for f, ts in sorted(out.items()) for t in ts) or "none"
+    return out
 
 
 def shown(html: str) -> Stats:
@@ -139,14 +139,17 @@ def tfdv_html(lhs: Stats, rhs: Stats | None = None, a: str = "lhs", b: str = "rh
     return display_util.get_statistics_html(lhs, rhs, lhs_name=a, rhs_name=b)
 
 
-def validate(run: str, stats: dict[str, Stats], schema_file: Path, anomalies_dir: Path) -> None:
-    """TFDV's validate_statistics against mlrail's schema, beside mlrail's SchemaDiff.pb."""
-    where = f"{run} {schema_file.parent.parent.name}/schema"
-    schema = attempt(where, "load_schema_text", lambda: tfdv.load_schema_text(str(schema_file)))
+def validate(
+    run: str, stats: dict[str, Stats], work: Path, schema_file: str, anomalies_dir: Path
+) -> None:
+    """TFDV's validate_statistics against mlrail's schema (``work/schema_file``), beside
+    mlrail's SchemaDiff.pb."""
+    what = "load_schema_text"
+    schema = attempt(run, what, lambda: tfdv.load_schema_text(str(work / schema_file)))
     if schema is None:
         return
     n = len(schema.feature)
-    check(ARTIFACTS, where, "load_schema_text", schema_file.name, f"{n} features", "loads", True)
+    check(ARTIFACTS, run, what, schema_file, f"{n} features", "loads", True)
     diffs = split_files(anomalies_dir, ANOMALIES_FILE)
     for split, s in stats.items():
         where = f"{run} Split-{split}"
@@ -171,17 +174,14 @@ def validate(run: str, stats: dict[str, Stats], schema_file: Path, anomalies_dir
         ours = attempt(where, what, lambda p=path: anomalies_util.load_anomalies_binary(str(p)))
         if not isinstance(ours, anomalies_pb2.Anomalies):
             continue
+        # one row a feature: what mlrail's SchemaDiff.pb says, what TFDV found
         mine, theirs = anomaly_kinds(ours), anomaly_kinds(found)
-        same = "same features and types"
-        check(
-            ARTIFACTS,
-            where,
-            "validate_statistics vs SchemaDiff",
-            mine,
-            theirs,
-            same,
-            mine == theirs,
-        )
+        what = "validate_statistics vs SchemaDiff"
+        for feature in sorted(mine.keys() | theirs.keys()):
+            a, b = mine.get(feature, "none"), theirs.get(feature, "none")
+            check(ARTIFACTS, where, f"{what}: {feature}", a, b, "same types", a == b)
+        if not mine and not theirs:
+            check(ARTIFACTS, where, what, "no anomaly", "no anomaly", "same", True)
         table = attempt(
             where, "get_anomalies_dataframe", lambda o=ours: display_util.get_anomalies_dataframe(o)
         )
@@ -324,13 +324,13 @@ def table(title: str, kind: str) -> None:
 def main() -> int:
     work = Path(sys.argv[1])
     runs = {  # run: (its folder, the schema checked against, rows compared, also from the CSV)
-        "validate": (work / "cli", work / "cli/schema/schema.pbtxt", True, True),
-        "pipeline": (work / "pipeline", work / "pipeline/schema/schema.pbtxt", True, False),
-        "broken": (work / "broken", work / "cli/schema/schema.pbtxt", False, False),
+        "validate": (work / "cli", "cli/schema/schema.pbtxt", True, True),
+        "pipeline": (work / "pipeline", "pipeline/schema/schema.pbtxt", True, False),
+        "broken": (work / "broken", "schema.pbtxt", False, False),  # mlrail schema's
     }
     for run, (out, schema, rows_compared, from_csv) in runs.items():
         stats = load_stats(run, out / "statistics")
-        validate(run, stats, schema, out / "anomalies")
+        validate(run, stats, work, schema, out / "anomalies")
         if rows_compared:
             for split, s in stats.items():
                 compare(run, split, s, work / "rows" / f"{split}.csv", from_csv)
