@@ -55,6 +55,7 @@ KSERVE_RESOURCES = (
     ("v1alpha1", "servingruntimes"),
     ("v1alpha1", "clusterservingruntimes"),
 )
+_CRDS_NEEDED = "inferenceservices, (cluster)servingruntimes"
 #: deploy's runtimes (components/deploy/core.py RUNTIMES): the first is required.
 RUNTIMES = ("mlrail-onnx", "kserve-tritonserver")
 POD_SECURITY = "pod-security.kubernetes.io/enforce"
@@ -218,7 +219,7 @@ def _crds(kube: _Cluster) -> tuple[Check, set[str]]:
         served |= {f"{version}/{r['name']}" for r in listing.get("resources", ())}
     wanted = [f"{v}/{r}" for v, r in KSERVE_RESOURCES]
     missing = [w for w in wanted if w not in served]
-    needed = ", ".join(r for _, r in KSERVE_RESOURCES)
+    needed = _CRDS_NEEDED
     if not missing:
         return _row("KServe CRDs", "ok", "all served", needed), served
     fix = (
@@ -310,7 +311,13 @@ def _permissions(kube: _Cluster, namespace: str, account: str) -> Check:
     found = "refused: " + "; ".join(refused)
     if errors:
         found += f" ({errors[0]})"
-    fix = f"{APPLY} (Role and RoleBinding mlrail-pipeline-runner, bound to {account})"
+    if account == RUNNER:
+        fix = f"{APPLY} (the Role and RoleBinding {RUNNER})"
+    else:
+        fix = (
+            f"kubectl create rolebinding {account}-mlrail -n {namespace} --role={RUNNER} "
+            f"--serviceaccount={namespace}:{account} (the Role comes with {APPLY})"
+        )
     return _row(name, "fail", found, needed, fix)
 
 
@@ -356,7 +363,7 @@ def check_cluster(
         served.update(found)
         return row
 
-    rows.append(_guarded("KServe CRDs", ", ".join(r for _, r in KSERVE_RESOURCES), crds))
+    rows.append(_guarded("KServe CRDs", _CRDS_NEEDED, crds))
     labels: dict[str, str] = {}
 
     def namespace_row() -> Check:

@@ -13,6 +13,8 @@ __all__ = ["Check", "Status", "exit_status", "render_json", "render_table"]
 #: ``warn``: worth knowing, not a failure; ``fail``: mlrail's jobs need it fixed (exit 1).
 Status = Literal["ok", "absent", "warn", "fail"]
 
+#: The widest FOUND or NEEDED cell of the table (JSON has every finding in full).
+_WIDEST = 60
 _SHOWN: dict[str, str] = {"ok": "ok", "absent": "absent", "warn": "warn", "fail": "FAIL"}
 
 
@@ -51,10 +53,15 @@ def render_json(checks: Sequence[Check], header: dict[str, str]) -> str:
     return json.dumps(document, indent=2)
 
 
+def _cell(text: str) -> str:
+    return text if len(text) <= _WIDEST else text[: _WIDEST - 1] + "…"
+
+
 def render_table(checks: Sequence[Check], title: str) -> str:
-    """The answer as a table, then one ``fix:`` line per failure (and warning) under it."""
+    """The answer as a table, then one line per failure (and warning) with its fix; a finding
+    too long for its cell is cut there and written in full beside its fix."""
     rows = [("CHECK", "STATUS", "FOUND", "NEEDED", "ROLE")]
-    rows += [(c.name, _SHOWN[c.status], c.found, c.needed, c.role) for c in checks]
+    rows += [(c.name, _SHOWN[c.status], _cell(c.found), _cell(c.needed), c.role) for c in checks]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     lines = [title, ""]
     for row in rows:
@@ -63,10 +70,11 @@ def render_table(checks: Sequence[Check], title: str) -> str:
     to_fix = [c for c in checks if c.fix and c.status in ("fail", "warn")]
     if to_fix:
         lines.append("")
-        lines += [f"{_SHOWN[c.status]} {c.name}: {c.fix}" for c in to_fix]
+    for c in to_fix:
+        lines.append(f"{_SHOWN[c.status]} {c.name}: {c.fix}")
+        if len(c.found) > _WIDEST:
+            lines.append(f"  found: {c.found}")
     failed = sum(c.status == "fail" for c in checks)
-    lines += [
-        "",
-        f"{len(checks)} checks, {failed} failed" if failed else f"{len(checks)} checks, all passed",
-    ]
+    counted = f"{len(checks)} check{'' if len(checks) == 1 else 's'}"
+    lines += ["", f"{counted}, {failed} failed" if failed else f"{counted}, all passed"]
     return "\n".join(lines)

@@ -185,6 +185,19 @@ def test_the_ranges_are_the_installed_mlrails_own_requirements():
         assert env.ranges[req.name.lower().replace("_", "-")] == req.specifier
 
 
+def test_a_long_finding_is_cut_in_the_table_and_written_in_full_beside_its_fix() -> None:
+    from mlrail.doctor.report import Check, render_table
+
+    found = "refused: " + "; ".join(f"get thing{i}" for i in range(10))
+    row = Check("cluster", "permissions", "fail", found, "7 calls", "", "kubectl apply -k x")
+    lines = render_table([row], "title").splitlines()
+    (table_row,) = [line for line in lines if line.startswith("permissions ")]
+    assert found[:59] + "…" in table_row and found not in table_row
+    at = lines.index("FAIL permissions: kubectl apply -k x")
+    assert lines[at + 1] == f"  found: {found}"
+    assert lines[-1] == "1 check, 1 failed"
+
+
 # -- the command on this machine -----------------------------------------------------------------
 
 

@@ -175,6 +175,11 @@ def test_an_account_without_the_role_is_refused_every_call(
     row = rows[f"{UNBOUND} permissions"]
     assert row["status"] == "fail"
     assert row["found"] == "refused: " + "; ".join(str(p) for p in RUNNER_NEEDS)
+    assert row["fix"] == (
+        f"kubectl create rolebinding {UNBOUND}-mlrail -n mlrail --role={RUNNER} "
+        f"--serviceaccount=mlrail:{UNBOUND} (the Role comes with kubectl apply --server-side "
+        "-k manifests/overlays/<local|dev|prod>)"
+    )
     assert rows["ServiceAccounts"]["needed"] == f"{UNBOUND}, mlrail-serving"
     assert rows["ServiceAccounts"]["status"] == "ok"
 
