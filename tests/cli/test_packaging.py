@@ -90,6 +90,8 @@ def test_an_unexplained_cap_is_caught() -> None:
         '    "b==3",',  # still under a's comment block
         '    "c>=1",',
         '    "d<5",',
-        '    "e<6",  # inline reason',
+        '    "e<6",  # pinned: the reason inline',
+        "    # evaluate's fairness metrics (what it is for, nothing more)",
+        '    "fairlearn>=0.15,<0.16",',
     ]
-    assert _unexplained_caps(lines) == ["d<5"]
+    assert _unexplained_caps(lines) == ["d<5", "fairlearn>=0.15,<0.16"]
