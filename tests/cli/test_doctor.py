@@ -13,6 +13,7 @@ whose answer (the generated model) has no version.
 from __future__ import annotations
 
 import json
+import shlex
 import socket
 import subprocess
 import threading
@@ -213,6 +214,17 @@ def test_doctor_passes_on_this_environment(capsys: pytest.CaptureFixture[str]) -
         assert f"\n{name} " in out, name
     assert "FAIL" not in out
     assert out.rstrip().endswith("all passed")
+
+
+def test_the_readme_doctor_examples_run(capsys: pytest.CaptureFixture[str]) -> None:
+    """Every ``mlrail doctor`` line of the README's sh blocks, as written, passes here."""
+    from tests.test_readme import sh_lines
+
+    examples = [shlex.split(line)[1:] for line in sh_lines() if line.startswith("mlrail doctor")]
+    assert examples, "the README shows no mlrail doctor example"
+    for args in examples:
+        assert main(args) == 0, (args, capsys.readouterr().out)
+        capsys.readouterr()
 
 
 def test_doctor_json_on_this_environment(capsys: pytest.CaptureFixture[str]) -> None:
