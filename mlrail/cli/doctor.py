@@ -128,7 +128,6 @@ def _cluster_rows(a: argparse.Namespace, client_fix: str) -> list[Check]:
     from mlrail.doctor.report import Check
 
     namespace = a.namespace or DEFAULT_NAMESPACE
-    where = a.kube_context or "the current context"
     try:
         api = connect(a.kubeconfig, a.kube_context)
     except ImportError:
@@ -143,7 +142,9 @@ def _cluster_rows(a: argparse.Namespace, client_fix: str) -> list[Check]:
         return [Check("cluster", "Kubernetes API", "fail", found, "a kubeconfig context", "", fix)]
     try:
         return list(
-            check_cluster(api, namespace, account=a.service_account, timeout=a.timeout, where=where)
+            check_cluster(
+                api, namespace, account=a.service_account, timeout=a.timeout, where=a.kube_context
+            )
         )
     finally:
         api.close()

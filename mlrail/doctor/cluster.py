@@ -23,8 +23,10 @@ Every failure is a row with the error and a fix, never an exception.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -103,8 +105,6 @@ def connect(kubeconfig: str, context: str) -> ApiClient:
         FileNotFoundError: The kubeconfig file does not exist.
         kubernetes.config.ConfigException: No usable configuration (an unknown context, say).
     """
-    import os
-
     from kubernetes import client, config
 
     configuration = client.Configuration()
@@ -349,12 +349,13 @@ def check_cluster(
         namespace: Where mlrail's manifests are installed and pipelines run.
         account: The ServiceAccount the pipeline pods run as.
         timeout: Seconds for each request.
-        where: How the server is named in the first row (the context or the address).
+        where: How the server is named in the first row (default: its address).
     """
     kube = _Cluster(api, timeout)
-    first = _guarded("Kubernetes API", "reachable", lambda: _reachable(kube, where))
+    host = str(api.configuration.host)
+    first = _guarded("Kubernetes API", "reachable", lambda: _reachable(kube, where or host))
     if first.status != "ok":
-        return [first]
+        return [dataclasses.replace(first, found=f"{host}: {first.found}")]
     rows = [first]
     served: set[str] = set()
 
@@ -365,22 +366,24 @@ def check_cluster(
 
     rows.append(_guarded("KServe CRDs", _CRDS_NEEDED, crds))
     labels: dict[str, str] = {}
+    absent: list[bool] = []
 
     def namespace_row() -> Check:
         try:
             found = kube.get(f"/api/v1/namespaces/{namespace}")
         except Exception as e:
             if _status(e) == 404:
+                absent.append(True)
                 return _row("namespace", "fail", f"{namespace} not found", "exists", APPLY)
             raise
         labels.update((found.get("metadata") or {}).get("labels") or {})
         return _row("namespace", "ok", namespace, "exists")
 
     rows.append(_guarded("namespace", "exists", namespace_row))
-    if rows[-1].status == "ok":
-        rows.append(_pod_security(labels, namespace))
-    elif rows[-1].found.endswith("not found"):
+    if absent:
         return rows  # everything below lives in the namespace
+    if rows[-1].status == "ok":  # else the caller may not read it: its labels are unknown
+        rows.append(_pod_security(labels, namespace))
     for name in RUNTIMES:
         runtime = functools.partial(_runtime, kube, namespace, name, served)
         rows.append(_guarded(f"runtime {name}", "a runtime", runtime))

@@ -105,7 +105,7 @@ def test_the_installed_overlay_passes_every_cluster_check(
         f"{RUNNER} permissions": "ok",
     }
     assert code == 0
-    assert rows["Kubernetes API"]["found"] == "v1.37.2 at the current context"
+    assert rows["Kubernetes API"]["found"] == f"v1.37.2 at {control_plane.server}"
     assert rows["Pod Security"]["found"] == "enforce=restricted (v1.31)"
     assert rows["runtime mlrail-onnx"]["found"] == "ServingRuntime in mlrail"
     assert rows[f"{RUNNER} permissions"]["found"] == "7 of 7 allowed"
@@ -282,7 +282,8 @@ def test_an_api_server_that_is_not_there_is_one_failed_row(
     assert code == 1
     assert list(rows) == ["Kubernetes API"]
     assert rows["Kubernetes API"]["status"] == "fail"
-    assert "Connection refused" in rows["Kubernetes API"]["found"]
+    found = rows["Kubernetes API"]["found"]
+    assert found.startswith(f"https://127.0.0.1:{port}: ") and "Connection refused" in found
 
 
 def test_the_calls_doctor_asks_about_are_the_runner_roles_rules() -> None:
