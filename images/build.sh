@@ -21,7 +21,9 @@
 #   MLRAIL_IMAGE_CACHE        cache folder (default ~/.cache/mlrail-images): base tarball, wheels
 #   MLRAIL_PYTHON             the Python that runs pip on the host (default .venv/bin/python)
 #   MLRAIL_DEBIAN_MIRROR      Debian mirror for debootstrap, e.g. a snapshot.debian.org URL
-#   MLRAIL_REFRESH_BASE=1     debootstrap again even when the cached tarball exists
+#   MLRAIL_REFRESH_BASE=1     debootstrap again even when the cached tarball exists (needed once
+#                             to drop the documentation and translations from a tarball cached
+#                             before build.sh removed them)
 #   MLRAIL_UPDATE_BASE_LOCK=1 accept the debootstrapped package versions and rewrite base.lock
 #   MLRAIL_PUSH_REGISTRY      push both images there (e.g. ghcr.io/mlrail) and record the digests
 #                             the registry answered with, the ones a cluster pulls
@@ -80,6 +82,12 @@ if [[ ! -s $base_tar || ${MLRAIL_REFRESH_BASE:-0} == 1 ]]; then
     2>/dev/null | head -n1 || true)
   # The package lists and downloaded .debs are for the build only; the images install no packages.
   rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* "$root"/var/log/*
+  # Nor does anything in them read documentation, manual pages or message translations (~50 MB,
+  # an eighth of the serving image). The copyright files stay, and glibc's locale.alias.
+  find "$root"/usr/share/doc -type f ! -name copyright -delete
+  find "$root"/usr/share/doc -depth -type d -empty -delete
+  rm -rf "$root"/usr/share/man/* "$root"/usr/share/info/*
+  find "$root"/usr/share/locale -mindepth 1 -maxdepth 1 ! -name locale.alias -exec rm -rf {} +
   {
     printf 'release-date %s\n' "${release_date:-unknown}"
     # shellcheck disable=SC2016 # dpkg-query's own ${field} syntax, not the shell's
