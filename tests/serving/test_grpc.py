@@ -405,6 +405,10 @@ def test_several_workers_serve_grpc_on_one_port(tmp_path: Path) -> None:
                 answered += 1
         metrics = httpx.get(f"{running.url}/metrics").text
         assert _count(metrics, "regressor", "200") == 40
+        # each worker starts its gRPC server once its models are loaded: wait for the second
+        while _listening(grpc_port) < 2:
+            assert time.monotonic() < deadline, "only one worker listens for gRPC"
+            time.sleep(0.1)
         assert _listening(grpc_port) == 2
 
 
