@@ -155,7 +155,7 @@ def cmd_doctor(a: argparse.Namespace) -> int:
     from packaging.specifiers import SpecifierSet
 
     from mlrail import __version__
-    from mlrail.doctor.environment import check_environment
+    from mlrail.doctor.environment import check_environment, shown_range
     from mlrail.doctor.report import exit_status, render_json, render_table
 
     token = _token(a.token_file)
@@ -168,8 +168,8 @@ def cmd_doctor(a: argparse.Namespace) -> int:
         needed = environment.ranges.get("kfp", SpecifierSet())
         checks.append(check_kfp_api(host, needed, token=token, timeout=a.timeout))
     if a.kube_context or a.kubeconfig or a.namespace is not None:
-        client = environment.ranges.get("kubernetes", SpecifierSet())
-        client_fix = f"pip install 'kubernetes{client}'"
+        client = shown_range(environment.ranges.get("kubernetes", SpecifierSet()))
+        client_fix = f"pip install 'kubernetes{client if client != 'any' else ''}'"
         checks += _cluster_rows(a, client_fix)
     python = f"Python {platform.python_version()} ({sys.executable})"
     if a.output == "json":

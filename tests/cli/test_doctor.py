@@ -16,6 +16,7 @@ import json
 import shlex
 import socket
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -438,6 +439,47 @@ def test_the_fake_kfp_api_is_reachable_but_reports_no_version(
         assert len(server.calls("GET", "/healthz")) == 1
     assert (code, row["status"]) == (0, "warn")
     assert row["found"] == "reachable, multi-user; version not reported"
+
+
+# -- the cluster, before any request (the requests: tests/cluster/test_doctor.py) ------------------
+
+
+def _cluster_rows(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, list[Any]]:
+    code = main(["doctor", "--output", "json", *argv])
+    checks = json.loads(capsys.readouterr().out)["checks"]
+    return code, [c for c in checks if c["section"] == "cluster"]
+
+
+def test_no_kubernetes_client_is_a_failed_row_with_its_pip_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "kubernetes", None)  # what a serving-only install has
+    code, rows = _cluster_rows(["--namespace", "mlrail"], capsys)
+    assert code == 1
+    assert [(r["name"], r["status"], r["found"]) for r in rows] == [
+        ("Kubernetes API", "fail", "kubernetes not installed")
+    ]
+    assert rows[0]["fix"] == "pip install 'kubernetes>=30.1,<31'"
+
+
+def test_a_missing_kubeconfig_or_context_is_a_failed_row(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "nope"
+    code, rows = _cluster_rows(["--kubeconfig", str(missing)], capsys)
+    assert code == 1
+    assert [(r["status"], r["found"]) for r in rows] == [
+        ("fail", f"{missing}: no such kubeconfig file")
+    ]
+    kubeconfig = tmp_path / "kubeconfig"
+    cluster = {"name": "c", "cluster": {"server": "https://127.0.0.1:1"}}
+    config = {"apiVersion": "v1", "kind": "Config", "clusters": [cluster], "users": [],
+              "contexts": [{"name": "here", "context": {"cluster": "c", "user": ""}}]}  # fmt: skip
+    kubeconfig.write_text(json.dumps(config))
+    code, rows = _cluster_rows(["--kubeconfig", str(kubeconfig), "--kube-context", "there"], capsys)
+    assert code == 1
+    assert rows[0]["status"] == "fail" and "there" in rows[0]["found"], rows
+    assert rows[0]["fix"] == "check --kubeconfig and --kube-context (kubectl config get-contexts)"
 
 
 # -- usage -----------------------------------------------------------------------------------------
