@@ -36,9 +36,10 @@ machines), else the ``MLRAIL_KFP_TOKEN`` environment variable. It is never print
 
 The modules: :mod:`~mlrail.cli.program` (the parser and :func:`main`), one module per group of
 commands, each with its arguments and what it does (:mod:`~mlrail.cli.run`,
-:mod:`~mlrail.cli.cluster` for compile, submit and schedule, :mod:`~mlrail.cli.data` for
-validate, evaluate and schema, :mod:`~mlrail.cli.serve`, :mod:`~mlrail.cli.releases` for
-releases and rollback), and :mod:`~mlrail.cli.options`, what they share.
+:mod:`~mlrail.cli.cluster` for compile, submit and schedule, :mod:`~mlrail.cli.schedules` for
+schedule list|pause|resume|delete, :mod:`~mlrail.cli.data` for validate, evaluate and schema,
+:mod:`~mlrail.cli.serve`, :mod:`~mlrail.cli.releases` for releases and rollback), and what they
+share: :mod:`~mlrail.cli.options` (all) and :mod:`~mlrail.cli.kfp_access` (the KFP API's).
 """
 
 from mlrail.cli.cluster import ENDPOINT_ENV, EXIT_UNREACHABLE, IMAGE_DIGEST_ENV, TOKEN_ENV

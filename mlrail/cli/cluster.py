@@ -1,17 +1,10 @@
 """The commands for a Kubeflow Pipelines cluster: ``compile``, ``submit`` and ``schedule``.
 
 ``schedule`` also manages recurring runs by name: ``mlrail schedule list|pause|resume|delete``
-(:func:`schedule_action_args`). The work is done by :mod:`mlrail.kfp`, imported when a command
-runs (kfp costs about 0.6 s to import).
-
-The KFP API: ``--host URL``, else the :data:`ENDPOINT_ENV` environment variable, as ``kfp.Client``
-reads it. One that cannot be reached (no connection, no answer in time) is one line naming the
-host and exit status :data:`EXIT_UNREACHABLE`, not 2. ``--output json`` (``submit``,
-``schedule``, ``schedule list``) prints one JSON object instead of the lines for people.
-
-The KFP token: ``--token-file PATH`` (a projected service account token, say) or ``--token``
-(visible to other users in the process list: avoid it on shared machines), else the
-:data:`TOKEN_ENV` environment variable. It is never printed.
+(:mod:`mlrail.cli.schedules`). What the commands that talk to the KFP API share (its address
+from ``--host`` or ``$KF_PIPELINES_ENDPOINT``, the token, exit status 3 when it cannot be
+reached, ``--output json``) is :mod:`mlrail.cli.kfp_access`. The work is done by
+:mod:`mlrail.kfp`, imported when a command runs (kfp costs about 0.6 s to import).
 
 ``compile`` names the component image by digest with ``--image-digest sha256:…`` (else the
 :data:`IMAGE_DIGEST_ENV` environment variable) or ``--image-record FILE``, the record
@@ -23,28 +16,37 @@ malformed digest or record is a usage error before anything compiles.
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import functools
 import json
 import math
 import os
 import shlex
-import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from mlrail.cli.options import (
-    Parser,
-    Subcommands,
-    integer,
-    output_file,
-    seconds,
-    writable_folder,
+from mlrail.cli.kfp_access import (
+    ENDPOINT_ENV,
+    EXIT_STATUSES,
+    EXIT_UNREACHABLE,
+    TOKEN_ENV,
+    connection_args,
+    host_arg,
+    kfp_token,
+    output_arg,
+    print_json,
+    reaching_kfp,
 )
+from mlrail.cli.options import Subcommands, integer, output_file, writable_folder
 from mlrail.cli.provenance import add_provenance_args, run_record
+from mlrail.cli.schedules import (
+    SCHEDULE_ACTIONS,
+    cmd_schedule_change,
+    cmd_schedule_list,
+    schedule_action_args,
+    schedule_action_parser,
+)
 from mlrail.errors import MlrailError
 from mlrail.redact import redact
 
@@ -68,22 +70,9 @@ __all__ = [
 ]
 
 DEFAULT_PIPELINE = "training"
-#: The environment variable holding the KFP API's bearer token.
-TOKEN_ENV = "MLRAIL_KFP_TOKEN"
 #: The environment variable holding the component image's digest for ``mlrail compile`` (and
 #: ``submit`` and ``schedule`` of a pipeline by name).
 IMAGE_DIGEST_ENV = "MLRAIL_IMAGE_DIGEST"
-#: The KFP API's address without ``--host``: the variable ``kfp.Client`` reads
-#: (mlrail.kfp.connection.ENDPOINT_ENV; spelled here so ``--help`` imports no kfp).
-ENDPOINT_ENV = "KF_PIPELINES_ENDPOINT"
-#: The exit status when the KFP API cannot be reached (2 is a usage or input error, 1 a problem
-#: found): a script can wait and retry on this one alone.
-EXIT_UNREACHABLE = 3
-#: The exit statuses of the commands that talk to the KFP API (their --help epilog).
-_EXIT_STATUSES = (
-    "exit status: 0 done; 2 a usage or input error, or a request the KFP API refused; "
-    f"{EXIT_UNREACHABLE} the KFP API could not be reached (no connection, no answer in time)"
-)
 
 
 #: Pipeline parameters whose values are bounds or shares (``--param`` of submit and schedule):
@@ -123,66 +112,6 @@ def _params(pairs: Sequence[str] | None) -> dict[str, Any]:
                 ends = f"{'[' if low_ok else '('}{low:g}, {high:g}{']' if high_ok else ')'}"
                 raise MlrailError(f"--param {key}={value}: must be in {ends}")
     return out
-
-
-def _token(a: argparse.Namespace) -> str | None:
-    """The KFP token: --token or --token-file, else $MLRAIL_KFP_TOKEN (see the module doc)."""
-    if a.token and a.token_file:
-        raise MlrailError("give --token or --token-file, not both")
-    if a.token_file:
-        try:
-            token = Path(a.token_file).read_text(encoding="utf-8").strip()
-        except OSError as e:
-            raise MlrailError(f"--token-file {a.token_file}: {e.strerror or e}") from e
-        except UnicodeDecodeError as e:
-            raise MlrailError(f"--token-file {a.token_file}: not a text file") from e
-        if not token:
-            raise MlrailError(f"--token-file {a.token_file}: the file is empty")
-        return token
-    return a.token or os.environ.get(TOKEN_ENV) or None
-
-
-def _host(a: argparse.Namespace) -> str:
-    """``--host``, else ``$KF_PIPELINES_ENDPOINT`` (as ``kfp.Client``); a usage error if neither."""
-    host = a.host or os.environ.get(ENDPOINT_ENV)
-    if not host:
-        raise MlrailError(
-            f"--host: where is the KFP API? Give --host URL or set ${ENDPOINT_ENV} "
-            "(e.g. http://localhost:8888 through a port-forward to ml-pipeline)"
-        )
-    return host
-
-
-def _reaching_kfp(command: Callable[[argparse.Namespace], int]) -> Callable[..., int]:
-    """Run a command that talks to the KFP API: the host resolved (:func:`_host`) into
-    ``a.host``, and an API that cannot be reached reported on one line naming the host, with
-    exit status :data:`EXIT_UNREACHABLE` (a refusal stays an error: status 2)."""
-
-    @functools.wraps(command)
-    def run(a: argparse.Namespace) -> int:
-        from mlrail.kfp import KfpApiError
-
-        a.host = _host(a)
-        try:
-            return command(a)
-        except KfpApiError as e:
-            if not e.unreachable:
-                raise
-            print(f"mlrail {a.command}: error: {' '.join(str(e).split())}", file=sys.stderr)
-            return EXIT_UNREACHABLE
-
-    return run
-
-
-def _print_json(record: Any) -> None:
-    """``--output json``: one JSON document on standard output (times as ISO 8601)."""
-
-    def plain(value: Any) -> Any:
-        if isinstance(value, datetime):
-            return value.isoformat()
-        raise TypeError(f"{type(value).__name__} is not JSON")
-
-    print(json.dumps(record, indent=2, sort_keys=True, default=plain))
 
 
 def _package(a: argparse.Namespace, tmp: str) -> str:
@@ -259,13 +188,13 @@ def cmd_compile(a: argparse.Namespace) -> int:
     return 0
 
 
-@_reaching_kfp
+@reaching_kfp
 def cmd_submit(a: argparse.Namespace) -> int:
     """``mlrail submit``: creates one run and prints its id (``--output json``: its id, name,
     experiment and UI link); exit status 0."""
     from mlrail.kfp import submit
 
-    token, arguments = _token(a), _params(a.param)  # usage errors before the pipeline compiles
+    token, arguments = kfp_token(a), _params(a.param)  # usage errors before the pipeline compiles
     with tempfile.TemporaryDirectory() as tmp:
         package = _package(a, tmp)
         result = submit(
@@ -280,7 +209,7 @@ def cmd_submit(a: argparse.Namespace) -> int:
             timeout=a.timeout,
         )
     if a.output == "json":
-        _print_json(
+        print_json(
             {
                 "run_id": result.run_id,
                 "run_name": result.run_name,
@@ -296,7 +225,7 @@ def cmd_submit(a: argparse.Namespace) -> int:
     return 0
 
 
-@_reaching_kfp
+@reaching_kfp
 def cmd_schedule(a: argparse.Namespace) -> int:
     """``mlrail schedule``: creates, keeps or replaces the recurring run; exit status 0."""
     from mlrail.kfp import schedule
@@ -308,7 +237,7 @@ def cmd_schedule(a: argparse.Namespace) -> int:
             raise MlrailError(f"{flag} {text!r}: not an ISO 8601 time") from None
 
     start, end = when("--start", a.start), when("--end", a.end)
-    token, arguments = _token(a), _params(a.param)
+    token, arguments = kfp_token(a), _params(a.param)
     with tempfile.TemporaryDirectory() as tmp:
         package = _package(a, tmp)
         arguments = run_record(a, package, token, arguments)
@@ -330,7 +259,7 @@ def cmd_schedule(a: argparse.Namespace) -> int:
             timeout=a.timeout,
         )
     if a.output == "json":
-        _print_json(
+        print_json(
             {
                 "recurring_run_id": result.recurring_run_id,
                 "name": result.name,
@@ -375,129 +304,6 @@ def cmd_schedule(a: argparse.Namespace) -> int:
     return 0
 
 
-# `mlrail schedule ACTION ...`: argparse cannot put sub-commands beside the optional PIPELINE of
-# `mlrail schedule [PIPELINE] ...`, so main() hands these to their own small parsers.
-SCHEDULE_ACTIONS = {
-    "list": "list recurring runs with their status, trigger and pipeline version",
-    "pause": "disable a recurring run by name (it starts no run until resumed)",
-    "resume": "enable a paused recurring run by name",
-    "delete": "delete a recurring run by name (the runs it started are kept)",
-}
-
-
-def schedule_action_args(argv: Sequence[str]) -> argparse.Namespace | None:
-    """The parsed `mlrail schedule ACTION ...`, or None for any other command line."""
-    if len(argv) < 2 or argv[0] != "schedule" or argv[1] not in SCHEDULE_ACTIONS:
-        return None
-    action = argv[1]
-    args = schedule_action_parser(action).parse_args(argv[2:])
-    args.command = f"schedule {action}"
-    args.func = cmd_schedule_list if action == "list" else cmd_schedule_change
-    args.action = action
-    return args
-
-
-def schedule_action_parser(action: str) -> argparse.ArgumentParser:
-    """The parser of `mlrail schedule ACTION` (one of :data:`SCHEDULE_ACTIONS`)."""
-    p = Parser(
-        prog=f"mlrail schedule {action}",
-        description=SCHEDULE_ACTIONS[action],
-        epilog=_EXIT_STATUSES,
-    )
-    _host_arg(p)
-    if action != "list":
-        p.add_argument("--name", required=True, help="the recurring run's name")
-    p.add_argument(
-        "--experiment",
-        default=None,
-        help="only in this experiment (default: every experiment"
-        + ("" if action == "list" else "; several matches are refused")
-        + ")",
-    )
-    p.add_argument("--namespace", default=None, help="Kubeflow profile namespace")
-    _connection_args(p)
-    if action == "list":
-        _output_arg(
-            p,
-            "one object: recurring_runs, each with its id, name, status, trigger, "
-            "window, parameters, pipeline version, experiment and UI link",
-        )
-    return p
-
-
-@_reaching_kfp
-def cmd_schedule_list(a: argparse.Namespace) -> int:
-    """``mlrail schedule list``: a table of recurring runs (``--output json``: their fields);
-    exit status 0."""
-    from mlrail.kfp import list_schedules
-
-    found = list_schedules(
-        a.host,
-        experiment=a.experiment,
-        namespace=a.namespace,
-        existing_token=_token(a),
-        timeout=a.timeout,
-    )
-    if a.output == "json":
-        _print_json(
-            {
-                "recurring_runs": [
-                    {
-                        **dataclasses.asdict(rr),
-                        "trigger": rr.trigger,
-                        "parameters": dict(rr.parameters),
-                    }
-                    for rr in found
-                ]
-            }
-        )
-        return 0
-    if not found:
-        where = f" in experiment {a.experiment!r}" if a.experiment else ""
-        print(f"no recurring runs{where}")
-        return 0
-    rows = [("NAME", "ID", "STATUS", "TRIGGER", "PIPELINE VERSION", "EXPERIMENT")]
-    rows += [
-        (
-            rr.name,
-            rr.recurring_run_id,
-            "enabled" if rr.enabled else "disabled",
-            rr.trigger,
-            rr.pipeline_version_name or rr.pipeline_version_id or "(inline spec)",
-            rr.experiment_name or rr.experiment_id or "",
-        )
-        for rr in found
-    ]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print(
-            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        )
-    return 0
-
-
-@_reaching_kfp
-def cmd_schedule_change(a: argparse.Namespace) -> int:
-    """``mlrail schedule pause|resume|delete``: one recurring run by name; exit status 0."""
-    from mlrail.kfp import delete_schedule, pause_schedule, resume_schedule
-
-    act, done = {
-        "pause": (pause_schedule, "paused"),
-        "resume": (resume_schedule, "resumed"),
-        "delete": (delete_schedule, "deleted"),
-    }[a.action]
-    rr = act(
-        a.host,
-        a.name,
-        experiment=a.experiment,
-        namespace=a.namespace,
-        existing_token=_token(a),
-        timeout=a.timeout,
-    )
-    print(f"recurring run {rr.recurring_run_id} ({rr.name!r}) {done}")
-    return 0
-
-
 def _kfp_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "pipeline",
@@ -506,7 +312,7 @@ def _kfp_args(p: argparse.ArgumentParser) -> None:
         help="compiled pipeline YAML, or a pipeline name in mlrail.pipelines "
         f"(default: {DEFAULT_PIPELINE})",
     )
-    _host_arg(p)
+    host_arg(p)
     p.add_argument("--experiment", default="Default", help="experiment name (created if absent)")
     p.add_argument("--namespace", default=None, help="Kubeflow profile namespace")
     p.add_argument(
@@ -515,31 +321,12 @@ def _kfp_args(p: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="pipeline parameter; VALUE is JSON when it parses as JSON (repeatable)",
     )
-    _connection_args(p)
+    connection_args(p)
     add_provenance_args(p, token=True)
     p.add_argument(
         "--no-cache", action="store_true", help="turn caching off for every task of this run"
     )
     _image_args(p, "when PIPELINE is a name, ")
-
-
-def _host_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--host",
-        default=None,
-        metavar="URL",
-        help="KFP API endpoint, e.g. http://localhost:8888 (a port-forward to ml-pipeline); "
-        f"without it, ${ENDPOINT_ENV}, as kfp.Client reads it",
-    )
-
-
-def _output_arg(p: argparse.ArgumentParser, json_holds: str) -> None:
-    p.add_argument(
-        "--output",
-        choices=["text", "json"],
-        default="text",
-        help=f"text: a line for people; json: {json_holds} (default: text)",
-    )
 
 
 def _image_args(p: argparse.ArgumentParser, when: str = "") -> None:
@@ -559,30 +346,6 @@ def _image_args(p: argparse.ArgumentParser, when: str = "") -> None:
         metavar="FILE",
         help=f"{when}every task runs the component image named in this digest record "
         "(images/digests/kustomization.yaml, written by images/build.sh)",
-    )
-
-
-def _connection_args(p: argparse.ArgumentParser) -> None:
-    """How to reach and authenticate to the KFP API."""
-    p.add_argument(
-        "--token-file",
-        metavar="PATH",
-        default=None,
-        help="file holding the bearer token for the KFP API, e.g. a projected service account "
-        f"token (default: ${TOKEN_ENV})",
-    )
-    p.add_argument(
-        "--token",
-        default=None,
-        help="bearer token for the KFP API; other users can read it in the process list: "
-        f"prefer --token-file or ${TOKEN_ENV}",
-    )
-    p.add_argument(
-        "--timeout",
-        type=seconds,
-        default=60.0,
-        metavar="SECONDS",
-        help="seconds to wait for each answer of the KFP API (default: 60; connecting: at most 10)",
     )
 
 
@@ -618,7 +381,7 @@ def add_compile(sub: Subcommands) -> None:
 def add_submit(sub: Subcommands) -> None:
     """``mlrail submit``: one run on a cluster."""
     p = sub.add_parser(
-        "submit", help="create a run on a Kubeflow Pipelines server", epilog=_EXIT_STATUSES
+        "submit", help="create a run on a Kubeflow Pipelines server", epilog=EXIT_STATUSES
     )
     _kfp_args(p)
     p.add_argument(
@@ -626,7 +389,7 @@ def add_submit(sub: Subcommands) -> None:
         default=None,
         help="the run's display name (default: the pipeline's name and the UTC time)",
     )
-    _output_arg(p, "one object with run_id, run_name, experiment, experiment_id and url")
+    output_arg(p, "one object with run_id, run_name, experiment, experiment_id and url")
     p.set_defaults(func=cmd_submit)
 
 
@@ -642,7 +405,7 @@ def add_schedule(sub: Subcommands) -> None:
             f"  mlrail schedule {action:<6}  {text}" for action, text in SCHEDULE_ACTIONS.items()
         )
         + "\n\n"
-        + _EXIT_STATUSES,
+        + EXIT_STATUSES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _kfp_args(p)
@@ -664,7 +427,7 @@ def add_schedule(sub: Subcommands) -> None:
     p.add_argument("--catchup", action="store_true", help="run missed intervals (off by default)")
     p.add_argument("--start", help="ISO 8601 start time")
     p.add_argument("--end", help="ISO 8601 end time")
-    _output_arg(
+    output_arg(
         p,
         "one object with recurring_run_id, name, action (created, unchanged, replaced), enabled, "
         "experiment, cron or interval_seconds, pipeline version and url",
