@@ -125,8 +125,9 @@ def pipeline_function(gpus: int = 0) -> Callable[..., None]:
             object_store_secret: Secret with AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
                 AWS_ENDPOINT_URL for s3:// sources (optional: absent means no credentials).
             curated_schema: Path or URI of a schema.pbtxt to validate against; empty to infer one.
-            baseline_statistics: Path or URI of an earlier run's statistics (statistics.pb or its
-                artifact folder) to measure drift against; empty for no drift check.
+            baseline_statistics: Path or URI of an earlier run's statistics (its artifact folder,
+                a Split-<split> folder or a FeatureStats.pb) to measure drift against; empty for
+                no drift check.
             min_examples: Fewest rows a split may have before validation flags it.
             hparams: Training hyperparameters (epochs, batch_size, learning_rate, hidden_units,
                 dropout, class_weights, early_stopping_patience, seed).

@@ -53,8 +53,8 @@ Outputs::
                        ("passed" is false only for a failed check: a skipped one does not
                        withhold the blessing)
       predictions/     the eval predictions profile monitor compares served predictions with:
-                       FeatureStats.pb (statistics of the predictions table of the labelled
-                       eval rows) and profile.json (calibration for the expected accuracy,
+                       Split-eval/FeatureStats.pb (statistics of the predictions table of the
+                       labelled eval rows) and profile.json (calibration for the expected accuracy,
                        realized figures); layout in :mod:`mlrail.validation.predictions`.
                        Built from the outputs computed above, no second inference pass.
     report_path        one self-contained HTML page (see :mod:`.report`)

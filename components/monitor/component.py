@@ -83,6 +83,7 @@ def monitor(
         Output: True when the window shows no alert (or had no traffic).
     """
     from mlrail import events
+    from mlrail.artifacts import tfmd
     from mlrail.components.monitor import core
 
     found = core.monitor(
@@ -117,6 +118,9 @@ def monitor(
             "report": report.uri,
         },
     )
+    # TFX's ExampleStatistics/ExampleAnomalies property: one split per version (none: "[]")
+    statistics.metadata["split_names"] = tfmd.split_names_metadata(statistics.path)
+    anomalies.metadata["split_names"] = tfmd.split_names_metadata(anomalies.path)
     for name, value in core.metrics_of(found).items():
         metrics.log_metric(name, value)
     anomalies.metadata.update(

@@ -55,6 +55,7 @@ def validate(
         Output: True when no anomaly was found: the gate in front of training.
     """
     from mlrail import events
+    from mlrail.artifacts import tfmd
     from mlrail.components.validate import core
 
     result = core.validate(
@@ -79,6 +80,9 @@ def validate(
         },
     )
     statistics.metadata.update({f"num_examples_{s}": n for s, n in result.num_examples().items()})
+    # TFX's ExampleStatistics/ExampleAnomalies property: the splits, as a JSON list in a string
+    statistics.metadata["split_names"] = tfmd.split_names_metadata(statistics.path)
+    anomalies.metadata["split_names"] = tfmd.split_names_metadata(anomalies.path)
     schema.metadata["num_features"] = len(result.schema.feature)
     anomalies.metadata.update(
         {

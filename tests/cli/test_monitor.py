@@ -24,8 +24,10 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from kfp.dsl import HTML, Artifact, Metrics
 
 from mlrail.cli import main
+from mlrail.components.monitor import monitor
 from tests.kfp_api.fake_server import check_pipeline_spec
 from tests.serving.serve_cli import mlrail_serve
 
@@ -169,6 +171,27 @@ def test_run_serve_and_monitor_on_this_machine(workdir: Path, env: dict[str, str
     # both windows are kept for the trend across windows, and the page draws it
     assert len(list((workdir / "monitoring" / "history" / MODEL).glob("*.json"))) == 2
     assert 'id="across-windows"' in report.read_text("utf-8")
+
+    # the KFP component over the same window, as the monitoring pipeline's step runs it
+    step = workdir / "step"
+    out_of = {n: Artifact(name=n, uri=str(step / n)) for n in ("statistics", "anomalies")}
+    healthy = monitor.python_func(
+        **out_of,
+        metrics=Metrics(name="metrics", uri=str(step / "metrics")),
+        report=HTML(name="report", uri=str(step / "report.html")),
+        logs=str(logs),
+        model_name=MODEL,
+        window=f"{minutes}m",
+        window_end=end,
+        release_store=str(workdir / "releases"),
+        model_repository=str(repository),
+        events_sink=str(step / "events.jsonl"),
+    )
+    assert healthy is False and out_of["anomalies"].metadata["healthy"] is False
+    # TFX's split_names property: one split per version's inputs and one per its predictions
+    splits = '["predictions-v1", "serving-v1"]'
+    assert out_of["statistics"].metadata["split_names"] == splits
+    assert out_of["anomalies"].metadata["split_names"] == splits
 
 
 # -- usage and input errors ---------------------------------------------------------------------

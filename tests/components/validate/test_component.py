@@ -33,6 +33,7 @@ def test_python_func_gates_on_anomalies(trained: Trained, tmp_path: Path) -> Non
     out = _outputs(tmp_path / "clean")
     assert validate.python_func(examples=examples, curated_schema="", min_examples=1, **out) is True
     assert out["anomalies"].metadata == {
+        "split_names": '["train", "eval"]',
         "num_anomalies": 0,
         "anomalies": [],
         "drift_detected": False,
@@ -45,6 +46,8 @@ def test_python_func_gates_on_anomalies(trained: Trained, tmp_path: Path) -> Non
     assert "OK" in Path(out["summary"].path).read_text(encoding="utf-8")
     assert out["schema"].metadata["num_features"] == 8
     assert out["statistics"].metadata["num_examples_train"] > 0
+    # TFX's split_names property, as TFX writes it: a JSON list in a string
+    assert out["statistics"].metadata["split_names"] == '["train", "eval"]'
 
     # the eval split loses a column: the gate closes
     shutil.copytree(trained.examples, tmp_path / "ex")
