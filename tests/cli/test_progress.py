@@ -44,9 +44,27 @@ def test_only_progress_lines_reach_the_terminal_as_they_are_written(tmp_path: Pa
     assert "[KFP Executor" not in echo.getvalue()
 
 
-def test_no_echo_no_progress(tmp_path: Path) -> None:
-    progress = _Progress([StepResult("train", task="train")], tmp_path, "training-x", None)
-    _Redacting(io.StringIO(), progress.line).write("[mlrail:train] epoch 1/2: loss 0.5\n")
+def test_quiet_prints_the_summary_alone_and_the_json_tells_the_failure(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run that fails at its first step (cheap: no training), with --quiet --summary-json."""
+    data = tmp_path / "header-only.csv"
+    data.write_text("x,y\n")
+    target = tmp_path / "summary.json"
+    argv = ["run", "--data", str(data), "--label", "y", "--workdir", str(tmp_path / "w")]
+    assert main([*argv, "--quiet", "--summary-json", str(target)]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("\n  step         status       time   figures\n"), out
+    assert "started" not in out and "mlrail run:" not in out
+    assert "FAILED at ingest: mlrail.errors.DataError: " in out
+    record = json.loads(target.read_text())
+    assert (record["status"], record["ok"]) == ("FAILURE", False)
+    assert record["error"].endswith("has a header but no data rows")
+    ingest, validate = record["steps"][:2]
+    assert (ingest["name"], ingest["status"], ingest["attempts"]) == ("ingest", "FAILURE", 1)
+    assert ingest["error"] == record["error"] and ingest["seconds"] > 0
+    assert (validate["status"], validate["seconds"], validate["artifacts"]) == ("NOT RUN", None, {})
+    assert record["log_file"] in out and record["onnx_model"] is None
 
 
 def test_a_step_reports_through_the_progress_logger_only() -> None:
