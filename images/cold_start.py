@@ -7,6 +7,7 @@ the model repository mounted read-only at /mnt/models, as KServe mounts it)::
 
     python images/cold_start.py --repository REPO --mlrail /path/to/venv/bin/mlrail
     python images/cold_start.py --repository REPO --image localhost/mlrail-serving:0.1.0
+    python images/cold_start.py --repository REPO --image localhost/mlrail:0.1.0
 
 For the image, the time includes podman creating and starting the container: what a pod's
 start adds on top of it is the kubelet's, not measured here.
@@ -41,6 +42,10 @@ def _command(args: argparse.Namespace, port: int) -> list[str]:
             "run",
             "--rm",
             "--network=host",
+            # the serving image's own entrypoint; the component image (whose pipelines' set also
+            # serves) has none, so both are named the same way
+            "--entrypoint",
+            "mlrail",
             "--read-only",
             "--tmpfs",
             "/tmp:rw,mode=1777",
