@@ -124,9 +124,21 @@ def _build_isolation() -> list[str]:
     return ["--no-build-isolation"]
 
 
-@pytest.fixture(scope="module")
+# One environment per session, however many modules import the fixture (tests/cli/test_doctor.py
+# does): pytest makes one fixture definition per importing module, each would build its own.
+_MADE: dict[Path, SlimEnv] = {}
+
+
+@pytest.fixture(scope="session")
 def slim(tmp_path_factory: pytest.TempPathFactory) -> SlimEnv:
-    root = tmp_path_factory.mktemp("slim")
+    """The serving-only environment (made once per session: about a minute)."""
+    session = tmp_path_factory.getbasetemp()
+    if session not in _MADE:
+        _MADE[session] = _make_slim(tmp_path_factory.mktemp("slim"))
+    return _MADE[session]
+
+
+def _make_slim(root: Path) -> SlimEnv:
     started = time.monotonic()
     venv.EnvBuilder(with_pip=False).create(root / "env")
     python = root / "env" / "bin" / "python"
