@@ -329,3 +329,25 @@ def test_the_events_example_sends_to_a_file(
         capsys.readouterr().out,
     )
     assert len(list(tmp_path.glob("*/events.jsonl"))) == 1
+
+
+def test_the_components_example_compiles_a_user_pipeline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The components loaded from their component.yaml, wired, given cluster_settings and
+    compiled: each task runs as the image's non-root user with the object-store Secret."""
+    monkeypatch.chdir(tmp_path)
+    # dont_inherit: this module's `from __future__ import annotations` would make the example's
+    # annotations strings, which KFP cannot read as types
+    example = _python_example("Components in your own pipeline")
+    exec(compile(example, "README.md", "exec", dont_inherit=True), {})
+    _, platform = yaml.safe_load_all((tmp_path / "my_training.yaml").read_text(encoding="utf-8"))
+    executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert set(executors) == {"exec-ingest", "exec-validate", "exec-train"}
+    for executor in executors.values():
+        assert executor["securityContext"] == {
+            "runAsUser": "10001",
+            "runAsGroup": "10001",
+            "runAsNonRoot": True,
+        }
+        assert [s["secretName"] for s in executor["secretAsEnv"]] == ["mlpipeline-minio-artifact"]

@@ -32,6 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="mlrail",
         description="Kubeflow Pipelines components from a data file to a served ONNX model.",
+        epilog="exit status: 0 done; 1 a problem found (a failed or stopped run, anomalies, a"
+        " model not blessed, a doctor check failed); 2 a usage or input error; 3 the KFP API"
+        " could not be reached (submit, schedule)",
     )
     parser.add_argument("--version", action="version", version=f"mlrail {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -69,7 +72,8 @@ def _os_error(e: OSError) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the command line (``sys.argv`` by default) and returns the exit status: 0, 1 when
-    the command found a problem (a failed run, anomalies, a model not blessed), 2 for errors."""
+    the command found a problem (a failed run, anomalies, a model not blessed), 2 for usage and
+    input errors, 3 when the KFP API cannot be reached (submit and schedule return it)."""
     args = parse_args(list(sys.argv[1:] if argv is None else argv))
     try:
         return int(args.func(args))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import shutil
@@ -18,7 +19,21 @@ LINES = [line for line in sh_lines() if line.startswith("mlrail ")]
 
 
 def _examples(command: str) -> list[list[str]]:
-    return [shlex.split(line)[1:] for line in LINES if line.startswith(f"mlrail {command} ")]
+    """The README's ``mlrail COMMAND ...`` examples; those with ``--output json`` are run on
+    their own (:func:`test_output_json_examples`)."""
+    return [
+        args
+        for args in (shlex.split(line)[1:] for line in LINES)
+        if args[0] == command and "--output" not in args
+    ]
+
+
+#: The Command-line habits section's ``--output json`` examples.
+JSON_EXAMPLES = [
+    args
+    for args in (shlex.split(line)[1:] for line in LINES if "--output json" in line)
+    if args[0] in ("submit", "schedule")
+]
 
 
 @pytest.fixture
@@ -128,3 +143,22 @@ def test_compile_submit_and_schedule_examples(
     left, _monitor = kfp_api.recurring_runs.values()
     assert (left.display_name, left.mode) == ("nightly", "ENABLE")
     assert left.trigger.cron_schedule.cron == "0 0 3 * * *"
+
+
+def test_output_json_examples(
+    kfp_api: FakeKfpServer, package: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """submit's and schedule list's ``--output json`` examples print one JSON object each."""
+    assert [args[:2] for args in JSON_EXAMPLES] == [["submit", "--host"], ["schedule", "list"]]
+    schedule = ["schedule", "--host", kfp_api.url, package, "--name", "nightly"]
+    assert main([*schedule, "--cron", "0 2 * * *"]) == 0  # something to list
+    capsys.readouterr()
+    records = []
+    for args in JSON_EXAMPLES:
+        args = [kfp_api.url if a == "http://localhost:8888" else a for a in args]
+        assert main(args) == 0, (args, capsys.readouterr())
+        records.append(json.loads(capsys.readouterr().out))
+    [run] = kfp_api.runs.values()
+    assert records[0]["run_id"] == run.run_id and records[0]["run_name"] == "json-example"
+    [listed] = records[1]["recurring_runs"]
+    assert (listed["name"], listed["trigger"]) == ("nightly", "cron 0 0 2 * * *")
