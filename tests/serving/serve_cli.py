@@ -48,7 +48,9 @@ def mlrail_serve(
     """
     port = free_port()
     command = [sys.executable, "-c", CLI, "serve", "--model-repository", str(repo)]
-    command += ["--port", str(port), *args]
+    # gRPC off unless asked for: serve's default port (8081) is one for the whole machine
+    grpc = [] if "--grpc-port" in args else ["--grpc-port", "off"]
+    command += ["--port", str(port), *grpc, *args]
     if tmpfs is not None:
         tmpfs.mkdir(parents=True, exist_ok=True)
         mount = f"mount -t tmpfs -o {shlex.quote(tmpfs_options)} tmpfs {shlex.quote(str(tmpfs))}"

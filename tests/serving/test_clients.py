@@ -240,7 +240,9 @@ def test_the_readme_tritonclient_example_runs_as_written(onnx_model: Path, tmp_p
 
     readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
     blocks = [
-        b for b in re.findall(r"```python\n(.*?)```", readme, flags=re.S) if "tritonclient" in b
+        b
+        for b in re.findall(r"```python\n(.*?)```", readme, flags=re.S)
+        if "tritonclient.http" in b
     ]
     assert len(blocks) == 1, "the README's tritonclient example is gone"
     models = tmp_path / "models" / "penguins"

@@ -13,6 +13,7 @@ several workers; gRPC never loaded with the port off.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -470,33 +471,26 @@ def test_a_grpc_port_in_use_fails_the_start_before_the_banner(tmp_path: Path) ->
     assert f"cannot listen for gRPC on 127.0.0.1:{grpc_port}" in done.stderr
 
 
-# -- the README section (/tmp/readme/grpc.md, "Serving over gRPC") ---------------------------------
+# -- the README section "Serving over gRPC" ------------------------------------------------------
 
-README_COMMAND = "mlrail serve --model-repository mlrail-local/models --port 8080 --grpc-port 8081"
-README_EXAMPLE = """
-import numpy as np
-import tritonclient.grpc as grpcclient
+_README = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
 
-client = grpcclient.InferenceServerClient("127.0.0.1:8081")
-assert client.is_server_ready() and client.is_model_ready("penguins")
-columns = {
-    "island": ["Biscoe"],
-    "bill_length_mm": [46.5],
-    "bill_depth_mm": [15.2],
-    "flipper_length_mm": [219.0],
-    "body_mass_g": [5200.0],
-    "sex": ["male"],
-    "year": [2008.0],
-}
-inputs = []
-for name, values in columns.items():
-    text = isinstance(values[0], str)
-    array = np.array(values, dtype=object if text else np.float32).reshape(-1, 1)
-    inputs.append(grpcclient.InferInput(name, list(array.shape), "BYTES" if text else "FP32"))
-    inputs[-1].set_data_from_numpy(array)  # sent as raw_input_contents
-result = client.infer("penguins", inputs)
-print(result.as_numpy("probabilities"))
-"""
+
+def _readme_grpc() -> tuple[str, str]:
+    """The README's one ``mlrail serve ... --grpc-port`` line and its one tritonclient.grpc
+    example."""
+    (command,) = [
+        line
+        for block in re.findall(r"```sh\n(.*?)```", _README, flags=re.S)
+        for line in block.splitlines()
+        if line.startswith("mlrail serve ") and "--grpc-port" in line
+    ]
+    (example,) = [
+        b
+        for b in re.findall(r"```python\n(.*?)```", _README, flags=re.S)
+        if "tritonclient.grpc" in b
+    ]
+    return command, example
 
 
 def test_the_readme_grpc_command_and_example_run_as_written(
@@ -505,7 +499,6 @@ def test_the_readme_grpc_command_and_example_run_as_written(
     """The README's ``mlrail serve ... --grpc-port`` (ports made free) with the trained penguins
     model, and its tritonclient.grpc example (in a process of its own) printing ONNX Runtime's
     probabilities."""
-    import re
     import shlex
     import shutil
 
@@ -513,14 +506,15 @@ def test_the_readme_grpc_command_and_example_run_as_written(
 
     models = tmp_path / "models"
     shutil.copytree(onnx_model / "model_repository" / "penguins", models / "penguins")
-    args = shlex.split(README_COMMAND)[2:]
+    readme_command, readme_example = _readme_grpc()
+    args = shlex.split(readme_command)[2:]
     args[args.index("--model-repository") + 1] = str(models)
     grpc_port = free_port()
     args[args.index("--grpc-port") + 1] = str(grpc_port)
     port = args.index("--port")
     del args[port : port + 2]  # mlrail_serve passes a free --port itself
     with mlrail_serve(models, *args[2:]):
-        code = README_EXAMPLE.replace('"127.0.0.1:8081"', f'"127.0.0.1:{grpc_port}"')
+        code = readme_example.replace('"127.0.0.1:8081"', f'"127.0.0.1:{grpc_port}"')
         done = subprocess.run(
             [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
         )
