@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -17,6 +18,7 @@ __all__ = [
     "RECORD_SCRIPT",
     "REPO",
     "Render",
+    "default_image",
     "find_tool",
     "kubectl",
     "pinned_copy",
@@ -37,6 +39,19 @@ RECORD = {
 
 # render(overlay) -> the overlay's objects, as the `render` fixture provides it.
 Render = Callable[[str], list[dict[str, Any]]]
+
+
+def default_image(constant: str) -> str:
+    """``COMPONENT_IMAGE`` or ``SERVING_IMAGE`` as components/_images.py names it by default.
+
+    A fresh interpreter without ``MLRAIL_*`` overrides, so the test's environment cannot change it.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLRAIL_")}
+    code = f"from mlrail.components._images import {constant}; print({constant})"
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    return proc.stdout.strip()
 
 
 def find_tool(name: str) -> str | None:

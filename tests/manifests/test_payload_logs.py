@@ -1,6 +1,7 @@
 """The payload receiver (manifests/base/payload-logs.yaml) in every overlay: what deploy's
 payload_log_url points at, run as `mlrail payload-receiver` with the pipelines' object store
-Secret, reachable from model servers only, reaching the object store only.
+Secret in the component image (it has pyarrow, which writing to s3:// needs; the serving image
+does not), reachable from model servers only, reaching the object store only.
 
 Pod Security and the NetworkPolicy rules over every pod template are test_policy.py's (they
 see the receiver's Deployment); the real API server admits its pod in tests/cluster."""
@@ -8,9 +9,11 @@ see the receiver's Deployment); the real API server admits its pod in tests/clus
 from __future__ import annotations
 
 import inspect
+import tomllib
 from typing import Any
 
 import pytest
+from packaging.requirements import Requirement
 
 from mlrail.cli.options import Parser
 from mlrail.cli.payloads import add_payload_receiver
@@ -18,12 +21,13 @@ from mlrail.components.deploy import kserve
 from mlrail.pipelines._cluster import OBJECT_STORE_KEYS
 from mlrail.pipelines.training import pipeline_function
 
-from .kustomize import OVERLAYS, Render
+from .kustomize import OVERLAYS, RECORD, REPO, Render, default_image
 from .policy import KSERVE_ISVC_LABEL, selector_matches
 
 NAME = "mlrail-payload-logs"
 RECEIVER_POD = {"app.kubernetes.io/name": NAME}
 PREDICTOR = {KSERVE_ISVC_LABEL: "penguins", "component": "predictor"}
+IMAGES = REPO / "images"
 
 
 def _one(objs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
@@ -64,15 +68,46 @@ def test_the_service_is_the_url_deploy_logs_to(render: Render, overlay: str) -> 
     assert service["spec"]["sessionAffinity"] == "ClientIP"
 
 
+def _component_image(overlay: str) -> str:
+    """The reference each overlay gives the component image (``mlrail``, not ``mlrail-serving``)."""
+    return {
+        "local": "mlrail:dev",
+        "dev": default_image("COMPONENT_IMAGE"),
+        "prod": RECORD["mlrail"],
+    }[overlay]
+
+
+def _names(requirements: list[str]) -> set[str]:
+    return {Requirement(r).name.lower() for r in requirements}
+
+
+def test_only_the_component_image_can_write_to_the_object_store() -> None:
+    # Why the receiver runs the component image: `--to s3://...` opens the store with pyarrow
+    # (mlrail.io.filesystem). The component image installs mlrail's own dependencies (build.sh
+    # reads them from the wheel: pyproject.toml's); the serving image only its slim set.
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    serving = (IMAGES / "serving.requirements.txt").read_text().splitlines()
+    serving = [line for line in serving if line.strip() and not line.lstrip().startswith("#")]
+    assert "pyarrow" in _names(project["dependencies"])
+    assert "pyarrow" not in _names(serving)
+
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_the_receiver_runs_the_serving_image_with_flags_the_cli_takes(
+def test_the_receiver_runs_the_component_image_with_flags_the_cli_takes(
     render: Render, overlay: str
 ) -> None:
     objs = render(overlay)
     container = _container(objs)
     (runtime,) = [o for o in objs if o["kind"] == "ServingRuntime"]
-    assert container["image"] == runtime["spec"]["containers"][0]["image"] != "mlrail-serving"
-    assert "command" not in container, "the image's ENTRYPOINT (mlrail) runs the command"
+    assert container["image"] == _component_image(overlay)
+    assert container["image"] != runtime["spec"]["containers"][0]["image"]
+    # the component image has no ENTRYPOINT (its CMD is `mlrail --help`): the pod names the
+    # console script pyproject.toml installs
+    component = (IMAGES / "component.Containerfile").read_text()
+    assert "ENTRYPOINT" not in component and 'CMD ["mlrail", "--help"]' in component
+    assert container["command"] == ["mlrail"]
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["mlrail"] == "mlrail.cli:main"
     parser = Parser(prog="mlrail")
     add_payload_receiver(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(container["args"])

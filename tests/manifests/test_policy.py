@@ -48,9 +48,14 @@ def test_policy_sees_the_serving_container(render: Render, overlay: str) -> None
 def test_prod_passes_the_digest_rule_with_the_record_image(render: Render) -> None:
     # prod renders from a copy pinned by a digest record (conftest): the image the rule passes
     # is the record's, not a placeholder committed in the overlay.
-    images = [c.spec["image"] for pod in pod_templates(render("prod")) for c in pod.containers]
-    # the model server and the payload receiver run the same image
-    assert images == [RECORD["mlrail-serving"]] * 2
+    images = {
+        c.where: c.spec["image"] for pod in pod_templates(render("prod")) for c in pod.containers
+    }
+    # the model server runs the serving image; the payload receiver the component image (pyarrow)
+    assert images == {
+        "Deployment/mlrail-payload-logs containers[0](receiver)": RECORD["mlrail"],
+        "ServingRuntime/mlrail-onnx containers[0](kserve-container)": RECORD["mlrail-serving"],
+    }
     assert image_digest_violations(render("prod")) == []
 
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +11,7 @@ import yaml
 from yamllint import linter
 from yamllint.config import YamlLintConfig
 
-from .kustomize import MANIFESTS, OVERLAYS, RECORD, REPO, Render, pinned_copy
+from .kustomize import MANIFESTS, OVERLAYS, RECORD, REPO, Render, default_image, pinned_copy
 
 EXPECTED_OBJECTS = {
     ("Namespace", "mlrail"),
@@ -41,8 +39,10 @@ EXPECTED_OBJECTS = {
     ("NetworkPolicy", "allow-serving-egress-payload-logs"),
 }
 SERVE_ARGS = ["serve", "--host", "0.0.0.0", "--port", "8080", "--model-repository", "/mnt/models"]
-# The name base/servingruntime.yaml uses; overlays replace it through kustomize `images:`.
-BASE_IMAGE_NAME = "mlrail-serving"
+# The names base/ uses (servingruntime.yaml; payload-logs.yaml's receiver runs the component
+# image); overlays replace them through kustomize `images:`.
+SERVING_IMAGE_NAME = "mlrail-serving"
+COMPONENT_IMAGE_NAME = "mlrail"
 # Where the prod overlay takes its images from: images/build.sh's digest record, a Component;
 # then the Component every overlay shares that applies its cluster-endpoints.yaml.
 PROD_COMPONENTS = ["../../../images/digests", "../../base/cluster-endpoints"]
@@ -54,14 +54,10 @@ def _serving_container(objs: list[dict[str, Any]]) -> dict[str, Any]:
     return container
 
 
-def _default_serving_image() -> str:
-    # A fresh interpreter without MLRAIL_* overrides: the reference _images.py names by default.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLRAIL_")}
-    code = "from mlrail.components._images import SERVING_IMAGE; print(SERVING_IMAGE)"
-    proc = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
-    )
-    return proc.stdout.strip()
+def _receiver_container(objs: list[dict[str, Any]]) -> dict[str, Any]:
+    (deployment,) = [o for o in objs if o["kind"] == "Deployment"]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    return container
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -89,21 +85,36 @@ def test_role_binding_subject_is_the_runner_account(render: Render) -> None:
     ]
 
 
-def test_local_overlay_uses_the_locally_built_image(render: Render) -> None:
-    assert _serving_container(render("local"))["image"] == "mlrail-serving:dev"
+def test_local_overlay_uses_the_locally_built_images(render: Render) -> None:
+    objs = render("local")
+    assert _serving_container(objs)["image"] == "mlrail-serving:dev"
+    assert _receiver_container(objs)["image"] == "mlrail:dev"
 
 
-def test_dev_overlay_image_matches_components_images(render: Render) -> None:
-    # Images are named in components/_images.py; the dev overlay must point at the same one.
-    assert _serving_container(render("dev"))["image"] == _default_serving_image()
+def test_dev_overlay_images_match_components_images(render: Render) -> None:
+    # Images are named in components/_images.py; the dev overlay must point at the same ones.
+    objs = render("dev")
+    assert _serving_container(objs)["image"] == default_image("SERVING_IMAGE")
+    assert _receiver_container(objs)["image"] == default_image("COMPONENT_IMAGE")
 
 
-def test_prod_overlay_takes_the_serving_image_from_the_digest_record(render: Render) -> None:
+@pytest.mark.parametrize(
+    ("name", "constant"),
+    [(SERVING_IMAGE_NAME, "SERVING_IMAGE"), (COMPONENT_IMAGE_NAME, "COMPONENT_IMAGE")],
+)
+def test_the_record_names_the_repositories_components_images_names(
+    name: str, constant: str
+) -> None:
     # The record names the repository it was pushed to; a push to the default registry gives
     # the repository components/_images.py names.
-    repository = _default_serving_image().rsplit(":", 1)[0]
-    assert RECORD[BASE_IMAGE_NAME].startswith(repository + "@sha256:")
-    assert _serving_container(render("prod"))["image"] == RECORD[BASE_IMAGE_NAME]
+    repository = default_image(constant).rsplit(":", 1)[0]
+    assert RECORD[name].startswith(repository + "@sha256:")
+
+
+def test_prod_overlay_takes_the_images_from_the_digest_record(render: Render) -> None:
+    objs = render("prod")
+    assert _serving_container(objs)["image"] == RECORD[SERVING_IMAGE_NAME]
+    assert _receiver_container(objs)["image"] == RECORD[COMPONENT_IMAGE_NAME]
 
 
 def test_prod_overlay_does_not_render_without_a_digest_record(kubectl: str, tmp_path: Path) -> None:
@@ -131,12 +142,17 @@ def test_images_are_named_only_through_kustomize_images(overlay: str) -> None:
         assert "images" not in kustomization
         assert kustomization["components"] == PROD_COMPONENTS
     else:
-        assert [i["name"] for i in kustomization["images"]] == [BASE_IMAGE_NAME]
+        assert [i["name"] for i in kustomization["images"]] == [
+            COMPONENT_IMAGE_NAME,
+            SERVING_IMAGE_NAME,
+        ]
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_overlay_replaces_the_base_image_name(render: Render, overlay: str) -> None:
-    assert _serving_container(render(overlay))["image"] != BASE_IMAGE_NAME
+def test_overlay_replaces_the_base_image_names(render: Render, overlay: str) -> None:
+    objs = render(overlay)
+    assert _serving_container(objs)["image"] not in (SERVING_IMAGE_NAME, COMPONENT_IMAGE_NAME)
+    assert _receiver_container(objs)["image"] not in (SERVING_IMAGE_NAME, COMPONENT_IMAGE_NAME)
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
