@@ -223,7 +223,7 @@ class InferenceApp:
             return 200, b'{"live":true}', _JSON_HEADERS
         elif parts == ["v2", "health", "ready"]:
             _allow(method, "GET", path)
-            return 200, self._server_ready(), _JSON_HEADERS
+            return 200, self.server_ready(), _JSON_HEADERS
         elif parts == ["v2", "openapi.json"]:
             _allow(method, "GET", path)
             return 200, self._openapi, _JSON_HEADERS
@@ -235,7 +235,8 @@ class InferenceApp:
 
     # -- health and metadata ----------------------------------------------------------------------
 
-    def _server_ready(self) -> bytes:
+    def server_ready(self) -> bytes:
+        """The ready body, or the 503 that says why not (REST's and gRPC's readiness)."""
         # Ready only when every model is (Triton's strict readiness): Kubernetes routes traffic
         # by this probe, and a pod whose model cannot load must not receive requests for it.
         repo = self.repository
@@ -250,7 +251,7 @@ class InferenceApp:
         return b'{"ready":true}'
 
     def _model_metadata(self, name: str, version: str | None) -> bytes:
-        model = self._served(name, version)
+        model = self.served(name, version)
         return orjson.dumps(
             {
                 "name": model.name,
@@ -262,10 +263,10 @@ class InferenceApp:
         )
 
     def _model_ready(self, name: str, version: str | None) -> bytes:
-        model = self._served(name, version)
+        model = self.served(name, version)
         return orjson.dumps({"name": model.name, "ready": True})
 
-    def _served(self, name: str, version: str | None) -> LoadedModel:
+    def served(self, name: str, version: str | None) -> LoadedModel:
         """The loaded model a path names, or the 404/503 that explains why there is none."""
         repo = self.repository
         repo.poll()
@@ -293,17 +294,19 @@ class InferenceApp:
                 scope, receive, name, version
             )
         except RequestError as e:
-            self.metrics.observe(self._model_label(name), e.status, time.perf_counter() - start)
+            self.metrics.observe(self.model_label(name), e.status, time.perf_counter() - start)
             raise
         except _Disconnected:
             raise
         except Exception:
-            self.metrics.observe(self._model_label(name), 500, time.perf_counter() - start)
+            self.metrics.observe(self.model_label(name), 500, time.perf_counter() - start)
             raise
         elapsed = time.perf_counter() - start
         self.metrics.observe(model.name, 200, elapsed)
         if self.payload_log is not None or self.model_logs is not None:
-            self._log(model, request_id, elapsed, body, json_length, response, response_length)
+            self.log_answer(
+                model, request_id, elapsed, body, json_length, response, response_length
+            )
         if response_length is None:
             return 200, response, _JSON_HEADERS
         return (
@@ -315,7 +318,7 @@ class InferenceApp:
             ],
         )
 
-    def _log(
+    def log_answer(
         self,
         model: LoadedModel,
         request_id: str,
@@ -325,6 +328,7 @@ class InferenceApp:
         response: bytes,
         response_length: int | None,
     ) -> None:
+        """Logs one answered request to the payload log, as sampled (REST's and gRPC's)."""
         rate = None
         if self.model_logs is not None:
             entry = self.repository.model(model.name)  # its logging.json, as last scanned
@@ -355,7 +359,8 @@ class InferenceApp:
             sample_rate=rate,
         )
 
-    def _model_label(self, name: str) -> str:
+    def model_label(self, name: str) -> str:
+        """The metrics label for a requested model name."""
         # Only names the repository holds: clients must not create label values at will.
         return name if self.repository.model(name) is not None else ""
 
@@ -364,7 +369,7 @@ class InferenceApp:
     ) -> tuple[LoadedModel, str, bytes | bytearray, int | None, bytes, int | None]:
         # Find the model before reading the body: a request to an unknown model is refused
         # without buffering up to max_body_bytes of it.
-        model = self._served(name, version)
+        model = self.served(name, version)
         request_headers = dict(scope["headers"])
         declared = _content_length(request_headers.get(b"content-length"))
         json_length = header_length(request_headers.get(HEADER_LENGTH), declared)

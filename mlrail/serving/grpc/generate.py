@@ -1,5 +1,5 @@
 """Regenerate ``inference_pb2.py``, ``inference_pb2.pyi`` and ``inference_pb2_grpc.py`` from
-``inference.proto`` with grpcio-tools: ``python -m mlrail.serving.grpc.generate``.
+``inference.proto`` with grpcio-tools: ``python -m mlrail.serving.grpc.generate [FOLDER]``.
 
 Two changes to protoc's output, both applied here so the files stay reproducible:
 
@@ -74,6 +74,7 @@ def generate(out: Path = HERE) -> list[Path]:
 
 
 if __name__ == "__main__":
-    for path in generate():
+    # an optional folder to write into instead of this package (the currency test's)
+    for path in generate(Path(sys.argv[1]) if len(sys.argv) > 1 else HERE):
         print(path)
     sys.exit(0)

@@ -77,7 +77,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         self, request: pb.ServerReadyRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ServerReadyResponse:
         try:
-            self.app._server_ready()
+            self.app.server_ready()
         except RequestError:
             return pb.ServerReadyResponse(ready=False)
         return pb.ServerReadyResponse(ready=True)
@@ -86,7 +86,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         self, request: pb.ModelReadyRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ModelReadyResponse:
         try:
-            self.app._served(request.name, request.version or None)
+            self.app.served(request.name, request.version or None)
         except RequestError as e:
             if e.status == 503:
                 return pb.ModelReadyResponse(ready=False)
@@ -102,7 +102,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         self, request: pb.ModelMetadataRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ModelMetadataResponse:
         try:
-            model = self.app._served(request.name, request.version or None)
+            model = self.app.served(request.name, request.version or None)
         except RequestError as e:
             await context.abort(status_code(e.status), e.message)
         tensor = pb.ModelMetadataResponse.TensorMetadata
@@ -123,14 +123,14 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         start = time.perf_counter()
         name = request.model_name
         try:
-            model = app._served(name, request.model_version or None)
+            model = app.served(name, request.model_version or None)
             body, json_length = v2_body(request)
             decoded = decode_request(model, body, json_length)
             results = await _run(model, decoded.outputs, decoded.feeds, decoded.rows)
             decoded.feeds = {}  # the feeds go before the answer is built, as REST does
             response = response_message(model, decoded, results)
         except RequestError as e:
-            app.metrics.observe(app._model_label(name), e.status, time.perf_counter() - start)
+            app.metrics.observe(app.model_label(name), e.status, time.perf_counter() - start)
             await context.abort(status_code(e.status), e.message)
         elapsed = time.perf_counter() - start
         app.metrics.observe(model.name, 200, elapsed)
@@ -138,7 +138,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             # The REST form of the answer, made only for a logged model: the payload log holds
             # one format whichever protocol the request came in.
             logged, logged_length = encode_response(model, decoded, results)
-            app._log(model, decoded.id, elapsed, body, json_length, logged, logged_length)
+            app.log_answer(model, decoded.id, elapsed, body, json_length, logged, logged_length)
         return response
 
 
