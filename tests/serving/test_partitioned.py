@@ -162,6 +162,18 @@ def test_hour_folders_older_than_the_retention_are_removed(tmp_path: Path) -> No
     assert len(parts(tmp_path)) == 2  # kept + the new one
 
 
+def test_an_empty_day_folder_within_the_retention_is_kept(tmp_path: Path) -> None:
+    """Another writer's day folder between its mkdir and its hour's: pruning must leave it (a
+    second worker's open of it failed when it went)."""
+    fresh = tmp_path / "penguins" / "2023-11-14"  # the clock's own day, no hour in it yet
+    fresh.mkdir(parents=True)
+    with PartitionedWriter(tmp_path, retention_hours=1, clock=lambda: T0 + 10) as w:
+        w._prune()
+        assert fresh.is_dir()
+        w.write([record(0)])
+    assert fresh.is_dir()
+
+
 def test_without_retention_nothing_is_removed(tmp_path: Path) -> None:
     old = tmp_path / "penguins" / "2001-01-01" / "00"
     old.mkdir(parents=True)

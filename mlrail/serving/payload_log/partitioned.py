@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import math
 import os
 import re
 import shutil
@@ -340,9 +341,21 @@ class PartitionedWriter:
                     if start.replace(tzinfo=UTC).timestamp() + 3600.0 <= cutoff:
                         shutil.rmtree(h.path, ignore_errors=True)  # fd-based: links not followed
                         left -= 1
-                if left == 0:
+                # Only a day wholly past the retention: today's folder is empty for a moment
+                # between another writer's mkdir of the day and of its hour, and removing it
+                # then fails that writer's open (seen with two workers on one root).
+                if left == 0 and _day_end(d.name) <= cutoff:
                     with contextlib.suppress(OSError):
                         os.rmdir(d.path)  # only if nothing else arrived meanwhile
+
+
+def _day_end(day: str) -> float:
+    """The end of the UTC day ``YYYY-MM-DD`` as a timestamp (+inf for a name that is no date)."""
+    try:
+        start = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        return math.inf
+    return start.timestamp() + 86400.0
 
 
 def _subfolder(parent: int, name: str, root: Path) -> int:
