@@ -154,17 +154,32 @@ def test_triton_config_lets_tritons_dynamic_batcher_batch_rows() -> None:
     """Triton's own ModelConfig schema reads the file: a positive max_batch_size, dynamic
     batching on, and per-row dims (Triton adds the batch dimension itself, so [-1, 1] here
     would mean [batch, -1, 1] to it and no request would fit)."""
-    from google.protobuf import text_format
-    from tritonclient.grpc import model_config_pb2
+    import json
+    import subprocess
+    import sys
 
-    config = text_format.Parse(repo.triton_config("penguins", SPEC), model_config_pb2.ModelConfig())
+    # In a process of its own: tritonclient.grpc's protos cannot be imported into a process
+    # that has imported kserve's (both register the `inference` package in protobuf's pool).
+    code = (
+        "import json, sys\n"
+        "from google.protobuf import json_format, text_format\n"
+        "from tritonclient.grpc import model_config_pb2 as m\n"
+        "config = text_format.Parse(sys.stdin.read(), m.ModelConfig())\n"
+        "print(json.dumps(json_format.MessageToDict(config)))\n"
+    )
+    text = repo.triton_config("penguins", SPEC)
+    done = subprocess.run(
+        [sys.executable, "-c", code], input=text, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    config = json.loads(done.stdout)
 
-    assert config.name == "penguins" and config.platform == "onnxruntime_onnx"
-    assert config.max_batch_size == repo.MAX_BATCH_SIZE > 1
-    assert config.HasField("dynamic_batching")
-    assert [(i.name, list(i.dims)) for i in config.input] == [("x", [1]), ("Island", [1])]
-    assert [(o.name, list(o.dims)) for o in config.output] == [("probabilities", [3])]
-    assert config.input[1].data_type == model_config_pb2.TYPE_STRING
+    assert config["name"] == "penguins" and config["platform"] == "onnxruntime_onnx"
+    assert config["maxBatchSize"] == repo.MAX_BATCH_SIZE > 1
+    assert "dynamicBatching" in config
+    assert [(i["name"], i["dims"]) for i in config["input"]] == [("x", ["1"]), ("Island", ["1"])]
+    assert [(o["name"], o["dims"]) for o in config["output"]] == [("probabilities", ["3"])]
+    assert config["input"][1]["dataType"] == "TYPE_STRING"
 
 
 def test_pbtxt_string_escapes_as_protobuf_does() -> None:
