@@ -18,21 +18,16 @@ import argparse
 import os
 import platform
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mlrail.cli.kfp_access import ENDPOINT_ENV, TOKEN_ENV, kfp_token
 from mlrail.cli.options import Subcommands, seconds
-from mlrail.errors import MlrailError
 
 if TYPE_CHECKING:
     from mlrail.doctor.report import Check
 
 __all__ = ["add_doctor", "cmd_doctor"]
 
-#: The KFP API's address when --host is not given (the variable kfp.Client reads).
-HOST_ENV = "KF_PIPELINES_ENDPOINT"
-#: The KFP API's bearer token (as submit and schedule read it).
-TOKEN_ENV = "MLRAIL_KFP_TOKEN"
 DEFAULT_NAMESPACE = "mlrail"
 #: mlrail.doctor.environment.ROLES, repeated so that building the parser (every command does)
 #: imports nothing of mlrail.doctor (a test keeps the two equal).
@@ -59,7 +54,7 @@ def add_doctor(sub: Subcommands) -> None:
         "--host",
         default=None,
         metavar="URL",
-        help=f"the KFP API to check, e.g. http://localhost:8888 (default: ${HOST_ENV}; "
+        help=f"the KFP API to check, e.g. http://localhost:8888 (default: ${ENDPOINT_ENV}; "
         "none: not checked)",
     )
     p.add_argument(
@@ -109,20 +104,6 @@ def add_doctor(sub: Subcommands) -> None:
     p.set_defaults(func=cmd_doctor)
 
 
-def _token(path: str | None) -> str | None:
-    if path is None:
-        return os.environ.get(TOKEN_ENV) or None
-    try:
-        token = Path(path).read_text(encoding="utf-8").strip()
-    except OSError as e:
-        raise MlrailError(f"--token-file {path}: {e.strerror or e}") from e
-    except UnicodeDecodeError as e:
-        raise MlrailError(f"--token-file {path}: not a text file") from e
-    if not token:
-        raise MlrailError(f"--token-file {path}: the file is empty")
-    return token
-
-
 def _cluster_rows(a: argparse.Namespace, client_fix: str) -> list[Check]:
     from mlrail.doctor.cluster import check_cluster, connect
     from mlrail.doctor.report import Check
@@ -158,8 +139,8 @@ def cmd_doctor(a: argparse.Namespace) -> int:
     from mlrail.doctor.environment import check_environment, shown_range
     from mlrail.doctor.report import exit_status, render_json, render_table
 
-    token = _token(a.token_file)
-    host = a.host if a.host is not None else os.environ.get(HOST_ENV, "").strip()
+    token = kfp_token(a)  # as submit and schedule read it
+    host = a.host if a.host is not None else os.environ.get(ENDPOINT_ENV, "").strip()
     environment = check_environment(a.role)
     checks = list(environment.checks)
     if host:

@@ -56,7 +56,8 @@ EXIT_STATUSES = (
 
 def kfp_token(a: argparse.Namespace) -> str | None:
     """The KFP token: --token or --token-file, else $MLRAIL_KFP_TOKEN (see the module doc)."""
-    if a.token and a.token_file:
+    token = getattr(a, "token", None)  # doctor takes --token-file alone
+    if token and a.token_file:
         raise MlrailError("give --token or --token-file, not both")
     if a.token_file:
         try:
@@ -68,7 +69,7 @@ def kfp_token(a: argparse.Namespace) -> str | None:
         if not token:
             raise MlrailError(f"--token-file {a.token_file}: the file is empty")
         return token
-    return a.token or os.environ.get(TOKEN_ENV) or None
+    return token or os.environ.get(TOKEN_ENV) or None
 
 
 def kfp_host(a: argparse.Namespace) -> str:
