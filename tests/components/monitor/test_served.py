@@ -137,10 +137,15 @@ def _wait_for_records(logs: Path, prefix: str, n: int) -> None:
 
 
 def _monitor(
-    root: Path, logs: Path, name: str, start: dt.datetime, **options: Any
+    root: Path,
+    logs: Path,
+    name: str,
+    start: dt.datetime,
+    end: dt.datetime | None = None,
+    **options: Any,
 ) -> core.MonitorReport:
     out = root / name
-    end = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
+    end = end or dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
     window = f"{max(1, math.ceil((end - start).total_seconds() / 60))}m"
     return core.monitor(
         str(logs),
@@ -215,8 +220,9 @@ def test_unshifted_traffic_shows_nothing_and_shifted_traffic_flags_exactly_the_t
     truth.write_text(
         "id,species\n" + "".join(f"plain-{i},{v}\n" for i, v in enumerate(labels)), "utf-8"
     )
+    plain_end = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
     plain = _monitor(
-        root, logs, "plain", start, statistics=trained.statistics, ground_truth=str(truth)
+        root, logs, "plain", start, plain_end, statistics=trained.statistics, ground_truth=str(truth)
     )
     assert plain.decoded.stats.records == rows.num_rows and plain.decoded.stats.num_skipped == 0
     [v] = plain.versions
@@ -239,8 +245,17 @@ def test_unshifted_traffic_shows_nothing_and_shifted_traffic_flags_exactly_the_t
     moved_truth.write_text(
         "id,species\n" + "".join(f"moved-{i},{v}\n" for i, v in enumerate(labels)), "utf-8"
     )
+    # a window is named to the second: the second one ends a second later at least (on a fast
+    # machine both could end in one second, and then they are one window, checked again)
+    end = max(dt.datetime.now(dt.UTC), plain_end) + dt.timedelta(seconds=1)
     shifted = _monitor(
-        root, logs, "moved", start, statistics=trained.statistics, ground_truth=str(moved_truth)
+        root,
+        logs,
+        "moved",
+        start,
+        end,
+        statistics=trained.statistics,
+        ground_truth=str(moved_truth),
     )
     [w] = shifted.versions
     assert w.rows == moved.num_rows and not shifted.healthy
