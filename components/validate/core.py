@@ -14,6 +14,9 @@ through :mod:`mlrail.artifacts.tfmd`)::
       Split-<split>/FeatureStats.pb
                          DatasetFeatureStatisticsList with the split's one dataset (named by
                          the split), for each split of the examples
+      Split-<split>/mlrail_partial.bin
+                         the split's mergeable statistics state (:mod:`mlrail.validation.merge`
+                         merges the statistics of shards from these), for each split
       statistics.json    the headline figures of every split as plain JSON (see
                          ``summarize``); non-finite numbers as the strings "nan", "inf", "-inf"
     schema/
@@ -77,19 +80,24 @@ from mlrail.redact import redact
 from mlrail.validation.anomalies import find_anomalies, to_proto, to_protos
 from mlrail.validation.comparisons import compare_all
 from mlrail.validation.findings import Anomaly, Comparison
+from mlrail.validation.partial import PartialStatistics
 from mlrail.validation.schema import MAX_STRING_DOMAIN_SIZE, infer_schema
 from mlrail.validation.statistics import (
-    SAMPLE_ROWS,
+    EXACT_VALUES,
+    KLL_K,
+    compute_partials,
     compute_statistics,
     json_number,
     statistics_from_batches,
+    summaries,
     summarize,
 )
 
 # The validate package's API, one import away (its pieces live in the modules named above).
 __all__ = [
+    "EXACT_VALUES",
+    "KLL_K",
     "MAX_STRING_DOMAIN_SIZE",
-    "SAMPLE_ROWS",
     "Anomaly",
     "Comparison",
     "ValidationReport",
@@ -116,13 +124,21 @@ def write_report(
     statistics_dir: str | Path | None = None,
     schema_dir: str | Path | None = None,
     anomalies_dir: str | Path | None = None,
+    partials: Mapping[str, PartialStatistics] | None = None,
 ) -> None:
     """Write the report's artifacts (each folder atomically; None: not written).
 
-    The layouts are in this module's docstring.
+    The layouts are in this module's docstring; ``partials`` (split → the mergeable state the
+    report's statistics were summarised from) go beside the statistics, so they can be merged
+    with other shards'.
     """
     if statistics_dir is not None:
-        write_statistics(statistics_dir, report.statistics, summarize(report.statistics))
+        write_statistics(
+            statistics_dir,
+            report.statistics,
+            summarize(report.statistics),
+            None if partials is None else {s: p.to_bytes() for s, p in partials.items()},
+        )
     if schema_dir is not None:
         write_schema(schema_dir, report.schema)
     if anomalies_dir is not None:
@@ -255,7 +271,8 @@ def validate(
             cannot be read. Nothing is written then.
     """
     try:
-        stats = compute_statistics(examples_dir)
+        partials = compute_partials(examples_dir)
+        stats = summaries(partials.values())
         schema = load_schema(curated_schema) if curated_schema else infer_schema(stats)
         report = _check(
             stats,
@@ -268,7 +285,11 @@ def validate(
     except DataError as e:
         raise _redacted(e) from e.__cause__
     write_report(
-        report, statistics_dir=statistics_dir, schema_dir=schema_dir, anomalies_dir=anomalies_dir
+        report,
+        statistics_dir=statistics_dir,
+        schema_dir=schema_dir,
+        anomalies_dir=anomalies_dir,
+        partials=partials,
     )
     write_pages(report, html_file=report_file, markdown_file=summary_file)
     # after the artifacts are written: the events' links point at files that exist

@@ -8,6 +8,11 @@ protos. This module is the only place that knows the layouts (each artifact is a
       Split-<split>/FeatureStats.pb  DatasetFeatureStatisticsList (binary) holding exactly one
                                      dataset, named <split>: what TFDV's load_stats_binary reads
                                      (its viewer and validate_statistics refuse several datasets)
+      Split-<split>/mlrail_partial.bin
+                                     the split's mergeable statistics state (versioned bytes,
+                                     :mod:`mlrail.validation.partial`), from which statistics of
+                                     several shards merge (:mod:`mlrail.validation.merge`); TFX
+                                     readers look only at FeatureStats.pb
       statistics.json                the headline figures of every split as plain JSON
                                      (validate's ``summarize``), for people and the release record
     schema/
@@ -54,6 +59,7 @@ from mlrail.io import (
 __all__ = [
     "ANOMALIES_FILE",
     "ANOMALIES_JSON",
+    "PARTIAL_FILE",
     "SCHEMA_FILE",
     "SPLIT_PREFIX",
     "STATISTICS_FILE",
@@ -61,7 +67,10 @@ __all__ = [
     "anomalies_file",
     "load_schema",
     "load_statistics",
+    "ordered_splits",
+    "partial_file",
     "read_anomalies",
+    "read_partials",
     "read_statistics",
     "resolve_file",
     "schema_text",
@@ -77,6 +86,7 @@ __all__ = [
 
 SPLIT_PREFIX = "Split-"
 STATISTICS_FILE = "FeatureStats.pb"
+PARTIAL_FILE = "mlrail_partial.bin"
 STATISTICS_JSON = "statistics.json"
 SCHEMA_FILE = "schema.pbtxt"
 ANOMALIES_FILE = "SchemaDiff.pb"
@@ -113,12 +123,19 @@ def statistics_file(folder: str | Path, split: str) -> str:
     return _join(folder, SPLIT_PREFIX + _check_split(split), STATISTICS_FILE)
 
 
+def partial_file(folder: str | Path, split: str) -> str:
+    """Where a statistics artifact keeps ``split``'s mergeable state:
+    ``<folder>/Split-<split>/mlrail_partial.bin``."""
+    return _join(folder, SPLIT_PREFIX + _check_split(split), PARTIAL_FILE)
+
+
 def anomalies_file(folder: str | Path, split: str) -> str:
     """Where an anomalies artifact keeps ``split``: ``<folder>/Split-<split>/SchemaDiff.pb``."""
     return _join(folder, SPLIT_PREFIX + _check_split(split), ANOMALIES_FILE)
 
 
-def _ordered(splits: Iterable[str]) -> list[str]:
+def ordered_splits(splits: Iterable[str]) -> list[str]:
+    """``splits`` in the order the readers return them: train, eval, test, then by name."""
     return sorted(splits, key=lambda s: (_ORDER.index(s) if s in _ORDER else len(_ORDER), s))
 
 
@@ -169,7 +186,7 @@ def split_names(folder: str | Path) -> list[str]:
         and i.base_name.startswith(SPLIT_PREFIX)
         and len(i.base_name) > len(SPLIT_PREFIX)
     ]
-    return _ordered(names)
+    return ordered_splits(names)
 
 
 def _parse(file: str, proto: _Message, what: str) -> _Message:
@@ -263,23 +280,32 @@ def write_statistics(
     folder: str | Path,
     stats: Mapping[str, DatasetStatistics] | statistics_pb2.DatasetFeatureStatisticsList,
     summary: dict[str, Any],
+    partials: Mapping[str, bytes] | None = None,
 ) -> None:
-    """Write a statistics artifact (atomically): one ``Split-<split>/FeatureStats.pb`` per split
-    and the JSON ``summary`` beside them.
+    """Write a statistics artifact (atomically): one ``Split-<split>/FeatureStats.pb`` per split,
+    each split's mergeable state beside it when given, and the JSON ``summary``.
 
     Args:
         folder: The artifact's folder.
         stats: Split → its dataset's statistics; or a list of datasets, each split named by
             its dataset. Each file's dataset is named by its split.
         summary: ``statistics.json``'s content.
+        partials: Split → its mergeable state's bytes (``PartialStatistics.to_bytes``), one
+            for every split of ``stats``; None: the artifact cannot be merged with others.
 
     Raises:
-        ValueError: a split name TFX would refuse (the module doc), or two datasets of one
-            name.
+        ValueError: a split name TFX would refuse (the module doc), two datasets of one
+            name, or ``partials`` for other splits than ``stats``'.
     """
     splits = _by_split(stats)
+    if partials is not None and set(partials) != set(splits):
+        raise ValueError(
+            f"mergeable states for splits {sorted(partials)}, statistics for {sorted(splits)}"
+        )
     with atomic_dir(folder) as tmp:
         write_split_statistics(tmp, splits)
+        for split, data in (partials or {}).items():
+            atomic_write_bytes(partial_file(tmp, split), data)
         atomic_write_json(tmp / STATISTICS_JSON, summary)
 
 
@@ -300,6 +326,32 @@ def write_split_statistics(
         atomic_write_bytes(
             statistics_file(folder, split), one.SerializeToString(deterministic=True)
         )
+
+
+def read_partials(source: str | Path) -> dict[str, bytes]:
+    """The mergeable states of a statistics artifact: split → its ``mlrail_partial.bin``.
+
+    Args:
+        source: The artifact folder (every split) or one ``Split-<split>`` folder of it,
+            local or a URI.
+
+    Raises:
+        DataError: naming the folder, when it is not a statistics artifact, or a split there
+            has no mergeable state (statistics written without one cannot be merged); naming
+            the file, when it cannot be read.
+    """
+    text = str(source)
+    if _type_of(text) != pafs.FileType.Directory:
+        raise DataError(f"{text}: not a statistics artifact folder")
+    out: dict[str, bytes] = {}
+    for split, file in _files(text, PARTIAL_FILE, "an ExampleStatistics artifact", None).items():
+        if _type_of(file) != pafs.FileType.File:
+            raise DataError(
+                f"{text}: split {split!r} has no mergeable statistics state "
+                f"({SPLIT_PREFIX}{split}/{PARTIAL_FILE}): these statistics cannot be merged"
+            )
+        out[split] = read_uri_bytes(file)
+    return out
 
 
 def write_anomalies(

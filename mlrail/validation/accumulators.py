@@ -1,9 +1,11 @@
-"""The per-column accumulators of one streaming statistics pass, fed batch by batch.
+"""The per-column accumulators of one streaming statistics pass, fed batch by batch and merged.
 
 Exact counts and moments of a numeric column (:class:`Numbers`), exact value counts of a text
-column (:class:`Strings`), and the bottom-k row sample the histograms and quantiles are drawn
-from (:class:`Sample`); :class:`Raw` reads a numeric Arrow array through numpy without copying.
-The reasons for each method are in :mod:`.statistics`' docstring.
+column (:class:`Strings`), and the finite values' distribution behind the median, quantiles and
+histograms (:class:`Quantiles`: every value up to :data:`EXACT_VALUES`, a KLL sketch above);
+:class:`Raw` reads a numeric Arrow array through numpy without copying. Each accumulator merges
+with another of its kind (``merge``), so statistics of shards combine into those of the whole
+(:mod:`.partial`). The reasons for each method are in :mod:`.statistics`' docstring.
 """
 
 from __future__ import annotations
@@ -13,24 +15,28 @@ import math
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from datasketches import kll_doubles_sketch
 
 from mlrail.datetimes import arrow_days, is_datetime
 
 __all__ = [
-    "SAMPLE_ROWS",
+    "EXACT_VALUES",
+    "KLL_K",
     "Numbers",
+    "Quantiles",
     "Raw",
-    "Sample",
     "Strings",
     "contiguous",
     "count_numbers",
     "column_kind",
 ]
 
-#: rows up to which the median, quantiles and histograms are exact; the sample size above it
-SAMPLE_ROWS = 65_536
-_SEED = 0x6D6C7261696C  # "mlrail": the sample must not change between runs
-_U64 = np.uint64
+#: finite values of a column up to which its median, quantiles and histograms are exact
+EXACT_VALUES = 65_536
+#: the KLL sketches' k: its bounds (:mod:`.statistics`) are at least as tight as the
+#: 65,536-row sample's it replaced, histograms included (the smallest such k is 706)
+KLL_K = 1024
+_MERGE_ROWS = 65_536  # string counts pending before they are merged (see Strings.add)
 
 
 def column_kind(t: pa.DataType) -> str:
@@ -91,16 +97,6 @@ class Raw:
         """The non-null values."""
         return self.values if self.valid is None else self.values[self.valid]
 
-    def rows(self, idx: np.ndarray | None = None) -> np.ndarray:
-        """The rows ``idx`` (default: all) as a new float64 array, nulls as NaN."""
-        if idx is None:  # a copy: the sample must not pin the batch's buffers
-            out = self.values.astype(np.float64)
-        else:  # the gather is a copy already
-            out = self.values[idx].astype(np.float64, copy=False)
-        if self.valid is not None:
-            out[~(self.valid if idx is None else self.valid[idx])] = np.nan
-        return out
-
 
 class Numbers:
     """Exact counts and moments of one numeric column, merged batch by batch."""
@@ -112,6 +108,7 @@ class Numbers:
         self.mean = self.m2 = 0.0
         self.min = self.max = math.nan  # over values that are not NaN (±inf included)
         self.fmin = self.fmax = math.nan  # over finite values: the STANDARD histogram's range
+        self.quantiles = Quantiles()  # the finite values' distribution
 
     def add(self, values: np.ndarray) -> None:
         if not len(values):
@@ -144,6 +141,23 @@ class Numbers:
         dev = values - mean  # the batch's own two-pass moments, then merged
         # einsum, not dev @ dev: a BLAS dot spins up its thread pool (measured 200x slower)
         self._merge(len(values), mean, float(np.einsum("i,i->", dev, dev)))
+        self.quantiles.add(values)
+
+    def merge(self, other: Numbers) -> None:
+        """Add ``other``'s values (another part of the same column): exact but for rounding,
+        and the sketch's bound for the quantiles."""
+        self.is_int = self.is_int and other.is_int
+        self.zeros += other.zeros
+        self.nan += other.nan
+        self.pos_inf += other.pos_inf
+        self.neg_inf += other.neg_inf
+        if not math.isnan(other.min):
+            self._extremes(other.min, other.max, finite=False)
+        if not math.isnan(other.fmin):
+            self._extremes(other.fmin, other.fmax, finite=True)
+        if other.count:
+            self._merge(other.count, other.mean, other.m2)
+        self.quantiles.merge(other.quantiles)
 
     def _extremes(self, lo: float, hi: float, *, finite: bool) -> None:
         self.min = lo if math.isnan(self.min) else min(self.min, lo)
@@ -154,11 +168,93 @@ class Numbers:
 
     def _merge(self, n: int, mean: float, m2: float) -> None:
         # Chan, Golub & LeVeque (1979): the moments of two parts give those of the whole
+        if not self.count:  # exactly the other part's: no rounding through delta * n / total
+            self.count, self.mean, self.m2 = n, mean, m2
+            return
         total = self.count + n
         delta = mean - self.mean
         self.mean += delta * n / total
         self.m2 += m2 + delta * delta * self.count * n / total
         self.count = total
+
+
+class Quantiles:
+    """The distribution of a column's finite values: the values themselves while there are at
+    most :data:`EXACT_VALUES` of them, then a KLL sketch (Apache DataSketches, k =
+    :data:`KLL_K`) that every value goes through. Mergeable: two parts give the whole, exact
+    while the two together are few enough, else within the sketch's bound."""
+
+    def __init__(self) -> None:
+        self.parts: list[np.ndarray] = []  # exact mode: the values, in pieces
+        self.n = 0
+        self.sketch: kll_doubles_sketch | None = None
+        self._sorted: np.ndarray | None = None
+
+    @property
+    def exact(self) -> bool:
+        return self.sketch is None
+
+    def add(self, values: np.ndarray) -> None:
+        """Add finite float64 values (copied: the batch's buffers are not kept)."""
+        if not len(values):
+            return
+        self.n += len(values)
+        if self.sketch is not None:
+            self.sketch.update(np.ascontiguousarray(values, dtype=np.float64))
+            return
+        self.parts.append(np.array(values, dtype=np.float64, copy=True))
+        self._sorted = None
+        if self.n > EXACT_VALUES:
+            self._to_sketch()
+
+    def _to_sketch(self) -> None:
+        sketch = kll_doubles_sketch(KLL_K)
+        for part in self.parts:
+            sketch.update(part)
+        self.sketch, self.parts, self._sorted = sketch, [], None
+
+    def merge(self, other: Quantiles) -> None:
+        """Add ``other``'s values."""
+        if other.sketch is None:
+            for part in other.parts:
+                self.add(part)
+            return
+        if self.sketch is None:
+            self._to_sketch()
+        assert self.sketch is not None
+        self.sketch.merge(other.sketch)
+        self.n += other.n
+
+    def values(self) -> np.ndarray:
+        """The values, sorted (exact mode only)."""
+        if self.sketch is not None:
+            raise ValueError("the values are in a sketch, not kept")
+        if self._sorted is None:
+            joined = np.concatenate(self.parts) if self.parts else np.empty(0)
+            self._sorted = np.sort(joined)
+            self.parts = [self._sorted]
+        return self._sorted
+
+    def quantiles(self, ranks: np.ndarray) -> np.ndarray:
+        """The values at normalized ``ranks`` (0 to 1): numpy's "linear" quantiles of the values
+        when exact, else the sketch's (the smallest retained value whose rank reaches it)."""
+        if self.sketch is None:
+            values = self.values()
+            pos = np.asarray(ranks, dtype=np.float64) * (len(values) - 1)
+            lo = np.floor(pos).astype(np.intp)
+            hi = np.minimum(lo + 1, len(values) - 1)
+            return values[lo] + (pos - lo) * (values[hi] - values[lo])
+        return np.array(self.sketch.get_quantiles(list(ranks), inclusive=True))
+
+    def counts(self, edges: np.ndarray) -> np.ndarray:
+        """How many values fall in each bucket ``[edges[i], edges[i + 1])`` (the last one
+        closed; ``edges`` spans every value): exact, or the sketch's PMF times the count."""
+        if self.sketch is None:
+            inner = np.searchsorted(self.values(), edges[1:-1], side="left")
+            return np.diff(np.concatenate([[0], inner, [self.n]])).astype(np.float64)
+        # exclusive split points: bucket i holds the values v with edges[i] <= v < edges[i + 1]
+        pmf = np.array(self.sketch.get_pmf(list(edges[1:-1]), inclusive=False))
+        return pmf * self.n
 
 
 class Strings:
@@ -195,7 +291,16 @@ class Strings:
         self.pending_rows += part.num_rows
         # merge once the partial counts outgrow the merged ones: O(distinct) memory, and each
         # value is re-aggregated a logarithmic number of times
-        if self.pending_rows > max(SAMPLE_ROWS, 2 * self._merged_rows()):
+        if self.pending_rows > max(_MERGE_ROWS, 2 * self._merged_rows()):
+            self._merge()
+
+    def merge(self, other: Strings) -> None:
+        """Add ``other``'s counts (another part of the same column)."""
+        parts = ([other.merged] if other.merged is not None else []) + other.pending
+        for part in parts:
+            self.pending.append(part)
+            self.pending_rows += part.num_rows
+        if self.pending_rows > max(_MERGE_ROWS, 2 * self._merged_rows()):
             self._merge()
 
     def _merged_rows(self) -> int:
@@ -220,112 +325,6 @@ class Strings:
         return self.merged.take(order)
 
 
-class Sample:
-    """A bottom-k sample of rows: the ``SAMPLE_ROWS`` rows with the smallest priorities.
-
-    A row's priority is the splitmix64 hash of its position in the dataset and a fixed seed, so
-    the sample depends on the data alone, not on how it was cut into batches. Only numeric
-    columns are kept (as float64, null and NaN alike as NaN: neither enters a histogram).
-    """
-
-    def __init__(self, total: int | None = None) -> None:
-        self.priorities: list[np.ndarray] = []
-        self.values: list[dict[str, np.ndarray]] = []
-        self.kept = 0
-        self.bound: int | None = None  # rows with a priority up to it are taken
-        if total is not None and total > SAMPLE_ROWS:
-            # With the number of rows known, the final bound is known before any row is read
-            # (priorities depend on positions only), so only the sampled rows are ever copied.
-            # More rows than announced would still be sampled right (the bound only drops).
-            self.bound = self._final_bound(total)
-
-    @classmethod
-    def _final_bound(cls, total: int) -> int:
-        """The ``SAMPLE_ROWS``-th smallest priority among positions 0 .. total - 1."""
-        best = np.empty(0, dtype=_U64)
-        chunk = 1 << 20
-        for start in range(0, total, chunk):
-            prio = cls._priorities(start, min(chunk, total - start))
-            if len(best) == SAMPLE_ROWS:
-                prio = prio[prio <= best.max()]
-            merged = np.concatenate([best, prio])
-            if len(merged) > SAMPLE_ROWS:
-                merged = np.partition(merged, SAMPLE_ROWS - 1)[:SAMPLE_ROWS]
-            best = merged
-        return int(best.max())
-
-    @staticmethod
-    def _priorities(start: int, n: int) -> np.ndarray:
-        x = np.arange(start, start + n, dtype=_U64)
-        x += _U64(_SEED)
-        x ^= x >> _U64(30)
-        x *= _U64(0xBF58476D1CE4E5B9)
-        x ^= x >> _U64(27)
-        x *= _U64(0x94D049BB133111EB)
-        x ^= x >> _U64(31)
-        return x
-
-    def select(self, start: int, rows: int) -> tuple[np.ndarray, np.ndarray | None] | None:
-        """Which of the rows ``start``.. ``start + rows`` may be in the sample.
-
-        Returns:
-            Their priorities and positions in the batch (None: every row), or None for none.
-        """
-        prio = self._priorities(start, rows)
-        if self.bound is None and self.kept + rows > SAMPLE_ROWS:
-            # the bound is set as soon as there are enough rows: a large batch is never
-            # copied whole, only its rows that can be in the sample
-            every = np.concatenate([*self.priorities, prio])
-            self.bound = int(np.partition(every, SAMPLE_ROWS - 1)[SAMPLE_ROWS - 1])
-        if self.bound is None:
-            return prio, None
-        idx = np.flatnonzero(prio <= _U64(self.bound))
-        return (prio[idx], idx) if len(idx) else None
-
-    def append(self, prio: np.ndarray, values: dict[str, np.ndarray]) -> None:
-        """Add the selected rows: their priorities and each numeric column's values."""
-        self.priorities.append(prio)
-        self.values.append(values)
-        self.kept += len(prio)
-        if self.kept >= 2 * SAMPLE_ROWS:
-            self._shrink()
-
-    def _shrink(self) -> None:
-        if len(self.priorities) <= 1 and self.kept <= SAMPLE_ROWS:
-            return
-        prio = np.concatenate(self.priorities)
-        names = dict.fromkeys(c for part in self.values for c in part)
-        columns = {
-            # NaN where a column was absent from a batch (or not yet typed): missing there
-            c: np.concatenate(
-                [
-                    part[c] if c in part else np.full(len(p), np.nan)
-                    for part, p in zip(self.values, self.priorities, strict=True)
-                ]
-            )
-            for c in names
-        }
-        if len(prio) > SAMPLE_ROWS:
-            keep = np.argpartition(prio, SAMPLE_ROWS - 1)[:SAMPLE_ROWS]
-            prio = prio[keep]
-            columns = {c: v[keep] for c, v in columns.items()}
-            self.bound = int(prio.max())
-        self.priorities, self.values, self.kept = [prio], [columns], len(prio)
-
-    def finish(self) -> None:
-        """Cut the sample down to its final rows; ``column`` reads it from then on."""
-        self._shrink()
-
-    def column(self, name: str) -> np.ndarray:
-        """The sampled finite values of ``name``, sorted (after ``finish``)."""
-        values = self.values[0].get(name, np.empty(0)) if self.values else np.empty(0)
-        return np.sort(values[np.isfinite(values)])
-
-
-def count_numbers(
-    numbers: Numbers, arr: pa.Array | pa.ChunkedArray, idx: np.ndarray | None, sample: bool
-) -> np.ndarray | None:
-    """Add a numeric column's batch to its moments; return its sampled rows (``idx``, or all)."""
-    raw = Raw(contiguous(arr))
-    numbers.add(raw.present())
-    return raw.rows(idx) if sample else None
+def count_numbers(numbers: Numbers, arr: pa.Array | pa.ChunkedArray) -> None:
+    """Add a numeric column's batch to its counts, moments and quantiles."""
+    numbers.add(Raw(contiguous(arr)).present())

@@ -12,9 +12,17 @@ distance by 0.1-0.2, and a 100k-row serving window, where 0.01 is already a real
   2 x k table is G ≈ 8·n_eff·ln 2·JS with n_eff = n·m/(n + m) (JS in bits; second-order
   expansion of both), and under no change G ~ chi2(k - 1). The threshold is
   ``chi2.ppf(1 - alpha_f, k - 1) / (8·n_eff·ln 2)``; the p-value ``chi2.sf(G, k - 1)``.
-  The counts are the values the histograms were built from, not the rows: above
-  ``SAMPLE_ROWS`` rows a histogram is a sample's, scaled (:mod:`.statistics`), so each side's
-  count is its histogram's total times ``min(1, SAMPLE_ROWS / num_examples)``.
+  Each side's count is its histogram's *effective* count (:func:`histogram_size`): its total
+  while the histogram is exact (at most ``EXACT_VALUES`` values, :mod:`.statistics`); above,
+  the buckets are a KLL sketch's estimates, each share off by the sketch's error on top of the
+  data's own noise, so the count is ``1 / (1 / total + 1 / SKETCH_ROWS)``, where
+  :data:`SKETCH_ROWS` is the size of the uniform sample whose bucket share (at one half) has
+  the sketch's documented 99% error: ``0.25 * (z_0.995 / eps)**2`` with eps the sketch's
+  double-sided normalized rank error (``get_normalized_rank_error(KLL_K, True)``, 0.0036 at
+  k = 1,024: 132,463 rows). That bound is DataSketches' 99th percentile of the *largest*
+  error over all buckets; measured, a bucket's error is about 2.5 times smaller (standard
+  deviation 0.0005 against the bound's 0.0014: bench/bench_statistics.py), so the count is a
+  conservative one (thresholds a little higher than the truth needs, never lower).
 - **L-infinity** (categorical features, on the value frequencies): each value's frequency
   difference is a two-proportion z test, Bonferroni over the k values and the features:
   threshold ``z_{1 - alpha_f / (2k)}·sqrt(p(1 - p)·(1/n + 1/m))``, with p the pooled value
@@ -51,9 +59,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from datasketches import kll_doubles_sketch
 from scipy import stats
 
-from mlrail.validation.accumulators import SAMPLE_ROWS
+from mlrail.validation.accumulators import EXACT_VALUES, KLL_K
 from mlrail.validation.drift import Aligned
 
 __all__ = [
@@ -62,6 +71,7 @@ __all__ = [
     "FIXED",
     "JS_FLOOR",
     "L_INFTY_FLOOR",
+    "SKETCH_ROWS",
     "Z",
     "Critical",
     "histogram_size",
@@ -78,6 +88,14 @@ ALPHA = 0.05
 # of a category's frequency.
 JS_FLOOR = 0.005
 L_INFTY_FLOOR = 0.02
+
+#: the uniform sample size whose error in a bucket's share (at one half, 99%) is the KLL
+#: sketch's bound on it: what a sketched histogram's buckets are worth as a count
+SKETCH_ROWS = round(
+    0.25
+    * (float(stats.norm.isf(0.005)) / kll_doubles_sketch.get_normalized_rank_error(KLL_K, True))
+    ** 2
+)
 
 #: the tests, as reported per comparison
 CHI2 = "chi2"  # the G-test of the aligned counts (Jensen–Shannon)
@@ -105,15 +123,20 @@ class Critical:
 
 
 def histogram_size(total: float, num_examples: int) -> float:
-    """The number of values a histogram of ``total`` (scaled) counts was built from.
+    """The effective number of values behind a histogram of ``total`` counts.
 
-    Above ``SAMPLE_ROWS`` rows the statistics build the histograms from a sample of that many
-    rows and scale the counts up (:mod:`.statistics`): the sample's size is what the noise
-    depends on.
+    A histogram of a column with at most ``EXACT_VALUES`` values (so any histogram of a
+    dataset of at most that many rows) counts every value: ``total``. Above, its buckets are
+    a KLL sketch's estimates (:mod:`.statistics`), each share off by the sketch's error as well
+    as the data's own noise: ``1 / (1 / total + 1 / SKETCH_ROWS)`` (the module doc).
+
+    Args:
+        total: The histogram's total count (its values, ±inf included).
+        num_examples: The dataset's rows.
     """
-    if num_examples > SAMPLE_ROWS:
-        return total * SAMPLE_ROWS / num_examples
-    return total
+    if min(total, num_examples) <= EXACT_VALUES:
+        return total
+    return total * SKETCH_ROWS / (total + SKETCH_ROWS)
 
 
 def _effective(n: float, m: float) -> float:

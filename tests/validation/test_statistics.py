@@ -9,11 +9,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from datasketches import kll_doubles_sketch
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
 from mlrail.errors import DataError
 from mlrail.validation.statistics import (
-    SAMPLE_ROWS,
+    EXACT_VALUES,
+    KLL_K,
     compute_statistics,
     statistics_from_batches,
 )
@@ -50,7 +52,7 @@ def test_small_data_figures_are_exact(tmp_path: Path) -> None:
     assert n.mean == pytest.approx(present.mean(), rel=1e-13)
     assert n.std_dev == pytest.approx(present.std(), rel=1e-12)
     assert n.median == np.median(present)
-    # at most SAMPLE_ROWS rows: buckets from every value, not a sample
+    # at most EXACT_VALUES values: buckets from every value, not a sketch
     std = _hist(f["x"], _STANDARD)
     edges = np.linspace(present.min(), present.max(), 11)
     assert [b.sample_count for b in std.buckets] == list(np.histogram(present, edges)[0])
@@ -72,8 +74,15 @@ def test_moments_merged_across_batches_keep_their_precision() -> None:
     assert f.num_stats.std_dev == pytest.approx(x.std(), rel=1e-6)  # naive: 0.0
 
 
-def test_large_data_is_sampled_the_same_whatever_the_batches() -> None:
-    rows = 3 * SAMPLE_ROWS
+def _rank(sorted_values: np.ndarray, value: float) -> tuple[float, float]:
+    """The normalized ranks a value may stand for: below it, and up to it."""
+    n = len(sorted_values)
+    lo = np.searchsorted(sorted_values, value, side="left") / n
+    return lo, np.searchsorted(sorted_values, value, side="right") / n
+
+
+def test_large_data_is_sketched_within_the_bound_whatever_the_batches() -> None:
+    rows = 3 * EXACT_VALUES
     rng = np.random.default_rng(2)
     x = rng.exponential(3.0, rows)
     table = pa.table(
@@ -86,33 +95,37 @@ def test_large_data_is_sampled_the_same_whatever_the_batches() -> None:
     runs = [
         statistics_from_batches("d", table),
         statistics_from_batches("d", _batches(table, 4_099)),
-        # a stream of unknown length is sampled as it comes, with the same result
         statistics_from_batches("d", iter(_batches(table, 4_099))),
         statistics_from_batches("d", (b for b in _batches(table, 100_000))),
-        statistics_from_batches("d", _batches(table, SAMPLE_ROWS)),
+        statistics_from_batches("d", _batches(table, EXACT_VALUES)),
         statistics_from_batches("d", [table.slice(0, 10), table.slice(10, rows - 11), table[-1:]]),
     ]
+    rank_error = kll_doubles_sketch.get_normalized_rank_error(KLL_K, False)
+    share_error = kll_doubles_sketch.get_normalized_rank_error(KLL_K, True)
     first = _features(runs[0])
-    present = table["x"].drop_null().to_numpy()
-    for run in runs[1:]:
+    for run in runs:
         other = _features(run)
         for name in ("x", "k"):
             a, b = first[name].num_stats, other[name].num_stats
-            # the sample-based figures are identical; the exact ones equal to rounding
-            assert list(a.histograms) == list(b.histograms) and a.median == b.median
+            # exact figures equal (to rounding); the sketch's within its bound of the truth
             assert (a.min, a.max, a.num_zeros) == (b.min, b.max, b.num_zeros)
+            assert a.common_stats == b.common_stats
             assert a.mean == pytest.approx(b.mean, rel=1e-14)
             assert a.std_dev == pytest.approx(b.std_dev, rel=1e-12)
+            present = np.sort(table[name].drop_null().to_numpy().astype(np.float64))
+            lo, hi = _rank(present, b.median)
+            assert lo - rank_error <= 0.5 <= hi + rank_error
+            std = _hist(other[name], _STANDARD)
+            assert sum(h.sample_count for h in std.buckets) == pytest.approx(len(present))
+            assert (std.buckets[0].low_value, std.buckets[-1].high_value) == (a.min, a.max)
+            edges = [h.low_value for h in std.buckets] + [std.buckets[-1].high_value]
+            exact = np.histogram(present, edges)[0]
+            got = np.array([h.sample_count for h in std.buckets])
+            assert np.abs(got - exact).max() <= share_error * len(present)
         assert other["s"].string_stats == first["s"].string_stats
-    std = _hist(first["x"], _STANDARD)
-    # counts scaled to the exact count; the range is the exact one; the sample is close
-    assert sum(b.sample_count for b in std.buckets) == pytest.approx(len(present))
-    assert (std.buckets[0].low_value, std.buckets[-1].high_value) == (x.min(), x.max())
-    exact = np.histogram(present, np.linspace(present.min(), present.max(), 11))[0]
-    got = np.array([b.sample_count for b in std.buckets])
-    assert np.abs(got - exact).max() < 0.01 * len(present)
-    assert first["x"].num_stats.median == pytest.approx(np.median(present), rel=0.02)
-    assert first["x"].num_stats.median != np.median(present)  # a sample, not every row
+    # above EXACT_VALUES values the median is the sketch's, not the exact one
+    present = table["x"].drop_null().to_numpy()
+    assert first["x"].num_stats.median != np.median(present)
 
 
 def test_string_counts_are_exact_across_many_merges() -> None:

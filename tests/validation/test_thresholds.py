@@ -9,16 +9,18 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
+from datasketches import kll_doubles_sketch
 from scipy import stats
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
 from mlrail.components.ingest.core import ingest
 from mlrail.validation import thresholds
+from mlrail.validation.accumulators import KLL_K
 from mlrail.validation.comparisons import compare, compare_all
 from mlrail.validation.drift import Aligned, align, jensen_shannon_aligned
 from mlrail.validation.findings import Comparison
 from mlrail.validation.schema import infer_schema
-from mlrail.validation.statistics import SAMPLE_ROWS, compute_statistics, statistics_from_batches
+from mlrail.validation.statistics import EXACT_VALUES, compute_statistics, statistics_from_batches
 
 log2 = math.log2
 
@@ -98,10 +100,18 @@ def test_l_infinity_critical_is_a_bonferroni_two_proportion_z() -> None:
     assert one.threshold == thresholds.L_INFTY_FLOOR and one.p_value == 1.0
 
 
-def test_a_sampled_histogram_counts_its_sample_not_the_rows() -> None:
+def test_a_sketched_histogram_counts_the_sketch_s_error_as_well_as_the_rows() -> None:
+    # exact up to EXACT_VALUES values: every value counts
     assert thresholds.histogram_size(500, 1000) == 500
-    rows = 4 * SAMPLE_ROWS
-    assert thresholds.histogram_size(rows / 2, rows) == SAMPLE_ROWS / 2
+    assert thresholds.histogram_size(EXACT_VALUES, 4 * EXACT_VALUES) == EXACT_VALUES
+    # above: the data's own noise and the sketch's, as variances, 1/n + 1/SKETCH_ROWS
+    rows = 4 * EXACT_VALUES
+    sketch = thresholds.SKETCH_ROWS
+    assert thresholds.histogram_size(rows / 2, rows) == pytest.approx(1 / (2 / rows + 1 / sketch))
+    assert thresholds.histogram_size(1e12, 10**12) == pytest.approx(sketch, rel=1e-6)
+    # the sketch's documented bucket error, as a sample's 99% error at a share of one half
+    eps = kll_doubles_sketch.get_normalized_rank_error(KLL_K, True)
+    assert stats.norm.isf(0.005) * math.sqrt(0.25 / sketch) == pytest.approx(eps, rel=1e-4)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -201,7 +211,9 @@ def test_at_100k_rows_a_scale_of_1_5_and_12_5_percent_moved_are_flagged() -> Non
     assert (bill.test, island.test) == ("chi2", "z")
     assert 0.06 < bill.value < 0.1  # the issue's 0.089 on its sample; TFDV's JS
     assert bill.value - bill.allowance > thresholds.JS_FLOOR  # the certain part is a change
-    assert bill.sizes == (SAMPLE_ROWS, SAMPLE_ROWS)  # the histograms' sample, not the rows
+    # the histograms' effective counts: the rows' noise and the sketch's error
+    sized = thresholds.histogram_size(100_000, 100_000)
+    assert bill.sizes == (pytest.approx(sized), pytest.approx(sized)) and sized < 60_000
     assert island.value == pytest.approx(0.125, abs=0.005) and island.threshold < 0.03
     # the unshifted rounded columns measure well above the floor from the alignment alone
     assert got["body_mass_g"].value > 0.01 and not got["body_mass_g"].exceeded
