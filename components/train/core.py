@@ -181,6 +181,41 @@ def _user_train(
     return model, None
 
 
+def _train_dataset(
+    split: Any,
+    spec: ModelSpec,
+    *,
+    rows: int,
+    batch_size: int,
+    seed: int,
+    class_weights: np.ndarray | None,
+    strategy: Any,
+) -> Any:
+    """The shuffled train split: one dataset, or under ``strategy`` a shard per worker."""
+    from mlrail.components.train import data
+
+    if strategy is None:
+        return data.dataset(
+            split, spec, rows=rows, batch_size=batch_size, seed=seed, shuffle=True,
+            class_weights=class_weights,
+        )  # fmt: skip
+    replicas = int(strategy.num_replicas_in_sync)
+    if batch_size % replicas:
+        raise ValueError(
+            f"hyperparameter batch_size={batch_size}: must divide by the strategy's "
+            f"{replicas} replicas (it is the global batch)"
+        )
+
+    def per_worker(ctx: Any) -> Any:
+        return data.dataset(
+            split, spec, rows=rows, batch_size=ctx.get_per_replica_batch_size(batch_size),
+            seed=seed, shuffle=True, class_weights=class_weights,
+            shard=(ctx.input_pipeline_id, ctx.num_input_pipelines),
+        )  # fmt: skip
+
+    return strategy.distribute_datasets_from_function(per_worker)
+
+
 def train(
     examples_dir: str | Path,
     schema_dir: str | Path,
@@ -194,6 +229,7 @@ def train(
     module_file_sha256: str = "",
     curves_file: str | Path | None = None,
     tensorboard_dir: str | Path | None = None,
+    strategy: Any = None,
 ) -> TrainResult:
     """Train on the ``train`` split, validate on ``eval``; write the outputs (module doc).
 
@@ -211,6 +247,15 @@ def train(
             them runs; empty: not pinned.
         curves_file: Where the HTML training curves go (none when ``None``).
         tensorboard_dir: Where TensorBoard logs go (none when ``None``).
+        strategy: A ``tf.distribute.Strategy`` (e.g. ``MultiWorkerMirroredStrategy``) to
+            build, compile and fit the model under; ``None``: the default (one device). The
+            train split is then read through ``strategy.distribute_datasets_from_function``:
+            each worker streams its own shard of it (:func:`.data.dataset`'s ``shard``) in
+            per-replica batches of ``batch_size / replicas`` rows (``batch_size`` stays the
+            global batch, so it must divide by the number of replicas); the eval split is
+            left to the strategy to distribute. Every worker calls :func:`train` with the
+            same arguments except ``model_dir`` and the output files, which each worker needs
+            for itself (a chief's are the ones to keep).
 
     Raises:
         DataError: the data cannot be trained on (named file, column).
@@ -275,20 +320,22 @@ def train(
     seed = int(hp["seed"])
     with _deterministic(seed):
         full_spec = spec
-        if module is None:
-            model = default.default_model(schema, stats, dict(hp))
-        else:
-            model, spec = _user_model(module, module_file, schema, stats, spec, hp)
-        if not model.compiled:
-            _compile(model, spec, hp)
+        # variables made under the strategy's scope are the ones it mirrors and all-reduces
+        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+            if module is None:
+                model = default.default_model(schema, stats, dict(hp))
+            else:
+                model, spec = _user_model(module, module_file, schema, stats, spec, hp)
+            if not model.compiled:
+                _compile(model, spec, hp)
         problems = data.check_columns(train_split, spec)
         if eval_split is not None:
             problems += data.check_columns(eval_split, spec)
         if problems:
             raise DataError("; ".join(problems))
-        train_ds = data.dataset(
+        train_ds = _train_dataset(
             train_split, spec, rows=labels.labelled, batch_size=int(hp["batch_size"]),
-            seed=seed, shuffle=True, class_weights=weights,
+            seed=seed, class_weights=weights, strategy=strategy,
         )  # fmt: skip
         eval_ds = (
             data.dataset(

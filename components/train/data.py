@@ -230,6 +230,18 @@ def _tensor(a: np.ndarray) -> Any:
     return tf.constant(a.astype(str) if a.dtype == object else a)
 
 
+def _check_shard(shard: tuple[int, int] | None) -> tuple[int, int] | None:
+    """``shard`` as ``(index, count)``, or ``None`` when there is one worker; a bad one fails."""
+    if shard is None:
+        return None
+    index, count = shard
+    if not (isinstance(index, int) and isinstance(count, int) and 0 <= index < count):
+        raise ValueError(
+            f"shard {shard!r}: expected (worker index, worker count), 0 <= index < count"
+        )
+    return None if count == 1 else (index, count)
+
+
 def dataset(
     split: Split,
     spec: ModelSpec,
@@ -242,6 +254,7 @@ def dataset(
     read_rows: int = READ_ROWS,
     shuffle_rows: int | None = None,
     cache_rows: int | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> Any:
     """A ``tf.data.Dataset`` of ``(features, labels, weights)`` batches of ``batch_size`` rows.
 
@@ -256,9 +269,25 @@ def dataset(
     ``rows`` is the number of labelled rows (:func:`summarize_labels`): the dataset declares
     its length from it, as Keras needs to end an epoch without a warning, and a pass that
     yields another number of batches fails.
+
+    ``shard`` = ``(index, count)`` makes this worker ``index`` of ``count`` data-parallel
+    workers (``None`` or a count of 1: the whole split). A streamed split gives the worker the
+    row groups whose position in :meth:`~mlrail.artifacts.examples.Split.chunks` (the split's
+    fixed list) modulo ``count`` is ``index``; a split held in memory, its labelled rows whose
+    position modulo ``count`` is ``index``. The workers thus read disjoint parts that together
+    cover the split. Every worker yields the same number of batches per epoch,
+    ``ceil(rows / (count * batch_size))`` (``rows`` is still the whole split's), as the
+    all-reduce of synchronous training needs: its part is repeated (reshuffled) when it runs
+    short and cut when it runs long, so with uneven row groups a worker may see a few of its
+    rows twice, or not at all, in one epoch. ``batch_size`` is then the per-worker batch.
+
+    Raises:
+        DataError: no labelled rows (in this worker's part, with ``shard``).
+        ValueError: a ``shard`` that is not ``(index, count)`` with ``0 <= index < count``.
     """
     import tensorflow as tf
 
+    shard = _check_shard(shard)
     label_dtype = tf.int64 if spec.task in CLASSIFICATION else tf.float32
     dtypes = {"float32": tf.float32, "datetime": tf.float64, "string": tf.string}
     signature = (
@@ -268,37 +297,68 @@ def dataset(
     )
     shuffle_rows = SHUFFLE_ROWS if shuffle_rows is None else shuffle_rows
     cache_rows = CACHE_ROWS if cache_rows is None else cache_rows
+    where = split.path if shard is None else f"{split.path} (shard {shard[0]} of {shard[1]})"
     if split.rows <= cache_rows:
         # small data: read once (still in record batches) and kept as tensors, which is what
         # from_tensor_slices is fastest at (about 14 ms per penguins epoch against 22 streamed)
         parts = list(batches(split, spec, class_weights=class_weights, read_rows=read_rows))
-        if not parts:
-            raise DataError(f"{split.path}: no labelled rows")
+        keep = slice(None) if shard is None else slice(shard[0], None, shard[1])
+        arrays = (
+            {k: np.concatenate([b.features[k] for b in parts])[keep] for k in signature[0]}
+            if parts
+            else {},
+            np.concatenate([b.labels for b in parts])[keep] if parts else np.zeros(0),
+            np.concatenate([b.weights for b in parts])[keep] if parts else np.zeros(0),
+        )
+        if not len(arrays[1]):
+            raise DataError(f"{where}: no labelled rows")
         ds = tf.data.Dataset.from_tensor_slices(
-            (
-                {k: _tensor(np.concatenate([b.features[k] for b in parts])) for k in signature[0]},
-                np.concatenate([b.labels for b in parts]),
-                np.concatenate([b.weights for b in parts]),
-            )
+            ({k: _tensor(v) for k, v in arrays[0].items()}, arrays[1], arrays[2])
         )
         if shuffle:
-            ds = ds.shuffle(rows, seed=seed, reshuffle_each_iteration=True)
-        return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+            ds = ds.shuffle(len(arrays[1]), seed=seed, reshuffle_each_iteration=True)
+        return _batched(ds, rows, batch_size, shard)
 
     rng = np.random.default_rng(seed)
+    chunks = split.chunks()
+    if shard is not None:
+        chunks = chunks[shard[0] :: shard[1]]
+        if not chunks:
+            raise DataError(
+                f"{where}: no row group for this worker ({len(split.chunks())} row groups)"
+            )
 
     def generate() -> Iterator[tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]]:
         # a new chunk order at every pass: what reshuffle_each_iteration does for the buffer
-        order = split.chunks()
-        if shuffle:
-            order = [order[i] for i in rng.permutation(len(order))]
+        order = [chunks[i] for i in rng.permutation(len(chunks))] if shuffle else chunks
+        empty = True
         for b in batches(
             split, spec, class_weights=class_weights, read_rows=read_rows, order=order
         ):
+            empty = False
             yield b.features, b.labels, b.weights
+        if empty and shard is not None:  # else repeat() would spin forever
+            raise DataError(f"{where}: no labelled rows")
 
     ds = tf.data.Dataset.from_generator(generate, output_signature=signature).unbatch()
     if shuffle:
         ds = ds.shuffle(max(1, min(rows, shuffle_rows)), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size).apply(tf.data.experimental.assert_cardinality(-(-rows // batch_size)))
+    return _batched(ds, rows, batch_size, shard)
+
+
+def _batched(ds: Any, rows: int, batch_size: int, shard: tuple[int, int] | None) -> Any:
+    """``ds`` (rows) in batches: ``ceil(rows / batch_size)`` of them, or with ``shard`` the
+    same number on every worker (see :func:`dataset`)."""
+    import tensorflow as tf
+
+    if shard is None:
+        steps = -(-rows // batch_size)
+        ds = ds.batch(batch_size).apply(tf.data.experimental.assert_cardinality(steps))
+    else:
+        steps = max(1, -(-rows // (shard[1] * batch_size)))
+        ds = ds.repeat().batch(batch_size).take(steps)
+        # the worker streams its own part: tf.distribute must not shard it again
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+        ds = ds.with_options(options)
     return ds.prefetch(tf.data.AUTOTUNE)

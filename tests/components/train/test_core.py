@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -512,3 +513,81 @@ def test_decimal_dictionary_and_large_string_columns_train_and_label(tmp_path: P
             "colour": "string",
             "text": "string",
         }
+
+
+def test_a_strategy_builds_compiles_and_fits_the_model(tmp_path: Path) -> None:
+    import tensorflow as tf
+
+    p = splits(tmp_path, _mixed_small(300, 0), _mixed_small(100, 1))
+    # a module reports what train hands it: the strategy in scope, the model's, the dataset's
+    module = tmp_path / "probe.py"
+    module.write_text(
+        textwrap.dedent(
+            f"""
+            import json
+            import tensorflow as tf
+            from mlrail.components.train.model import default_model
+            seen = {{}}
+
+            def build_model(schema, statistics, hparams):
+                seen["in_scope"] = type(tf.distribute.get_strategy()).__name__
+                return default_model(schema, statistics, hparams)
+
+            def train(model, train_dataset, eval_dataset, hparams, callbacks):
+                seen["model"] = type(model.distribute_strategy).__name__
+                seen["variable"] = type(model.trainable_variables[0].value).__name__
+                seen["dataset"] = isinstance(train_dataset, tf.distribute.DistributedDataset)
+                model.fit(train_dataset, validation_data=eval_dataset, epochs=2,
+                          callbacks=callbacks, verbose=0, shuffle=False)
+                with open({str(tmp_path / "seen.json")!r}, "w") as f:
+                    json.dump(seen, f)
+            """
+        )
+    )
+    hp = {"epochs": 2, "seed": 3, "early_stopping_patience": 0}
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+    result = train(
+        p["examples"], p["schema"], p["statistics"], p["model"], label="y", hparams=hp,
+        module_file=str(module), strategy=strategy,
+    )  # fmt: skip
+    seen = json.loads((tmp_path / "seen.json").read_text())
+    assert seen == {
+        "in_scope": "MirroredStrategy",
+        "model": "MirroredStrategy",
+        "variable": "MirroredVariable",
+        "dataset": True,
+    }
+    assert len(result.history["val_loss"]) == 2
+    # the default model and loop under a strategy learn as they do without one
+    plain = train(
+        p["examples"], p["schema"], p["statistics"], tmp_path / "a", label="y",
+        hparams={**hp, "epochs": 4},
+    )  # fmt: skip
+    mirrored = train(
+        p["examples"], p["schema"], p["statistics"], tmp_path / "b", label="y",
+        hparams={**hp, "epochs": 4}, strategy=strategy,
+    )  # fmt: skip
+    # not equal: Keras draws one batch more from a distributed dataset to build the model,
+    # which moves the reshuffled order of every epoch by one
+    first, last = mirrored.history["val_loss"][0], mirrored.history["val_loss"][-1]
+    assert last < 0.5 * first and last < 1.5 * plain.history["val_loss"][-1]
+
+
+def test_the_strategy_needs_a_batch_that_divides_over_its_replicas(tmp_path: Path) -> None:
+    import tensorflow as tf
+
+    class TwoReplicas(tf.distribute.Strategy):  # only what the check reads
+        def __init__(self) -> None:
+            self._s = tf.distribute.get_strategy()
+
+        num_replicas_in_sync = 2
+
+        def scope(self):  # type: ignore[no-untyped-def]
+            return self._s.scope()
+
+    p = splits(tmp_path, _mixed_small(60, 0), _mixed_small(20, 1))
+    with pytest.raises(ValueError, match=r"batch_size=33: must divide by the strategy's 2"):
+        train(
+            p["examples"], p["schema"], p["statistics"], p["model"], label="y",
+            hparams={"epochs": 1, "batch_size": 33}, strategy=TwoReplicas(),
+        )  # fmt: skip

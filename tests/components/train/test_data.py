@@ -116,3 +116,58 @@ def test_a_corrupt_part_is_named(tmp_path: Path) -> None:
     split.files[1].write_bytes(b"PAR1 not really")
     with pytest.raises(DataError, match=r"part-00001.parquet: cannot read Parquet"):
         open_split(split.path)
+
+
+def _epoch(ds) -> tuple[list[int], list[float]]:  # type: ignore[no-untyped-def]
+    sizes, xs = [], []
+    for f, y, _ in ds:
+        sizes.append(len(y))
+        xs.extend(float(v) for v in f["x"].numpy()[:, 0])
+    return sizes, xs
+
+
+@pytest.mark.parametrize("cache_rows", [0, 10_000])
+def test_shards_are_disjoint_and_cover_the_split(tmp_path: Path, cache_rows: int) -> None:
+    # 2 files x 5 row groups of 50 rows (45 labelled): 5 row groups, 225 rows per worker
+    split = _split(tmp_path, files=2)
+    rows = data.summarize_labels(split, "y", 20).labelled
+    seen = []
+    for index in (0, 1):
+        ds = data.dataset(
+            split, SPEC, rows=rows, batch_size=25, seed=3, shuffle=True, read_rows=32,
+            shuffle_rows=100, cache_rows=cache_rows, shard=(index, 2),
+        )  # fmt: skip
+        sizes, xs = _epoch(ds)
+        assert sizes == [25] * 9  # ceil(450 / (2 * 25)) batches on each worker
+        assert len(set(xs)) == len(xs) == 225
+        seen.append(set(xs))
+    assert not seen[0] & seen[1]
+    assert sorted(seen[0] | seen[1]) == [float(v) for v in range(500) if v % 10]
+    if cache_rows == 0:  # streamed: whole row groups, every other one in the split's list
+        assert {int(x) // 50 for x in seen[0]} == {0, 2, 4, 6, 8}
+
+
+@pytest.mark.parametrize("cache_rows", [0, 10_000])
+def test_uneven_shards_give_every_worker_the_same_steps(tmp_path: Path, cache_rows: int) -> None:
+    split = _split(tmp_path, files=3)  # 15 row groups: 8 for worker 0, 7 for worker 1
+    rows = data.summarize_labels(split, "y", 20).labelled
+    own = {0: {float(v) for v in range(750) if v % 10 and (v // 50) % 2 == 0}}
+    for index in (0, 1):
+        ds = data.dataset(
+            split, SPEC, rows=rows, batch_size=32, seed=3, shuffle=True, read_rows=32,
+            shuffle_rows=100, cache_rows=cache_rows, shard=(index, 2),
+        )  # fmt: skip
+        for _ in range(2):  # every epoch, not only the first
+            sizes, xs = _epoch(ds)
+            assert sizes == [32] * 11  # ceil(675 / 64): cut or repeated to the same count
+            if cache_rows == 0 and index == 0:
+                assert set(xs) <= own[0]
+
+
+def test_a_bad_shard_is_refused(tmp_path: Path) -> None:
+    split = _split(tmp_path, files=1)  # 5 row groups
+    kw = {"rows": 225, "batch_size": 8, "seed": 1, "shuffle": True, "cache_rows": 0}
+    with pytest.raises(ValueError, match=r"shard \(2, 2\): expected \(worker index"):
+        data.dataset(split, SPEC, shard=(2, 2), **kw)  # type: ignore[arg-type]
+    with pytest.raises(DataError, match=r"shard 6 of 7\): no row group for this worker"):
+        data.dataset(split, SPEC, shard=(6, 7), **kw)  # type: ignore[arg-type]
