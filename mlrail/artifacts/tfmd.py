@@ -341,7 +341,10 @@ def read_partials(source: str | Path) -> dict[str, bytes]:
             the file, when it cannot be read.
     """
     text = str(source)
-    if _type_of(text) != pafs.FileType.Directory:
+    found = _type_of(text)
+    if found == pafs.FileType.NotFound:
+        raise DataError(f"{text}: no such file or folder")
+    if found != pafs.FileType.Directory:
         raise DataError(f"{text}: not a statistics artifact folder")
     out: dict[str, bytes] = {}
     for split, file in _files(text, PARTIAL_FILE, "an ExampleStatistics artifact", None).items():

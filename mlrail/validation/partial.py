@@ -145,8 +145,9 @@ class PartialStatistics:
             kind, arrow_type = mine.kind, mine.arrow_type
             if not mine.meet(theirs.kind, theirs.arrow_type):
                 raise DataError(
-                    f"{other.source}: column {theirs.name!r} is {theirs.arrow_type} there but "
-                    f"{arrow_type} ({kind}) in {self.source}: the parts cannot be merged"
+                    f"{other.source}: column {theirs.name!r} is {theirs.kind} "
+                    f"({theirs.arrow_type}) there but {kind} ({arrow_type}) in {self.source}: "
+                    "the parts cannot be merged"
                 )
             mine.present += theirs.present
             if theirs.numbers is not None:

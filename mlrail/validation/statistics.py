@@ -13,8 +13,8 @@ distinct strings and a fixed-size sketch per numeric column, never by the number
   exact while a column has at most ``EXACT_VALUES`` (65,536) finite values: every value is kept.
   Above that, every value goes through a KLL quantile sketch (Apache DataSketches'
   ``kll_doubles_sketch``, the family TFDV uses) with k = ``KLL_K`` (1,024). Its normalized rank
-  error is 0.0028 for a quantile (the median, the deciles: the value reported has a true rank
-  within ±0.0028 of the one asked) and 0.0036 for a histogram bucket's share of the values
+  error is 0.0027 for a quantile (the median, the deciles: the value reported has a true rank
+  within ±0.0027 of the one asked) and 0.0035 for a histogram bucket's share of the values
   (``get_normalized_rank_error(1024, False/True)``), each the 99th percentile of the largest
   error over all queries of a sketch (DataSketches' empirical fit). The 65,536-row sample it
   replaced was off by up to 0.0050 at the median (its worst rank) and 0.0064 over all ranks at
