@@ -29,6 +29,7 @@ from mlrail.pipelines._keys import (
     mount_signing_key,
     mount_verify_key,
 )
+from mlrail.pipelines._shards import shard_data
 
 __all__ = ["DESCRIPTION", "pipeline_function", "training"]
 
@@ -48,8 +49,19 @@ _RESOURCES = {
 _GPU = "nvidia.com/gpu"
 
 
-def pipeline_function(gpus: int = 0) -> Callable[..., None]:
-    """The training pipeline's function, with ``gpus`` GPUs (``nvidia.com/gpu``) for train."""
+def pipeline_function(
+    gpus: int = 0, *, sharded: bool = False, parallelism: int = 0
+) -> Callable[..., None]:
+    """The training pipeline's function.
+
+    Args:
+        gpus: GPUs (``nvidia.com/gpu``) for train.
+        sharded: Read the source in shards side by side (plan, then ingest and statistics per
+            shard, then merge: :mod:`mlrail.pipelines._shards`) instead of one ingest; validate
+            then takes the merged statistics.
+        parallelism: With ``sharded``: most shards read at once (0: no limit).
+    """
+    name = "training-sharded" if sharded else "training"
 
     def training(
         source: str = "bundled:penguins",
@@ -216,42 +228,61 @@ def pipeline_function(gpus: int = 0) -> Callable[..., None]:
         provenance = {
             "requested_by": requested_by,
             "reason": reason,
-            "pipeline_name": "training",
+            "pipeline_name": name,
             "pipeline_version": pipeline_version,
             "run_id": dsl.PIPELINE_JOB_ID_PLACEHOLDER,
             "run_name": dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
             "kfp_ui_url": kfp_ui_url,
             "image": COMPONENT_IMAGE,
         }
-        notify_task = notifier("training", model_name, events_sink)
+        notify_task = notifier(name, model_name, events_sink)
         with dsl.ExitHandler(notify_task, name="run"):
-            # Retries are for a flaky object store; KFP cannot tell them from bad data, which
-            # fails every time, so they stay short: at most 10 + 20 s lost on a file that will
-            # never parse.
-            ingest_task = cluster_settings(
-                ingest(
+            if sharded:
+                merge_task = shard_data(
                     source=source,
                     eval_ratio=eval_ratio,
                     test_ratio=test_ratio,
                     key_column=key_column,
                     span_date=span_date,
                     span_window=span_window,
-                    scheduled_time=dsl.PIPELINE_JOB_SCHEDULE_TIME_UTC_PLACEHOLDER,
-                ),
-                **_RESOURCES["ingest"],
-                object_store_secret=object_store_secret,
-            ).set_retry(num_retries=2, backoff_duration="10s", backoff_factor=2.0)
+                    object_store_secret=object_store_secret,
+                    parallelism=parallelism,
+                    ingest_resources=_RESOURCES["ingest"],
+                )
+                examples = merge_task.outputs["examples"]
+                # the shards' statistics, merged: validate reads no row again
+                computed = {"precomputed_statistics": merge_task.outputs["statistics"]}
+            else:
+                # Retries are for a flaky object store; KFP cannot tell them from bad data,
+                # which fails every time, so they stay short: at most 10 + 20 s lost on a file
+                # that will never parse.
+                ingest_task = cluster_settings(
+                    ingest(
+                        source=source,
+                        eval_ratio=eval_ratio,
+                        test_ratio=test_ratio,
+                        key_column=key_column,
+                        span_date=span_date,
+                        span_window=span_window,
+                        scheduled_time=dsl.PIPELINE_JOB_SCHEDULE_TIME_UTC_PLACEHOLDER,
+                    ),
+                    **_RESOURCES["ingest"],
+                    object_store_secret=object_store_secret,
+                ).set_retry(num_retries=2, backoff_duration="10s", backoff_factor=2.0)
+                examples = ingest_task.outputs["examples"]
+                computed = {}
             validate_task = cluster_settings(
                 validate(
-                    examples=ingest_task.outputs["examples"],
+                    examples=examples,
                     curated_schema=curated_schema,
                     baseline_statistics=baseline_statistics,
                     min_examples=min_examples,
                     events_sink=events_sink,
                     model_name=model_name,
-                    pipeline="training",
+                    pipeline=name,
                     run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
                     run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+                    **computed,
                 ),
                 **_RESOURCES["validate"],
                 object_store_secret=object_store_secret,
@@ -259,7 +290,7 @@ def pipeline_function(gpus: int = 0) -> Callable[..., None]:
             with dsl.If(validate_task.outputs["Output"] == True, name="data-ok"):  # noqa: E712 (KFP condition)
                 train_task = cluster_settings(
                     train(
-                        examples=ingest_task.outputs["examples"],
+                        examples=examples,
                         schema=validate_task.outputs["schema"],
                         statistics=validate_task.outputs["statistics"],
                         label=label,
@@ -282,7 +313,7 @@ def pipeline_function(gpus: int = 0) -> Callable[..., None]:
                 export_task = cluster_settings(
                     export_onnx(
                         model=train_task.outputs["model"],
-                        examples=ingest_task.outputs["examples"],
+                        examples=examples,
                         model_name=model_name,
                         tolerance=parity_tolerance,
                         opset=opset,
@@ -301,7 +332,7 @@ def pipeline_function(gpus: int = 0) -> Callable[..., None]:
                 evaluate_task = cluster_settings(
                     evaluate(
                         onnx_model=export_task.outputs["onnx_model"],
-                        examples=ingest_task.outputs["examples"],
+                        examples=examples,
                         thresholds=thresholds,
                         baseline_model=baseline_model,
                         slices=slices,
@@ -311,7 +342,7 @@ def pipeline_function(gpus: int = 0) -> Callable[..., None]:
                         registry_uri=registry_uri,
                         model_name=model_name,
                         events_sink=events_sink,
-                        pipeline_name="training",
+                        pipeline_name=name,
                         run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
                         run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
                     ),
@@ -325,7 +356,7 @@ def pipeline_function(gpus: int = 0) -> Callable[..., None]:
                     register_task = cluster_settings(
                         register(
                             onnx_model=export_task.outputs["onnx_model"],
-                            examples=ingest_task.outputs["examples"],
+                            examples=examples,
                             schema=validate_task.outputs["schema"],
                             statistics=validate_task.outputs["statistics"],
                             metrics=evaluate_task.outputs["metrics"],
@@ -346,7 +377,7 @@ def pipeline_function(gpus: int = 0) -> Callable[..., None]:
                         deploy(
                             onnx_model=export_task.outputs["onnx_model"],
                             registered_model=register_task.outputs["registered_model"],
-                            examples=ingest_task.outputs["examples"],
+                            examples=examples,
                             statistics=validate_task.outputs["statistics"],
                             schema=validate_task.outputs["schema"],
                             anomalies=validate_task.outputs["anomalies"],

@@ -1,5 +1,7 @@
 """The validate component: a thin KFP adapter over :mod:`mlrail.components.validate.core`."""
 
+from typing import Optional
+
 from kfp import dsl
 from kfp.dsl import HTML, Artifact, Dataset, Input, Markdown, Output
 
@@ -22,6 +24,7 @@ def validate(
     pipeline: str = "",
     run_id: str = "",
     run_name: str = "",
+    precomputed_statistics: Optional[Input[Artifact]] = None,  # noqa: UP045
 ) -> bool:
     """Computes statistics, infers the schema (or uses a curated one), finds anomalies and drift.
 
@@ -41,6 +44,9 @@ def validate(
         pipeline: The pipeline's name (the events' source).
         run_id: The run's id, e.g. dsl.PIPELINE_JOB_ID_PLACEHOLDER (the events' source).
         run_name: The run's name, e.g. dsl.PIPELINE_JOB_NAME_PLACEHOLDER.
+        precomputed_statistics: Statistics of these examples with their mergeable states
+            (merge's, in the sharded pipeline), read instead of a pass over every row; absent:
+            computed here.
 
     Returns:
         statistics: TFX's ExampleStatistics layout: ``Split-<split>/FeatureStats.pb`` per split
@@ -78,6 +84,9 @@ def validate(
             "statistics": statistics.uri,
             "report": report.uri,
         },
+        precomputed_statistics=(
+            precomputed_statistics.path if precomputed_statistics is not None else ""
+        ),
     )
     statistics.metadata.update({f"num_examples_{s}": n for s, n in result.num_examples().items()})
     # TFX's ExampleStatistics/ExampleAnomalies property: the splits, as a JSON list in a string

@@ -64,6 +64,7 @@ import pyarrow as pa
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 
 from mlrail import events
+from mlrail.artifacts.examples import open_split, split_names
 from mlrail.artifacts.tfmd import (
     load_schema,
     load_statistics,
@@ -80,6 +81,7 @@ from mlrail.redact import redact
 from mlrail.validation.anomalies import find_anomalies, to_proto, to_protos
 from mlrail.validation.comparisons import compare_all
 from mlrail.validation.findings import Anomaly, Comparison
+from mlrail.validation.merge import read_partial_statistics
 from mlrail.validation.partial import PartialStatistics
 from mlrail.validation.schema import MAX_STRING_DOMAIN_SIZE, infer_schema
 from mlrail.validation.statistics import (
@@ -233,6 +235,7 @@ def validate(
     run_name: str = "",
     event_links: Mapping[str, str] | None = None,
     event_retry: events.Retry | None = None,
+    precomputed_statistics: str | Path = "",
 ) -> ValidationReport:
     """Compute statistics, infer (or load) the schema, find anomalies, skew and drift; write all;
     send ``data.anomalies_found`` and ``data.drift_detected`` when found (:mod:`.lifecycle`).
@@ -261,6 +264,9 @@ def validate(
         event_links: Names to URIs of the evidence for the events' ``links``; None: the
             anomalies and statistics folders and the report page as given here.
         event_retry: Delivery bounds (default :class:`mlrail.events.Retry`).
+        precomputed_statistics: A statistics artifact of these examples with its mergeable
+            states (merge's, in the sharded pipeline), read instead of a pass over every row;
+            its splits and rows must be the examples' (their Parquet footers). Empty: computed.
 
     Returns:
         The report; ``report.ok`` is the gate; ``report.deliveries`` says what became of the
@@ -271,7 +277,10 @@ def validate(
             cannot be read. Nothing is written then.
     """
     try:
-        partials = compute_partials(examples_dir)
+        if precomputed_statistics:
+            partials = _precomputed(precomputed_statistics, examples_dir)
+        else:
+            partials = compute_partials(examples_dir)
         stats = summaries(partials.values())
         schema = load_schema(curated_schema) if curated_schema else infer_schema(stats)
         report = _check(
@@ -312,6 +321,19 @@ def validate(
         retry=event_retry,
     )
     return report
+
+
+def _precomputed(statistics: str | Path, examples_dir: str | Path) -> dict[str, PartialStatistics]:
+    """The mergeable states of ``statistics``, refused unless they describe the examples."""
+    partials = read_partial_statistics(statistics)
+    rows = {s: open_split(Path(examples_dir) / s).rows for s in split_names(examples_dir)}
+    have = {s: p.rows for s, p in partials.items()}
+    if have != rows:
+        raise DataError(
+            f"{statistics}: the statistics of other examples: rows per split {have}, "
+            f"the examples' {rows}"
+        )
+    return partials
 
 
 def validate_tables(

@@ -1,5 +1,8 @@
 """``mlrail run``: the training pipeline on this machine, through ``kfp.local``.
 
+``--shards`` runs the sharded variant (:mod:`mlrail.pipelines.training_sharded`): the data's
+files are read side by side, at most ``--parallelism`` at once, and merged.
+
 The terminal shows each step as it starts and its progress as it happens (rows read, each
 epoch's loss and metrics, the parity rows checked: :mod:`mlrail.local.progress`), a line as
 each step ends, then the summary; ``--quiet`` prints the summary alone. ``--summary-json``
@@ -32,7 +35,11 @@ from mlrail.cli.provenance import add_provenance_args, requested_by
 from mlrail.errors import MlrailError
 from mlrail.redact import redact
 
-__all__ = ["add_run", "cmd_run"]
+__all__ = ["LOCAL_PARALLELISM", "add_run", "cmd_run"]
+
+#: Shards read at once by ``mlrail run --shards`` unless ``--parallelism`` says: kfp.local
+#: runs at most two tasks of a loop at once, and the machines it runs on have two cores or more.
+LOCAL_PARALLELISM = 2
 
 
 def add_run(sub: Subcommands) -> None:
@@ -66,6 +73,21 @@ def add_run(sub: Subcommands) -> None:
         help="share of rows held out for evaluation, between 0 and 1 (default: 0.2)",
     )
     p.add_argument("--key-column", default="", help="column whose hash decides the split")
+    p.add_argument(
+        "--shards",
+        action="store_true",
+        help="read --data in shards side by side, one per file of the folder or glob, then "
+        "merge them (the training_sharded pipeline: plan, ingest and statistics per shard, "
+        "merge)",
+    )
+    p.add_argument(
+        "--parallelism",
+        type=integer(1),
+        default=None,
+        metavar="N",
+        help="with --shards: most shards read at once, 1 or more (default: 2; kfp.local runs "
+        "at most 2 tasks at once whatever the limit)",
+    )
     p.add_argument(
         "--events-sink",
         type=_events_sink,
@@ -209,6 +231,8 @@ def cmd_run(a: argparse.Namespace) -> int:
         write_summary_json,
     )
 
+    if a.parallelism is not None and not a.shards:
+        raise MlrailError("--parallelism is for --shards: how many shards to read at once")
     if a.data is None:
         data, label = "bundled:penguins", a.label or "species"
     elif a.label is None:
@@ -271,12 +295,24 @@ def cmd_run(a: argparse.Namespace) -> int:
     if a.no_baseline:
         # "" would mean the registry's champion
         arguments["baseline_model"] = "none"
+    pipeline, what = None, "training pipeline"
+    if a.shards:
+        from mlrail.pipelines.training_sharded import sharded_pipeline
+
+        parallelism = a.parallelism or LOCAL_PARALLELISM
+        pipeline = sharded_pipeline(parallelism)
+        what = f"sharded training pipeline ({parallelism} shard(s) at once)"
     if not a.quiet:
         print(
-            redact(f"mlrail run: training pipeline on {data} (label {label!r}) through kfp.local"),
+            redact(f"mlrail run: {what} on {data} (label {label!r}) through kfp.local"),
             flush=True,
         )
-    run = run_training(workdir=a.workdir, arguments=arguments, echo=None if a.quiet else sys.stdout)
+    run = run_training(
+        workdir=a.workdir,
+        arguments=arguments,
+        echo=None if a.quiet else sys.stdout,
+        pipeline=pipeline,
+    )
     print(format_summary(run))
     if a.summary_json:
         write_summary_json(run, a.summary_json)

@@ -4,7 +4,10 @@ The runner learns a pipeline's steps from its compiled IR (the pipeline spec), n
 of its own: each executor-backed task of the DAG, nested ``dsl.If`` sub-DAGs included, in
 dependency order. A step is named by the component function its executor runs (``export_onnx``)
 and is found on disk in kfp.local's task folder, named by the task's component reference without
-its ``comp-`` prefix (``export-onnx``; kfp.local's ``get_local_task_resource_name``).
+its ``comp-`` prefix (``export-onnx``; kfp.local's ``get_local_task_resource_name``). A step
+inside a ``dsl.ParallelFor`` runs once per item, each time in the folder of its iteration:
+``<loop task>-iteration-<i>/<task folder>`` (``for-loop-2-iteration-0/ingest``), and its
+:attr:`Step.loop` names the loop's task.
 """
 
 from __future__ import annotations
@@ -27,11 +30,20 @@ class Step:
 
     Attributes:
         name: The component function its executor runs (``export_onnx``).
-        task: Its task folder in kfp.local's run folder (``export-onnx``).
+        task: Its task folder in kfp.local's run folder (``export-onnx``), or in each of its
+            loop's iteration folders.
+        loop: The ``dsl.ParallelFor`` task it runs in (``for-loop-2``); "" for none.
     """
 
     name: str
     task: str
+    loop: str = ""
+
+    def folder(self, iteration: int | None = None) -> str:
+        """Its task folder relative to the run folder (in a loop: of that iteration's run)."""
+        if not self.loop:
+            return self.task
+        return f"{self.loop}-iteration-{iteration}/{self.task}"
 
 
 def compile_ir(pipeline: Any) -> dict[str, Any]:
@@ -90,21 +102,24 @@ def steps_of(spec: dict[str, Any]) -> list[Step]:
     """The executor-backed tasks of a pipeline spec, sub-DAGs flattened, in dependency order."""
     components, executors = spec["components"], spec["deploymentSpec"]["executors"]
 
-    def walk(dag: dict[str, Any]) -> list[Step]:
+    def walk(dag: dict[str, Any], loop: str) -> list[Step]:
         tasks = dag.get("tasks", {})
         steps: list[Step] = []
         for name in _in_order(tasks):
             ref = tasks[name]["componentRef"]["name"]
             component = components[ref]
             if "dag" in component:  # a dsl.If/ExitHandler sub-DAG: its tasks run after its deps
-                steps += walk(component["dag"])
+                looped = {"parameterIterator", "artifactIterator"} & set(tasks[name])
+                if looped and loop:
+                    raise MlrailError(f"{name}: a dsl.ParallelFor inside another, not run here")
+                steps += walk(component["dag"], name if looped else loop)
             else:
                 folder = ref.removeprefix(_COMPONENT_PREFIX)
                 executor = executors.get(component.get("executorLabel", ""), {})
-                steps.append(Step(_function(executor, name.replace("-", "_")), folder))
+                steps.append(Step(_function(executor, name.replace("-", "_")), folder, loop))
         return steps
 
-    return walk(spec["root"]["dag"])
+    return walk(spec["root"]["dag"], "")
 
 
 # Each task's shell script, for kfp.local's SubprocessRunner. kfp.local replaces the text

@@ -30,7 +30,8 @@ PROGRESS_LOGGER = "mlrail.progress"
 STARTED = "started"
 
 # one line, as kfp.local prints it (indented by 4 spaces) or as a container's log holds it
-_LINE = re.compile(r"^\s*\[mlrail:([A-Za-z0-9_.-]+)\] (.*?)\s*$")
+# (a shard's run of a step is named with its iteration: ingest[2])
+_LINE = re.compile(r"^\s*\[mlrail:([A-Za-z0-9_.-]+(?:\[\d+\])?)\] (.*?)\s*$")
 
 
 def format_line(step: str, message: str) -> str:

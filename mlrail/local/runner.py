@@ -1,4 +1,5 @@
-"""The local run itself: run the training pipeline through ``kfp.local``, no cluster.
+"""The local run itself: run the training pipeline (or its sharded variant) through ``kfp.local``,
+no cluster.
 
 Tasks run as subprocesses of this Python (``SubprocessRunner(use_venv=False)``: the installed
 mlrail is the component image's library, and nothing is pip-installed at run time). Everything
@@ -11,8 +12,9 @@ compiled pipeline (:mod:`mlrail.local.ir`), each step's status, time and error f
 outputs (:mod:`mlrail.local.summary`).
 
 The working folder (``--workdir``) may be shared by runs at the same time. Each run has its own
-id (``<UTC time>-<random>``), its own log (``logs/training-<id>.log``, created exclusively), its
-own run folder (``pipeline_root/training-<id>-<kfp's time stamp>/``, the only one the summary
+id (``<UTC time>-<random>``), its own log (``logs/<pipeline>-<id>.log``, e.g.
+``logs/training-<id>.log``, created exclusively), its own run folder
+(``pipeline_root/<pipeline>-<id>-<kfp's time stamp>/``, the only one the summary
 reads) and its own temporary folder (``tmp/.run.pid<PID>-*.tmp``: kfp.local's workspace and
 each task's program folder, removed when the run ends). Each run, as it starts, removes what
 killed runs left behind (:func:`mlrail.io.sweep_stale`: only temporaries whose process is gone).
@@ -24,7 +26,6 @@ import contextlib
 import datetime as dt
 import io
 import logging
-import math
 import os
 import re
 import secrets
@@ -49,13 +50,10 @@ __all__ = [
     "LocalRun",
     "StepResult",
     "check_columns",
-    "format_summary",
     "model_name_for",
     "new_run_id",
     "pipeline_steps",
     "run_training",
-    "summary_record",
-    "write_summary_json",
 ]
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -74,6 +72,10 @@ class StepResult:
         task: Its task folder in the run folder (``export-onnx``).
         error: Its recorded error, one line ("" if none).
         artifacts: Its output artifacts' local paths, by output name.
+        loop: The ``dsl.ParallelFor`` task it runs in ("" for none): it then runs once per
+            shard, each run in ``shards``, and its status, time and error are theirs together
+            (FAILURE if one failed; the sum of their times; the first failure's error).
+        shards: Each run of a step in a loop, by iteration (``ingest[0]``, ...).
     """
 
     name: str
@@ -84,6 +86,12 @@ class StepResult:
     task: str = ""
     error: str = ""
     artifacts: dict[str, Path] = field(default_factory=dict)
+    loop: str = ""
+    shards: list[StepResult] = field(default_factory=list)
+
+    def folder(self, iteration: int | None = None) -> str:
+        """Its task folder in the run folder (in a loop: of iteration ``iteration``)."""
+        return Step(self.name, self.task, self.loop).folder(iteration)
 
 
 @dataclass
@@ -163,25 +171,50 @@ class _Progress(logging.Filter):
         if run_dir is None:
             return
         for step in self.steps:
-            record = read_record(run_dir / step.task)
-            if record is None or self.shown.get(step.name) == record.attempts:
-                continue
-            if not (record.ended or final):
-                continue
-            step.attempts, step.seconds = record.attempts, record.seconds
-            if record.ended:
-                step.status, step.error = record.status, record.error
-            else:  # started and never ended: killed hard (the kernel, a timeout, a user)
-                step.status = "FAILURE"
-                step.error = "killed: the step's record has its start and no end"
-            self.shown[step.name] = record.attempts
-            if self.echo:
-                retry = f" (attempt {step.attempts})" if step.attempts > 1 else ""
-                print(
-                    f"  {step.name:<12} {step.status:<8} {_seconds(step.seconds)}{retry}",
-                    file=self.echo,
-                    flush=True,
-                )
+            if step.loop:
+                self._poll_loop(run_dir, step, final)
+            else:
+                self._poll_step(run_dir, step, final)
+
+    def _poll_step(self, run_dir: Path, step: StepResult, final: bool) -> None:
+        record = read_record(run_dir / step.task)
+        if record is None or self.shown.get(step.name) == record.attempts:
+            return
+        if not (record.ended or final):
+            return
+        step.attempts, step.seconds = record.attempts, record.seconds
+        if record.ended:
+            step.status, step.error = record.status, record.error
+        else:  # started and never ended: killed hard (the kernel, a timeout, a user)
+            step.status = "FAILURE"
+            step.error = "killed: the step's record has its start and no end"
+        self.shown[step.name] = record.attempts
+        if self.echo:
+            retry = f" (attempt {step.attempts})" if step.attempts > 1 else ""
+            print(
+                f"  {step.name:<12} {step.status:<8} {_seconds(step.seconds)}{retry}",
+                file=self.echo,
+                flush=True,
+            )
+
+    def _poll_loop(self, run_dir: Path, step: StepResult, final: bool) -> None:
+        """Each shard's run of a step in a loop gets its line as it ends (``ingest[2]``); the
+        step is their sum."""
+        runs = run_dir.glob(f"{step.loop}-iteration-*")
+        found = (p.name.rpartition("-iteration-")[2] for p in runs)
+        for i in sorted(int(n) for n in found if n.isdigit()):
+            while len(step.shards) <= i:
+                n = len(step.shards)
+                step.shards.append(StepResult(f"{step.name}[{n}]", task=step.folder(n)))
+            self._poll_step(run_dir, step.shards[i], final)
+        ran = [s for s in step.shards if s.status != "NOT RUN"]
+        if not ran:
+            return
+        failed = [s for s in ran if s.status == "FAILURE"]
+        step.status = "FAILURE" if failed else "SUCCESS"
+        step.error = f"{failed[0].name}: {failed[0].error}" if failed else ""
+        step.seconds = sum(s.seconds or 0.0 for s in ran)
+        step.attempts = max(s.attempts for s in ran)
 
     def filter(self, record: logging.LogRecord) -> bool:
         self.poll()
@@ -319,8 +352,9 @@ def run_training(
     echo: IO[str] | None = None,
     runner: Any = None,
     run_id: str | None = None,
+    pipeline: Any = None,
 ) -> LocalRun:
-    """Run the ``training`` pipeline through kfp.local.
+    """Run the ``training`` pipeline (or another with its parameters) through kfp.local.
 
     Args:
         workdir: Holds ``pipeline_root/`` (every artifact), ``models/`` (the local model
@@ -338,6 +372,9 @@ def run_training(
         runner: A kfp.local runner; default ``SubprocessRunner(use_venv=False)`` (this Python).
             A ``DockerRunner`` runs each step in the component image instead.
         run_id: The run's id (default: :func:`new_run_id`); names its log and run folder.
+        pipeline: The pipeline (a ``@dsl.pipeline`` taking the training pipeline's parameters,
+            e.g. :func:`mlrail.pipelines.training_sharded.sharded_pipeline`); default
+            :data:`mlrail.pipelines.training.training`. Its name names the log and run folder.
 
     Raises:
         MlrailError: the working folder cannot be written (naming it); nothing ran.
@@ -345,8 +382,12 @@ def run_training(
     from kfp import local
 
     from mlrail.io import sweep_stale
-    from mlrail.pipelines.training import training
 
+    if pipeline is None:
+        from mlrail.pipelines.training import training as pipeline
+
+    spec, version = compile_versioned(pipeline)
+    name = spec["pipelineInfo"]["name"]
     run_id = run_id or new_run_id()
     root = Path(workdir).expanduser().resolve()
     models = Path(arguments.get("model_repository") or root / "models").expanduser().resolve()
@@ -365,7 +406,7 @@ def run_training(
         args[key] = str(Path(value).expanduser().resolve())  # tasks run in the work folder
     try:
         (root / "logs").mkdir(parents=True, exist_ok=True)
-        log_file = root / "logs" / f"training-{run_id}.log"
+        log_file = root / "logs" / f"{name}-{run_id}.log"
         # exclusive: a run never writes into another run's log
         log_stream = open(log_file, "x", encoding="utf-8")  # closed by the with below
     except OSError as e:
@@ -381,10 +422,9 @@ def run_training(
         # the registry of a local run is a SQLite file beside its models (no server)
         args["registry_uri"] = embedded_uri(root)
         _create_embedded_registry(args["registry_uri"], root / "registry")
-    spec, version = compile_versioned(training)
     args.setdefault("pipeline_version", version)
-    steps = [StepResult(step.name, task=step.task) for step in steps_of(spec)]
-    pipeline_name = f"training-{run_id}"
+    steps = [StepResult(step.name, task=step.task, loop=step.loop) for step in steps_of(spec)]
+    pipeline_name = f"{name}-{run_id}"
     progress = _Progress(steps, pipeline_root, pipeline_name, echo)
     root_logger = logging.getLogger()
     status, error = "SUCCESS", ""
@@ -440,94 +480,27 @@ def run_training(
         run.error = failed[-1] if failed else f"no step recorded a failure ({error})"
     if run.run_dir is not None:
         for s in steps:
+            if s.loop:
+                s.summary = _shards_summary(s)
+                for shard in s.shards:
+                    shard.summary = summarise(s.name, run.run_dir / shard.task, {})
+                    shard.artifacts = read_outputs(run.run_dir / shard.task).paths
+                continue
             s.summary = summarise(s.name, run.run_dir / s.task, run.figures)
             s.artifacts = read_outputs(run.run_dir / s.task).paths
     run.onnx_model = run.figures.pop("onnx_model", None)
     return run
 
 
-def format_summary(run: LocalRun, *, serve_hint: bool = True) -> str:
-    """The summary printed by ``mlrail run``."""
-    lines = ["", f"  {'step':<12} {'status':<8} {'time':>8}   figures"]
-    for s in run.steps:
-        t = f"{s.seconds:6.1f} s" if s.seconds is not None else "       -"
-        lines.append(f"  {s.name:<12} {s.status:<8} {t}   {s.summary}".rstrip())
-    lines.append("")
-    if run.status == "SUCCESS":
-        lines.append(f"ONNX model:  {run.onnx_model}")
-        if number := run.figures.get("release_number"):
-            name = run.figures["deployment"]["model_name"]
-            lines.append(f"Release:     #{number} of {name} (mlrail releases show {name})")
-        if serve_hint:
-            lines.append(f"Serve it:    mlrail serve --model-repository {run.model_repository}")
-    elif run.status == "STOPPED":
-        skipped = next(s.name for s in run.steps if s.status == "SKIPPED")
-        why = "the data has anomalies" if skipped == "train" else "the model was not blessed"
-        lines.append(f"Stopped before {skipped}: {why} (the pipeline's gate).")
-        if run.onnx_model is not None:  # exported and measured, not deployed
-            lines.append(f"Not deployed: {run.onnx_model}")
-    else:
-        failed = [s.name for s in run.steps if s.status == "FAILURE"]
-        lines.append(f"FAILED at {', '.join(failed) or 'start'}: {run.error}")
-    lines.append(f"Full log:    {run.log_file}")
-    return redact("\n".join(lines))
-
-
-def _plain(value: Any) -> Any:
-    """``value`` as JSON can hold it: paths as strings, a non-finite number as null; strings
-    with credentials masked."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, str):
-        return redact(value)
-    return value
-
-
-def summary_record(run: LocalRun) -> dict[str, Any]:
-    """The facts of :func:`format_summary` as data (``mlrail run --summary-json``).
-
-    ``{"run_id", "status", "ok", "error", "seconds", "steps": [{"name", "status", "seconds",
-    "attempts", "summary", "error", "artifacts": {output: path}}], "figures": {"rows",
-    "anomalies", "metrics", "blessed", "parity_max_abs_diff", "variants", "deployment",
-    "registered_model", "release_number"} (those the steps reported), "onnx_model",
-    "model_repository", "run_dir", "log_file"}``; credentials in URIs masked.
-    """
-    record = {
-        "run_id": run.run_id,
-        "status": run.status,
-        "ok": run.ok,
-        "error": redact(run.error),
-        "seconds": run.seconds,
-        "steps": [
-            {
-                "name": s.name,
-                "status": s.status,
-                "seconds": s.seconds,
-                "attempts": s.attempts,
-                "summary": redact(s.summary),
-                "error": redact(s.error),
-                "artifacts": s.artifacts,
-            }
-            for s in run.steps
-        ],
-        "figures": run.figures,
-        "onnx_model": run.onnx_model,
-        "model_repository": run.model_repository,
-        "run_dir": run.run_dir,
-        "log_file": run.log_file,
-    }
-    plain: dict[str, Any] = _plain(record)
-    return plain
-
-
-def write_summary_json(run: LocalRun, path: str | Path) -> None:
-    """Write :func:`summary_record` to ``path`` atomically (a reader never sees half a file)."""
-    from mlrail.io import atomic_write_json
-
-    atomic_write_json(Path(path).expanduser(), summary_record(run))
+def _shards_summary(step: StepResult) -> str:
+    """A step in a loop, in a few words: its runs and the slowest (the summary's time is their
+    sum)."""
+    ran = [s for s in step.shards if s.seconds is not None]
+    if not step.shards:
+        return ""
+    text = f"{len(step.shards)} shard(s)"
+    if ran:
+        slowest = max(ran, key=lambda s: s.seconds or 0.0)
+        text += f", slowest {slowest.name} {slowest.seconds:.1f} s"
+    failed = [s.name for s in step.shards if s.status == "FAILURE"]
+    return text + (f"; failed: {', '.join(failed)}" if failed else "")

@@ -150,7 +150,8 @@ def read_record(folder: str | Path) -> StepRecord | None:
 
 
 def first_failure(run_dir: str | Path, *, exclude: str = "") -> tuple[str, StepRecord] | None:
-    """The step of a run that failed first, by its task folder's name, and its record.
+    """The step of a run that failed first, by its task folder's name (relative to the run
+    folder: ``for-loop-2-iteration-1/ingest`` for a shard's step), and its record.
 
     Args:
         run_dir: The run's folder in the pipeline root (kfp.local's ``<name>-<time stamp>``),
@@ -163,13 +164,20 @@ def first_failure(run_dir: str | Path, *, exclude: str = "") -> tuple[str, StepR
     """
     failed = []
     folder = Path(run_dir)
-    for task in sorted(folder.iterdir()) if folder.is_dir() else ():
+    tasks = sorted(folder.iterdir()) if folder.is_dir() else []
+    # a step in a dsl.ParallelFor runs in its iteration's folder: <loop>-iteration-<i>/<task>
+    for loop in [t for t in tasks if "-iteration-" in t.name and t.is_dir()]:
+        try:
+            tasks += sorted(loop.iterdir())
+        except OSError:
+            continue
+    for task in tasks:
         try:
             record = read_record(task) if task.name != exclude and task.is_dir() else None
         except (OSError, ValueError):
             continue
         if record is not None and record.status == "FAILURE":
-            failed.append((record.ended_at, task.name, record))
+            failed.append((record.ended_at, task.relative_to(folder).as_posix(), record))
     if not failed:
         return None
     _, name, record = min(failed, key=lambda f: (f[0], f[1]))
@@ -216,7 +224,10 @@ def main() -> None:
     sys.argv = [module, *args]
     _tell_failure(folder)
     # the step's progress lines (mlrail.local.progress), named as the summary names the step
-    report_to_stdout(_function(args) or folder.name)
+    # (a shard's run of a step in a dsl.ParallelFor: ingest[2], in its iteration's folder)
+    name = _function(args) or folder.name
+    loop, _, iteration = folder.parent.name.rpartition("-iteration-")
+    report_to_stdout(f"{name}[{iteration}]" if loop and iteration.isdigit() else name)
     with recording(folder):
         runpy.run_module(module, run_name="__main__", alter_sys=True)
     # The step's outputs and record are written: end here. An interpreter that imported

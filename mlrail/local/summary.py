@@ -25,13 +25,15 @@ _MORE = "\n" + " " * 33
 
 @dataclass
 class Outputs:
-    """What one step's executor wrote: each output artifact's metadata and local path."""
+    """What one step's executor wrote: each output artifact's metadata and local path, and its
+    output parameters (a return value is ``Output``)."""
 
     metadata: dict[str, dict[str, Any]] = field(default_factory=dict)
     paths: dict[str, Path] = field(default_factory=dict)
+    parameters: dict[str, Any] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.metadata)
+        return bool(self.metadata or self.parameters)
 
 
 def _read(path: Path) -> Any:
@@ -44,7 +46,7 @@ def _read(path: Path) -> Any:
 def read_outputs(task_dir: Path) -> Outputs:
     """The outputs a step recorded in ``task_dir/executor_output.json`` (empty if none)."""
     out = _read(task_dir / "executor_output.json") or {}
-    outputs = Outputs()
+    outputs = Outputs(parameters=dict(out.get("parameterValues", {})))
     for name, listed in out.get("artifacts", {}).items():
         (artifact, *_) = listed.get("artifacts") or [{}]
         outputs.metadata[name] = dict(artifact.get("metadata", {}))
@@ -59,6 +61,21 @@ def _ingest(out: Outputs, figures: dict[str, Any]) -> str:
     rows = {k.removeprefix("rows_"): v for k, v in examples.items() if k.startswith("rows_")}
     figures["rows"] = rows
     return "rows: " + ", ".join(f"{k} {int(v)}" for k, v in rows.items())
+
+
+def _plan(out: Outputs, figures: dict[str, Any]) -> str:
+    shards = out.parameters.get("Output")
+    if not isinstance(shards, list):
+        return ""
+    total = sum(int(s.get("bytes", 0)) for s in shards if isinstance(s, dict))
+    return f"{len(shards)} shard(s), {total:,} bytes"
+
+
+def _merge(out: Outputs, figures: dict[str, Any]) -> str:
+    examples = out.metadata.get("examples", {})
+    if "num_shards" not in examples:
+        return ""
+    return f"{int(examples['num_shards'])} shard(s); " + _ingest(out, figures)
 
 
 def _validate(out: Outputs, figures: dict[str, Any]) -> str:
@@ -151,7 +168,9 @@ def _notify(out: Outputs, figures: dict[str, Any]) -> str:
 
 #: Each known component's headline, by the component function's name (a step's name).
 _SUMMARIES: dict[str, Callable[[Outputs, dict[str, Any]], str]] = {
+    "plan": _plan,
     "ingest": _ingest,
+    "merge": _merge,
     "validate": _validate,
     "train": _train,
     "evaluate": _evaluate,
