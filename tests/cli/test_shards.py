@@ -1,0 +1,70 @@
+"""``mlrail run --shards``: the sharded pipeline on a folder of files, and its usage errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mlrail.cli import main
+from tests.components.merge.shards import penguin_shards
+
+
+def _usage(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    try:
+        code = main(argv)
+    except SystemExit as e:  # argparse's own usage errors
+        code = e.code if isinstance(e.code, int) else 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err  # one line
+    return code, err.strip()
+
+
+def test_parallelism_without_shards_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, err = _usage(["run", "--parallelism", "2", "--workdir", str(tmp_path / "w")], capsys)
+    assert code == 2 and err.endswith(
+        "--parallelism is for --shards: how many shards to read at once"
+    )
+    code, err = _usage(["run", "--shards", "--parallelism", "0"], capsys)
+    assert code == 2 and "argument --parallelism: must be 1 or more, got 0" in err
+    assert not (tmp_path / "w").exists()  # nothing ran
+
+
+@pytest.mark.parametrize(
+    "make, expected",
+    [
+        (lambda d: d.mkdir() or d, "a folder with no data files"),
+        (lambda d: d / "*.csv", "matches no file"),
+    ],
+)
+def test_a_source_with_no_shard_is_refused_before_any_step(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], make: object, expected: str
+) -> None:
+    source = make(tmp_path / "data")  # type: ignore[operator]
+    argv = ["run", "--data", str(source), "--label", "y", "--shards"]
+    code, err = _usage([*argv, "--workdir", str(tmp_path / "w")], capsys)
+    assert code == 2 and expected in err and str(tmp_path / "data") in err
+    assert not (tmp_path / "w" / "pipeline_root").exists()
+
+
+def test_a_folder_of_files_runs_in_shards(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    penguin_shards(tmp_path / "data", 3)
+    summary = tmp_path / "summary.json"
+    argv = ["run", "--data", str(tmp_path / "data"), "--label", "species", "--shards"]
+    argv += ["--parallelism", "3", "--epochs", "5", "--model-name", "penguins"]
+    code = main([*argv, "--workdir", str(tmp_path / "w"), "--summary-json", str(summary)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert out.startswith("mlrail run: sharded training pipeline (3 shard(s) at once) on ")
+    assert "  ingest[2]    SUCCESS" in out and "  merge        SUCCESS" in out
+    record = json.loads(summary.read_text())
+    steps = {s["name"]: s for s in record["steps"]}
+    assert [s["status"] for s in steps["ingest"]["shards"]] == ["SUCCESS"] * 3
+    assert sum(record["figures"]["rows"].values()) == 344
+    assert record["ok"] is True
+    assert (tmp_path / "w" / "models" / "penguins" / "1" / "model.onnx").is_file()
