@@ -56,6 +56,8 @@ _EXAMPLE_VALUES = {
     "label": '"species"',
     "logs": '"s3://mlpipeline/payload-logs"',
     "model_name": '"penguins"',
+    # merge's: what the plan step outputs, one object per shard
+    "shards": '[{"source": "s3://my-bucket/data/0.csv", "name": "s3://my-bucket/data/0.csv"}]',
 }
 # KFP's parameter types as a Python user writes them.
 _PYTHON_TYPES = {
@@ -149,7 +151,17 @@ def _example(name: str, spec: structures.ComponentSpec) -> str:
     for key, i in inputs.items():
         if i.optional or str(i.type) == _FINAL_STATUS:
             continue
-        if _is_artifact(i):
+        if _is_artifact(i) and i.is_artifact_list:
+            # a fan-in (merge's): the artifacts of a dsl.ParallelFor, gathered by dsl.Collected
+            kind = _type(i).split(".", 1)[1]
+            imports.append(
+                "    with dsl.ParallelFor(\n"
+                f'        ["s3://my-bucket/{key}/0", "s3://my-bucket/{key}/1"]\n'
+                "    ) as uri:\n"
+                f"        {key} = dsl.importer(artifact_uri=uri, artifact_class=dsl.{kind})\n"
+            )
+            arguments.append(f"{key}=dsl.Collected({key}.output)")
+        elif _is_artifact(i):
             kind = _type(i).split(".", 1)[1]
             imports.append(
                 f"    {key} = dsl.importer(\n"
