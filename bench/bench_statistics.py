@@ -23,6 +23,8 @@ Figures, each job in a fresh child process (its own timing after imports; peak R
   state written), rows/s and the state's size;
 - accuracy: the median, the 10% and the 90% decile of ``z``: exact (numpy), the sample's
   (deterministic) and the sketch's (varies by run: median and range over the runs);
+- ``error``: the sketch's own error on ``z`` over 50 shuffles: each decile's rank error and each
+  STANDARD bucket's share error, standard deviation and largest, against the stated bounds;
 - ``merge``: the table cut into N shards (N of ``--merge``), each shard's artifact written (not
   timed); then ``merge_statistics`` over the N folders (read, decode, merge, summarise, write)
   and the in-memory merge of the N decoded states alone, median of 3; per shard = time / N.
@@ -125,6 +127,8 @@ def job(name: str, arg: str, data: Path) -> dict[str, Any]:
         out["rows"] = stats.datasets[0].num_examples
     elif name == "merge":
         out.update(_merge(int(arg), data))
+    elif name == "error":
+        out.update(_error(int(arg), data))
     else:
         raise SystemExit(f"unknown job {name!r}")
     return out
@@ -167,6 +171,44 @@ def _merge(n: int, data: Path) -> dict[str, Any]:
         "decode": statistics.median(decode),
         "merge_only": statistics.median(alone),
         "state_kb": sum(len(b) for b in blobs) / n / 1024,
+    }
+
+
+def _error(sketches: int, data: Path) -> dict[str, Any]:
+    """The sketch's errors on ``z`` over ``sketches`` shuffles: each decile's normalized rank
+    error and each STANDARD bucket's share error (standard deviation and largest)."""
+    import numpy as np
+    import pyarrow.parquet as pq
+    from datasketches import kll_doubles_sketch
+
+    from mlrail.validation.accumulators import KLL_K
+
+    z = pq.read_table(data / "train" / "part-00000.parquet", columns=["z"])["z"].to_numpy()
+    zs = np.sort(z)
+    ranks = np.linspace(0.1, 0.9, 9)
+    edges = np.linspace(zs[0], zs[-1], 11)[1:-1]
+    exact = np.diff(np.concatenate([[0], np.searchsorted(zs, edges), [len(z)]])) / len(z)
+    rank_err, share_err = [], []
+    rng = np.random.default_rng(3)
+    for _ in range(sketches):
+        sketch = kll_doubles_sketch(KLL_K)
+        shuffled = rng.permutation(z)
+        for i in range(0, len(z), 131_072):
+            sketch.update(shuffled[i : i + 131_072])
+        got = np.array(sketch.get_quantiles(list(ranks), inclusive=True))
+        lo = np.searchsorted(zs, got, "left") / len(z)
+        hi = np.searchsorted(zs, got, "right") / len(z)
+        rank_err.append(np.where(lo > ranks, lo - ranks, np.where(hi < ranks, ranks - hi, 0.0)))
+        share_err.append(np.array(sketch.get_pmf(list(edges))) - exact)
+    r, e = np.array(rank_err), np.array(share_err)
+    return {
+        "rank_sd": float(r.std(axis=0).max()),
+        "rank_max": float(np.abs(r).max()),
+        "share_sd": float(e.std(axis=0).max()),
+        "share_max": float(np.abs(e).max()),
+        "rank_bound": kll_doubles_sketch.get_normalized_rank_error(KLL_K, False),
+        "share_bound": kll_doubles_sketch.get_normalized_rank_error(KLL_K, True),
+        "sketches": sketches,
     }
 
 
@@ -237,6 +279,7 @@ def main() -> int:
         for rows, folder in ((args.shard_rows, shard), (args.rows, full))
     }
     merges = {int(n): run_child("merge", n, full) for n in args.merge.split(",")}
+    error = run_child("error", "50", full)
 
     z = np.sort(pq.read_table(_part(args.data_dir, args.rows), columns=["z"])["z"].to_numpy())
     exact = {k: float(np.quantile(z, q)) for k, q in (("median", 0.5), ("q10", 0.1), ("q90", 0.9))}
@@ -245,6 +288,13 @@ def main() -> int:
         f"(the 65,536-row sample); {args.runs} runs; {os.cpu_count()} CPUs; median (min-max)"
     )
     _report(args, runs, shards, merges, exact, z)
+    print(
+        f"\nthe sketch's error on z over {error['sketches']} shuffles (k as shipped): rank error "
+        f"of a decile sd {error['rank_sd']:.5f}, largest {error['rank_max']:.5f} (bound "
+        f"{error['rank_bound']:.5f}); a STANDARD bucket's share sd {error['share_sd']:.5f}, "
+        f"largest {error['share_max']:.5f} (bound {error['share_bound']:.5f}, as a 99% normal "
+        f"error: sd {error['share_bound'] / 2.5758:.5f})"
+    )
     return 0
 
 

@@ -216,14 +216,17 @@ class PartialStatistics:
                 f"{source}: partial statistics format {version.decode(errors='replace')}; "
                 f"this mlrail reads format {FORMAT_VERSION}"
             )
-        if not table.schema.equals(_SCHEMA.with_metadata(table.schema.metadata)):
-            raise DataError(f"{source}: partial statistics with other fields than format 1's")
+        if not table.schema.equals(_SCHEMA):  # the fields, not the metadata
+            raise DataError(
+                f"{source}: partial statistics with other fields than format {FORMAT_VERSION}'s"
+            )
         try:
             state = cls(meta[b"dataset"].decode(), source)
             state.rows = int(meta[b"rows"])
             for row in _rows(table):
                 state._load(row)
-        except (KeyError, ValueError, RuntimeError, AssertionError) as e:
+        except (KeyError, ValueError, IndexError, RuntimeError) as e:
+            # IndexError, RuntimeError: what the sketch's deserializer raises on bad bytes
             raise DataError(f"{source}: inconsistent partial statistics: {e}") from e
         return state
 

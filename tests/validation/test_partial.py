@@ -252,6 +252,13 @@ def test_bytes_of_another_version_or_inconsistent_ones_are_named() -> None:
         PartialStatistics.from_bytes(_rewritten(data, kind=["bogus", "string"]), "p.bin")
     with pytest.raises(DataError, match=r"^p\.bin: not mlrail's partial statistics"):
         PartialStatistics.from_bytes(b"FeatureStats, not Arrow", "p.bin")
+    sketched = partial_from_batches("train", pa.table({"x": np.arange(EXACT_VALUES + 1.0)}))
+    bad_sketch = _rewritten(sketched.to_bytes(), sketch=[b"not a sketch"])
+    with pytest.raises(DataError, match=r"^p\.bin: inconsistent partial statistics"):
+        PartialStatistics.from_bytes(bad_sketch, "p.bin")
+    both = _rewritten(sketched.to_bytes(), values=[[1.0]])
+    with pytest.raises(DataError, match=r"exactly one of values and sketch"):
+        PartialStatistics.from_bytes(both, "p.bin")
     other = pa.BufferOutputStream()
     with ipc.new_file(other, pa.schema([("a", pa.int64())])) as w:
         w.write_table(pa.table({"a": [1]}))
