@@ -22,7 +22,7 @@ distance by 0.1-0.2, and a 100k-row serving window, where 0.01 is already a real
   k = 1,024: 132,463 rows). That bound is DataSketches' 99th percentile of the *largest*
   error over all buckets; measured, a bucket's error is about 2.5 times smaller (standard
   deviation 0.0005 against the bound's 0.0014: bench/bench_statistics.py), so the count is a
-  conservative one (thresholds a little higher than the truth needs, never lower).
+  conservative one (thresholds higher than the truth needs, never lower).
 - **L-infinity** (categorical features, on the value frequencies): each value's frequency
   difference is a two-proportion z test, Bonferroni over the k values and the features:
   threshold ``z_{1 - alpha_f / (2k)}·sqrt(p(1 - p)·(1/n + 1/m))``, with p the pooled value
