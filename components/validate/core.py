@@ -90,6 +90,7 @@ from mlrail.validation.statistics import (
     compute_partials,
     compute_statistics,
     json_number,
+    partial_from_batches,
     statistics_from_batches,
     summaries,
     summarize,
@@ -131,15 +132,16 @@ def write_report(
     """Write the report's artifacts (each folder atomically; None: not written).
 
     The layouts are in this module's docstring; ``partials`` (split → the mergeable state the
-    report's statistics were summarised from) go beside the statistics, so they can be merged
-    with other shards'.
+    report's statistics were summarised from; default: the report's own) go beside the
+    statistics, so they can be merged with other shards'.
     """
     if statistics_dir is not None:
+        states = report.partials if partials is None else partials
         write_statistics(
             statistics_dir,
             report.statistics,
             summarize(report.statistics),
-            None if partials is None else {s: p.to_bytes() for s, p in partials.items()},
+            {s: p.to_bytes() for s, p in states.items()} or None,
         )
     if schema_dir is not None:
         write_schema(schema_dir, report.schema)
@@ -291,6 +293,7 @@ def validate(
             skew_against="train",
             min_examples=min_examples,
         )
+        report.partials = partials
     except DataError as e:
         raise _redacted(e) from e.__cause__
     write_report(
@@ -298,7 +301,6 @@ def validate(
         statistics_dir=statistics_dir,
         schema_dir=schema_dir,
         anomalies_dir=anomalies_dir,
-        partials=partials,
     )
     write_pages(report, html_file=report_file, markdown_file=summary_file)
     # after the artifacts are written: the events' links point at files that exist
@@ -404,9 +406,8 @@ def _validate_tables(
     baseline_split: str,
     min_examples: int,
 ) -> ValidationReport:
-    stats = statistics_pb2.DatasetFeatureStatisticsList()
-    for name, batches in datasets.items():
-        stats.datasets.append(statistics_from_batches(name, batches))
+    partials = {name: partial_from_batches(name, batches) for name, batches in datasets.items()}
+    stats = summaries(partials.values())
     if isinstance(curated_schema, schema_pb2.Schema):
         schema = curated_schema
     elif curated_schema:
@@ -416,7 +417,7 @@ def _validate_tables(
         if not names:
             raise DataError("no data to validate")
         schema = infer_schema(stats, infer_from or ("train" if "train" in names else names[0]))
-    return _check(
+    report = _check(
         stats,
         schema,
         baseline_statistics=baseline_statistics,
@@ -424,3 +425,5 @@ def _validate_tables(
         skew_against="train",
         min_examples=min_examples,
     )
+    report.partials = partials
+    return report

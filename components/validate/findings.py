@@ -9,6 +9,7 @@ from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 
 from mlrail import events
 from mlrail.validation.findings import Anomaly, Comparison
+from mlrail.validation.partial import PartialStatistics
 
 __all__ = ["ValidationReport"]
 
@@ -23,6 +24,9 @@ class ValidationReport:
     baseline: str = ""
     #: the lifecycle events validate sent about it, in order (:mod:`.lifecycle`)
     deliveries: list[events.Delivery] = field(default_factory=list)
+    #: split → the mergeable state ``statistics`` was summarised from, written beside it
+    #: (``Split-<split>/mlrail_partial.bin``) so the artifact merges with other shards'
+    partials: dict[str, PartialStatistics] = field(default_factory=dict)
 
     @property
     def drift_detected(self) -> bool:

@@ -131,3 +131,13 @@ def test_validate_writes_a_mergeable_statistics_artifact(tmp_path: Path) -> None
     written = tfmd.load_statistics(tmp_path / "st")
     merged = merge_statistics([tmp_path / "st"], tmp_path / "merged")
     assert merged == written  # exact at this size: the state is the statistics' own
+
+
+def test_mlrail_validate_writes_a_mergeable_statistics_artifact(tmp_path: Path) -> None:
+    from mlrail.components.validate.files import validate_source
+
+    table = mixed_table(500, seed=8).drop_columns(["raw", "t"])
+    pq.write_table(table, tmp_path / "data.parquet")
+    validate_source(str(tmp_path / "data.parquet"), tmp_path / "out")
+    written = tfmd.load_statistics(tmp_path / "out" / "statistics")
+    assert merge_statistics([tmp_path / "out" / "statistics"], tmp_path / "m") == written
