@@ -15,6 +15,8 @@ placeholders where they do not (nothing pulls an image here).
   ``backend/src/v2/driver/driver.go`` ``initPodSpecPatch`` and ``k8s.go``), with Argo's executor
   containers as KFP's manifests configure them (``manifests/kustomize/third-party/argo/base/
   workflow-controller-configmap-patch.yaml``: ``executor.securityContext``).
+- Kubeflow Trainer (commit 8c0f505) on JobSet: the worker pods of a TrainJob on mlrail's
+  TrainingRuntime (:func:`trainer_pods`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 __all__ = [
+    "JOBSET_NAME_LABEL",
+    "JOB_INDEX_LABEL",
     "KFP_EXECUTOR_SECURITY",
     "KSERVE_VERSION",
     "RESTRICTED_CONTAINER",
@@ -34,6 +38,7 @@ __all__ = [
     "predictor_pod",
     "runtime_pod_spec",
     "storage_container_for",
+    "trainer_pods",
 ]
 
 Obj = dict[str, Any]
@@ -495,4 +500,82 @@ def kfp_task_pods(ir_docs: Iterable[Mapping[str, Any]], pipeline: str) -> dict[s
             "pipelines.kubeflow.org/v2_component": "true",
         }
         pods[label] = pod(name, labels, spec_)
+    return pods
+
+
+# --- Kubeflow Trainer on JobSet -------------------------------------------------------------
+
+#: The labels a TrainJob's worker pod carries, and where they come from: JobSet's controller
+#: (kubernetes-sigs/jobset pkg/controllers/jobset_controller.go ``constructJob``,
+#: ``labelAndAnnotateObject``) and Kubernetes' Job controller for an Indexed Job.
+JOBSET_NAME_LABEL = "jobset.sigs.k8s.io/jobset-name"
+JOB_INDEX_LABEL = "batch.kubernetes.io/job-completion-index"
+
+
+def _upsert_env(env: list[Obj], more: Iterable[Mapping[str, Any]]) -> list[Obj]:
+    out = [dict(e) for e in env]
+    for e in more:
+        out = [o for o in out if o["name"] != e["name"]] + [dict(e)]
+    return out
+
+
+def trainer_pods(runtime: Mapping[str, Any], trainjob: Mapping[str, Any]) -> list[Obj]:
+    """The worker pods of ``trainjob`` on TrainingRuntime ``runtime``, one per node, as the
+    Trainer (commit 8c0f505: ``plainml.go`` EnforceMLPolicy, ``jobset/builder.go`` Trainer,
+    ``jobset.go`` Build), JobSet and the Job controller would build them.
+
+    The trainer's replicated Job gets ``numNodes`` as parallelism and completions, its ``node``
+    container the TrainJob's image, command, args, env and resources; JobSet labels each pod
+    with its JobSet, sets ``subdomain`` to the JobSet's name (DNS hostnames are on by default),
+    and the Indexed Job names each pod's host ``<job>-<index>`` and gives it
+    ``JOB_COMPLETION_INDEX``.
+    """
+    name = trainjob["metadata"]["name"]
+    trainer = trainjob["spec"].get("trainer") or {}
+    template_spec = runtime["spec"]["template"]["spec"]
+    (job,) = [
+        j
+        for j in template_spec["replicatedJobs"]
+        if (j["template"].get("metadata") or {})
+        .get("labels", {})
+        .get("trainer.kubeflow.org/trainjob-ancestor-step")
+        == "trainer"
+    ]
+    nodes = int(trainer.get("numNodes") or runtime["spec"]["mlPolicy"].get("numNodes", 1))
+    job_name = f"{name}-{job['name']}-0"
+    pods = []
+    for index in range(nodes):
+        template = copy.deepcopy(job["template"]["spec"]["template"])
+        spec = template["spec"]
+        for container in spec["containers"]:
+            if container["name"] != "node":
+                continue
+            for key in ("image", "command", "args"):
+                if key in trainer:
+                    container[key] = copy.deepcopy(trainer[key])
+            if "resourcesPerNode" in trainer:
+                container["resources"] = copy.deepcopy(trainer["resourcesPerNode"])
+            container["env"] = _upsert_env(container.get("env") or [], trainer.get("env") or [])
+            # the Job controller's, for an Indexed Job (from the pod's annotation)
+            container["env"].append(
+                {
+                    "name": "JOB_COMPLETION_INDEX",
+                    "valueFrom": {
+                        "fieldRef": {"fieldPath": f"metadata.annotations['{JOB_INDEX_LABEL}']"}
+                    },
+                }
+            )
+        spec["subdomain"] = name
+        spec["hostname"] = f"{job_name}-{index}"
+        labels = {
+            **(template.get("metadata") or {}).get("labels", {}),
+            JOBSET_NAME_LABEL: name,
+            "jobset.sigs.k8s.io/replicatedjob-name": job["name"],
+            "jobset.sigs.k8s.io/job-index": "0",
+            "batch.kubernetes.io/job-name": job_name,
+            JOB_INDEX_LABEL: str(index),
+        }
+        body = pod(f"{job_name}-{index}-x7k2p", labels, spec)
+        body["metadata"]["annotations"] = {JOB_INDEX_LABEL: str(index)}
+        pods.append(body)
     return pods

@@ -29,7 +29,7 @@ from .control_plane import ControlPlane
 from .kube import Obj, render, report
 from .kube import create_pod_dry_run as _create
 from .plugin import kubectl_path
-from .pods import kfp_task_pods, pod, predictor_pod, runtime_pod_spec
+from .pods import kfp_task_pods, pod, predictor_pod, runtime_pod_spec, trainer_pods
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
@@ -95,6 +95,18 @@ SERVER_SAYS: dict[str, tuple[int, str]] = {
     "host-network": (FORBIDDEN, "host namespaces (hostNetwork=true)"),
     "host-ipc": (FORBIDDEN, "host namespaces (hostIPC=true)"),
     "host-port": (FORBIDDEN, 'hostPort (container "kserve-container" uses hostPort 8080)'),
+    # train's workers (the TrainingRuntime's pod template, as its TrainJob's pods)
+    "trainer-run-as-root": (FORBIDDEN, 'runAsUser=0 (container "node" must not set runAsUser=0)'),
+    "trainer-privilege-escalation": (
+        FORBIDDEN,
+        'allowPrivilegeEscalation != false (container "node" must set '
+        "securityContext.allowPrivilegeEscalation=false)",
+    ),
+    "trainer-host-network": (FORBIDDEN, "host namespaces (hostNetwork=true)"),
+    "trainer-host-path-volume": (
+        FORBIDDEN,
+        'restricted volume types (volume "data" uses restricted volume type "hostPath")',
+    ),
 }
 
 
@@ -107,6 +119,31 @@ def pinned(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _runtime_spec(objs: list[Obj]) -> dict[str, Any]:
     (runtime,) = [o for o in objs if o["kind"] == "ServingRuntime"]
     return dict(runtime["spec"])
+
+
+def _training_runtime(objs: list[Obj]) -> Obj:
+    (runtime,) = [o for o in objs if o["kind"] == "TrainingRuntime"]
+    return runtime
+
+
+def _trainjob() -> Obj:
+    """A TrainJob as train's distributed mode builds it (two workers)."""
+    from mlrail.components.train import multiworker, trainjob
+
+    args = multiworker.worker_args(
+        "s3://mlpipeline/v2/artifacts/training/run/ingest/examples",
+        "s3://mlpipeline/v2/artifacts/training/run/validate/schema",
+        "s3://mlpipeline/v2/artifacts/training/run/validate/statistics",
+        "s3://mlpipeline/v2/artifacts/training/run/train/trainjob-x",
+        label="species", task="auto", hparams={}, module_file="", module_file_sha256="",
+    )  # fmt: skip
+    name = trainjob.job_name("s3://mlpipeline/v2/artifacts/training/run/train/model", "0")
+    return trainjob.trainjob(name, "mlrail", workers=2, args=args, timeout_seconds=3600)
+
+
+def _trainer_pod(objs: list[Obj]) -> Obj:
+    """The chief's pod of train's TrainJob on the runtime of ``objs``."""
+    return trainer_pods(_training_runtime(objs), _trainjob())[0]
 
 
 def _is_pod_security(mutant: Mutant, objs: list[Obj]) -> bool:
@@ -132,6 +169,8 @@ def _mutant_pod(pinned: Path, mutant_id: str) -> Obj:
     (KServe's ServingRuntime has no such field, which server-side apply refuses: see below).
     """
     (mutant,) = [m for m in MUTANTS if m.id == mutant_id]
+    if mutant_id.startswith("trainer-"):  # the TrainingRuntime's pod, as a worker's
+        return dict(_trainer_pod(_mutated(pinned, mutant))["spec"])
     runtime = _runtime_spec(_mutated(pinned, mutant))
     spec = runtime_pod_spec(runtime)
     if "hostUsers" in runtime:
@@ -142,9 +181,12 @@ def _mutant_pod(pinned: Path, mutant_id: str) -> Obj:
 def test_every_pod_security_mutant_is_refused_by_the_server(
     kube_admin: ApiClient, installed: str, pinned: Path, request: pytest.FixtureRequest
 ) -> None:
-    # the prod runtime without a mutant is admitted: each refusal below is its mutant's doing
-    clean = runtime_pod_spec(_runtime_spec(render(pinned / "overlays" / MUTATED_OVERLAY)))
+    # the prod runtimes without a mutant are admitted: each refusal below is its mutant's doing
+    prod = render(pinned / "overlays" / MUTATED_OVERLAY)
+    clean = runtime_pod_spec(_runtime_spec(prod))
     assert _create(kube_admin, installed, pod("unmutated", {"app": "mutant"}, clean)) == (201, "")
+    worker = pod("unmutated-worker", {"app": "mutant"}, _trainer_pod(prod)["spec"])
+    assert _create(kube_admin, installed, worker) == (201, "")
     wrong, refused = [], 0
     for mutant_id, (status, says) in SERVER_SAYS.items():
         body = pod(f"mutant-{mutant_id}", {"app": "mutant"}, _mutant_pod(pinned, mutant_id))
@@ -198,6 +240,11 @@ def _templates(pinned: Path) -> Iterator[tuple[str, Obj]]:
     # a Deployment), not in the pod spec it builds: one pod stands for both
     (predictor,) = {json.dumps(p, sort_keys=True) for p in predictors.values()}
     yield "predictor (deploy's InferenceService)", json.loads(predictor)
+    # train's workers: the pods of the TrainJob train builds, on the overlay's runtime
+    for i, worker in enumerate(
+        trainer_pods(_training_runtime(render(pinned / "overlays" / "dev")), _trainjob())
+    ):
+        yield f"train's worker {i} (TrainJob on TrainingRuntime mlrail-train)", worker
     for pipeline in PIPELINES:
         for label, task in kfp_task_pods(_ir(pipeline), pipeline).items():
             yield f"{pipeline} {label}", task
@@ -213,8 +260,9 @@ def test_every_pod_mlrail_leads_to_is_admitted(
         for e in _ir(p)[0]["deploymentSpec"]["executors"].values()
         if "container" in e
     )
-    # each overlay's runtime, deploy's predictor, every container executor of every pipeline
-    assert len(templates) == len(OVERLAYS) + 1 + executors
+    # each overlay's runtime, deploy's predictor, train's two workers, every container executor
+    # of every pipeline
+    assert len(templates) == len(OVERLAYS) + 1 + 2 + executors
     assert executors >= 12
     refused = []
     for where, body in templates:

@@ -1,5 +1,5 @@
-"""RBAC on the real API server: each ServiceAccount of manifests/base may make exactly the calls
-its pods make, and nothing of what it must not.
+"""RBAC on the real API server: each ServiceAccount of manifests may make exactly the calls its
+pods make, and nothing of what it must not.
 
 The table is asked of kube-apiserver's RBAC authorizer as ``SubjectAccessReview``s (the admin
 asks on each account's behalf, with the groups its token carries), against the Role and
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 NS = "mlrail"  # the namespace the installed overlay's objects are in
 RUNNER = "mlrail-pipeline-runner"
 SERVING = "mlrail-serving"
+TRAINER_ACCOUNT = "mlrail-trainer"
 OTHER_NS = "kubeflow"
 
 
@@ -59,6 +60,9 @@ ARGO = "argoproj.io"
 RBAC_GROUP = "rbac.authorization.k8s.io"
 ISVC = "inferenceservices"
 TASK_RESULTS = "workflowtaskresults"
+TRAINER = "trainer.kubeflow.org"
+TRAINJOBS = "trainjobs"
+TRAINJOB = "mlrail-train-0123456789ab"  # as train names one (components/train/trainjob.py)
 
 MUST = [
     # deploy's kserve target (components/deploy/kserve/api.py lists these calls)
@@ -74,6 +78,20 @@ MUST = [
     # KFP v2 driver and launcher
     Row(RUNNER, Call("get", "", "configmaps", name="kfp-launcher"), True, "KFP driver"),
     Row(RUNNER, Call("get", "", "secrets", name="mlpipeline-minio-artifact"), True, "launcher"),
+    # train's distributed mode (components/train/trainjob.py lists these calls): its TrainJob
+    *(
+        Row(RUNNER, Call(verb, TRAINER, TRAINJOBS, name=TRAINJOB), True, "train's TrainJob")
+        for verb in ("get", "create", "patch")
+    ),
+    Row(RUNNER, Call("create", TRAINER, TRAINJOBS), True, "train's first apply"),
+    # ...its workers' pods, listed by label, and the chief's log
+    Row(RUNNER, Call("list", "", "pods"), True, "train finds its workers"),
+    Row(
+        RUNNER,
+        Call("get", "", "pods", name=f"{TRAINJOB}-node-0-0-x7k2p", subresource="log"),
+        True,
+        "train streams the chief's log",
+    ),
 ]
 
 _RUNNER_MUST_NOT = [
@@ -109,7 +127,25 @@ _RUNNER_MUST_NOT = [
     (Call("get", "", "pods", name="x"), "not needed: KFP's retry-index fallback only"),
     (Call("patch", "", "pods", name="x"), "only pre-3.4 Argo executors"),
     (Call("create", "", "pods"), "Argo's controller makes pods"),
-    (Call("get", "", "pods", name="x", subresource="log"), "not needed"),
+    (Call("delete", "", "pods", name="x"), "the controllers remove pods"),
+    (Call("watch", "", "pods"), "train polls with list"),
+    (Call("list", "", "pods", namespace=""), "every namespace's pods"),
+    (Call("list", "", "pods", namespace=OTHER_NS), "another namespace's pods"),
+    (Call("get", "", "pods", namespace=OTHER_NS, name="x", subresource="log"), "another ns"),
+    (Call("create", "", "pods", name="x", subresource="eviction"), "evict a pod"),
+    # train's TrainJob: applied, then read by name; the Trainer controller owns the rest
+    (Call("delete", TRAINER, TRAINJOBS, name=TRAINJOB), "the step never deletes it"),
+    (Call("list", TRAINER, TRAINJOBS), "train reads its own by name"),
+    (Call("watch", TRAINER, TRAINJOBS), "train polls with get"),
+    (Call("update", TRAINER, TRAINJOBS, name=TRAINJOB), "server-side apply is patch"),
+    (Call("patch", TRAINER, TRAINJOBS, name=TRAINJOB, subresource="status"), "Trainer's field"),
+    (Call("create", TRAINER, "trainingruntimes"), "the runtime is the overlay's"),
+    (Call("patch", TRAINER, "trainingruntimes", name="mlrail-train"), "the overlay's"),
+    (Call("create", TRAINER, "clustertrainingruntimes", namespace=""), "cluster-wide"),
+    (Call("create", "jobset.x-k8s.io", "jobsets"), "the Trainer controller makes them"),
+    (Call("create", "batch", "jobs"), "JobSet's controller makes them"),
+    (Call("create", TRAINER, TRAINJOBS, namespace=OTHER_NS), "another namespace"),
+    (Call("get", TRAINER, TRAINJOBS, namespace="default", name=TRAINJOB), "another namespace"),
     # identities and privileges
     (Call("impersonate", "", "serviceaccounts", name="default"), "impersonate"),
     (Call("impersonate", "", "users", namespace=""), "impersonate a user"),
@@ -153,11 +189,25 @@ _SERVING_MUST_NOT = [
     (Call("create", "", "pods", name="x", subresource="exec"), "no shell"),
     (Call("list", "", "nodes", namespace=""), "cluster-wide"),
     (Call("impersonate", "", "serviceaccounts", name=RUNNER), "impersonate"),
+    (Call("create", TRAINER, TRAINJOBS), "not a pipeline pod"),
 ]
 
-MUST_NOT = [Row(RUNNER, c, False, why) for c, why in _RUNNER_MUST_NOT] + [
-    Row(SERVING, c, False, why) for c, why in _SERVING_MUST_NOT
+# train's workers (manifests/base/trainingruntime.yaml) mount no token and have no Role: they
+# read the object store with its Secret's keys (env from the kubelet) and talk to each other.
+_TRAINER_MUST_NOT = [
+    (Call("get", "", "secrets", name="mlrail-object-store"), "env from the kubelet, not the API"),
+    (Call("list", "", "pods"), "the workers find each other by DNS"),
+    (Call("get", TRAINER, TRAINJOBS, name=TRAINJOB), "nothing"),
+    (Call("create", TRAINER, TRAINJOBS), "no TrainJobs of its own"),
+    (Call("get", "", "pods", name="x", subresource="log"), "nothing"),
+    (Call("create", "", "pods", name="x", subresource="exec"), "no shell"),
 ]
+
+MUST_NOT = (
+    [Row(RUNNER, c, False, why) for c, why in _RUNNER_MUST_NOT]
+    + [Row(SERVING, c, False, why) for c, why in _SERVING_MUST_NOT]
+    + [Row(TRAINER_ACCOUNT, c, False, why) for c, why in _TRAINER_MUST_NOT]
+)
 TABLE = MUST + MUST_NOT
 #: Each row's outcome in this run: True when the server answered as the table says.
 _AS_EXPECTED: dict[Row, bool] = {}
@@ -199,6 +249,7 @@ def test_the_table_covers_both_accounts_and_both_answers() -> None:
         (RUNNER, True),
         (RUNNER, False),
         (SERVING, False),
+        (TRAINER_ACCOUNT, False),
     }
     assert len({(r.account, r.call) for r in TABLE}) == len(TABLE), "a row is repeated"
 
@@ -280,6 +331,12 @@ def test_real_requests_get_the_reviewed_answers(
     assert (
         _status(lambda: core.read_namespaced_secret("mlpipeline-minio-artifact", installed)) == 404
     )
+    # train's calls: its workers' pods by label (none here), a log of a pod that is not there
+    selector = "jobset.sigs.k8s.io/jobset-name=" + TRAINJOB
+    assert _status(lambda: core.list_namespaced_pod(installed, label_selector=selector)) == 200
+    assert _status(lambda: core.read_namespaced_pod_log("absent", installed)) == 404
+    assert _status(lambda: core.list_namespaced_pod(OTHER_NS, label_selector=selector)) == 403
+    assert _status(lambda: core.read_namespaced_pod("absent", installed)) == 403
     # refused
     assert _status(lambda: core.list_namespaced_secret(installed)) == 403
     assert _status(lambda: core.read_namespaced_secret("mlrail-s3-credentials", installed)) == 403

@@ -42,6 +42,10 @@ KNOWN_CRD_KINDS: frozenset[tuple[str, str]] = frozenset(
         ("serving.kserve.io", "ClusterServingRuntime"),
         ("pipelines.kubeflow.org", "Pipeline"),
         ("pipelines.kubeflow.org", "PipelineVersion"),
+        # train's workers (manifests/base/trainingruntime.yaml; the TrainJob train submits)
+        ("trainer.kubeflow.org", "TrainingRuntime"),
+        ("trainer.kubeflow.org", "ClusterTrainingRuntime"),
+        ("trainer.kubeflow.org", "TrainJob"),
     }
 )
 

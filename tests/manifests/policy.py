@@ -1,9 +1,11 @@
 """Policy checks over rendered Kubernetes objects; each function returns violation strings.
 
 - Pod Security "restricted" (https://kubernetes.io/docs/concepts/security/pod-security-standards/)
-  for every pod template: workloads, Pods, KServe ServingRuntimes and InferenceServices.
+  for every pod template: workloads, Pods, KServe ServingRuntimes and InferenceServices, and
+  Kubeflow Trainer (Cluster)TrainingRuntimes (each replicated Job's pod template).
 - RBAC least privilege: no wildcards, no reading every secret (list, watch, or get without
-  resourceNames), no pods/exec, no privilege escalation verbs, no cluster-scoped RBAC unless
+  resourceNames), no pods/exec, no privilege escalation verbs, no writing pods (whoever creates a
+  pod runs any image as any ServiceAccount of the namespace), no cluster-scoped RBAC unless
   allow-listed with a reason.
 - NetworkPolicy: a default-deny per namespace, and every pod template selected for both directions;
   no ingress rule without sources; no egress rule without destinations, to a placeholder that is
@@ -66,6 +68,7 @@ _POD_SPEC_PATHS: Mapping[str, tuple[str, ...]] = {
     "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
 }
 _SERVING_RUNTIME_KINDS = ("ServingRuntime", "ClusterServingRuntime")
+_TRAINING_RUNTIME_KINDS = ("TrainingRuntime", "ClusterTrainingRuntime")
 _ISVC_COMPONENTS = ("predictor", "transformer", "explainer")
 # InferenceService keys that hold a container KServe merges over the runtime's container.
 _ISVC_MODEL_KEYS = (
@@ -118,6 +121,7 @@ _SELINUX_TYPES = frozenset(
 _SECCOMP_TYPES = frozenset({"RuntimeDefault", "Localhost"})
 _DANGEROUS_VERBS = ("escalate", "bind", "impersonate")
 _SHELL_SUBRESOURCES = ("pods/exec", "pods/attach", "pods/portforward")
+_POD_WRITE_VERBS = ("create", "update", "patch")
 _DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 # Well-formed, and the digest of no image anyone built: what placeholders in manifests use.
 _PLACEHOLDER_DIGEST = "@sha256:" + "0" * 64
@@ -186,6 +190,16 @@ def pod_templates(objs: Iterable[Obj]) -> Iterator[PodTemplate]:
             if worker:
                 wwhere = f"{where} workerSpec"
                 yield PodTemplate(wwhere, namespace, labels, worker, _containers(wwhere, worker))
+        elif kind in _TRAINING_RUNTIME_KINDS:
+            # A JobSet template: each replicated Job's pod template becomes that Job's pods.
+            for i, job in enumerate(
+                _dig(obj, ["spec", "template", "spec", "replicatedJobs"]) or []
+            ):
+                template = _dig(job, ["template", "spec", "template"]) or {}
+                jwhere = f"{where} replicatedJobs[{i}]({job.get('name')})"
+                spec = template.get("spec") or {}
+                labels = _dig(template, ["metadata", "labels"]) or {}
+                yield PodTemplate(jwhere, namespace, labels, spec, _containers(jwhere, spec))
         elif kind == "InferenceService":
             for component in _ISVC_COMPONENTS:
                 spec = _dig(obj, ["spec", component])
@@ -309,6 +323,13 @@ def _rule_violations(where: str, rule: Mapping[str, Any]) -> list[str]:
         for sub in _SHELL_SUBRESOURCES:
             if sub in resources:
                 found.append(f"{where}: grants {sub} (a shell or tunnel into any pod)")
+        if "pods" in resources:
+            for verb in _POD_WRITE_VERBS:
+                if verb in verbs:
+                    found.append(
+                        f"{where}: grants {verb} on pods (any image as any ServiceAccount of the "
+                        "namespace)"
+                    )
     for verb in _DANGEROUS_VERBS:
         if verb in verbs:
             found.append(f"{where}: grants the '{verb}' verb")

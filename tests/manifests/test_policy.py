@@ -25,6 +25,8 @@ from .policy import (
 )
 
 Objs = list[dict[str, Any]]
+#: Where the policy names the pod template of train's workers (manifests/base/trainingruntime.yaml).
+TRAINER_POD = "TrainingRuntime/mlrail-train replicatedJobs[0](node)"
 # Mutants need one Kubernetes version: the floor, where a field could be newest.
 MUTANT_K8S_VERSION = "1.31"
 MUTATED_OVERLAY = "prod"
@@ -42,6 +44,7 @@ def test_policy_sees_the_serving_container(render: Render, overlay: str) -> None
     assert sorted(containers) == [
         "Deployment/mlrail-payload-logs containers[0](receiver)",
         "ServingRuntime/mlrail-onnx containers[0](kserve-container)",
+        f"{TRAINER_POD} containers[0](node)",
     ]
 
 
@@ -55,14 +58,16 @@ def test_prod_passes_the_digest_rule_with_the_record_image(render: Render) -> No
     assert images == {
         "Deployment/mlrail-payload-logs containers[0](receiver)": RECORD["mlrail"],
         "ServingRuntime/mlrail-onnx containers[0](kserve-container)": RECORD["mlrail-serving"],
+        # train's workers run the component image (TensorFlow and mlrail)
+        f"{TRAINER_POD} containers[0](node)": RECORD["mlrail"],
     }
     assert image_digest_violations(render("prod")) == []
 
 
 def test_images_by_tag_would_fail_the_digest_rule(render: Render) -> None:
-    # dev is allowed tags; the same rule that passes prod must reject it (the model server's
-    # and the payload receiver's image).
-    assert len(image_digest_violations(render("dev"))) == 2
+    # dev is allowed tags; the same rule that passes prod must reject it (the model server's,
+    # the payload receiver's and train's workers' image).
+    assert len(image_digest_violations(render("dev"))) == 3
 
 
 def test_allow_lists_give_a_reason() -> None:
@@ -89,6 +94,20 @@ def _container(objs: Objs) -> dict[str, Any]:
 
 def _security(objs: Objs) -> dict[str, Any]:
     return _container(objs)["securityContext"]
+
+
+def _trainer_pod(objs: Objs) -> dict[str, Any]:
+    (job,) = _one(objs, "TrainingRuntime")["spec"]["template"]["spec"]["replicatedJobs"]
+    return job["template"]["spec"]["template"]["spec"]
+
+
+def _trainer_security(objs: Objs) -> dict[str, Any]:
+    return _trainer_pod(objs)["containers"][0]["securityContext"]
+
+
+def _runner_rule(objs: Objs, resource: str) -> dict[str, Any]:
+    (rule,) = [r for r in _one(objs, "Role")["rules"] if resource in r["resources"]]
+    return rule
 
 
 def _rule(objs: Objs) -> dict[str, Any]:
@@ -385,6 +404,96 @@ MUTANTS = [
         "policy",
         "image ghcr.io/mlrail/mlrail-serving:0.1.0 is not pinned by digest",
     ),
+    # train's workers (trainingruntime.yaml) and the runner's rules for them (rbac.yaml)
+    Mutant(
+        "trainer-run-as-root",
+        lambda o: _trainer_security(o).update(runAsUser=0),
+        "policy",
+        f"{TRAINER_POD} containers[0](node): runAsUser must not be 0",
+    ),
+    Mutant(
+        "trainer-privilege-escalation",
+        lambda o: _trainer_security(o).update(allowPrivilegeEscalation=True),
+        "policy",
+        f"{TRAINER_POD} containers[0](node): allowPrivilegeEscalation must be false",
+    ),
+    Mutant(
+        "trainer-host-network",
+        lambda o: _trainer_pod(o).update(hostNetwork=True),
+        "policy",
+        f"{TRAINER_POD}: hostNetwork must not be true",
+    ),
+    Mutant(
+        "trainer-host-path-volume",
+        lambda o: _trainer_pod(o)["volumes"].append({"name": "data", "hostPath": {"path": "/"}}),
+        "policy",
+        f"{TRAINER_POD}: volume 'data' uses hostPath",
+    ),
+    Mutant(
+        "trainer-account-mounts-token",
+        lambda o: _one(o, "ServiceAccount", "mlrail-trainer").update(
+            automountServiceAccountToken=True
+        ),
+        "policy",
+        "ServiceAccount/mlrail-trainer: automountServiceAccountToken must be false",
+    ),
+    Mutant(
+        "trainer-ingress-from-anywhere",
+        lambda o: _one(o, "NetworkPolicy", "allow-trainer-workers")["spec"]["ingress"][0].pop(
+            "from"
+        ),
+        "policy",
+        "allow-trainer-workers ingress[0] has no 'from': it admits every source",
+    ),
+    Mutant(
+        "trainer-egress-to-the-internet",
+        lambda o: _egress(o, "allow-trainer-egress-object-store").append(_INTERNET_443),
+        "policy",
+        "allow-trainer-egress-object-store egress[1]: opens egress to 0.0.0.0/0",
+    ),
+    Mutant(
+        "trainer-image-by-tag-in-prod",
+        lambda o: _trainer_pod(o)["containers"][0].update(image="ghcr.io/mlrail/mlrail:0.1.0"),
+        "policy",
+        "image ghcr.io/mlrail/mlrail:0.1.0 is not pinned by digest",
+    ),
+    Mutant(
+        "runner-pods-list-widened-to-create",
+        lambda o: _runner_rule(o, "pods")["verbs"].append("create"),
+        "policy",
+        "grants create on pods (any image as any ServiceAccount of the namespace)",
+    ),
+    Mutant(
+        "runner-pods-patch",
+        _add_rule("", "pods", "get", "patch"),
+        "policy",
+        "grants patch on pods",
+    ),
+    Mutant(
+        "runner-trainjobs-wildcard",
+        lambda o: _runner_rule(o, "trainjobs").update(verbs=["*"]),
+        "policy",
+        "wildcard '*' in verbs",
+    ),
+    Mutant(
+        "runner-pods-exec-beside-log",
+        lambda o: _runner_rule(o, "pods/log")["resources"].append("pods/exec"),
+        "policy",
+        "grants pods/exec",
+    ),
+    Mutant(
+        "trainingruntime-field-typo",
+        lambda o: _rename_key(_one(o, "TrainingRuntime")["spec"], "mlPolicy", "mlPolicies"),
+        "crd",
+        "TrainingRuntime/mlrail-train [CRD, k8s 1.31]: spec: Additional properties are not "
+        "allowed ('mlPolicies'",
+    ),
+    Mutant(
+        "trainingruntime-num-nodes-not-an-integer",
+        lambda o: _one(o, "TrainingRuntime")["spec"]["mlPolicy"].update(numNodes="two"),
+        "crd",
+        "spec.mlPolicy.numNodes: 'two' is not of type 'integer'",
+    ),
     # Schemas: typos and wrong types that kubectl kustomize happily renders
     Mutant(
         "container-field-typo",
@@ -556,6 +665,7 @@ def _egress_policies(objs: Objs, labels: dict[str, str]) -> dict[str, list[Any]]
 
 
 PREDICTOR = {KSERVE_ISVC_LABEL: "penguins"}
+TRAINER = {"app.kubernetes.io/name": "mlrail-trainer", "jobset.sigs.k8s.io/jobset-name": "t"}
 PIPELINE_POD = {"workflows.argoproj.io/workflow": "training-x7k2p"}
 RECEIVER_POD = {"app.kubernetes.io/name": "mlrail-payload-logs"}
 
@@ -600,6 +710,32 @@ def test_pipeline_pods_reach_what_the_overlay_names(render: Render, overlay: str
     }
     # The overlay's addresses, never the base's placeholder.
     assert "SET-IN-OVERLAY" not in yaml.safe_dump(egress)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_trainer_workers_reach_only_dns_each_other_and_the_object_store(
+    render: Render, overlay: str
+) -> None:
+    # A worker streams the data from the object store, its chief writes the model there, and
+    # the workers all-reduce over 2222: no API server, no registry, no internet.
+    objs = render(overlay)
+    egress = _egress_policies(objs, TRAINER)
+    assert set(egress) == {
+        "default-deny-all",
+        "allow-dns-egress",
+        "allow-trainer-workers",
+        "allow-trainer-egress-object-store",
+    }
+    peers = {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "mlrail-trainer"}}}
+    ports = [{"protocol": "TCP", "port": 2222}]
+    assert egress["allow-trainer-workers"] == [{"to": [peers], "ports": ports}]
+    pipeline = _egress_policies(objs, PIPELINE_POD)
+    assert (
+        egress["allow-trainer-egress-object-store"]
+        == pipeline["allow-pipeline-egress-object-store"]
+    )
+    (workers,) = [o for o in objs if o["metadata"]["name"] == "allow-trainer-workers"]
+    assert workers["spec"]["ingress"] == [{"from": [peers], "ports": ports}]
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

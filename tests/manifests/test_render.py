@@ -37,6 +37,11 @@ EXPECTED_OBJECTS = {
     ("NetworkPolicy", "allow-payload-logs-ingress"),
     ("NetworkPolicy", "allow-payload-logs-egress-object-store"),
     ("NetworkPolicy", "allow-serving-egress-payload-logs"),
+    # train's data-parallel workers (trainingruntime.yaml)
+    ("TrainingRuntime", "mlrail-train"),
+    ("ServiceAccount", "mlrail-trainer"),
+    ("NetworkPolicy", "allow-trainer-workers"),
+    ("NetworkPolicy", "allow-trainer-egress-object-store"),
 }
 SERVE_ARGS = ["serve", "--host", "0.0.0.0", "--port", "8080", "--model-repository", "/mnt/models"]
 # The names base/ uses (servingruntime.yaml; payload-logs.yaml's receiver runs the component
@@ -57,6 +62,13 @@ def _serving_container(objs: list[dict[str, Any]]) -> dict[str, Any]:
 def _receiver_container(objs: list[dict[str, Any]]) -> dict[str, Any]:
     (deployment,) = [o for o in objs if o["kind"] == "Deployment"]
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    return container
+
+
+def _trainer_container(objs: list[dict[str, Any]]) -> dict[str, Any]:
+    (runtime,) = [o for o in objs if o["kind"] == "TrainingRuntime"]
+    (job,) = runtime["spec"]["template"]["spec"]["replicatedJobs"]
+    (container,) = job["template"]["spec"]["template"]["spec"]["containers"]
     return container
 
 
@@ -89,6 +101,7 @@ def test_local_overlay_uses_the_locally_built_images(render: Render) -> None:
     objs = render("local")
     assert _serving_container(objs)["image"] == "mlrail-serving:dev"
     assert _receiver_container(objs)["image"] == "mlrail:dev"
+    assert _trainer_container(objs)["image"] == "mlrail:dev"
 
 
 def test_dev_overlay_images_match_components_images(render: Render) -> None:
@@ -96,6 +109,8 @@ def test_dev_overlay_images_match_components_images(render: Render) -> None:
     objs = render("dev")
     assert _serving_container(objs)["image"] == default_image("SERVING_IMAGE")
     assert _receiver_container(objs)["image"] == default_image("COMPONENT_IMAGE")
+    # train's workers run the same image as the step that starts them
+    assert _trainer_container(objs)["image"] == default_image("COMPONENT_IMAGE")
 
 
 @pytest.mark.parametrize(
@@ -115,6 +130,7 @@ def test_prod_overlay_takes_the_images_from_the_digest_record(render: Render) ->
     objs = render("prod")
     assert _serving_container(objs)["image"] == RECORD[SERVING_IMAGE_NAME]
     assert _receiver_container(objs)["image"] == RECORD[COMPONENT_IMAGE_NAME]
+    assert _trainer_container(objs)["image"] == RECORD[COMPONENT_IMAGE_NAME]
 
 
 def test_prod_overlay_does_not_render_without_a_digest_record(kubectl: str, tmp_path: Path) -> None:
@@ -153,6 +169,7 @@ def test_overlay_replaces_the_base_image_names(render: Render, overlay: str) -> 
     objs = render(overlay)
     assert _serving_container(objs)["image"] not in (SERVING_IMAGE_NAME, COMPONENT_IMAGE_NAME)
     assert _receiver_container(objs)["image"] not in (SERVING_IMAGE_NAME, COMPONENT_IMAGE_NAME)
+    assert _trainer_container(objs)["image"] not in (SERVING_IMAGE_NAME, COMPONENT_IMAGE_NAME)
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -172,6 +189,41 @@ def test_servingruntime_serves_onnx_over_v2(render: Render, overlay: str) -> Non
     for bound in ("requests", "limits"):
         assert set(container["resources"][bound]) == {"cpu", "memory"}, bound
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_trainingruntime_is_what_trainer_and_train_expect(render: Render, overlay: str) -> None:
+    from mlrail.components.train import multiworker, trainjob
+
+    (runtime,) = [o for o in render(overlay) if o["kind"] == "TrainingRuntime"]
+    assert runtime["apiVersion"] == f"{trainjob.GROUP}/{trainjob.VERSION}"
+    assert runtime["metadata"]["name"] == trainjob.RUNTIME
+    spec = runtime["spec"]
+    # no framework policy: Trainer's PlainML plugin, which passes numNodes and env through
+    assert set(spec["mlPolicy"]) == {"numNodes"}
+    (job,) = spec["template"]["spec"]["replicatedJobs"]
+    # what Trainer's TrainingRuntime webhook demands of the trainer's replicated Job
+    # (pkg/webhooks/trainingruntime_webhook.go: replicas 1, a container named node)
+    assert job["template"]["metadata"]["labels"] == {
+        "trainer.kubeflow.org/trainjob-ancestor-step": "trainer"
+    }
+    assert job["replicas"] == 1 and job["name"] == "node"
+    # a failed worker fails the run (synchronous training cannot go on without it)
+    assert spec["template"]["spec"]["failurePolicy"] == {"maxRestarts": 0}
+    assert job["template"]["spec"]["backoffLimit"] == 0
+    pod = job["template"]["spec"]["template"]
+    assert pod["spec"]["restartPolicy"] == "Never"
+    assert pod["spec"]["serviceAccountName"] == "mlrail-trainer"
+    assert pod["spec"]["automountServiceAccountToken"] is False
+    container = _trainer_container(render(overlay))
+    assert container["name"] == trainjob.CONTAINER
+    assert container["command"] == ["python3", "-m", multiworker.MODULE]
+    assert [p["containerPort"] for p in container["ports"]] == [multiworker.PORT]
+    assert container["terminationMessagePolicy"] == "FallbackToLogsOnError"
+    env = {e["name"] for e in container["env"]}
+    assert {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL"} <= env
+    # what train's TrainJob sets must not be fixed here
+    assert multiworker.WORKERS_ENV not in env and "args" not in container
 
 
 def test_local_overlay_asks_for_less_than_prod(render: Render) -> None:
