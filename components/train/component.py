@@ -20,6 +20,8 @@ def train(
     hparams: dict = {},  # noqa: B006 (a literal in the IR; never mutated)
     module_file: str = "",
     module_file_sha256: str = "",
+    workers: int = 1,
+    distribution: dict = {},  # noqa: B006 (a literal in the IR; never mutated)
 ):
     """Trains a Keras 3 model whose preprocessing (imputation, normalisation, lookups) is inside it.
 
@@ -37,6 +39,13 @@ def train(
             Its code runs in this step, with the step's credentials.
         module_file_sha256: The module's SHA-256 (64 hex digits): the file is refused, before
             any of it runs, unless its bytes hash to this; empty: not pinned.
+        workers: 1: this step trains; more: that many data-parallel workers (TensorFlow's
+            MultiWorkerMirroredStrategy), each streaming its own shard of the train split's row
+            groups; ``batch_size`` is the global batch and must divide by it.
+        distribution: Where the workers run: launcher (``auto``: a Kubeflow Trainer TrainJob
+            of runtime ``mlrail-train`` when this step runs in a cluster, processes on this
+            machine otherwise; ``trainjob``; ``local``), timeout_seconds (default 21600),
+            namespace, runtime, image, cpu, memory, poll_seconds.
 
     Returns:
         model: SavedModel, ``model.keras``, ``model_spec.json``, ``history.json`` and
@@ -46,9 +55,9 @@ def train(
         curves: The training curves per epoch (train and eval), one HTML page.
         tensorboard: TensorBoard event files (``train/``, ``validation/``) of each epoch.
     """
-    from mlrail.components.train import core
+    from mlrail.components.train import distributed
 
-    result = core.train(
+    result = distributed.train(
         examples.path,
         schema.path,
         statistics.path,
@@ -60,6 +69,14 @@ def train(
         module_file_sha256=module_file_sha256,
         curves_file=curves.path,
         tensorboard_dir=tensorboard.path,
+        workers=workers,
+        distribution=distribution,
+        uris={
+            "examples": examples.uri,
+            "schema": schema.uri,
+            "statistics": statistics.uri,
+            "model": model.uri,
+        },
     )
     model.metadata.update(
         {
