@@ -491,3 +491,14 @@ def test_a_trainjob_needs_the_artifact_uris_and_a_module_by_uri(tmp_path: Path) 
 def test_copy_tree_takes_kfp_s_minio_uris_as_s3() -> None:
     assert multiworker.pyarrow_uri("minio://mlpipeline/v2/x") == "s3://mlpipeline/v2/x"
     assert multiworker.pyarrow_uri("gs://b/x") == "gs://b/x"
+
+
+def test_the_component_takes_workers_and_distribution_defaulted(tmp_path: Path) -> None:
+    from mlrail.components.train import train
+    from tests.components._compile import compiled_container
+
+    params = compiled_container(train, tmp_path)["root"]["inputDefinitions"]["parameters"]
+    assert params["workers"]["parameterType"] == "NUMBER_INTEGER"
+    assert params["workers"]["defaultValue"] == 1 and params["workers"]["isOptional"]
+    assert params["distribution"]["parameterType"] == "STRUCT"
+    assert params["distribution"]["defaultValue"] == {}

@@ -17,6 +17,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -67,27 +68,49 @@ def _accuracy(result: TrainResult) -> float:
     return result.metrics()["eval_accuracy"]
 
 
+def _component(p: dict[str, Path], out: Path, workers: int) -> dict[str, Any]:
+    """The train component's function (the step's adapter) with ``workers``; its metrics."""
+    from kfp.dsl import HTML, Artifact, Dataset, Metrics, Model
+
+    from mlrail.components.train import train
+
+    metrics = Metrics(name="training_metrics", uri=str(out / "training_metrics"))
+    train.python_func(
+        examples=Dataset(name="examples", uri=str(p["examples"])),
+        schema=Artifact(name="schema", uri=str(p["schema"])),
+        statistics=Artifact(name="statistics", uri=str(p["statistics"])),
+        model=Model(name="model", uri=str(out / "model")),
+        training_metrics=metrics,
+        curves=HTML(name="curves", uri=str(out / "curves.html")),
+        tensorboard=Artifact(name="tensorboard", uri=str(out / "tensorboard")),
+        label="species", hparams=HPARAMS, workers=workers, distribution=LOCAL,
+    )  # fmt: skip
+    return dict(metrics.metadata)
+
+
 def test_two_workers_reach_the_single_worker_accuracy_and_pass_the_parity_gate(
     penguins: dict[str, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     one = _train(penguins, tmp_path / "one", 1)
     with caplog.at_level(logging.INFO, logger="mlrail"):
         started = time.monotonic()
-        two = _train(penguins, tmp_path / "two", 2)
+        # through the step's own adapter, as a pipeline runs it
+        two = _component(penguins, tmp_path / "two", 2)
         took = time.monotonic() - started
     print(
-        f"eval accuracy: 1 worker {_accuracy(one):.4f}, 2 workers {_accuracy(two):.4f} "
+        f"eval accuracy: 1 worker {_accuracy(one):.4f}, 2 workers {two['eval_accuracy']:.4f} "
         f"(2 workers took {took:.0f} s)"
     )
     assert _accuracy(one) >= 0.9, "the baseline itself did not learn penguins"
-    assert abs(_accuracy(two) - _accuracy(one)) <= TOLERANCE
+    assert abs(two["eval_accuracy"] - _accuracy(one)) <= TOLERANCE
     # the same outputs as one worker's: the step's files, not the workers' scratch
     model = tmp_path / "two" / "model"
     for name in ("saved_model/saved_model.pb", "model.keras", "model_spec.json", "history.json"):
         assert (model / name).is_file(), name
     facts = json.loads((model / "training.json").read_text())
     assert facts["rows"] == one.rows and facts["epochs"] == HPARAMS["epochs"]
-    assert two.spec == one.spec
+    assert two["rows"] == one.rows and two["epochs"] == HPARAMS["epochs"]
+    assert distributed.read_result(model).spec == one.spec
     assert "<svg" in (tmp_path / "two" / "curves.html").read_text()
     assert list((tmp_path / "two" / "tensorboard").rglob("events.out.tfevents.*"))
     # nothing of the workers' left beside the outputs
