@@ -21,8 +21,10 @@ Output layout of the ``model`` artifact::
       model_spec.json     inputs, output, task, label and classes (mlrail.artifacts.modelspec)
       history.json        per-epoch loss and metrics, as Keras names them (val_*: eval split)
       training.json       {"rows", "dropped_unlabelled", "eval_rows", "eval_dropped_unlabelled",
-                          "epochs", "best_epoch", "stopped_early"}: the rows trained and
-                          evaluated on, and those left out for having no label (null, or NaN)
+                          "epochs", "best_epoch", "stopped_early", "batch_size",
+                          "learning_rate", "chosen"}: the rows trained and evaluated on, those
+                          left out for having no label (null, or NaN), the batch size and
+                          learning rate used and which of them train chose ("auto")
 
 ``curves`` is one self-contained HTML page (inline SVG, a chart per metric); ``tensorboard``
 holds TensorBoard event files, ``train/`` and ``validation/``, with each epoch's scalars.
@@ -40,12 +42,12 @@ from typing import Any
 import numpy as np
 
 from mlrail.artifacts.modelspec import CLASSIFICATION, IDENTIFIER_TAG, TASKS, ModelSpec
-from mlrail.components.train.hparams import check_hparams, class_weight_vector
+from mlrail.components.train.hparams import check_hparams, class_weight_vector, resolve_hparams
 from mlrail.components.train.results import TrainResult, best_epoch
 from mlrail.components.train.task import MAX_AUTO_CLASSES, MAX_CLASSES, task_and_classes
 from mlrail.errors import DataError, ModelError
 
-__all__ = ["train"]
+__all__ = ["compile_model", "train"]
 
 log = logging.getLogger("mlrail.components.train")
 # a local run shows this logger's records on the terminal as they come (mlrail.local.progress)
@@ -106,8 +108,17 @@ def _deterministic(seed: int) -> Iterator[None]:
             tf_config.disable_op_determinism()
 
 
-def _compile(model: Any, spec: ModelSpec, hp: dict[str, Any]) -> None:
+def compile_model(model: Any, spec: ModelSpec, hp: dict[str, Any]) -> None:
+    """Compile ``model`` as train does: Adam at ``hp["learning_rate"]`` (resolved, not
+    ``"auto"``), the task's loss and metric, several steps per call into the compiled step
+    (one under a ``MultiWorkerMirroredStrategy`` in scope: Keras 3's multi-step loop around
+    its collective ops fails)."""
     import keras
+    import tensorflow as tf
+
+    steps = _STEPS_PER_EXECUTION
+    if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
+        steps = 1
 
     if spec.task in CLASSIFICATION:
         loss, metrics = "sparse_categorical_crossentropy", ["accuracy"]
@@ -119,7 +130,7 @@ def _compile(model: Any, spec: ModelSpec, hp: dict[str, Any]) -> None:
         metrics=metrics,
         # several batches per call into the compiled step: half the time of a penguins epoch
         # is Python between batches (same weights: the steps themselves are unchanged)
-        steps_per_execution=_STEPS_PER_EXECUTION,
+        steps_per_execution=steps,
     )
 
 
@@ -285,6 +296,15 @@ def train(
             "hyperparameter class_weights: only for classification (task is regression)"
         )
     weights = class_weight_vector(hp["class_weights"], classes, labels.counts or {})
+    replicas = 1 if strategy is None else int(strategy.num_replicas_in_sync)
+    hp, chosen = resolve_hparams(hp, labels.labelled, replicas)
+    _progress.info(
+        "batch size %d (%s), learning rate %g (%s)",
+        hp["batch_size"],
+        f"chosen for {labels.labelled} train rows" if "batch_size" in chosen else "hparams",
+        hp["learning_rate"],
+        f"chosen for batch {hp['batch_size']}" if "learning_rate" in chosen else "hparams",
+    )
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     _progress.info("%d rows to train on; loading TensorFlow", labels.labelled)  # some seconds
@@ -327,7 +347,7 @@ def train(
             else:
                 model, spec = _user_model(module, module_file, schema, stats, spec, hp)
             if not model.compiled:
-                _compile(model, spec, hp)
+                compile_model(model, spec, hp)
         problems = data.check_columns(train_split, spec)
         if eval_split is not None:
             problems += data.check_columns(eval_split, spec)
@@ -420,6 +440,9 @@ def train(
                 "epochs": len(hist.get("loss", [])),
                 "best_epoch": best,
                 "stopped_early": stopped,
+                "batch_size": int(hp["batch_size"]),
+                "learning_rate": float(hp["learning_rate"]),
+                "chosen": chosen,
             },
         )
     if curves_file is not None:
@@ -436,4 +459,6 @@ def train(
         best_epoch=best,
         stopped_early=stopped,
         eval_dropped_unlabelled=eval_dropped,
+        batch_size=int(hp["batch_size"]),
+        learning_rate=float(hp["learning_rate"]),
     )

@@ -1,18 +1,19 @@
 """Training input streamed from a split's Parquet files, never the whole split in memory.
 
 A split (:func:`mlrail.artifacts.examples.open_split`) is read one row group at a time in record
-batches of at most ``read_rows`` rows (:func:`batches`); :func:`dataset` wraps that in a
-``tf.data`` pipeline that re-batches to the training batch size behind a shuffle buffer of
-bounded size. Data order depends only on the seed: row groups are visited in a seeded order each
-epoch, and the shuffle is seeded.
+batches of at most ``read_rows`` rows (:func:`batches`); :func:`dataset` decodes them column by
+column, shuffles rows in NumPy through a window of bounded size and hands ``tf.data`` blocks of
+whole batches (:mod:`.blocks`), so nothing runs once per row. Data order depends only on the
+seed: row groups are visited in a seeded order each epoch, and the window's permutations are
+seeded.
 
 A split of at most :data:`CACHE_ROWS` rows is read once (in the same record batches) and kept
-in memory as tensors, shuffled over all its rows: small data stays fast.
+in memory, permuted whole each epoch: small data stays fast.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,10 +24,12 @@ import pyarrow.parquet as pq
 
 from mlrail.artifacts.examples import Split, stream
 from mlrail.artifacts.modelspec import CLASSIFICATION, ModelSpec, class_key
+from mlrail.components.train.blocks import Block, concat, decode, shuffled
 from mlrail.datetimes import is_datetime
 from mlrail.errors import DataError
 
 __all__ = [
+    "BLOCK_ROWS",
     "CACHE_ROWS",
     "READ_ROWS",
     "SHUFFLE_ROWS",
@@ -41,8 +44,11 @@ __all__ = [
 
 #: Rows per record batch read from Parquet.
 READ_ROWS = 8192
-#: Rows of the shuffle buffer when the split is streamed (about 10 MB for 100 float columns).
-SHUFFLE_ROWS = 50_000
+#: Rows of the shuffle window when the split is streamed (about 50 MB for 100 float columns):
+#: two of ingest's row groups, so rows of different row groups meet in a batch.
+SHUFFLE_ROWS = 131_072
+#: About this many rows (a multiple of the batch size) go from Python to ``tf.data`` at once.
+BLOCK_ROWS = 8192
 #: A split with at most this many rows is read once and kept in memory.
 CACHE_ROWS = 200_000
 
@@ -193,6 +199,27 @@ class Batch:
     weights: np.ndarray
 
 
+def _blocks(
+    split: Split,
+    spec: ModelSpec,
+    *,
+    class_weights: np.ndarray | None,
+    read_rows: int,
+    order: list[tuple[int, int]] | None = None,
+) -> Iterator[Block]:
+    """The labelled rows of the ``order`` chunks (all by default) as blocks of at most
+    ``read_rows`` rows; text read dictionary-encoded, as Parquet stores it."""
+    columns = [i.column for i in spec.inputs] + [spec.label]
+    chunks = split.chunks() if order is None else order
+    dictionaries: dict[str, Any] = {}
+    for file, rb in stream(
+        split, batch_size=read_rows, columns=columns, chunks=chunks, dictionary=True
+    ):
+        b = decode(pa.Table.from_batches([rb]), spec, str(file), class_weights, dictionaries)
+        if b is not None:
+            yield b
+
+
 def batches(
     split: Split,
     spec: ModelSpec,
@@ -205,29 +232,12 @@ def batches(
 
     Rows without a label are skipped. ``class_weights[c]`` is the weight of a row of class
     ``c`` (1 for every row when ``None``). ``order`` lists the ``(file, row group)`` chunks to
-    read (all, in file order, by default).
+    read (all, in file order, by default). Features are what
+    :meth:`~mlrail.artifacts.modelspec.ModelSpec.features` gives (text as Python strings).
     """
-    columns = [i.column for i in spec.inputs] + [spec.label]
-    chunks = order or split.chunks()
-    for file, rb in stream(split, batch_size=read_rows, columns=columns, chunks=chunks):
-        table = pa.Table.from_batches([rb])
-        where = str(file)
-        y, mask = spec.labels(table, where)
-        if not mask.any():
-            continue
-        features = {k: v[mask] for k, v in spec.features(table, where).items()}
-        y = y[mask]
-        if class_weights is None:
-            w = np.ones(len(y), np.float32)
-        else:
-            w = class_weights[y].astype(np.float32)
-        yield Batch(features, y, w)
-
-
-def _tensor(a: np.ndarray) -> Any:
-    import tensorflow as tf
-
-    return tf.constant(a.astype(str) if a.dtype == object else a)
+    for b in _blocks(split, spec, class_weights=class_weights, read_rows=read_rows, order=order):
+        features = {**b.numbers, **b.strings()}
+        yield Batch({i.name: features[i.name] for i in spec.inputs}, b.labels, b.weights)
 
 
 def _check_shard(shard: tuple[int, int] | None) -> tuple[int, int] | None:
@@ -259,12 +269,18 @@ def dataset(
     """A ``tf.data.Dataset`` of ``(features, labels, weights)`` batches of ``batch_size`` rows.
 
     ``features`` maps each input name to a ``[batch, 1]`` float32, string or (dates) float64
-    tensor; ``labels``
-    is ``[batch]`` int64 (class index) or float32 (regression); ``weights`` is ``[batch]``
-    float32. With ``shuffle``, row groups are visited in a seeded order each epoch and rows go
-    through a seeded shuffle buffer of ``min(shuffle_rows, rows)``; a split of at most
-    ``cache_rows`` rows is held in memory and shuffled whole (``None``: :data:`SHUFFLE_ROWS`,
-    :data:`CACHE_ROWS`, read when called).
+    tensor; ``labels`` is ``[batch]`` int64 (class index) or float32 (regression); ``weights``
+    is ``[batch]`` float32.
+
+    Rows are decoded column by column (:mod:`.blocks`), shuffled in NumPy and handed to
+    ``tf.data`` in blocks of a multiple of ``batch_size`` rows (about :data:`BLOCK_ROWS`),
+    which ``rebatch`` cuts into batches: no per-row work in ``tf.data``, and text crosses into
+    TensorFlow as int32 codes plus a small vocabulary, gathered back into strings per block.
+    With ``shuffle``, row groups are visited in a seeded order each epoch and rows are
+    permuted through a window of ``shuffle_rows`` rows (:func:`.blocks.shuffled`); a split of
+    at most ``cache_rows`` rows is read once, held in memory (text as codes) and permuted whole
+    each epoch (``None``: :data:`SHUFFLE_ROWS`, :data:`CACHE_ROWS`, read when called). The
+    order depends only on ``seed``.
 
     ``rows`` is the number of labelled rows (:func:`summarize_labels`): the dataset declares
     its length from it, as Keras needs to end an epoch without a warning, and a pass that
@@ -288,75 +304,86 @@ def dataset(
     import tensorflow as tf
 
     shard = _check_shard(shard)
-    label_dtype = tf.int64 if spec.task in CLASSIFICATION else tf.float32
-    dtypes = {"float32": tf.float32, "datetime": tf.float64, "string": tf.string}
-    signature = (
-        {i.name: tf.TensorSpec((None, 1), dtypes[i.dtype]) for i in spec.inputs},
-        tf.TensorSpec((None,), label_dtype),
-        tf.TensorSpec((None,), tf.float32),
-    )
     shuffle_rows = SHUFFLE_ROWS if shuffle_rows is None else shuffle_rows
     cache_rows = CACHE_ROWS if cache_rows is None else cache_rows
     where = split.path if shard is None else f"{split.path} (shard {shard[0]} of {shard[1]})"
+    block_rows = max(1, BLOCK_ROWS // batch_size) * batch_size
+    rng = np.random.default_rng(seed) if shuffle else None
+    parts: Callable[[], Iterator[Block]]
     if split.rows <= cache_rows:
-        # small data: read once (still in record batches) and kept as tensors, which is what
-        # from_tensor_slices is fastest at (about 14 ms per penguins epoch against 22 streamed)
-        parts = list(batches(split, spec, class_weights=class_weights, read_rows=read_rows))
-        keep = slice(None) if shard is None else slice(shard[0], None, shard[1])
-        arrays = (
-            {k: np.concatenate([b.features[k] for b in parts])[keep] for k in signature[0]}
-            if parts
-            else {},
-            np.concatenate([b.labels for b in parts])[keep] if parts else np.zeros(0),
-            np.concatenate([b.weights for b in parts])[keep] if parts else np.zeros(0),
-        )
-        if not len(arrays[1]):
+        # small data: read once (still in record batches) and kept, text as codes
+        read = list(_blocks(split, spec, class_weights=class_weights, read_rows=read_rows))
+        held = concat(read).compact() if read else None
+        if held is not None and shard is not None:
+            held = held.take(slice(shard[0], None, shard[1]))
+        if held is None or not len(held):
             raise DataError(f"{where}: no labelled rows")
-        ds = tf.data.Dataset.from_tensor_slices(
-            ({k: _tensor(v) for k, v in arrays[0].items()}, arrays[1], arrays[2])
-        )
-        if shuffle:
-            ds = ds.shuffle(len(arrays[1]), seed=seed, reshuffle_each_iteration=True)
-        return _batched(ds, rows, batch_size, shard)
+        window = len(held) + 1  # one permutation of every row per epoch
 
-    rng = np.random.default_rng(seed)
-    chunks = split.chunks()
-    if shard is not None:
-        chunks = chunks[shard[0] :: shard[1]]
-        if not chunks:
-            raise DataError(
-                f"{where}: no row group for this worker ({len(split.chunks())} row groups)"
+        def parts() -> Iterator[Block]:
+            return iter([held])
+    else:
+        chunks = split.chunks()
+        if shard is not None:
+            chunks = chunks[shard[0] :: shard[1]]
+            if not chunks:
+                raise DataError(
+                    f"{where}: no row group for this worker ({len(split.chunks())} row groups)"
+                )
+        window = shuffle_rows
+
+        def parts() -> Iterator[Block]:
+            # a new chunk order at every pass: what reshuffle_each_iteration does for a buffer
+            order = chunks if rng is None else [chunks[i] for i in rng.permutation(len(chunks))]
+            return _blocks(
+                split, spec, class_weights=class_weights, read_rows=read_rows, order=order
             )
 
-    def generate() -> Iterator[tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]]:
-        # a new chunk order at every pass: what reshuffle_each_iteration does for the buffer
-        order = [chunks[i] for i in rng.permutation(len(chunks))] if shuffle else chunks
+    text = [i.name for i in spec.inputs if i.dtype == "string"]
+
+    def generate() -> Iterator[tuple[Any, ...]]:
         empty = True
-        for b in batches(
-            split, spec, class_weights=class_weights, read_rows=read_rows, order=order
-        ):
+        for b in shuffled(parts(), rows=block_rows, window=window, rng=rng):
             empty = False
-            yield b.features, b.labels, b.weights
+            yield b.numbers, b.codes, {k: b.vocab[k] for k in text}, b.labels, b.weights
         if empty and shard is not None:  # else repeat() would spin forever
             raise DataError(f"{where}: no labelled rows")
 
-    ds = tf.data.Dataset.from_generator(generate, output_signature=signature).unbatch()
-    if shuffle:
-        ds = ds.shuffle(max(1, min(rows, shuffle_rows)), seed=seed, reshuffle_each_iteration=True)
+    label_dtype = tf.int64 if spec.task in CLASSIFICATION else tf.float32
+    number_dtype = {"float32": tf.float32, "datetime": tf.float64}
+    signature = (
+        {
+            i.name: tf.TensorSpec((None, 1), number_dtype[i.dtype])
+            for i in spec.inputs
+            if i.name not in text
+        },
+        {k: tf.TensorSpec((None, 1), tf.int32) for k in text},
+        {k: tf.TensorSpec((None,), tf.string) for k in text},
+        tf.TensorSpec((None,), label_dtype),
+        tf.TensorSpec((None,), tf.float32),
+    )
+    names = [i.name for i in spec.inputs]
+
+    def strings(numbers: Any, codes: Any, vocab: Any, y: Any, w: Any) -> tuple[Any, Any, Any]:
+        features = {**numbers, **{k: tf.gather(vocab[k], codes[k]) for k in text}}
+        return {k: features[k] for k in names}, y, w
+
+    ds = tf.data.Dataset.from_generator(generate, output_signature=signature)
+    ds = ds.map(strings, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return _batched(ds, rows, batch_size, shard)
 
 
 def _batched(ds: Any, rows: int, batch_size: int, shard: tuple[int, int] | None) -> Any:
-    """``ds`` (rows) in batches: ``ceil(rows / batch_size)`` of them, or with ``shard`` the
-    same number on every worker (see :func:`dataset`)."""
+    """``ds`` (blocks of rows) in batches: ``ceil(rows / batch_size)`` of them, or with
+    ``shard`` the same number on every worker (see :func:`dataset`)."""
     import tensorflow as tf
 
     if shard is None:
         steps = -(-rows // batch_size)
-        ds = ds.batch(batch_size).apply(tf.data.experimental.assert_cardinality(steps))
+        ds = ds.rebatch(batch_size).apply(tf.data.experimental.assert_cardinality(steps))
     else:
         steps = max(1, -(-rows // (shard[1] * batch_size)))
-        ds = ds.repeat().batch(batch_size).take(steps)
+        ds = ds.repeat().rebatch(batch_size).take(steps)
         # the worker streams its own part: tf.distribute must not shard it again
         options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF

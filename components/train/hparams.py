@@ -7,12 +7,23 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DEFAULT_HPARAMS", "check_hparams", "class_weight_vector"]
+__all__ = [
+    "AUTO",
+    "DEFAULT_HPARAMS",
+    "auto_batch_size",
+    "auto_learning_rate",
+    "check_hparams",
+    "class_weight_vector",
+    "resolve_hparams",
+]
+
+#: The value of ``batch_size`` and ``learning_rate`` that train chooses from the data.
+AUTO = "auto"
 
 DEFAULT_HPARAMS: dict[str, Any] = {
     "epochs": 60,
-    "batch_size": 32,
-    "learning_rate": 0.01,
+    "batch_size": AUTO,
+    "learning_rate": AUTO,
     "hidden_units": [32, 16],
     "dropout": 0.0,
     "class_weights": None,
@@ -41,8 +52,8 @@ def _class_weights_ok(v: Any) -> bool:
 
 _HPARAM_CHECKS: dict[str, tuple[Any, str]] = {
     "epochs": (_positive_int, "a whole number > 0"),
-    "batch_size": (_positive_int, "a whole number > 0"),
-    "learning_rate": (lambda v: _number(v) and v > 0, "a number > 0"),
+    "batch_size": (lambda v: v == AUTO or _positive_int(v), 'a whole number > 0 or "auto"'),
+    "learning_rate": (lambda v: v == AUTO or (_number(v) and v > 0), 'a number > 0 or "auto"'),
     "hidden_units": (
         lambda v: isinstance(v, list) and all(_positive_int(u) for u in v),
         "a list of whole numbers > 0 (the hidden layers' sizes), e.g. [32, 16]",
@@ -63,7 +74,9 @@ _HPARAM_CHECKS: dict[str, tuple[Any, str]] = {
 def check_hparams(hparams: dict[str, Any] | None) -> dict[str, Any]:
     """The defaults overlaid with ``hparams``, each checked; a clear error names a bad one.
 
-    Keys: ``epochs``; ``batch_size``; ``learning_rate`` (Adam's, for a model train compiles);
+    Keys: ``epochs``; ``batch_size``; ``learning_rate`` (Adam's, for a model train compiles)
+    — both ``"auto"`` by default, chosen from the train split's rows by
+    :func:`resolve_hparams`;
     ``hidden_units`` (the default model's hidden layer sizes); ``dropout`` (after each hidden
     layer); ``class_weights`` (``None``, ``"balanced"`` — scikit-learn's ``n / (k * n_c)`` —
     or ``{class: weight}``, missing classes weighing 1); ``early_stopping_patience`` (epochs
@@ -95,6 +108,60 @@ def check_hparams(hparams: dict[str, Any] | None) -> dict[str, Any]:
         if not ok(value):
             raise ValueError(f"hyperparameter {name}={value!r}: expected {expected}")
     return {**DEFAULT_HPARAMS, **given}
+
+
+#: The smallest automatic batch: today's small data trains as it always did.
+_MIN_BATCH = 32
+#: The largest automatic batch (about 8 steps per 32,768 rows of an epoch past 16M rows).
+_MAX_BATCH = 4096
+#: An automatic batch leaves an epoch at least this many steps (until ``_MAX_BATCH``).
+_EPOCH_STEPS = 500
+#: Adam's learning rate at the smallest batch, and the most the automatic one grows to.
+_BASE_LEARNING_RATE = 0.01
+_MAX_LEARNING_RATE = 0.03
+
+
+def auto_batch_size(rows: int) -> int:
+    """The batch for ``rows`` train rows: the largest power of two that leaves an epoch at
+    least 500 steps, between 32 (up to 31,999 rows) and 4,096 (from 2,048,000 rows).
+
+    A batch of 32 on a million rows is 31,250 steps an epoch, each a round trip through the
+    model for 32 rows; at 1,024 an epoch is 977 steps, about 30 times fewer, with as many
+    updates as a model of this size needs (``bench/bench_train.py --defaults`` measures it).
+    """
+    batch = _MIN_BATCH
+    while batch * 2 <= _MAX_BATCH and rows // (batch * 2) >= _EPOCH_STEPS:
+        batch *= 2
+    return batch
+
+
+def auto_learning_rate(batch_size: int) -> float:
+    """Adam's learning rate for ``batch_size``: 0.01 at 32 and below, growing with the square
+    root of the batch (a larger batch's gradient is less noisy), at most 0.03."""
+    scale = math.sqrt(max(batch_size, _MIN_BATCH) / _MIN_BATCH)
+    return round(min(_MAX_LEARNING_RATE, _BASE_LEARNING_RATE * scale), 6)
+
+
+def resolve_hparams(
+    hp: dict[str, Any], rows: int, replicas: int = 1
+) -> tuple[dict[str, Any], list[str]]:
+    """``hp`` (from :func:`check_hparams`) with ``"auto"`` values chosen for ``rows`` train rows,
+    and the names of those chosen (an explicit value is kept as it is).
+
+    ``batch_size`` is :func:`auto_batch_size`, rounded up to a multiple of ``replicas`` (the
+    global batch of a distribution strategy divides over its replicas); ``learning_rate`` is
+    :func:`auto_learning_rate` of the batch used, given or chosen.
+    """
+    out = dict(hp)
+    chosen = []
+    if out["batch_size"] == AUTO:
+        batch = auto_batch_size(rows)
+        out["batch_size"] = -(-batch // replicas) * replicas
+        chosen.append("batch_size")
+    if out["learning_rate"] == AUTO:
+        out["learning_rate"] = auto_learning_rate(int(out["batch_size"]))
+        chosen.append("learning_rate")
+    return out, chosen
 
 
 def class_weight_vector(

@@ -28,7 +28,9 @@ class TrainResult:
 
     ``best_epoch`` (1-based) is the epoch whose weights were saved: the one with the lowest
     eval loss when early stopping was on, else the last. ``rows`` and ``eval_rows`` count
-    labelled rows; ``dropped_unlabelled`` the train rows without a label.
+    labelled rows; ``dropped_unlabelled`` the train rows without a label. ``batch_size`` and
+    ``learning_rate`` are the ones used (chosen from the rows when the hparams said ``"auto"``;
+    0 when unknown).
     """
 
     spec: ModelSpec
@@ -39,13 +41,16 @@ class TrainResult:
     best_epoch: int = 0
     stopped_early: bool = False
     eval_dropped_unlabelled: int = 0
+    batch_size: int = 0
+    learning_rate: float = 0.0
 
     def metrics(self) -> dict[str, float]:
         """Flat figures for a KFP ``Metrics`` artifact: each metric at the kept epoch.
 
         ``train_<metric>`` and ``eval_<metric>`` (Keras' names, e.g. ``train_loss``,
         ``eval_accuracy``), plus ``epochs`` run, ``best_epoch``, ``rows``, ``eval_rows``,
-        ``dropped_unlabelled`` and ``eval_dropped_unlabelled``.
+        ``dropped_unlabelled``, ``eval_dropped_unlabelled``, and the ``batch_size`` and
+        ``learning_rate`` used (when known).
         """
         at = self.best_epoch - 1
         out = {
@@ -56,6 +61,9 @@ class TrainResult:
             "dropped_unlabelled": float(self.dropped_unlabelled),
             "eval_dropped_unlabelled": float(self.eval_dropped_unlabelled),
         }
+        if self.batch_size:
+            out["batch_size"] = float(self.batch_size)
+            out["learning_rate"] = float(self.learning_rate)
         for name, (tr, ev) in split_history(self.history).items():
             if 0 <= at < len(tr):
                 out[f"train_{name}"] = tr[at]
