@@ -86,7 +86,7 @@ def test_compile_submit_and_schedule_examples(
 ) -> None:
     monkeypatch.chdir(tmp_path)  # compile writes training.yaml here; schedule reads it
     commands = _examples("compile") + _examples("submit") + _examples("schedule")
-    assert [c[0] for c in commands] == ["compile"] * 4 + ["submit"] * 4 + ["schedule"] * 9
+    assert [c[0] for c in commands] == ["compile"] * 5 + ["submit"] * 4 + ["schedule"] * 9
     outputs = []
     for args in commands:
         args = [kfp_api.url if a == "http://localhost:8888" else a for a in args]
@@ -95,6 +95,7 @@ def test_compile_submit_and_schedule_examples(
     assert (tmp_path / "training.yaml").is_file() and (tmp_path / "training-gpu.yaml").is_file()
     assert (tmp_path / "pipeline-manifests" / "kustomization.yaml").is_file()
     assert (tmp_path / "monitoring.yaml").is_file()  # the Monitoring section's
+    assert (tmp_path / "training-sharded.yaml").is_file()  # the Data in shards section's
     runs = kfp_api.calls("POST", "/apis/v2beta1/runs")
     assert len(runs) == 4
     second = runs[1].body["runtime_config"]["parameters"]
@@ -122,7 +123,7 @@ def test_compile_submit_and_schedule_examples(
     monitor = created[3]["runtime_config"]["parameters"]
     assert (monitor["window"], monitor["fail_on_alert"]) == ("1h", True)
     assert created[3]["trigger"]["cron_schedule"]["cron"] == "0 0 * * * *"
-    schedule_out = outputs[8:]
+    schedule_out = outputs[9:]
     assert [out.split(") ", 1)[1].split()[0] for out in schedule_out[:4]] == [
         "created",
         "created",
