@@ -131,13 +131,24 @@ def _core_arguments(name: str) -> tuple[Callable[..., Any], list[CoreArgument]]:
     """The core function the adapter calls and what it passes from each of its parameters."""
     func = _component(name).python_func
     tree = ast.parse(textwrap.dedent(inspect.getsource(func)))
+    # core.<name>, or <module>.<name> of the component's own package (train's distributed.train,
+    # which trains in the step or hands the same call to its workers)
+    own_modules = {
+        n.names[0].asname or n.names[0].name
+        for n in ast.walk(tree)
+        if isinstance(n, ast.ImportFrom) and n.module == f"mlrail.components.{name}"
+    } | {"core"}
     calls = [
         n
         for n in ast.walk(tree)
-        if isinstance(n, ast.Call) and ast.unparse(n.func) == f"core.{name}"
+        if isinstance(n, ast.Call)
+        and isinstance(n.func, ast.Attribute)
+        and n.func.attr == name
+        and ast.unparse(n.func.value) in own_modules
     ]
     assert len(calls) == 1, f"{name}: the adapter makes one core.{name}(...) call"
-    core = getattr(importlib.import_module(f"mlrail.components.{name}.core"), name)
+    module = ast.unparse(calls[0].func.value)  # type: ignore[attr-defined]
+    core = getattr(importlib.import_module(f"mlrail.components.{name}.{module}"), name)
     own = set(inspect.signature(func).parameters)
     # positional arguments take the core's parameters in order, keywords by name
     passed = list(zip(inspect.signature(core).parameters, calls[0].args, strict=False))

@@ -11,21 +11,21 @@ from mlrail.components._images import COMPONENT_IMAGE
 @dsl.component(base_image=COMPONENT_IMAGE, install_kfp_package=False)
 def merge(
     shards: list,
+    source: str,
     shard_examples: Input[List[Dataset]],  # noqa: UP006
     shard_statistics: Input[List[Artifact]],  # noqa: UP006
     examples: Output[Dataset],
     statistics: Output[Artifact],
-    source: str = "",
 ):
     """Merges the shards' examples and statistics (the fan-in of dsl.ParallelFor) into one
     examples artifact and one statistics artifact, read downstream as after a single ingest.
 
     Args:
         shards: The plan step's output: the shards, in order.
+        source: The source the plan split, for the metadata.
         shard_examples: Each shard's examples (ingest's output, through dsl.Collected).
         shard_statistics: Each shard's statistics (the statistics step's output, through
             dsl.Collected).
-        source: The source the plan split, for the metadata.
 
     Returns:
         examples: The union of the shards' splits, one folder per split holding
