@@ -22,9 +22,10 @@ Output layout of the ``model`` artifact::
       history.json        per-epoch loss and metrics, as Keras names them (val_*: eval split)
       training.json       {"rows", "dropped_unlabelled", "eval_rows", "eval_dropped_unlabelled",
                           "epochs", "best_epoch", "stopped_early", "batch_size",
-                          "learning_rate", "chosen"}: the rows trained and evaluated on, those
-                          left out for having no label (null, or NaN), the batch size and
-                          learning rate used and which of them train chose ("auto")
+                          "learning_rate", "early_stopping_patience", "chosen"}: the rows
+                          trained and evaluated on, those left out for having no label (null,
+                          or NaN), the hyperparameters used that depend on the rows and which
+                          of them train chose ("auto")
 
 ``curves`` is one self-contained HTML page (inline SVG, a chart per metric); ``tensorboard``
 holds TensorBoard event files, ``train/`` and ``validation/``, with each epoch's scalars.
@@ -54,6 +55,8 @@ log = logging.getLogger("mlrail.components.train")
 _progress = logging.getLogger("mlrail.progress.train")
 
 _STEPS_PER_EXECUTION = 32
+#: How the progress line names the hyperparameters train chose.
+_NAMES = {"batch_size": "batch size", "early_stopping_patience": "patience"}
 #: At most about this many epoch lines of progress: a long training shows every k-th epoch.
 _EPOCH_LINES = 20
 
@@ -299,12 +302,11 @@ def train(
     replicas = 1 if strategy is None else int(strategy.num_replicas_in_sync)
     hp, chosen = resolve_hparams(hp, labels.labelled, replicas)
     _progress.info(
-        "batch size %d (%s), learning rate %g (%s)",
-        hp["batch_size"],
-        f"chosen for {labels.labelled} train rows" if "batch_size" in chosen else "hparams",
-        hp["learning_rate"],
-        f"chosen for batch {hp['batch_size']}" if "learning_rate" in chosen else "hparams",
-    )
+        "batch size %d, learning rate %g, early stopping patience %d%s",
+        hp["batch_size"], hp["learning_rate"], hp["early_stopping_patience"],
+        f" ({' and '.join(_NAMES[c] for c in chosen)} chosen for {labels.labelled} train rows)"
+        if chosen else "",
+    )  # fmt: skip
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     _progress.info("%d rows to train on; loading TensorFlow", labels.labelled)  # some seconds
@@ -442,6 +444,7 @@ def train(
                 "stopped_early": stopped,
                 "batch_size": int(hp["batch_size"]),
                 "learning_rate": float(hp["learning_rate"]),
+                "early_stopping_patience": int(hp["early_stopping_patience"]),
                 "chosen": chosen,
             },
         )
@@ -461,4 +464,5 @@ def train(
         eval_dropped_unlabelled=eval_dropped,
         batch_size=int(hp["batch_size"]),
         learning_rate=float(hp["learning_rate"]),
+        early_stopping_patience=int(hp["early_stopping_patience"]),
     )

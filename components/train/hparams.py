@@ -11,23 +11,23 @@ __all__ = [
     "AUTO",
     "DEFAULT_HPARAMS",
     "auto_batch_size",
-    "auto_learning_rate",
+    "auto_patience",
     "check_hparams",
     "class_weight_vector",
     "resolve_hparams",
 ]
 
-#: The value of ``batch_size`` and ``learning_rate`` that train chooses from the data.
+#: The value of ``batch_size`` and ``early_stopping_patience`` that train chooses from the rows.
 AUTO = "auto"
 
 DEFAULT_HPARAMS: dict[str, Any] = {
     "epochs": 60,
     "batch_size": AUTO,
-    "learning_rate": AUTO,
+    "learning_rate": 0.01,
     "hidden_units": [32, 16],
     "dropout": 0.0,
     "class_weights": None,
-    "early_stopping_patience": 10,
+    "early_stopping_patience": AUTO,
     "seed": 42,
 }
 
@@ -53,7 +53,7 @@ def _class_weights_ok(v: Any) -> bool:
 _HPARAM_CHECKS: dict[str, tuple[Any, str]] = {
     "epochs": (_positive_int, "a whole number > 0"),
     "batch_size": (lambda v: v == AUTO or _positive_int(v), 'a whole number > 0 or "auto"'),
-    "learning_rate": (lambda v: v == AUTO or (_number(v) and v > 0), 'a number > 0 or "auto"'),
+    "learning_rate": (lambda v: _number(v) and v > 0, "a number > 0"),
     "hidden_units": (
         lambda v: isinstance(v, list) and all(_positive_int(u) for u in v),
         "a list of whole numbers > 0 (the hidden layers' sizes), e.g. [32, 16]",
@@ -64,8 +64,9 @@ _HPARAM_CHECKS: dict[str, tuple[Any, str]] = {
         'null, "balanced" or a {class: weight > 0} mapping, e.g. {"Chinstrap": 2.0}',
     ),
     "early_stopping_patience": (
-        lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
-        "a whole number >= 0 (epochs without a lower eval loss before stopping; 0: never stop)",
+        lambda v: v == AUTO or (isinstance(v, int) and not isinstance(v, bool) and v >= 0),
+        "a whole number >= 0 (epochs without a lower eval loss before stopping; 0: never stop) "
+        'or "auto"',
     ),
     "seed": (lambda v: isinstance(v, int) and not isinstance(v, bool), "a whole number"),
 }
@@ -74,13 +75,13 @@ _HPARAM_CHECKS: dict[str, tuple[Any, str]] = {
 def check_hparams(hparams: dict[str, Any] | None) -> dict[str, Any]:
     """The defaults overlaid with ``hparams``, each checked; a clear error names a bad one.
 
-    Keys: ``epochs``; ``batch_size``; ``learning_rate`` (Adam's, for a model train compiles)
-    — both ``"auto"`` by default, chosen from the train split's rows by
-    :func:`resolve_hparams`;
+    Keys: ``epochs``; ``batch_size`` (``"auto"``: chosen from the train split's rows by
+    :func:`resolve_hparams`); ``learning_rate`` (Adam's, for a model train compiles);
     ``hidden_units`` (the default model's hidden layer sizes); ``dropout`` (after each hidden
     layer); ``class_weights`` (``None``, ``"balanced"`` — scikit-learn's ``n / (k * n_c)`` —
     or ``{class: weight}``, missing classes weighing 1); ``early_stopping_patience`` (epochs
-    without a lower eval loss before stopping, the best epoch's weights restored; 0: off);
+    without a lower eval loss before stopping, the best epoch's weights restored; 0: off;
+    ``"auto"``: chosen from the rows);
     ``seed``. Whole numbers may arrive as floats (KFP passes JSON numbers as floats); they are
     accepted when they are integral.
 
@@ -110,24 +111,23 @@ def check_hparams(hparams: dict[str, Any] | None) -> dict[str, Any]:
     return {**DEFAULT_HPARAMS, **given}
 
 
-#: The smallest automatic batch: today's small data trains as it always did.
+#: The smallest automatic batch: small data trains as it always did.
 _MIN_BATCH = 32
-#: The largest automatic batch (about 8 steps per 32,768 rows of an epoch past 16M rows).
+#: The largest automatic batch (past 16M rows an epoch has more than 4,000 steps again).
 _MAX_BATCH = 4096
 #: An automatic batch leaves an epoch at least this many steps (until ``_MAX_BATCH``).
 _EPOCH_STEPS = 500
-#: Adam's learning rate at the smallest batch, and the most the automatic one grows to.
-_BASE_LEARNING_RATE = 0.01
-_MAX_LEARNING_RATE = 0.03
+#: The automatic patience up to this many rows, then shrinking as the eval loss' noise does.
+_PATIENCE, _PATIENCE_ROWS, _MIN_PATIENCE = 10, 100_000, 2
 
 
 def auto_batch_size(rows: int) -> int:
     """The batch for ``rows`` train rows: the largest power of two that leaves an epoch at
     least 500 steps, between 32 (up to 31,999 rows) and 4,096 (from 2,048,000 rows).
 
-    A batch of 32 on a million rows is 31,250 steps an epoch, each a round trip through the
-    model for 32 rows; at 1,024 an epoch is 977 steps, about 30 times fewer, with as many
-    updates as a model of this size needs (``bench/bench_train.py --defaults`` measures it).
+    A batch of 32 on 800,000 rows is 25,000 steps an epoch, each a round trip through the
+    model for 32 rows; at 1,024 an epoch is 781 steps, with as many updates as a model of this
+    size needs to converge in a few epochs (``bench/bench_train.py --defaults`` measures it).
     """
     batch = _MIN_BATCH
     while batch * 2 <= _MAX_BATCH and rows // (batch * 2) >= _EPOCH_STEPS:
@@ -135,11 +135,17 @@ def auto_batch_size(rows: int) -> int:
     return batch
 
 
-def auto_learning_rate(batch_size: int) -> float:
-    """Adam's learning rate for ``batch_size``: 0.01 at 32 and below, growing with the square
-    root of the batch (a larger batch's gradient is less noisy), at most 0.03."""
-    scale = math.sqrt(max(batch_size, _MIN_BATCH) / _MIN_BATCH)
-    return round(min(_MAX_LEARNING_RATE, _BASE_LEARNING_RATE * scale), 6)
+def auto_patience(rows: int) -> int:
+    """Epochs without a lower eval loss before early stopping, for ``rows`` train rows: 10 up
+    to 100,000 rows, then ``10 * sqrt(100,000 / rows)`` rounded, at least 2 (4 at 800,000).
+
+    The eval split grows with the train split, so its loss' noise shrinks with the square
+    root of the rows while each epoch holds more updates: on large data an epoch without a
+    lower eval loss says more, and each costs more.
+    """
+    if rows <= _PATIENCE_ROWS:
+        return _PATIENCE
+    return max(_MIN_PATIENCE, round(_PATIENCE * math.sqrt(_PATIENCE_ROWS / rows)))
 
 
 def resolve_hparams(
@@ -149,8 +155,8 @@ def resolve_hparams(
     and the names of those chosen (an explicit value is kept as it is).
 
     ``batch_size`` is :func:`auto_batch_size`, rounded up to a multiple of ``replicas`` (the
-    global batch of a distribution strategy divides over its replicas); ``learning_rate`` is
-    :func:`auto_learning_rate` of the batch used, given or chosen.
+    global batch of a distribution strategy divides over its replicas);
+    ``early_stopping_patience`` is :func:`auto_patience`.
     """
     out = dict(hp)
     chosen = []
@@ -158,9 +164,9 @@ def resolve_hparams(
         batch = auto_batch_size(rows)
         out["batch_size"] = -(-batch // replicas) * replicas
         chosen.append("batch_size")
-    if out["learning_rate"] == AUTO:
-        out["learning_rate"] = auto_learning_rate(int(out["batch_size"]))
-        chosen.append("learning_rate")
+    if out["early_stopping_patience"] == AUTO:
+        out["early_stopping_patience"] = auto_patience(rows)
+        chosen.append("early_stopping_patience")
     return out, chosen
 
 

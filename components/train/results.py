@@ -28,9 +28,9 @@ class TrainResult:
 
     ``best_epoch`` (1-based) is the epoch whose weights were saved: the one with the lowest
     eval loss when early stopping was on, else the last. ``rows`` and ``eval_rows`` count
-    labelled rows; ``dropped_unlabelled`` the train rows without a label. ``batch_size`` and
-    ``learning_rate`` are the ones used (chosen from the rows when the hparams said ``"auto"``;
-    0 when unknown).
+    labelled rows; ``dropped_unlabelled`` the train rows without a label. ``batch_size``,
+    ``learning_rate`` and ``early_stopping_patience`` are the ones used (chosen from the rows
+    when the hparams said ``"auto"``; 0 when unknown).
     """
 
     spec: ModelSpec
@@ -43,14 +43,15 @@ class TrainResult:
     eval_dropped_unlabelled: int = 0
     batch_size: int = 0
     learning_rate: float = 0.0
+    early_stopping_patience: int = 0
 
     def metrics(self) -> dict[str, float]:
         """Flat figures for a KFP ``Metrics`` artifact: each metric at the kept epoch.
 
         ``train_<metric>`` and ``eval_<metric>`` (Keras' names, e.g. ``train_loss``,
         ``eval_accuracy``), plus ``epochs`` run, ``best_epoch``, ``rows``, ``eval_rows``,
-        ``dropped_unlabelled``, ``eval_dropped_unlabelled``, and the ``batch_size`` and
-        ``learning_rate`` used (when known).
+        ``dropped_unlabelled``, ``eval_dropped_unlabelled``, and the ``batch_size``,
+        ``learning_rate`` and ``early_stopping_patience`` used (when known).
         """
         at = self.best_epoch - 1
         out = {
@@ -64,6 +65,7 @@ class TrainResult:
         if self.batch_size:
             out["batch_size"] = float(self.batch_size)
             out["learning_rate"] = float(self.learning_rate)
+            out["early_stopping_patience"] = float(self.early_stopping_patience)
         for name, (tr, ev) in split_history(self.history).items():
             if 0 <= at < len(tr):
                 out[f"train_{name}"] = tr[at]

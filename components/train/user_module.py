@@ -16,8 +16,8 @@ The module (TFX's ``module_file``) defines::
   ``train`` is the one the default model's preprocessing reads);
 - ``hparams``: the checked hyperparameters
   (:data:`mlrail.components.train.hparams.DEFAULT_HPARAMS` overlaid with the run's), with
-  ``batch_size`` and ``learning_rate`` numbers (chosen from the train rows when ``"auto"``,
-  :func:`mlrail.components.train.hparams.resolve_hparams`).
+  ``batch_size`` and ``early_stopping_patience`` numbers (chosen from the train rows when
+  ``"auto"``, :func:`mlrail.components.train.hparams.resolve_hparams`).
 
 and returns a Keras 3 functional model, compiled or not (train compiles one that is not, with
 Adam at ``learning_rate`` and the task's loss), whose

@@ -1,5 +1,5 @@
-"""Batch size and learning rate grow with the data unless the run sets them; the ones used are
-reported."""
+"""Batch size and early stopping patience follow the data unless the run sets them; the values
+used are reported."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from mlrail.components.train.core import train
 from mlrail.components.train.hparams import (
     AUTO,
     auto_batch_size,
-    auto_learning_rate,
+    auto_patience,
     check_hparams,
     resolve_hparams,
 )
@@ -23,43 +23,47 @@ from tests.helpers import Trained
 
 
 @pytest.mark.parametrize(
-    ("rows", "batch", "rate"),
+    ("rows", "batch", "patience"),
     [
-        (1, 32, 0.01),
-        (275, 32, 0.01),  # the penguins: as before
-        (31_999, 32, 0.01),
-        (32_000, 64, 0.014142),
-        (100_000, 128, 0.02),
-        (800_000, 1024, 0.03),
-        (2_048_000, 4096, 0.03),
-        (10**9, 4096, 0.03),
+        (1, 32, 10),
+        (275, 32, 10),  # the penguins: as before
+        (31_999, 32, 10),
+        (32_000, 64, 10),
+        (100_000, 128, 10),
+        (200_000, 256, 7),
+        (800_000, 1024, 4),
+        (2_048_000, 4096, 2),
+        (10**9, 4096, 2),
     ],
 )
-def test_the_batch_grows_with_the_rows_and_the_rate_with_the_batch(
-    rows: int, batch: int, rate: float
+def test_the_batch_grows_and_the_patience_shrinks_with_the_rows(
+    rows: int, batch: int, patience: int
 ) -> None:
     assert auto_batch_size(rows) == batch
-    assert auto_learning_rate(batch) == rate
+    assert auto_patience(rows) == patience
     if batch < 4096:  # an epoch keeps at least 500 steps, and would not at twice the batch
         assert rows // batch >= 500 or batch == 32
         assert rows // (2 * batch) < 500
 
 
 def test_auto_is_the_default_and_an_explicit_value_wins() -> None:
-    assert check_hparams({})["batch_size"] == check_hparams({})["learning_rate"] == AUTO
-    hp, chosen = resolve_hparams(check_hparams({}), 800_000)
-    assert (hp["batch_size"], hp["learning_rate"], chosen) == (
-        1024,
-        0.03,
-        ["batch_size", "learning_rate"],
-    )
+    defaults = check_hparams({})
+    assert defaults["batch_size"] == defaults["early_stopping_patience"] == AUTO
+    assert defaults["learning_rate"] == 0.01
+    hp, chosen = resolve_hparams(defaults, 800_000)
+    assert (hp["batch_size"], hp["early_stopping_patience"]) == (1024, 4)
+    assert chosen == ["batch_size", "early_stopping_patience"]
     hp, chosen = resolve_hparams(check_hparams({"batch_size": 64}), 800_000)
-    assert (hp["batch_size"], hp["learning_rate"], chosen) == (64, 0.014142, ["learning_rate"])
-    hp, chosen = resolve_hparams(check_hparams({"learning_rate": 0.001}), 800_000)
-    assert (hp["batch_size"], hp["learning_rate"], chosen) == (1024, 0.001, ["batch_size"])
-    hp, chosen = resolve_hparams(check_hparams({"batch_size": 7, "learning_rate": 0.5}), 10)
-    assert (hp["batch_size"], hp["learning_rate"], chosen) == (7, 0.5, [])
-    assert check_hparams({"batch_size": "auto", "learning_rate": "auto"}) == check_hparams({})
+    assert (hp["batch_size"], hp["early_stopping_patience"], chosen) == (
+        64, 4, ["early_stopping_patience"],
+    )  # fmt: skip
+    hp, chosen = resolve_hparams(check_hparams({"early_stopping_patience": 0}), 800_000)
+    assert (hp["batch_size"], hp["early_stopping_patience"], chosen) == (1024, 0, ["batch_size"])
+    given = {"batch_size": 7, "early_stopping_patience": 3}
+    hp, chosen = resolve_hparams(check_hparams(given), 10**7)
+    assert (hp["batch_size"], hp["early_stopping_patience"], chosen) == (7, 3, [])
+    both = {"batch_size": "auto", "early_stopping_patience": "auto"}
+    assert check_hparams(both) == defaults
 
 
 def test_an_automatic_batch_divides_over_the_replicas() -> None:
@@ -71,19 +75,22 @@ def test_an_automatic_batch_divides_over_the_replicas() -> None:
     ("hparams", "message"),
     [
         ({"batch_size": "big"}, r"batch_size='big': expected a whole number > 0 or \"auto\""),
-        ({"learning_rate": "Auto"}, r"learning_rate='Auto': expected a number > 0 or \"auto\""),
+        ({"early_stopping_patience": "Auto"}, r"early_stopping_patience='Auto': expected a whole"),
+        ({"learning_rate": "auto"}, "learning_rate='auto': expected a number > 0"),
         ({"batch_size": 0}, "batch_size=0: expected"),
     ],
 )
-def test_a_bad_batch_or_rate_is_named(hparams: dict, message: str) -> None:
+def test_a_bad_batch_or_patience_is_named(hparams: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         check_hparams(hparams)
 
 
-def test_the_penguins_keep_the_former_batch_and_rate(trained: Trained) -> None:
+def test_the_penguins_keep_the_former_defaults(trained: Trained) -> None:
     facts = json.loads((trained.model / "training.json").read_text())
-    assert (facts["batch_size"], facts["learning_rate"]) == (32, 0.01)
-    assert facts["chosen"] == ["batch_size", "learning_rate"]
+    assert (facts["batch_size"], facts["learning_rate"], facts["early_stopping_patience"]) == (
+        32, 0.01, 10,
+    )  # fmt: skip
+    assert facts["chosen"] == ["batch_size", "early_stopping_patience"]
 
 
 def _rows(n: int, seed: int) -> pa.Table:
@@ -97,16 +104,19 @@ def test_the_values_used_are_reported(tmp_path: Path, caplog: pytest.LogCaptureF
     with caplog.at_level("INFO", logger="mlrail.progress.train"):
         result = train(
             p["examples"], p["schema"], p["statistics"], p["model"], label="y",
-            hparams={"epochs": 1, "batch_size": 128},
+            hparams={"epochs": 1, "batch_size": 128, "learning_rate": 0.02},
         )  # fmt: skip
     facts = json.loads((p["model"] / "training.json").read_text())
     assert (facts["batch_size"], facts["learning_rate"], facts["chosen"]) == (
-        128, 0.02, ["learning_rate"],
+        128, 0.02, ["early_stopping_patience"],
     )  # fmt: skip
     m = result.metrics()
-    assert (m["batch_size"], m["learning_rate"]) == (128, 0.02)
+    assert (m["batch_size"], m["learning_rate"], m["early_stopping_patience"]) == (128, 0.02, 10)
     lines = [r.getMessage() for r in caplog.records]
-    assert "batch size 128 (hparams), learning rate 0.02 (chosen for batch 128)" in lines
+    assert (
+        "batch size 128, learning rate 0.02, early stopping patience 10 "
+        "(patience chosen for 300 train rows)"
+    ) in lines
     import keras
 
     model = keras.models.load_model(p["model"] / "model.keras")
