@@ -38,6 +38,7 @@ __all__ = [
     "RUNNER_ROLE",
     "KubeError",
     "Transient",
+    "api_error",
     "apply",
     "connect",
     "current_namespace",

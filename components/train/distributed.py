@@ -260,7 +260,7 @@ def train(
             curves_file=curves_file, tensorboard_dir=tensorboard_dir,
         )  # fmt: skip
     from mlrail import kube
-    from mlrail.components.train import multiworker
+    from mlrail.components.train import local_workers
 
     launcher = settings.launcher
     if launcher == "auto":
@@ -272,7 +272,7 @@ def train(
     with _scratch(Path(model_dir).parent) as scratch:
         staged = scratch / "chief"
         if launcher == "local":
-            multiworker.run_local(
+            local_workers.run_local(
                 str(examples_dir), str(schema_dir), str(statistics_dir), str(staged),
                 workers=workers, timeout=settings.timeout_seconds, **common,
             )  # fmt: skip
