@@ -34,7 +34,8 @@ writes the same to ``/dev/termination-log`` when it can (Kubernetes' termination
 the pod's status carries), then exits 2 (bad input) or 1.
 
 Keras 3.15's ``fit`` under a multi-worker strategy needs :func:`strategy`'s adjustment (see
-there): without it the first batch fails.
+there): without it the first batch fails; and one step per call (core.compile_model compiles
+so under this strategy: Keras' multi-step loop around collective ops fails).
 """
 
 from __future__ import annotations
@@ -312,10 +313,6 @@ def worker_main(argv: Sequence[str] | None = None) -> int:
         log.info("worker %d of %d (%s)", index, count, "chief" if chief else "not the chief")
         from mlrail.components.train import core
 
-        # Keras 3.15 cannot run several steps per call under a multi-worker strategy (its
-        # multi-step tf.while_loop around the collective ops fails: "You must feed a value
-        # for placeholder tensor"): one step per call in this process, whatever core's default.
-        core._STEPS_PER_EXECUTION = 1
         with tempfile.TemporaryDirectory(prefix="mlrail-worker-") as tmp:
             scratch = Path(tmp)
             inputs = _stage_inputs(args, scratch)
