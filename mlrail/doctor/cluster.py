@@ -94,6 +94,13 @@ RUNNER_NEEDS = (
     # KFP's driver reads its launcher settings; its launcher the object store's credentials
     Permission("get", "", "configmaps", "kfp-launcher"),
     Permission("get", "", "secrets", "mlpipeline-minio-artifact"),
+    # train's distributed mode (components/train/trainjob.py): its TrainJob, its workers'
+    # pods (listed by label) and the chief's log
+    Permission("get", "trainer.kubeflow.org", "trainjobs"),
+    Permission("create", "trainer.kubeflow.org", "trainjobs"),
+    Permission("patch", "trainer.kubeflow.org", "trainjobs"),
+    Permission("list", "", "pods"),
+    Permission("get", "", "pods/log"),
 )
 
 
@@ -178,7 +185,9 @@ class _Cluster:
                     "namespace": namespace,
                     "verb": p.verb,
                     "group": p.group,
-                    "resource": p.resource,
+                    # RBAC writes a subresource as pods/log; a review asks for it apart
+                    "resource": p.resource.partition("/")[0],
+                    "subresource": p.resource.partition("/")[2],
                     "name": p.name,
                 },
             },

@@ -108,7 +108,7 @@ def test_the_installed_overlay_passes_every_cluster_check(
     assert rows["Kubernetes API"]["found"] == f"v1.37.2 at {control_plane.server}"
     assert rows["Pod Security"]["found"] == "enforce=restricted (v1.31)"
     assert rows["runtime mlrail-onnx"]["found"] == "ServingRuntime in mlrail"
-    assert rows[f"{RUNNER} permissions"]["found"] == "7 of 7 allowed"
+    assert rows[f"{RUNNER} permissions"]["found"] == "12 of 12 allowed"
 
 
 def test_the_table_names_each_cluster_row_and_passes(
