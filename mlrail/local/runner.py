@@ -300,6 +300,26 @@ class _Redacting(io.TextIOBase):
 
 
 @contextlib.contextmanager
+def _kfp_local_globals() -> Iterator[None]:
+    """``builtins.print`` and the root logger as they were before the run, whatever it did.
+
+    kfp.local swaps both per task (its ``indented_print`` and ``local_logger_context``), and
+    runs a ParallelFor's tasks in threads: two tasks swapping at once can leave its indenting
+    print, and a handler on the then-current stdout, behind after the run.
+    """
+    import builtins
+
+    root = logging.getLogger()
+    saved_print, handlers, level = builtins.print, root.handlers[:], root.level
+    try:
+        yield
+    finally:
+        builtins.print = saved_print
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+
+@contextlib.contextmanager
 def _run_tmp(root: Path) -> Iterator[Path]:
     """The run's own temporary folder (``TMPDIR`` for its tasks), removed when the run ends."""
     from mlrail.io import staging_dir
@@ -438,6 +458,7 @@ def run_training(
         contextlib.redirect_stdout(log),
         contextlib.redirect_stderr(log),
         warnings.catch_warnings(),
+        _kfp_local_globals(),
         _run_tmp(root) as tmp,
     ):
         # Both are expected here: the component image *is* this environment, and resources are

@@ -298,3 +298,21 @@ def test_a_step_process_ends_once_its_record_is_written_with_its_output_flushed(
     record = read_record(task)
     assert record is not None and record.status == "SUCCESS"
     assert not marker.exists()  # the interpreter's teardown (atexit and all) was skipped
+
+
+def test_a_run_leaves_print_and_the_root_logger_as_they_were() -> None:
+    # kfp.local swaps both per task, in a thread per ParallelFor iteration: two swaps at once
+    # can leave its indenting print and a stale handler behind, whatever the run's outcome
+    import builtins
+    import logging
+
+    from mlrail.local.runner import _kfp_local_globals
+
+    root = logging.getLogger()
+    before = builtins.print, root.handlers[:], root.level
+    with pytest.raises(RuntimeError), _kfp_local_globals():
+        builtins.print = lambda *a, **k: None
+        root.handlers[:] = [logging.StreamHandler(io.StringIO())]
+        root.setLevel(logging.INFO)
+        raise RuntimeError("a task failed")
+    assert (builtins.print, root.handlers, root.level) == before

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import builtins
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -57,9 +59,13 @@ def test_a_folder_of_files_runs_in_shards(
     summary = tmp_path / "summary.json"
     argv = ["run", "--data", str(tmp_path / "data"), "--label", "species", "--shards"]
     argv += ["--parallelism", "3", "--epochs", "5", "--model-name", "penguins"]
+    before = builtins.print, logging.getLogger().handlers[:]
     code = main([*argv, "--workdir", str(tmp_path / "w"), "--summary-json", str(summary)])
     out = capsys.readouterr().out
     assert code == 0, out
+    # kfp.local swaps print and the root logger's handlers per task, in a thread per shard:
+    # the run leaves both as they were (a leak indented every later print of this process)
+    assert (builtins.print, logging.getLogger().handlers) == before
     assert out.startswith("mlrail run: sharded training pipeline (3 shard(s) at once) on ")
     assert "  ingest[2]    SUCCESS" in out and "  merge        SUCCESS" in out
     record = json.loads(summary.read_text())
