@@ -10,21 +10,24 @@ through mlrail's own ingest and validate (so the split layout, row groups and st
 the ones train reads in a run).
 
 Epochs (the default): for each batch size (``auto``: what train chooses for the rows), each run
-fits mlrail's default model, built and compiled as train does, twice, alternating:
+fits mlrail's default model, built and compiled as train does, on each of (in rotated order):
 
 - ``floor``: the train split's rows read once into memory and cut into batches up front
   (``from_tensor_slices`` over ``[steps, batch, ...]`` tensors: the input costs nothing);
-- ``streamed``: the same model on ``data.dataset(...)``, what train fits on (Parquet row groups
-  in a seeded order, decoded, shuffled and batched each epoch).
+- ``train's``: ``data.dataset(...)`` as train calls it: for a split that fits in
+  ``data.CACHE_BYTES`` (1M rows do), held in memory and permuted and gathered each epoch;
+- ``streamed``: ``data.dataset(..., cache_rows=0)``, the path of a split too large to hold:
+  Parquet row groups in a seeded order, decoded, shuffled through a window and batched each
+  epoch.
 
 Each fit runs ``--epochs`` epochs without eval data; the first epoch (tracing, warm-up) is
-reported on its own, the others give the per-epoch figure. A run's ratio is streamed / floor of
+reported on its own, the others give the per-epoch figure. A run's ratio is way / floor of
 that run's medians, so a busy machine slows both sides; the table shows the median of ``--runs``
-runs (min-max). Also shown: the input pipeline alone (one pass, iterated in graph).
+runs (min-max). Also shown: each input pipeline alone (one pass, iterated in graph).
 
 ``--defaults``: train's eval loss and time with today's defaults against the former ones
-(batch 32, learning rate 0.01), on the bundled penguins and on ``--rows`` rows: ``core.train``
-end to end (early stopping on the eval split as in a run), one run each, seed 42.
+(batch 32, learning rate 0.01, patience 10), on the bundled penguins and on ``--rows`` rows:
+``core.train`` end to end (early stopping on the eval split as in a run), one run each, seed 42.
 
 Targets (mlrail issue 16): streamed <= 1.5x the floor per epoch, same model and batch size.
 """
@@ -112,12 +115,14 @@ class Setup:
         compile_model(m, self.spec, hp)
         return m
 
-    def streamed(self, batch_size: int) -> Any:
+    def dataset(self, batch_size: int, cache_rows: int | None = None) -> Any:
+        """What train fits on (``cache_rows=0``: streamed from Parquet whatever the size)."""
         from mlrail.components.train import data
 
         return data.dataset(
-            self.split, self.spec, rows=self.rows, batch_size=batch_size, seed=1, shuffle=True
-        )
+            self.split, self.spec, rows=self.rows, batch_size=batch_size, seed=1, shuffle=True,
+            cache_rows=cache_rows,
+        )  # fmt: skip
 
     def floor(self, batch_size: int) -> Any:
         """The rows in memory, cut into ``[steps, batch, ...]`` tensors up front."""
@@ -160,38 +165,51 @@ def _fmt(values: list[float]) -> str:
 
 
 def epochs(a: argparse.Namespace) -> None:
+    from mlrail.components.train import data
     from mlrail.components.train.hparams import check_hparams, resolve_hparams
 
     setup = Setup(prepare(a.data_dir, a.rows))
-    print(f"{setup.rows} train rows, {len(setup.split.chunks())} row groups; "
+    held = setup.rows * data._row_bytes(setup.spec) <= data.CACHE_BYTES
+    print(f"{setup.rows} train rows, {len(setup.split.chunks())} row groups; train holds them "
+          f"in memory: {'yes' if held else 'no, it streams them'}; "
           f"load average {os.getloadavg()[0]:.2f}", flush=True)  # fmt: skip
     for size in a.batch_sizes.split(","):
         given = {} if size == "auto" else {"batch_size": int(size)}
         hp, _ = resolve_hparams(check_hparams(given), setup.rows)
         bs = int(hp["batch_size"])
         floor_ds = setup.floor(bs)
-        fig: dict[str, list[float]] = {k: [] for k in ("floor", "streamed", "ratio", "first")}
-        fig["first floor"], fig["input pass"] = [], []
+        ways = {
+            "floor": lambda ds=floor_ds: ds,
+            "train's": lambda bs=bs: setup.dataset(bs),
+            "streamed": lambda bs=bs: setup.dataset(bs, cache_rows=0),
+        }
+        if not held:
+            del ways["train's"]  # the same as streamed
+        per: dict[str, list[float]] = {w: [] for w in ways}
+        first: dict[str, list[float]] = {w: [] for w in ways}
+        alone: dict[str, list[float]] = {w: [] for w in ways if w != "floor"}
         for run in range(a.runs):
-            f = _fit(setup, floor_ds, hp, a.epochs)
-            s = _fit(setup, setup.streamed(bs), hp, a.epochs)
-            fig["first floor"].append(f[0])
-            fig["first"].append(s[0])
-            fig["floor"].append(statistics.median(f[1:]))
-            fig["streamed"].append(statistics.median(s[1:]))
-            fig["ratio"].append(fig["streamed"][-1] / fig["floor"][-1])
-            fig["input pass"].append(_pass(setup.streamed(bs)))
-            print(f"  run {run + 1}: floor {fig['floor'][-1]:.2f} s, streamed "
-                  f"{fig['streamed'][-1]:.2f} s, ratio {fig['ratio'][-1]:.2f} "
-                  f"(load {os.getloadavg()[0]:.2f})", file=sys.stderr, flush=True)  # fmt: skip
+            order = list(ways)[run % len(ways) :] + list(ways)[: run % len(ways)]
+            for way in order:  # rotated: none always runs first
+                times = _fit(setup, ways[way](), hp, a.epochs)
+                first[way].append(times[0])
+                per[way].append(statistics.median(times[1:]))
+            for way in alone:
+                alone[way].append(_pass(ways[way]()))
+            print(f"  run {run + 1}: " + ", ".join(f"{w} {per[w][-1]:.2f} s" for w in ways)
+                  + f" (load {os.getloadavg()[0]:.2f})", file=sys.stderr, flush=True)  # fmt: skip
         steps = -(-setup.rows // bs)
-        print(f"batch {bs} ({size}), learning rate {hp['learning_rate']:g}, {steps} steps/epoch; "
-              f"median of {a.runs} runs (min-max):")  # fmt: skip
-        print(f"  floor (in memory)  s/epoch {_fmt(fig['floor'])}")
-        print(f"  streamed           s/epoch {_fmt(fig['streamed'])}")
-        print(f"  ratio streamed/floor       {_fmt(fig['ratio'])}")
-        print(f"  first epoch: floor {_fmt(fig['first floor'])}; streamed {_fmt(fig['first'])}")
-        print(f"  input pipeline alone, one pass  {_fmt(fig['input pass'])}", flush=True)
+        print(
+            f"batch {bs} ({size}), learning rate {hp['learning_rate']:g}, {steps} steps/epoch;"
+            f" s/epoch, median of {a.runs} runs (min-max), epochs 2-{a.epochs} of a fit:"
+        )
+        for way in ways:
+            line = f"  {way:<9} {_fmt(per[way])}"
+            if way != "floor":
+                ratios = [x / f for x, f in zip(per[way], per["floor"], strict=True)]
+                line += f"   ratio to the floor {_fmt(ratios)}"
+                line += f"   input alone (one pass) {_fmt(alone[way])}"
+            print(line + f"   first epoch {_fmt(first[way])}", flush=True)
     print(f"load average at the end {os.getloadavg()[0]:.2f}")
 
 
@@ -218,8 +236,8 @@ def defaults(a: argparse.Namespace) -> None:
             (f"{a.rows} rows", prepare(a.data_dir, a.rows), LABEL),
         ]
         for name, root, label in sets:
-            for which, hp in (("former (32, 0.01)", {"batch_size": 32, "learning_rate": 0.01}),
-                              ("today's defaults", {})):  # fmt: skip
+            former = {"batch_size": 32, "learning_rate": 0.01, "early_stopping_patience": 10}
+            for which, hp in (("former defaults", former), ("today's defaults", {})):
                 start = time.perf_counter()
                 r = train(root / "examples", root / "schema", root / "statistics",
                           Path(tmp) / "model", label=label, hparams=hp)  # fmt: skip
@@ -227,7 +245,8 @@ def defaults(a: argparse.Namespace) -> None:
                 m = r.metrics()
                 print(f"{name:<16} {which:<18} eval loss {m.get('eval_loss', float('nan')):.4f}, "
                       f"eval accuracy {m.get('eval_accuracy', float('nan')):.4f}; "
-                      f"batch {r.batch_size}, lr {r.learning_rate:g}; {int(m['epochs'])} epochs "
+                      f"batch {r.batch_size}, lr {r.learning_rate:g}, patience "
+                      f"{r.early_stopping_patience}; {int(m['epochs'])} epochs "
                       f"(best {r.best_epoch}); {took:.1f} s (load {os.getloadavg()[0]:.2f})",
                       flush=True)  # fmt: skip
 

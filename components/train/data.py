@@ -1,19 +1,19 @@
-"""Training input streamed from a split's Parquet files, never the whole split in memory.
+"""Training input from a split's Parquet files: held in memory when it fits, else streamed.
 
 A split (:func:`mlrail.artifacts.examples.open_split`) is read one row group at a time in record
-batches of at most ``read_rows`` rows (:func:`batches`); :func:`dataset` decodes them column by
-column, shuffles rows in NumPy through a window of bounded size and hands ``tf.data`` blocks of
-whole batches (:mod:`.blocks`), so nothing runs once per row. Data order depends only on the
-seed: row groups are visited in a seeded order each epoch, and the window's permutations are
-seeded.
-
-A split of at most :data:`CACHE_ROWS` rows is read once (in the same record batches) and kept
-in memory, permuted whole each epoch: small data stays fast.
+batches of at most ``read_rows`` rows (:func:`batches`) and decoded column by column
+(:mod:`.blocks`: text as int32 codes into small vocabularies), so nothing runs once per row in
+Python or in ``tf.data``. A split that takes at most :data:`CACHE_BYTES` decoded is read once
+and kept; each epoch only a permutation of its rows crosses from Python, and ``tf.data``
+gathers the batches in graph. A larger one is streamed: rows are shuffled in NumPy through a
+window of bounded size and handed to ``tf.data`` in blocks of whole batches. Data order
+depends only on the seed: the permutations are seeded, and a streamed split's row groups are
+visited in a seeded order each epoch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +30,7 @@ from mlrail.errors import DataError
 
 __all__ = [
     "BLOCK_ROWS",
-    "CACHE_ROWS",
+    "CACHE_BYTES",
     "READ_ROWS",
     "SHUFFLE_ROWS",
     "Batch",
@@ -49,8 +49,9 @@ READ_ROWS = 8192
 SHUFFLE_ROWS = 131_072
 #: About this many rows (a multiple of the batch size) go from Python to ``tf.data`` at once.
 BLOCK_ROWS = 8192
-#: A split with at most this many rows is read once and kept in memory.
-CACHE_ROWS = 200_000
+#: A split that takes at most this many bytes decoded (:func:`_row_bytes`: 76 a row for 10
+#: numbers and 6 text columns, so up to 7M rows) is read once and kept in memory.
+CACHE_BYTES = 512 * 2**20
 
 
 @dataclass
@@ -272,15 +273,16 @@ def dataset(
     tensor; ``labels`` is ``[batch]`` int64 (class index) or float32 (regression); ``weights``
     is ``[batch]`` float32.
 
-    Rows are decoded column by column (:mod:`.blocks`), shuffled in NumPy and handed to
-    ``tf.data`` in blocks of a multiple of ``batch_size`` rows (about :data:`BLOCK_ROWS`),
-    which ``rebatch`` cuts into batches: no per-row work in ``tf.data``, and text crosses into
-    TensorFlow as int32 codes plus a small vocabulary, gathered back into strings per block.
-    With ``shuffle``, row groups are visited in a seeded order each epoch and rows are
-    permuted through a window of ``shuffle_rows`` rows (:func:`.blocks.shuffled`); a split of
-    at most ``cache_rows`` rows is read once, held in memory (text as codes) and permuted whole
-    each epoch (``None``: :data:`SHUFFLE_ROWS`, :data:`CACHE_ROWS`, read when called). The
-    order depends only on ``seed``.
+    A split of at most ``cache_rows`` rows (``None``: as many as fit in :data:`CACHE_BYTES`,
+    read when called) is read once and held in memory, text as codes; each epoch its rows
+    are permuted whole (with ``shuffle``) and the batches gathered from tensors in graph. A
+    larger split is streamed: rows decoded column by column (:mod:`.blocks`), row groups
+    visited in a seeded order each epoch (with ``shuffle``) and rows permuted through a window
+    of ``shuffle_rows`` rows (``None``: :data:`SHUFFLE_ROWS`; :func:`.blocks.shuffled`), then
+    handed to ``tf.data`` in blocks of a multiple of ``batch_size`` rows (about
+    :data:`BLOCK_ROWS`) that ``rebatch`` cuts into batches, text crossing as int32 codes plus
+    a small vocabulary, gathered back into strings per block. The order depends only on
+    ``seed``.
 
     ``rows`` is the number of labelled rows (:func:`summarize_labels`): the dataset declares
     its length from it, as Keras needs to end an epoch without a warning, and a pass that
@@ -301,65 +303,53 @@ def dataset(
         DataError: no labelled rows (in this worker's part, with ``shard``).
         ValueError: a ``shard`` that is not ``(index, count)`` with ``0 <= index < count``.
     """
-    import tensorflow as tf
-
     shard = _check_shard(shard)
     shuffle_rows = SHUFFLE_ROWS if shuffle_rows is None else shuffle_rows
-    cache_rows = CACHE_ROWS if cache_rows is None else cache_rows
+    if cache_rows is None:
+        cache_rows = CACHE_BYTES // _row_bytes(spec)
     where = split.path if shard is None else f"{split.path} (shard {shard[0]} of {shard[1]})"
-    block_rows = max(1, BLOCK_ROWS // batch_size) * batch_size
     rng = np.random.default_rng(seed) if shuffle else None
-    parts: Callable[[], Iterator[Block]]
     if split.rows <= cache_rows:
-        # small data: read once (still in record batches) and kept, text as codes
+        # read once (still in record batches) and kept, text as codes; then per epoch only a
+        # permutation crosses from Python, and tf.data gathers the batches in graph
         read = list(_blocks(split, spec, class_weights=class_weights, read_rows=read_rows))
         held = concat(read).compact() if read else None
+        del read
         if held is not None and shard is not None:
             held = held.take(slice(shard[0], None, shard[1]))
         if held is None or not len(held):
             raise DataError(f"{where}: no labelled rows")
-        window = len(held) + 1  # one permutation of every row per epoch
+        return _in_memory(held, spec, rows=rows, batch_size=batch_size, rng=rng, shard=shard)
 
-        def parts() -> Iterator[Block]:
-            return iter([held])
-    else:
-        chunks = split.chunks()
-        if shard is not None:
-            chunks = chunks[shard[0] :: shard[1]]
-            if not chunks:
-                raise DataError(
-                    f"{where}: no row group for this worker ({len(split.chunks())} row groups)"
-                )
-        window = shuffle_rows
-
-        def parts() -> Iterator[Block]:
-            # a new chunk order at every pass: what reshuffle_each_iteration does for a buffer
-            order = chunks if rng is None else [chunks[i] for i in rng.permutation(len(chunks))]
-            return _blocks(
-                split, spec, class_weights=class_weights, read_rows=read_rows, order=order
+    chunks = split.chunks()
+    if shard is not None:
+        chunks = chunks[shard[0] :: shard[1]]
+        if not chunks:
+            raise DataError(
+                f"{where}: no row group for this worker ({len(split.chunks())} row groups)"
             )
-
+    block_rows = max(1, BLOCK_ROWS // batch_size) * batch_size
     text = [i.name for i in spec.inputs if i.dtype == "string"]
 
     def generate() -> Iterator[tuple[Any, ...]]:
+        # a new chunk order at every pass: what reshuffle_each_iteration does for a buffer
+        order = chunks if rng is None else [chunks[i] for i in rng.permutation(len(chunks))]
+        parts = _blocks(split, spec, class_weights=class_weights, read_rows=read_rows, order=order)
         empty = True
-        for b in shuffled(parts(), rows=block_rows, window=window, rng=rng):
+        for b in shuffled(parts, rows=block_rows, window=shuffle_rows, rng=rng):
             empty = False
             yield b.numbers, b.codes, {k: b.vocab[k] for k in text}, b.labels, b.weights
         if empty and shard is not None:  # else repeat() would spin forever
             raise DataError(f"{where}: no labelled rows")
 
-    label_dtype = tf.int64 if spec.task in CLASSIFICATION else tf.float32
-    number_dtype = {"float32": tf.float32, "datetime": tf.float64}
+    import tensorflow as tf
+
+    numbers, labels = _number_specs(spec), _label_spec(spec)
     signature = (
-        {
-            i.name: tf.TensorSpec((None, 1), number_dtype[i.dtype])
-            for i in spec.inputs
-            if i.name not in text
-        },
+        {k: tf.TensorSpec((None, 1), dtype) for k, dtype in numbers.items()},
         {k: tf.TensorSpec((None, 1), tf.int32) for k in text},
         {k: tf.TensorSpec((None,), tf.string) for k in text},
-        tf.TensorSpec((None,), label_dtype),
+        tf.TensorSpec((None,), labels),
         tf.TensorSpec((None,), tf.float32),
     )
     names = [i.name for i in spec.inputs]
@@ -369,13 +359,88 @@ def dataset(
         return {k: features[k] for k in names}, y, w
 
     ds = tf.data.Dataset.from_generator(generate, output_signature=signature)
-    ds = ds.map(strings, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return _batched(ds, rows, batch_size, shard)
+    # sequential: a parallel map here logs an error (an attribute TensorFlow 2.21's MapDataset
+    # lacks) at every epoch, and the gather is cheap next to the Python that feeds it
+    ds = _batched(ds.map(strings), rows, batch_size, shard)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _row_bytes(spec: ModelSpec) -> int:
+    """Bytes a row takes in memory once decoded: numbers 4 (dates 8), text 4 (a code), the
+    label 8 and the weight 4."""
+    return 12 + sum(8 if i.dtype == "datetime" else 4 for i in spec.inputs)
+
+
+def _number_specs(spec: ModelSpec) -> dict[str, Any]:
+    import tensorflow as tf
+
+    dtypes = {"float32": tf.float32, "datetime": tf.float64}
+    return {i.name: dtypes[i.dtype] for i in spec.inputs if i.dtype in dtypes}
+
+
+def _label_spec(spec: ModelSpec) -> Any:
+    import tensorflow as tf
+
+    return tf.int64 if spec.task in CLASSIFICATION else tf.float32
+
+
+def _in_memory(
+    held: Block,
+    spec: ModelSpec,
+    *,
+    rows: int,
+    batch_size: int,
+    rng: np.random.Generator | None,
+    shard: tuple[int, int] | None,
+) -> Any:
+    """The batches of ``held``: each pass, the rows' order (a seeded permutation, or as read)
+    is cut into batches of row indices, and each batch gathered from tensors in graph."""
+    import tensorflow as tf
+
+    n = len(held)
+    numbers = _number_specs(spec)
+    text = [i.name for i in spec.inputs if i.dtype == "string"]
+    # one matrix per dtype: two gathers a batch instead of one per column
+    groups = {
+        dtype: [k for k, d in numbers.items() if d == dtype] for dtype in set(numbers.values())
+    }
+    mats = {
+        dtype.name: tf.constant(np.hstack([held.numbers[k] for k in keys]))
+        for dtype, keys in groups.items()
+    }
+    codes = tf.constant(np.hstack([held.codes[k] for k in text])) if text else None
+    data = (
+        mats,
+        {"codes": codes} if codes is not None else {},
+        {k: tf.constant(held.vocab[k]) for k in text},
+        tf.constant(held.labels),
+        tf.constant(held.weights),
+    )
+    names = [i.name for i in spec.inputs]
+
+    def order() -> Iterator[np.ndarray]:
+        yield np.arange(n, dtype=np.int32) if rng is None else rng.permutation(n).astype(np.int32)
+
+    def take(index: Any, data: Any) -> tuple[Any, Any, Any]:
+        mats, codes, vocab, y, w = data
+        features = {}
+        for dtype, keys in groups.items():
+            m = tf.gather(mats[dtype.name], index)
+            features.update({k: m[:, j : j + 1] for j, k in enumerate(keys)})
+        if text:
+            c = tf.gather(codes["codes"], index)
+            features.update({k: tf.gather(vocab[k], c[:, j : j + 1]) for j, k in enumerate(text)})
+        return {k: features[k] for k in names}, tf.gather(y, index), tf.gather(w, index)
+
+    index = tf.data.Dataset.from_generator(order, output_signature=tf.TensorSpec((None,), tf.int32))
+    index = _batched(index, rows, batch_size, shard)
+    ds = tf.data.Dataset.zip((index, tf.data.Dataset.from_tensors(data).repeat())).map(take)
+    return ds.prefetch(tf.data.AUTOTUNE)
 
 
 def _batched(ds: Any, rows: int, batch_size: int, shard: tuple[int, int] | None) -> Any:
     """``ds`` (blocks of rows) in batches: ``ceil(rows / batch_size)`` of them, or with
-    ``shard`` the same number on every worker (see :func:`dataset`)."""
+    ``shard`` the same number on every worker (see :func:`dataset`); not prefetched."""
     import tensorflow as tf
 
     if shard is None:
@@ -388,4 +453,4 @@ def _batched(ds: Any, rows: int, batch_size: int, shard: tuple[int, int] | None)
         options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
         ds = ds.with_options(options)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    return ds

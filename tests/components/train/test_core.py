@@ -462,7 +462,7 @@ def test_training_streamed_from_many_row_groups_is_reproducible(
     from mlrail.artifacts.examples import open_split
     from mlrail.components.train import data
 
-    monkeypatch.setattr(data, "CACHE_ROWS", 0)
+    monkeypatch.setattr(data, "CACHE_BYTES", 0)
     monkeypatch.setattr(data, "SHUFFLE_ROWS", 64)
     parts = [_mixed_small(150, k) for k in range(3)]
     p = splits(tmp_path, parts, _mixed_small(90, 9), row_group_size=40)
