@@ -57,35 +57,6 @@ _progress = logging.getLogger("mlrail.progress.train")
 _STEPS_PER_EXECUTION = 32
 #: How the progress line names the hyperparameters train chose.
 _NAMES = {"batch_size": "batch size", "early_stopping_patience": "patience"}
-#: At most about this many epoch lines of progress: a long training shows every k-th epoch.
-_EPOCH_LINES = 20
-
-
-def _epoch_figures(logs: dict[str, Any]) -> str:
-    """``loss 0.05, accuracy 0.989, val_loss 0.0185, val_accuracy 1``: loss first, then the
-    metrics, train before eval."""
-
-    def order(key: str) -> tuple[bool, bool, str]:
-        name = key.removeprefix("val_")
-        return key.startswith("val_"), name != "loss", name
-
-    return ", ".join(f"{k} {float(logs[k]):.4g}" for k in sorted(logs, key=order))
-
-
-def _epoch_progress(epochs: int) -> Any:
-    """A Keras callback reporting epochs on :data:`_progress`: each one up to
-    :data:`_EPOCH_LINES` epochs, else the first, every k-th and the last (no per-batch lines)."""
-    import keras
-
-    every = max(1, -(-epochs // _EPOCH_LINES))
-
-    class EpochProgress(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-            done = epoch + 1
-            if done == 1 or done % every == 0 or done == epochs:
-                _progress.info("epoch %d/%d: %s", done, epochs, _epoch_figures(logs or {}))
-
-    return EpochProgress()
 
 
 @contextlib.contextmanager
@@ -313,7 +284,7 @@ def train(
     import keras
 
     from mlrail.components.train import model as default
-    from mlrail.components.train.curves import EpochLog, ScalarWriter, curves_html
+    from mlrail.components.train.curves import EpochLog, EpochProgress, ScalarWriter, curves_html
     from mlrail.io import atomic_dir, atomic_write_json, atomic_write_text
 
     schema = default.prepare_schema(load_schema(schema_dir), label, task, classes)
@@ -376,7 +347,8 @@ def train(
 
         epochs = int(hp["epochs"])
         epoch_log = EpochLog(epochs)
-        callbacks: list[Any] = [epoch_log, _epoch_progress(epochs)]
+        steps = -(-labels.labelled // int(hp["batch_size"]))
+        callbacks: list[Any] = [epoch_log, EpochProgress(epochs, steps)]
         patience = int(hp["early_stopping_patience"])
         early = bool(patience and eval_ds is not None)
         stopper = None

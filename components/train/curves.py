@@ -1,5 +1,5 @@
-"""Training progress: one log line per epoch, the per-epoch history, TensorBoard scalars and an
-HTML page of the training curves.
+"""Training progress: epoch lines on the progress logger, one log line per epoch, the per-epoch
+history, TensorBoard scalars and an HTML page of the training curves.
 
 TensorBoard logs are written with TensorFlow's own ``tf.summary.write`` and the scalars plugin's
 metadata, in the layout of ``keras.callbacks.TensorBoard`` (``train/`` and ``validation/`` run
@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 import math
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +22,84 @@ import keras
 from mlrail import charts
 from mlrail.components.train.results import split_history
 
-__all__ = ["EpochLog", "ScalarWriter", "curves_html"]
+__all__ = [
+    "EPOCH_LINES",
+    "PROGRESS_SECONDS",
+    "EpochLog",
+    "EpochProgress",
+    "ScalarWriter",
+    "curves_html",
+]
 
 log = logging.getLogger("mlrail.components.train")
+# a local run shows this logger's records on the terminal as they come (mlrail.local.progress)
+_progress = logging.getLogger("mlrail.progress.train")
+
+#: At most about this many epoch lines of progress: a long training shows every k-th epoch...
+EPOCH_LINES = 20
+#: ...unless this many seconds passed since the last line (then a line, of an epoch or a step).
+PROGRESS_SECONDS = 30.0
+
+
+def _epoch_figures(logs: dict[str, Any]) -> str:
+    """``loss 0.05, accuracy 0.989, val_loss 0.0185, val_accuracy 1``: loss first, then the
+    metrics, train before eval."""
+
+    def order(key: str) -> tuple[bool, bool, str]:
+        name = key.removeprefix("val_")
+        return key.startswith("val_"), name != "loss", name
+
+    return ", ".join(f"{k} {float(logs[k]):.4g}" for k in sorted(logs, key=order))
+
+
+class EpochProgress(keras.callbacks.Callback):
+    """Reports epochs on the ``mlrail.progress.train`` logger (a local run's terminal): each
+    one up to :data:`EPOCH_LINES` epochs, else the first, every k-th and the last one run
+    (early stopping included), and any epoch when :data:`PROGRESS_SECONDS` passed since the
+    last line; an epoch longer than that reports its step (``epoch 3/60: step 977 of 1953``)
+    every :data:`PROGRESS_SECONDS`, so a long training is never silent for long.
+
+    Args:
+        epochs: The most epochs the fit runs.
+        steps: Steps in an epoch.
+        clock: Seconds, monotonic (a test passes its own).
+    """
+
+    def __init__(
+        self, epochs: int, steps: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        super().__init__()
+        self.epochs, self.steps, self.clock = epochs, steps, clock
+        self.every = max(1, -(-epochs // EPOCH_LINES))
+        self.last = clock()
+        self.epoch = 0
+        self.shown = 0
+        self.ended: tuple[int, dict[str, Any]] | None = None
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        if self.clock() - self.last >= PROGRESS_SECONDS:
+            _progress.info(
+                "epoch %d/%d: step %d of %d", self.epoch + 1, self.epochs, batch + 1, self.steps
+            )
+            self.last = self.clock()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        done = epoch + 1
+        self.ended = (done, dict(logs or {}))
+        late = self.clock() - self.last >= PROGRESS_SECONDS
+        if done == 1 or done % self.every == 0 or done == self.epochs or late:
+            self._show(done, logs or {})
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        if self.ended is not None and self.ended[0] != self.shown:  # stopped early
+            self._show(*self.ended)
+
+    def _show(self, done: int, logs: dict[str, Any]) -> None:
+        _progress.info("epoch %d/%d: %s", done, self.epochs, _epoch_figures(logs))
+        self.shown, self.last = done, self.clock()
 
 
 class EpochLog(keras.callbacks.Callback):
