@@ -222,7 +222,13 @@ def test_unshifted_traffic_shows_nothing_and_shifted_traffic_flags_exactly_the_t
     )
     plain_end = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
     plain = _monitor(
-        root, logs, "plain", start, plain_end, statistics=trained.statistics, ground_truth=str(truth)
+        root,
+        logs,
+        "plain",
+        start,
+        plain_end,
+        statistics=trained.statistics,
+        ground_truth=str(truth),
     )
     assert plain.decoded.stats.records == rows.num_rows and plain.decoded.stats.num_skipped == 0
     [v] = plain.versions
