@@ -81,6 +81,8 @@ def pipeline_function(
         module_file_sha256: str = "",
         train_node_selector: dict = {},  # noqa: B006
         train_tolerations: list = [],  # noqa: B006
+        train_workers: int = 1,
+        train_distribution: dict = {},  # noqa: B006 (a literal in the IR; never mutated)
         thresholds: dict = {},  # noqa: B006 (a literal in the IR; never mutated)
         baseline_model: str = "",
         slices: list = [],  # noqa: B006
@@ -149,6 +151,16 @@ def pipeline_function(
                 of it runs, unless its bytes hash to this. Empty: not pinned.
             train_node_selector: Node labels for the train step, e.g. a GPU node pool.
             train_tolerations: Tolerations for the train step, e.g. of a GPU node taint.
+            train_workers: Data-parallel workers that train (TensorFlow's
+                MultiWorkerMirroredStrategy, each reading its own share of the train split);
+                1: the train step trains alone. A ``batch_size`` in ``hparams`` is the global
+                batch and must divide by it.
+            train_distribution: Where train's workers run, with ``train_workers`` above 1:
+                launcher (auto: a Kubeflow Trainer TrainJob of the TrainingRuntime
+                mlrail-train when the step runs in a cluster, processes beside the step
+                otherwise; trainjob; local), timeout_seconds (default 21600), namespace,
+                runtime, image, cpu, memory (each worker's), poll_seconds; empty: those
+                defaults.
             thresholds: Metric bounds for the blessing: values, e.g. {"accuracy": ">= 0.9"}, and
                 changes against the baseline model, e.g. {"roc_auc": "change >= -0.01"}.
             baseline_model: The model in production to compare with: a registry reference
@@ -298,6 +310,8 @@ def pipeline_function(
                         hparams=hparams,
                         module_file=module_file,
                         module_file_sha256=module_file_sha256,
+                        workers=train_workers,
+                        distribution=train_distribution,
                     ),
                     **_RESOURCES["train"],
                     object_store_secret=object_store_secret,

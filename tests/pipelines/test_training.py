@@ -181,6 +181,48 @@ def test_train_takes_a_node_selector_and_tolerations(platform: dict[str, Any]) -
     assert all("nodeSelector" not in c for n, c in platform.items() if n != "exec-train")
 
 
+def _fed_into(ir: dict[str, Any], task_name: str) -> dict[str, str]:
+    """Each input parameter of ``task_name`` → the pipeline parameter that feeds it, traced
+    through the sub-DAGs (exit handler, ``dsl.If``) that hold the task."""
+
+    def walk(dag: dict[str, Any], outer: dict[str, str]) -> dict[str, str] | None:
+        for name, task in dag["tasks"].items():
+            fed = {
+                param: outer[spec["componentInputParameter"]]
+                for param, spec in task.get("inputs", {}).get("parameters", {}).items()
+                if spec.get("componentInputParameter") in outer
+            }
+            if name == task_name:
+                return fed
+            inner = ir["components"][task["componentRef"]["name"]].get("dag")
+            if inner and (found := walk(inner, fed)) is not None:
+                return found
+        return None
+
+    root = ir["root"]["inputDefinitions"]["parameters"]
+    found = walk(ir["root"]["dag"], {p: p for p in root})
+    assert found is not None, f"no task {task_name}"
+    return found
+
+
+@pytest.mark.parametrize("pipeline", ["training", "training_sharded", "training_gpu"])
+def test_train_workers_and_distribution_are_pipeline_parameters_fed_to_train(
+    pipeline: str,
+) -> None:
+    ir = next(yaml.safe_load_all(compiled_once(pipeline)))
+    params = ir["root"]["inputDefinitions"]["parameters"]
+    assert params["train_workers"]["parameterType"] == "NUMBER_INTEGER"
+    assert params["train_workers"]["defaultValue"] == 1  # train alone unless asked
+    assert params["train_distribution"]["parameterType"] == "STRUCT"
+    assert params["train_distribution"]["defaultValue"] == {}
+    # the docstrings reach the Kubeflow UI
+    assert "MultiWorkerMirroredStrategy" in params["train_workers"]["description"]
+    assert "TrainJob" in params["train_distribution"]["description"]
+    fed = _fed_into(ir, "train")
+    assert fed["workers"] == "train_workers"
+    assert fed["distribution"] == "train_distribution"
+
+
 def test_ingest_gets_the_scheduled_time(ir: dict[str, Any]) -> None:
     args = _tasks(ir)["ingest"]["inputs"]["parameters"]
     assert args["scheduled_time"]["runtimeValue"]["constant"] == (
@@ -302,7 +344,7 @@ def test_retries_caching_and_resources(ir: dict[str, Any]) -> None:
 
 def test_every_parameter_has_a_default(ir: dict[str, Any]) -> None:
     params = ir["root"]["inputDefinitions"]["parameters"]
-    assert len(params) == 56
+    assert len(params) == 58
     missing = [n for n, p in params.items() if "defaultValue" not in p and not p.get("isOptional")]
     assert missing == []
 
