@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from mlrail.artifacts.examples import Split, stream
 from mlrail.artifacts.modelspec import CLASSIFICATION, ModelSpec, class_key
 from mlrail.components.train.blocks import Block, concat, decode, shuffled
+from mlrail.components.train.shards import Chunk, Shard, plan_shard
 from mlrail.datetimes import is_datetime
 from mlrail.errors import DataError
 
@@ -241,16 +242,27 @@ def batches(
         yield Batch({i.name: features[i.name] for i in spec.inputs}, b.labels, b.weights)
 
 
-def _check_shard(shard: tuple[int, int] | None) -> tuple[int, int] | None:
-    """``shard`` as ``(index, count)``, or ``None`` when there is one worker; a bad one fails."""
-    if shard is None:
-        return None
-    index, count = shard
-    if not (isinstance(index, int) and isinstance(count, int) and 0 <= index < count):
-        raise ValueError(
-            f"shard {shard!r}: expected (worker index, worker count), 0 <= index < count"
-        )
-    return None if count == 1 else (index, count)
+def _pieces(
+    split: Split,
+    spec: ModelSpec,
+    pieces: list[tuple[Chunk, int, int]],
+    *,
+    class_weights: np.ndarray | None,
+    read_rows: int,
+) -> Iterator[Block]:
+    """The labelled rows ``start`` to ``stop`` of each ``(chunk, start, stop)`` (a
+    :class:`~.shards.Shard`'s pieces), in that order, read chunk by chunk."""
+    for chunk, start, stop in pieces:
+        at = 0
+        for b in _blocks(
+            split, spec, class_weights=class_weights, read_rows=read_rows, order=[chunk]
+        ):
+            lo, hi = max(start - at, 0), min(stop - at, len(b))
+            at += len(b)
+            if lo < hi:
+                yield b if (lo, hi) == (0, len(b)) else b.take(slice(lo, hi))
+            if at >= stop:
+                break
 
 
 def dataset(
@@ -289,52 +301,54 @@ def dataset(
     yields another number of batches fails.
 
     ``shard`` = ``(index, count)`` makes this worker ``index`` of ``count`` data-parallel
-    workers (``None`` or a count of 1: the whole split). A streamed split gives the worker the
-    row groups whose position in :meth:`~mlrail.artifacts.examples.Split.chunks` (the split's
-    fixed list) modulo ``count`` is ``index``; a split held in memory, its labelled rows whose
-    position modulo ``count`` is ``index``. The workers thus read disjoint parts that together
-    cover the split. Every worker yields the same number of batches per epoch,
+    workers (``None`` or a count of 1: the whole split). The worker reads only its own part,
+    :func:`.shards.plan_shard`'s: the row groups whose position in
+    :meth:`~mlrail.artifacts.examples.Split.chunks` (the split's fixed list) modulo ``count``
+    is ``index``; or, when that would leave a worker without a labelled row (fewer row groups
+    than workers), an equal run of the split's labelled rows, reading only the row groups it
+    touches. The part is held in memory when it has at most ``cache_rows`` labelled rows (the
+    part's rows, not the split's), else streamed as above; both paths share the assignment
+    (a split held in memory used to be read whole by every worker, each keeping the labelled
+    rows whose position modulo ``count`` was its index). The workers thus read disjoint parts
+    that together cover the split. Every worker yields the same number of batches per epoch,
     ``ceil(rows / (count * batch_size))`` (``rows`` is still the whole split's), as the
     all-reduce of synchronous training needs: its part is repeated (reshuffled) when it runs
     short and cut when it runs long, so with uneven row groups a worker may see a few of its
-    rows twice, or not at all, in one epoch. ``batch_size`` is then the per-worker batch.
+    rows twice, or not at all, in one epoch (by whole row groups, parts differ by up to a row
+    group). ``batch_size`` is then the per-worker batch.
 
     Raises:
         DataError: no labelled rows (in this worker's part, with ``shard``).
         ValueError: a ``shard`` that is not ``(index, count)`` with ``0 <= index < count``.
     """
-    shard = _check_shard(shard)
+    own = plan_shard(split, spec.label, shard)
+    shard = None if own is None else (own.index, own.count)
     shuffle_rows = SHUFFLE_ROWS if shuffle_rows is None else shuffle_rows
     if cache_rows is None:
         cache_rows = CACHE_BYTES // _row_bytes(spec)
     where = split.path if shard is None else f"{split.path} (shard {shard[0]} of {shard[1]})"
+    if own is not None and not own.pieces:
+        raise DataError(
+            f"{where}: no labelled rows ({split.rows} rows, {len(split.chunks())} row groups)"
+        )
     rng = np.random.default_rng(seed) if shuffle else None
-    if split.rows <= cache_rows:
+    if (split.rows if own is None else own.rows) <= cache_rows:
         # read once (still in record batches) and kept, text as codes; then per epoch only a
         # permutation crosses from Python, and tf.data gathers the batches in graph
-        read = list(_blocks(split, spec, class_weights=class_weights, read_rows=read_rows))
+        read = list(_read(split, spec, own, class_weights=class_weights, read_rows=read_rows))
         held = concat(read).compact() if read else None
         del read
-        if held is not None and shard is not None:
-            held = held.take(slice(shard[0], None, shard[1]))
         if held is None or not len(held):
             raise DataError(f"{where}: no labelled rows")
         return _in_memory(held, spec, rows=rows, batch_size=batch_size, rng=rng, shard=shard)
 
-    chunks = split.chunks()
-    if shard is not None:
-        chunks = chunks[shard[0] :: shard[1]]
-        if not chunks:
-            raise DataError(
-                f"{where}: no row group for this worker ({len(split.chunks())} row groups)"
-            )
     block_rows = max(1, BLOCK_ROWS // batch_size) * batch_size
     text = [i.name for i in spec.inputs if i.dtype == "string"]
 
     def generate() -> Iterator[tuple[Any, ...]]:
-        # a new chunk order at every pass: what reshuffle_each_iteration does for a buffer
-        order = chunks if rng is None else [chunks[i] for i in rng.permutation(len(chunks))]
-        parts = _blocks(split, spec, class_weights=class_weights, read_rows=read_rows, order=order)
+        # a new order of the row groups at every pass: what reshuffle_each_iteration does
+        # for a buffer
+        parts = _read(split, spec, own, class_weights=class_weights, read_rows=read_rows, rng=rng)
         empty = True
         for b in shuffled(parts, rows=block_rows, window=shuffle_rows, rng=rng):
             empty = False
@@ -363,6 +377,28 @@ def dataset(
     # lacks) at every epoch, and the gather is cheap next to the Python that feeds it
     ds = _batched(ds.map(strings), rows, batch_size, shard)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _read(
+    split: Split,
+    spec: ModelSpec,
+    own: Shard | None,
+    *,
+    class_weights: np.ndarray | None,
+    read_rows: int,
+    rng: np.random.Generator | None = None,
+) -> Iterator[Block]:
+    """The blocks of the whole split (``own`` None) or of this worker's pieces; with ``rng``
+    the row groups (or pieces) in a permuted order, else in the split's."""
+    kw: dict[str, Any] = {"class_weights": class_weights, "read_rows": read_rows}
+    if own is None:
+        chunks = split.chunks()
+        order = chunks if rng is None else [chunks[i] for i in rng.permutation(len(chunks))]
+        return _blocks(split, spec, order=order, **kw)
+    pieces = list(own.pieces)
+    if rng is not None:
+        pieces = [pieces[i] for i in rng.permutation(len(pieces))]
+    return _pieces(split, spec, pieces, **kw)
 
 
 def _row_bytes(spec: ModelSpec) -> int:

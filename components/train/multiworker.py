@@ -5,7 +5,8 @@ mlrail.components.train.multiworker``) with the same arguments; what tells them 
 ``TF_CONFIG`` (TensorFlow's cluster description: every worker's ``host:port`` and this one's
 index). Each builds the model under the strategy, streams its own shard of the train split's
 Parquet row groups (:func:`.data.dataset`'s ``shard``: worker ``i`` of ``n`` reads every
-``n``-th row group from the ``i``-th), and the strategy all-reduces the gradients after every
+``n``-th row group from the ``i``-th; with fewer row groups than workers, an equal run of the
+rows, :func:`.shards.plan_shard`), and the strategy all-reduces the gradients after every
 step, so all workers hold the same weights. Worker 0 is the chief: its outputs are the ones
 kept, and it publishes them last (the other workers' copies go to a scratch folder).
 
@@ -19,9 +20,11 @@ Where ``TF_CONFIG`` comes from:
   worker on 127.0.0.1 with free ports.
 
 Inputs and output are local paths or URIs (``s3://``, ``minio://`` as KFP names its MinIO
-store, ``gs://``, ``file://``): a worker copies the ``train`` and ``eval`` splits, the schema
-and the statistics it is given by URI into a scratch folder, and the chief copies its outputs
-to the output URI. The chief's output layout::
+store, ``gs://``, ``file://``). A worker copies what it reads of a URI into a scratch folder:
+of the ``train`` split only the bytes of its own row groups, the label column and the footers
+(:func:`.shards.stage_split`: ranged reads into sparse local copies; each worker fetches about
+``1/n`` of the split), the whole ``eval`` split, the schema and the statistics; the chief
+copies its outputs to the output URI. The chief's output layout::
 
     <output>/
       model/          the model artifact (core.train's layout)
@@ -226,10 +229,15 @@ def _exists(location: str) -> bool:
     return bool(fs.get_file_info(path).type != pafs.FileType.NotFound)
 
 
-def _stage_inputs(args: argparse.Namespace, scratch: Path) -> dict[str, str]:
-    """The inputs as local paths: a URI's content copied into ``scratch`` (only the splits
-    training reads: train and eval)."""
+def _stage_inputs(
+    args: argparse.Namespace, scratch: Path, shard: tuple[int, int]
+) -> dict[str, str]:
+    """The inputs as local paths: a URI's content copied into ``scratch``. Of the examples,
+    the train split's bytes this worker reads (:func:`.shards.stage_split`: the footers, the
+    label column, its own row groups) and the whole eval split (every worker takes part in
+    each validation pass)."""
     from mlrail.artifacts.examples import EVAL, TRAIN
+    from mlrail.components.train.shards import stage_split
 
     local: dict[str, str] = {}
     for name in ("examples", "schema", "statistics"):
@@ -239,10 +247,13 @@ def _stage_inputs(args: argparse.Namespace, scratch: Path) -> dict[str, str]:
             continue
         dest = scratch / name
         if name == "examples":
-            for split in (TRAIN, EVAL):
-                src = location.rstrip("/") + "/" + split
-                if split == TRAIN or _exists(src):
-                    copy_tree(src, str(dest / split))
+            base = location.rstrip("/")
+            stage_split(
+                pyarrow_uri(f"{base}/{TRAIN}"), dest / TRAIN, label=args.label, shard=shard,
+                first=bool(args.module_file),  # a user module's outputs are checked on them
+            )  # fmt: skip
+            if _exists(f"{base}/{EVAL}"):
+                copy_tree(f"{base}/{EVAL}", str(dest / EVAL))
         else:
             copy_tree(location, str(dest))
         local[name] = str(dest)
@@ -315,7 +326,7 @@ def worker_main(argv: Sequence[str] | None = None) -> int:
 
         with tempfile.TemporaryDirectory(prefix="mlrail-worker-") as tmp:
             scratch = Path(tmp)
-            inputs = _stage_inputs(args, scratch)
+            inputs = _stage_inputs(args, scratch, (index, count))
             remote = _is_uri(args.output)
             # a worker other than the chief writes what it must (every worker saves: the
             # strategy's variables are read together) into its scratch folder
