@@ -3,6 +3,10 @@
 ``--shards`` runs the sharded variant (:mod:`mlrail.pipelines.training_sharded`): the data's
 files are read side by side, at most ``--parallelism`` at once, and merged.
 
+``--workers N`` trains data-parallel on N worker processes on this machine (the pipelines'
+``train_workers``, with ``train_distribution`` launcher ``local``: ``mlrail run`` never starts
+a TrainJob, even when it runs in a pod such as a notebook server's).
+
 The terminal shows each step as it starts and its progress as it happens (rows read, each
 epoch's loss and metrics, the parity rows checked: :mod:`mlrail.local.progress`), a line as
 each step ends, then the summary; ``--quiet`` prints the summary alone. ``--summary-json``
@@ -17,6 +21,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from mlrail.artifacts.parity import DEFAULT_TOLERANCE
 from mlrail.cli.options import (
@@ -35,7 +40,7 @@ from mlrail.cli.provenance import add_provenance_args, requested_by
 from mlrail.errors import MlrailError
 from mlrail.redact import redact
 
-__all__ = ["LOCAL_PARALLELISM", "add_run", "cmd_run"]
+__all__ = ["LOCAL_PARALLELISM", "add_run", "cmd_run", "run_arguments"]
 
 #: Shards read at once by ``mlrail run --shards`` unless ``--parallelism`` says: kfp.local
 #: runs at most two tasks of a loop at once, and the machines it runs on have two cores or more.
@@ -87,6 +92,16 @@ def add_run(sub: Subcommands) -> None:
         metavar="N",
         help="with --shards: most shards read at once, 1 or more (default: 2; kfp.local runs "
         "at most 2 tasks at once whatever the limit)",
+    )
+    p.add_argument(
+        "--workers",
+        dest="train_workers",
+        type=_workers,
+        default=1,
+        metavar="N",
+        help="train data-parallel on N worker processes on this machine (TensorFlow's "
+        "MultiWorkerMirroredStrategy, each reading its share of the train split; a batch_size "
+        "in --hparams is the global batch and must divide by N); with --shards too (default: 1)",
     )
     p.add_argument(
         "--events-sink",
@@ -160,6 +175,31 @@ def add_run(sub: Subcommands) -> None:
     p.set_defaults(func=cmd_run)
 
 
+def _workers(text: str) -> int:
+    """``--workers``: a whole number from 1 to train's most (a step would refuse more, but only
+    after ingest and validate had run)."""
+    from mlrail.components.train.distributed import MAX_WORKERS
+
+    value = integer(1)(text)
+    if value > MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"must be {MAX_WORKERS} or fewer, got {text}")
+    return value
+
+
+def _check_workers(workers: int, hparams: dict[str, object]) -> None:
+    """A batch size given in ``--hparams`` is the global batch: each worker takes an equal
+    share of it, so it must divide by ``--workers`` (train would refuse it after ingest and
+    validate)."""
+    from mlrail.components.train.hparams import check_hparams
+
+    batch = check_hparams(hparams)["batch_size"]
+    if workers > 1 and isinstance(batch, int) and batch % workers:
+        raise MlrailError(
+            f"--workers {workers}: batch_size {batch} (--hparams) is the global batch and must "
+            f"divide by the workers (each takes batch_size / workers rows a step)"
+        )
+
+
 def _events_sink(text: str) -> str:
     """``--events-sink``: a sink :mod:`mlrail.events.sinks` can send to (a step would only log
     one it cannot parse, and the run's events would be lost)."""
@@ -221,12 +261,54 @@ def _check_module_file(path: str, sha256: str | None) -> None:
         check_sha256(path, data, sha256)
 
 
+def run_arguments(
+    a: argparse.Namespace, data: str, label: str, hparams: dict[str, Any]
+) -> dict[str, Any]:
+    """The pipeline parameters of a run of ``mlrail run`` (training or training_sharded: they
+    take the same), from its checked options."""
+    from mlrail.local import model_name_for
+
+    arguments = {
+        "source": data,
+        "label": label,
+        "task": a.task,
+        "eval_ratio": a.eval_ratio,
+        "key_column": a.key_column,
+        "curated_schema": a.schema,
+        "optimize": a.optimize,
+        "quantize": a.quantize,
+        "hparams": hparams,
+        "thresholds": a.thresholds or {},
+        "parity_tolerance": a.parity_tolerance,
+        "model_name": a.model_name or model_name_for(data),
+        "module_file": a.module_file,
+        # checked by cmd_run and again by train on the bytes it runs (the file may change)
+        "module_file_sha256": a.module_file_sha256 or "",
+        "baseline_statistics": a.baseline_statistics,
+        "slices": a.slices,
+        "sensitive_columns": a.sensitive_columns,
+        "fairness_thresholds": a.fairness_thresholds or {},
+        "events_sink": a.events_sink,
+        "registry_uri": a.registry_uri,
+        "requested_by": requested_by(a.requested_by),
+        "reason": a.reason,
+    }
+    if a.no_baseline:
+        # "" would mean the registry's champion
+        arguments["baseline_model"] = "none"
+    arguments["train_workers"] = a.train_workers
+    if a.train_workers > 1:
+        # processes here: train's "auto" would submit a TrainJob when this runs in a pod (a
+        # notebook server's), whose workers cannot read kfp.local's local artifacts
+        arguments["train_distribution"] = {"launcher": "local"}
+    return arguments
+
+
 def cmd_run(a: argparse.Namespace) -> int:
     """``mlrail run``: exit status 0 when the run succeeded, else 1."""
     from mlrail.local import (
         check_columns,
         format_summary,
-        model_name_for,
         run_training,
         write_summary_json,
     )
@@ -246,6 +328,7 @@ def cmd_run(a: argparse.Namespace) -> int:
         hparams["epochs"] = a.epochs
     # refuse bad settings now, not after ingest, validate and a whole training run
     check_hparams(hparams)
+    _check_workers(a.train_workers, hparams)
     _check_evaluation(a, a.task)
     if a.module_file_sha256 and not a.module_file:
         raise MlrailError("--module-file-sha256 pins a --module-file: give the file too")
@@ -267,34 +350,7 @@ def cmd_run(a: argparse.Namespace) -> int:
     writable_folder("--workdir", Path(a.workdir).expanduser())
     if a.summary_json:
         output_file("--summary-json", str(Path(a.summary_json).expanduser()))
-    arguments = {
-        "source": data,
-        "label": label,
-        "task": a.task,
-        "eval_ratio": a.eval_ratio,
-        "key_column": a.key_column,
-        "curated_schema": a.schema,
-        "optimize": a.optimize,
-        "quantize": a.quantize,
-        "hparams": hparams,
-        "thresholds": a.thresholds or {},
-        "parity_tolerance": a.parity_tolerance,
-        "model_name": a.model_name or model_name_for(data),
-        "module_file": a.module_file,
-        # checked above and again by train on the bytes it runs (the file may change between)
-        "module_file_sha256": a.module_file_sha256 or "",
-        "baseline_statistics": a.baseline_statistics,
-        "slices": a.slices,
-        "sensitive_columns": a.sensitive_columns,
-        "fairness_thresholds": a.fairness_thresholds or {},
-        "events_sink": a.events_sink,
-        "registry_uri": a.registry_uri,
-        "requested_by": requested_by(a.requested_by),
-        "reason": a.reason,
-    }
-    if a.no_baseline:
-        # "" would mean the registry's champion
-        arguments["baseline_model"] = "none"
+    arguments = run_arguments(a, data, label, hparams)
     pipeline, what = None, "training pipeline"
     if a.shards:
         from mlrail.pipelines.training_sharded import sharded_pipeline
@@ -303,8 +359,9 @@ def cmd_run(a: argparse.Namespace) -> int:
         pipeline = sharded_pipeline(parallelism)
         what = f"sharded training pipeline ({parallelism} shard(s) at once)"
     if not a.quiet:
+        workers = f", {a.train_workers} training workers" if a.train_workers > 1 else ""
         print(
-            redact(f"mlrail run: {what} on {data} (label {label!r}) through kfp.local"),
+            redact(f"mlrail run: {what} on {data} (label {label!r}) through kfp.local{workers}"),
             flush=True,
         )
     run = run_training(
