@@ -5,17 +5,23 @@ TrainJob, :mod:`mlrail.components.train.trainjob`), with the pipeline's ServiceA
 Role in ``manifests/base/rbac.yaml``:
 
 - :func:`connect`: the pod's own account (in-cluster credentials), else a kubeconfig
-  (``$KUBECONFIG`` or ``~/.kube/config``): the same order as deploy's kserve target.
+  (``$KUBECONFIG`` or ``~/.kube/config``), loaded into a configuration of its own (the client's
+  process-wide default is left as it was).
 - :func:`apply`: **server-side apply** of a namespaced custom object with a field manager and
   ``force=True``. kubernetes 30.1's ``patch_namespaced_custom_object`` always sends
-  ``application/merge-patch+json``, so the request goes through ``ApiClient.call_api`` with
-  ``application/apply-patch+yaml`` (JSON is YAML). An apply that creates the object is also
-  authorised as ``create``.
+  ``application/merge-patch+json``, so the request (:func:`apply_request`) goes through
+  ``ApiClient.call_api`` with ``application/apply-patch+yaml`` (JSON is YAML). An apply that
+  creates the object is also authorised as ``create``.
 - :func:`get`, :func:`list_pods`, :func:`pod_log`: reads, each returning plain dicts (the API's
   own camelCase JSON), so callers and their tests handle one shape.
 - Errors: an API error that may pass (429, 5xx, no connection) is :class:`Transient` (a wait
   polls through it until its deadline); any other (403, an unknown resource, an invalid object)
-  is :class:`KubeError`, naming the call and, for 403, the Role the account needs.
+  is :class:`KubeError`, naming the call and, for 403, the Role the account needs
+  (:func:`api_error`). A 404 is an absent object only when its Status names it
+  (:func:`is_absent`); otherwise the cluster does not serve the resource at all.
+
+deploy's kserve target (:mod:`mlrail.components.deploy.kserve.api`) makes its calls through
+these too: the credentials, the apply request, the timeout and what an error means.
 
 ``kubernetes`` is imported inside the functions (about half a second): only steps that talk to
 a cluster pay for it.
@@ -35,24 +41,29 @@ if TYPE_CHECKING:
 
 __all__ = [
     "NAMESPACE_FILE",
+    "REQUEST_TIMEOUT",
     "RUNNER_ROLE",
     "KubeError",
     "Transient",
     "api_error",
     "apply",
+    "apply_request",
     "connect",
     "current_namespace",
     "get",
     "in_cluster",
+    "is_absent",
     "list_pods",
     "pod_log",
+    "status_message",
 ]
 
 #: The Role the pipeline's ServiceAccount is bound to (manifests/base/rbac.yaml).
 RUNNER_ROLE = "mlrail-pipeline-runner"
 #: Where a pod's ServiceAccount token mount keeps the pod's namespace.
 NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
-_TIMEOUT = 30
+#: Seconds each API request may take (connect and read).
+REQUEST_TIMEOUT = 30
 _TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
@@ -103,7 +114,8 @@ def connect() -> ApiClient:
     return client.ApiClient(configuration)
 
 
-def _status_message(body: Any) -> str:
+def status_message(body: Any) -> str:
+    """The ``message`` of an error's ``Status`` body; a body that is not one, cut to 300 chars."""
     try:
         status = json.loads(body)
     except (TypeError, ValueError):
@@ -116,7 +128,7 @@ def api_error(exc: Exception, doing: str, namespace: str) -> KubeError:
     status = getattr(exc, "status", None)
     if status is None:  # urllib3 could not connect, or the connection broke
         return Transient(f"{doing}: no answer from the API server: {exc}")
-    message = _status_message(getattr(exc, "body", None)) or str(getattr(exc, "reason", exc))
+    message = status_message(getattr(exc, "body", None)) or str(getattr(exc, "reason", exc))
     if status in _TRANSIENT_STATUSES:
         return Transient(f"{doing}: HTTP {status}: {message}")
     hint = ""
@@ -138,6 +150,48 @@ def _call(doing: str, namespace: str, fn: Any, *args: Any, **kwargs: Any) -> Any
         raise api_error(e, doing, namespace) from e
 
 
+def apply_request(
+    api: ApiClient,
+    group: str,
+    version: str,
+    namespace: str,
+    plural: str,
+    name: str,
+    body: dict[str, Any],
+    *,
+    field_manager: str,
+    force: bool = True,
+) -> Any:
+    """The server-side apply request of ``body`` (``patch_namespaced_custom_object``'s arguments).
+
+    The request that method makes, with the apply content type it cannot send in kubernetes 30.1;
+    its errors are raised as the client raises them (``ApiException``, urllib3's ``HTTPError``),
+    for the caller to read (:func:`api_error`).
+    """
+    return api.call_api(
+        "/apis/{group}/{version}/namespaces/{namespace}/{plural}/{name}",
+        "PATCH",
+        path_params={
+            "group": group,
+            "version": version,
+            "namespace": namespace,
+            "plural": plural,
+            "name": name,
+        },
+        query_params=[("fieldManager", field_manager), ("force", "true" if force else "false")],
+        header_params={
+            "Accept": "application/json",
+            "Content-Type": "application/apply-patch+yaml",
+        },
+        body=body,
+        response_type="object",
+        auth_settings=["BearerToken"],
+        _return_http_data_only=True,
+        _preload_content=True,
+        _request_timeout=REQUEST_TIMEOUT,
+    )
+
+
 def apply(
     api: ApiClient, body: dict[str, Any], *, plural: str, field_manager: str
 ) -> dict[str, Any]:
@@ -153,33 +207,36 @@ def apply(
     group, _, version = str(body["apiVersion"]).rpartition("/")
     meta = body["metadata"]
     namespace, name = meta["namespace"], meta["name"]
-    doing = f"apply {plural}.{group} {namespace}/{name}"
     obj = _call(
-        doing,
+        f"apply {plural}.{group} {namespace}/{name}",
         namespace,
-        api.call_api,
-        "/apis/{group}/{version}/namespaces/{namespace}/{plural}/{name}",
-        "PATCH",
-        path_params={
-            "group": group,
-            "version": version,
-            "namespace": namespace,
-            "plural": plural,
-            "name": name,
-        },
-        query_params=[("fieldManager", field_manager), ("force", "true")],
-        header_params={
-            "Accept": "application/json",
-            "Content-Type": "application/apply-patch+yaml",
-        },
-        body=body,
-        response_type="object",
-        auth_settings=["BearerToken"],
-        _return_http_data_only=True,
-        _preload_content=True,
-        _request_timeout=_TIMEOUT,
+        apply_request,
+        api,
+        group,
+        version,
+        namespace,
+        plural,
+        name,
+        body,
+        field_manager=field_manager,
     )
     return dict(obj)
+
+
+def is_absent(exc: Exception, name: str) -> bool:
+    """Whether ``exc`` is the 404 of an object ``name`` that does not exist.
+
+    The API server's Status then names the object (``details.name``); a 404 that names none is
+    for the path itself: the cluster does not serve that group, version or resource.
+    """
+    if getattr(exc, "status", None) != 404:
+        return False
+    body: Any = getattr(exc, "body", None)
+    try:
+        details = json.loads(body).get("details") or {}
+    except (TypeError, ValueError, AttributeError):
+        return False
+    return bool(details.get("name") == name)
 
 
 def get(
@@ -198,20 +255,15 @@ def get(
     doing = f"get {plural}.{group} {namespace}/{name}"
     try:
         obj = CustomObjectsApi(api).get_namespaced_custom_object(
-            group, version, namespace, plural, name, _request_timeout=_TIMEOUT
+            group, version, namespace, plural, name, _request_timeout=REQUEST_TIMEOUT
         )
     except ApiException as e:
-        if e.status == 404:
-            try:
-                details = json.loads(e.body).get("details") or {}
-            except (TypeError, ValueError, AttributeError):
-                details = {}
-            if details.get("name") == name:
-                return None
-            # a 404 that names no object: the path itself is unknown (no such CRD)
+        if is_absent(e, name):
+            return None
+        if e.status == 404:  # the path itself is unknown (no such CRD)
             raise KubeError(
                 f"{doing}: this cluster does not serve {group}/{version} {plural} "
-                f"({_status_message(e.body)})"
+                f"({status_message(e.body)})"
             ) from e
         raise api_error(e, doing, namespace) from e
     except HTTPError as e:
@@ -234,7 +286,7 @@ def list_pods(api: ApiClient, namespace: str, selector: str) -> list[dict[str, A
         CoreV1Api(api).list_namespaced_pod,
         namespace,
         label_selector=selector,
-        _request_timeout=_TIMEOUT,
+        _request_timeout=REQUEST_TIMEOUT,
     )
     return [dict(api.sanitize_for_serialization(p)) for p in pods.items]
 
@@ -265,7 +317,7 @@ def pod_log(
         CoreV1Api(api).read_namespaced_pod_log,
         pod,
         namespace,
-        _request_timeout=_TIMEOUT,
+        _request_timeout=REQUEST_TIMEOUT,
         **kwargs,
     )
     return str(text or "")

@@ -1,7 +1,9 @@
 """mlrail.kube: what an API error means, and credentials that are not there.
 
 The calls themselves (server-side apply, get, list pods, a pod's log) run against the real API
-server in tests/cluster/test_trainjob.py and tests/cluster/test_rbac.py.
+server in tests/cluster/test_trainjob.py and tests/cluster/test_rbac.py; deploy's kserve target
+makes its calls through this module too (tests/components/deploy/test_kubernetes_api.py over
+HTTP, tests/cluster/test_deploy.py against the real API server).
 """
 
 from __future__ import annotations
@@ -62,3 +64,28 @@ def test_no_credentials_is_one_clear_error(tmp_path: Path, monkeypatch: pytest.M
         kube.connect()
     assert not kube.in_cluster()
     assert kube.current_namespace() == ""  # no ServiceAccount mount here
+
+
+def _not_found(details: dict[str, str]) -> ApiException:
+    e = ApiException(status=404, reason="Not Found")
+    e.body = json.dumps({"kind": "Status", "code": 404, "message": "not found", "details": details})
+    return e
+
+
+def test_a_404_is_an_absent_object_only_when_it_names_the_object() -> None:
+    named = {"name": "t", "group": "trainer.kubeflow.org", "kind": "trainjobs"}
+    assert kube.is_absent(_not_found(named), "t")
+    assert not kube.is_absent(_not_found(named), "another")
+    # no such resource at all (the CRD is not installed): the Status names no object
+    assert not kube.is_absent(_not_found({}), "t")
+    assert not kube.is_absent(_api_exception(403, "forbidden"), "t")
+    page = ApiException(status=404, reason="Not Found")
+    page.body = "404 page not found"  # what a path outside every API group answers
+    assert not kube.is_absent(page, "t")
+
+
+def test_the_message_of_an_error_body() -> None:
+    assert kube.status_message(json.dumps({"kind": "Status", "message": "denied"})) == "denied"
+    assert kube.status_message("  404 page not found\n") == "404 page not found"
+    assert kube.status_message("x" * 1000) == "x" * 300
+    assert kube.status_message(None) == ""

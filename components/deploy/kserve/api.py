@@ -1,20 +1,24 @@
 """The Kubernetes API as deploy uses it: two calls on InferenceServices, and what their errors mean.
 
 :class:`KubeApi` names the two calls as the ``kubernetes`` client names them; :func:`connect`
-builds the real one (:class:`KubernetesApi`) from in-cluster credentials, kubeconfig as the
-fallback; ``kubernetes`` is imported only there and in :func:`get` / :func:`apply` (it costs
-about half a second: only target ``kserve`` pays it). Tests pass a fake instead.
+builds the real one (:class:`KubernetesApi`) from :func:`mlrail.kube.connect`'s credentials
+(in-cluster, kubeconfig as the fallback); ``kubernetes`` is imported only there and in
+:func:`get` / :func:`apply` (it costs about half a second: only target ``kserve`` pays it). Tests
+pass a fake instead.
 
 - **Server-side apply** with field manager ``mlrail-deploy`` and ``force=True``: deploy is the
   authority for the fields it sets (a hand edit of, say, ``minReplicas`` is taken back), while
   fields it does not set stay with their owners. Omitting a field deploy set before removes it,
   which is how a promotion drops ``canaryTrafficPercent``. kubernetes 30.1's
-  ``patch_namespaced_custom_object`` always sends ``application/merge-patch+json`` and takes no
-  ``_content_type``, so :class:`KubernetesApi` makes the same request through
-  ``ApiClient.call_api`` with ``application/apply-patch+yaml`` (JSON is YAML).
-- Errors: an API error that may pass (429, 5xx, no connection) is a :class:`Transient`, which
-  the wait in :mod:`.status` polls through until its deadline; any other error (403, a missing
-  KServe) is a :class:`~.records.DeployError` that stops deploy at once. A 403 names the Role
+  ``patch_namespaced_custom_object`` cannot send ``application/apply-patch+yaml``, so
+  :class:`KubernetesApi` makes the request with :func:`mlrail.kube.apply_request`.
+- Errors: :func:`mlrail.kube.api_error` reads them (as for train's TrainJob calls) and
+  :func:`get` / :func:`apply` convert that reading once into deploy's own errors, because
+  deploy's callers catch those and a :class:`~.records.DeployError` carries the rollout record.
+  An error that may pass (429, 5xx, no connection) on a read is a :class:`Transient`, which the
+  wait in :mod:`.status` polls through until its deadline; any other (403, a missing KServe),
+  and any failed apply, is a plain ``DeployError`` that stops deploy at once (an apply is never
+  retried: the API server answers 500 to a body its schema cannot type). A 403 names the Role
   below.
 
 Kubernetes API calls, each with the rule of the ``mlrail-pipeline-runner`` Role
@@ -34,10 +38,9 @@ Nothing else: no list, watch, update or delete, no ``inferenceservices/status``,
 
 from __future__ import annotations
 
-import json
-import os
 from typing import TYPE_CHECKING, Any, Protocol
 
+from mlrail import kube
 from mlrail.components.deploy.kserve.records import DeployError
 
 if TYPE_CHECKING:  # importing kubernetes costs about half a second: only target kserve pays it
@@ -71,9 +74,6 @@ MODEL_IDENTITY_ANNOTATION = "mlrail.io/model-identity"
 MODEL_SIGNER_ANNOTATION = "mlrail.io/model-signer"
 MODE_ANNOTATION = "serving.kserve.io/deploymentMode"
 TAG_ROUTING_ANNOTATION = "serving.kserve.io/enable-tag-routing"
-
-_API_TIMEOUT = 30
-_TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
 class KubeApi(Protocol):
@@ -114,7 +114,7 @@ class KubernetesApi:
         self, group: str, version: str, namespace: str, plural: str, name: str
     ) -> Any:
         return self._objects.get_namespaced_custom_object(
-            group, version, namespace, plural, name, _request_timeout=_API_TIMEOUT
+            group, version, namespace, plural, name, _request_timeout=kube.REQUEST_TIMEOUT
         )
 
     def apply_namespaced_custom_object(
@@ -129,121 +129,73 @@ class KubernetesApi:
         field_manager: str,
         force: bool,
     ) -> Any:
-        # The request patch_namespaced_custom_object makes, with the apply content type it
-        # cannot send in kubernetes 30.1 (see the module doc).
-        return self.api_client.call_api(
-            "/apis/{group}/{version}/namespaces/{namespace}/{plural}/{name}",
-            "PATCH",
-            path_params={
-                "group": group,
-                "version": version,
-                "namespace": namespace,
-                "plural": plural,
-                "name": name,
-            },
-            query_params=[("fieldManager", field_manager), ("force", "true" if force else "false")],
-            header_params={
-                "Accept": "application/json",
-                "Content-Type": "application/apply-patch+yaml",
-            },
-            body=body,
-            response_type="object",
-            auth_settings=["BearerToken"],
-            _return_http_data_only=True,
-            _preload_content=True,
-            _request_timeout=_API_TIMEOUT,
+        return kube.apply_request(
+            self.api_client,
+            group,
+            version,
+            namespace,
+            plural,
+            name,
+            body,
+            field_manager=field_manager,
+            force=force,
         )
 
 
 def connect() -> KubernetesApi:
     """The API of the cluster this runs in (service account), else of the kubeconfig."""
-    from kubernetes import client, config
-
     try:
-        config.load_incluster_config()
-    except config.ConfigException as in_cluster:
-        try:
-            # read now: the client reads $KUBECONFIG once, when it is first imported
-            config.load_kube_config(config_file=os.environ.get("KUBECONFIG") or None)
-        except (config.ConfigException, OSError) as kubeconfig:
-            raise DeployError(
-                f"no Kubernetes credentials: not in a cluster ({in_cluster}) and no usable "
-                f"kubeconfig ({kubeconfig}); set KUBECONFIG or run in the cluster"
-            ) from kubeconfig
-    return KubernetesApi(client.ApiClient())
-
-
-def _status_message(body: Any) -> str:
-    try:
-        status = json.loads(body)
-    except (TypeError, ValueError):
-        return str(body or "").strip()[:300]
-    return str(status.get("message", "")) if isinstance(status, dict) else str(status)[:300]
-
-
-def _api_error(exc: Exception, doing: str, namespace: str) -> DeployError:
-    status = getattr(exc, "status", None)
-    message = _status_message(getattr(exc, "body", None)) or str(getattr(exc, "reason", exc))
-    hint = ""
-    if status == 403:
-        hint = (
-            f"; the pipeline's service account needs the mlrail-pipeline-runner Role "
-            f"(manifests/base/rbac.yaml) in namespace {namespace}"
-        )
-    return DeployError(f"{doing}: HTTP {status}: {message}{hint}")
+        return KubernetesApi(kube.connect())
+    except kube.KubeError as e:
+        raise DeployError(str(e)) from e
 
 
 class Transient(DeployError):
     """An API error worth another try while waiting: throttled, a server error, no connection."""
 
 
+def _deploy_error(exc: Exception, doing: str, namespace: str, *, may_pass: bool) -> DeployError:
+    """``exc`` read by :func:`mlrail.kube.api_error`, as deploy raises it: a :class:`Transient`
+    where that reading says it may pass and ``may_pass`` (a read the wait polls), else a
+    :class:`DeployError` with the same message."""
+    error = kube.api_error(exc, doing, namespace)
+    if may_pass and isinstance(error, kube.Transient):
+        return Transient(str(error))
+    return DeployError(str(error))
+
+
 def get(api: KubeApi, namespace: str, name: str) -> dict[str, Any] | None:
     """The InferenceService ``namespace/name``, or None when there is none."""
     from kubernetes.client.exceptions import ApiException
-    from urllib3.exceptions import HTTPError as ConnectionTrouble
+    from urllib3.exceptions import HTTPError
 
     doing = f"get {PLURAL}.{GROUP} {namespace}/{name}"
     try:
         obj = api.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
-    except ConnectionTrouble as e:
-        raise Transient(f"{doing}: no answer from the API server: {e}") from e
-    except ApiException as e:
-        if e.status in _TRANSIENT_STATUSES:
-            raise Transient(str(_api_error(e, doing, namespace))) from e
-        if e.status == 404:
-            try:
-                details = json.loads(e.body).get("details") or {}
-            except (TypeError, ValueError, AttributeError):
-                details = {}
-            if details.get("name") == name:
-                return None
+    except (ApiException, HTTPError) as e:
+        if kube.is_absent(e, name):
+            return None
+        if isinstance(e, ApiException) and e.status == 404:
             # Not a Status naming our object: the path itself is unknown.
             raise DeployError(
-                f"get {PLURAL}.{GROUP} {namespace}/{name}: this cluster does not serve "
-                f"{GROUP}/{VERSION} InferenceServices ({_status_message(e.body)}); is KServe "
-                "installed?"
+                f"{doing}: this cluster does not serve {GROUP}/{VERSION} InferenceServices "
+                f"({kube.status_message(e.body)}); is KServe installed?"
             ) from e
-        raise _api_error(e, doing, namespace) from e
+        raise _deploy_error(e, doing, namespace, may_pass=True) from e
     return dict(obj)
 
 
 def apply(api: KubeApi, body: dict[str, Any]) -> dict[str, Any]:
     """Server-side apply ``body`` as field manager :data:`FIELD_MANAGER`; the object applied."""
     from kubernetes.client.exceptions import ApiException
+    from urllib3.exceptions import HTTPError
 
-    meta = body["metadata"]
+    namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
     try:
         obj = api.apply_namespaced_custom_object(
-            GROUP,
-            VERSION,
-            meta["namespace"],
-            PLURAL,
-            meta["name"],
-            body,
-            field_manager=FIELD_MANAGER,
-            force=True,
+            GROUP, VERSION, namespace, PLURAL, name, body, field_manager=FIELD_MANAGER, force=True
         )
-    except ApiException as e:
-        where = f"{meta['namespace']}/{meta['name']}"
-        raise _api_error(e, f"apply {PLURAL}.{GROUP} {where}", meta["namespace"]) from e
+    except (ApiException, HTTPError) as e:
+        doing = f"apply {PLURAL}.{GROUP} {namespace}/{name}"
+        raise _deploy_error(e, doing, namespace, may_pass=False) from e
     return dict(obj)
