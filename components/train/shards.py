@@ -274,8 +274,9 @@ def stage_split(
     """Copy of the split at ``src`` (a URI pyarrow's filesystems take) in ``dst`` holding what
     worker ``shard`` reads (module doc): footers, the label column, its own row groups.
 
-    ``first``: also the first row group with a labelled row (a user module's outputs are
-    checked on the split's first rows). Without ``shard`` (one worker) every byte is copied.
+    ``first``: also the row groups up to the first with a labelled row (a user module's
+    outputs are checked on the split's first labelled rows, :func:`.data.batches` in order).
+    Without ``shard`` (one worker) every byte is copied.
 
     Returns:
         The staged split and what was fetched.
@@ -313,10 +314,14 @@ def stage_split(
             counts = labelled_rows(split, label)
             plan = _plan(split.chunks(), counts, shard)
             wanted = plan.chunks
-            if first:
-                wanted = wanted + [c for c in split.chunks() if counts[c]][:1]
+            if first:  # read in order up to the first labelled row: those row groups
+                every = split.chunks()
+                labelled = [k for k, c in enumerate(every) if counts[c]]
+                wanted = wanted + every[: labelled[0] + 1 if labelled else 0]
             for f, g in dict.fromkeys(wanted):
                 parts[f].fetch(columns(f, g))
+    except DataError as e:  # read from the local copy: name the store's file
+        raise DataError(str(e).replace(str(dst), where.rstrip("/"))) from e
     except (OSError, pa.ArrowException) as e:
         raise DataError(f"{where}: cannot stage: {e}") from e
     fetched = sum(p.fetched for p in parts)

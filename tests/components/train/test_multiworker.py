@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -25,7 +26,7 @@ from mlrail.components.train import distributed, multiworker
 from mlrail.components.train.results import TrainResult
 from mlrail.errors import ModelError
 
-from ._data import prepared
+from ._data import prepared, splits
 
 #: Eval accuracy may differ from the single worker's by at most this much (penguins' eval split
 #: has 74 rows: 0.05 is about 4 of them). The workers see the same rows per epoch in another
@@ -130,6 +131,37 @@ def test_two_workers_reach_the_single_worker_accuracy_and_pass_the_parity_gate(
     parity = json.loads((onnx / "parity.json").read_text())
     assert parity["ok"] is True and parity["rows"] > 0
     assert parity["max_abs_diff"] <= parity["tolerance"] + parity["rtol"] * parity["scale"]
+
+
+def _rows(start: int, n: int) -> Any:
+    import numpy as np
+    import pyarrow as pa
+
+    x = np.random.default_rng(start).normal(size=n)
+    return pa.table({"x": x, "c": [f"c{i % 5}" for i in range(n)], "y": np.where(x > 0, "a", "b")})
+
+
+def test_workers_given_uris_fetch_only_their_own_row_groups(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # 2 parts x 4 row groups of 250 rows, in a store the workers read by file:// URIs (as a
+    # TrainJob's workers read s3:// ones): each fetches its 4 row groups, not the whole split
+    p = splits(tmp_path / "store", [_rows(0, 1000), _rows(1000, 1000)], _rows(9, 200), 250)
+    with caplog.at_level(logging.INFO, logger="mlrail"):
+        result = distributed.train(
+            p["examples"].as_uri(), p["schema"].as_uri(), p["statistics"].as_uri(),
+            tmp_path / "out" / "model", label="y", workers=2, distribution=LOCAL,
+            hparams={"epochs": 1, "batch_size": 32, "early_stopping_patience": 0, "seed": 7},
+        )  # fmt: skip
+    assert result.rows == 2000 and result.eval_rows == 200
+    # the chief's own line (worker 0's lines are passed on)
+    staged = [
+        m for m in (r.getMessage() for r in caplog.records) if "/examples/train: staged " in m
+    ]
+    assert len(staged) == 1, staged
+    found = re.search(r"staged (\d+) of (\d+) bytes \(\d+%; 4 of 8 row groups whole\)", staged[0])
+    assert found, staged[0]
+    assert int(found[1]) < 0.6 * int(found[2])
 
 
 def _failing_module(tmp_path: Path) -> Path:

@@ -278,3 +278,16 @@ def test_a_store_split_that_is_not_parquet_is_named(tmp_path: Path) -> None:
     pq.write_table(_table(0, 10), folder / "part-00000.parquet")
     with pytest.raises(DataError, match=r"train: label column 'label' is not in the data"):
         shards.stage_split(folder.as_uri(), tmp_path / "u", label="label", shard=(0, 2))
+
+
+def test_a_corrupt_part_in_the_store_is_named_by_its_uri(tmp_path: Path) -> None:
+    source = _split(tmp_path / "store" / "train", files=2)
+    raw = bytearray(source.files[1].read_bytes())
+    footer = pq.ParquetFile(source.files[1]).metadata.serialized_size
+    raw[-8 - footer : -8 - footer + 40] = b"\xff" * 40  # the footer's start
+    source.files[1].write_bytes(bytes(raw))
+    uri = source.path.as_uri()
+    with pytest.raises(DataError) as e:
+        shards.stage_split(uri, tmp_path / "w", label="y", shard=(0, 2))
+    assert str(e.value).startswith(f"{uri}/part-00001.parquet: cannot read Parquet")
+    assert str(tmp_path / "w") not in str(e.value)
