@@ -85,6 +85,7 @@ def train(
             "task": result.spec.task,
             "rows": result.rows,
             "dropped_unlabelled": result.dropped_unlabelled,
+            "workers": workers,
         }
     )
     for name, value in result.metrics().items():

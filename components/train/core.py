@@ -22,10 +22,11 @@ Output layout of the ``model`` artifact::
       history.json        per-epoch loss and metrics, as Keras names them (val_*: eval split)
       training.json       {"rows", "dropped_unlabelled", "eval_rows", "eval_dropped_unlabelled",
                           "epochs", "best_epoch", "stopped_early", "batch_size",
-                          "learning_rate", "early_stopping_patience", "chosen"}: the rows
-                          trained and evaluated on, those left out for having no label (null,
-                          or NaN), the hyperparameters used that depend on the rows and which
-                          of them train chose ("auto")
+                          "learning_rate", "early_stopping_patience", "chosen",
+                          "workers"}: the rows trained and evaluated on, those left out for
+                          having no label (null, or NaN), the hyperparameters used that depend
+                          on the rows, which of them train chose ("auto"), and how many
+                          data-parallel workers trained (1 without a multi-worker strategy)
 
 ``curves`` is one self-contained HTML page (inline SVG, a chart per metric); ``tensorboard``
 holds TensorBoard event files, ``train/`` and ``validation/``, with each epoch's scalars.
@@ -199,6 +200,15 @@ def _train_dataset(
         )  # fmt: skip
 
     return strategy.distribute_datasets_from_function(per_worker)
+
+
+def _workers(strategy: Any) -> int:
+    """The data-parallel workers of ``strategy``'s cluster (1 without one)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None:
+        return 1
+    spec = resolver.cluster_spec()
+    return max(1, sum(spec.num_tasks(job) for job in ("chief", "worker") if job in spec.jobs))
 
 
 def train(
@@ -418,6 +428,7 @@ def train(
                 "learning_rate": float(hp["learning_rate"]),
                 "early_stopping_patience": int(hp["early_stopping_patience"]),
                 "chosen": chosen,
+                "workers": _workers(strategy),
             },
         )
     if curves_file is not None:

@@ -83,6 +83,7 @@ _PARAMETER_RANGES = {
     "parity_tolerance": (0.0, math.inf, True, False),
     "max_accuracy_drop": (0.0, math.inf, True, False),
     "max_rmse_increase": (0.0, math.inf, True, False),
+    "train_workers": (1.0, 256.0, True, True),
 }
 
 
@@ -319,7 +320,10 @@ def _kfp_args(p: argparse.ArgumentParser) -> None:
         "--param",
         action="append",
         metavar="KEY=VALUE",
-        help="pipeline parameter; VALUE is JSON when it parses as JSON (repeatable)",
+        help=(
+            "pipeline parameter; VALUE is JSON when it parses as JSON "
+            "(repeatable; e.g. train_workers=4)"
+        ),
     )
     connection_args(p)
     add_provenance_args(p, token=True)

@@ -88,7 +88,10 @@ def _validate(out: Outputs, figures: dict[str, Any]) -> str:
 
 def _train(out: Outputs, figures: dict[str, Any]) -> str:
     model = out.metadata.get("model", {})
-    return f"task: {model.get('task')}, {int(model.get('rows', 0))} rows"
+    workers = int(model.get("workers", 1))
+    return f"task: {model.get('task')}, {int(model.get('rows', 0))} rows" + (
+        f", {workers} workers" if workers > 1 else ""
+    )
 
 
 def _evaluate(out: Outputs, figures: dict[str, Any]) -> str:

@@ -233,7 +233,14 @@ def test_credentials_in_a_data_uri_are_never_printed(
 
 @pytest.mark.parametrize(
     "param",
-    ["parity_tolerance=-1", "parity_tolerance=NaN", "eval_ratio=1.5", "eval_ratio=0"],
+    [
+        "parity_tolerance=-1",
+        "parity_tolerance=NaN",
+        "eval_ratio=1.5",
+        "eval_ratio=0",
+        "train_workers=0",
+        "train_workers=257",
+    ],
 )
 def test_out_of_range_pipeline_parameters_are_refused_before_any_request(
     param: str, kfp_api: FakeKfpServer, package: str, capsys: pytest.CaptureFixture[str]

@@ -159,6 +159,7 @@ def test_run_with_two_workers_trains_on_both_and_is_blessed(
     facts = json.loads((Path(train["artifacts"]["model"]) / "training.json").read_text())
     assert facts["rows"] == record["figures"]["rows"]["train"]
     assert facts["epochs"] == 6
+    assert facts["workers"] == 2 and train["summary"].endswith(", 2 workers"), train["summary"]
     # the global batch train chose is split evenly between the two workers
     assert facts["batch_size"] % 2 == 0
     log = Path(record["log_file"]).read_text(encoding="utf-8")

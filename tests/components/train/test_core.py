@@ -129,6 +129,7 @@ def test_rows_without_a_label_are_dropped_counted_and_reported(tmp_path: Path) -
         "eval_rows": 20,
     }
     assert report["eval_dropped_unlabelled"] == 10 and report["epochs"] == 1
+    assert report["workers"] == 1  # no multi-worker strategy
 
 
 @pytest.mark.parametrize(
