@@ -262,3 +262,21 @@ def test_a_rollback_that_cannot_be_applied_says_both_reasons(ctx: Context) -> No
     assert "admission webhook timed out" in message
     assert o.record["decision"] == "failed"
     assert canary(live(o)) == 20  # still split: the record says failed, not rolled back
+
+
+def test_a_rollback_whose_apply_gets_no_answer_says_both_reasons(ctx: Context) -> None:
+    """A dropped connection during an apply is a DeployError the record names, not a bare
+    urllib3 error that escapes the step and leaves no record."""
+    from urllib3.exceptions import ProtocolError
+
+    from mlrail.components.deploy.kserve.api import Transient
+
+    fake = FakeKube([Revision(ctx.bad)])
+    fake.seed(previous_isvc(), ctx.good)
+    flaky = Flaky(fake, gets={}, applies={2: ProtocolError("connection reset")})
+    o = run(ctx, fake, "rollback-no-answer", api=flaky, canary_traffic_percent=20)
+    assert isinstance(o.error, DeployError) and not isinstance(o.error, Transient)
+    message = str(o.error)
+    assert "the rollback failed too" in message and "no answer from the API server" in message
+    assert o.record["decision"] == "failed"
+    assert canary(live(o)) == 20  # still split: the record says failed, not rolled back

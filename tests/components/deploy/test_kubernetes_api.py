@@ -29,7 +29,8 @@ def ctx(servers: Servers, onnx_model: Path, tmp_path: Path) -> Context:
 
 @pytest.fixture
 def restore_kubernetes_defaults() -> Iterator[None]:
-    """connect() loads credentials into the client's process-wide default configuration."""
+    """Kept as a guard: connect() must leave the client's process-wide default configuration
+    as it was."""
     saved = client.Configuration.get_default_copy()
     yield
     client.Configuration.set_default(saved)
