@@ -302,20 +302,20 @@ def dataset(
 
     ``shard`` = ``(index, count)`` makes this worker ``index`` of ``count`` data-parallel
     workers (``None`` or a count of 1: the whole split). The worker reads only its own part,
-    :func:`.shards.plan_shard`'s: the row groups whose position in
-    :meth:`~mlrail.artifacts.examples.Split.chunks` (the split's fixed list) modulo ``count``
-    is ``index``; or, when that would leave a worker without a labelled row (fewer row groups
-    than workers), an equal run of the split's labelled rows, reading only the row groups it
-    touches. The part is held in memory when it has at most ``cache_rows`` labelled rows (the
-    part's rows, not the split's), else streamed as above; both paths share the assignment
-    (a split held in memory used to be read whole by every worker, each keeping the labelled
-    rows whose position modulo ``count`` was its index). The workers thus read disjoint parts
-    that together cover the split. Every worker yields the same number of batches per epoch,
-    ``ceil(rows / (count * batch_size))`` (``rows`` is still the whole split's), as the
-    all-reduce of synchronous training needs: its part is repeated (reshuffled) when it runs
-    short and cut when it runs long, so with uneven row groups a worker may see a few of its
-    rows twice, or not at all, in one epoch (by whole row groups, parts differ by up to a row
-    group). ``batch_size`` is then the per-worker batch.
+    :func:`.shards.plan_shard`'s: the ``index``-th of ``count`` runs of the split's labelled
+    rows (in the order of :meth:`~mlrail.artifacts.examples.Split.chunks`, the split's fixed
+    list) whose lengths differ by at most one row, reading only the row groups its run
+    touches; a row group a run boundary falls in is read by both workers it is cut between
+    (at most two such row groups per worker), each keeping its own rows of it. The part is
+    held in memory when it has at most ``cache_rows`` labelled rows (the part's rows, not the
+    split's), else streamed as above; both paths share the assignment. The workers thus read
+    disjoint parts that together cover the split. Every worker yields the same number of
+    batches per epoch, ``ceil(rows / (count * batch_size))`` (``rows`` is still the whole
+    split's), as the all-reduce of synchronous training needs; that is never fewer rows than
+    a part holds, so an epoch over all workers sees every labelled row, as one worker's
+    does, and a worker's last batch is filled from its part's next pass (in a new order with
+    ``shuffle``): at most ``batch_size`` rows more than its part holds, seen again, where one
+    worker's last batch is short instead. ``batch_size`` is then the per-worker batch.
 
     Raises:
         DataError: no labelled rows (in this worker's part, with ``shard``).

@@ -1,7 +1,7 @@
 """Which rows of the train split each data-parallel worker reads, and staging only those bytes.
 
-:func:`plan_shard` decides, for worker ``index`` of ``count``, the row groups it reads (and, when
-row groups are too few to give every worker one, which of their labelled rows it keeps):
+:func:`plan_shard` decides, for worker ``index`` of ``count``, which labelled rows it keeps (an
+equal run of the split's) and so which row groups it reads (those the run touches):
 :func:`.data.dataset` reads by that plan, and :func:`stage_split` copies from the artifact
 store only what the worker will read, so the plan is made once, here, for both.
 
@@ -13,7 +13,8 @@ pyarrow's filesystem) and written, the rest left as holes that take no disk and 
 - the label column's chunk of every row group: the label's classes and row count are the whole
   split's, which every worker must agree on (the model's output, the batch size chosen from the
   rows, the steps per epoch);
-- every column of the worker's own row groups (:func:`plan_shard`).
+- every column of the row groups the worker's run touches (:func:`plan_shard`), the one or two
+  it shares with a neighbour's run included.
 
 The local copy is then read as any split (:func:`mlrail.artifacts.examples.open_split`), with
 the same ``(file, row group)`` list as the store's, so the plan made on it is the store's. A
@@ -71,14 +72,13 @@ class Shard:
 
     ``pieces`` are ``(chunk, start, stop)``: a ``(file, row group)`` of
     :meth:`~mlrail.artifacts.examples.Split.chunks` and the labelled rows of it this worker
-    keeps, ``start`` to ``stop`` by their position among the chunk's labelled rows (the whole
-    chunk in ``by_row_group`` plans).
+    keeps, ``start`` to ``stop`` by their position among the chunk's labelled rows (all of
+    them but in the first and last piece, where the run may begin or end inside the chunk).
     """
 
     index: int
     count: int
     pieces: tuple[tuple[Chunk, int, int], ...]
-    by_row_group: bool
 
     @property
     def chunks(self) -> list[Chunk]:
@@ -115,14 +115,20 @@ def labelled_rows(split: Split, label: str) -> dict[Chunk, int]:
 def plan_shard(split: Split, label: str, shard: tuple[int, int] | None) -> Shard | None:
     """The part of ``split`` worker ``index`` of ``count`` (``shard``) trains on.
 
-    By row group: the chunks whose position in
-    :meth:`~mlrail.artifacts.examples.Split.chunks` (the split's fixed list) modulo ``count``
-    is ``index``, whole, when that gives every worker at least one labelled row. Otherwise
-    (fewer row groups than workers, or a worker's row groups all unlabelled): the split's
-    labelled rows, in that fixed order, cut into ``count`` runs of equal length (±1), worker
-    ``index`` taking the ``index``-th and reading only the row groups it touches. Either way
-    the parts are disjoint and together are every labelled row once. Reads the label column
-    (every worker reads it all: the plan must be the same on every worker).
+    The split's labelled rows, in the order of
+    :meth:`~mlrail.artifacts.examples.Split.chunks` (the split's fixed list), cut into
+    ``count`` runs whose lengths differ by at most one row (``index * total // count`` to
+    ``(index + 1) * total // count``); worker ``index`` takes the ``index``-th and reads only
+    the row groups it touches (none without a labelled row). The parts are disjoint and
+    together are every labelled row once, so with the same steps on every worker an epoch
+    over all of them sees every labelled row once, as one worker's does. Whole row groups
+    (``i::count``) would not: their labelled rows differ by up to a row group's, which the
+    equal steps would cut from some workers and repeat on others. The cost: a row group a
+    run boundary falls in is read (fetched, decoded) by every worker whose run it holds rows
+    of, so a worker reads at most two row groups of which it keeps only part, its first and
+    its last (at most ``count - 1`` boundaries fall inside a row group).
+    Reads the label column (every worker reads it all: the plan must be the same on every
+    worker).
 
     Returns:
         The plan; ``None`` for no shard (one worker: the whole split).
@@ -138,9 +144,6 @@ def plan_shard(split: Split, label: str, shard: tuple[int, int] | None) -> Shard
 def _plan(every: list[Chunk], counts: dict[Chunk, int], shard: tuple[int, int]) -> Shard:
     """:func:`plan_shard` from each chunk's labelled rows."""
     index, count = shard
-    if all(any(counts[c] for c in every[j::count]) for j in range(count)):
-        own = tuple((c, 0, counts[c]) for c in every[index::count] if counts[c])
-        return Shard(index, count, own, by_row_group=True)
     total = sum(counts.values())
     lo, hi = index * total // count, (index + 1) * total // count
     pieces, at = [], 0
@@ -149,7 +152,7 @@ def _plan(every: list[Chunk], counts: dict[Chunk, int], shard: tuple[int, int]) 
         if start < stop:
             pieces.append((c, start, stop))
         at += counts[c]
-    return Shard(index, count, tuple(pieces), by_row_group=False)
+    return Shard(index, count, tuple(pieces))
 
 
 @dataclass(frozen=True)
@@ -272,7 +275,9 @@ def stage_split(
     src: str, dst: Path, *, label: str, shard: tuple[int, int] | None, first: bool = False
 ) -> Staged:
     """Copy of the split at ``src`` (a URI pyarrow's filesystems take) in ``dst`` holding what
-    worker ``shard`` reads (module doc): footers, the label column, its own row groups.
+    worker ``shard`` reads (module doc): footers, the label column, the row groups its run
+    touches (about ``1/count`` of the split, plus the one or two row groups it shares with a
+    neighbour).
 
     ``first``: also the row groups up to the first with a labelled row (a user module's
     outputs are checked on the split's first labelled rows, :func:`.data.batches` in order).

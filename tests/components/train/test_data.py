@@ -128,7 +128,7 @@ def _epoch(ds) -> tuple[list[int], list[float]]:  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize("cache_rows", [0, 10_000])
 def test_shards_are_disjoint_and_cover_the_split(tmp_path: Path, cache_rows: int) -> None:
-    # 2 files x 5 row groups of 50 rows (45 labelled): 5 row groups, 225 rows per worker
+    # 2 files x 5 row groups of 50 rows (45 labelled): runs of 225 rows, a file per worker
     split = _split(tmp_path, files=2)
     rows = data.summarize_labels(split, "y", 20).labelled
     seen = []
@@ -143,15 +143,20 @@ def test_shards_are_disjoint_and_cover_the_split(tmp_path: Path, cache_rows: int
         seen.append(set(xs))
     assert not seen[0] & seen[1]
     assert sorted(seen[0] | seen[1]) == [float(v) for v in range(500) if v % 10]
-    # held or streamed: whole row groups, every other one in the split's list
-    assert {int(x) // 50 for x in seen[0]} == {0, 2, 4, 6, 8}
+    # held or streamed: the first run of the split's labelled rows, its first 5 row groups
+    assert {int(x) // 50 for x in seen[0]} == {0, 1, 2, 3, 4}
 
 
 @pytest.mark.parametrize("cache_rows", [0, 10_000])
-def test_uneven_shards_give_every_worker_the_same_steps(tmp_path: Path, cache_rows: int) -> None:
-    split = _split(tmp_path, files=3)  # 15 row groups: 8 for worker 0, 7 for worker 1
+def test_an_odd_split_gives_every_worker_its_rows_and_the_same_steps(
+    tmp_path: Path, cache_rows: int
+) -> None:
+    # 15 row groups, 675 labelled rows: runs of 337 and 338, cut inside row group 7 (whole
+    # row groups would give 8 and 7 of them: 360 and 315 rows)
+    split = _split(tmp_path, files=3)
     rows = data.summarize_labels(split, "y", 20).labelled
-    own = {0: {float(v) for v in range(750) if v % 10 and (v // 50) % 2 == 0}}
+    labelled = [float(v) for v in range(750) if v % 10]
+    own = {0: set(labelled[:337]), 1: set(labelled[337:])}
     for index in (0, 1):
         ds = data.dataset(
             split, SPEC, rows=rows, batch_size=32, seed=3, shuffle=True, read_rows=32,
@@ -159,9 +164,9 @@ def test_uneven_shards_give_every_worker_the_same_steps(tmp_path: Path, cache_ro
         )  # fmt: skip
         for _ in range(2):  # every epoch, not only the first
             sizes, xs = _epoch(ds)
-            assert sizes == [32] * 11  # ceil(675 / 64): cut or repeated to the same count
-            if index == 0:  # held or streamed: its own row groups only
-                assert set(xs) <= own[0]
+            # ceil(675 / 64) steps: 352 rows, its whole run and the rest from the next pass
+            assert sizes == [32] * 11
+            assert set(xs) == own[index]
 
 
 def test_a_bad_shard_is_refused(tmp_path: Path) -> None:

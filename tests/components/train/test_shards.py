@@ -1,9 +1,11 @@
 """A data-parallel worker reads only its own part of the train split, from local files or a store.
 
-What a worker reads is checked on the bytes: every row group that is not the worker's has its
-column chunks zeroed (all but the label's, which every worker reads), and the worker must still
-read exactly its own rows; and a worker staging from a ``file://`` store fetches exactly the
-footers, the label column and its own row groups, leaving the rest of its local copy empty.
+The parts are equal runs of the split's labelled rows (lengths within one row), whatever the
+row groups' sizes: one epoch over all workers sees every labelled row once. What a worker reads
+is checked on the bytes: every row group its run does not touch has its column chunks zeroed
+(all but the label's, which every worker reads), and the worker must still read exactly its
+own rows; and a worker staging from a ``file://`` store fetches exactly the footers, the label
+column and the row groups its run touches, leaving the rest of its local copy empty.
 """
 
 from __future__ import annotations
@@ -66,6 +68,37 @@ def _split(
     return open_split(folder)
 
 
+#: Rows of the 8 row groups of the uneven split (2 files of 4): 400 rows, 360 labelled.
+UNEVEN = ((100, 20, 70, 10), (50, 90, 30, 30))
+
+
+def _uneven(folder: Path) -> Split:
+    """2 parts of 4 row groups of :data:`UNEVEN` rows: 400 rows, every 10th label null."""
+    folder.mkdir(parents=True)
+    start = 0
+    for f, sizes in enumerate(UNEVEN):
+        with pq.ParquetWriter(folder / f"part-{f:05d}.parquet", _table(1, 1).schema) as w:
+            for n in sizes:  # a write_table call per row group
+                w.write_table(_table(start, n), row_group_size=n)
+                start += n
+    split = open_split(folder)
+    assert [pq.ParquetFile(p).metadata.row_group(g).num_rows for p in split.files
+            for g in range(4)] == [n for sizes in UNEVEN for n in sizes]  # fmt: skip
+    return split
+
+
+def _runs(split: Split, count: int) -> list[tuple[list[tuple[int, int]], list[float]]]:
+    """What each of ``count`` workers must read, worked out from the intact split alone: the
+    split's labelled rows in chunk order cut at ``i * total // count``, each run's ``x`` and
+    the chunks it touches."""
+    rows = [(c, x) for c in split.chunks() for x in sorted(_labelled(split, [c]))]
+    out = []
+    for i in range(count):
+        run = rows[i * len(rows) // count : (i + 1) * len(rows) // count]
+        out.append((list(dict.fromkeys(c for c, _ in run)), [x for _, x in run]))
+    return out
+
+
 def _column_ranges(file: Path) -> dict[tuple[int, str], tuple[int, int]]:
     """Each ``(row group, column)`` chunk's bytes in ``file``."""
     meta = pq.ParquetFile(file).metadata
@@ -109,34 +142,51 @@ def _epoch(split: Split, shard: tuple[int, int], cache_rows: int, batch: int) ->
     return [float(v) for f, _, _ in ds for v in f["x"].numpy()[:, 0]]
 
 
-@pytest.mark.parametrize("cache_rows", [0, 10_000])
-@pytest.mark.parametrize("count", [2, 3, 4])
-def test_a_worker_reads_only_its_own_row_groups(
-    tmp_path: Path, count: int, cache_rows: int
+@pytest.mark.parametrize("count", [2, 3, 4, 5, 7, 9])
+@pytest.mark.parametrize("layout", ["even", "uneven"])
+def test_the_parts_are_equal_runs_of_the_labelled_rows(
+    tmp_path: Path, layout: str, count: int
 ) -> None:
-    split = _split(tmp_path / "train")  # 2 files x 4 row groups of 50 rows (45 labelled)
-    chunks = split.chunks()
-    assert len(chunks) == 8
+    # 8 row groups, 360 labelled rows: of 45 each, or uneven (UNEVEN); whole row groups i::3
+    # would give the workers 135/135/90 (even) or 126/90/144 (uneven) labelled rows
+    split = _split(tmp_path / "t") if layout == "even" else _uneven(tmp_path / "t")
+    assert len(split.chunks()) == 8
+    whole = {c: len(_labelled(split, [c])) for c in split.chunks()}
+    plans = [shards.plan_shard(split, "y", (i, count)) for i in range(count)]
+    rows = [p.rows for p in plans if p]
+    assert len(rows) == count and sum(rows) == 360 and max(rows) - min(rows) <= 1
+    for plan, (chunks, xs) in zip(plans, _runs(split, count), strict=True):
+        assert plan is not None and plan.chunks == chunks and plan.rows == len(xs)
+        # only its first and last row group may be shared with a neighbour: the rest whole
+        assert all(a == 0 and b == whole[c] for c, a, b in plan.pieces[1:-1])
+    # disjoint, and together every labelled row once
+    pieces = [(c, a, b) for p in plans if p for c, a, b in p.pieces]
+    for c in split.chunks():
+        spans = sorted((a, b) for k, a, b in pieces if k == c)
+        assert [a for a, _ in spans] == [0] + [b for _, b in spans[:-1]]
+        assert spans[-1][1] == whole[c]
+
+
+@pytest.mark.parametrize("cache_rows", [0, 10_000])
+@pytest.mark.parametrize("layout", ["even", "uneven"])
+@pytest.mark.parametrize("count", [2, 3, 4])
+def test_an_epoch_over_all_workers_reads_every_labelled_row_once(
+    tmp_path: Path, count: int, layout: str, cache_rows: int
+) -> None:
+    split = _split(tmp_path / "t") if layout == "even" else _uneven(tmp_path / "t")
     with pytest.raises(DataError, match="cannot read Parquet"):  # the zeroing does destroy
         list(data.batches(_zeroed(split, [], tmp_path / "none"), SPEC))
-    steps, parts = -(-360 // (count * 5)), []
-    for index in range(count):
+    seen_by_all: list[float] = []
+    for index, (chunks, xs) in enumerate(_runs(split, count)):
         plan = shards.plan_shard(split, "y", (index, count))
-        assert plan is not None and plan.by_row_group
-        assert plan.chunks == chunks[index::count]
-        own = _labelled(split, plan.chunks)
-        assert plan.rows == len(own)
-        # everything but its own row groups destroyed: it still reads its rows, only those
-        seen = _epoch(_zeroed(split, plan.chunks, tmp_path / f"w{index}"), (index, count),
+        assert plan is not None and plan.chunks == chunks
+        # everything but the row groups its run touches destroyed: it reads its run, only that
+        seen = _epoch(_zeroed(split, chunks, tmp_path / f"w{index}"), (index, count),
                       cache_rows, batch=5)  # fmt: skip
-        assert len(seen) == steps * 5
-        assert set(seen) <= own
-        if len(own) <= len(seen):  # a part that is not cut is read whole
-            assert set(seen) == own
-        parts.append(own)
-    # the parts are disjoint and together every labelled row once
-    assert sum(len(p) for p in parts) == 360
-    assert set().union(*parts) == {float(v) for v in range(400) if v % 10}
+        # 360 / count rows: ceil(360 / (count * 5)) batches of 5 are exactly its run
+        assert sorted(seen) == sorted(xs) and len(seen) == 360 // count
+        seen_by_all += seen
+    assert sorted(seen_by_all) == [float(v) for v in range(400) if v % 10]
 
 
 @pytest.mark.parametrize("cache_rows", [0, 10_000])
@@ -147,7 +197,7 @@ def test_fewer_row_groups_than_workers_share_the_rows_in_equal_runs(
     parts = []
     for index in range(4):
         plan = shards.plan_shard(split, "y", (index, 4))
-        assert plan is not None and not plan.by_row_group
+        assert plan is not None
         # runs of 22 or 23 rows: workers 0 and 1 read the first row group, 2 and 3 the second
         assert plan.chunks == [(0, index // 2)]
         assert plan.rows == [22, 23, 22, 23][index]
@@ -163,14 +213,15 @@ def test_unlabelled_row_groups_are_not_read_nor_left_to_one_worker(tmp_path: Pat
     # row groups 1 and 3 (of 0-3) have no label: by row group worker 1 would get none of them
     split = _split(tmp_path / "a", files=1, unlabelled=frozenset({1, 3}))
     plans = [shards.plan_shard(split, "y", (i, 2)) for i in (0, 1)]
-    assert all(p is not None and not p.by_row_group for p in plans)
     assert [p.chunks for p in plans if p] == [[(0, 0)], [(0, 2)]]
     assert [p.rows for p in plans if p] == [45, 45]
-    # by row group when each worker gets labelled rows; an unlabelled row group is not read
+    # row group 1 unlabelled: 135 rows in runs of 67 and 68, cut inside row group 2, which
+    # both read; row group 1 neither
     split = _split(tmp_path / "b", files=1, unlabelled=frozenset({1}))
     plans = [shards.plan_shard(split, "y", (i, 2)) for i in (0, 1)]
-    assert all(p is not None and p.by_row_group for p in plans)
-    assert [p.chunks for p in plans if p] == [[(0, 0), (0, 2)], [(0, 3)]]
+    assert [p.pieces for p in plans if p] == [
+        (((0, 0), 0, 45), ((0, 2), 0, 22)), (((0, 2), 22, 45), ((0, 3), 0, 45)),
+    ]  # fmt: skip
 
 
 def test_too_few_labelled_rows_for_the_workers_is_named(tmp_path: Path) -> None:
@@ -198,23 +249,29 @@ def _fetched_ranges(source: Split, own: list[tuple[int, int]]) -> dict[int, int]
             if column == "y" or (f, g) in own
         )
         out[f] = 4 + footer + chunks
-        assert out[f] < size
+        assert out[f] <= size  # a file all its own is fetched whole
     return out
 
 
-@pytest.mark.parametrize("count", [2, 4])
-def test_a_worker_stages_only_its_own_row_groups_from_a_store(tmp_path: Path, count: int) -> None:
-    # 2 files x 4 row groups of 2000 rows: the data, not the footers, is most of the bytes
+@pytest.mark.parametrize("count", [2, 3, 4])
+def test_a_worker_stages_only_the_row_groups_its_run_touches_from_a_store(
+    tmp_path: Path, count: int
+) -> None:
+    # 2 files x 4 row groups of 2000 rows (1800 labelled): the data, not the footers, is most
+    # of the bytes. 3 workers' runs of 4800 rows are cut inside row groups 2 and 5, which
+    # two workers each fetch
     source = _split(tmp_path / "store" / "examples" / "train", rows=8000, row_group=2000)
     uri = (tmp_path / "store" / "examples" / "train").as_uri()
     assert uri.startswith("file://")
     total = sum(f.stat().st_size for f in source.files)
     fetched_by_all = 0
-    for index in range(count):
+    runs = _runs(source, count)
+    if count == 3:
+        assert [len(own) for own, _ in runs] == [3, 4, 3]
+    for index, (own, xs) in enumerate(runs):
         staged = shards.stage_split(
             uri, tmp_path / f"w{index}" / "train", label="y", shard=(index, count)
         )
-        own = source.chunks()[index::count]
         assert staged.shard is not None and staged.shard.chunks == own
         assert staged.total_bytes == total
         assert staged.fetched_bytes == sum(_fetched_ranges(source, own).values())
@@ -230,13 +287,18 @@ def test_a_worker_stages_only_its_own_row_groups_from_a_store(tmp_path: Path, co
                     assert local[start:end] == store[start:end]
                 else:
                     assert not any(local[start:end]), (f, g, column)
-        # train reads it as the whole split's labels, and its own rows from it
+        # train reads it as the whole split's labels, and its run from it, once an epoch
         got, want = (data.summarize_labels(s, "y", 20) for s in (staged.split, source))
         assert (got.rows, got.labelled, got.counts) == (want.rows, want.labelled, want.counts)
         seen = _epoch(staged.split, (index, count), 0, batch=20)
-        assert set(seen) == _labelled(source, own)
-    # about one copy of the split over all workers, not one per worker
-    assert fetched_by_all < 1.3 * total
+        assert sorted(seen) == xs and len(xs) == 14_400 // count
+    # one copy of the split over all workers, not one per worker: each byte once, plus what
+    # every worker reads (footers, label column) and the row groups two workers' runs share
+    every = sum(_fetched_ranges(source, []).values())
+    shared = [c for c in source.chunks() if sum(c in own for own, _ in runs) == 2]
+    assert len(shared) == (0 if 8 % count == 0 else count - 1)
+    again = sum(_fetched_ranges(source, shared).values()) - every
+    assert fetched_by_all == total + (count - 1) * every + again
 
 
 def test_the_worker_stages_its_train_part_and_the_whole_eval_split(tmp_path: Path) -> None:
@@ -250,12 +312,14 @@ def test_the_worker_stages_its_train_part_and_the_whole_eval_split(tmp_path: Pat
         assert local == {k: str(scratch / k) for k in store}
         source = open_split(p["examples"] / "train")
         staged = open_split(Path(local["examples"]) / "train")
-        first = staged.files[0].read_bytes()
-        for (g, column), (start, end) in _column_ranges(source.files[0]).items():
-            mine = g % 2 == 1  # worker 1 of 2: chunks 1, 3 of file 0 (and 5, 7 of the split)
-            # a user module's outputs are checked on the first rows: worker 1 fetches them too
-            wanted = mine or column == "y" or (g == 0 and bool(module_file))
-            assert any(first[start:end]) == wanted, (g, column, module_file)
+        for f, file in enumerate(source.files):
+            local = staged.files[f].read_bytes()
+            for (g, column), (start, end) in _column_ranges(file).items():
+                mine = f == 1  # worker 1 of 2: the second run of 180 rows, file 1's
+                # a user module's outputs are checked on the first rows: worker 1 fetches them
+                first = f == 0 and g == 0 and bool(module_file)
+                wanted = mine or column == "y" or first
+                assert any(local[start:end]) == wanted, (f, g, column, module_file)
         # eval whole (every worker validates), schema and statistics as they are
         for name in ("examples/eval", "schema", "statistics"):
             for f in (tmp_path / "a" / name).rglob("*"):
