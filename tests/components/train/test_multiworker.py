@@ -145,7 +145,8 @@ def test_workers_given_uris_fetch_only_their_own_row_groups(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     # 2 parts x 4 row groups of 250 rows, in a store the workers read by file:// URIs (as a
-    # TrainJob's workers read s3:// ones): each fetches its 4 row groups, not the whole split
+    # TrainJob's workers read s3:// ones): each fetches the 4 row groups of its run of 1000
+    # rows (the first or second half), not the whole split
     p = splits(tmp_path / "store", [_rows(0, 1000), _rows(1000, 1000)], _rows(9, 200), 250)
     with caplog.at_level(logging.INFO, logger="mlrail"):
         result = distributed.train(
