@@ -4,9 +4,9 @@ Every worker runs the same program (:func:`worker_main`, ``python -m
 mlrail.components.train.multiworker``) with the same arguments; what tells them apart is
 ``TF_CONFIG`` (TensorFlow's cluster description: every worker's ``host:port`` and this one's
 index). Each builds the model under the strategy, streams its own shard of the train split's
-Parquet row groups (:func:`.data.dataset`'s ``shard``: worker ``i`` of ``n`` reads every
-``n``-th row group from the ``i``-th; with fewer row groups than workers, an equal run of the
-rows, :func:`.shards.plan_shard`), and the strategy all-reduces the gradients after every
+Parquet row groups (:func:`.data.dataset`'s ``shard``: worker ``i`` of ``n`` takes the
+``i``-th of ``n`` equal runs of the split's labelled rows, reading only the row groups its run
+touches, :func:`.shards.plan_shard`), and the strategy all-reduces the gradients after every
 step, so all workers hold the same weights. Worker 0 is the chief: its outputs are the ones
 kept, and it publishes them last (the other workers' copies go to a scratch folder).
 
@@ -21,10 +21,11 @@ Where ``TF_CONFIG`` comes from:
 
 Inputs and output are local paths or URIs (``s3://``, ``minio://`` as KFP names its MinIO
 store, ``gs://``, ``file://``). A worker copies what it reads of a URI into a scratch folder:
-of the ``train`` split only the bytes of its own row groups, the label column and the footers
-(:func:`.shards.stage_split`: ranged reads into sparse local copies; each worker fetches about
-``1/n`` of the split), the whole ``eval`` split, the schema and the statistics; the chief
-copies its outputs to the output URI. The chief's output layout::
+of the ``train`` split only the bytes of the row groups its run touches, the label column and
+the footers (:func:`.shards.stage_split`: ranged reads into sparse local copies; each worker
+fetches about ``1/n`` of the split, plus the one or two row groups it shares with a
+neighbour), the whole ``eval`` split, the schema and the statistics; the chief copies its
+outputs to the output URI. The chief's output layout::
 
     <output>/
       model/          the model artifact (core.train's layout)

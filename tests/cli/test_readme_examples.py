@@ -20,11 +20,12 @@ LINES = [line for line in sh_lines() if line.startswith("mlrail ")]
 
 def _examples(command: str) -> list[list[str]]:
     """The README's ``mlrail COMMAND ...`` examples; those with ``--output json`` are run on
-    their own (:func:`test_output_json_examples`)."""
+    their own (:func:`test_output_json_examples`), and the ``run --workers`` one by
+    ``tests/cli/test_workers.py``, which checks its workers too (it takes two minutes)."""
     return [
         args
         for args in (shlex.split(line)[1:] for line in LINES)
-        if args[0] == command and "--output" not in args
+        if args[0] == command and "--output" not in args and "--workers" not in args
     ]
 
 

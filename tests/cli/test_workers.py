@@ -9,6 +9,7 @@ TrainJob (a pod); and ``submit`` takes the same parameters by name with ``--para
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,7 @@ from mlrail.cli.run import run_arguments
 from mlrail.components.train.distributed import check_distribution
 from tests.kfp_api.fake_server import FakeKfpServer
 from tests.pipelines.golden import compiled_once
-
-PENGUINS = Path(__file__).parents[2] / "mlrail" / "data" / "penguins.csv"
+from tests.test_readme import ROOT, sh_lines
 
 
 def _usage_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
@@ -141,13 +141,16 @@ def env_of_a_pod(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.usefixtures("env_of_a_pod")
 def test_run_with_two_workers_trains_on_both_and_is_blessed(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """The README's example, as written (tests/cli/test_readme_examples.py leaves it to this
+    test), in a pod's environment."""
     work, summary = tmp_path / "w", tmp_path / "summary.json"
-    argv = ["run", "--data", str(PENGUINS), "--label", "species", "--workers", "2"]
-    # 6 epochs: penguins is learnt by then, and the run stays near two minutes on 2 cores
-    argv += ["--epochs", "6", "--workdir", str(work), "--summary-json", str(summary)]
-    code = main(argv)
+    [line] = [line for line in sh_lines() if line.startswith("mlrail run") and "--workers" in line]
+    argv = shlex.split(line)[1:]
+    assert argv[argv.index("--workers") + 1] == "2" and argv[argv.index("--epochs") + 1] == "6"
+    monkeypatch.chdir(ROOT)  # the example names the bundled file by its path in the checkout
+    code = main([*argv, "--workdir", str(work), "--summary-json", str(summary)])
     out = capsys.readouterr().out
     assert code == 0, out
     assert "through kfp.local, 2 training workers" in out.splitlines()[0]
