@@ -17,6 +17,7 @@ import yaml
 from mlrail.cli import IMAGE_DIGEST_ENV, main
 from mlrail.components._images import COMPONENT_IMAGE
 from mlrail.errors import MlrailError
+from tests.cli.usage import error_line
 from tests.pipelines.golden import GOLDEN_DIR, compiled_once, normalise
 
 REPO = Path(__file__).resolve().parents[2]
@@ -114,14 +115,9 @@ def test_manifests_format_pins_the_pipeline_version(tmp_path: Path) -> None:
 def _usage_error(
     argv: list[str], capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> tuple[int, str]:
-    try:
-        code = main(argv)
-    except SystemExit as e:  # argparse's own usage errors
-        code = e.code if isinstance(e.code, int) else 1
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.endswith("\n"), err
+    code, line = error_line(argv, capsys)
     assert list(tmp_path.iterdir()) == [], "nothing may be written"
-    return code, err.strip()
+    return code, line
 
 
 @pytest.mark.parametrize(

@@ -28,6 +28,7 @@ from kfp.dsl import HTML, Artifact, Metrics
 
 from mlrail.cli import main
 from mlrail.components.monitor import monitor
+from tests.cli.usage import error_line
 from tests.kfp_api.fake_server import check_pipeline_spec
 from tests.serving.serve_cli import mlrail_serve
 
@@ -197,16 +198,6 @@ def test_run_serve_and_monitor_on_this_machine(workdir: Path, env: dict[str, str
 # -- usage and input errors ---------------------------------------------------------------------
 
 
-def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    """The exit code and the one line printed on stderr."""
-    try:
-        code = main(argv)
-    except SystemExit as e:  # argparse's own usage errors
-        code = e.code if isinstance(e.code, int) else 1
-    err = capsys.readouterr().err
-    assert err.endswith("\n") and err.count("\n") == 1, err
-    return code, err.rstrip("\n")
-
 
 @pytest.fixture
 def served(tmp_path: Path) -> Path:
@@ -232,7 +223,7 @@ def served(tmp_path: Path) -> Path:
 def test_a_bad_option_exits_2_naming_it(
     args: list[str], message: str, served: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, line = _run(["monitor", "--workdir", str(served), *args], capsys)
+    code, line = error_line(["monitor", "--workdir", str(served), *args], capsys)
     assert code == 2 and line.startswith(f"mlrail monitor: error: {message}"), line
     assert not (served / "monitoring").exists()  # nothing read, nothing written
 
@@ -241,7 +232,7 @@ def test_a_log_root_that_does_not_exist_exits_2_naming_it(
     served: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     missing = tmp_path / "no-such-logs"
-    code, line = _run(["monitor", "--workdir", str(served), "--logs", str(missing)], capsys)
+    code, line = error_line(["monitor", "--workdir", str(served), "--logs", str(missing)], capsys)
     assert (code, line) == (
         2,
         f"mlrail monitor: error: {missing}: the payload log root does not exist",
@@ -253,7 +244,7 @@ def test_a_repository_of_two_models_needs_model(
     served: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (served / "models" / "other").mkdir()
-    code, line = _run(["monitor", "--workdir", str(served)], capsys)
+    code, line = error_line(["monitor", "--workdir", str(served)], capsys)
     repository = served / "models"
     assert (code, line) == (
         2,

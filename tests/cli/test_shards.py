@@ -10,27 +10,18 @@ from pathlib import Path
 import pytest
 
 from mlrail.cli import main
+from tests.cli.usage import error_line
 from tests.components.merge.shards import penguin_shards
-
-
-def _usage(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    try:
-        code = main(argv)
-    except SystemExit as e:  # argparse's own usage errors
-        code = e.code if isinstance(e.code, int) else 1
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1, err  # one line
-    return code, err.strip()
 
 
 def test_parallelism_without_shards_is_a_usage_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, err = _usage(["run", "--parallelism", "2", "--workdir", str(tmp_path / "w")], capsys)
+    code, err = error_line(["run", "--parallelism", "2", "--workdir", str(tmp_path / "w")], capsys)
     assert code == 2 and err.endswith(
         "--parallelism is for --shards: how many shards to read at once"
     )
-    code, err = _usage(["run", "--shards", "--parallelism", "0"], capsys)
+    code, err = error_line(["run", "--shards", "--parallelism", "0"], capsys)
     assert code == 2 and "argument --parallelism: must be 1 or more, got 0" in err
     assert not (tmp_path / "w").exists()  # nothing ran
 
@@ -47,7 +38,7 @@ def test_a_source_with_no_shard_is_refused_before_any_step(
 ) -> None:
     source = make(tmp_path / "data")  # type: ignore[operator]
     argv = ["run", "--data", str(source), "--label", "y", "--shards"]
-    code, err = _usage([*argv, "--workdir", str(tmp_path / "w")], capsys)
+    code, err = error_line([*argv, "--workdir", str(tmp_path / "w")], capsys)
     assert code == 2 and expected in err and str(tmp_path / "data") in err
     assert not (tmp_path / "w" / "pipeline_root").exists()
 

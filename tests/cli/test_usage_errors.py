@@ -11,27 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from mlrail.cli import TOKEN_ENV, main
+from mlrail.cli import TOKEN_ENV
 from mlrail.components.evaluate.fairness import FAIRNESS_METRICS
+from tests.cli.usage import error_line
 from tests.kfp_api.fake_server import FakeKfpServer
 
 PENGUINS = Path(__file__).parents[2] / "mlrail" / "data" / "penguins.csv"
-
-
-def _run(
-    argv: list[str], capsys: pytest.CaptureFixture[str], *, one_line: bool = True
-) -> tuple[int, str]:
-    """The exit code and the (last) line printed on stderr; asserted to be the only one unless
-    ``one_line`` is False (kfp.Client's own link printouts go to stderr before it)."""
-    try:
-        code = main(argv)
-    except SystemExit as e:  # argparse's own usage errors
-        code = e.code if isinstance(e.code, int) else 1
-    err = capsys.readouterr().err
-    assert err.endswith("\n"), err
-    if one_line:
-        assert err.count("\n") == 1, err
-    return code, err.splitlines()[-1]
 
 
 @pytest.fixture
@@ -64,7 +49,7 @@ def csv_file(tmp_path: Path) -> Path:
 def test_out_of_range_values_are_refused_by_the_parser(
     args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, line = _run(["run", *args, "--workdir", str(tmp_path / "w")], capsys)
+    code, line = error_line(["run", *args, "--workdir", str(tmp_path / "w")], capsys)
     assert code == 2 and line.startswith("mlrail run: error: ") and message in line, line
     assert not (tmp_path / "w").exists()
 
@@ -107,7 +92,7 @@ def test_out_of_range_values_are_refused_by_the_parser(
 def test_settings_the_data_or_evaluation_cannot_meet_are_refused_before_any_step(
     args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, line = _run(["run", *args, "--workdir", str(tmp_path / "w")], capsys)
+    code, line = error_line(["run", *args, "--workdir", str(tmp_path / "w")], capsys)
     assert code == 2 and line.startswith("mlrail run: error: ") and message in line, line
     assert not (tmp_path / "w").exists()  # nothing ran, not even the log
 
@@ -115,7 +100,7 @@ def test_settings_the_data_or_evaluation_cannot_meet_are_refused_before_any_step
 def test_the_label_is_read_from_the_header_of_ones_own_data(
     csv_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, line = _run(
+    code, line = error_line(
         ["run", "--data", str(csv_file), "--label", "Y", "--workdir", str(tmp_path / "w")], capsys
     )
     assert code == 2
@@ -131,7 +116,7 @@ def test_a_module_file_that_does_not_match_its_pin_is_refused_before_any_step(
     module.write_text("def build_model(schema, statistics, hparams):\n    return None\n")
     have = hashlib.sha256(module.read_bytes()).hexdigest()
     pin = "ab" * 32
-    code, line = _run(
+    code, line = error_line(
         ["run", "--module-file", str(module), "--module-file-sha256", pin]
         + ["--workdir", str(tmp_path / "w")],
         capsys,
@@ -143,7 +128,7 @@ def test_a_module_file_that_does_not_match_its_pin_is_refused_before_any_step(
 def test_validate_refuses_a_negative_minimum(
     csv_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, line = _run(
+    code, line = error_line(
         ["validate", str(csv_file), "--min-examples", "-5", "--out", str(tmp_path / "v")], capsys
     )
     assert (code, line) == (
@@ -156,7 +141,7 @@ def test_validate_refuses_a_negative_minimum(
 def test_a_folder_given_as_an_output_file_is_one_line(
     csv_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, line = _run(["schema", str(csv_file), "-o", str(tmp_path)], capsys)
+    code, line = error_line(["schema", str(csv_file), "-o", str(tmp_path)], capsys)
     assert (code, line) == (
         2,
         f"mlrail schema: error: -o {tmp_path}: is a folder; give a file name in it",
@@ -187,7 +172,7 @@ def test_an_output_under_a_regular_file_is_one_line_even_for_root(
     blocker.write_text("x")
     out = blocker / "out" / "thing.yaml"
     argv = [part.replace("{csv}", str(csv_file)) for part in command] + [str(out)]
-    code, line = _run(argv, capsys)
+    code, line = error_line(argv, capsys)
     assert code == 2
     assert line.startswith(f"mlrail {command[0]}: error: {flag} {out}: {blocker} is a file")
 
@@ -197,7 +182,9 @@ def test_a_read_only_file_system_is_refused_for_root_too(
 ) -> None:
     """/proc is read-only for every user; the check writes a file there rather than asking
     os.access about modes."""
-    code, line = _run(["compile", "training", "-o", "/proc/mlrail-test/pipeline.yaml"], capsys)
+    code, line = error_line(
+        ["compile", "training", "-o", "/proc/mlrail-test/pipeline.yaml"], capsys
+    )
     assert code == 2
     assert line.startswith("mlrail compile: error: -o /proc/mlrail-test/pipeline.yaml: ")
 
@@ -205,7 +192,7 @@ def test_a_read_only_file_system_is_refused_for_root_too(
 def test_a_missing_input_is_named_on_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, line = _run(
+    code, line = error_line(
         ["run", "--data", str(tmp_path / "nope.csv"), "--label", "y"]
         + ["--workdir", str(tmp_path / "w")],
         capsys,
@@ -220,7 +207,7 @@ def test_credentials_in_a_data_uri_are_never_printed(
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     uri = f"s3://AKIAKEY:wJalr/SECRET+x@bucket/data.csv?endpoint_override=127.0.0.1:{port}"
-    code, line = _run(
+    code, line = error_line(
         ["run", "--data", uri + "&scheme=http", "--label", "y", "--workdir", str(tmp_path)],
         capsys,
     )
@@ -245,7 +232,7 @@ def test_credentials_in_a_data_uri_are_never_printed(
 def test_out_of_range_pipeline_parameters_are_refused_before_any_request(
     param: str, kfp_api: FakeKfpServer, package: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, line = _run(["submit", package, "--host", kfp_api.url, "--param", param], capsys)
+    code, line = error_line(["submit", package, "--host", kfp_api.url, "--param", param], capsys)
     assert code == 2 and line.startswith(f"mlrail submit: error: --param {param}: must be in ")
     assert kfp_api.calls("POST", "/runs") == []
 
@@ -257,7 +244,7 @@ def test_a_host_that_never_answers_times_out_on_one_line(
         s.bind(("127.0.0.1", 0))
         s.listen(8)
         host = f"http://127.0.0.1:{s.getsockname()[1]}"
-        code, line = _run(["submit", package, "--host", host, "--timeout", "0.5"], capsys)
+        code, line = error_line(["submit", package, "--host", host, "--timeout", "0.5"], capsys)
     assert code == 3  # not reached (no answer in time): not a usage error
     assert line == (
         f"mlrail submit: error: KFP API at {host} accepted the connection but sent no answer "
@@ -283,7 +270,7 @@ def test_the_token_comes_from_a_file_or_the_environment_and_is_never_printed(
         monkeypatch.setenv(TOKEN_ENV, token)
     kfp_api.fail_next("POST", "/runs", 401, "bad token")
 
-    code, line = _run(argv, capsys, one_line=False)
+    code, line = error_line(argv, capsys, one_line=False)
 
     assert code == 2 and "bad token" in line and token not in line
     assert kfp_api.calls("POST", "/runs")[0].headers["authorization"] == f"Bearer {token}"
@@ -293,7 +280,7 @@ def test_an_unreadable_token_file_is_one_line(
     kfp_api: FakeKfpServer, package: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     missing = tmp_path / "nope"
-    code, line = _run(
+    code, line = error_line(
         ["submit", package, "--host", kfp_api.url, "--token-file", str(missing)], capsys
     )
     assert (code, line) == (
@@ -301,7 +288,7 @@ def test_an_unreadable_token_file_is_one_line(
         f"mlrail submit: error: --token-file {missing}: No such file or directory",
     )
     (tmp_path / "empty").write_text("\n")
-    code, line = _run(
+    code, line = error_line(
         ["schedule", "list", "--host", kfp_api.url, "--token-file", str(tmp_path / "empty")],
         capsys,
     )

@@ -19,20 +19,10 @@ import yaml
 from mlrail.cli import build_parser, main
 from mlrail.cli.run import run_arguments
 from mlrail.components.train.distributed import check_distribution
+from tests.cli.usage import error_line
 from tests.kfp_api.fake_server import FakeKfpServer
 from tests.pipelines.golden import compiled_once
 from tests.test_readme import ROOT, sh_lines
-
-
-def _usage_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    """The exit code and the one line on stderr (asserted to be one)."""
-    try:
-        code = main(argv)
-    except SystemExit as e:  # argparse's own usage errors
-        code = e.code if isinstance(e.code, int) else 1
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.endswith("\n"), err
-    return code, err.strip()
 
 
 @pytest.mark.parametrize("shards", [[], ["--shards"]], ids=["training", "sharded"])
@@ -55,7 +45,7 @@ def test_a_bad_workers_value_is_a_usage_error_before_any_step(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     work = tmp_path / "w"
-    code, line = _usage_error(["run", *shards, "--workers", value, "--workdir", str(work)], capsys)
+    code, line = error_line(["run", *shards, "--workers", value, "--workdir", str(work)], capsys)
     assert code == 2 and line == f"mlrail run: error: {message}", line
     assert not work.exists()  # nothing ran: no log, no artifact
 
@@ -67,7 +57,7 @@ def test_a_batch_size_the_workers_do_not_divide_is_refused_before_any_step(
     # train refused it (the global batch is split evenly), after ingest and validate
     work = tmp_path / "w"
     argv = ["run", *shards, "--workers", "3", "--hparams", '{"batch_size": 32}']
-    code, line = _usage_error([*argv, "--workdir", str(work)], capsys)
+    code, line = error_line([*argv, "--workdir", str(work)], capsys)
     assert code == 2, line
     assert line.startswith("mlrail run: error: --workers 3: batch_size 32 (--hparams)"), line
     assert "must divide by the workers" in line
