@@ -2,10 +2,11 @@
 
 A :class:`Block` holds labelled rows: numbers as ``[n, 1]`` arrays, each text column as
 ``[n, 1]`` int32 codes into a small vocabulary (the Parquet dictionary as read, so no Python
-string is made per row), the targets and the row weights. :func:`shuffled` turns a stream of
-blocks into blocks of a fixed number of rows, shuffled through a window of rows: this is where
-the shuffle happens, a permutation of whole arrays, instead of row by row in ``tf.data`` (which
-cost more than the model itself; see ``bench/bench_train.py``).
+string is made per row), the targets and the row weights. :func:`windows` turns a stream of
+blocks into windows of rows, each with the seeded order its rows are passed on in: this is where
+the shuffle happens, a permutation of whole windows (``tf.data`` gathers the rows in graph),
+instead of row by row in ``tf.data`` (which cost more than the model itself; see
+``bench/bench_train.py``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import pyarrow.compute as pc
 from mlrail.artifacts.modelspec import CLASSIFICATION, ModelSpec, class_key
 from mlrail.errors import DataError
 
-__all__ = ["Block", "concat", "decode", "label_targets", "shuffled"]
+__all__ = ["Block", "concat", "decode", "label_targets", "windows"]
 
 
 @dataclass(frozen=True)
@@ -57,8 +58,10 @@ class Block:
         must not carry every vocabulary the window had)."""
         codes, vocab = {}, {}
         for k, c in self.codes.items():
-            used, inverse = np.unique(c, return_inverse=True)
-            codes[k] = inverse.reshape(c.shape).astype(np.int32)
+            # a mask over the vocabulary, not np.unique: linear, and this runs every window
+            used = np.zeros(len(self.vocab[k]), bool)
+            used[c] = True
+            codes[k] = (np.cumsum(used, dtype=np.int32) - 1)[c]
             vocab[k] = self.vocab[k][used]
         return dataclasses.replace(self, codes=codes, vocab=vocab)
 
@@ -193,15 +196,17 @@ def decode(
     return Block(numbers, codes, vocab, y, w)
 
 
-def shuffled(
+def windows(
     blocks: Iterable[Block], *, rows: int, window: int, rng: np.random.Generator | None
-) -> Iterator[Block]:
-    """The rows of ``blocks`` again, in blocks of ``rows`` rows (the last may be short).
+) -> Iterator[tuple[Block, np.ndarray]]:
+    """The rows of ``blocks`` again, as ``(window, order)`` pairs: the rows ``window.take(order)``
+    come next (``len(order)`` a multiple of ``rows`` but at the end).
 
     With ``rng``, rows go through a window of about ``window`` rows: once that many are read
-    they are permuted, the first ones are passed on in whole blocks and about half a window
-    stays to be mixed with the rows read next; at the end what is left is permuted and passed
-    on. Without ``rng`` the order is kept.
+    they are permuted, the first ones are passed on (``order``) and about half a window is
+    carried (copied out, its vocabularies cut to what it uses) to be mixed with the rows read
+    next; at the end what is left is permuted and passed on. Without ``rng`` the order is kept.
+    So at most a window and a block of rows are held here, plus the window last passed on.
     """
     window = max(window, 2 * rows)
     held: list[Block] = []
@@ -212,22 +217,12 @@ def shuffled(
         if n < window:
             continue
         cat = concat(held)
-        if rng is not None:
-            cat = cat.take(rng.permutation(n))
+        order = np.arange(n) if rng is None else rng.permutation(n)
         out = (n - (window // 2 if rng is not None else 0)) // rows * rows
-        for start in range(0, out, rows):
-            yield _lean(cat.take(slice(start, start + rows)))
-        rest = _lean(cat.take(slice(out, n)))
-        held, n = ([rest] if len(rest) else []), len(rest)
+        rest = cat.take(order[out:]).compact() if out < n else None
+        yield cat, order[:out].astype(np.int32)
+        held, n = ([rest] if rest is not None else []), n - out
     if n:
         cat = concat(held)
-        if rng is not None:
-            cat = cat.take(rng.permutation(n))
-        for start in range(0, n, rows):
-            yield _lean(cat.take(slice(start, start + rows)))
-
-
-def _lean(b: Block) -> Block:
-    """``b``, compacted when a vocabulary outgrows its rows (each block's vocabularies become
-    tensors: a window's, shared by all its blocks, would be converted once per block)."""
-    return b.compact() if any(len(v) > len(b) // 4 for v in b.vocab.values()) else b
+        order = np.arange(n) if rng is None else rng.permutation(n)
+        yield cat, order.astype(np.int32)

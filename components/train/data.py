@@ -5,8 +5,9 @@ batches of at most ``read_rows`` rows (:func:`batches`) and decoded column by co
 (:mod:`.blocks`: text as int32 codes into small vocabularies), so nothing runs once per row in
 Python or in ``tf.data``. A split that takes at most :data:`CACHE_BYTES` decoded is read once
 and kept; each epoch only a permutation of its rows crosses from Python, and ``tf.data``
-gathers the batches in graph. A larger one is streamed: rows are shuffled in NumPy through a
-window of bounded size and handed to ``tf.data`` in blocks of whole batches. Data order
+gathers the batches in graph. A larger one is streamed through a window of bounded size: each
+window crosses once, with the seeded order its rows are passed on in, and ``tf.data`` gathers
+them in graph and cuts them into batches. Data order
 depends only on the seed: the permutations are seeded, and a streamed split's row groups are
 visited in a seeded order each epoch.
 """
@@ -24,7 +25,7 @@ import pyarrow.parquet as pq
 
 from mlrail.artifacts.examples import Split, stream
 from mlrail.artifacts.modelspec import CLASSIFICATION, ModelSpec, class_key
-from mlrail.components.train.blocks import Block, concat, decode, shuffled
+from mlrail.components.train.blocks import Block, concat, decode, windows
 from mlrail.components.train.shards import Chunk, Shard, plan_shard
 from mlrail.datetimes import is_datetime
 from mlrail.errors import DataError
@@ -43,12 +44,15 @@ __all__ = [
     "summarize_labels",
 ]
 
-#: Rows per record batch read from Parquet.
-READ_ROWS = 8192
+#: Rows per record batch read from Parquet: half a window, as decoding costs per batch about
+#: as much again as per row at 8192 rows (1M rows streamed: 0.40 s a pass read at 8192, 0.18 s
+#: at 131,072).
+READ_ROWS = 65_536
 #: Rows of the shuffle window when the split is streamed (about 50 MB for 100 float columns):
 #: two of ingest's row groups, so rows of different row groups meet in a batch.
 SHUFFLE_ROWS = 131_072
-#: About this many rows (a multiple of the batch size) go from Python to ``tf.data`` at once.
+#: About this many rows (a multiple of the batch size) are gathered at once from a held split,
+#: and a streamed window passes on a multiple of it.
 BLOCK_ROWS = 8192
 #: A split that takes at most this many bytes decoded (:func:`_row_bytes`: 76 a row for 10
 #: numbers and 6 text columns, so up to 7M rows) is read once and kept in memory.
@@ -290,11 +294,11 @@ def dataset(
     are permuted whole (with ``shuffle``) and the batches gathered from tensors in graph. A
     larger split is streamed: rows decoded column by column (:mod:`.blocks`), row groups
     visited in a seeded order each epoch (with ``shuffle``) and rows permuted through a window
-    of ``shuffle_rows`` rows (``None``: :data:`SHUFFLE_ROWS`; :func:`.blocks.shuffled`), then
-    handed to ``tf.data`` in blocks of a multiple of ``batch_size`` rows (about
-    :data:`BLOCK_ROWS`) that ``rebatch`` cuts into batches, text crossing as int32 codes plus
-    a small vocabulary, gathered back into strings per block. The order depends only on
-    ``seed``.
+    of ``shuffle_rows`` rows (``None``: :data:`SHUFFLE_ROWS`; :func:`.blocks.windows`): each
+    window crosses to ``tf.data`` once, as a matrix per dtype (text as int32 codes into the
+    window's small vocabularies) with the order its passed-on rows go in (about half a
+    window, whole batches but at the end), and is gathered in graph and cut into batches by
+    ``rebatch``. The order depends only on ``seed``.
 
     ``rows`` is the number of labelled rows (:func:`summarize_labels`): the dataset declares
     its length from it, as Keras needs to end an epoch without a warning, and a pass that
@@ -343,40 +347,27 @@ def dataset(
         return _in_memory(held, spec, rows=rows, batch_size=batch_size, rng=rng, shard=shard)
 
     block_rows = max(1, BLOCK_ROWS // batch_size) * batch_size
-    text = [i.name for i in spec.inputs if i.dtype == "string"]
 
     def generate() -> Iterator[tuple[Any, ...]]:
         # a new order of the row groups at every pass: what reshuffle_each_iteration does
         # for a buffer
         parts = _read(split, spec, own, class_weights=class_weights, read_rows=read_rows, rng=rng)
         empty = True
-        for b in shuffled(parts, rows=block_rows, window=shuffle_rows, rng=rng):
+        for w, order in windows(parts, rows=block_rows, window=shuffle_rows, rng=rng):
             empty = False
-            yield b.numbers, b.codes, {k: b.vocab[k] for k in text}, b.labels, b.weights
+            if len(order):
+                yield order, _packed(spec, w)
         if empty and shard is not None:  # else repeat() would spin forever
             raise DataError(f"{where}: no labelled rows")
 
     import tensorflow as tf
 
-    numbers, labels = _number_specs(spec), _label_spec(spec)
-    signature = (
-        {k: tf.TensorSpec((None, 1), dtype) for k, dtype in numbers.items()},
-        {k: tf.TensorSpec((None, 1), tf.int32) for k in text},
-        {k: tf.TensorSpec((None,), tf.string) for k in text},
-        tf.TensorSpec((None,), labels),
-        tf.TensorSpec((None,), tf.float32),
-    )
-    names = [i.name for i in spec.inputs]
-
-    def strings(numbers: Any, codes: Any, vocab: Any, y: Any, w: Any) -> tuple[Any, Any, Any]:
-        features = {**numbers, **{k: tf.gather(vocab[k], codes[k]) for k in text}}
-        return {k: features[k] for k in names}, y, w
-
+    signature = (tf.TensorSpec((None,), tf.int32), _packed_signature(spec))
     ds = tf.data.Dataset.from_generator(generate, output_signature=signature)
-    # sequential: a parallel map here logs an error (an attribute TensorFlow 2.21's MapDataset
-    # lacks) at every epoch, and the gather is cheap next to the Python that feeds it
-    ds = _batched(ds.map(strings), rows, batch_size, shard)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    # a window's rows gathered at once, then cut: cutting them into blocks first (a flat_map
+    # of gathers) cost more than the gathers
+    ds = ds.map(_gatherer(spec))
+    return _batched(ds, rows, batch_size, shard).prefetch(tf.data.AUTOTUNE)
 
 
 def _read(
@@ -418,6 +409,77 @@ def _label_spec(spec: ModelSpec) -> Any:
     import tensorflow as tf
 
     return tf.int64 if spec.task in CLASSIFICATION else tf.float32
+
+
+def _groups(spec: ModelSpec) -> dict[Any, list[str]]:
+    """The number inputs by dtype, in the spec's order (one matrix each)."""
+    numbers = _number_specs(spec)
+    return {d: [k for k, e in numbers.items() if e == d] for d in dict.fromkeys(numbers.values())}
+
+
+def _packed(spec: ModelSpec, b: Block) -> tuple[Any, ...]:
+    """``b``'s rows as :func:`_gatherer` reads them: one matrix per number dtype and one of the
+    text columns' codes, a column per row (so a gathered column is a contiguous row, cut out
+    without a copy), each text column's codes shifted into the vocabularies put end to end
+    (one gather of strings per block)."""
+    text = [i.name for i in spec.inputs if i.dtype == "string"]
+    mats = {
+        d.name: np.concatenate([b.numbers[k].reshape(1, -1) for k in keys])
+        for d, keys in _groups(spec).items()
+    }
+    if not text:
+        return mats, {}, b.labels, b.weights
+    shift = np.cumsum([0] + [len(b.vocab[k]) for k in text[:-1]], dtype=np.int32)
+    codes = np.concatenate(
+        [b.codes[k].reshape(1, -1) + s for k, s in zip(text, shift, strict=True)]
+    )
+    vocab = np.concatenate([b.vocab[k] for k in text])
+    return mats, {"codes": codes, "vocab": vocab}, b.labels, b.weights
+
+
+def _packed_signature(spec: ModelSpec) -> tuple[Any, ...]:
+    """The ``tf.TensorSpec`` s of what :func:`_packed` returns."""
+    import tensorflow as tf
+
+    text = [i.name for i in spec.inputs if i.dtype == "string"]
+    mats = {d.name: tf.TensorSpec((len(keys), None), d) for d, keys in _groups(spec).items()}
+    strings = (
+        {
+            "codes": tf.TensorSpec((len(text), None), tf.int32),
+            "vocab": tf.TensorSpec((None,), tf.string),
+        }
+        if text
+        else {}
+    )
+    return (
+        mats,
+        strings,
+        tf.TensorSpec((None,), _label_spec(spec)),
+        tf.TensorSpec((None,), tf.float32),
+    )
+
+
+def _gatherer(spec: ModelSpec) -> Any:
+    """A function of ``(index, rows)`` (rows as :func:`_packed` gives them) to the batch
+    ``(features, labels, weights)`` of the rows ``index`` selects, in graph."""
+    import tensorflow as tf
+
+    groups = _groups(spec)
+    text = [i.name for i in spec.inputs if i.dtype == "string"]
+    names = [i.name for i in spec.inputs]
+
+    def gather(index: Any, data: Any) -> tuple[Any, Any, Any]:
+        mats, strings, y, w = data
+        features = {}
+        for dtype, keys in groups.items():
+            m = tf.gather(mats[dtype.name], index, axis=1)
+            features.update({k: tf.reshape(m[j], (-1, 1)) for j, k in enumerate(keys)})
+        if text:
+            s = tf.gather(strings["vocab"], tf.gather(strings["codes"], index, axis=1))
+            features.update({k: tf.reshape(s[j], (-1, 1)) for j, k in enumerate(text)})
+        return {k: features[k] for k in names}, tf.gather(y, index), tf.gather(w, index)
+
+    return gather
 
 
 def _in_memory(

@@ -3,6 +3,7 @@ every row once, in blocks of a fixed size."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from decimal import Decimal
 
 import numpy as np
@@ -111,14 +112,18 @@ def _numbered(n: int, start: int, vocab: int) -> blocks.Block:
     )
 
 
+def _passed(out: list[tuple[blocks.Block, np.ndarray]]) -> list[blocks.Block]:
+    return [w.take(order) for w, order in out]
+
+
 @pytest.mark.parametrize("seed", [None, 0])
 def test_the_window_passes_every_row_once_in_whole_blocks(seed: int | None) -> None:
     parts = [
         _numbered(n, s, vocab) for n, s, vocab in [(700, 0, 3), (900, 700, 50), (333, 1600, 7)]
     ]
     rng = None if seed is None else np.random.default_rng(seed)
-    out = list(blocks.shuffled(parts, rows=64, window=500, rng=rng))
-    assert [len(b) for b in out[:-1]] == [64] * (len(out) - 1) and 0 < len(out[-1]) <= 64
+    out = _passed(list(blocks.windows(parts, rows=64, window=500, rng=rng)))
+    assert all(len(b) % 64 == 0 for b in out[:-1]) and len(out[-1]) > 0
     labels = np.concatenate([b.labels for b in out])
     assert sorted(labels.tolist()) == list(range(1933))
     assert (labels.tolist() == list(range(1933))) == (seed is None)  # shuffled only with rng
@@ -133,17 +138,45 @@ def test_the_window_passes_every_row_once_in_whole_blocks(seed: int | None) -> N
                 strict=True,
             )
         )
-        assert all(len(v) <= max(64 // 4, 50) for v in b.vocab.values())  # no window's vocabulary
 
 
 def test_the_window_order_depends_only_on_the_seed() -> None:
     def order(seed: int) -> list[int]:
         parts = [_numbered(300, 300 * k, 5) for k in range(5)]
         rng = np.random.default_rng(seed)
-        return [
-            int(v) for b in blocks.shuffled(parts, rows=32, window=400, rng=rng) for v in b.labels
-        ]
+        out = _passed(list(blocks.windows(parts, rows=32, window=400, rng=rng)))
+        return [int(v) for b in out for v in b.labels]
 
     assert order(1) == order(1) != order(2)
     # rows of the first part and of the last meet in the first blocks of a window of 400
     assert {v // 300 for v in order(1)[:200]} >= {0, 1}
+
+
+@pytest.mark.parametrize("seed", [None, 3])
+def test_the_window_holds_a_bounded_number_of_rows(seed: int | None) -> None:
+    """Memory stays flat: a window holds at most ``window`` rows and a block, its carried rows'
+    vocabularies are cut to what they use, and the source is read only as far as needed."""
+    pulled = 0
+
+    def source() -> Iterator[blocks.Block]:
+        nonlocal pulled
+        for k in range(40):  # every block its own vocabulary of 100 words
+            pulled += 70
+            yield _numbered(70, 70 * k, 100)
+
+    rng = None if seed is None else np.random.default_rng(seed)
+    passed = 0
+    for w, order in blocks.windows(source(), rows=32, window=300, rng=rng):
+        assert len(w) < 300 + 70
+        assert pulled - passed <= 300 + 70  # rows read but not yet passed on: one window
+        assert all(len(v) <= 100 * (len(w) // 70 + 2) for v in w.vocab.values())
+        passed += len(order)
+    assert passed == pulled == 2800
+
+
+def test_the_carried_rows_keep_their_text_and_only_the_words_they_use() -> None:
+    b = _numbered(10, 0, 4)
+    b = blocks.Block(b.numbers, {"s": b.codes["s"] % 2}, b.vocab, b.labels, b.weights)
+    c = b.take(np.array([9, 2, 4])).compact()
+    assert c.strings()["s"][:, 0].tolist() == ["w1", "w0", "w0"]
+    assert c.vocab["s"].tolist() == ["w0", "w1"] and c.codes["s"].dtype == np.int32

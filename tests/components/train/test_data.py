@@ -174,3 +174,60 @@ def test_a_bad_shard_is_refused(tmp_path: Path) -> None:
     kw = {"rows": 225, "batch_size": 8, "seed": 1, "shuffle": True, "cache_rows": 0}
     with pytest.raises(ValueError, match=r"shard \(2, 2\): expected \(worker index"):
         data.dataset(split, SPEC, shard=(2, 2), **kw)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("cache_rows", [0, 10_000])
+def test_every_column_rides_with_its_row_whatever_its_type(tmp_path: Path, cache_rows: int) -> None:
+    """Numbers, dates and several text columns (each with its own words, packed together
+    to cross) come out with their own row's values, held or streamed through windows."""
+    folder = tmp_path / "train"
+    folder.mkdir()
+    for f in range(2):
+        v = np.arange(f * 300, f * 300 + 300)
+        table = pa.table(
+            {
+                "x": v.astype(np.float64),
+                "z": -v.astype(np.int64),
+                "c": [f"c{i % 7}" for i in v],
+                "d": [None if i % 11 == 0 else f"d{i % 13}" for i in v],
+                "t": pa.array(v.astype("datetime64[D]")),
+                "y": ["a" if i % 3 else "b" for i in v],
+            }
+        )
+        pq.write_table(table, folder / f"part-{f:05d}.parquet", row_group_size=70)
+    spec = ModelSpec(
+        task="binary",
+        label="y",
+        inputs=[
+            InputSpec("c", "c", "string"),
+            InputSpec("x", "x", "float32"),
+            InputSpec("t", "t", "datetime"),
+            InputSpec("d", "d", "string"),
+            InputSpec("z", "z", "float32"),
+        ],
+        output="probabilities",
+        classes=["a", "b"],
+    )
+    ds = data.dataset(
+        open_split(folder), spec, rows=600, batch_size=16, seed=5, shuffle=True,
+        read_rows=32, shuffle_rows=100, cache_rows=cache_rows,
+    )  # fmt: skip
+    seen = []
+    for f, y, _ in ds:
+        assert [f[k].dtype.name for k in "cxtdz"] == ["string", "float32", "float64"] + [
+            "string",
+            "float32",
+        ]
+        for c, x, t, d, z, label in zip(
+            *(f[k].numpy()[:, 0] for k in "cxtdz"), y.numpy(), strict=True
+        ):
+            i = int(x)
+            seen.append(i)
+            assert (c.decode(), float(t), d.decode(), float(z)) == (
+                f"c{i % 7}",
+                float(i),
+                "" if i % 11 == 0 else f"d{i % 13}",
+                -float(i),
+            )
+            assert label == (0 if i % 3 else 1)
+    assert sorted(seen) == list(range(600)) and seen != sorted(seen)
