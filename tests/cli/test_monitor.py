@@ -198,7 +198,6 @@ def test_run_serve_and_monitor_on_this_machine(workdir: Path, env: dict[str, str
 # -- usage and input errors ---------------------------------------------------------------------
 
 
-
 @pytest.fixture
 def served(tmp_path: Path) -> Path:
     """A working folder whose repository holds one model folder and an empty log root."""
