@@ -48,7 +48,8 @@ __all__ = [
 #: as much again as per row at 8192 rows (1M rows streamed: 0.40 s a pass read at 8192, 0.18 s
 #: at 131,072).
 READ_ROWS = 65_536
-#: Rows of the shuffle window when the split is streamed (about 50 MB for 100 float columns):
+#: Rows of the shuffle window when the split is streamed (a window holds up to this plus
+#: :data:`READ_ROWS` rows, about 80 MB for 100 float columns):
 #: two of ingest's row groups, so rows of different row groups meet in a batch.
 SHUFFLE_ROWS = 131_072
 #: About this many rows (a multiple of the batch size) are gathered at once from a held split,
