@@ -498,45 +498,18 @@ def _in_memory(
     import tensorflow as tf
 
     n = len(held)
-    numbers = _number_specs(spec)
-    text = [i.name for i in spec.inputs if i.dtype == "string"]
-    # one matrix per dtype: two gathers a batch instead of one per column
-    groups = {
-        dtype: [k for k, d in numbers.items() if d == dtype] for dtype in set(numbers.values())
-    }
-    mats = {
-        dtype.name: tf.constant(np.hstack([held.numbers[k] for k in keys]))
-        for dtype, keys in groups.items()
-    }
-    codes = tf.constant(np.hstack([held.codes[k] for k in text])) if text else None
-    data = (
-        mats,
-        {"codes": codes} if codes is not None else {},
-        {k: tf.constant(held.vocab[k]) for k in text},
-        tf.constant(held.labels),
-        tf.constant(held.weights),
-    )
-    names = [i.name for i in spec.inputs]
+    # packed and gathered as a streamed window is: one matrix per dtype, one of codes
+    data = tf.nest.map_structure(tf.constant, _packed(spec, held))
 
     def order() -> Iterator[np.ndarray]:
         yield np.arange(n, dtype=np.int32) if rng is None else rng.permutation(n).astype(np.int32)
-
-    def take(index: Any, data: Any) -> tuple[Any, Any, Any]:
-        mats, codes, vocab, y, w = data
-        features = {}
-        for dtype, keys in groups.items():
-            m = tf.gather(mats[dtype.name], index)
-            features.update({k: m[:, j : j + 1] for j, k in enumerate(keys)})
-        if text:
-            c = tf.gather(codes["codes"], index)
-            features.update({k: tf.gather(vocab[k], c[:, j : j + 1]) for j, k in enumerate(text)})
-        return {k: features[k] for k in names}, tf.gather(y, index), tf.gather(w, index)
 
     index = tf.data.Dataset.from_generator(order, output_signature=tf.TensorSpec((None,), tf.int32))
     # gathered in blocks of whole batches, then cut: a gather per batch costs a function call
     # per op and batch in tf.data, which at batch 32 took longer than the model's step
     index = index.rebatch(max(1, BLOCK_ROWS // batch_size) * batch_size)
-    ds = tf.data.Dataset.zip((index, tf.data.Dataset.from_tensors(data).repeat())).map(take)
+    ds = tf.data.Dataset.zip((index, tf.data.Dataset.from_tensors(data).repeat()))
+    ds = ds.map(_gatherer(spec))
     return _batched(ds, rows, batch_size, shard).prefetch(tf.data.AUTOTUNE)
 
 

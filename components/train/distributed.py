@@ -44,7 +44,14 @@ from typing import Any
 
 from mlrail.components.train.results import TrainResult
 
-__all__ = ["DEFAULT_DISTRIBUTION", "LAUNCHERS", "Distribution", "check_distribution", "train"]
+__all__ = [
+    "DEFAULT_DISTRIBUTION",
+    "LAUNCHERS",
+    "MAX_WORKERS",
+    "Distribution",
+    "check_distribution",
+    "train",
+]
 
 log = logging.getLogger("mlrail.components.train")
 
