@@ -299,8 +299,18 @@ class MlflowRegistry:
             return [self._version(client, mv, aliases) for mv in found]
 
     def set_alias(self, name: str, alias: str, version: str) -> None:
-        with self._call(f"setting alias {alias} of {name} to version {version}") as client:
-            client.set_registered_model_alias(name, alias, str(version))
+        what = f"setting alias {alias} of {name} to version {version}"
+        try:
+            with self._call(what) as client:
+                client.set_registered_model_alias(name, alias, str(version))
+        except RegistryError:
+            # MLflow's SQL store sets an alias as read-then-insert: two writers that both read
+            # "not set" both insert, and one fails on the unique key. The row is there now, so
+            # one more try updates it (the later writer wins, as it would have in turn)
+            if self.by_alias(name, alias) is None:
+                raise
+            with self._call(what) as client:
+                client.set_registered_model_alias(name, alias, str(version))
 
     def delete_alias(self, name: str, alias: str) -> None:
         if self.by_alias(name, alias) is None:

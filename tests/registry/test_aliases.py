@@ -3,12 +3,13 @@ through MLflow's client, and ``models:/`` references fetched as model folders.""
 
 from __future__ import annotations
 
+import threading
 import uuid
 from pathlib import Path
 
 import pytest
 
-from mlrail.registry import CHALLENGER, CHAMPION, RegistryError, open_registry
+from mlrail.registry import CHALLENGER, CHAMPION, Registry, RegistryError, open_registry
 from mlrail.registry.aliases import (
     abort_canary,
     fetch,
@@ -71,6 +72,47 @@ def test_fetch_the_champion_as_a_model_folder(mlflow_server: MlflowServer, tmp_p
     assert (folder / "model_spec.json").is_file()
     by_number = fetch(registry, f"models:/{name}/1", tmp_path / "v1")
     assert by_number is not None and by_number[0].version == "1"
+
+
+@pytest.mark.parametrize("store", ["embedded", "server"])
+def test_writers_setting_one_alias_at_once_all_succeed(
+    store: str, mlflow_server: MlflowServer, tmp_path: Path
+) -> None:
+    # two runs of one model deploy at once: each sets champion. MLflow's SQL store sets an
+    # alias as read-then-insert, so two writers that both find it unset both insert; before
+    # the retry, about a third of these rounds (of 4 writers) failed one writer on the unique key
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}" if store == "embedded" else mlflow_server.uri
+    name = f"m-{uuid.uuid4().hex[:10]}"
+    registry = open_registry(uri)
+    for seed in (1, 2):
+        registry.register(
+            name, tiny_model(tmp_path / str(seed), seed=seed), identity=f"{seed}", tags={}
+        )
+    writers = [open_registry(uri) for _ in range(4)]
+    for writer in writers:
+        writer.by_alias(name, CHAMPION)  # each client made before the race
+    errors: list[Exception] = []
+
+    def set_it(writer: Registry, alias: str, version: str, start: threading.Barrier) -> None:
+        start.wait()
+        try:
+            writer.set_alias(name, alias, version)
+        except Exception as e:  # collected, and the test fails on it below
+            errors.append(e)
+
+    for n in range(20):
+        alias = f"round-{n}"  # a fresh alias: unset when the writers start
+        start = threading.Barrier(len(writers))
+        threads = [
+            threading.Thread(target=set_it, args=(w, alias, str(1 + i % 2), start))
+            for i, w in enumerate(writers)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert registry.by_alias(name, alias) is not None
+    assert errors == []
 
 
 def test_references() -> None:
