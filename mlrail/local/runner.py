@@ -342,29 +342,6 @@ def _run_tmp(root: Path) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _create_embedded_registry(uri: str, folder: Path) -> None:
-    """Create the embedded registry's database before any step opens it, once.
-
-    MLflow creates a new SQLite store by running its migrations; two runs' steps doing that at
-    once on one working folder fail ("Online migration expected to match one row"). Runs take
-    a lock on the folder for this, and only the first one pays (about 3 s: MLflow's import).
-    """
-    import fcntl
-
-    with open(folder / ".create.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-        if (folder / "mlflow.db").is_file():
-            return
-        from mlrail.registry import open_registry
-
-        with warnings.catch_warnings():
-            # MLflow's own, as it creates its tables (SQLAlchemy's noload strategy)
-            warnings.filterwarnings(
-                "ignore", category=DeprecationWarning, module="mlflow|sqlalchemy"
-            )
-            open_registry(uri).versions("mlrail-create")  # any read creates the store
-
-
 def run_training(
     *,
     workdir: str | Path,
@@ -440,8 +417,7 @@ def run_training(
 
     if not args.get("registry_uri") and not os.environ.get(ENV_URI):
         # the registry of a local run is a SQLite file beside its models (no server)
-        args["registry_uri"] = embedded_uri(root)
-        _create_embedded_registry(args["registry_uri"], root / "registry")
+        args["registry_uri"] = embedded_uri(root)  # created by the first step to open it
     args.setdefault("pipeline_version", version)
     steps = [StepResult(step.name, task=step.task, loop=step.loop) for step in steps_of(spec)]
     pipeline_name = f"{name}-{run_id}"

@@ -79,6 +79,32 @@ def default_artifact_root(uri: str) -> str | None:
     return str(db.parent / "artifacts")
 
 
+def _new_client(uri: str) -> Any:
+    """MLflow's client for ``uri``; a SQLite store's database is created here when new.
+
+    MLflow's client opens its tracking store when made, and a new SQLite store runs its
+    migrations then (every table, the registry's too); two processes doing that at once (two
+    runs' steps on one working folder) fail ("Online migration expected to match one row").
+    So a client of a SQLite store is made holding a lock beside the file: the first one
+    creates the database, the others find it made.
+    """
+    from mlflow import MlflowClient
+
+    if not uri.startswith("sqlite:///"):
+        return MlflowClient(tracking_uri=uri, registry_uri=uri)
+    import fcntl
+
+    folder = Path(uri.removeprefix("sqlite:///")).parent
+    try:
+        lock = open(folder / ".create.lock", "a")  # noqa: SIM115 (closed by the with below)
+    except OSError:
+        # a folder this process may not write: it cannot create the database either
+        return MlflowClient(tracking_uri=uri, registry_uri=uri)
+    with lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
 @contextlib.contextmanager
 def _http_defaults() -> Iterator[None]:
     added = [k for k in HTTP_DEFAULTS if k not in os.environ]
@@ -140,9 +166,7 @@ class MlflowRegistry:
         with _http_defaults(), _quiet():
             try:
                 if self._client is None:
-                    from mlflow import MlflowClient
-
-                    self._client = MlflowClient(tracking_uri=self._uri, registry_uri=self._uri)
+                    self._client = _new_client(self._uri)
                 yield self._client
             except RegistryError:
                 raise

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -111,6 +112,33 @@ def test_embedded_uri_is_sqlite_under_the_working_folder(tmp_path: Path) -> None
     uri = embedded_uri(tmp_path)
     assert uri == f"sqlite:///{tmp_path.resolve()}/registry/mlflow.db"
     assert (tmp_path / "registry").is_dir()
+
+
+def test_processes_opening_a_new_embedded_registry_at_once_all_succeed(tmp_path: Path) -> None:
+    # two runs' steps on one new working folder: MLflow creates a new SQLite store by running
+    # its migrations, and two processes doing that at once fail ("Online migration expected to
+    # match one row", "table ... already exists": 5 rounds of 5 without the lock)
+    uri = embedded_uri(tmp_path)
+    start = time.time() + 8  # after every process has imported mlflow
+    code = (
+        "import sys, time\n"
+        "import mlflow\n"
+        "from mlrail.registry import open_registry\n"
+        "time.sleep(max(0.0, float(sys.argv[2]) - time.time()))\n"
+        "open_registry(sys.argv[1]).versions('m')\n"
+    )
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, uri, str(start)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    outputs = [p.communicate(timeout=120)[0] for p in processes]
+    assert [p.returncode for p in processes] == [0] * 4, "\n".join(outputs)
+    assert open_registry(uri).versions("m") == []
 
 
 def test_importing_the_registry_does_not_import_mlflow() -> None:
