@@ -327,12 +327,16 @@ class MlflowRegistry:
         try:
             with self._call(what) as client:
                 client.set_registered_model_alias(name, alias, str(version))
-        except RegistryError:
+        except RegistryError as first:
             # MLflow's SQL store sets an alias as read-then-insert: two writers that both read
             # "not set" both insert, and one fails on the unique key. The row is there now, so
             # one more try updates it (the later writer wins, as it would have in turn)
-            if self.by_alias(name, alias) is None:
-                raise
+            try:
+                taken = self.by_alias(name, alias) is not None
+            except RegistryError:
+                taken = False
+            if not taken:
+                raise first
             with self._call(what) as client:
                 client.set_registered_model_alias(name, alias, str(version))
 
