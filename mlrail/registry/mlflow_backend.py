@@ -70,39 +70,40 @@ HTTP_DEFAULTS = {
 _EXPERIMENT = "mlrail/{name}"
 
 
+def _sqlite_file(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URI; None for any other."""
+    return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+
+
 def default_artifact_root(uri: str) -> str | None:
     """``artifacts`` beside a SQLite file (the embedded registry); None for anything else (a
     server chooses its own; another SQL database has no natural place)."""
-    if not uri.startswith("sqlite:///"):
-        return None
-    db = Path(uri.removeprefix("sqlite:///"))
-    return str(db.parent / "artifacts")
+    db = _sqlite_file(uri)
+    return str(db.parent / "artifacts") if db else None
 
 
-def _new_client(uri: str) -> Any:
-    """MLflow's client for ``uri``; a SQLite store's database is created here when new.
+@contextlib.contextmanager
+def _creating(uri: str) -> Iterator[None]:
+    """Held while a client of ``uri`` is made: a lock beside a SQLite file, else nothing.
 
     MLflow's client opens its tracking store when made, and a new SQLite store runs its
     migrations then (every table, the registry's too); two processes doing that at once (two
     runs' steps on one working folder) fail ("Online migration expected to match one row").
-    So a client of a SQLite store is made holding a lock beside the file: the first one
-    creates the database, the others find it made.
+    Under the lock, the first one creates the database and the others find it made.
     """
-    from mlflow import MlflowClient
-
-    if not uri.startswith("sqlite:///"):
-        return MlflowClient(tracking_uri=uri, registry_uri=uri)
+    db = _sqlite_file(uri)
+    try:
+        lock = open(db.parent / ".create.lock", "a") if db else None  # noqa: SIM115
+    except OSError:
+        lock = None  # a folder this process may not write: it cannot create the database either
+    if lock is None:
+        yield
+        return
     import fcntl
 
-    folder = Path(uri.removeprefix("sqlite:///")).parent
-    try:
-        lock = open(folder / ".create.lock", "a")  # noqa: SIM115 (closed by the with below)
-    except OSError:
-        # a folder this process may not write: it cannot create the database either
-        return MlflowClient(tracking_uri=uri, registry_uri=uri)
     with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-        return MlflowClient(tracking_uri=uri, registry_uri=uri)
+        yield
 
 
 @contextlib.contextmanager
@@ -166,7 +167,10 @@ class MlflowRegistry:
         with _http_defaults(), _quiet():
             try:
                 if self._client is None:
-                    self._client = _new_client(self._uri)
+                    from mlflow import MlflowClient
+
+                    with _creating(self._uri):
+                        self._client = MlflowClient(tracking_uri=self._uri, registry_uri=self._uri)
                 yield self._client
             except RegistryError:
                 raise
@@ -323,10 +327,12 @@ class MlflowRegistry:
             return [self._version(client, mv, aliases) for mv in found]
 
     def set_alias(self, name: str, alias: str, version: str) -> None:
-        what = f"setting alias {alias} of {name} to version {version}"
-        try:
-            with self._call(what) as client:
+        def put() -> None:
+            with self._call(f"setting alias {alias} of {name} to version {version}") as client:
                 client.set_registered_model_alias(name, alias, str(version))
+
+        try:
+            put()
         except RegistryError as first:
             # MLflow's SQL store sets an alias as read-then-insert: two writers that both read
             # "not set" both insert, and one fails on the unique key. The row is there now, so
@@ -337,8 +343,7 @@ class MlflowRegistry:
                 taken = False
             if not taken:
                 raise first
-            with self._call(what) as client:
-                client.set_registered_model_alias(name, alias, str(version))
+            put()
 
     def delete_alias(self, name: str, alias: str) -> None:
         if self.by_alias(name, alias) is None:

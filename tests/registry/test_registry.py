@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -119,23 +118,34 @@ def test_processes_opening_a_new_embedded_registry_at_once_all_succeed(tmp_path:
     # its migrations, and two processes doing that at once fail ("Online migration expected to
     # match one row", "table ... already exists": 5 rounds of 5 without the lock)
     uri = embedded_uri(tmp_path)
-    start = time.time() + 8  # after every process has imported mlflow
+    # each process imports mlflow, says so and waits for the word: their migrations overlap
     code = (
-        "import sys, time\n"
+        "import sys\n"
         "import mlflow\n"
         "from mlrail.registry import open_registry\n"
-        "time.sleep(max(0.0, float(sys.argv[2]) - time.time()))\n"
+        "print('ready', flush=True)\n"
+        "sys.stdin.readline()\n"
         "open_registry(sys.argv[1]).versions('m')\n"
     )
     processes = [
         subprocess.Popen(
-            [sys.executable, "-c", code, uri, str(start)],
+            [sys.executable, "-c", code, uri],
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
         )
         for _ in range(4)
     ]
+    for p in processes:
+        assert p.stdout is not None
+        while (line := p.stdout.readline()) not in ("ready\n", ""):
+            pass  # a warning of the imports
+        assert line == "ready\n", f"exited with {p.wait()} before it was ready"
+    for p in processes:  # the word to all, then the answers
+        assert p.stdin is not None
+        p.stdin.write("go\n")
+        p.stdin.flush()
     outputs = [p.communicate(timeout=120)[0] for p in processes]
     assert [p.returncode for p in processes] == [0] * 4, "\n".join(outputs)
     assert open_registry(uri).versions("m") == []
